@@ -1,0 +1,3 @@
+from raxx.cli import main
+
+main()

@@ -1,0 +1,91 @@
+"""Typed refusals shared by every deployable.
+
+A refusal carries its HTTP status and its process exit code, and renders one wire
+shape, ``{"error": code, "detail": ...}``. An expected refusal is never a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RaxxError(Exception):
+    """Base of every expected refusal."""
+
+    status_code: int = 400
+    code: str = "bad_request"
+    exit_code: int = 1
+
+    def __init__(
+        self,
+        detail: Any = None,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.detail = detail if detail is not None else self.code.replace("_", " ")
+        if code is not None:
+            self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+        self.extra = extra or {}
+        super().__init__(f"{self.code}: {self.detail}")
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.code, self.detail, **self.extra)
+
+
+def error_body(code: str, detail: Any, **extra: Any) -> dict[str, Any]:
+    """The one error shape every API returns."""
+    body: dict[str, Any] = {"error": code, "detail": detail}
+    body.update(extra)
+    return body
+
+
+class BadRequest(RaxxError):
+    status_code = 400
+    code = "bad_request"
+
+
+class Unauthorized(RaxxError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(RaxxError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(RaxxError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(RaxxError):
+    status_code = 409
+    code = "conflict"
+
+
+class TooManyRequests(RaxxError):
+    status_code = 429
+    code = "too_many_requests"
+
+
+class Unavailable(RaxxError):
+    status_code = 503
+    code = "unavailable"
+    exit_code = 69  # EX_UNAVAILABLE
+
+
+class ConfigError(RaxxError):
+    """Missing or invalid configuration: the process refuses to start."""
+
+    status_code = 500
+    code = "config_error"
+    exit_code = 78  # EX_CONFIG
+
+
+class UnknownEnvironment(NotFound):
+    code = "unknown_environment"

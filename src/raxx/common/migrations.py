@@ -1,0 +1,58 @@
+"""Alembic, one tree per database: ``raptor``, ``console`` and ``ledger``.
+
+Trees are addressed by file path inside the installed ``raxx`` package, so this leaf
+module never imports the apps that own them.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Literal
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+
+from raxx.common.db import sqlalchemy_url, url_username
+from raxx.common.errors import ConfigError
+
+Tree = Literal["raptor", "console", "ledger"]
+TREE_PATHS: dict[str, str] = {
+    "raptor": "raptor/migrations",
+    "console": "console/migrations",
+    "ledger": "gate/ledger/migrations",
+}
+
+
+def alembic_config(tree: str, url: str, *, runtime_role: str | None = None) -> Config:
+    """An Alembic config for ``tree`` against ``url``.
+
+    ``runtime_role`` is the role the app connects as at run time; migrations grant it
+    exactly the privileges it needs (the audit table gets INSERT and SELECT only).
+    """
+    if tree not in TREE_PATHS:
+        raise ConfigError(f"unknown migration tree {tree!r}; expected one of {sorted(TREE_PATHS)}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(files("raxx") / TREE_PATHS[tree]))
+    # ConfigParser interpolation would choke on '%' in URL-encoded passwords.
+    cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
+    cfg.attributes["runtime_role"] = runtime_role
+    return cfg
+
+
+def upgrade(tree: str, url: str, *, runtime_url: str | None = None) -> None:
+    """Migrate ``tree`` to all heads, granting the runtime role its privileges."""
+    role = url_username(runtime_url) if runtime_url else None
+    owner = url_username(url)
+    command.upgrade(alembic_config(tree, url, runtime_role=role if role != owner else None), "heads")
+
+
+def script_heads(tree: str) -> set[str]:
+    script = ScriptDirectory.from_config(alembic_config(tree, "postgresql://x@localhost/x"))
+    return set(script.get_heads())
+
+
+def current_heads(conn: Connection) -> set[str]:
+    return set(MigrationContext.configure(conn).get_current_heads())

@@ -1,0 +1,38 @@
+"""Helpers shared by the per-deployable settings classes."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from raxx.common.errors import ConfigError
+
+S = TypeVar("S", bound=BaseSettings)
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development", "placeholder"}
+
+
+def load_settings(cls: type[S], **overrides: object) -> S:
+    """Build settings or raise one ``ConfigError`` line naming the offending setting."""
+    try:
+        return cls(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(cls, exc)) from None
+
+
+def describe_validation_error(cls: type[BaseSettings], exc: ValidationError) -> str:
+    prefix = str(cls.model_config.get("env_prefix", "")).upper()
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "?"
+    name = f"{prefix}{field.upper()}"
+    if first["type"] == "missing":
+        return f"{name} is required but not set"
+    return f"{name} is invalid: {first['msg']}"
+
+
+def refuse_placeholder(name: str, value: str, *, development: bool) -> str:
+    if not development and value.strip().lower() in PLACEHOLDER_SECRETS:
+        raise ConfigError(f"{name} is a placeholder; set a real secret outside development")
+    return value

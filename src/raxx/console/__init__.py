@@ -1,0 +1,1 @@
+"""The one operator console: environment switcher, audit trail, sessions, roles."""

@@ -1,0 +1,1 @@
+"""The release gate: policy, ledger, checks, flows, platform adapters, monitor."""

@@ -1,0 +1,28 @@
+"""Per-process state of a Raptor app, built by the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from raxx.common.contracts import ReadyCheck
+from raxx.raptor.config import RaptorSettings
+
+
+@dataclass
+class RaptorState:
+    """Per-process state, built by the lifespan and reached through ``deps``."""
+
+    settings: RaptorSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    started_at: datetime
+    migration_heads: set[str]
+    database_fingerprint: str | None = None
+    #: More readiness probes (the broker adds one); each returns a ReadyCheck.
+    extra_ready_checks: list[Callable[[], Awaitable[ReadyCheck]]] = field(default_factory=list)
+    #: Identity fields the broker contributes: broker, broker_account_id, paper.
+    broker_identity: Callable[[], dict[str, object]] | None = None
