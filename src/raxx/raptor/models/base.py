@@ -1,31 +1,13 @@
-"""One declarative base: constraint naming convention, UUID ids, aware timestamps."""
+"""Raptor's declarative base (its own metadata: its own database and Alembic tree)."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
+from sqlalchemy.orm import DeclarativeBase
 
-from sqlalchemy import DateTime, MetaData, func
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from raxx.common.orm import IdMixin, TimestampMixin, new_metadata
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+__all__ = ["Base", "IdMixin", "TimestampMixin"]
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class IdMixin:
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-
-
-class TimestampMixin:
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), nullable=False
-    )
+    metadata = new_metadata()
