@@ -48,12 +48,14 @@ PRICES = cast(Table, PaperPrice.__table__)
 _ORDER_FIELDS = tuple(c.name for c in ORDERS.columns)
 MAINTAIN_BATCH = 500
 
-_LOCK_BOOK = text(
-    "SELECT a.account_id, a.cash, a.reserved, p.quantity, p.held, p.cost_basis, "
+# Read after the account lock is held, in its own statement: under READ COMMITTED a
+# statement that waited for a lock re-reads only the locked row, so a position joined
+# into the locking statement could be stale.
+_READ_BOOK = text(
+    "SELECT p.quantity, p.held, p.cost_basis, "
     "(SELECT price FROM paper_prices WHERE symbol = :symbol) AS pinned, "
     "(SELECT id FROM paper_orders WHERE client_order_id = :client_order_id) AS existing "
-    "FROM paper_account a LEFT JOIN paper_positions p ON p.symbol = :symbol "
-    "WHERE a.id = 1 FOR UPDATE OF a"
+    "FROM (SELECT 1) one LEFT JOIN paper_positions p ON p.symbol = :symbol"
 )
 
 
@@ -123,12 +125,12 @@ class PaperBroker:
     async def submit(self, intent: OrderIntent) -> BrokerOrder:
         now = self._clock.now()
         async with self._tx() as conn:
+            account = await self._lock_account(conn)
             row = (
-                await conn.execute(_LOCK_BOOK, {"symbol": intent.symbol, "client_order_id": intent.client_order_id})
+                await conn.execute(_READ_BOOK, {"symbol": intent.symbol, "client_order_id": intent.client_order_id})
             ).one()
             if row.existing is not None:  # a resubmission: the venue keeps the first
                 return book.to_broker_order(await self._load(conn, ORDERS.c.id == row.existing))
-            account = AccountState(account_id=row.account_id, cash=row.cash, reserved=row.reserved)
             position = PositionState(
                 intent.symbol, row.quantity or book.ZERO, row.held or book.ZERO, row.cost_basis or book.ZERO
             )
