@@ -7,7 +7,7 @@ from typing import Any
 from raxx.common.contracts import ErrorBody
 
 _DESCRIPTIONS = {
-    400: "bad request",
+    400: "the body could not be read as JSON (`http_error`)",
     401: "no token, a malformed, unknown or revoked token (`invalid_token`), or a token issued for another "
     "environment (`wrong_environment`)",
     403: "the token lacks the scope this operation needs (`insufficient_scope`)",
@@ -29,3 +29,5 @@ def error_responses(*codes: int, **descriptions: str) -> dict[int | str, dict[st
 
 #: What every authenticated route can answer besides its own codes.
 AUTH_ERRORS = (401, 403, 422)
+#: What a route that reads a JSON body can answer besides: an unreadable body is a 400.
+BODY_ERRORS = (400, *AUTH_ERRORS)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from raxx.raptor.deps import BrokerDep, ReadCaller, RequestIdDep, SessionDep, TradeCaller
-from raxx.raptor.openapi import AUTH_ERRORS, error_responses
+from raxx.raptor.openapi import AUTH_ERRORS, BODY_ERRORS, error_responses
 from raxx.raptor.order import cursor as cursors
 from raxx.raptor.order import repository, service
 from raxx.raptor.order.schemas import CancelAllResult, OrderCreate, OrderList, OrderRead, OrderStatus
@@ -41,7 +41,7 @@ def _utc(value: datetime | None) -> datetime | None:
     ),
     responses={
         200: {"model": OrderRead, "description": "replay: the order first placed with this client_order_id"},
-        **error_responses(*AUTH_ERRORS, 409, 503),
+        **error_responses(*BODY_ERRORS, 409, 503),
     },
 )
 async def submit_order(

@@ -14,7 +14,7 @@ from raxx.raptor.broker.base import Broker
 from raxx.raptor.broker.paper import PaperBroker
 from raxx.raptor.deps import AdminCaller, BrokerDep, ReadCaller
 from raxx.raptor.errors import PaperOnly
-from raxx.raptor.openapi import AUTH_ERRORS, error_responses
+from raxx.raptor.openapi import AUTH_ERRORS, BODY_ERRORS, error_responses
 from raxx.raptor.wire import DecimalStr, Symbol
 
 router = APIRouter(prefix="/v1/paper/prices", tags=["paper"])
@@ -46,7 +46,7 @@ async def get_price(symbol: Symbol, broker: BrokerDep, caller: ReadCaller) -> Pr
 
 
 @router.put("/{symbol}", response_model=PriceRead, summary="Pin a price; resting orders it crosses fill now",
-            responses=error_responses(*AUTH_ERRORS, 404, 503))
+            responses=error_responses(*BODY_ERRORS, 404, 503))
 async def set_price(symbol: Symbol, body: PriceSet, broker: BrokerDep, caller: AdminCaller) -> PriceRead:
     await _paper(broker).set_price(symbol, body.price)
     return PriceRead(symbol=symbol, price=body.price, pinned=True)

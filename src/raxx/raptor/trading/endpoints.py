@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from raxx.raptor.deps import AdminCaller, ReadCaller, RequestIdDep, SessionDep
-from raxx.raptor.openapi import AUTH_ERRORS, error_responses
+from raxx.raptor.openapi import AUTH_ERRORS, BODY_ERRORS, error_responses
 from raxx.raptor.trading import service
 from raxx.raptor.trading.schemas import HaltRequest, TradingStateRead
 
@@ -22,7 +22,7 @@ async def get_trading(session: SessionDep, caller: ReadCaller) -> TradingStateRe
     "/halt",
     response_model=TradingStateRead,
     summary="Halt trading: new orders are refused (cancels still work). Idempotent.",
-    responses=error_responses(*AUTH_ERRORS),
+    responses=error_responses(*BODY_ERRORS),
 )
 async def halt_trading(
     body: HaltRequest, session: SessionDep, caller: AdminCaller, request_id: RequestIdDep
