@@ -18,9 +18,12 @@ async def test_readyz_includes_the_broker_and_identity_names_the_paper_account(r
         ready = (await client.get("/readyz")).json()
         identity = (await client.get("/v1/identity")).json()
     broker_check = next(c for c in ready["checks"] if c["name"] == "broker")
-    assert ready["ready"] is True and broker_check["ok"] is True
-    assert identity["broker"] == "paper" and identity["paper"] is True
-    assert identity["broker_account_id"].startswith("PA") and identity["broker_account_id"] in broker_check["detail"]
+    assert ready["ready"] is True
+    assert broker_check["ok"] is True
+    assert identity["broker"] == "paper"
+    assert identity["paper"] is True
+    assert identity["broker_account_id"].startswith("PA")
+    assert identity["broker_account_id"] in broker_check["detail"]
 
 
 async def test_readyz_503_when_the_paper_account_is_missing(
@@ -46,7 +49,8 @@ async def test_the_background_pass_fills_resting_orders(raptor_db: ProvisionedDa
             while (await client.get("/v1/orders", params={"status": "filled"})).json()["orders"] == []:
                 await asyncio.sleep(0.05)
         listed = (await client.get("/v1/orders")).json()["orders"]
-    assert listed[0]["id"] == placed["id"] and listed[0]["status"] == "filled"
+    assert listed[0]["id"] == placed["id"]
+    assert listed[0]["status"] == "filled"
 
 
 async def _set_price_behind_the_apps_back(db: ProvisionedDatabase, price: str) -> None:
@@ -59,9 +63,12 @@ async def test_mutation_logs_carry_environment_request_id_and_actor(
 ) -> None:
     caplog.set_level(logging.INFO, logger="raxx.raptor")
     async with trading_client(raptor_db, "staging") as client:
-        await client.post("/v1/orders", json=order_body(), headers={"X-Request-ID": "log-req-1", "X-Raxx-Actor": "erin"})
+        await client.post(
+            "/v1/orders", json=order_body(), headers={"X-Request-ID": "log-req-1", "X-Raxx-Actor": "erin"}
+        )
     records = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.getMessage() == "order.submit.ok"]
     assert len(records) == 1
     assert records[0]["environment"] == "staging"
     assert records[0]["request_id"] == "log-req-1"
-    assert records[0]["actor"] == "erin" and records[0]["token_id"]
+    assert records[0]["actor"] == "erin"
+    assert records[0]["token_id"]

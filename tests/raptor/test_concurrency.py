@@ -29,8 +29,10 @@ async def test_fifty_concurrent_submissions_of_one_client_order_id_create_one_or
             "SELECT max(n) FROM (SELECT count(*) AS n FROM pg_stat_activity WHERE datname = %s) s",
             (raptor_db.database,),
         ).fetchone()
-    assert orders == (1,) and at_broker == (1,)
-    assert cash is not None and cash[0] == 100000 - 100  # one share bought, once
+    assert orders == (1,)
+    assert at_broker == (1,)
+    assert cash is not None
+    assert cash[0] == 100000 - 100
     assert backends is not None
 
 
@@ -43,4 +45,5 @@ async def test_concurrent_different_orders_all_land_and_cash_adds_up(raptor_db: 
         account = (await client.get("/v1/account")).json()
         positions = (await client.get("/v1/positions")).json()["positions"]
     assert [r.status_code for r in responses] == [201] * 20
-    assert account["cash"] == "99800" and positions[0]["quantity"] == "20"
+    assert account["cash"] == "99800"
+    assert positions[0]["quantity"] == "20"

@@ -15,8 +15,12 @@ async def test_an_order_placed_in_staging_is_not_visible_in_prod(test_databases:
         prod_account = (await prod.get("/v1/account")).json()
         # The same client order id is free in prod: idempotency is per environment.
         prod_order = await prod.post("/v1/orders", json=order_body(client_order_id="shared-id", quantity="2"))
-    assert in_prod == [] and by_id.status_code == 404 and prod_positions == []
+    assert in_prod == []
+    assert by_id.status_code == 404
+    assert prod_positions == []
     assert prod_order.status_code == 201
     assert staging_account["account_id"] != prod_account["account_id"]
-    assert staging_account["environment"] == "staging" and prod_account["environment"] == "prod"
-    assert prod_account["cash"] == "100000" and staging_account["cash"] != "100000"
+    assert staging_account["environment"] == "staging"
+    assert prod_account["environment"] == "prod"
+    assert prod_account["cash"] == "100000"
+    assert staging_account["cash"] != "100000"

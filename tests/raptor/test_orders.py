@@ -6,7 +6,9 @@ from raxx.common.provision import ProvisionedDatabase
 from tests.fixtures.raptor import order_body, pin, trading_client
 
 
-async def test_market_buy_fills_at_the_current_price_and_moves_cash_and_position(raptor_db: ProvisionedDatabase) -> None:
+async def test_market_buy_fills_at_the_current_price_and_moves_cash_and_position(
+    raptor_db: ProvisionedDatabase,
+) -> None:
     async with trading_client(raptor_db) as client:
         await pin(client, "AAPL", "150.25")
         before = (await client.get("/v1/account")).json()
@@ -16,15 +18,24 @@ async def test_market_buy_fills_at_the_current_price_and_moves_cash_and_position
         positions = (await client.get("/v1/positions")).json()["positions"]
     assert response.status_code == 201, order
     assert order["status"] == "filled"
-    assert order["filled_quantity"] == "10" and order["filled_avg_price"] == "150.25"
+    assert order["filled_quantity"] == "10"
+    assert order["filled_avg_price"] == "150.25"
     assert order["fills"] == [{"quantity": "10", "price": "150.25", "at": order["fills"][0]["at"]}]
-    assert order["actor"] == "alice" and order["token_id"] and order["request_id"]
+    assert order["actor"] == "alice"
+    assert order["token_id"]
+    assert order["request_id"]
     assert Decimal(before["cash"]) - Decimal(after["cash"]) == Decimal("1502.5")
     assert after["equity"] == before["equity"]  # valued at the fill price, nothing gained or lost
     assert positions == [
         {
-            "symbol": "AAPL", "quantity": "10", "available": "10", "avg_entry_price": "150.25",
-            "cost_basis": "1502.5", "current_price": "150.25", "market_value": "1502.5", "unrealized_pl": "0",
+            "symbol": "AAPL",
+            "quantity": "10",
+            "available": "10",
+            "avg_entry_price": "150.25",
+            "cost_basis": "1502.5",
+            "current_price": "150.25",
+            "market_value": "1502.5",
+            "unrealized_pl": "0",
         }
     ]
 
@@ -33,11 +44,14 @@ async def test_limit_buy_rests_then_fills_when_the_price_crosses(raptor_db: Prov
     async with trading_client(raptor_db) as client:
         await pin(client, "MSFT", "410.00")
         placed = (
-            await client.post("/v1/orders", json=order_body(symbol="MSFT", type="limit", limit_price="400", quantity="2",
-                                                            time_in_force="gtc"))
+            await client.post(
+                "/v1/orders",
+                json=order_body(symbol="MSFT", type="limit", limit_price="400", quantity="2", time_in_force="gtc"),
+            )
         ).json()
         account = (await client.get("/v1/account")).json()
-        assert placed["status"] == "new" and placed["limit_price"] == "400"
+        assert placed["status"] == "new"
+        assert placed["limit_price"] == "400"
         # The buy's worst case is reserved: buying power drops, cash does not.
         assert Decimal(account["cash"]) - Decimal(account["buying_power"]) == Decimal("800")
         await pin(client, "MSFT", "401.00")
@@ -46,7 +60,8 @@ async def test_limit_buy_rests_then_fills_when_the_price_crosses(raptor_db: Prov
         filled = (await client.get(f"/v1/orders/{placed['id']}")).json()
         account = (await client.get("/v1/account")).json()
     assert still["status"] == "new"
-    assert filled["status"] == "filled" and filled["filled_avg_price"] == "399.5"
+    assert filled["status"] == "filled"
+    assert filled["filled_avg_price"] == "399.5"
     assert filled["filled_at"] is not None
     assert account["cash"] == account["buying_power"]  # the reservation is released
     assert Decimal("100000") - Decimal(account["cash"]) == Decimal("799")
@@ -60,10 +75,13 @@ async def test_partial_fills_when_liquidity_is_limited(raptor_db: ProvisionedDat
         second = (await client.get(f"/v1/orders/{first['id']}")).json()
         await pin(client, "IBM", "110")
         third = (await client.get(f"/v1/orders/{first['id']}")).json()
-    assert first["status"] == "partially_filled" and first["filled_quantity"] == "40"
-    assert second["status"] == "partially_filled" and second["filled_quantity"] == "80"
+    assert first["status"] == "partially_filled"
+    assert first["filled_quantity"] == "40"
+    assert second["status"] == "partially_filled"
+    assert second["filled_quantity"] == "80"
     assert second["filled_avg_price"] == "105"
-    assert third["status"] == "filled" and [f["quantity"] for f in third["fills"]] == ["40", "40", "20"]
+    assert third["status"] == "filled"
+    assert [f["quantity"] for f in third["fills"]] == ["40", "40", "20"]
     assert third["filled_avg_price"] == "106"
 
 
@@ -77,8 +95,10 @@ async def test_buy_beyond_buying_power_is_rejected_with_a_reason(raptor_db: Prov
     assert response.status_code == 201
     assert body["status"] == "rejected"
     assert body["reject_reason"].startswith("insufficient buying power")
-    assert "1080" in body["reject_reason"] and "1000" in body["reject_reason"]
-    assert account["cash"] == "1000" and positions == {"positions": []}
+    assert "1080" in body["reject_reason"]
+    assert "1000" in body["reject_reason"]
+    assert account["cash"] == "1000"
+    assert positions == {"positions": []}
 
 
 async def test_sell_beyond_the_position_is_rejected(raptor_db: ProvisionedDatabase) -> None:
@@ -88,7 +108,8 @@ async def test_sell_beyond_the_position_is_rejected(raptor_db: ProvisionedDataba
         too_many = (await client.post("/v1/orders", json=order_body(symbol="AMD", side="sell", quantity="4"))).json()
         ok = (await client.post("/v1/orders", json=order_body(symbol="AMD", side="sell", quantity="3"))).json()
         positions = (await client.get("/v1/positions")).json()["positions"]
-    assert too_many["status"] == "rejected" and too_many["reject_reason"].startswith("insufficient position")
+    assert too_many["status"] == "rejected"
+    assert too_many["reject_reason"].startswith("insufficient position")
     assert ok["status"] == "filled"
     assert positions == []
 
@@ -99,7 +120,8 @@ async def test_same_client_order_id_same_body_returns_the_original(raptor_db: Pr
         # The same order spelled differently (number instead of string, trailing zeros) is the same body.
         again = await client.post("/v1/orders", json=order_body(client_order_id="idem-1", quantity=5.000))
         listed = (await client.get("/v1/orders")).json()["orders"]
-    assert first.status_code == 201 and again.status_code == 200
+    assert first.status_code == 201
+    assert again.status_code == 200
     assert again.json() == first.json()
     assert len(listed) == 1
 
@@ -118,12 +140,16 @@ async def test_same_client_order_id_different_body_is_refused(raptor_db: Provisi
 async def test_cancel_is_idempotent_and_releases_the_reservation(raptor_db: ProvisionedDatabase) -> None:
     async with trading_client(raptor_db) as client:
         await pin(client, "TSLA", "200")
-        placed = (await client.post("/v1/orders", json=order_body(symbol="TSLA", type="limit", limit_price="150"))).json()
+        placed = (
+            await client.post("/v1/orders", json=order_body(symbol="TSLA", type="limit", limit_price="150"))
+        ).json()
         first = await client.delete(f"/v1/orders/{placed['id']}")
         second = await client.delete(f"/v1/orders/{placed['id']}")
         account = (await client.get("/v1/account")).json()
-    assert first.status_code == 200 and first.json()["status"] == "canceled"
-    assert second.status_code == 200 and second.json() == first.json()
+    assert first.status_code == 200
+    assert first.json()["status"] == "canceled"
+    assert second.status_code == 200
+    assert second.json() == first.json()
     assert first.json()["cancel_reason"] == "canceled on request"
     assert account["buying_power"] == account["cash"] == "100000"
 
@@ -135,7 +161,8 @@ async def test_canceling_a_filled_order_is_a_409_with_a_reason(raptor_db: Provis
     assert placed["status"] == "filled"
     assert response.status_code == 409
     assert response.json()["error"] == "order_not_cancelable"
-    assert "filled" in response.json()["detail"] and response.json()["status"] == "filled"
+    assert "filled" in response.json()["detail"]
+    assert response.json()["status"] == "filled"
 
 
 async def test_cancel_all_cancels_every_open_order(raptor_db: ProvisionedDatabase) -> None:
@@ -148,9 +175,11 @@ async def test_cancel_all_cancels_every_open_order(raptor_db: ProvisionedDatabas
         open_left = (await client.get("/v1/orders", params={"status": ["new", "partially_filled"]})).json()["orders"]
         still_filled = (await client.get(f"/v1/orders/{filled['id']}")).json()
     assert response.status_code == 200
-    assert len(response.json()["canceled"]) == 3 and response.json()["failed"] == []
+    assert len(response.json()["canceled"]) == 3
+    assert response.json()["failed"] == []
     assert {o["status"] for o in response.json()["canceled"]} == {"canceled"}
-    assert open_left == [] and still_filled["status"] == "filled"
+    assert open_left == []
+    assert still_filled["status"] == "filled"
 
 
 async def test_unknown_order_is_a_404_in_the_one_shape(raptor_db: ProvisionedDatabase) -> None:
@@ -158,9 +187,11 @@ async def test_unknown_order_is_a_404_in_the_one_shape(raptor_db: ProvisionedDat
         got = await client.get("/v1/orders/00000000-0000-0000-0000-000000000000")
         canceled = await client.delete("/v1/orders/00000000-0000-0000-0000-000000000000")
         malformed = await client.get("/v1/orders/not-a-uuid")
-    assert got.status_code == 404 and got.json()["error"] == "order_not_found"
+    assert got.status_code == 404
+    assert got.json()["error"] == "order_not_found"
     assert canceled.status_code == 404
-    assert malformed.status_code == 422 and malformed.json()["detail"][0]["field"] == "order_id"
+    assert malformed.status_code == 422
+    assert malformed.json()["detail"][0]["field"] == "order_id"
 
 
 async def test_validation_errors_are_422_naming_the_field(raptor_db: ProvisionedDatabase) -> None:
@@ -212,19 +243,23 @@ async def test_list_filters_and_paginates_newest_first(raptor_db: ProvisionedDat
         canceled = (await client.get("/v1/orders", params={"status": "canceled"})).json()["orders"]
         bad_cursor = await client.get("/v1/orders", params={"cursor": "garbage"})
     assert [len(p) for p in pages] == [3, 3, 1]
-    assert sum(pages, []) == list(reversed(ids))
-    assert {o["symbol"] for o in apple} == {"AAPL"} and len(apple) == 4
+    assert [order_id for page in pages for order_id in page] == list(reversed(ids))
+    assert {o["symbol"] for o in apple} == {"AAPL"}
+    assert len(apple) == 4
     assert [o["id"] for o in since] == list(reversed(ids[3:]))
     assert [o["id"] for o in until] == list(reversed(ids[:3]))
     assert canceled == []
-    assert bad_cursor.status_code == 422 and bad_cursor.json()["detail"][0]["field"] == "cursor"
+    assert bad_cursor.status_code == 422
+    assert bad_cursor.json()["detail"][0]["field"] == "cursor"
 
 
 async def test_state_survives_a_restart(raptor_db: ProvisionedDatabase) -> None:
     async with trading_client(raptor_db) as client:
         await pin(client, "AAPL", "100")
         placed = (await client.post("/v1/orders", json=order_body(quantity="3"))).json()
-        resting = (await client.post("/v1/orders", json=order_body(type="limit", limit_price="90", quantity="1"))).json()
+        resting = (
+            await client.post("/v1/orders", json=order_body(type="limit", limit_price="90", quantity="1"))
+        ).json()
         before = (await client.get("/v1/account")).json()
         identity = (await client.get("/v1/identity")).json()
     async with trading_client(raptor_db) as client:
@@ -236,7 +271,8 @@ async def test_state_survives_a_restart(raptor_db: ProvisionedDatabase) -> None:
         identity_after = (await client.get("/v1/identity")).json()
     assert after == before
     assert identity_after["broker_account_id"] == identity["broker_account_id"]
-    assert identity["broker"] == "paper" and identity["paper"] is True
+    assert identity["broker"] == "paper"
+    assert identity["paper"] is True
     assert again == placed
     assert positions[0]["quantity"] == "3"
     assert resting_now["status"] == "filled"

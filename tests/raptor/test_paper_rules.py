@@ -35,7 +35,11 @@ def test_price_is_constant_within_a_tick() -> None:
 
 def _intent(**overrides: object) -> OrderIntent:
     values: dict[str, object] = {
-        "client_order_id": "c", "symbol": "AAPL", "side": "buy", "type": "market", "time_in_force": "day",
+        "client_order_id": "c",
+        "symbol": "AAPL",
+        "side": "buy",
+        "type": "market",
+        "time_in_force": "day",
         "quantity": Decimal(10),
     }
     values.update(overrides)
@@ -47,27 +51,44 @@ def test_a_limit_buy_reserves_at_its_limit_and_releases_on_fill() -> None:
     position = book.PositionState("AAPL")
     order = book.new_order(_intent(type="limit", limit_price=Decimal(50)), T0)
     book.reserve(order, price=Decimal(60), account=account, position=position)
-    assert account.reserved == 500 and account.buying_power == 500
-    assert not book.marketable(order, Decimal("50.01")) and book.marketable(order, Decimal(50))
+    assert account.reserved == 500
+    assert account.buying_power == 500
+    assert not book.marketable(order, Decimal("50.01"))
+    assert book.marketable(order, Decimal(50))
     book.apply_fill(order, price=Decimal(48), account=account, position=position, now=T0, liquidity=Decimal(4))
-    assert order.status == "partially_filled" and account.reserved == 300 and account.cash == 1000 - 192
+    assert order.status == "partially_filled"
+    assert account.reserved == 300
+    assert account.cash == 1000 - 192
     book.apply_fill(order, price=Decimal(49), account=account, position=position, now=T0, liquidity=None)
-    assert order.status == "filled" and account.reserved == 0 and account.cash == 1000 - 192 - 294
-    assert position.quantity == 10 and position.cost_basis == 486 and order.filled_avg_price == Decimal("48.6")
+    assert order.status == "filled"
+    assert account.reserved == 0
+    assert account.cash == 1000 - 192 - 294
+    assert position.quantity == 10
+    assert position.cost_basis == 486
+    assert order.filled_avg_price == Decimal("48.6")
 
 
 def test_reserve_refuses_beyond_buying_power_and_beyond_the_position() -> None:
     account = book.AccountState("PA1", cash=Decimal(100), reserved=Decimal(60))
     with pytest.raises(BrokerRejected) as refused:
-        book.reserve(book.new_order(_intent(quantity=Decimal(1)), T0), price=Decimal(41), account=account,
-                     position=book.PositionState("AAPL"))
+        book.reserve(
+            book.new_order(_intent(quantity=Decimal(1)), T0),
+            price=Decimal(41),
+            account=account,
+            position=book.PositionState("AAPL"),
+        )
     assert refused.value.code == "insufficient_buying_power"
     held = book.PositionState("AAPL", quantity=Decimal(5), held=Decimal(3))
     with pytest.raises(BrokerRejected) as short:
-        book.reserve(book.new_order(_intent(side="sell", quantity=Decimal(3)), T0), price=Decimal(1),
-                     account=account, position=held)
+        book.reserve(
+            book.new_order(_intent(side="sell", quantity=Decimal(3)), T0),
+            price=Decimal(1),
+            account=account,
+            position=held,
+        )
     assert short.value.code == "insufficient_position"
-    assert account.reserved == 60 and held.held == 3  # a refusal changes nothing
+    assert account.reserved == 60
+    assert held.held == 3
 
 
 def test_cancel_gives_back_held_shares() -> None:
@@ -77,4 +98,6 @@ def test_cancel_gives_back_held_shares() -> None:
     book.reserve(order, price=Decimal(10), account=account, position=position)
     assert position.available == 0
     book.release(order, account=account, position=position, now=T0, reason="canceled on request")
-    assert position.available == 10 and order.status == "canceled" and order.canceled_at == T0
+    assert position.available == 10
+    assert order.status == "canceled"
+    assert order.canceled_at == T0

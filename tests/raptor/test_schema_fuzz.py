@@ -34,8 +34,9 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 def _document() -> dict[str, object]:
     """The document the served app publishes (building an app touches no database)."""
-    app = create_app(RaptorSettings(environment="staging", database_url="postgresql://x@127.0.0.1/x",
-                                    release="test-release"))
+    app = create_app(
+        RaptorSettings(environment="staging", database_url="postgresql://x@127.0.0.1/x", release="test-release")
+    )
     return app.openapi()
 
 
@@ -48,14 +49,20 @@ def served(test_databases: DatabaseFactory) -> Iterator[tuple[str, str]]:
     token = issue(db, "staging", "trade", "admin", name="fuzz")
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(raptor_settings(db, "staging", **QUIET)), host="127.0.0.1", port=port,
-                       log_level="warning", lifespan="on")
+        uvicorn.Config(
+            create_app(raptor_settings(db, "staging", **QUIET)),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        assert time.monotonic() < deadline, "uvicorn did not start in time"
+        assert thread.is_alive(), "uvicorn stopped while starting"
         time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}", token
