@@ -148,7 +148,7 @@ async def check_freeze(
     if not freezes:
         return passed("freeze", f"no freeze on {env.name}")
     freeze = freezes[0]
-    evidence = {"freeze_id": str(freeze.id), "until": freeze.ends_at.isoformat(), "reason": freeze.reason}
+    evidence = {"freeze_id": str(freeze.id), "until": freeze.ends_at.isoformat(), "freeze_reason": freeze.reason}
     text = f"{env.name} frozen until {freeze.ends_at:%Y-%m-%d %H:%M %Z}: {freeze.reason}"
     if break_glass_reason and "break_glass" not in env.triggers:
         return failed("freeze", f"{text}; break-glass is not allowed for {env.service} by the policy", **evidence)

@@ -58,7 +58,8 @@ async def evaluate_soak(
             failed("success_rate", f"no soak of {release_id} to measure"),
         ]
         return progress
-    stint_end = successor.deployed_at if successor else now
+    # Bounds are inclusive; the successor's first sample must not count for this release.
+    stint_end = successor.deployed_at - timedelta(microseconds=1) if successor else now
     await _measure(session, rule, progress, stint.deployed_at, stint_end, now)
     return progress
 

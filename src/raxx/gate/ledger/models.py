@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     String,
@@ -55,6 +56,8 @@ class Release(IdMixin, Base):
         Index("ix_release_app_env_release", "app", "environment", "release_id"),
     )
 
+    #: Insertion order: breaks ties between deploys recorded in the same instant.
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
     app: Mapped[str] = mapped_column(String(40))
     environment: Mapped[str] = mapped_column(String(40))
     release_id: Mapped[str] = mapped_column(String(200))

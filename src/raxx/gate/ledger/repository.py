@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, or_, select, text
+from sqlalchemy import and_, case, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from raxx.gate.ledger.models import (
@@ -68,7 +68,7 @@ class ReleaseRepository:
         stmt = (
             select(Release)
             .where(Release.app == app, Release.environment == environment)
-            .order_by(Release.deployed_at.desc(), Release.id)
+            .order_by(Release.deployed_at.desc(), Release.seq.desc())
             .limit(limit)
         )
         return (await self.session.scalars(stmt)).all()
@@ -78,7 +78,7 @@ class ReleaseRepository:
         stmt = (
             select(Release)
             .where(Release.app == app, Release.environment == environment, Release.status.in_(RAN_STATUSES))
-            .order_by(Release.deployed_at.desc(), Release.id)
+            .order_by(Release.deployed_at.desc(), Release.seq.desc())
             .limit(limit)
         )
         return (await self.session.scalars(stmt)).all()
@@ -97,7 +97,7 @@ class ReleaseRepository:
                 Release.release_id == release_id,
                 Release.status.in_(RAN_STATUSES),
             )
-            .order_by(Release.deployed_at.desc())
+            .order_by(Release.deployed_at.desc(), Release.seq.desc())
             .limit(1)
         )
         if stint is None:
@@ -108,9 +108,9 @@ class ReleaseRepository:
                 Release.app == app,
                 Release.environment == environment,
                 Release.status.in_(RAN_STATUSES),
-                Release.deployed_at > stint.deployed_at,
+                tuple_(Release.deployed_at, Release.seq) > tuple_(stint.deployed_at, stint.seq),
             )
-            .order_by(Release.deployed_at)
+            .order_by(Release.deployed_at, Release.seq)
             .limit(1)
         )
         return stint, successor

@@ -101,6 +101,7 @@ def upgrade() -> None:
     op.create_index("ix_incident_app_opened", "incident", ["app", "opened_at"], unique=False)
     op.create_table(
         "release",
+        sa.Column("seq", sa.BigInteger(), sa.Identity(always=True), nullable=False),
         sa.Column("app", sa.String(length=40), nullable=False),
         sa.Column("environment", sa.String(length=40), nullable=False),
         sa.Column("release_id", sa.String(length=200), nullable=False),
@@ -127,6 +128,7 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["rollback_of"], ["release.id"], name=op.f("fk_release_rollback_of_release")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_release")),
+        sa.UniqueConstraint("seq", name=op.f("uq_release_seq")),
     )
     op.create_index("ix_release_app_env_deployed", "release", ["app", "environment", "deployed_at"], unique=False)
     op.create_index("ix_release_app_env_release", "release", ["app", "environment", "release_id"], unique=False)
