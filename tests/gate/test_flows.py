@@ -24,8 +24,13 @@ H = timedelta(hours=1)
 
 
 def _request(release: str, env: str = "prod", **kw: object) -> GateRequest:
-    values: dict[str, object] = {"app": "raptor", "environment": env, "release_id": release,
-                                 "trigger": "dispatch" if env == "prod" else "push", "actor": "carol"}
+    values: dict[str, object] = {
+        "app": "raptor",
+        "environment": env,
+        "release_id": release,
+        "trigger": "dispatch" if env == "prod" else "push",
+        "actor": "carol",
+    }
     values.update(kw)
     return GateRequest(**values)  # type: ignore[arg-type]
 
@@ -41,7 +46,8 @@ async def _ledger(ctx: GateContext, env: str) -> list[Release]:
 async def _push_and_soak(ctx: GateContext, clock: FrozenClock, release: str, hours: float = 25) -> None:
     """CI's push deploy to staging, then ``hours`` of green monitor samples."""
     result = await deploy_flow(
-        ctx, _request(release, "staging", actor="alice", commit=f"{release}-commit", artifact_digest=f"sha256:{release}")
+        ctx,
+        _request(release, "staging", actor="alice", commit=f"{release}-commit", artifact_digest=f"sha256:{release}"),
     )
     assert result.exit_code is ExitCode.PASS, result.summary
     start = clock.now()
@@ -61,7 +67,12 @@ async def test_push_deploys_to_staging_and_records_what_ran(
     assert [r.name for r in result.smoke] == ["identity", "readyz", "console_proxy[staging]"]
     [row] = rows
     assert (row.release_id, row.commit, row.artifact_digest, row.trigger, row.status, row.ran_migrations) == (
-        "r1", "c1", "d1", "push", "succeeded", True,
+        "r1",
+        "c1",
+        "d1",
+        "push",
+        "succeeded",
+        True,
     )
     assert row.deployed_by == "alice"
 
@@ -79,7 +90,12 @@ async def test_soak_approve_promote_ships_the_exact_soaked_release(
     assert result.exit_code is ExitCode.PASS, result.summary
     assert topology.services["raptor-prod"].release == "r1"
     assert topology.services["raptor-staging"].release == "r2"
-    assert (row.release_id, row.commit, row.artifact_digest, row.trigger) == ("r1", "r1-commit", "sha256:r1", "dispatch")
+    assert (row.release_id, row.commit, row.artifact_digest, row.trigger) == (
+        "r1",
+        "r1-commit",
+        "sha256:r1",
+        "dispatch",
+    )
     assert {r.name for r in result.smoke} == {"identity", "readyz", "console_proxy[prod]"}
 
 
@@ -166,7 +182,9 @@ async def test_rollback_goes_to_the_previous_release_and_warns_about_migrations(
     assert "r2 ran database migrations" in result.warnings[0]
     assert "not the schema" in result.warnings[0]
     assert [(r.release_id, r.status, r.trigger) for r in rows] == [
-        ("r1", "succeeded", "push"), ("r2", "rolled_back", "push"), ("r1", "succeeded", "rollback"),
+        ("r1", "succeeded", "push"),
+        ("r2", "rolled_back", "push"),
+        ("r1", "succeeded", "rollback"),
     ]
 
 

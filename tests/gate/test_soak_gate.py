@@ -21,8 +21,13 @@ def _by_name(report: GateReport) -> dict[str, tuple[Status, str]]:
 
 
 async def _check(ctx: GateContext, release: str = "r1", **kw: object) -> GateReport:
-    values: dict[str, object] = {"app": "raptor", "environment": "prod", "release_id": release,
-                                 "trigger": "dispatch", "actor": "carol"}
+    values: dict[str, object] = {
+        "app": "raptor",
+        "environment": "prod",
+        "release_id": release,
+        "trigger": "dispatch",
+        "actor": "carol",
+    }
     values.update(kw)
     return await check_flow(ctx, GateRequest(**values))  # type: ignore[arg-type]
 
@@ -55,7 +60,15 @@ async def test_a_full_healthy_soak_with_an_approval_passes_every_condition(ledge
         report = await _check(ctx)
     conditions = _by_name(report)
     assert [r.name for r in report.results] == [
-        "trigger", "artifact", "soak", "sample_coverage", "success_rate", "approvals", "incidents", "freeze", "lock",
+        "trigger",
+        "artifact",
+        "soak",
+        "sample_coverage",
+        "success_rate",
+        "approvals",
+        "incidents",
+        "freeze",
+        "lock",
     ]
     assert all(status is Status.PASS for status, _ in conditions.values()), conditions
     assert report.exit_code is ExitCode.PASS
@@ -174,8 +187,9 @@ async def test_critical_incident_on_the_app_blocks(ledger_db: ProvisionedDatabas
         await approve(ctx, app="raptor", environment="prod", release_id="r1", approver="bob", comment=None)
         await open_incident(ctx, app="raptor", component="orders", severity="minor", title="slow", actor="oncall")
         assert (await _check(ctx)).exit_code is ExitCode.PASS
-        await open_incident(ctx, app="raptor", component="orders", severity="critical", title="fills lost",
-                            actor="oncall")
+        await open_incident(
+            ctx, app="raptor", component="orders", severity="critical", title="fills lost", actor="oncall"
+        )
         report = await _check(ctx)
     status, reason = _by_name(report)["incidents"]
     assert status is Status.FAIL
