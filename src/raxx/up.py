@@ -7,7 +7,6 @@ the health monitor; a table of URLs and the demo login; Ctrl-C stops everything.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import os
 import secrets
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raxx.common.aio import run_sync
 from raxx.common.errors import ConfigError, RaxxError, Unavailable
 from raxx.common.migrations import current_heads, upgrade
 from raxx.common.pgembed import EmbeddedPostgres, port_is_free
@@ -172,7 +172,7 @@ def _ensure_demo_user(console_url: str, password: str | None) -> str | None:
         finally:
             await engine.dispose()
 
-    return asyncio.run(work())
+    return run_sync(work)
 
 
 def write_registry(path: Path, options: UpOptions) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -11,6 +10,7 @@ from typing import TypeVar
 import click
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from raxx.common.aio import run_sync
 from raxx.common.db import create_engine, session_factory
 from raxx.common.errors import ConfigError
 from raxx.common.settings import load_settings
@@ -68,7 +68,7 @@ def run_in_db(database_url: str | None, work: Callable[[AsyncSession], Awaitable
         finally:
             await engine.dispose()
 
-    return asyncio.run(_run())
+    return run_sync(_run)
 
 
 def _read_password(from_stdin: bool) -> str:

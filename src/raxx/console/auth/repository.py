@@ -30,9 +30,7 @@ async def upsert_role(db: AsyncSession, user_id: uuid.UUID, environment: str, ro
 
 
 async def delete_role(db: AsyncSession, user_id: uuid.UUID, environment: str) -> int:
-    result = await db.execute(
-        delete(UserRole).where(UserRole.user_id == user_id, UserRole.environment == environment)
-    )
+    result = await db.execute(delete(UserRole).where(UserRole.user_id == user_id, UserRole.environment == environment))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
