@@ -33,7 +33,7 @@ def test_staging_credentials_cannot_open_prods_database(topology: Topology) -> N
     prod = topology.databases.raptor["prod"]
     assert staging.database != prod.database
     wrong = staging.runtime_url.rsplit("/", 1)[0] + "/" + prod.database
-    with pytest.raises(psycopg.OperationalError, match="permission denied|not permitted"):
+    with pytest.raises(psycopg.OperationalError, match=r"permission denied|not permitted"):
         psycopg.connect(wrong, connect_timeout=5).close()
 
 
