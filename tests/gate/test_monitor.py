@@ -10,10 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 from sqlalchemy import select
 
 from raxx.common.clock import FrozenClock
 from raxx.common.provision import ProvisionedDatabase
+from raxx.gate.board import read_board
 from raxx.gate.context import GateContext
 from raxx.gate.ledger.models import HealthSample
 from raxx.gate.monitor import Monitor
@@ -38,6 +40,10 @@ async def test_one_round_records_a_sample_per_deployment(
     async with gate_context(ledger_db, topology_file=fake_topology.topology_file) as ctx:
         probes = await _monitor(ctx).poll_once()
         rows = await _samples(ctx)
+        async with ctx.sessions() as session:
+            board = await read_board(session)
+    assert board is not None  # the releases board is refreshed every round
+    assert [d.service for d in board.deployments] == ["raptor-staging", "raptor-prod", "console-prod"]
     assert {p.deployment for p in probes} == {"raptor-staging", "raptor-prod", "console-prod"}
     assert all(p.ok for p in probes), probes
     by_deployment = {r.deployment: r for r in rows}
@@ -114,8 +120,6 @@ def test_raxx_monitor_stops_cleanly_on_sigterm(ledger_db: ProvisionedDatabase, f
 
 
 def _count(db: ProvisionedDatabase) -> int:
-    import psycopg
-
     with psycopg.connect(db.runtime_url) as conn:
         row = conn.execute("SELECT count(*) FROM health_sample").fetchone()
     return int(row[0]) if row else 0
