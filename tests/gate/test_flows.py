@@ -205,3 +205,19 @@ async def test_one_deploy_per_app_and_environment_at_a_time(
             other_env = await deploy_flow(ctx, _request("r1", "staging", commit="c1", artifact_digest="d1"))
     assert other_env.exit_code is ExitCode.PASS, other_env.summary
     assert fake_topology.services["raptor-staging"].release == "r1"
+
+
+async def test_the_first_recorded_deploy_rolls_back_to_what_the_platform_ran_before(
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
+) -> None:
+    fake_topology.services["raptor-staging"].broken_releases.add("r1")
+    async with gate_context(ledger_db, topology_file=fake_topology.topology_file) as ctx:
+        result = await deploy_flow(ctx, _request("r1", "staging", commit="c1", artifact_digest="d1"))
+        rows = await _ledger(ctx, "staging")
+    assert result.exit_code is ExitCode.ROLLED_BACK, result.summary
+    assert fake_topology.services["raptor-staging"].release == "r0"
+    assert [(r.release_id, r.status, r.previous_release) for r in rows] == [
+        ("r1", "rolled_back", "r0"),
+        ("r0", "succeeded", "r1"),
+    ]
+    assert rows[1].commit == "unknown (before the ledger)"
