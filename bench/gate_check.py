@@ -63,10 +63,10 @@ async def load(ctx: GateContext) -> float:
             )
         await session.execute(
             text(
-                "INSERT INTO release (id, app, environment, release_id, commit, artifact_digest, deployed_at, deployed_by, "
-                "trigger, status, ran_migrations, features) "
-                "SELECT gen_random_uuid(), 'raptor', 'staging', 'r' || to_char(d, 'YYYYMMDD'), md5(d::text), 'sha256:' || md5(d::text), "
-                "d + interval '6 hours', 'ci-bot', 'push', 'succeeded', false, '{}' "
+                "INSERT INTO release (id, app, environment, release_id, commit, artifact_digest, deployed_at, "
+                "deployed_by, trigger, status, ran_migrations, features) "
+                "SELECT gen_random_uuid(), 'raptor', 'staging', 'r' || to_char(d, 'YYYYMMDD'), md5(d::text), "
+                "'sha256:' || md5(d::text), d + interval '6 hours', 'ci-bot', 'push', 'succeeded', false, '{}' "
                 "FROM generate_series(CAST(:start AS timestamptz), CAST(:end AS timestamptz), interval '1 day') AS d"
             ),
             {"start": (NOW - YEAR).replace(hour=0), "end": LAST_DEPLOY.replace(hour=0)},
@@ -98,7 +98,8 @@ async def measure(ctx: GateContext, rounds: int) -> dict[str, list[float]]:
 
     async def gate_check() -> None:
         report = await check_flow(ctx, request)
-        assert report.soak is not None and report.soak.elapsed > timedelta(hours=24), report.as_dict()
+        assert report.soak is not None
+        assert report.soak.elapsed > timedelta(hours=24), report.as_dict()
 
     async def retire() -> None:
         await retire_check_flow(ctx, "console-staging", actor="bench")
