@@ -41,9 +41,7 @@ def url_username(url: str) -> str | None:
     return make_url(sqlalchemy_url(url)).username
 
 
-def create_engine(
-    url: str, *, application_name: str, pool_size: int = 10, max_overflow: int = 10
-) -> AsyncEngine:
+def create_engine(url: str, *, application_name: str, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     """An async engine with pre-ping so a restarted PostgreSQL is reconnected to by itself."""
     return create_async_engine(
         sqlalchemy_url(url),

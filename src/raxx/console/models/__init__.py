@@ -1,5 +1,10 @@
-"""The console's ORM models. Import every model module here so Alembic sees the metadata."""
+"""The console's ORM models.
 
+Every model module is imported here (as a plain ``import``, which is safe when a model
+module is itself the first thing imported) so Alembic and the app see all tables.
+"""
+
+import raxx.console.auth.models  # noqa: F401
 from raxx.console.models.base import Base
 
 __all__ = ["Base"]

@@ -51,8 +51,8 @@ async def identity(state: RaptorState) -> Identity:
         try:
             async with asyncio.timeout(READY_TIMEOUT_S), state.engine.connect() as conn:
                 state.database_fingerprint = await database_fingerprint(conn)
-        except Exception:  # noqa: S110 - identity still answers; the fingerprint reads "unknown"
-            pass
+        except Exception:  # identity must answer even when the database does not
+            state.database_fingerprint = None
     broker = state.broker_identity() if state.broker_identity else {}
     return Identity(
         environment=state.settings.environment,
