@@ -54,6 +54,7 @@ def create_app(
             started_at=utcnow(),
             migration_heads=script_heads("raptor"),
             broker=broker,
+            autocommit_engine=engine.execution_options(isolation_level="AUTOCOMMIT"),
             tokens=TokenVerifier(engine, environment=settings.environment, cache_seconds=settings.token_cache_seconds),
             extra_ready_checks=[broker.ready],
             broker_identity=broker.identity,
