@@ -45,7 +45,7 @@ class RaptorSettings(BaseSettings):
     paper_liquidity: Decimal | None = Field(
         default=None, gt=0, description="most quantity one fill may take (None: fill whole); makes partial fills"
     )
-    paper_pool_size: int = 5
+    paper_pool_size: int = Field(default=5, ge=1, description="connections of the paper broker's own pool")
 
     @field_validator("environment")
     @classmethod

@@ -24,7 +24,7 @@ def paper_engine(settings: RaptorSettings) -> AsyncEngine:
     return create_async_engine(
         sqlalchemy_url(settings.database_url),
         pool_size=settings.paper_pool_size,
-        max_overflow=10,
+        max_overflow=0,  # fixed size, like the app's pool: no connection churn under bursts
         pool_pre_ping=False,
         pool_recycle=1800,
         connect_args={
