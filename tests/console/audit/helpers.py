@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -115,3 +119,15 @@ class FakeRaptor:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def worker_process(*args: str) -> subprocess.Popen[bytes]:
+    """Start ``tests/console/audit/worker.py`` as its own OS process."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)])}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.console.audit.worker", *args],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from raxx.common.clock import FrozenClock
 from raxx.common.errors import Forbidden
+from raxx.common.provision import ProvisionedDatabase
 from raxx.console.audit import repository
 from raxx.console.audit.canonical import GENESIS_HASH
 from raxx.console.audit.service import AuditTrail, OutcomeAlreadyRecorded
@@ -93,7 +94,8 @@ async def test_untrusted_client_strings_cannot_forge_lines(trail: AuditTrail, ru
     assert event.error == "bad password\\x0d\\x0afor bob"
     assert event.params == {"username": "bob\\x0d\\x0aroot", "\\x1b[31mkey": "v\\x00"}
     for value in (event.client_ip, event.user_agent, event.actor_name, event.error):
-        assert "\n" not in value and "\r" not in value
+        assert "\n" not in value
+        assert "\r" not in value
     assert (await verify_chain(runtime_engine)).ok
 
 
@@ -118,7 +120,9 @@ async def test_empty_chain_verifies_and_says_truncation_needs_a_checkpoint(runti
     assert any("checkpoint" in note for note in report.notes)
 
 
-async def test_single_events_have_no_environment_when_console_wide(trail: AuditTrail, runtime_engine: AsyncEngine) -> None:
+async def test_single_events_have_no_environment_when_console_wide(
+    trail: AuditTrail, runtime_engine: AsyncEngine
+) -> None:
     await trail.record(audit_context(environment=None, actor_id=None, actor_name="bob"), "auth.login_failed",
                        outcome="denied", http_status=401, error="invalid credentials")
     (event,) = await _rows(runtime_engine)
@@ -190,11 +194,7 @@ async def test_late_outcome_after_reconciler_is_kept_as_its_own_event(trail: Aud
     assert act.outcome_recorded
 
 
-async def test_append_refuses_to_run_unserialized_under_repeatable_read(console_db: object,
-                                                                       runtime_engine: AsyncEngine) -> None:
-    from raxx.common.provision import ProvisionedDatabase
-
-    assert isinstance(console_db, ProvisionedDatabase)
+async def test_append_refuses_to_run_unserialized_under_repeatable_read(console_db: ProvisionedDatabase) -> None:
     with psycopg.connect(console_db.runtime_url) as conn:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         with pytest.raises(psycopg.errors.InvalidTransactionState):
