@@ -23,7 +23,9 @@ def migration_urls(tree: str, database_url: str | None, runtime_url: str | None)
     app-specific variables are absent.
     """
     migration_var, runtime_var = _URL_VARS[tree]
-    owner = database_url or os.environ.get(migration_var) or os.environ.get(runtime_var) or os.environ.get("DATABASE_URL")
+    owner = (
+        database_url or os.environ.get(migration_var) or os.environ.get(runtime_var) or os.environ.get("DATABASE_URL")
+    )
     if not owner:
         raise ConfigError(f"{runtime_var} is required but not set (or pass --database-url)")
     runtime = runtime_url or os.environ.get(runtime_var)

@@ -24,7 +24,9 @@ async def test_readyz_ready_when_database_at_head(raptor_db: ProvisionedDatabase
     assert {c["name"] for c in body["checks"]} >= {"database", "migrations"}
 
 
-async def test_readyz_503_when_migrations_behind(test_databases: DatabaseFactory, raptor_db: ProvisionedDatabase) -> None:
+async def test_readyz_503_when_migrations_behind(
+    test_databases: DatabaseFactory, raptor_db: ProvisionedDatabase
+) -> None:
     with psycopg.connect(test_databases.superuser_url(raptor_db.database), autocommit=True) as conn:
         conn.execute("UPDATE alembic_version SET version_num = 'r_old_revision'")
     async with raptor_client(raptor_db) as client:
@@ -53,7 +55,8 @@ async def test_identity_names_environment_release_and_database(test_databases: D
     async with raptor_client(staging_db, "staging") as staging, raptor_client(prod_db, "prod") as prod:
         s = (await staging.get("/v1/identity")).json()
         p = (await prod.get("/v1/identity")).json()
-    assert s["environment"] == "staging" and p["environment"] == "prod"
+    assert s["environment"] == "staging"
+    assert p["environment"] == "prod"
     assert s["release"] == "test-release"
     assert s["database"] != p["database"]
     assert s["database"].startswith(staging_db.database + ":")

@@ -100,8 +100,14 @@ def install_json_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         request_id = request_id_of(request)
-        log_event(log, "http.request.crashed", level=logging.ERROR, request_id=request_id, path=request.url.path,
-                  error=type(exc).__name__)
+        log_event(
+            log,
+            "http.request.crashed",
+            level=logging.ERROR,
+            request_id=request_id,
+            path=request.url.path,
+            error=type(exc).__name__,
+        )
         return JSONResponse(
             error_body("internal_error", "an unexpected error occurred", request_id=request_id), status_code=500
         )

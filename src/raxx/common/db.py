@@ -8,8 +8,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from raxx.common.errors import ConfigError
 
@@ -42,9 +41,7 @@ def url_username(url: str) -> str | None:
     return make_url(sqlalchemy_url(url)).username
 
 
-def create_engine(
-    url: str, *, application_name: str, pool_size: int = 10, max_overflow: int = 10
-) -> AsyncEngine:
+def create_engine(url: str, *, application_name: str, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     """An async engine with pre-ping so a restarted PostgreSQL is reconnected to by itself."""
     return create_async_engine(
         sqlalchemy_url(url),

@@ -70,9 +70,7 @@ class EnvironmentRegistry(Mapping[str, EnvironmentSpec]):
         self._specs = {spec.name: spec for spec in specs}
         if len(self._specs) != len(specs):
             raise ConfigError("the environment registry names an environment twice")
-        self.default = default or next(
-            (s.name for s in specs if not s.protected), specs[0].name
-        )
+        self.default = default or next((s.name for s in specs if not s.protected), specs[0].name)
         if self.default not in self._specs:
             raise ConfigError(f"default environment {self.default!r} is not in the registry")
 
@@ -81,6 +79,9 @@ class EnvironmentRegistry(Mapping[str, EnvironmentSpec]):
             return self._specs[name]
         except KeyError:
             raise UnknownEnvironment(f"unknown environment: {name!r}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._specs)
@@ -109,17 +110,12 @@ class EnvironmentRegistry(Mapping[str, EnvironmentSpec]):
         envs = data.get("environments")
         if not isinstance(envs, Mapping) or not envs:
             raise ConfigError(f"{source}: expected an [environments.NAME] table per environment")
-        specs = [
-            _spec_from_table(name, table, source, (url_overrides or {}).get(name))
-            for name, table in envs.items()
-        ]
+        specs = [_spec_from_table(name, table, source, (url_overrides or {}).get(name)) for name, table in envs.items()]
         default = data.get("default")
         return cls(specs, default=default if isinstance(default, str) else None)
 
 
-def _spec_from_table(
-    name: str, table: Any, source: str, url_override: str | None
-) -> EnvironmentSpec:
+def _spec_from_table(name: str, table: Any, source: str, url_override: str | None) -> EnvironmentSpec:
     where = f"{source}: [environments.{name}]"
     if not ENV_NAME_RE.match(name):
         raise ConfigError(f"{where}: name must match {ENV_NAME_RE.pattern}")

@@ -87,5 +87,7 @@ class ConfigError(RaxxError):
     exit_code = 78  # EX_CONFIG
 
 
-class UnknownEnvironment(NotFound):
+class UnknownEnvironment(NotFound, KeyError):
+    """Also a KeyError, so the registry behaves as a Mapping (``get``, ``in``)."""
+
     code = "unknown_environment"

@@ -88,8 +88,10 @@ class EmbeddedPostgres:
             self._run(
                 [
                     pg_binary("initdb"),
-                    "-D", str(self.pgdata),
-                    "-U", "postgres",
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    "postgres",
                     "--auth-local=trust",
                     "--auth-host=scram-sha-256",
                     f"--pwfile={pwfile}",
@@ -125,9 +127,16 @@ class EmbeddedPostgres:
         user = self._prepare_permissions()
         self._run(
             [
-                pg_binary("pg_ctl"), "-D", str(self.pgdata), "-w", "-t", "60",
-                "-l", str(self.data_dir / "postgres.log"),
-                "-o", f"-p {port} -h 127.0.0.1 -k {self.pgdata} -c max_connections=200",
+                pg_binary("pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.data_dir / "postgres.log"),
+                "-o",
+                f"-p {port} -h 127.0.0.1 -k {self.pgdata} -c max_connections=200",
                 "start",
             ],
             user,

@@ -35,9 +35,7 @@ def _swap(admin_url: str, *, user: str, password: str, database: str) -> str:
 def _ensure_role(cur: psycopg.Cursor, name: str, password: str) -> None:
     cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
     verb = "ALTER" if cur.fetchone() else "CREATE"
-    cur.execute(
-        sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password))
-    )
+    cur.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password)))
 
 
 def provision_database(

@@ -1,9 +1,11 @@
-"""The console's ORM models. Import every model module here so Alembic sees the metadata."""
+"""The console's ORM models.
 
-# Imported for their side effect: registering their tables on Base.metadata. The
-# module form (not ``from ... import AuditEvent``) keeps the import cycle
-# audit.models -> models.base -> models/__init__ harmless.
-from raxx.console.audit import models as audit_models
+Every model module is imported here (as a plain ``import``, which is safe when a model
+module is itself the first thing imported) so Alembic and the app see all tables.
+"""
+
+import raxx.console.audit.models  # noqa: F401
+import raxx.console.auth.models  # noqa: F401
 from raxx.console.models.base import Base
 
-__all__ = ["Base", "audit_models"]
+__all__ = ["Base"]

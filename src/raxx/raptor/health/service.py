@@ -26,7 +26,9 @@ async def check_readiness(state: RaptorState) -> Readiness:
                 ReadyCheck(
                     name="migrations",
                     ok=at_head,
-                    detail=None if at_head else f"database at {sorted(heads) or 'nothing'}, code expects {sorted(state.migration_heads)}",
+                    detail=None
+                    if at_head
+                    else f"database at {sorted(heads) or 'nothing'}, code expects {sorted(state.migration_heads)}",
                 )
             )
     except Exception as exc:  # any failure to reach the database means not ready
@@ -49,8 +51,8 @@ async def identity(state: RaptorState) -> Identity:
         try:
             async with asyncio.timeout(READY_TIMEOUT_S), state.engine.connect() as conn:
                 state.database_fingerprint = await database_fingerprint(conn)
-        except Exception:
-            pass
+        except Exception:  # identity must answer even when the database does not
+            state.database_fingerprint = None
     broker = state.broker_identity() if state.broker_identity else {}
     return Identity(
         environment=state.settings.environment,

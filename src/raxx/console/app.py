@@ -1,0 +1,95 @@
+"""The console's app factory. Nothing runs at import time; the lifespan builds clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from raxx.common.asgi import RequestIdMiddleware
+from raxx.common.clock import utcnow
+from raxx.common.db import create_engine, session_factory
+from raxx.common.logging import log_event
+from raxx.common.secrets import SecretsProvider
+from raxx.console.auth.service import LoginPolicy
+from raxx.console.config import ConsoleSettings
+from raxx.console.errors import install_console_error_handlers
+from raxx.console.pages import auth, home, switcher, theme
+from raxx.console.raptor_client import RaptorClients
+from raxx.console.security import SecurityHeadersMiddleware
+from raxx.console.state import ConsoleState
+from raxx.console.templating import build_templates
+
+log = logging.getLogger("raxx.console")
+STATIC_DIR = __file__.rsplit("/", 1)[0] + "/static"
+
+
+def login_policy(settings: ConsoleSettings) -> LoginPolicy:
+    return LoginPolicy(
+        delay_after=settings.login_delay_after,
+        lockout_after=settings.login_lockout_after,
+        window=timedelta(minutes=settings.login_window_minutes),
+        session_lifetime=timedelta(hours=settings.session_hours),
+        idle_timeout=timedelta(minutes=settings.session_idle_minutes),
+    )
+
+
+async def _identity_watch(clients: RaptorClients, interval: float) -> None:
+    """Re-check every backend's identity in the background so banners stay current."""
+    while True:
+        with contextlib.suppress(Exception):
+            await clients.refresh_identities()
+        await asyncio.sleep(interval)
+
+
+def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = None) -> FastAPI:
+    registry = settings.load_registry()  # a bad registry refuses to start, before serving anything
+    provider = secrets or settings.secrets_provider()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, application_name="console", pool_size=settings.db_pool_size)
+        tokens = {name: provider.get(spec.token_secret) for name, spec in registry.items()}
+        clients = RaptorClients.build(
+            registry,
+            tokens,
+            timeout_s=settings.raptor_timeout_s,
+            connect_timeout_s=settings.raptor_connect_timeout_s,
+            identity_ttl_s=settings.identity_ttl_s,
+        )
+        await clients.start()
+        app.state.console = ConsoleState(
+            settings=settings,
+            registry=registry,
+            engine=engine,
+            sessions=session_factory(engine),
+            clients=clients,
+            templates=build_templates(),
+            login_policy=login_policy(settings),
+            started_at=utcnow(),
+        )
+        watcher = asyncio.create_task(_identity_watch(clients, settings.identity_ttl_s))
+        log_event(log, "console.start.ok", release=settings.release, environments=list(registry))
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await clients.close()
+            await engine.dispose()
+
+    app = FastAPI(title="Raxx console", version=settings.release, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    install_console_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for router in (theme.router, auth.router, switcher.router, home.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,69 @@
+"""Operators, their per-environment roles, server-side sessions and login attempts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from raxx.console.models.base import Base, IdMixin, TimestampMixin
+
+ROLES = ("viewer", "operator", "admin", "auditor")
+
+
+class User(IdMixin, TimestampMixin, Base):
+    __tablename__ = "console_user"
+
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UserRole(Base):
+    """A role held in one environment. No row for an environment means no access there."""
+
+    __tablename__ = "console_user_role"
+    __table_args__ = (
+        UniqueConstraint("user_id", "environment"),
+        CheckConstraint("role IN ('viewer', 'operator', 'admin', 'auditor')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("console_user.id", ondelete="CASCADE"))
+    environment: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(16))
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Session(TimestampMixin, Base):
+    """A login. The cookie holds a random token; only its SHA-256 is stored here."""
+
+    __tablename__ = "console_session"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("console_user.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    current_env: Mapped[str] = mapped_column(String(32))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(256))
+
+
+class LoginAttempt(Base):
+    """Every login try, for throttling per user name and per address."""
+
+    __tablename__ = "console_login_attempt"
+    __table_args__ = (
+        Index("ix_console_login_attempt_name_at", "username", "attempted_at"),
+        Index("ix_console_login_attempt_ip_at", "client_ip", "attempted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64))
+    client_ip: Mapped[str] = mapped_column(String(64))
+    ok: Mapped[bool]
+    attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,77 @@
+"""SQL for operators, roles, sessions and login attempts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from raxx.console.auth.models import LoginAttempt, Session, User, UserRole
+
+
+async def user_by_name(db: AsyncSession, name: str) -> User | None:
+    return (await db.execute(select(User).where(User.name == name))).scalar_one_or_none()
+
+
+async def roles_of(db: AsyncSession, user_id: uuid.UUID) -> dict[str, str]:
+    rows = await db.execute(select(UserRole.environment, UserRole.role).where(UserRole.user_id == user_id))
+    return {env: role for env, role in rows.all()}
+
+
+async def upsert_role(db: AsyncSession, user_id: uuid.UUID, environment: str, role: str) -> None:
+    stmt = insert(UserRole).values(user_id=user_id, environment=environment, role=role)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[UserRole.user_id, UserRole.environment], set_={"role": role, "granted_at": func.now()}
+    )
+    await db.execute(stmt)
+
+
+async def delete_role(db: AsyncSession, user_id: uuid.UUID, environment: str) -> int:
+    result = await db.execute(delete(UserRole).where(UserRole.user_id == user_id, UserRole.environment == environment))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def session_with_user(db: AsyncSession, id_hash: str) -> tuple[Session, User] | None:
+    row = (
+        await db.execute(select(Session, User).join(User, User.id == Session.user_id).where(Session.id_hash == id_hash))
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def touch_session(db: AsyncSession, id_hash: str, when: datetime) -> None:
+    await db.execute(update(Session).where(Session.id_hash == id_hash).values(last_seen_at=when))
+
+
+async def set_session_env(db: AsyncSession, id_hash: str, environment: str) -> None:
+    await db.execute(update(Session).where(Session.id_hash == id_hash).values(current_env=environment))
+
+
+async def revoke_session(db: AsyncSession, id_hash: str, when: datetime) -> None:
+    await db.execute(
+        update(Session).where(Session.id_hash == id_hash, Session.revoked_at.is_(None)).values(revoked_at=when)
+    )
+
+
+async def revoke_user_sessions(db: AsyncSession, user_id: uuid.UUID, when: datetime) -> None:
+    await db.execute(
+        update(Session).where(Session.user_id == user_id, Session.revoked_at.is_(None)).values(revoked_at=when)
+    )
+
+
+async def recent_failures(db: AsyncSession, *, username: str, client_ip: str, since: datetime) -> tuple[int, int]:
+    """Failed logins since ``since``: (for this user name, from this address)."""
+    by_name = select(func.count()).where(
+        LoginAttempt.username == username, LoginAttempt.ok.is_(False), LoginAttempt.attempted_at >= since
+    )
+    by_ip = select(func.count()).where(
+        LoginAttempt.client_ip == client_ip, LoginAttempt.ok.is_(False), LoginAttempt.attempted_at >= since
+    )
+    return int((await db.execute(by_name)).scalar_one()), int((await db.execute(by_ip)).scalar_one())
+
+
+async def add_attempt(db: AsyncSession, *, username: str, client_ip: str, ok: bool) -> None:
+    db.add(LoginAttempt(username=username[:64], client_ip=client_ip[:64], ok=ok))
+    await db.flush()

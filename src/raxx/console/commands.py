@@ -1,0 +1,156 @@
+"""``raxx console ...``: serve the console and manage its operators."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from raxx.common.aio import run_sync
+from raxx.common.db import create_engine, session_factory
+from raxx.common.errors import ConfigError
+from raxx.common.settings import load_settings
+
+T = TypeVar("T")
+
+database_option = click.option(
+    "--database-url", envvar="CONSOLE_DATABASE_URL", help="console database (default: CONSOLE_DATABASE_URL)"
+)
+
+
+@click.group()
+def console() -> None:
+    """The operator console (one deployment, an environment switcher)."""
+
+
+@console.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, envvar="PORT", default=8000, show_default=True)
+@click.option("--proxy-headers/--no-proxy-headers", default=False, help="trust X-Forwarded-* (behind a router)")
+def serve(host: str, port: int, proxy_headers: bool) -> None:
+    """Serve the console; settings come from CONSOLE_* variables."""
+    import uvicorn
+
+    from raxx.common.logging import configure_logging
+    from raxx.console.app import create_app
+    from raxx.console.config import ConsoleSettings
+
+    settings = load_settings(ConsoleSettings)
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips="*" if proxy_headers else None,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def run_in_db(database_url: str | None, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction against the console database (CLI commands)."""
+    if not database_url:
+        raise ConfigError("CONSOLE_DATABASE_URL is required but not set (or pass --database-url)")
+
+    async def _run() -> T:
+        engine = create_engine(database_url, application_name="raxx-cli", pool_size=1)
+        try:
+            async with session_factory(engine)() as db, db.begin():
+                return await work(db)
+        finally:
+            await engine.dispose()
+
+    return run_sync(_run)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    env_password = os.environ.get("RAXX_NEW_PASSWORD")
+    if env_password:
+        return env_password
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _registry_names() -> list[str]:
+    from raxx.common.environments import EnvironmentRegistry
+    from raxx.console.config import DEFAULT_REGISTRY
+
+    path = os.environ.get("CONSOLE_ENVIRONMENTS_FILE") or str(DEFAULT_REGISTRY)
+    from pathlib import Path
+
+    return list(EnvironmentRegistry.from_toml(Path(path)))
+
+
+@console.group()
+def user() -> None:
+    """Operators and their per-environment roles."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["viewer", "operator", "admin", "auditor"]))
+@click.option(
+    "--env",
+    "envs",
+    multiple=True,
+    help="environment to grant the role in (repeatable; default: every environment in the registry now)",
+)
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@database_option
+def user_add(name: str, role: str, envs: tuple[str, ...], password_stdin: bool, database_url: str | None) -> None:
+    """Add an operator. Environments added to the registry later grant nothing by default."""
+    from raxx.console.auth import service
+
+    targets = list(envs) or _registry_names()
+    password = _read_password(password_stdin)
+    run_in_db(database_url, lambda db: service.create_user(db, name, password, {e: role for e in targets}))
+    click.echo(f"added {name}: {role} in {', '.join(targets)}")
+
+
+@user.command("grant")
+@click.argument("name")
+@click.option("--env", "environment", required=True)
+@click.option("--role", required=True, type=click.Choice(["viewer", "operator", "admin", "auditor"]))
+@database_option
+def user_grant(name: str, environment: str, role: str, database_url: str | None) -> None:
+    """Give NAME a role in one environment (replaces the role held there)."""
+    from raxx.common.environments import validate_env_name
+    from raxx.console.auth import service
+
+    env = validate_env_name(environment)
+    run_in_db(database_url, lambda db: service.grant(db, name, env, role))
+    click.echo(f"{name} is {role} in {env}")
+
+
+@user.command("revoke")
+@click.argument("name")
+@click.option("--env", "environment", required=True)
+@database_option
+def user_revoke(name: str, environment: str, database_url: str | None) -> None:
+    """Remove NAME's role in one environment."""
+    from raxx.console.auth import service
+
+    run_in_db(database_url, lambda db: service.revoke_role(db, name, environment))
+    click.echo(f"{name} holds no role in {environment} any more")
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True)
+@database_option
+def user_passwd(name: str, password_stdin: bool, database_url: str | None) -> None:
+    """Set NAME's password; their sessions are revoked."""
+    from raxx.console.auth import service
+
+    password = _read_password(password_stdin)
+    run_in_db(database_url, lambda db: service.set_password(db, name, password))
+    click.echo(f"password of {name} changed; their sessions were ended")

@@ -1,0 +1,68 @@
+"""The console's settings: ``CONSOLE_*``, validated at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from raxx.common.environments import EnvironmentRegistry
+from raxx.common.errors import ConfigError
+from raxx.common.release import current_release
+from raxx.common.secrets import ChainSecrets, DotenvSecrets, EnvironSecrets, SecretsProvider
+from raxx.common.settings import refuse_placeholder
+
+DEFAULT_REGISTRY = Path(__file__).parent / "environments.toml"
+
+
+class ConsoleSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONSOLE_", extra="ignore")
+
+    database_url: str = Field(description="runtime PostgreSQL URL (users, sessions, audit)")
+    migration_database_url: str | None = None
+    environments_file: Path = Field(default=DEFAULT_REGISTRY, description="the environment registry (TOML)")
+    secret_key: str = Field(description="signs login CSRF tokens and confirmations; a real secret outside development")
+    development: bool = False
+    dotenv_file: Path | None = Field(default=None, description="a .env secrets file (development and raxx up only)")
+    release: str = Field(default_factory=current_release)
+    log_level: str = "INFO"
+
+    session_hours: float = Field(default=12.0, gt=0, description="absolute session lifetime")
+    session_idle_minutes: float = Field(default=60.0, gt=0, description="a session unused this long ends")
+    cookie_secure: bool | None = Field(
+        default=None, description="force Secure cookies; default: when served over https"
+    )
+
+    raptor_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    raptor_connect_timeout_s: float = Field(default=2.0, gt=0, le=30)
+    identity_ttl_s: float = Field(default=30.0, gt=0, description="re-check each backend's identity this often")
+
+    login_delay_after: int = Field(default=3, ge=1, description="failed logins before responses are slowed")
+    login_lockout_after: int = Field(default=10, ge=2, description="failed logins in the window before refusing")
+    login_window_minutes: float = Field(default=15.0, gt=0)
+
+    db_pool_size: int = 10
+
+    @model_validator(mode="after")
+    def _no_placeholder_secret(self) -> ConsoleSettings:
+        refuse_placeholder("CONSOLE_SECRET_KEY", self.secret_key, development=self.development)
+        if not self.development and len(self.secret_key) < 32:
+            raise ValueError("CONSOLE_SECRET_KEY must be at least 32 characters outside development")
+        return self
+
+    @property
+    def migrations_url(self) -> str:
+        return self.migration_database_url or self.database_url
+
+    def load_registry(self) -> EnvironmentRegistry:
+        return EnvironmentRegistry.from_toml(self.environments_file)
+
+    def secrets_provider(self) -> ChainSecrets:
+        providers: list[SecretsProvider] = []
+        if self.dotenv_file is not None:
+            if not self.development:
+                raise ConfigError("CONSOLE_DOTENV_FILE is for development only; use a secrets manager or config vars")
+            providers.append(DotenvSecrets(self.dotenv_file))
+        providers.append(EnvironSecrets())
+        return ChainSecrets(providers)

@@ -1,0 +1,118 @@
+"""Refusals rendered for people (HTML with the banner) or scripts (JSON under ``/api``).
+
+Every error page carries the banner of the environment in its URL, or an "unknown
+environment" banner, so even a 404 says where you are.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from raxx.common.asgi import request_id_of, validation_details
+from raxx.common.environments import ENV_NAME_RE
+from raxx.common.errors import RaxxError, error_body
+from raxx.common.logging import log_event
+from raxx.console.deps import LoginRequired
+from raxx.console.state import ConsoleState
+
+log = logging.getLogger("raxx.console.errors")
+
+_TITLES = {
+    400: "The request was refused",
+    401: "Please sign in",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Refused by the backend",
+    422: "Some fields need attention",
+    429: "Slow down",
+    502: "Backend unavailable",
+    503: "Unavailable",
+    504: "Backend timed out",
+}
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+async def _render_error(request: Request, status: int, code: str, detail: object) -> Response:
+    state: ConsoleState = request.app.state.console
+    if _wants_json(request):
+        return JSONResponse(error_body(code, detail, request_id=request_id_of(request)), status_code=status)
+    from raxx.console.templating import render  # import here: templating imports deps
+
+    env_name = request.url.path.strip("/").split("/", 1)[0]
+    spec = state.registry.get(env_name, None)
+    unknown = (
+        env_name if (spec is None and ENV_NAME_RE.match(env_name or "-") and code == "unknown_environment") else None
+    )
+    login = getattr(request.state, "login", None)
+    return await render(
+        request,
+        state,
+        "error.html",
+        env=spec,
+        login=login,
+        status_code=status,
+        unknown_env=unknown,
+        code=code,
+        detail=detail if isinstance(detail, str) else _flatten(detail),
+        status=status,
+        title=_TITLES.get(status, "Error"),
+    )
+
+
+def _flatten(detail: object) -> str:
+    if isinstance(detail, list):
+        return "; ".join(
+            f"{d.get('field') or 'input'}: {d.get('message')}" if isinstance(d, dict) else str(d) for d in detail
+        )
+    return str(detail)
+
+
+def install_console_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, exc: LoginRequired) -> Response:
+        if _wants_json(request) or request.method != "GET":
+            return await _render_error(request, 401, exc.code, exc.detail)
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+
+    @app.exception_handler(RaxxError)
+    async def _raxx(request: Request, exc: RaxxError) -> Response:
+        if exc.status_code == 403:
+            log_event(log, "console.permission.denied", level=logging.WARNING, path=request.url.path, code=exc.code)
+        return await _render_error(request, exc.status_code, exc.code, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return await _render_error(request, 422, "validation_error", validation_details(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return await _render_error(request, exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log_event(
+            log,
+            "console.request.crashed",
+            level=logging.ERROR,
+            path=request.url.path,
+            request_id=request_id_of(request),
+            error=type(exc).__name__,
+        )
+        try:
+            return await _render_error(
+                request, 500, "internal_error", "An unexpected error occurred; nothing more was done."
+            )
+        except Exception:
+            return JSONResponse(
+                error_body("internal_error", "unexpected error", request_id=request_id_of(request)), 500
+            )

@@ -1,0 +1,90 @@
+"""The root redirect, each environment's overview and health page, and the console's own health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import text
+
+from raxx.console.deps import EnvReaderDep, OptionalLoginDep, StateDep
+from raxx.console.raptor_client import BackendUnavailable
+from raxx.console.state import ConsoleState
+from raxx.console.templating import render
+
+router = APIRouter(tags=["pages"])
+
+
+@router.get("/", include_in_schema=False)
+async def root(login: OptionalLoginDep) -> Response:
+    if login is None:
+        return RedirectResponse("/login", status_code=303)
+    return RedirectResponse(f"/{login.current_env}/", status_code=303)
+
+
+@router.get("/healthz", tags=["system"])
+async def healthz(state: StateDep) -> dict[str, str]:
+    """Liveness of the console process, with its release (the gate's smoke check reads it)."""
+    return {"status": "ok", "service": "console", "release": state.settings.release}
+
+
+async def _database_ok(state: ConsoleState) -> bool:
+    try:
+        async with state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True
+
+
+@router.get("/readyz", tags=["system"])
+async def readyz(state: StateDep) -> JSONResponse:
+    ok = await _database_ok(state)
+    body: dict[str, Any] = {
+        "ready": ok,
+        "service": "console",
+        "release": state.settings.release,
+        "reasons": [] if ok else ["database: unreachable"],
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/{env}/", response_class=HTMLResponse)
+async def overview(request: Request, state: StateDep, access: EnvReaderDep) -> HTMLResponse:
+    login, spec = access
+    return await render(request, state, "home.html", env=spec, login=login)
+
+
+@router.get("/{env}/health", response_class=HTMLResponse)
+async def health(request: Request, state: StateDep, access: EnvReaderDep) -> HTMLResponse:
+    login, spec = access
+    client = state.clients[spec.name]
+    await client.check_identity(force=True)
+    ready: Any = None
+    ready_status: int | None = None
+    ready_error: str | None = None
+    try:
+        ready_status, ready = await client.readiness()
+        if not isinstance(ready, dict) or "checks" not in ready:
+            ready_error = f"unexpected answer (HTTP {ready_status})"
+    except BackendUnavailable as exc:
+        ready_error = str(exc.detail)
+    return await render(
+        request,
+        state,
+        "health.html",
+        env=spec,
+        login=login,
+        ready=ready,
+        ready_status=ready_status,
+        ready_error=ready_error,
+        console_health={"status": "ok", "release": state.settings.release},
+        console_db_ok=await _database_ok(state),
+    )
+
+
+@router.get("/{env}", include_in_schema=False)
+async def env_without_slash(env: str, state: StateDep) -> Response:
+    state.registry[env]  # unknown environments get the 404 page with its banner
+    return RedirectResponse(f"/{env}/", status_code=307)

@@ -1,0 +1,28 @@
+"""Per-process state of the console, built by the lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from raxx.common.environments import EnvironmentRegistry
+from raxx.console.auth.service import LoginPolicy
+from raxx.console.config import ConsoleSettings
+from raxx.console.raptor_client import RaptorClients
+
+
+@dataclass
+class ConsoleState:
+    settings: ConsoleSettings
+    registry: EnvironmentRegistry
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    clients: RaptorClients
+    templates: Jinja2Templates
+    login_policy: LoginPolicy
+    started_at: datetime
+    extras: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,97 @@
+"""Server-side rendering: one Jinja2 environment (autoescaped) and the page context.
+
+Every page gets the banner for the environment it was rendered for, built from what
+that environment's backend says about itself, not only from configuration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from raxx.common.asgi import request_id_of
+from raxx.common.environments import EnvironmentSpec
+from raxx.console.auth.roles import can
+from raxx.console.auth.service import Login
+from raxx.console.state import ConsoleState
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+
+def build_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    templates.env.autoescape = True
+    templates.env.globals["can"] = can
+    return templates
+
+
+def banner_for(state: ConsoleState, spec: EnvironmentSpec | None, unknown_name: str | None = None) -> dict[str, Any]:
+    """What the banner shows; ``spec`` None means no environment (login) or an unknown one."""
+    if spec is None:
+        label = f"UNKNOWN ENVIRONMENT {unknown_name!r}" if unknown_name else "NO ENVIRONMENT SELECTED"
+        return {
+            "env": "unknown" if unknown_name else "none",
+            "label": label,
+            "title": "[NO ENV]",
+            "protected": False,
+            "status": None,
+        }
+    status = state.clients[spec.name].status
+    return {
+        "env": spec.name,
+        "label": spec.label,
+        "title": f"[{spec.name.upper()}]",
+        "protected": spec.protected,
+        "status": status,
+        "identity": status.identity,
+    }
+
+
+async def render(
+    request: Request,
+    state: ConsoleState,
+    template: str,
+    *,
+    env: EnvironmentSpec | None,
+    login: Login | None,
+    status_code: int = 200,
+    unknown_env: str | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    if env is not None:
+        # Cached for identity_ttl_s; a page render re-asks a backend only when stale.
+        await state.clients[env.name].check_identity()
+    page_suffix = _page_suffix(request, env)
+    ctx: dict[str, Any] = {
+        "env": env,
+        "banner": banner_for(state, env, unknown_env),
+        "login": login,
+        "csrf_token": login.csrf_token if login else "",
+        "environments": [
+            {"name": s.name, "label": s.label, "allowed": bool(login and s.name in login.roles)}
+            for s in state.registry.values()
+        ],
+        "page_suffix": page_suffix,
+        "release": state.settings.release,
+        "request_id": request_id_of(request),
+    }
+    ctx.update(context)
+    return state.templates.TemplateResponse(request, template, ctx, status_code=status_code)
+
+
+def _page_suffix(request: Request, env: EnvironmentSpec | None) -> str:
+    """The section of the current page, to land on the same section after a switch.
+
+    Only the first segment is kept: an order id from staging means nothing in prod.
+    """
+    if env is None:
+        return "/"
+    path = request.url.path
+    prefix = f"/{env.name}"
+    rest = path[len(prefix) :] if path.startswith(prefix) else "/"
+    first = rest.strip("/").split("/", 1)[0]
+    return f"/{first}" if first else "/"

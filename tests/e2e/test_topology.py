@@ -1,0 +1,122 @@
+"""The topology of ``raxx up``, started through the same code, probed over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import httpx
+import psycopg
+import pytest
+
+from raxx.up import Topology
+from tests.fixtures.apps import csrf_from
+from tests.fixtures.topology import DEMO_PASSWORD
+
+pytestmark = pytest.mark.e2e
+
+
+def test_each_raptor_reports_its_own_environment_and_database(topology: Topology) -> None:
+    staging = httpx.get(topology.url("raptor-staging") + "/v1/identity").json()
+    prod = httpx.get(topology.url("raptor-prod") + "/v1/identity").json()
+    assert staging["environment"] == "staging"
+    assert prod["environment"] == "prod"
+    assert staging["database"] != prod["database"]
+    assert staging["database"].endswith(staging["database"].split(":")[1])
+    for name in ("raptor-staging", "raptor-prod", "console-prod"):
+        assert httpx.get(topology.url(name) + "/readyz").status_code == 200
+
+
+def test_staging_credentials_cannot_open_prods_database(topology: Topology) -> None:
+    staging = topology.databases.raptor["staging"]
+    prod = topology.databases.raptor["prod"]
+    assert staging.database != prod.database
+    wrong = staging.runtime_url.rsplit("/", 1)[0] + "/" + prod.database
+    with pytest.raises(psycopg.OperationalError, match=r"permission denied|not permitted"):
+        psycopg.connect(wrong, connect_timeout=5).close()
+
+
+def test_topology_file_names_every_service(topology: Topology) -> None:
+    payload = json.loads((topology.data_dir / "run" / "topology.json").read_text())
+    services = payload["services"]
+    assert {"raptor-staging", "raptor-prod", "console-prod"} <= set(services)
+    assert services["raptor-prod"]["environment"] == "prod"
+    assert services["console-prod"]["url"] == topology.url("console-prod")
+
+
+def test_login_switch_and_banner_through_the_real_console(topology: Topology) -> None:
+    with httpx.Client(base_url=topology.url("console-prod"), follow_redirects=False) as client:
+        page = client.get("/login")
+        done = client.post(
+            "/login", data={"username": "demo", "password": DEMO_PASSWORD, "csrf_token": csrf_from(page.text)}
+        )
+        assert done.status_code == 303
+        staging = client.get("/staging/")
+        assert 'data-env="staging"' in staging.text
+        assert 'data-backend-env="staging"' in staging.text
+        form = {"csrf_token": csrf_from(staging.text), "from_env": "staging", "to_env": "prod", "next": "/"}
+        assert 'data-confirm="switch"' in client.post("/switch", data=form).text
+        moved = client.post("/switch", data={**form, "confirmed": "yes"})
+        assert moved.headers["location"] == "/prod/"
+        prod = client.get("/prod/")
+        assert "<title>[PROD]" in prod.text
+        assert 'data-backend-env="prod"' in prod.text
+
+
+def test_a_deploy_request_restarts_the_service_with_the_new_release(topology: Topology) -> None:
+    """The supervisor's side of the gate's local platform protocol."""
+    run = topology.data_dir / "run"
+    (run / "desired").mkdir(exist_ok=True)
+    (run / "desired" / "raptor-staging.json").write_text(json.dumps({"release": "e2e-r2", "request_id": "req-e2e-1"}))
+    topology.supervisor.tick()
+    applied = json.loads((run / "applied" / "raptor-staging.json").read_text())
+    assert applied["ok"] is True, applied
+    assert applied["request_id"] == "req-e2e-1"
+    assert httpx.get(topology.url("raptor-staging") + "/v1/identity").json()["release"] == "e2e-r2"
+    topology.supervisor.tick()  # the same request is not applied twice
+    assert json.loads((run / "applied" / "raptor-staging.json").read_text())["applied_at"] == applied["applied_at"]
+
+
+def test_identity_mismatch_is_refused_when_staging_url_points_at_prod(topology: Topology) -> None:
+    """Misconfigure the registry (staging -> prod's port), restart the console, see it refuse."""
+    registry = topology.data_dir / "environments.toml"
+    original = registry.read_text()
+    staging_url, prod_url = topology.url("raptor-staging"), topology.url("raptor-prod")
+    registry.write_text(original.replace(f'raptor_url = "{staging_url}"', f'raptor_url = "{prod_url}"'))
+    try:
+        topology.supervisor.stop_child("console-prod")
+        topology.supervisor.start("console-prod")
+        topology.supervisor.wait_ready("console-prod")
+        with httpx.Client(base_url=topology.url("console-prod")) as client:
+            page = client.get("/login")
+            client.post(
+                "/login", data={"username": "demo", "password": DEMO_PASSWORD, "csrf_token": csrf_from(page.text)}
+            )
+            health = client.get("/staging/health").text
+            assert 'data-identity="misconfigured"' in health
+            assert "MISCONFIGURED" in health
+            assert 'data-backend-env="prod"' in client.get("/prod/").text
+    finally:
+        registry.write_text(original)
+        topology.supervisor.stop_child("console-prod")
+        topology.supervisor.start("console-prod")
+        topology.supervisor.wait_ready("console-prod")
+
+
+def test_stopping_leaves_no_process_behind(test_databases, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from raxx.up import start_topology
+    from tests.fixtures.topology import drop_topology_databases, topology_options
+
+    options = topology_options(test_databases, tmp_path, database_prefix=f"rxt_{test_databases.run_id}_stop")
+    top = start_topology(options, out=open(os.devnull, "w"))  # noqa: SIM115
+    try:
+        pids = [c.process.pid for c in top.supervisor.children.values() if c.process]
+        assert len(pids) >= 3
+    finally:
+        top.stop()
+        drop_topology_databases(test_databases.admin_url, options.database_prefix)
+    time.sleep(0.2)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
