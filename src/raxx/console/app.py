@@ -17,6 +17,8 @@ from raxx.common.clock import utcnow
 from raxx.common.db import create_engine, session_factory
 from raxx.common.logging import log_event
 from raxx.common.secrets import SecretsProvider
+from raxx.console.audit.background import start_audit_tasks
+from raxx.console.audit.service import AuditTrail
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
 from raxx.console.errors import install_console_error_handlers
@@ -73,15 +75,18 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             templates=build_templates(),
             login_policy=login_policy(settings),
             started_at=utcnow(),
+            audit=AuditTrail(engine),
         )
         watcher = asyncio.create_task(_identity_watch(clients, settings.identity_ttl_s))
+        audit_tasks = start_audit_tasks(engine, clients, settings, provider)
         log_event(log, "console.start.ok", release=settings.release, environments=list(registry))
         try:
             yield
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for task in (watcher, *audit_tasks):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await clients.close()
             await engine.dispose()
 

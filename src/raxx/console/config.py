@@ -44,6 +44,13 @@ class ConsoleSettings(BaseSettings):
 
     db_pool_size: int = 10
 
+    audit_checkpoint_minutes: float = Field(
+        default=15.0, gt=0, description="sign an audit checkpoint this often (needs CONSOLE_AUDIT_SIGNING_KEY)"
+    )
+    audit_reconcile_after_minutes: float = Field(
+        default=10.0, gt=0, description="an audit attempt with no outcome after this long is reconciled"
+    )
+
     @model_validator(mode="after")
     def _no_placeholder_secret(self) -> ConsoleSettings:
         refuse_placeholder("CONSOLE_SECRET_KEY", self.secret_key, development=self.development)

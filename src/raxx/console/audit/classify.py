@@ -12,8 +12,13 @@ import asyncio
 from dataclasses import dataclass
 
 import httpx
+from fastapi.exceptions import RequestValidationError
 
 from raxx.common.errors import RaxxError
+
+#: Refusal codes that mean "the request was sent and no answer came back" (the console's
+#: Raptor client raises ``backend_timeout``): Raptor may have acted.
+AMBIGUOUS_CODES = frozenset({"backend_timeout"})
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ def classify_exception(exc: BaseException) -> Verdict:
         return Verdict("unknown", status, "interrupted before the outcome was known")
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.UnsupportedProtocol):
         return Verdict("failed", status, error)
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, httpx.TransportError) or getattr(exc, "code", None) in AMBIGUOUS_CODES:
         return Verdict("unknown", status, error)
     if status in (401, 403):
         return Verdict("denied", status, error)
@@ -50,6 +55,8 @@ def _status_of(exc: BaseException) -> int | None:
         return exc.response.status_code
     if isinstance(exc, RaxxError):
         return exc.status_code
+    if isinstance(exc, RequestValidationError):
+        return 422
     status = getattr(exc, "status_code", None)
     return status if isinstance(status, int) else None
 

@@ -15,8 +15,10 @@ from pydantic import ValidationError
 
 from raxx.common.contracts import Identity, RequestLookupResult
 from raxx.common.environments import EnvironmentRegistry
+from raxx.common.errors import RaxxError
 from raxx.common.logging import log_event
 from raxx.common.secrets import SecretsProvider
+from raxx.console.raptor_client import CallContext, RaptorClients
 
 log = logging.getLogger("raxx.console.audit.lookup")
 
@@ -62,3 +64,25 @@ class HttpRequestLookup:
             return False
         self._verified.add(environment)
         return True
+
+
+class RaptorClientsLookup:
+    """The same question through the console's own Raptor clients (identity verified, token server-side)."""
+
+    def __init__(self, clients: RaptorClients) -> None:
+        self.clients = clients
+
+    async def lookup(self, environment: str, request_id: str) -> RequestLookupResult | None:
+        try:
+            client = self.clients[environment]
+            response = await client.call(
+                "GET", f"v1/requests/{request_id}", CallContext(request_id=uuid.uuid4().hex, actor="audit-reconciler")
+            )
+        except (RaxxError, KeyError):
+            return None
+        if response.status != 200:
+            return None
+        try:
+            return RequestLookupResult.model_validate(response.body)
+        except ValidationError:
+            return None

@@ -14,6 +14,7 @@ at most one outcome (a unique index), and the loser counts it as already closed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -143,3 +144,22 @@ def _attempt_of(record: EventRecord) -> Attempt:
         event_id=record.event_id, seq=record.seq, hash=record.hash, recorded_at=record.recorded_at,
         occurred_at=record.occurred_at, context=context, action=record.action, target=record.target,
     )
+
+
+async def run_periodic_reconcile(
+    engine: AsyncEngine,
+    lookup: RaptorRequestLookup | None,
+    *,
+    older_than: timedelta,
+    interval: timedelta,
+    clock: Clock,
+) -> None:
+    """Reconcile every ``interval`` (a console lifespan task; cancel it to stop). Failures are logged."""
+    while True:
+        await asyncio.sleep(interval.total_seconds())
+        try:
+            report = await reconcile(engine, lookup, older_than=older_than, clock=clock)
+            if report.examined:
+                log_event(log, "audit.reconcile.ok", summary=report.summary())
+        except Exception as exc:  # the loop must outlive a database restart
+            log_event(log, "audit.reconcile.failed", level=logging.ERROR, error=type(exc).__name__)

@@ -138,6 +138,13 @@ class ActionScope:
     def request_id(self) -> str | None:
         return self.attempt.context.request_id
 
+    def set_from_status(self, status: int) -> None:
+        """Derive the outcome from the HTTP status of the response, unless the body already set one."""
+        if self.http_status is None:
+            self.http_status = status
+        if self.outcome is None:
+            self.outcome = outcome_of_status(status)
+
     def set(
         self,
         outcome: Outcome | None = None,
@@ -153,6 +160,15 @@ class ActionScope:
         if error is not None:
             self.error = error
         self.params.update(params)
+
+
+def outcome_of_status(status: int) -> Outcome:
+    """2xx/3xx: ok; 401, 403, 429 (refused to this actor): denied; any other: failed."""
+    if status < 400:
+        return "ok"
+    if status in (401, 403, 429):
+        return "denied"
+    return "failed"
 
 
 class AuditTrail:
