@@ -22,7 +22,7 @@ from raxx.console.audit.service import AuditTrail
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
 from raxx.console.errors import install_console_error_handlers
-from raxx.console.pages import auth, home, switcher, theme
+from raxx.console.pages import audit, auth, home, switcher, theme
 from raxx.console.raptor_client import RaptorClients
 from raxx.console.security import SecurityHeadersMiddleware
 from raxx.console.state import ConsoleState
@@ -95,6 +95,6 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
     app.add_middleware(RequestIdMiddleware)
     install_console_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (theme.router, auth.router, switcher.router, home.router):
+    for router in (theme.router, auth.router, switcher.router, audit.router, home.router):
         app.include_router(router)
     return app

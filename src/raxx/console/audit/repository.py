@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, insert, select, text
+from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from raxx.console.audit.models import AuditCheckpoint, AuditEvent
@@ -71,6 +71,10 @@ class EventFilter:
     since: datetime | None = None
     until: datetime | None = None
     request_id: str | None = None
+    #: Restrict to these environments (what the reader may audit); None: no restriction.
+    visible_environments: tuple[str, ...] | None = None
+    #: With ``visible_environments``: also events with no environment (login, logout).
+    include_no_environment: bool = True
 
     NO_ENVIRONMENT = "-"
 
@@ -104,6 +108,9 @@ def _filtered(stmt: Select[Any], filters: EventFilter) -> Select[Any]:
         conditions.append(AuditEvent.environment.is_(None))
     elif filters.environment:
         conditions.append(AuditEvent.environment == filters.environment)
+    if filters.visible_environments is not None:
+        visible = AuditEvent.environment.in_(filters.visible_environments)
+        conditions.append(or_(visible, AuditEvent.environment.is_(None)) if filters.include_no_environment else visible)
     if filters.actor:
         conditions.append(_actor_condition(filters.actor))
     if filters.action:
@@ -132,16 +139,26 @@ def _actor_condition(actor: str) -> ColumnElement[bool]:
 
 
 async def search(
-    conn: AsyncConnection, filters: EventFilter, *, before_seq: int | None = None, limit: int = 50
+    conn: AsyncConnection,
+    filters: EventFilter,
+    *,
+    before_seq: int | None = None,
+    after_seq: int | None = None,
+    limit: int = 50,
 ) -> Sequence[EventRecord]:
-    """One page of events, newest first; page on with ``before_seq`` = the last seq shown.
+    """One page of events, newest first: older pages with ``before_seq`` (the last seq
+    shown), newer ones with ``after_seq`` (the first seq shown).
 
     Keyset pagination (never OFFSET): page N costs the same as page 1 on a million rows.
     """
     stmt = _filtered(select(AuditEvent), filters)
-    if before_seq is not None:
-        stmt = stmt.where(AuditEvent.seq < before_seq)
-    rows = (await conn.execute(stmt.order_by(AuditEvent.seq.desc()).limit(limit))).all()
+    if after_seq is not None:
+        stmt = stmt.where(AuditEvent.seq > after_seq).order_by(AuditEvent.seq.asc())
+        rows = list(reversed((await conn.execute(stmt.limit(limit))).all()))
+    else:
+        if before_seq is not None:
+            stmt = stmt.where(AuditEvent.seq < before_seq)
+        rows = list((await conn.execute(stmt.order_by(AuditEvent.seq.desc()).limit(limit))).all())
     return [_event_from_row(row) for row in rows]
 
 
