@@ -18,14 +18,18 @@ does not verify. (69: database unreachable, 78: configuration, as for every comm
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from raxx.common.db import libpq_url
 from raxx.console.audit import repository
 from raxx.console.audit.canonical import BODY_VERSION, GENESIS_HASH, HASH_DOMAIN
 from raxx.console.audit.checkpoint import Checkpoint, CheckpointSigner, stored_checkpoints
@@ -48,8 +52,53 @@ SELECT seq, prev_hash, hash,
        to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
        actor_id::text, actor_name, session_hash, environment, action, target, params::text, phase, outcome,
        attempt_id::text, http_status, error, request_id, client_ip, user_agent
-FROM audit_event WHERE seq > %s ORDER BY seq
+FROM audit_event WHERE seq > {start} ORDER BY seq
 """
+_COPY_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
+_COPY_ESCAPE_RE = re.compile(r"\\(.)")
+
+
+def _walk(url: str, walk: _Walk, start_seq: int, progress: ProgressFn | None, total: int) -> None:
+    with psycopg.connect(url, connect_timeout=5, application_name="raxx-audit-verify") as pg:
+        for rows in _stream_rows(pg, start_seq):
+            _check_rows(walk, rows)
+            if progress:
+                progress(walk.report.count, max(total, walk.report.count))
+
+
+def _stream_rows(pg: psycopg.Connection[Any], start_seq: int) -> Iterator[list[list[Any]]]:
+    """Rows in batches, through COPY TO STDOUT: the server formats the next rows while we
+    hash these (two cores busy instead of one), with no round trip per batch."""
+    sql = f"COPY ({VERIFY_SQL.format(start=int(start_seq)).strip()}) TO STDOUT"
+    batch: list[list[Any]] = []
+    pending = b""
+    with pg.cursor() as cur, cur.copy(sql) as copy:
+        for data in copy:
+            # libpq hands over one row per message; the split keeps us right if it ever does not.
+            *lines, pending = (pending + bytes(data)).split(b"\n")
+            batch.extend(_copy_fields(line.decode()) for line in lines)
+            if len(batch) >= BATCH_SIZE:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def _copy_fields(line: str) -> list[Any]:
+    """One COPY text-format line to values: ``\\N`` is NULL, backslash escapes undone."""
+    fields: list[Any] = line.split("\t")
+    for i, value in enumerate(fields):
+        if "\\" in value:
+            fields[i] = None if value == "\\N" else _COPY_ESCAPE_RE.sub(_unescape, value)
+    fields[0] = int(fields[0])
+    if fields[16] is not None:
+        fields[16] = int(fields[16])
+    return fields
+
+
+def _unescape(match: re.Match[str]) -> str:
+    char = match.group(1)
+    return _COPY_ESCAPES.get(char, char)
 
 ProgressFn = Callable[[int, int], None]
 
@@ -167,16 +216,10 @@ async def verify_chain(
     walk = _Walk(report, _by_seq(trusted, after=start_seq), start_seq, start_hash)
     async with engine.connect() as conn:
         total = await repository.event_count(conn)
-        raw = await conn.get_raw_connection()
-        pg: Any = raw.driver_connection
-        async with pg.cursor(name="raxx_audit_verify") as cur:
-            cur.itersize = BATCH_SIZE
-            await cur.execute(VERIFY_SQL, (start_seq,))
-            while rows := await cur.fetchmany(BATCH_SIZE):
-                _check_rows(walk, rows)
-                if progress:
-                    progress(report.count, max(total, report.count))
-        await pg.rollback()
+    # CPU-bound: a thread with a plain psycopg connection, so a console process keeps serving
+    # while its checkpointer verifies, and COPY streams without an await per row.
+    url = libpq_url(engine.url.render_as_string(hide_password=False))
+    await asyncio.to_thread(_walk, url, walk, start_seq, progress, total)
     _check_checkpoints_reached(walk, trusted)
     if not trusted:
         report.notes.append(
@@ -212,7 +255,7 @@ def _by_seq(checkpoints: Sequence[Checkpoint], *, after: int) -> dict[int, list[
     return wanted
 
 
-def _check_rows(walk: _Walk, rows: Sequence[tuple[Any, ...]]) -> None:
+def _check_rows(walk: _Walk, rows: Sequence[Sequence[Any]]) -> None:
     """The hot loop: about 1M rows in a few seconds, so locals and no per-row allocations beyond the body."""
     report, wanted = walk.report, walk.wanted
     last_seq, last_hash = walk.last_seq, walk.last_hash
