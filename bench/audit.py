@@ -40,14 +40,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from raxx.common.db import create_engine  # noqa: E402
-from raxx.common.migrations import upgrade  # noqa: E402
-from raxx.common.provision import ProvisionedDatabase, drop_database, drop_role, provision_database  # noqa: E402
-from raxx.console.audit import browse  # noqa: E402
-from raxx.console.audit.canonical import BODY_VERSION, GENESIS_HASH, chain_hash, format_timestamp  # noqa: E402
-from raxx.console.audit.repository import EventFilter  # noqa: E402
-from raxx.console.audit.service import AuditContext, AuditTrail  # noqa: E402
-from raxx.console.audit.verify import verify_chain  # noqa: E402
+from raxx.common.db import create_engine
+from raxx.common.migrations import upgrade
+from raxx.common.provision import ProvisionedDatabase, drop_database, drop_role, provision_database
+from raxx.console.audit import browse
+from raxx.console.audit.canonical import BODY_VERSION, GENESIS_HASH, chain_hash, format_timestamp
+from raxx.console.audit.repository import EventFilter
+from raxx.console.audit.service import AuditContext, AuditTrail
+from raxx.console.audit.verify import verify_chain
 
 ENVIRONMENTS = ["staging"] * 12 + ["prod"] * 7 + [None]
 PAIRED_ACTIONS = ["order.cancel", "order.place", "order.cancel_all", "trading.halt", "trading.resume",
@@ -223,14 +223,16 @@ def load_events(superuser_url: str, count: int) -> float:
     return time.perf_counter() - started
 
 
-async def bench_verify(engine: AsyncEngine, *, rounds: int) -> list[float]:
-    timings = []
+async def bench_verify(engine: AsyncEngine, *, rounds: int) -> dict[str, list[float]]:
+    """One process, then one per CPU, interleaved."""
+    timings: dict[str, list[float]] = {"1 process": [], f"{os.cpu_count()} processes": []}
     for _ in range(rounds):
-        started = time.perf_counter()
-        report = await verify_chain(engine)
-        timings.append(time.perf_counter() - started)
-        assert report.ok, report.summary()
-        print(f"  verify: {report.count:,} events in {timings[-1]:.2f} s")
+        for label, workers in (("1 process", 1), (f"{os.cpu_count()} processes", os.cpu_count() or 1)):
+            started = time.perf_counter()
+            report = await verify_chain(engine, workers=workers)
+            timings[label].append(time.perf_counter() - started)
+            assert report.ok, report.summary()
+            print(f"  verify ({label}): {report.count:,} events in {timings[label][-1]:.2f} s")
     return timings
 
 
@@ -249,7 +251,6 @@ def random_filter(rng: random.Random) -> tuple[EventFilter, int | None]:
         action=rng.choice([*PAIRED_ACTIONS, *SINGLE_ACTIONS, "order.*"]) if rng.random() < 0.5 else None,
         outcome=rng.choice(["ok", "failed", "denied", "unknown"]) if rng.random() < 0.3 else None,
         since=since, until=until,
-        visible_environments=("staging", "prod"),
     )
     before = rng.randint(1, 10**6) if rng.random() < 0.3 else None
     return filters, before
@@ -268,7 +269,7 @@ async def bench_page(engine: AsyncEngine, *, queries: int) -> list[float]:
 
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 async def main() -> None:
@@ -282,6 +283,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     dbs = BenchDatabases(admin_url(), secrets.token_hex(3), [])
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     try:
         if not args.skip_appends:
             print(f"1. appends: {args.rounds} interleaved rounds of {args.seconds:.0f} s per configuration")
@@ -298,8 +300,9 @@ async def main() -> None:
         print(f"  loaded in {load_events(dbs.superuser(db), args.events):.1f} s")
         engine = create_engine(db.runtime_url, application_name="bench-audit", pool_size=2)
         verify = await bench_verify(engine, rounds=args.verify_rounds)
-        print(f"| verify {args.events:,} events | median {statistics.median(verify):.2f} s | "
-              f"{args.events / statistics.median(verify):,.0f} events/s |")
+        for label, runs in verify.items():
+            print(f"| verify {args.events:,} events, {label} | median {statistics.median(runs):.2f} s | "
+                  f"{args.events / statistics.median(runs):,.0f} events/s |")
         print(f"3. audit page: {args.queries} filtered queries (keyset, 50 rows) over {args.events:,} events")
         page = await bench_page(engine, queries=args.queries)
         print(f"| page query | p50 {percentile(page, 50):.1f} ms | p95 {percentile(page, 95):.1f} ms | "
@@ -307,6 +310,7 @@ async def main() -> None:
         await engine.dispose()
     finally:
         dbs.cleanup()
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -176,3 +176,29 @@ def test_signing_key_must_be_long_enough() -> None:
     with pytest.raises(ConfigError, match="at least 32 bytes"):
         CheckpointSigner("short")
     assert CheckpointSigner(SIGNING_KEY).key_id == CheckpointSigner(SIGNING_KEY).key_id
+
+
+async def test_parallel_verify_finds_the_same_problems_across_range_boundaries(
+    trail: AuditTrail, runtime_engine: AsyncEngine, superuser_url: str, signer: CheckpointSigner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import raxx.console.audit.verify as verify_module
+
+    await _fill(trail, 15)  # 30 events
+    checkpoint = await create_checkpoint(runtime_engine, signer)
+    monkeypatch.setattr(verify_module, "PARALLEL_MIN_EVENTS", 4)  # cut 30 events into 4 ranges of 8
+    parallel = await verify_chain(runtime_engine, checkpoints=[checkpoint], signer=signer, workers=2)
+    assert parallel.ok, parallel.summary()
+    assert (parallel.count, parallel.head_seq) == (30, 30)
+    with tamper(superuser_url) as conn:
+        conn.execute("DELETE FROM audit_event WHERE seq IN (9, 10)")  # straddles the first boundary
+        conn.execute("UPDATE audit_event SET hash = repeat('c', 64) WHERE seq = 16")  # a range's last row
+        conn.execute("UPDATE audit_event SET action = 'order.place' WHERE seq = 21")
+        conn.execute("DELETE FROM audit_event WHERE seq > 28")
+    single = await verify_chain(runtime_engine, checkpoints=[checkpoint], signer=signer)
+    parallel = await verify_chain(runtime_engine, checkpoints=[checkpoint], signer=signer, workers=2)
+    expected = [("missing", 9), ("edited", 16), ("broken_link", 17), ("edited", 21), ("truncated", 29)]
+    assert [(f.kind, f.seq) for f in single.findings] == expected
+    assert [(f.kind, f.seq) for f in parallel.findings] == expected
+    assert (parallel.count, parallel.head_seq, parallel.head_hash) == (single.count, single.head_seq,
+                                                                       single.head_hash)

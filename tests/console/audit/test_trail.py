@@ -199,3 +199,26 @@ async def test_append_refuses_to_run_unserialized_under_repeatable_read(console_
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         with pytest.raises(psycopg.errors.InvalidTransactionState):
             conn.execute("SELECT * FROM audit_append('{}')")
+
+
+async def test_concurrent_appends_in_one_process_share_commits_and_fail_alone(
+    trail: AuditTrail, runtime_engine: AsyncEngine
+) -> None:
+    import asyncio
+
+    closed = await trail.attempt(audit_context(), "trading.halt")
+    await trail.outcome(closed, "ok")
+    results = await asyncio.gather(
+        *(trail.record(audit_context(request_id=f"r{n}"), "env.switch", outcome="ok") for n in range(12)),
+        trail.outcome(closed, "failed"),  # refused: it already has an outcome
+        *(trail.record(audit_context(request_id=f"s{n}"), "env.switch", outcome="ok") for n in range(12)),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(refused) == 1
+    assert isinstance(refused[0], OutcomeAlreadyRecorded)
+    rows = await _rows(runtime_engine)
+    assert [r.seq for r in rows] == list(range(1, 27))
+    assert sorted(r.request_id or "" for r in rows[2:]) == sorted([f"r{n}" for n in range(12)] +
+                                                                  [f"s{n}" for n in range(12)])
+    assert (await verify_chain(runtime_engine)).ok

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 import click
+import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -69,7 +70,7 @@ def _run(url: str | None, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
         engine = create_engine(url, application_name="raxx-audit-cli", pool_size=2, max_overflow=2)
         try:
             return await work(engine)
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, psycopg.Error, OSError) as exc:
             raise Unavailable(f"console database {redact_url(url)} unavailable ({type(exc).__name__})") from None
         finally:
             await engine.dispose()
@@ -123,9 +124,11 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
 @click.option("--no-stored", is_flag=True, help="ignore the checkpoints stored in the database")
 @click.option("--no-record", is_flag=True, help="do not record this verification as an audit event")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="processes verifying ranges of a long chain in parallel (pays off with idle cores)")
 def verify(
     database_url: str | None, env_file: Path, checkpoint_files: tuple[Path, ...], no_stored: bool,
-    no_record: bool, as_json: bool,
+    no_record: bool, as_json: bool, workers: int,
 ) -> None:
     """Walk the hash chain and report OK (count, head) or what is broken. Exit codes: see `raxx audit --help`."""
     signer = _signer(env_file, required=bool(checkpoint_files))
@@ -134,7 +137,8 @@ def verify(
     async def work(engine: AsyncEngine) -> VerifyReport:
         stored = [] if no_stored else await stored_checkpoints(engine)
         with _progress("verifying") as progress:
-            report = await verify_chain(engine, checkpoints=exported, stored=stored, signer=signer, progress=progress)
+            report = await verify_chain(engine, checkpoints=exported, stored=stored, signer=signer,
+                                        progress=progress, workers=workers)
         if not no_record:
             await AuditTrail(engine).record(
                 _cli_context(), "audit.verify", outcome="ok" if report.ok else "failed", params=report.as_dict()
@@ -180,8 +184,8 @@ def parse_duration(value: str) -> timedelta:
 
 @audit.command()
 @database_option
-@click.option("--since", help="events that occurred at or after this time (ISO 8601; UTC if no offset)")
-@click.option("--until", help="events that occurred before this time")
+@click.option("--since", help="events recorded at or after this time (ISO 8601; UTC if no offset)")
+@click.option("--until", help="events recorded before this time")
 @click.option("--env", "environment", help="one environment; '-' for events with none")
 @click.option("--actor", help="actor name or user id")
 @click.option("--action", help="action name, or a prefix such as 'order.*'")

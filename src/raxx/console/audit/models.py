@@ -3,6 +3,8 @@
 ``audit_event`` is a contract: the release gate reads these column names over SQL.
 ``seq`` is 1-based and gapless, assigned under the append lock (never from a
 sequence, which can skip numbers and commit out of order), so a gap means deletion.
+``recorded_at`` (database clock) never decreases along ``seq``; ``occurred_at`` is the
+acting process's clock and may.
 """
 
 from __future__ import annotations
@@ -66,7 +68,12 @@ class AuditEvent(Base):
         Index("ix_audit_event_environment_seq", "environment", "seq"),
         Index("ix_audit_event_action_seq", "action", "seq"),
         Index("ix_audit_event_actor_name_seq", "actor_name", "seq"),
-        Index("ix_audit_event_occurred_at", "occurred_at"),
+        Index("ix_audit_event_environment_action_seq", "environment", "action", "seq"),
+        Index("ix_audit_event_recorded_at_seq", "recorded_at", "seq"),
+        Index(
+            "ix_audit_event_not_ok_seq", "outcome", "seq",
+            postgresql_where=text("outcome IN ('denied', 'failed', 'unknown')"),
+        ),
         Index("ix_audit_event_request_id", "request_id", postgresql_where=text("request_id IS NOT NULL")),
         # The reconciler looks for open attempts only.
         Index("ix_audit_event_open_attempts", "recorded_at", postgresql_where=text("phase = 'attempt'")),

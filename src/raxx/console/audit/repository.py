@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from raxx.console.audit.models import AuditCheckpoint, AuditEvent
 
 APPEND_SQL = text("SELECT seq, hash, recorded_at FROM audit_append(:body)")
+APPEND_MANY_SQL = text("SELECT seq, hash, recorded_at FROM audit_append_many(CAST(:bodies AS text[]))")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class EventFilter:
     action: str | None = None
     outcome: str | None = None
     phase: str | None = None
+    #: Recorded at or after / before (``recorded_at``, the database's clock).
     since: datetime | None = None
     until: datetime | None = None
     request_id: str | None = None
@@ -83,6 +85,12 @@ async def append(conn: AsyncConnection, body: str) -> Appended:
     """Append one event through ``audit_append`` (lock, head, seq, hash, insert)."""
     row = (await conn.execute(APPEND_SQL, {"body": body})).one()
     return Appended(seq=row.seq, hash=row.hash, recorded_at=row.recorded_at)
+
+
+async def append_many(conn: AsyncConnection, bodies: list[str]) -> list[Appended]:
+    """Append several events, in order, in the caller's transaction (all or none)."""
+    rows = (await conn.execute(APPEND_MANY_SQL, {"bodies": bodies})).all()
+    return [Appended(seq=row.seq, hash=row.hash, recorded_at=row.recorded_at) for row in rows]
 
 
 async def head(conn: AsyncConnection) -> Head | None:
@@ -122,13 +130,25 @@ def _filtered(stmt: Select[Any], filters: EventFilter) -> Select[Any]:
         conditions.append(AuditEvent.outcome == filters.outcome)
     if filters.phase:
         conditions.append(AuditEvent.phase == filters.phase)
-    if filters.since:
-        conditions.append(AuditEvent.occurred_at >= filters.since)
-    if filters.until:
-        conditions.append(AuditEvent.occurred_at < filters.until)
+    conditions += _time_conditions(filters)
     if filters.request_id:
         conditions.append(AuditEvent.request_id == filters.request_id)
     return stmt.where(and_(*conditions)) if conditions else stmt
+
+
+def _time_conditions(filters: EventFilter) -> list[ColumnElement[bool]]:
+    """``since``/``until`` select by ``recorded_at``, which grows with ``seq``: the time range
+    becomes a seq range (two index probes), so the page's newest-first scan stays short."""
+    conditions: list[ColumnElement[bool]] = []
+    if filters.since:
+        first = (select(AuditEvent.seq).where(AuditEvent.recorded_at >= filters.since)
+                 .order_by(AuditEvent.recorded_at, AuditEvent.seq).limit(1).scalar_subquery())
+        conditions += [AuditEvent.recorded_at >= filters.since, AuditEvent.seq >= first]
+    if filters.until:
+        last = (select(AuditEvent.seq).where(AuditEvent.recorded_at < filters.until)
+                .order_by(AuditEvent.recorded_at.desc(), AuditEvent.seq.desc()).limit(1).scalar_subquery())
+        conditions += [AuditEvent.recorded_at < filters.until, AuditEvent.seq <= last]
+    return conditions
 
 
 def _actor_condition(actor: str) -> ColumnElement[bool]:

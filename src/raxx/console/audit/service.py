@@ -38,6 +38,7 @@ from raxx.common.environments import ENV_NAME_RE
 from raxx.common.errors import Conflict, Unavailable
 from raxx.common.logging import log_event
 from raxx.console.audit import repository
+from raxx.console.audit.batching import AppendBatcher
 from raxx.console.audit.canonical import (
     BODY_VERSION,
     FIELD_LIMITS,
@@ -178,6 +179,7 @@ class AuditTrail:
         self.engine = engine
         self.clock = clock or SystemClock()
         self.timeout = timeout
+        self._batcher = AppendBatcher(engine)
 
     async def attempt(
         self, ctx: AuditContext, action: str, *, target: str | None = None, params: Mapping[str, Any] | None = None
@@ -291,11 +293,8 @@ class AuditTrail:
     async def _append(self, body: dict[str, Any], *, action: str) -> repository.Appended:
         payload = dump_body(body).decode()
         try:
-            async with asyncio.timeout(self.timeout), self.engine.connect() as conn:
-                # AUTOCOMMIT: the statement is its own transaction, so the append lock is
-                # held only inside the database (never across a round trip to us).
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                return await repository.append(conn, payload)
+            async with asyncio.timeout(self.timeout):
+                return await self._batcher.append(payload)
         except IntegrityError as exc:
             if _violates(exc, ONE_OUTCOME_INDEX):
                 raise OutcomeAlreadyRecorded("this attempt already has an outcome") from None

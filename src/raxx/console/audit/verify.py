@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import multiprocessing
 import re
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +44,8 @@ EXIT_BAD_CHECKPOINT = 6
 
 MAX_FINDINGS = 100
 BATCH_SIZE = 5000
+#: Below this many events one process verifies (starting processes costs about a second).
+PARALLEL_MIN_EVENTS = 200_000
 
 # Text straight from the server: nothing is parsed into Python types except params.
 # Timestamps use canonical.PG_TIMESTAMP_FORMAT (a test pins the two together).
@@ -52,24 +56,51 @@ SELECT seq, prev_hash, hash,
        to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
        actor_id::text, actor_name, session_hash, environment, action, target, params::text, phase, outcome,
        attempt_id::text, http_status, error, request_id, client_ip, user_agent
-FROM audit_event WHERE seq > {start} ORDER BY seq
+FROM audit_event WHERE seq > {start} AND seq <= {end} ORDER BY seq
 """
 _COPY_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
 _COPY_ESCAPE_RE = re.compile(r"\\(.)")
 
 
-def _walk(url: str, walk: _Walk, start_seq: int, progress: ProgressFn | None, total: int) -> None:
+@dataclass
+class _Chunk:
+    """The verdict on the rows with ``lo < seq <= hi``, as one worker saw them (picklable).
+
+    Its first row's own links are not checked here: only the merge knows what came before.
+    """
+
+    first: tuple[int, str] | None = None  # (seq, prev_hash) of the first row
+    last: tuple[int, str] | None = None  # (seq, hash) of the last row
+    count: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    finding_total: int = 0
+    leftover: dict[int, list[Checkpoint]] = field(default_factory=dict)
+
+
+def _verify_chunk(url: str, lo: int, hi: int, wanted: dict[int, list[Checkpoint]],
+                  progress: ProgressFn | None = None, total: int = 0) -> _Chunk:
+    chunk = _Chunk()
+    report = VerifyReport()
+    walk = _Walk(report, wanted, lo, GENESIS_HASH)
     with psycopg.connect(url, connect_timeout=5, application_name="raxx-audit-verify") as pg:
-        for rows in _stream_rows(pg, start_seq):
+        for rows in _stream_rows(pg, lo, hi):
+            if chunk.first is None:
+                chunk.first = (rows[0][0], rows[0][1])
+                walk.last_seq, walk.last_hash = rows[0][0] - 1, rows[0][1]
             _check_rows(walk, rows)
             if progress:
-                progress(walk.report.count, max(total, walk.report.count))
+                progress(report.count, max(total, report.count))
+    if chunk.first is not None:
+        chunk.last = (walk.last_seq, walk.last_hash)
+    chunk.count, chunk.findings, chunk.finding_total = report.count, report.findings, report.finding_total
+    chunk.leftover = walk.wanted
+    return chunk
 
 
-def _stream_rows(pg: psycopg.Connection[Any], start_seq: int) -> Iterator[list[list[Any]]]:
+def _stream_rows(pg: psycopg.Connection[Any], lo: int, hi: int) -> Iterator[list[list[Any]]]:
     """Rows in batches, through COPY TO STDOUT: the server formats the next rows while we
     hash these (two cores busy instead of one), with no round trip per batch."""
-    sql = f"COPY ({VERIFY_SQL.format(start=int(start_seq)).strip()}) TO STDOUT"
+    sql = f"COPY ({VERIFY_SQL.format(start=int(lo), end=int(hi)).strip()}) TO STDOUT"
     batch: list[list[Any]] = []
     pending = b""
     with pg.cursor() as cur, cur.copy(sql) as copy:
@@ -199,6 +230,7 @@ async def verify_chain(
     signer: CheckpointSigner | None = None,
     start_after: tuple[int, str] | None = None,
     progress: ProgressFn | None = None,
+    workers: int = 1,
 ) -> VerifyReport:
     """Verify the chain (from the start, or after a trusted ``(seq, hash)`` anchor).
 
@@ -206,7 +238,9 @@ async def verify_chain(
     are compared with the chain. With a ``signer`` their signatures are checked first:
     a checkpoint that fails is reported (``bad_checkpoint``) and not used, except a
     stored one signed by another (rotated) key, which is only noted.
-    ``progress(done, total)`` is called after every batch.
+    ``progress(done, total)`` is called as rows are checked. With ``workers`` > 1 a
+    long chain is cut into seq ranges verified by that many processes (the links
+    between ranges are checked when their verdicts are merged).
     """
     start_seq, start_hash = start_after or (0, GENESIS_HASH)
     report = VerifyReport(start_seq=start_seq, head_seq=start_seq, head_hash=start_hash)
@@ -216,16 +250,79 @@ async def verify_chain(
     walk = _Walk(report, _by_seq(trusted, after=start_seq), start_seq, start_hash)
     async with engine.connect() as conn:
         total = await repository.event_count(conn)
-    # CPU-bound: a thread with a plain psycopg connection, so a console process keeps serving
-    # while its checkpointer verifies, and COPY streams without an await per row.
+        head = await repository.head(conn)
     url = libpq_url(engine.url.render_as_string(hide_password=False))
-    await asyncio.to_thread(_walk, url, walk, start_seq, progress, total)
+    ranges = _ranges(start_seq, head.seq if head else start_seq, workers)
+    chunks = await _run_chunks(url, ranges, walk.wanted, workers=workers, progress=progress, total=total)
+    walk.wanted = {}
+    for chunk in chunks:
+        _merge(walk, chunk)
     _check_checkpoints_reached(walk, trusted)
     if not trusted:
         report.notes.append(
             "no checkpoint was given: deleting the newest events cannot be detected without one"
         )
     return report
+
+
+def _ranges(start: int, head: int, workers: int) -> list[tuple[int, int]]:
+    """Seq ranges ``(lo, hi]`` covering ``(start, head]``: one, or a few per worker on a long chain."""
+    span = head - start
+    if workers <= 1 or span < PARALLEL_MIN_EVENTS:
+        return [(start, max(head, start))]
+    step = -(-span // (workers * 2))
+    return [(lo, min(lo + step, head)) for lo in range(start, head, step)]
+
+
+async def _run_chunks(
+    url: str,
+    ranges: list[tuple[int, int]],
+    wanted: dict[int, list[Checkpoint]],
+    *,
+    workers: int,
+    progress: ProgressFn | None,
+    total: int,
+) -> list[_Chunk]:
+    """Verify each range; in a thread for one range (the console keeps serving meanwhile),
+    in a process pool for several (hashing is CPU-bound; threads would share one core)."""
+    last_hi = ranges[-1][1]
+    parts = [({s: cps for s, cps in wanted.items() if lo < s <= hi}) for lo, hi in ranges]
+    beyond = {s: cps for s, cps in wanted.items() if s > last_hi}
+    if len(ranges) == 1:
+        lo, hi = ranges[0]
+        chunk = await asyncio.to_thread(_verify_chunk, url, lo, hi, parts[0], progress, total)
+        chunk.leftover.update(beyond)
+        return [chunk]
+    loop = asyncio.get_running_loop()
+    done = 0
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [loop.run_in_executor(pool, _verify_chunk, url, lo, hi, part)
+                   for (lo, hi), part in zip(ranges, parts, strict=True)]
+        for finished in asyncio.as_completed(futures):
+            done += (await finished).count
+            if progress:
+                progress(done, max(total, done))
+        chunks = [await future for future in futures]
+    chunks[-1].leftover.update(beyond)
+    return chunks
+
+
+def _merge(walk: _Walk, chunk: _Chunk) -> None:
+    """Fold one range's verdict into the report, checking the link from the range before it."""
+    report = walk.report
+    if chunk.first is not None and chunk.last is not None:
+        seq, prev_hash = chunk.first
+        if seq != walk.last_seq + 1:
+            report.add(Finding("missing", walk.last_seq + 1, f"{seq - walk.last_seq - 1} event(s) absent", seq - 1))
+        elif prev_hash != walk.last_hash:
+            report.add(Finding("broken_link", seq, "prev_hash does not match the previous event's hash"))
+        walk.last_seq, walk.last_hash = chunk.last
+        report.head_seq, report.head_hash = chunk.last
+    for finding in chunk.findings:
+        report.add(finding)
+    report.finding_total += chunk.finding_total - len(chunk.findings)
+    report.count += chunk.count
+    walk.wanted.update(chunk.leftover)
 
 
 def _trusted_checkpoints(

@@ -62,7 +62,8 @@ def _filters(
         since=_parse_time("from", query["since"]),
         until=_parse_time("until", query["until"]),
         request_id=query["request_id"] or None,
-        visible_environments=visible,
+        # Only "all" needs the visibility condition: a named environment was checked above.
+        visible_environments=visible if chosen == ALL and set(visible) != set(state.registry) else None,
     )
     return filters, chosen
 

@@ -1,6 +1,7 @@
 """Audit trail: append-only, hash-chained events and signed checkpoints.
 
-* ``audit_append(body)`` is the only way rows are written: it takes a transaction-level
+* ``audit_append(body)`` (and ``audit_append_many(bodies)``, the same in a loop) is the
+  only way rows are written: it takes a transaction-level
   advisory lock, reads the head *after* the lock (a fresh snapshot, so two console
   processes never read the same head), assigns ``seq`` = head + 1 and ``recorded_at``
   from the database clock, and computes the hash exactly as
@@ -40,6 +41,7 @@ DECLARE
     j jsonb := p_body::jsonb;
     head_seq bigint;
     head_hash text;
+    head_at timestamptz;
     new_seq bigint;
     new_hash text;
     now_ts timestamptz;
@@ -53,13 +55,16 @@ BEGIN
     END IF;
     PERFORM set_config('lock_timeout', '10s', true);
     PERFORM pg_advisory_xact_lock(APPEND_LOCK_KEY);
-    SELECT e.seq, e.hash INTO head_seq, head_hash FROM audit_event e ORDER BY e.seq DESC LIMIT 1;
+    SELECT e.seq, e.hash, e.recorded_at INTO head_seq, head_hash, head_at
+        FROM audit_event e ORDER BY e.seq DESC LIMIT 1;
     IF head_seq IS NULL THEN
         head_seq := 0;
         head_hash := repeat('0', 64);
     END IF;
     new_seq := head_seq + 1;
-    now_ts := date_trunc('microseconds', clock_timestamp());
+    -- Never earlier than the previous event, even if the clock steps back: recorded_at then
+    -- grows with seq, so a time range is a seq range (the audit page relies on it).
+    now_ts := greatest(clock_timestamp(), head_at);
     now_text := to_char(now_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
     new_hash := encode(sha256(convert_to(
         'raxx.audit.v1' || E'\n' || head_hash || E'\n' || new_seq::text || E'\n' || now_text || E'\n' || p_body,
@@ -75,6 +80,24 @@ BEGIN
         (j->>'http_status')::int, j->>'error', j->>'request_id', j->>'client_ip', j->>'user_agent',
         head_hash, new_hash);
     RETURN QUERY SELECT new_seq, new_hash, now_ts;
+END
+$fn$;
+"""
+
+# Several events in one transaction: one WAL flush for a whole batch (group commit done
+# by the console process, since appends are serialized and cannot share PostgreSQL's).
+APPEND_MANY_FUNCTION = r"""
+CREATE FUNCTION audit_append_many(p_bodies text[])
+RETURNS TABLE (seq bigint, hash text, recorded_at timestamptz)
+LANGUAGE plpgsql VOLATILE
+SET search_path = public, pg_temp
+AS $fn$
+DECLARE
+    body text;
+BEGIN
+    FOREACH body IN ARRAY p_bodies LOOP
+        RETURN QUERY SELECT * FROM audit_append(body);
+    END LOOP;
 END
 $fn$;
 """
@@ -142,7 +165,12 @@ def _create_event_table() -> None:
     op.create_index("ix_audit_event_environment_seq", "audit_event", ["environment", "seq"])
     op.create_index("ix_audit_event_action_seq", "audit_event", ["action", "seq"])
     op.create_index("ix_audit_event_actor_name_seq", "audit_event", ["actor_name", "seq"])
-    op.create_index("ix_audit_event_occurred_at", "audit_event", ["occurred_at"])
+    op.create_index("ix_audit_event_environment_action_seq", "audit_event", ["environment", "action", "seq"])
+    op.create_index("ix_audit_event_recorded_at_seq", "audit_event", ["recorded_at", "seq"])
+    op.create_index(
+        "ix_audit_event_not_ok_seq", "audit_event", ["outcome", "seq"],
+        postgresql_where=sa.text("outcome IN ('denied', 'failed', 'unknown')"),
+    )
     op.create_index(
         "ix_audit_event_request_id", "audit_event", ["request_id"],
         postgresql_where=sa.text("request_id IS NOT NULL"),
@@ -186,16 +214,25 @@ def _grant_runtime(role: str) -> None:
         op.execute(f'REVOKE ALL ON {table} FROM "{role}"')
         op.execute(f'GRANT SELECT, INSERT ON {table} TO "{role}"')
     op.execute(f'GRANT EXECUTE ON FUNCTION audit_append(text) TO "{role}"')
+    op.execute(f'GRANT EXECUTE ON FUNCTION audit_append_many(text[]) TO "{role}"')
 
 
 def upgrade() -> None:
     if op.get_bind().execute(sa.text("SHOW server_encoding")).scalar() != "UTF8":
         raise RuntimeError("the console database must use UTF8: audit hashes are computed over UTF-8 bytes")
     _create_event_table()
+    # Filter columns are correlated (auth.* events have no environment): without joint
+    # statistics the planner expects matches everywhere and scans a million rows for none.
+    op.execute(
+        "CREATE STATISTICS audit_event_filters (mcv, dependencies) ON environment, action, outcome, phase "
+        "FROM audit_event"
+    )
     _create_checkpoint_table()
     op.execute(REJECT_FUNCTION)
     op.execute(APPEND_FUNCTION.replace("APPEND_LOCK_KEY", str(APPEND_LOCK_KEY)))
+    op.execute(APPEND_MANY_FUNCTION)
     op.execute("REVOKE ALL ON FUNCTION audit_append(text) FROM PUBLIC")
+    op.execute("REVOKE ALL ON FUNCTION audit_append_many(text[]) FROM PUBLIC")
     _append_only("audit_event")
     _append_only("audit_checkpoint")
     role = runtime_role()
@@ -207,5 +244,6 @@ def downgrade() -> None:
     # Dropping the tables is the only change triggers cannot stop; it is an owner's act.
     op.execute("DROP TABLE IF EXISTS audit_checkpoint")
     op.execute("DROP TABLE IF EXISTS audit_event")
+    op.execute("DROP FUNCTION IF EXISTS audit_append_many(text[])")
     op.execute("DROP FUNCTION IF EXISTS audit_append(text)")
     op.execute("DROP FUNCTION IF EXISTS audit_reject_change()")
