@@ -173,6 +173,8 @@ async def test_audit_page_filters_pages_and_shows_pairs(
     back = await console.get(newer.group(1).replace("&amp;", "&"))
     assert [int(s) for s in re.findall(r'<tr data-seq="(\d+)"', back.text)] == seqs
 
+    assert "data-open-attempt" not in first.text  # every attempt there has its outcome
+    assert f'<a href="/staging/audit/{seqs[0]}">&rarr; ' in first.text  # seqs[1] is the attempt of seqs[0]
     failed = await console.get("/staging/audit", params={"outcome": "failed"})
     failed_rows = re.findall(r'<tr data-seq="\d+" data-env="staging">', failed.text)
     assert len(failed_rows) == 20

@@ -7,6 +7,7 @@ follows roles: a reader sees events of the environments where they hold the
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +26,8 @@ class EventPage:
     #: Cursors for the neighbouring pages (None: no such page).
     older_than: int | None
     newer_than: int | None
+    #: Attempts on this page that have an outcome: event id -> (outcome seq, outcome).
+    closed: dict[uuid.UUID, tuple[int, str]]
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ async def event_page(
     async with engine.connect() as conn:
         # One extra row tells whether a further page exists, without a count over a million rows.
         rows = list(await repository.search(conn, filters, before_seq=before, after_seq=after, limit=size + 1))
+        closed = await repository.outcomes_of(conn, [e.event_id for e in rows if e.phase == "attempt"])
     more = len(rows) > size
     if after is not None:
         events = rows[-size:] if more else rows
@@ -65,7 +69,7 @@ async def event_page(
         events = rows[:size]
         older = events[-1].seq if more else None
         newer = events[0].seq if (events and before is not None) else None
-    return EventPage(events=events, older_than=older, newer_than=newer)
+    return EventPage(events=events, older_than=older, newer_than=newer, closed=closed)
 
 
 async def event_with_partner(engine: AsyncEngine, seq: int) -> tuple[EventRecord | None, EventRecord | None]:

@@ -203,6 +203,20 @@ async def partner_of(conn: AsyncConnection, event: EventRecord) -> EventRecord |
     return _event_from_row(row) if row else None
 
 
+async def outcomes_of(conn: AsyncConnection, attempt_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[int, str]]:
+    """For each attempt that has one: its outcome's seq and outcome."""
+    if not attempt_ids:
+        return {}
+    rows = (
+        await conn.execute(
+            select(AuditEvent.attempt_id, AuditEvent.seq, AuditEvent.outcome).where(
+                AuditEvent.attempt_id.in_(attempt_ids)
+            )
+        )
+    ).all()
+    return {row.attempt_id: (row.seq, row.outcome) for row in rows}
+
+
 async def stream_events(
     conn: AsyncConnection, filters: EventFilter, *, batch_size: int = 2000
 ) -> AsyncIterator[EventRecord]:
