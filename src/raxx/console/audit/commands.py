@@ -59,7 +59,17 @@ env_file_option = click.option(
 
 @click.group()
 def audit() -> None:
-    """The console's audit trail: verify the chain, export events, sign checkpoints, reconcile."""
+    """The console's audit trail: verify the chain, export events, sign checkpoints, reconcile.
+
+    \b
+    `raxx audit verify` exit codes:
+      0   the chain is intact
+      3   an event was edited or a link is broken
+      4   events are missing (a gap in seq)
+      5   the chain is shorter than, or differs from, a signed checkpoint
+      6   a checkpoint's signature does not verify, or its file cannot be read
+      69  the database is unreachable;  78  configuration is missing
+    """
 
 
 def _run(url: str | None, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
