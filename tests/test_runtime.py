@@ -118,6 +118,20 @@ def test_release_migrates_the_apps_database_from_heroku_database_url(test_databa
     assert second.output.startswith(NO_MIGRATIONS_MARKER)
 
 
+def test_release_after_a_rollback_leaves_a_newer_schema_alone(test_databases: DatabaseFactory) -> None:
+    import psycopg
+
+    db = test_databases.empty("raptor")
+    env = {"RAXX_APP": "raptor", "DATABASE_URL": db.owner_url}
+    assert CliRunner().invoke(cli, ["release"], env=env).exit_code == 0
+    with psycopg.connect(db.owner_url, autocommit=True) as conn:  # a newer release migrated, then was rolled back
+        conn.execute("UPDATE alembic_version SET version_num = 'r29991231_0099_from_the_future'")
+    result = CliRunner().invoke(cli, ["release"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(NO_MIGRATIONS_MARKER)
+    assert "newer than this release (a rollback)" in result.output
+
+
 def test_release_without_a_database_refuses_naming_it() -> None:
     result = run_raxx("release", env=clean_env(RAXX_APP="raptor"))
     assert result.returncode == 78

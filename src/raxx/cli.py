@@ -130,12 +130,14 @@ def _print_secrets_report(report: Any) -> None:
 def _register_groups() -> None:
     from raxx.console.commands import console
     from raxx.gate.commands import gate, monitor
+    from raxx.gate.heroku_commands import heroku
     from raxx.raptor.commands import raptor
 
     cli.add_command(raptor)
     cli.add_command(console)
     cli.add_command(gate)
     cli.add_command(monitor)
+    cli.add_command(heroku)
 
 
 def main() -> None:

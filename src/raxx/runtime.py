@@ -252,7 +252,9 @@ def run_release(environ: Mapping[str, str] | None = None) -> str:
     """The Procfile's ``release``: migrate the app's database; return the line to print.
 
     Heroku runs it for every new release (build, promotion, rollback, config change); a
-    failure keeps the current release running.
+    failure keeps the current release running. After a rollback the database may be ahead
+    of this code (a newer revision it does not know): that is left as is, since
+    migrations are expand/contract, and the release goes ahead on the newer schema.
     """
     from raxx.common.migrations import upgrade
     from raxx.common.release import MIGRATIONS_APPLIED_MARKER, NO_MIGRATIONS_MARKER
@@ -264,12 +266,27 @@ def run_release(environ: Mapping[str, str] | None = None) -> str:
     if not owner:
         raise ConfigError(f"{spec.database_var} is required but not set (on Heroku: attach Postgres for DATABASE_URL)")
     before = _heads(owner)
+    unknown = before - _known_revisions(spec.tree)
+    if unknown:
+        return (
+            f"{NO_MIGRATIONS_MARKER}: {spec.tree} is at {', '.join(sorted(unknown))}, newer than this release "
+            "(a rollback); the schema is left as it is"
+        )
     upgrade(spec.tree, owner, runtime_url=chain.get(spec.database_var))
     after = _heads(owner)
     if after == before:
         return f"{NO_MIGRATIONS_MARKER}: {spec.tree} already at {', '.join(sorted(after)) or 'base'}"
     was = ", ".join(sorted(before)) or "base"
     return f"{MIGRATIONS_APPLIED_MARKER}: {spec.tree} {was} -> {', '.join(sorted(after))}"
+
+
+def _known_revisions(tree: str) -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    from raxx.common.migrations import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config(tree, "postgresql://x@localhost/x"))
+    return {revision.revision for revision in script.walk_revisions()}
 
 
 def _heads(url: str) -> set[str]:

@@ -3,6 +3,7 @@ builds from git, promotions pinned to the soaked release, rollbacks, release pha
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -237,3 +238,38 @@ def test_the_layout_comes_from_settings() -> None:
         heroku_platform(
             GateSettings(database_url="postgresql://x@h/x", platform="heroku", heroku_api_token="t")  # type: ignore[arg-type]
         )
+
+
+def test_ci_names_heroku_urls_with_gate_url_variables() -> None:
+    from raxx.gate.policy import load_policy
+    from raxx.gate.topology import Locator, url_variable
+    from tests.fixtures.gate import POLICY_FILE
+
+    policy = load_policy(POLICY_FILE)
+    environ = {url_variable("raptor-prod"): "https://acme-raptor-prod.herokuapp.com/"}
+    locator = Locator(policy, None, environ)
+    assert url_variable("raptor-prod") == "GATE_URL_RAPTOR_PROD"
+    assert locator.url("raptor", "prod") == "https://acme-raptor-prod.herokuapp.com"
+    assert locator.url("raptor", "staging") == policy.environment("raptor", "staging").url
+    services = {s.service: s.url for s in locator.services()}
+    assert services["raptor-prod"] == "https://acme-raptor-prod.herokuapp.com"
+
+
+async def test_heroku_commands_print_the_digest_and_the_release_history(heroku: Heroku, checkout: Checkout) -> None:
+    from click.testing import CliRunner
+
+    from raxx.gate.heroku_commands import heroku as heroku_group
+
+    a, b = checkout.a, checkout.b
+    heroku.fake.seed_release("acme-raptor-prod", a)
+    heroku.fake.seed_release("acme-raptor-prod", b)
+    runner = CliRunner()
+    digest = runner.invoke(heroku_group, ["source-digest", "--commit", a, "--repo", str(checkout.path)])
+    assert digest.output.strip() == GitSource(checkout.path).pack(a).digest
+    env = {"GATE_HEROKU_API_TOKEN": heroku.fake.token, "GATE_HEROKU_API_URL": heroku.url}
+    listing = await asyncio.to_thread(
+        runner.invoke, heroku_group, ["releases", "--app", "acme-raptor-prod", "--json"], env=env
+    )
+    assert listing.exit_code == 0, listing.output
+    rows = json.loads(listing.output)
+    assert [(r["version"], r["commit"], r["current"]) for r in rows] == [(2, b, True), (1, a, False)]
