@@ -9,7 +9,7 @@ from tests.fixtures.gate import LocalTopology, local_topology
 
 
 @pytest.fixture
-def topology(tmp_path: Path) -> Iterator[LocalTopology]:
+def fake_topology(tmp_path: Path) -> Iterator[LocalTopology]:
     """raptor-staging, raptor-prod, console-prod as real HTTP servers, plus a fake supervisor."""
     with local_topology(tmp_path / "data") as running:
         yield running

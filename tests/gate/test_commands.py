@@ -130,11 +130,11 @@ def test_an_invalid_policy_is_refused_with_its_line(ledger_db: ProvisionedDataba
     assert "soak.window" in result.output
 
 
-@pytest.mark.usefixtures("topology")
+@pytest.mark.usefixtures("fake_topology")
 def test_deploy_freeze_break_glass_and_rollback_from_the_command_line(
-    ledger_db: ProvisionedDatabase, topology: LocalTopology
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
-    env: dict[str, Any] = {"GATE_TOPOLOGY_FILE": str(topology.topology_file), "GATE_ACTOR": "alice"}
+    env: dict[str, Any] = {"GATE_TOPOLOGY_FILE": str(fake_topology.topology_file), "GATE_ACTOR": "alice"}
     deploy = (
         "gate",
         "deploy",
@@ -161,7 +161,7 @@ def test_deploy_freeze_break_glass_and_rollback_from_the_command_line(
     back = _raxx(ledger_db, "gate", "rollback", "--app", "raptor", "--env", "staging", **env)
     assert back.exit_code == 0, back.output
     assert "rolled back from r2 to r1" in back.output
-    assert topology.services["raptor-staging"].release == "r1"
+    assert fake_topology.services["raptor-staging"].release == "r1"
     no_reason = _raxx(ledger_db, *deploy, "--release", "r3", "--break-glass", **env)
     assert no_reason.exit_code == 1
     assert "--break-glass needs --reason" in no_reason.output

@@ -56,14 +56,14 @@ async def _push_and_soak(ctx: GateContext, clock: FrozenClock, release: str, hou
 
 
 async def test_push_deploys_to_staging_and_records_what_ran(
-    ledger_db: ProvisionedDatabase, topology: LocalTopology
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
-    topology.supervisor.migrating_releases.add("r1")
-    async with gate_context(ledger_db, topology_file=topology.topology_file) as ctx:
+    fake_topology.supervisor.migrating_releases.add("r1")
+    async with gate_context(ledger_db, topology_file=fake_topology.topology_file) as ctx:
         result = await deploy_flow(ctx, _request("r1", "staging", actor="alice", commit="c1", artifact_digest="d1"))
         rows = await _ledger(ctx, "staging")
     assert result.exit_code is ExitCode.PASS, result.summary
-    assert topology.services["raptor-staging"].release == "r1"
+    assert fake_topology.services["raptor-staging"].release == "r1"
     assert [r.name for r in result.smoke] == ["identity", "readyz", "console_proxy[staging]"]
     [row] = rows
     assert (row.release_id, row.commit, row.artifact_digest, row.trigger, row.status, row.ran_migrations) == (
@@ -78,18 +78,18 @@ async def test_push_deploys_to_staging_and_records_what_ran(
 
 
 async def test_soak_approve_promote_ships_the_exact_soaked_release(
-    ledger_db: ProvisionedDatabase, topology: LocalTopology
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
     clock = FrozenClock(T0)
-    async with gate_context(ledger_db, clock=clock, topology_file=topology.topology_file) as ctx:
+    async with gate_context(ledger_db, clock=clock, topology_file=fake_topology.topology_file) as ctx:
         await _push_and_soak(ctx, clock, "r1")
         await _push_and_soak(ctx, clock, "r2", hours=1)  # newer, not soaked: must not be what ships
         await approve(ctx, app="raptor", environment="prod", release_id="r1", approver="bob", comment=None)
         result = await promote_flow(ctx, _request("r1"))
         [row] = await _ledger(ctx, "prod")
     assert result.exit_code is ExitCode.PASS, result.summary
-    assert topology.services["raptor-prod"].release == "r1"
-    assert topology.services["raptor-staging"].release == "r2"
+    assert fake_topology.services["raptor-prod"].release == "r1"
+    assert fake_topology.services["raptor-staging"].release == "r2"
     assert (row.release_id, row.commit, row.artifact_digest, row.trigger) == (
         "r1",
         "r1-commit",
@@ -99,25 +99,27 @@ async def test_soak_approve_promote_ships_the_exact_soaked_release(
     assert {r.name for r in result.smoke} == {"identity", "readyz", "console_proxy[prod]"}
 
 
-async def test_a_blocked_promotion_deploys_nothing(ledger_db: ProvisionedDatabase, topology: LocalTopology) -> None:
+async def test_a_blocked_promotion_deploys_nothing(
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
+) -> None:
     clock = FrozenClock(T0)
-    async with gate_context(ledger_db, clock=clock, topology_file=topology.topology_file) as ctx:
+    async with gate_context(ledger_db, clock=clock, topology_file=fake_topology.topology_file) as ctx:
         await _push_and_soak(ctx, clock, "r1", hours=3)
         await approve(ctx, app="raptor", environment="prod", release_id="r1", approver="bob", comment=None)
         result = await promote_flow(ctx, _request("r1"))
         rows = await _ledger(ctx, "prod")
     assert result.exit_code is ExitCode.BLOCKED
     assert rows == []
-    assert ("raptor-prod", "r1") not in topology.supervisor.applied
-    assert topology.services["raptor-prod"].release == "r0"
+    assert ("raptor-prod", "r1") not in fake_topology.supervisor.applied
+    assert fake_topology.services["raptor-prod"].release == "r0"
 
 
 async def test_a_failed_smoke_check_rolls_back_automatically(
-    ledger_db: ProvisionedDatabase, topology: LocalTopology
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
     clock = FrozenClock(T0)
-    topology.services["raptor-prod"].broken_releases.add("r2")
-    async with gate_context(ledger_db, clock=clock, topology_file=topology.topology_file) as ctx:
+    fake_topology.services["raptor-prod"].broken_releases.add("r2")
+    async with gate_context(ledger_db, clock=clock, topology_file=fake_topology.topology_file) as ctx:
         await add_release(ctx, "raptor", "prod", "r0", at=T0 - 48 * H, trigger="dispatch")
         await _push_and_soak(ctx, clock, "r2")
         await approve(ctx, app="raptor", environment="prod", release_id="r2", approver="bob", comment=None)
@@ -125,31 +127,31 @@ async def test_a_failed_smoke_check_rolls_back_automatically(
         rows = await _ledger(ctx, "prod")
     assert result.exit_code is ExitCode.ROLLED_BACK
     assert "readyz" in result.summary
-    assert topology.services["raptor-prod"].release == "r0"
-    assert topology.supervisor.applied[-2:] == [("raptor-prod", "r2"), ("raptor-prod", "r0")]
+    assert fake_topology.services["raptor-prod"].release == "r0"
+    assert fake_topology.supervisor.applied[-2:] == [("raptor-prod", "r2"), ("raptor-prod", "r0")]
     bad, back = rows[-2], rows[-1]
     assert (bad.release_id, bad.status) == ("r2", "rolled_back")
     assert (back.release_id, back.trigger, back.status, back.rollback_of) == ("r0", "rollback", "succeeded", bad.id)
 
 
 async def test_a_platform_failure_changes_nothing_and_says_why(
-    ledger_db: ProvisionedDatabase, topology: LocalTopology
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
-    topology.supervisor.fail_releases["r1"] = "migration 0007 failed: column exists"
-    async with gate_context(ledger_db, topology_file=topology.topology_file) as ctx:
+    fake_topology.supervisor.fail_releases["r1"] = "migration 0007 failed: column exists"
+    async with gate_context(ledger_db, topology_file=fake_topology.topology_file) as ctx:
         result = await deploy_flow(ctx, _request("r1", "staging", commit="c1", artifact_digest="d1"))
         [row] = await _ledger(ctx, "staging")
     assert result.exit_code is ExitCode.DEPLOY_FAILED
     assert "migration 0007 failed" in result.summary
     assert row.status == "failed"
-    assert topology.services["raptor-staging"].release == "r0"
+    assert fake_topology.services["raptor-staging"].release == "r0"
 
 
 async def test_freeze_blocks_a_promotion_and_break_glass_is_recorded_and_flagged(
-    ledger_db: ProvisionedDatabase, topology: LocalTopology
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
     clock = FrozenClock(T0)
-    async with gate_context(ledger_db, clock=clock, topology_file=topology.topology_file) as ctx:
+    async with gate_context(ledger_db, clock=clock, topology_file=fake_topology.topology_file) as ctx:
         await _push_and_soak(ctx, clock, "r1")
         await approve(ctx, app="raptor", environment="prod", release_id="r1", approver="bob", comment=None)
         await freeze(ctx, environment="prod", until=clock.now() + 24 * H, reason="quarter close", actor="cfo")
@@ -163,11 +165,11 @@ async def test_freeze_blocks_a_promotion_and_break_glass_is_recorded_and_flagged
 
 
 async def test_rollback_goes_to_the_previous_release_and_warns_about_migrations(
-    ledger_db: ProvisionedDatabase, topology: LocalTopology
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
-    topology.supervisor.migrating_releases.add("r2")
+    fake_topology.supervisor.migrating_releases.add("r2")
     clock = FrozenClock(T0)
-    async with gate_context(ledger_db, clock=clock, topology_file=topology.topology_file) as ctx:
+    async with gate_context(ledger_db, clock=clock, topology_file=fake_topology.topology_file) as ctx:
         await deploy_flow(ctx, _request("r1", "staging", commit="c1", artifact_digest="d1"))
         clock.advance(H)
         await deploy_flow(ctx, _request("r2", "staging", commit="c2", artifact_digest="d2"))
@@ -177,7 +179,7 @@ async def test_rollback_goes_to_the_previous_release_and_warns_about_migrations(
         with pytest.raises(BadRequest, match="already runs r1"):
             await rollback_flow(ctx, "raptor", "staging", to="r1", actor="dave", reason=None)
     assert result.exit_code is ExitCode.PASS, result.summary
-    assert topology.services["raptor-staging"].release == "r1"
+    assert fake_topology.services["raptor-staging"].release == "r1"
     assert len(result.warnings) == 1
     assert "r2 ran database migrations" in result.warnings[0]
     assert "not the schema" in result.warnings[0]
@@ -189,9 +191,9 @@ async def test_rollback_goes_to_the_previous_release_and_warns_about_migrations(
 
 
 async def test_one_deploy_per_app_and_environment_at_a_time(
-    ledger_db: ProvisionedDatabase, topology: LocalTopology
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
-    async with gate_context(ledger_db, topology_file=topology.topology_file) as ctx:
+    async with gate_context(ledger_db, topology_file=fake_topology.topology_file) as ctx:
         async with deploy_lock(ctx, "raptor", "staging", holder="erin", purpose="deploy r7"):
             with pytest.raises(DeployLocked, match="erin"):
                 await deploy_flow(ctx, _request("r1", "staging", commit="c1", artifact_digest="d1"))
@@ -202,4 +204,20 @@ async def test_one_deploy_per_app_and_environment_at_a_time(
         async with deploy_lock(ctx, "raptor", "prod", holder="erin", purpose="promote r7"):
             other_env = await deploy_flow(ctx, _request("r1", "staging", commit="c1", artifact_digest="d1"))
     assert other_env.exit_code is ExitCode.PASS, other_env.summary
-    assert topology.services["raptor-staging"].release == "r1"
+    assert fake_topology.services["raptor-staging"].release == "r1"
+
+
+async def test_the_first_recorded_deploy_rolls_back_to_what_the_platform_ran_before(
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
+) -> None:
+    fake_topology.services["raptor-staging"].broken_releases.add("r1")
+    async with gate_context(ledger_db, topology_file=fake_topology.topology_file) as ctx:
+        result = await deploy_flow(ctx, _request("r1", "staging", commit="c1", artifact_digest="d1"))
+        rows = await _ledger(ctx, "staging")
+    assert result.exit_code is ExitCode.ROLLED_BACK, result.summary
+    assert fake_topology.services["raptor-staging"].release == "r0"
+    assert [(r.release_id, r.status, r.previous_release) for r in rows] == [
+        ("r1", "rolled_back", "r0"),
+        ("r0", "succeeded", "r1"),
+    ]
+    assert rows[1].commit == "unknown (before the ledger)"

@@ -10,10 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 from sqlalchemy import select
 
 from raxx.common.clock import FrozenClock
 from raxx.common.provision import ProvisionedDatabase
+from raxx.gate.board import read_board
 from raxx.gate.context import GateContext
 from raxx.gate.ledger.models import HealthSample
 from raxx.gate.monitor import Monitor
@@ -32,12 +34,16 @@ async def _samples(ctx: GateContext) -> list[HealthSample]:
 
 
 async def test_one_round_records_a_sample_per_deployment(
-    ledger_db: ProvisionedDatabase, topology: LocalTopology
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
-    topology.services["raptor-prod"].release = "r5"
-    async with gate_context(ledger_db, topology_file=topology.topology_file) as ctx:
+    fake_topology.services["raptor-prod"].release = "r5"
+    async with gate_context(ledger_db, topology_file=fake_topology.topology_file) as ctx:
         probes = await _monitor(ctx).poll_once()
         rows = await _samples(ctx)
+        async with ctx.sessions() as session:
+            board = await read_board(session)
+    assert board is not None  # the releases board is refreshed every round
+    assert [d.service for d in board.deployments] == ["raptor-staging", "raptor-prod", "console-prod"]
     assert {p.deployment for p in probes} == {"raptor-staging", "raptor-prod", "console-prod"}
     assert all(p.ok for p in probes), probes
     by_deployment = {r.deployment: r for r in rows}
@@ -47,13 +53,13 @@ async def test_one_round_records_a_sample_per_deployment(
 
 
 async def test_a_deployment_down_or_not_ready_is_a_failed_sample_with_its_reason(
-    ledger_db: ProvisionedDatabase, topology: LocalTopology, tmp_path: Path
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology, tmp_path: Path
 ) -> None:
-    staging = topology.services["raptor-staging"]
+    staging = fake_topology.services["raptor-staging"]
     staging.broken_releases.add(staging.release)
-    topology.services["raptor-prod"].url = "http://127.0.0.1:9"  # nothing listens on the discard port
-    topology.supervisor.write_topology()
-    async with gate_context(ledger_db, topology_file=topology.topology_file) as ctx:
+    fake_topology.services["raptor-prod"].url = "http://127.0.0.1:9"  # nothing listens on the discard port
+    fake_topology.supervisor.write_topology()
+    async with gate_context(ledger_db, topology_file=fake_topology.topology_file) as ctx:
         await _monitor(ctx).poll_once()
         rows = {r.deployment: r for r in await _samples(ctx)}
     assert rows["raptor-staging"].ok is False
@@ -65,10 +71,10 @@ async def test_a_deployment_down_or_not_ready_is_a_failed_sample_with_its_reason
 
 
 async def test_a_deployment_claiming_another_environment_is_not_healthy(
-    ledger_db: ProvisionedDatabase, topology: LocalTopology
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
-    topology.services["raptor-prod"].environment = "staging"
-    async with gate_context(ledger_db, topology_file=topology.topology_file) as ctx:
+    fake_topology.services["raptor-prod"].environment = "staging"
+    async with gate_context(ledger_db, topology_file=fake_topology.topology_file) as ctx:
         await _monitor(ctx).poll_once()
         rows = {r.deployment: r for r in await _samples(ctx)}
     assert rows["raptor-prod"].ok is False
@@ -76,10 +82,10 @@ async def test_a_deployment_claiming_another_environment_is_not_healthy(
 
 
 async def test_the_loop_polls_on_its_interval_until_stopped(
-    ledger_db: ProvisionedDatabase, topology: LocalTopology
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
     clock = FrozenClock(T0)
-    async with gate_context(ledger_db, clock=clock, topology_file=topology.topology_file) as ctx:
+    async with gate_context(ledger_db, clock=clock, topology_file=fake_topology.topology_file) as ctx:
         stop = asyncio.Event()
         task = asyncio.create_task(_monitor(ctx).run(stop, interval=0.05))
         await asyncio.sleep(0.4)
@@ -90,11 +96,11 @@ async def test_the_loop_polls_on_its_interval_until_stopped(
     assert len(rows) == 3 * rounds
 
 
-def test_raxx_monitor_stops_cleanly_on_sigterm(ledger_db: ProvisionedDatabase, topology: LocalTopology) -> None:
+def test_raxx_monitor_stops_cleanly_on_sigterm(ledger_db: ProvisionedDatabase, fake_topology: LocalTopology) -> None:
     env = {
         **os.environ,
         "GATE_DATABASE_URL": ledger_db.runtime_url,
-        "GATE_TOPOLOGY_FILE": str(topology.topology_file),
+        "GATE_TOPOLOGY_FILE": str(fake_topology.topology_file),
         "GATE_POLICY_FILE": str(POLICY_FILE),
         "GATE_MONITOR_INTERVAL": "0.2",
     }
@@ -114,8 +120,6 @@ def test_raxx_monitor_stops_cleanly_on_sigterm(ledger_db: ProvisionedDatabase, t
 
 
 def _count(db: ProvisionedDatabase) -> int:
-    import psycopg
-
     with psycopg.connect(db.runtime_url) as conn:
         row = conn.execute("SELECT count(*) FROM health_sample").fetchone()
     return int(row[0]) if row else 0

@@ -67,10 +67,10 @@ def _items(verdict: RetirementVerdict) -> dict[str, tuple[Status, str]]:
 
 
 async def test_every_item_proven_lets_the_old_app_retire_and_records_the_decision(
-    ledger_db: ProvisionedDatabase, audit_db: ProvisionedDatabase, topology: LocalTopology
+    ledger_db: ProvisionedDatabase, audit_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
     _audit(audit_db, (2 * DAY, "staging", "env.switch"), (DAY, "prod", "env.switch"), (DAY, "prod", "order.cancel"))
-    async with gate_context(ledger_db, clock=FrozenClock(T0), topology_file=topology.topology_file) as ctx:
+    async with gate_context(ledger_db, clock=FrozenClock(T0), topology_file=fake_topology.topology_file) as ctx:
         await _healthy_week(ctx, switcher_days=8)
         for item in ATTESTATIONS:
             await attest(ctx, subject="console-staging", item=item, actor="rita", note="checked")
@@ -90,11 +90,11 @@ async def test_every_item_proven_lets_the_old_app_retire_and_records_the_decisio
 
 
 async def test_each_unproven_item_blocks_with_its_evidence(
-    ledger_db: ProvisionedDatabase, audit_db: ProvisionedDatabase, topology: LocalTopology
+    ledger_db: ProvisionedDatabase, audit_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
-    topology.services["console-prod"].proxy_status["staging"] = 502
+    fake_topology.services["console-prod"].proxy_status["staging"] = 502
     _audit(audit_db, (9 * DAY, "staging", "env.switch"))  # outside the window
-    async with gate_context(ledger_db, clock=FrozenClock(T0), topology_file=topology.topology_file) as ctx:
+    async with gate_context(ledger_db, clock=FrozenClock(T0), topology_file=fake_topology.topology_file) as ctx:
         await _healthy_week(ctx, switcher_days=3)
         await add_samples(ctx, "console-prod", T0 - DAY, T0 - DAY + timedelta(hours=2), release="c2", ok=False)
         await open_incident(
@@ -120,9 +120,9 @@ async def test_each_unproven_item_blocks_with_its_evidence(
 
 
 async def test_without_an_audit_database_the_item_cannot_be_proven(
-    ledger_db: ProvisionedDatabase, topology: LocalTopology
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
-    async with gate_context(ledger_db, clock=FrozenClock(T0), topology_file=topology.topology_file) as ctx:
+    async with gate_context(ledger_db, clock=FrozenClock(T0), topology_file=fake_topology.topology_file) as ctx:
         verdict = await retire_check_flow(ctx, "console-staging", actor="rita")
     assert _items(verdict)["audit_switch_events"][0] is Status.UNKNOWN
     assert verdict.exit_code is not ExitCode.PASS

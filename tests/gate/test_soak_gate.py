@@ -232,3 +232,21 @@ async def test_freeze_blocks_and_break_glass_passes_with_a_flag(ledger_db: Provi
     glass_freeze = next(r for r in glass.results if r.name == "freeze")
     assert glass_freeze.status is Status.PASS
     assert glass_freeze.evidence["break_glass"] is True
+
+
+async def test_a_critical_incident_does_not_block_the_fix_reaching_staging(ledger_db: ProvisionedDatabase) -> None:
+    async with gate_context(ledger_db) as ctx:
+        await open_incident(ctx, app="raptor", component="orders", severity="critical", title="down", actor="oncall")
+        report = await check_flow(
+            ctx,
+            GateRequest(
+                app="raptor",
+                environment="staging",
+                release_id="fix",
+                trigger="push",
+                actor="alice",
+                commit="c",
+                artifact_digest="d",
+            ),
+        )
+    assert report.exit_code is ExitCode.PASS, report.as_dict()

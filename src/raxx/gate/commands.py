@@ -409,6 +409,27 @@ def retire_check(subject: str, by: str | None, as_json: bool) -> None:
     _exit(verdict.exit_code)
 
 
+@gate.command()
+@click.option("--json", "as_json", is_flag=True)
+def board(as_json: bool) -> None:
+    """The releases board: current/previous release, soak progress and blockers, health, freezes."""
+    from raxx.gate.board import build_board, publish_board
+    from raxx.gate.render import print_board, print_json
+
+    async def body(ctx: GateContext) -> Any:
+        async with ctx.sessions() as session:
+            built = await build_board(session, ctx.policy, now=ctx.clock.now())
+            await publish_board(session, built)
+            await session.commit()
+            return built
+
+    built = _run(body)
+    if as_json:
+        print_json(built.model_dump(mode="json"))
+    else:
+        print_board(built)
+
+
 @click.command()
 @click.option("--once", is_flag=True, help="poll every deployment once and exit")
 def monitor(once: bool) -> None:

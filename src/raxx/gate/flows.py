@@ -102,6 +102,8 @@ async def _record_start(
         releases = ReleaseRepository(session)
         previous = await releases.current(env.app, env.name)
         inherited = tuple(previous.features or []) if previous else ()
+        # Before the ledger's first record, what runs is known only to the platform.
+        previous_id = previous.release_id if previous else await _platform_release(ctx, env)
         release = await releases.add(
             Release(
                 app=env.app,
@@ -114,7 +116,7 @@ async def _record_start(
                 deployed_by=request.actor or "unknown",
                 trigger="break_glass" if break_glass else (request.trigger or "dispatch"),
                 status="deploying",
-                previous_release=previous.release_id if previous else None,
+                previous_release=previous_id,
                 break_glass_reason=request.break_glass_reason if break_glass else None,
                 features=sorted(set(inherited) | set(features)),
                 ran_migrations=False,
@@ -123,6 +125,13 @@ async def _record_start(
         )
         await session.commit()
         return release
+
+
+async def _platform_release(ctx: GateContext, env: EnvironmentPolicy) -> str | None:
+    try:
+        return await ctx.require_platform().current_release(env.service)
+    except PlatformError:
+        return None
 
 
 async def _finish(
@@ -173,29 +182,31 @@ async def _roll_back_to(
 ) -> Release:
     """Deploy ``target_id`` over ``bad``; record both. Returns the rollback record."""
     async with ctx.sessions() as session:
-        target = await _ran_record(ReleaseRepository(session), env, target_id)
+        # The target may predate the ledger (what ran before its first record): say so.
+        target = await _ran_record(ReleaseRepository(session), env, target_id, required=False)
+        unknown = "unknown (before the ledger)"
         rollback = await ReleaseRepository(session).add(
             Release(
                 app=env.app,
                 environment=env.name,
-                release_id=target.release_id,
-                commit=target.commit,
-                version_tag=target.version_tag,
-                artifact_digest=target.artifact_digest,
+                release_id=target_id,
+                commit=target.commit if target else unknown,
+                version_tag=target.version_tag if target else None,
+                artifact_digest=target.artifact_digest if target else unknown,
                 deployed_at=ctx.clock.now(),
                 deployed_by=actor,
                 trigger="rollback",
                 status="deploying",
                 previous_release=bad.release_id,
                 rollback_of=bad.id,
-                features=list(target.features or []),
+                features=list(target.features or []) if target else [],
                 ran_migrations=False,
                 detail=reason,
             )
         )
         await session.commit()
     try:
-        outcome = await ctx.require_platform().deploy(env.service, target.release_id)
+        outcome = await ctx.require_platform().deploy(env.service, target_id)
     except PlatformError as exc:
         await _finish(ctx, bad, bad.status, detail=f"rollback to {target_id} failed")
         return await _finish(ctx, rollback, "failed", detail=str(exc.detail))
@@ -203,11 +214,15 @@ async def _roll_back_to(
     return await _finish(ctx, rollback, "succeeded", migrations=outcome.migrations_ran)
 
 
-async def _ran_record(releases: ReleaseRepository, env: EnvironmentPolicy, release_id: str) -> Release:
+async def _ran_record(
+    releases: ReleaseRepository, env: EnvironmentPolicy, release_id: str, *, required: bool = True
+) -> Release | None:
     for record in await releases.ran(env.app, env.name, limit=500):
         if record.release_id == release_id:
             return record
-    raise NotFound(f"{release_id} never ran on {env.service}; the ledger cannot roll back to it")
+    if required:
+        raise NotFound(f"{release_id} never ran on {env.service}; the ledger cannot roll back to it")
+    return None
 
 
 async def rollback_flow(

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from raxx.common.clock import Clock
 from raxx.common.logging import log_event
+from raxx.gate.board import build_board, publish_board
 from raxx.gate.ledger.models import HealthSample
 from raxx.gate.policy import Policy
 from raxx.gate.topology import Locator, ServiceInfo
@@ -75,7 +76,17 @@ class Monitor:
                 for p in probes
             )
             await session.commit()
+        await self.refresh_board()
         return probes
+
+    async def refresh_board(self) -> None:
+        """Rebuild the releases board the console shows; a failure here never stops sampling."""
+        try:
+            async with self.sessions() as session:
+                await publish_board(session, await build_board(session, self.policy, now=self.clock.now()))
+                await session.commit()
+        except Exception as exc:
+            log_event(log, "gate.monitor.board.failed", level=logging.WARNING, error=f"{type(exc).__name__}: {exc}")
 
     async def probe(self, service: ServiceInfo) -> Probe:
         app = self.policy.apps[service.app]

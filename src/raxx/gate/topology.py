@@ -53,6 +53,7 @@ def _services(raw: dict[str, Any]) -> dict[str, ServiceInfo]:
             pid=item.get("pid"),
         )
         for name, item in raw.items()
+        if item.get("url") and item.get("environment")  # the monitor itself has neither
     }
 
 

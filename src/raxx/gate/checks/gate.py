@@ -96,8 +96,11 @@ async def evaluate_gate(
     if soak is not None:
         results.extend(soak.results)
     results.append(await check_approvals(session, env, candidate, request.actor))
-    incidents_since = soak.clock_start if soak and soak.clock_start else None
-    results.append(await check_incidents(session, request.app, incidents_since, now))
+    if soak is not None:
+        results.append(await check_incidents(session, request.app, soak.clock_start, now))
+    else:
+        # A fix for the incident must still reach staging: incidents gate promotions only.
+        results.append(passed("incidents", f"critical incidents do not block deploys to {env.service}"))
     results.append(await check_freeze(session, env, now, break_glass_reason=request.break_glass_reason))
     results.append(passed("lock", "held by this deploy") if holding_lock else await check_lock(session, env))
     report = GateReport(request=request, evaluated_at=now, results=results, candidate=candidate, soak=soak)

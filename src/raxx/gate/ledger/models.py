@@ -188,3 +188,14 @@ class RetirementDecision(IdMixin, Base):
     decided_by: Mapped[str] = mapped_column(String(200))
     passed: Mapped[bool] = mapped_column(Boolean)
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+
+
+class ReleaseBoardSnapshot(Base):
+    """The latest releases board (one row), so the console renders it without the gate's rules."""
+
+    __tablename__ = "release_board"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
+    generated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB)

@@ -144,8 +144,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_retirement_decision_subject", "retirement_decision", ["subject", "decided_at"], unique=False)
 
+    op.create_table(
+        "release_board",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("generated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("body", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.CheckConstraint("id = 1", name=op.f("ck_release_board_single_row")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_release_board")),
+    )
 
 def downgrade() -> None:
+    op.drop_table("release_board")
     op.drop_index("ix_retirement_decision_subject", table_name="retirement_decision")
     op.drop_table("retirement_decision")
     op.drop_index("ix_release_app_env_release", table_name="release")
