@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
-from raxx.common.db import create_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from raxx.common.db import sqlalchemy_url
 from raxx.raptor.broker.base import Broker
 from raxx.raptor.broker.paper import PaperBroker
 from raxx.raptor.broker.pricing import PricePath
 from raxx.raptor.config import RaptorSettings
 
 
+def paper_engine(settings: RaptorSettings) -> AsyncEngine:
+    """The paper broker's own small pool: a request holds one connection of the app's pool
+    while the broker works, so sharing one pool could starve itself under load.
+
+    Its commits do not wait for the WAL flush: Raptor records every broker answer with a
+    synchronous commit afterwards, which flushes the WAL up to and past the venue's commit.
+    """
+    return create_async_engine(
+        sqlalchemy_url(settings.database_url),
+        pool_size=settings.paper_pool_size,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "application_name": f"raptor-{settings.environment}-paper",
+            "connect_timeout": 5,
+            "options": "-c synchronous_commit=off",
+        },
+    )
+
+
 def build_broker(settings: RaptorSettings) -> Broker:
-    """The paper broker gets its own small pool: a request holds one connection of the app's
-    pool while the broker works, so sharing one pool could starve itself under load."""
     if settings.broker == "paper":
         return PaperBroker(
-            create_engine(
-                settings.database_url,
-                application_name=f"raptor-{settings.environment}-paper",
-                pool_size=settings.paper_pool_size,
-            ),
+            paper_engine(settings),
             prices=PricePath(
                 seed=settings.paper_seed,
                 tick_seconds=settings.paper_tick_seconds,
