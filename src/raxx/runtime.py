@@ -214,6 +214,7 @@ def web_app_factory() -> Any:
     from raxx.common.logging import configure_logging
     from raxx.common.secrets import install_redaction
 
+    configure_logging("INFO")
     built = build_web_app()
     configure_logging(built.log_level)
     install_redaction(built.redact)
@@ -227,6 +228,7 @@ def serve_web(*, host: str, port: int, workers: int = 1) -> None:
     from raxx.common.logging import configure_logging
     from raxx.common.secrets import install_redaction
 
+    configure_logging("INFO")  # start-up events (secrets loaded: where and how many keys, never values)
     built = build_web_app()  # refuse to start here, once, before any worker is forked
     configure_logging(built.log_level)
     install_redaction(built.redact)

@@ -286,14 +286,31 @@ async def test_a_submission_that_never_arrived_is_sent_once_more(
     assert venue.orders[placed.broker_order_id]["client_order_id"] == "c-again"
 
 
-async def test_when_even_the_lookup_fails_the_outcome_is_unknown_and_says_so(
+@respx.mock
+async def test_when_even_the_lookup_fails_the_outcome_is_unknown_and_says_so() -> None:
+    submit = respx.post(f"{PAPER}/v2/orders").mock(side_effect=httpx.ReadTimeout("stalled"))
+    lookup = respx.get(f"{PAPER}/v2/orders:by_client_order_id").mock(return_value=httpx.Response(503))
+
+    async def no_wait(_: float) -> None:
+        return None
+
+    client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s", sleep=no_wait)
+    with pytest.raises(BrokerUnavailable, match="whether order c-lost reached Alpaca is not known yet"):
+        await AlpacaBroker(client).submit(intent("c-lost"))
+    await client.aclose()
+    assert submit.call_count == 1  # never resubmitted blindly
+    assert lookup.call_count == 3  # the read was retried
+    assert lookup.calls[0].request.url.params["client_order_id"] == "c-lost"
+
+
+async def test_a_refused_key_is_not_an_unclear_submission(
     fake: tuple[FakeAlpaca, ThreadedServer], broker: AlpacaBroker
 ) -> None:
     venue, _ = fake
-    venue.refuse_next_submissions = 1
-    venue.rate_limit_next = 10  # the lookup and the resubmission are refused too
-    with pytest.raises(BrokerUnavailable, match="whether order c-lost reached Alpaca is not known yet"):
-        await broker.submit(intent("c-lost"))
+    venue.secret_key = "rotated"
+    with pytest.raises(BrokerUnavailable, match="refused the API keys"):
+        await broker.submit(intent("c-keys"))
+    assert venue.orders == {}
 
 
 async def test_wrong_keys_make_ready_fail_and_name_the_setting(fake: tuple[FakeAlpaca, ThreadedServer]) -> None:

@@ -112,7 +112,9 @@ class AlpacaBroker:
                 existing = await self.get_by_client_order_id(intent.client_order_id)
                 if existing is not None:  # we sent it before; the venue kept the first
                     return existing
-            if exc.status < 500 and exc.status not in (401, 429):
+            if exc.status in (401, 429):  # refused before anything happened: nothing was placed
+                raise _unavailable(exc) from None
+            if exc.status < 500:
                 raise BrokerRejected(f"alpaca refused the order: {exc.message}", code=reject_code(exc)) from None
             return await self._reconcile(intent, body, f"alpaca answered HTTP {exc.status}")
         except AlpacaUnreachable as exc:
