@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from raxx.cli import cli
+from raxx.cli import _register_groups, cli
 from raxx.common.release import MIGRATIONS_APPLIED_MARKER, NO_MIGRATIONS_MARKER
 from raxx.common.secrets import ChainSecrets, EnvironSecrets
 from raxx.runtime import APPS, WEB_APPS, app_spec, heroku_environ, required_secrets
@@ -62,9 +62,9 @@ def infisical_env(server: ThreadedServer, client_id: str = "raptor-prod-identity
 
 def test_the_procfile_serves_and_releases_the_app_configuration_names() -> None:
     processes = dict(line.split(": ", 1) for line in (REPO / "Procfile").read_text().splitlines() if line.strip())
-    assert processes == {"web": "raxx web", "release": "raxx release"}
-    commands = set(cli.commands)
-    assert {"web", "release"} <= commands
+    assert processes == {"web": "raxx web", "release": "raxx release", "monitor": "raxx monitor"}
+    _register_groups()
+    assert {"web", "release", "monitor"} <= set(cli.commands)
 
 
 def test_app_json_describes_every_key_a_heroku_app_can_require() -> None:
@@ -116,6 +116,16 @@ def test_release_migrates_the_apps_database_from_heroku_database_url(test_databa
     assert first.output.startswith(MIGRATIONS_APPLIED_MARKER)
     assert second.exit_code == 0, second.output
     assert second.output.startswith(NO_MIGRATIONS_MARKER)
+
+
+def test_the_app_hosting_the_monitor_also_migrates_the_ledger(test_databases: DatabaseFactory) -> None:
+    console, ledger = test_databases.empty("console"), test_databases.empty("ledger")
+    env = {"RAXX_APP": "console", "DATABASE_URL": console.owner_url, "GATE_DATABASE_URL": ledger.owner_url}
+    result = CliRunner().invoke(cli, ["release"], env=env)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert [line.split(": ")[2].split()[0] for line in lines] == ["console", "ledger"]
+    assert all(line.startswith(MIGRATIONS_APPLIED_MARKER) for line in lines)
 
 
 def test_release_after_a_rollback_leaves_a_newer_schema_alone(test_databases: DatabaseFactory) -> None:

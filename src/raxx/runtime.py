@@ -251,35 +251,47 @@ def serve_web(*, host: str, port: int, workers: int = 1) -> None:
 
 
 def run_release(environ: Mapping[str, str] | None = None) -> str:
-    """The Procfile's ``release``: migrate the app's database; return the line to print.
+    """The Procfile's ``release``: migrate the app's database; return the lines to print.
 
     Heroku runs it for every new release (build, promotion, rollback, config change); a
-    failure keeps the current release running. After a rollback the database may be ahead
-    of this code (a newer revision it does not know): that is left as is, since
-    migrations are expand/contract, and the release goes ahead on the newer schema.
+    failure keeps the current release running. The app that hosts the gate's monitor
+    (``GATE_DATABASE_URL`` set) also migrates the ledger.
     """
-    from raxx.common.migrations import upgrade
-    from raxx.common.release import MIGRATIONS_APPLIED_MARKER, NO_MIGRATIONS_MARKER
-
     values = dict(os.environ if environ is None else environ)
     spec = app_spec(values.get(APP_VAR), web=True)
     chain = open_secrets(spec, values)
     owner = chain.get(f"{spec.prefix}MIGRATION_DATABASE_URL") or chain.get(spec.database_var)
     if not owner:
         raise ConfigError(f"{spec.database_var} is required but not set (on Heroku: attach Postgres for DATABASE_URL)")
+    lines = [migrate_one(spec.tree, owner, chain.get(spec.database_var))]
+    ledger = chain.get("GATE_MIGRATION_DATABASE_URL") or chain.get("GATE_DATABASE_URL")
+    if ledger:
+        lines.append(migrate_one("ledger", ledger, chain.get("GATE_DATABASE_URL")))
+    return "\n".join(lines)
+
+
+def migrate_one(tree: str, owner: str, runtime: str | None) -> str:
+    """Migrate ``tree`` to head and say what happened, with the marker the Heroku platform reads.
+
+    After a rollback the database may be ahead of this code (a revision it does not know):
+    that is left as is, since migrations are expand/contract, and the release goes ahead.
+    """
+    from raxx.common.migrations import upgrade
+    from raxx.common.release import MIGRATIONS_APPLIED_MARKER, NO_MIGRATIONS_MARKER
+
     before = _heads(owner)
-    unknown = before - _known_revisions(spec.tree)
+    unknown = before - _known_revisions(tree)
     if unknown:
         return (
-            f"{NO_MIGRATIONS_MARKER}: {spec.tree} is at {', '.join(sorted(unknown))}, newer than this release "
+            f"{NO_MIGRATIONS_MARKER}: {tree} is at {', '.join(sorted(unknown))}, newer than this release "
             "(a rollback); the schema is left as it is"
         )
-    upgrade(spec.tree, owner, runtime_url=chain.get(spec.database_var))
+    upgrade(tree, owner, runtime_url=runtime)
     after = _heads(owner)
     if after == before:
-        return f"{NO_MIGRATIONS_MARKER}: {spec.tree} already at {', '.join(sorted(after)) or 'base'}"
+        return f"{NO_MIGRATIONS_MARKER}: {tree} already at {', '.join(sorted(after)) or 'base'}"
     was = ", ".join(sorted(before)) or "base"
-    return f"{MIGRATIONS_APPLIED_MARKER}: {spec.tree} {was} -> {', '.join(sorted(after))}"
+    return f"{MIGRATIONS_APPLIED_MARKER}: {tree} {was} -> {', '.join(sorted(after))}"
 
 
 def _known_revisions(tree: str) -> set[str]:
