@@ -100,12 +100,12 @@ async def push(ctx: GateContext, checkout: Path, commit: str) -> None:
 
 
 async def test_push_soak_approve_promote_on_heroku(
-    ledger_db: ProvisionedDatabase, topology: LocalTopology, checkout: Checkout
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology, checkout: Checkout
 ) -> None:
     a, b = checkout.a, checkout.b
     repo = checkout.path
     clock = FrozenClock(T0)
-    async with heroku_gate(ledger_db, topology, repo, clock) as (ctx, fake):
+    async with heroku_gate(ledger_db, fake_topology, repo, clock) as (ctx, fake):
         await push(ctx, repo, a)
         start = clock.now()
         clock.advance(timedelta(hours=25))
@@ -120,18 +120,18 @@ async def test_push_soak_approve_promote_on_heroku(
     [promotion] = fake.promotions.values()
     staging_a = next(r for r in fake.releases["acme-raptor-staging"] if fake.slugs[r.slug_id]["commit"] == a)  # type: ignore[index]
     assert promotion.source_release == staging_a.id
-    assert topology.services["raptor-prod"].release == a
+    assert fake_topology.services["raptor-prod"].release == a
     assert result.release is not None
     assert result.release.artifact_digest == GitSource(repo).pack(a).digest
 
 
 async def test_a_failed_smoke_check_after_promotion_rolls_prod_back_on_heroku(
-    ledger_db: ProvisionedDatabase, topology: LocalTopology, checkout: Checkout
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology, checkout: Checkout
 ) -> None:
     a, b = checkout.a, checkout.b
     repo = checkout.path
     clock = FrozenClock(T0)
-    async with heroku_gate(ledger_db, topology, repo, clock) as (ctx, fake):
+    async with heroku_gate(ledger_db, fake_topology, repo, clock) as (ctx, fake):
         await push(ctx, repo, a)
         clock.advance(timedelta(hours=25))
         await add_samples(ctx, "raptor-staging", clock.now() - timedelta(hours=25), clock.now(), release=a)
@@ -143,7 +143,7 @@ async def test_a_failed_smoke_check_after_promotion_rolls_prod_back_on_heroku(
         clock.advance(timedelta(hours=25))
         await add_samples(ctx, "raptor-staging", clock.now() - timedelta(hours=25), clock.now(), release=b)
         await approve(ctx, app="raptor", environment="prod", release_id=b, approver="bob", comment=None)
-        topology.services["raptor-prod"].broken_releases.add(b)
+        fake_topology.services["raptor-prod"].broken_releases.add(b)
         result = await promote_flow(ctx, request(b, "prod", commit=b, tag="v1.1.0"))
 
     assert result.exit_code is ExitCode.ROLLED_BACK, result.summary
@@ -151,17 +151,17 @@ async def test_a_failed_smoke_check_after_promotion_rolls_prod_back_on_heroku(
     last = fake.current("acme-raptor-prod")
     assert last is not None
     assert last.description.startswith("Rollback to v1")
-    assert topology.services["raptor-prod"].release == a
+    assert fake_topology.services["raptor-prod"].release == a
 
 
 async def test_a_failed_release_phase_is_a_failed_deploy_in_the_ledger(
-    ledger_db: ProvisionedDatabase, topology: LocalTopology, checkout: Checkout
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology, checkout: Checkout
 ) -> None:
     a, repo = checkout.a, checkout.path
-    async with heroku_gate(ledger_db, topology, repo, FrozenClock(T0)) as (ctx, fake):
+    async with heroku_gate(ledger_db, fake_topology, repo, FrozenClock(T0)) as (ctx, fake):
         fake.failing_release_phase.add("acme-raptor-staging")
         digest = GitSource(repo).pack(a).digest
         result = await deploy_flow(ctx, request(a, "staging", commit=a, artifact_digest=digest))
     assert result.exit_code is ExitCode.DEPLOY_FAILED
     assert "release phase" in result.summary
-    assert topology.services["raptor-staging"].release == "r0"
+    assert fake_topology.services["raptor-staging"].release == "r0"
