@@ -45,7 +45,8 @@ TABLE = (
 )
 PGBENCH_SCRIPT = (
     "\\set qty random(1, 1000)\n"
-    "INSERT INTO orders (symbol, qty, price, created_at) VALUES ('AAPL', :qty, 123.45, now()) RETURNING id, created_at;\n"
+    "INSERT INTO orders (symbol, qty, price, created_at) VALUES ('AAPL', :qty, 123.45, now()) "
+    "RETURNING id, created_at;\n"
 )
 
 
@@ -231,7 +232,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=5)
     args = parser.parse_args()
     admin = os.environ.get("RAXX_TEST_DATABASE_URL", DEFAULT_ADMIN)
-    print(f"load generator: aiohttp (one process, {'wrk is installed but unused' if shutil.which('wrk') else 'wrk not found'})")
+    wrk = "wrk is installed but not used" if shutil.which("wrk") else "wrk not found"
+    print(f"load generator: aiohttp, in this process ({wrk})")
     print(f"PostgreSQL: {admin.rsplit('@', 1)[-1]}; rounds {args.rounds} x {args.seconds}s, interleaved; medians")
     with tempfile.TemporaryDirectory() as tmp, databases(admin) as (raptor_db, minimal_db):
         token = issue_token_sync(raptor_db.runtime_url, environment="staging", scopes=["trade"], name="bench")

@@ -19,7 +19,6 @@ from raxx.raptor.logctx import actor_var, environment_var, token_var
 from raxx.raptor.state import RaptorState
 from raxx.raptor.token.service import Caller
 
-
 # Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a
 # worker thread, a thread hop per dependency per request.
 

@@ -37,7 +37,14 @@ def paper_engine(settings: RaptorSettings) -> AsyncEngine:
 
 def build_broker(settings: RaptorSettings) -> Broker:
     if settings.broker == "paper":
-        return PaperBroker(
+        return build_paper_broker(settings)
+    if settings.broker == "alpaca":
+        return alpaca_broker(settings)
+    raise AssertionError(f"unknown broker {settings.broker!r}")  # settings validation makes this unreachable
+
+
+def build_paper_broker(settings: RaptorSettings, broker_class: type[PaperBroker] = PaperBroker) -> PaperBroker:
+    return broker_class(
             paper_engine(settings),
             prices=PricePath(
                 seed=settings.paper_seed,
@@ -47,9 +54,6 @@ def build_broker(settings: RaptorSettings) -> Broker:
             starting_cash=settings.paper_starting_cash,
             liquidity=settings.paper_liquidity,
         )
-    if settings.broker == "alpaca":
-        return alpaca_broker(settings)
-    raise AssertionError(f"unknown broker {settings.broker!r}")  # settings validation makes this unreachable
 
 
 def alpaca_broker(settings: RaptorSettings) -> AlpacaBroker:

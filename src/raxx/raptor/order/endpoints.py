@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -101,8 +101,9 @@ async def cancel_all_orders(
     summary="One order, refreshed from the broker while open",
     responses=error_responses(*AUTH_ERRORS, 404),
 )
-async def get_order(order_id: uuid.UUID, session: SessionDep, broker: BrokerDep, caller: ReadCaller) -> Response:
-    return _json(await service.get(session, broker, order_id))
+async def get_order(order_id: uuid.UUID, session: SessionDep, state: StateDep, caller: ReadCaller) -> Response:
+    grace = timedelta(seconds=state.settings.pending_grace_seconds)
+    return _json(await service.get(session, state.broker, order_id, pending_grace=grace))
 
 
 @router.delete(

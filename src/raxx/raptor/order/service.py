@@ -156,19 +156,23 @@ async def _replay(
     return to_read(existing)
 
 
-async def get(session: AsyncSession, broker: Broker, order_id: uuid.UUID) -> OrderRead:
+async def get(
+    session: AsyncSession, broker: Broker, order_id: uuid.UUID, *, pending_grace: timedelta = PENDING_GRACE
+) -> OrderRead:
     """The order, refreshed from the broker first if it is still open."""
     row = await repository.find(session, order_id)
     if row is None:
         raise OrderNotFound(f"no order {order_id}")
-    return to_read(await _sync(session, broker, row))
+    return to_read(await _sync(session, broker, row, pending_grace=pending_grace))
 
 
-async def _sync(session: AsyncSession, broker: Broker, row: RowMapping) -> RowMapping:
+async def _sync(
+    session: AsyncSession, broker: Broker, row: RowMapping, *, pending_grace: timedelta = PENDING_GRACE
+) -> RowMapping:
     if row["status"] not in ("new", "partially_filled"):
         return row
     if row["broker_order_id"] is None:
-        return await _finish_pending(session, broker, row)
+        return await _finish_pending(session, broker, row, pending_grace=pending_grace)
     try:
         current = await broker.get(row["broker_order_id"])
     except BrokerError as exc:
@@ -179,10 +183,12 @@ async def _sync(session: AsyncSession, broker: Broker, row: RowMapping) -> RowMa
     return await repository.update_order(session, row["id"], _broker_values(current))
 
 
-async def _finish_pending(session: AsyncSession, broker: Broker, row: RowMapping) -> RowMapping:
+async def _finish_pending(
+    session: AsyncSession, broker: Broker, row: RowMapping, *, pending_grace: timedelta
+) -> RowMapping:
     """An order on record that never got the broker's answer: adopt the broker's copy if it
     has one, else place it now (the client order id makes that safe), unless halted since."""
-    if utcnow() - row["created_at"] < PENDING_GRACE:
+    if utcnow() - row["created_at"] < pending_grace:
         return row  # its own request may still be talking to the broker
     try:
         found = await broker.get_by_client_order_id(row["client_order_id"])
@@ -275,8 +281,10 @@ async def cancel_all(session: AsyncSession, broker: Broker, *, caller: Caller, r
     return CancelAllResult(canceled=canceled, failed=failed)
 
 
-async def sync_open_orders(sessions: async_sessionmaker[AsyncSession], broker: Broker) -> None:
+async def sync_open_orders(
+    sessions: async_sessionmaker[AsyncSession], broker: Broker, *, pending_grace: timedelta = PENDING_GRACE
+) -> None:
     """Bring open orders up to date with the broker (fills of resting limit orders, expiries)."""
     async with sessions() as session, session.begin():
         for row in await repository.open_orders(session, limit=SYNC_BATCH, lock="skip"):
-            await _sync(session, broker, row)
+            await _sync(session, broker, row, pending_grace=pending_grace)
