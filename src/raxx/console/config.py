@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -64,4 +65,9 @@ class ConsoleSettings(BaseSettings):
         if self.dotenv_file is not None and not self.development:
             raise ConfigError("CONSOLE_DOTENV_FILE is for development only; use a secrets manager or config vars")
         required = [spec.token_secret for spec in self.load_registry().values()]
-        return build_secrets_chain(dotenv_file=self.dotenv_file, development=self.development, required=required)
+        return build_secrets_chain(
+            dotenv_file=self.dotenv_file,
+            development=self.development,
+            infisical_path=os.environ.get("INFISICAL_SECRET_PATH") or "/console",
+            required=required,
+        )
