@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -10,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from raxx.common.environments import EnvironmentRegistry
 from raxx.common.errors import ConfigError
 from raxx.common.release import current_release
-from raxx.common.secrets import ChainSecrets, DotenvSecrets, EnvironSecrets, SecretsProvider
+from raxx.common.secrets import ChainSecrets, build_secrets_chain
 from raxx.common.settings import refuse_placeholder
 
 DEFAULT_REGISTRY = Path(__file__).parent / "environments.toml"
@@ -66,10 +67,14 @@ class ConsoleSettings(BaseSettings):
         return EnvironmentRegistry.from_toml(self.environments_file)
 
     def secrets_provider(self) -> ChainSecrets:
-        providers: list[SecretsProvider] = []
-        if self.dotenv_file is not None:
-            if not self.development:
-                raise ConfigError("CONSOLE_DOTENV_FILE is for development only; use a secrets manager or config vars")
-            providers.append(DotenvSecrets(self.dotenv_file))
-        providers.append(EnvironSecrets())
-        return ChainSecrets(providers)
+        """Infisical when configured (``INFISICAL_*``), then the .env file (development), then
+        config vars; the registry's token secrets are what must be found somewhere."""
+        if self.dotenv_file is not None and not self.development:
+            raise ConfigError("CONSOLE_DOTENV_FILE is for development only; use a secrets manager or config vars")
+        required = [spec.token_secret for spec in self.load_registry().values()]
+        return build_secrets_chain(
+            dotenv_file=self.dotenv_file,
+            development=self.development,
+            infisical_path=os.environ.get("INFISICAL_SECRET_PATH") or "/console",
+            required=required,
+        )
