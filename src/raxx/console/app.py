@@ -17,10 +17,12 @@ from raxx.common.clock import utcnow
 from raxx.common.db import create_engine, session_factory
 from raxx.common.logging import log_event
 from raxx.common.secrets import SecretsProvider
+from raxx.console.audit.background import start_audit_tasks
+from raxx.console.audit.service import AuditTrail
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
 from raxx.console.errors import install_console_error_handlers
-from raxx.console.pages import auth, home, switcher, theme
+from raxx.console.pages import audit, auth, home, switcher, theme
 from raxx.console.raptor_client import RaptorClients
 from raxx.console.security import SecurityHeadersMiddleware
 from raxx.console.state import ConsoleState
@@ -73,15 +75,18 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             templates=build_templates(),
             login_policy=login_policy(settings),
             started_at=utcnow(),
+            audit=AuditTrail(engine),
         )
         watcher = asyncio.create_task(_identity_watch(clients, settings.identity_ttl_s))
+        audit_tasks = start_audit_tasks(engine, clients, settings, provider)
         log_event(log, "console.start.ok", release=settings.release, environments=list(registry))
         try:
             yield
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for task in (watcher, *audit_tasks):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await clients.close()
             await engine.dispose()
 
@@ -90,6 +95,6 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
     app.add_middleware(RequestIdMiddleware)
     install_console_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (theme.router, auth.router, switcher.router, home.router):
+    for router in (theme.router, auth.router, switcher.router, audit.router, home.router):
         app.include_router(router)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -10,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from raxx.common.environments import EnvironmentRegistry
 from raxx.common.errors import ConfigError
 from raxx.common.release import current_release
-from raxx.common.secrets import ChainSecrets, DotenvSecrets, EnvironSecrets, SecretsProvider
+from raxx.common.secrets import ChainSecrets, build_secrets_chain
 from raxx.common.settings import refuse_placeholder
 
 DEFAULT_REGISTRY = Path(__file__).parent / "environments.toml"
@@ -44,6 +45,13 @@ class ConsoleSettings(BaseSettings):
 
     db_pool_size: int = 10
 
+    audit_checkpoint_minutes: float = Field(
+        default=15.0, gt=0, description="sign an audit checkpoint this often (needs CONSOLE_AUDIT_SIGNING_KEY)"
+    )
+    audit_reconcile_after_minutes: float = Field(
+        default=10.0, gt=0, description="an audit attempt with no outcome after this long is reconciled"
+    )
+
     @model_validator(mode="after")
     def _no_placeholder_secret(self) -> ConsoleSettings:
         refuse_placeholder("CONSOLE_SECRET_KEY", self.secret_key, development=self.development)
@@ -59,10 +67,14 @@ class ConsoleSettings(BaseSettings):
         return EnvironmentRegistry.from_toml(self.environments_file)
 
     def secrets_provider(self) -> ChainSecrets:
-        providers: list[SecretsProvider] = []
-        if self.dotenv_file is not None:
-            if not self.development:
-                raise ConfigError("CONSOLE_DOTENV_FILE is for development only; use a secrets manager or config vars")
-            providers.append(DotenvSecrets(self.dotenv_file))
-        providers.append(EnvironSecrets())
-        return ChainSecrets(providers)
+        """Infisical when configured (``INFISICAL_*``), then the .env file (development), then
+        config vars; the registry's token secrets are what must be found somewhere."""
+        if self.dotenv_file is not None and not self.development:
+            raise ConfigError("CONSOLE_DOTENV_FILE is for development only; use a secrets manager or config vars")
+        required = [spec.token_secret for spec in self.load_registry().values()]
+        return build_secrets_chain(
+            dotenv_file=self.dotenv_file,
+            development=self.development,
+            infisical_path=os.environ.get("INFISICAL_SECRET_PATH") or "/console",
+            required=required,
+        )

@@ -87,6 +87,10 @@ def install_console_error_handlers(app: FastAPI) -> None:
     async def _raxx(request: Request, exc: RaxxError) -> Response:
         if exc.status_code == 403:
             log_event(log, "console.permission.denied", level=logging.WARNING, path=request.url.path, code=exc.code)
+        if exc.status_code == 403 or exc.code == "backend_misconfigured":
+            from raxx.console.audit.routes import record_refusal  # import here: routes imports state
+
+            await record_refusal(request, exc.code, exc.detail, exc.status_code)
         return await _render_error(request, exc.status_code, exc.code, exc.detail)
 
     @app.exception_handler(RequestValidationError)

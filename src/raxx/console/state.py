@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from raxx.common.environments import EnvironmentRegistry
+from raxx.console.audit.service import AuditTrail
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
 from raxx.console.raptor_client import RaptorClients
@@ -25,4 +26,5 @@ class ConsoleState:
     templates: Jinja2Templates
     login_policy: LoginPolicy
     started_at: datetime
+    audit: AuditTrail
     extras: dict[str, Any] = field(default_factory=dict)

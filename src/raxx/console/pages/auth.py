@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from raxx.common.errors import TooManyRequests, Unauthorized
 from raxx.common.logging import log_event
+from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth import service
 from raxx.console.deps import DbDep, LoginDep, OptionalLoginDep, StateDep, client_ip, is_secure, user_agent
 from raxx.console.pages.forms import (
@@ -23,7 +24,7 @@ from raxx.console.security import login_csrf_cookie_name, session_cookie_name
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], route_class=AuditedRoute)
 log = logging.getLogger("raxx.console.auth")
 
 
@@ -65,6 +66,7 @@ async def login_form(request: Request, state: StateDep, login: OptionalLoginDep,
 
 
 @router.post("/login", response_class=HTMLResponse)
+@audited("auth.login", env_field=None, target_field="username")
 async def login_submit(
     request: Request,
     state: StateDep,
@@ -77,6 +79,7 @@ async def login_submit(
     secure = is_secure(request, state)
     if not login_csrf_valid(state.settings.secret_key, request.cookies.get(login_csrf_cookie_name(secure)), csrf_token):
         log_event(log, "console.csrf.failed", level=logging.WARNING, path="/login", client_ip=client_ip(request))
+        request.state.audit.set("denied", error="csrf_failed: the sign-in form's token did not match")
         return await _login_page(
             request,
             state,
@@ -99,6 +102,7 @@ async def login_submit(
             reason=exc.code,
         )
         await db.commit()  # the failed attempt must count even though we answer with an error
+        request.state.audit.set("denied", error=f"{exc.code}: {exc.detail}")
         return await _login_page(
             request, state, error=str(exc.detail), status_code=exc.status_code, username=username, next_path=next
         )
@@ -111,6 +115,7 @@ async def login_submit(
         policy=state.login_policy,
     )
     log_event(log, "console.login.ok", username=user.name, client_ip=client_ip(request))
+    request.state.audit.set("ok", user_id=str(user.id))
     response = RedirectResponse(safe_next(next) or f"/{state.registry.default}/", status_code=303)
     response.set_cookie(
         session_cookie_name(secure),
@@ -126,6 +131,7 @@ async def login_submit(
 
 
 @router.post("/logout")
+@audited("auth.logout", env_field=None)
 async def logout(
     request: Request,
     state: StateDep,
