@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from raxx.common.asgi import RequestIdMiddleware, install_json_error_handlers
 from raxx.common.clock import utcnow
 from raxx.common.db import create_engine, session_factory
+from raxx.common.errors import error_body
 from raxx.common.logging import log_event
 from raxx.common.migrations import script_heads
+from raxx.raptor import maintenance
+from raxx.raptor.account.endpoints import router as account_router
+from raxx.raptor.broker.base import BrokerUnavailable
+from raxx.raptor.broker.factory import build_broker
 from raxx.raptor.config import RaptorSettings
 from raxx.raptor.health.endpoints import router as health_router
+from raxx.raptor.order.endpoints import router as order_router
+from raxx.raptor.paper.endpoints import router as paper_router
+from raxx.raptor.position.endpoints import router as position_router
+from raxx.raptor.requestlog.endpoints import router as request_router
 from raxx.raptor.state import RaptorState
+from raxx.raptor.token.service import TokenVerifier
+from raxx.raptor.trading.endpoints import router as trading_router
 
 log = logging.getLogger("raxx.raptor")
 
@@ -28,17 +42,32 @@ def create_app(settings: RaptorSettings) -> FastAPI:
             application_name=f"raptor-{settings.environment}",
             pool_size=settings.db_pool_size,
         )
-        app.state.raptor = RaptorState(
+        broker = build_broker(settings)
+        state = RaptorState(
             settings=settings,
             engine=engine,
             sessions=session_factory(engine),
             started_at=utcnow(),
             migration_heads=script_heads("raptor"),
+            broker=broker,
+            tokens=TokenVerifier(engine, environment=settings.environment,
+                                 cache_seconds=settings.token_cache_seconds),
+            extra_ready_checks=[broker.ready],
+            broker_identity=broker.identity,
         )
-        log_event(log, "raptor.start.ok", environment=settings.environment, release=settings.release)
+        app.state.raptor = state
+        await _start_broker(state)
+        background = _start_maintenance(state)
+        log_event(log, "raptor.start.ok", environment=settings.environment, release=settings.release,
+                  broker=broker.name)
         try:
             yield
         finally:
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
+            await broker.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -49,5 +78,28 @@ def create_app(settings: RaptorSettings) -> FastAPI:
     )
     app.add_middleware(RequestIdMiddleware)
     install_json_error_handlers(app)
-    app.include_router(health_router)
+    app.add_exception_handler(BrokerUnavailable, _broker_unavailable)  # type: ignore[arg-type]
+    for router in (health_router, order_router, position_router, account_router, trading_router, request_router,
+                   paper_router):
+        app.include_router(router)
     return app
+
+
+async def _start_broker(state: RaptorState) -> None:
+    """A broker that cannot start yet (database down) makes /readyz say so; it is retried."""
+    try:
+        await state.broker.start()
+    except BrokerUnavailable as exc:
+        log_event(log, "raptor.broker.start_failed", level=logging.WARNING,
+                  environment=state.settings.environment, reason=exc.reason)
+
+
+def _start_maintenance(state: RaptorState) -> asyncio.Task[None] | None:
+    interval = state.settings.maintenance_interval_seconds
+    if interval <= 0:
+        return None
+    return asyncio.create_task(maintenance.run_forever(state, interval), name="raptor-maintenance")
+
+
+async def _broker_unavailable(request: Request, exc: BrokerUnavailable) -> JSONResponse:
+    return JSONResponse(error_body("broker_unavailable", f"the broker did not answer ({exc.reason})"), status_code=503)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from raxx.common.settings import load_settings
@@ -35,3 +37,68 @@ def serve(host: str, port: int) -> None:
         log_config=None,
         timeout_graceful_shutdown=10,
     )
+
+
+def _token_database_url(database_url: str | None) -> str:
+    from raxx.common.errors import ConfigError
+
+    url = database_url or os.environ.get("RAPTOR_DATABASE_URL")
+    if not url:
+        raise ConfigError("RAPTOR_DATABASE_URL is required but not set (or pass --database-url)")
+    return url
+
+
+@raptor.group()
+def token() -> None:
+    """Issue, list and revoke API tokens (each bound to one environment)."""
+
+
+@token.command("issue")
+@click.option("--env", "environment", required=True, help="the environment the token is for (staging, prod)")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["read", "trade", "admin"]),
+              help="repeat for several; trade and admin imply read")
+@click.option("--name", default=None, help="who or what holds the token (default: the scopes)")
+@click.option("--database-url", default=None, help="the environment's database (default: RAPTOR_DATABASE_URL)")
+def issue(environment: str, scopes: tuple[str, ...], name: str | None, database_url: str | None) -> None:
+    """Create a token and print it once; only its hash is stored."""
+    from raxx.common.errors import ConfigError
+    from raxx.raptor.token.service import issue_token_sync
+
+    configured = os.environ.get("RAPTOR_ENVIRONMENT")
+    if configured and configured != environment:
+        raise ConfigError(
+            f"refusing to issue a {environment!r} token: RAPTOR_ENVIRONMENT says this is {configured!r}"
+        )
+    plaintext = issue_token_sync(
+        _token_database_url(database_url),
+        environment=environment,
+        scopes=list(scopes),
+        name=name or f"{environment} {'+'.join(scopes)}",
+    )
+    click.echo(plaintext)
+    click.echo("Store it now: it is not shown again.", err=True)
+
+
+@token.command("list")
+@click.option("--database-url", default=None, help="the environment's database (default: RAPTOR_DATABASE_URL)")
+def list_tokens(database_url: str | None) -> None:
+    """List tokens: id, environment, scopes, name, created, revoked. Never the secret."""
+    from raxx.raptor.token.service import list_tokens_sync
+
+    for record in list_tokens_sync(_token_database_url(database_url)):
+        revoked = f"revoked {record.revoked_at:%Y-%m-%d %H:%M}" if record.revoked_at else "active"
+        click.echo(
+            f"{record.id}  {record.environment:<8} {','.join(record.scopes):<16} "
+            f"{record.created_at:%Y-%m-%d %H:%M}  {revoked:<24} {record.name}"
+        )
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@click.option("--database-url", default=None, help="the environment's database (default: RAPTOR_DATABASE_URL)")
+def revoke(token_id: str, database_url: str | None) -> None:
+    """Revoke a token by its id (the part after the environment in the token)."""
+    from raxx.raptor.token.service import revoke_token_sync
+
+    revoke_token_sync(_token_database_url(database_url), token_id)
+    click.echo(f"revoked {token_id}")

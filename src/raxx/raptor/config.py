@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Literal
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,6 +24,25 @@ class RaptorSettings(BaseSettings):
     log_level: str = "INFO"
     development: bool = False
     db_pool_size: int = 10
+
+    #: Which venue executes orders. Only the built-in paper broker exists so far.
+    broker: Literal["paper"] = "paper"
+    #: Seconds a verified token stays trusted in this process; a revocation takes effect
+    #: within this delay. 0 checks the database on every request.
+    token_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    #: Period of the background pass that lets the broker work (fill crossing limit
+    #: orders, expire day orders) and syncs open orders from it. 0 turns it off.
+    maintenance_interval_seconds: float = Field(default=1.0, ge=0)
+
+    # The built-in paper broker (RAPTOR_PAPER_*).
+    paper_seed: int = Field(default=20261126, description="seed of the deterministic price paths")
+    paper_starting_cash: Decimal = Field(default=Decimal("100000"), gt=0)
+    paper_tick_seconds: float = Field(default=1.0, gt=0, description="one price step every this many seconds")
+    paper_volatility: float = Field(default=0.02, ge=0, le=0.5, description="relative amplitude of the price path")
+    paper_liquidity: Decimal | None = Field(
+        default=None, gt=0, description="most quantity one fill may take (None: fill whole); makes partial fills"
+    )
+    paper_pool_size: int = 5
 
     @field_validator("environment")
     @classmethod

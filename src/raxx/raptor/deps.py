@@ -1,15 +1,23 @@
-"""Named dependencies: ``StateDep``, ``SessionDep``, ``SettingsDep``."""
+"""Named dependencies: ``StateDep``, ``SessionDep``, ``SettingsDep``, ``BrokerDep`` and the
+callers by scope (``ReadCaller``, ``TradeCaller``, ``AdminCaller``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from raxx.common.asgi import request_id_of
+from raxx.raptor.broker.base import Broker
 from raxx.raptor.config import RaptorSettings
+from raxx.raptor.errors import InsufficientScope, MissingToken
+from raxx.raptor.logctx import actor_var, environment_var, token_var
 from raxx.raptor.state import RaptorState
+from raxx.raptor.token.service import Caller
 
 
 def get_state(request: Request) -> RaptorState:
@@ -26,6 +34,13 @@ def get_settings(request: Request) -> RaptorSettings:
 SettingsDep = Annotated[RaptorSettings, Depends(get_settings)]
 
 
+def get_broker(request: Request) -> Broker:
+    return get_state(request).broker
+
+
+BrokerDep = Annotated[Broker, Depends(get_broker)]
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request owns the transaction: commit on success, roll back on any error."""
     async with get_state(request).sessions() as session:
@@ -38,3 +53,53 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_request_id(request: Request) -> str:
+    return request_id_of(request)
+
+
+RequestIdDep = Annotated[str, Depends(get_request_id)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="RaptorToken",
+    description="`Authorization: Bearer rxp_<environment>_<token id>_<secret>`, issued for this environment",
+)
+
+
+async def get_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    actor: Annotated[
+        str | None,
+        Header(
+            alias="X-Raxx-Actor",
+            max_length=200,
+            pattern=r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$",
+            description="the operator acting through the console; recorded with every mutation",
+        ),
+    ] = None,
+) -> Caller:
+    state = get_state(request)
+    environment_var.set(state.settings.environment)
+    if credentials is None:
+        raise MissingToken("an Authorization: Bearer token is required")
+    caller = await state.tokens.verify(credentials.credentials)
+    actor_var.set(actor)
+    token_var.set(caller.token_id)
+    return replace(caller, actor=actor)
+
+
+def require(scope: str) -> Callable[[Caller], Awaitable[Caller]]:
+    async def dependency(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+        if scope not in caller.scopes:
+            raise InsufficientScope(f"this operation needs the {scope!r} scope", extra={"required_scope": scope})
+        return caller
+
+    return dependency
+
+
+ReadCaller = Annotated[Caller, Depends(require("read"))]
+TradeCaller = Annotated[Caller, Depends(require("trade"))]
+AdminCaller = Annotated[Caller, Depends(require("admin"))]

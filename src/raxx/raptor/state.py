@@ -9,7 +9,9 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from raxx.common.contracts import ReadyCheck
+from raxx.raptor.broker.base import Broker
 from raxx.raptor.config import RaptorSettings
+from raxx.raptor.token.service import TokenVerifier
 
 
 @dataclass
@@ -21,6 +23,8 @@ class RaptorState:
     sessions: async_sessionmaker[AsyncSession]
     started_at: datetime
     migration_heads: set[str]
+    broker: Broker
+    tokens: TokenVerifier
     database_fingerprint: str | None = None
     #: More readiness probes (the broker adds one); each returns a ReadyCheck.
     extra_ready_checks: list[Callable[[], Awaitable[ReadyCheck]]] = field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Where orders execute: a ``Broker`` protocol, the built-in paper broker, and the factory."""

@@ -1,0 +1,170 @@
+"""The broker protocol, in Raptor's own terms, shaped after Alpaca's order model.
+
+Client order ids, time in force, partial fills and (later) notional orders map one to
+one onto Alpaca's ``/v2/orders``; an Alpaca paper adapter implements this same
+protocol. No vendor type crosses this boundary: only the frozen dataclasses below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal, Protocol
+
+from raxx.common.contracts import ReadyCheck
+
+Side = Literal["buy", "sell"]
+OrderType = Literal["market", "limit"]
+TimeInForce = Literal["day", "gtc"]
+BrokerStatus = Literal["new", "partially_filled", "filled", "canceled", "rejected"]
+ListStatus = Literal["open", "closed", "all"]
+
+OPEN: frozenset[str] = frozenset({"new", "partially_filled"})
+
+
+@dataclass(frozen=True)
+class OrderIntent:
+    """What Raptor asks the venue to do. ``client_order_id`` makes a resubmission harmless."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    quantity: Decimal
+    limit_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class BrokerFill:
+    quantity: Decimal
+    price: Decimal
+    at: datetime
+
+
+@dataclass(frozen=True)
+class BrokerOrder:
+    """The venue's view of one order."""
+
+    broker_order_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    quantity: Decimal
+    limit_price: Decimal | None
+    status: BrokerStatus
+    filled_quantity: Decimal
+    filled_avg_price: Decimal | None
+    created_at: datetime
+    updated_at: datetime
+    fills: tuple[BrokerFill, ...] = ()
+    canceled_at: datetime | None = None
+    filled_at: datetime | None = None
+    cancel_reason: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN
+
+
+@dataclass(frozen=True)
+class BrokerAccount:
+    account_id: str
+    paper: bool
+    currency: str
+    cash: Decimal
+    buying_power: Decimal
+    equity: Decimal
+    positions_value: Decimal
+
+
+@dataclass(frozen=True)
+class BrokerPosition:
+    symbol: str
+    quantity: Decimal
+    available: Decimal
+    avg_entry_price: Decimal
+    cost_basis: Decimal
+    current_price: Decimal
+    market_value: Decimal
+    unrealized_pl: Decimal
+
+
+@dataclass(frozen=True)
+class OrderQuery:
+    status: ListStatus = "all"
+    limit: int = 100
+    after: datetime | None = None
+    until: datetime | None = None
+    symbols: tuple[str, ...] = field(default=())
+
+
+class BrokerError(Exception):
+    """Base of what a broker raises; ``reason`` is safe to show an operator."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class BrokerRejected(BrokerError):
+    """The venue refused the order (buying power, position, symbol): a business answer."""
+
+    def __init__(self, reason: str, *, code: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+class BrokerOrderNotFound(BrokerError):
+    pass
+
+
+class BrokerNotCancelable(BrokerError):
+    """The order is already done (filled, rejected); ``order`` is its final state."""
+
+    def __init__(self, reason: str, *, order: BrokerOrder) -> None:
+        super().__init__(reason)
+        self.order = order
+
+
+class BrokerUnavailable(BrokerError):
+    """The venue could not be reached or did not answer: the outcome is unknown."""
+
+
+class Broker(Protocol):
+    """A trading venue. Every method is idempotent where the venue allows it:
+    ``submit`` with a client order id the venue already has returns that order."""
+
+    name: str
+    paper: bool
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def submit(self, intent: OrderIntent) -> BrokerOrder: ...
+
+    async def cancel(self, broker_order_id: str) -> BrokerOrder: ...
+
+    async def get(self, broker_order_id: str) -> BrokerOrder: ...
+
+    async def get_by_client_order_id(self, client_order_id: str) -> BrokerOrder | None: ...
+
+    async def list_orders(self, query: OrderQuery) -> list[BrokerOrder]: ...
+
+    async def account(self) -> BrokerAccount: ...
+
+    async def positions(self) -> list[BrokerPosition]: ...
+
+    async def maintain(self) -> None:
+        """Periodic venue work (paper: fill crossing limits, expire day orders; Alpaca: none)."""
+        ...
+
+    async def ready(self) -> ReadyCheck: ...
+
+    def identity(self) -> dict[str, object]:
+        """``broker``, ``broker_account_id`` and ``paper`` for ``/v1/identity``."""
+        ...

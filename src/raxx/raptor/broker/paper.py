@@ -1,0 +1,381 @@
+"""The built-in paper broker: a real, small venue kept in the environment's own database.
+
+Every change to the book happens under a lock on the single account row, so reserves,
+fills and cancels never race each other, across processes too. Prices follow the
+seeded path of ``pricing.PricePath`` unless pinned (``set_price``). Market orders fill
+at the current price; limit orders fill when the price crosses, in ``maintain`` (run
+by the app's background loop) or right away when a pinned price crosses them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, time
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from raxx.common.clock import Clock, SystemClock
+from raxx.common.contracts import ReadyCheck
+from raxx.raptor.broker import book
+from raxx.raptor.broker.base import (
+    BrokerAccount,
+    BrokerNotCancelable,
+    BrokerOrder,
+    BrokerOrderNotFound,
+    BrokerPosition,
+    BrokerUnavailable,
+    OrderIntent,
+    OrderQuery,
+)
+from raxx.raptor.broker.book import AccountState, OrderState, PositionState
+from raxx.raptor.broker.pricing import PricePath
+from raxx.raptor.models.paper import PaperAccount, PaperOrder, PaperPosition, PaperPrice
+
+ACCOUNT = cast(Table, PaperAccount.__table__)
+ORDERS = cast(Table, PaperOrder.__table__)
+POSITIONS = cast(Table, PaperPosition.__table__)
+PRICES = cast(Table, PaperPrice.__table__)
+_ORDER_FIELDS = tuple(c.name for c in ORDERS.columns)
+MAINTAIN_BATCH = 500
+
+# Read after the account lock is held, in its own statement: under READ COMMITTED a
+# statement that waited for a lock re-reads only the locked row, so a position joined
+# into the locking statement could be stale.
+_READ_BOOK = text(
+    "SELECT p.quantity, p.held, p.cost_basis, "
+    "(SELECT price FROM paper_prices WHERE symbol = :symbol) AS pinned, "
+    "(SELECT id FROM paper_orders WHERE client_order_id = :client_order_id) AS existing "
+    "FROM (SELECT 1) one LEFT JOIN paper_positions p ON p.symbol = :symbol"
+)
+
+
+def new_account_id() -> str:
+    """Looks like Alpaca's paper account numbers (``PA`` + 10); generated once per database."""
+    return "PA" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(10))
+
+
+def _order_state(row: RowMapping) -> OrderState:
+    return OrderState(**{name: row[name] for name in _ORDER_FIELDS})
+
+
+def _order_values(order: OrderState) -> dict[str, Any]:
+    return {name: getattr(order, name) for name in _ORDER_FIELDS}
+
+
+class PaperBroker:
+    name = "paper"
+    paper = True
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        prices: PricePath,
+        starting_cash: Decimal,
+        liquidity: Decimal | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._engine = engine
+        self._prices = prices
+        self._starting_cash = starting_cash
+        self._liquidity = liquidity
+        self._clock = clock or SystemClock()
+        self._account_id: str | None = None
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open (once per database, ever) the paper account; later starts find the same one."""
+        async with self._tx() as conn:
+            await conn.execute(
+                pg_insert(ACCOUNT)
+                .values(id=1, account_id=new_account_id(), cash=self._starting_cash)
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            self._account_id = (await conn.execute(select(ACCOUNT.c.account_id))).scalar_one()
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    def identity(self) -> dict[str, object]:
+        return {"broker": self.name, "broker_account_id": self._account_id, "paper": True}
+
+    async def ready(self) -> ReadyCheck:
+        try:
+            async with self._engine.connect() as conn:
+                account_id = (await conn.execute(select(ACCOUNT.c.account_id))).scalar_one_or_none()
+        except (SQLAlchemyError, OSError) as exc:
+            return ReadyCheck(name="broker", ok=False, detail=f"paper broker unreachable: {type(exc).__name__}")
+        if account_id is None:
+            return ReadyCheck(name="broker", ok=False, detail="paper account not opened")
+        return ReadyCheck(name="broker", ok=True, detail=f"paper account {account_id}")
+
+    # -- orders --------------------------------------------------------------------
+
+    async def submit(self, intent: OrderIntent) -> BrokerOrder:
+        now = self._clock.now()
+        async with self._tx() as conn:
+            account = await self._lock_account(conn)
+            row = (
+                await conn.execute(_READ_BOOK, {"symbol": intent.symbol, "client_order_id": intent.client_order_id})
+            ).one()
+            if row.existing is not None:  # a resubmission: the venue keeps the first
+                return book.to_broker_order(await self._load(conn, ORDERS.c.id == row.existing))
+            position = PositionState(
+                intent.symbol, row.quantity or book.ZERO, row.held or book.ZERO, row.cost_basis or book.ZERO
+            )
+            price = row.pinned or self._prices.price_at(intent.symbol, now)
+            order = book.new_order(intent, now)
+            book.reserve(order, price=price, account=account, position=position)
+            if book.marketable(order, price):
+                book.apply_fill(
+                    order, price=price, account=account, position=position, now=now, liquidity=self._liquidity
+                )
+            await conn.execute(ORDERS.insert().values(**_order_values(order)))
+            await self._save(conn, account, [position], [])
+        return book.to_broker_order(order)
+
+    async def cancel(self, broker_order_id: str) -> BrokerOrder:
+        key = _order_id(broker_order_id)
+        async with self._tx() as conn:
+            account = await self._lock_account(conn)
+            order = await self._load(conn, ORDERS.c.id == key, for_update=True)
+            if order.status == "canceled":
+                return book.to_broker_order(order)
+            if not order.is_open:
+                raise BrokerNotCancelable(f"the order is already {order.status}", order=book.to_broker_order(order))
+            position = (await self._positions(conn, [order.symbol]))[order.symbol]
+            book.release(order, account=account, position=position, now=self._clock.now(), reason="canceled on request")
+            await self._save(conn, account, [position], [order])
+        return book.to_broker_order(order)
+
+    async def get(self, broker_order_id: str) -> BrokerOrder:
+        async with self._connect() as conn:
+            return book.to_broker_order(await self._load(conn, ORDERS.c.id == _order_id(broker_order_id)))
+
+    async def get_by_client_order_id(self, client_order_id: str) -> BrokerOrder | None:
+        async with self._connect() as conn:
+            try:
+                return book.to_broker_order(await self._load(conn, ORDERS.c.client_order_id == client_order_id))
+            except BrokerOrderNotFound:
+                return None
+
+    async def list_orders(self, query: OrderQuery) -> list[BrokerOrder]:
+        stmt = select(ORDERS).order_by(ORDERS.c.created_at.desc()).limit(query.limit)
+        if query.status != "all":
+            is_open = ORDERS.c.status.in_(("new", "partially_filled"))
+            stmt = stmt.where(is_open if query.status == "open" else ~is_open)
+        if query.after is not None:
+            stmt = stmt.where(ORDERS.c.created_at > query.after)
+        if query.until is not None:
+            stmt = stmt.where(ORDERS.c.created_at <= query.until)
+        if query.symbols:
+            stmt = stmt.where(ORDERS.c.symbol.in_(query.symbols))
+        async with self._connect() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return [book.to_broker_order(_order_state(r)) for r in rows]
+
+    # -- account and positions -----------------------------------------------------
+
+    async def account(self) -> BrokerAccount:
+        async with self._connect() as conn:
+            row = (await conn.execute(select(ACCOUNT))).mappings().one()
+            positions = await self._valued_positions(conn)
+        value = sum((p.market_value for p in positions), Decimal(0))
+        return BrokerAccount(
+            account_id=row["account_id"],
+            paper=True,
+            currency=row["currency"],
+            cash=row["cash"],
+            buying_power=row["cash"] - row["reserved"],
+            equity=row["cash"] + value,
+            positions_value=value,
+        )
+
+    async def positions(self) -> list[BrokerPosition]:
+        async with self._connect() as conn:
+            return await self._valued_positions(conn)
+
+    # -- prices (paper only) ---------------------------------------------------------
+
+    async def quote(self, symbol: str) -> tuple[Decimal, bool]:
+        """The current price of ``symbol`` and whether it is pinned by hand."""
+        async with self._connect() as conn:
+            pinned = (await conn.execute(select(PRICES.c.price).where(PRICES.c.symbol == symbol))).scalar()
+        if pinned is not None:
+            return pinned, True
+        return self._prices.price_at(symbol, self._clock.now()), False
+
+    async def set_price(self, symbol: str, price: Decimal) -> None:
+        """Pin ``symbol`` at ``price`` and fill whatever that price crosses, right away."""
+        async with self._tx() as conn:
+            stmt = pg_insert(PRICES).values(symbol=symbol, price=price, set_at=self._clock.now())
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["symbol"], set_={"price": price, "set_at": stmt.excluded.set_at}
+                )
+            )
+        await self.maintain()
+
+    async def clear_price(self, symbol: str) -> bool:
+        async with self._tx() as conn:
+            result = await conn.execute(PRICES.delete().where(PRICES.c.symbol == symbol).returning(PRICES.c.symbol))
+            return result.first() is not None
+
+    async def maintain(self) -> None:
+        """Fill open orders the price now crosses; expire day orders from an earlier session.
+
+        Day orders expire at the first pass after midnight UTC (the paper venue's session end).
+        """
+        if self._account_id is None:  # the database was down at start-up
+            await self.start()
+        async with self._connect() as conn:
+            any_open = (
+                await conn.execute(select(ORDERS.c.id).where(ORDERS.c.status.in_(("new", "partially_filled"))).limit(1))
+            ).first()
+        if any_open is None:
+            return  # the common case: no lock taken, nothing to do
+        now = self._clock.now()
+        async with self._tx() as conn:
+            account = await self._lock_account(conn)
+            rows = (
+                (
+                    await conn.execute(
+                        select(ORDERS)
+                        .where(ORDERS.c.status.in_(("new", "partially_filled")))
+                        .order_by(ORDERS.c.created_at)
+                        .limit(MAINTAIN_BATCH)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            orders = [_order_state(r) for r in rows]
+            symbols = sorted({o.symbol for o in orders})
+            positions = await self._positions(conn, symbols)
+            prices = await self._current_prices(conn, symbols, now)
+            changed = [o for o in orders if self._work_one(o, account, positions[o.symbol], prices[o.symbol], now)]
+            if changed:
+                await self._save(conn, account, list(positions.values()), changed)
+
+    def _work_one(
+        self, order: OrderState, account: AccountState, position: PositionState, price: Decimal, now: datetime
+    ) -> bool:
+        session_start = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
+        if order.time_in_force == "day" and order.created_at < session_start:
+            book.release(order, account=account, position=position, now=now, reason="expired: day order, session ended")
+            return True
+        if book.marketable(order, price):
+            book.apply_fill(order, price=price, account=account, position=position, now=now, liquidity=self._liquidity)
+            return True
+        return False
+
+    # -- SQL helpers -------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engine.begin() as conn:
+                yield conn
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            raise BrokerUnavailable(f"paper broker database error: {type(exc).__name__}") from exc
+
+    @asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engine.connect() as conn:
+                yield conn
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            raise BrokerUnavailable(f"paper broker database error: {type(exc).__name__}") from exc
+
+    async def _lock_account(self, conn: AsyncConnection) -> AccountState:
+        row = (await conn.execute(select(ACCOUNT).where(ACCOUNT.c.id == 1).with_for_update())).mappings().one()
+        return AccountState(account_id=row["account_id"], cash=row["cash"], reserved=row["reserved"])
+
+    async def _load(self, conn: AsyncConnection, where: ColumnElement[bool], *, for_update: bool = False) -> OrderState:
+        stmt = select(ORDERS).where(where)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await conn.execute(stmt)).mappings().first()
+        if row is None:
+            raise BrokerOrderNotFound("no such order at the paper broker")
+        return _order_state(row)
+
+    async def _positions(self, conn: AsyncConnection, symbols: list[str]) -> dict[str, PositionState]:
+        rows = (await conn.execute(select(POSITIONS).where(POSITIONS.c.symbol.in_(symbols)))).mappings().all()
+        found = {r["symbol"]: PositionState(r["symbol"], r["quantity"], r["held"], r["cost_basis"]) for r in rows}
+        return {s: found.get(s, PositionState(s)) for s in symbols}
+
+    async def _current_prices(self, conn: AsyncConnection, symbols: list[str], now: datetime) -> dict[str, Decimal]:
+        rows = (await conn.execute(select(PRICES.c.symbol, PRICES.c.price).where(PRICES.c.symbol.in_(symbols)))).all()
+        pinned = {r.symbol: r.price for r in rows}
+        return {s: pinned.get(s) or self._prices.price_at(s, now) for s in symbols}
+
+    async def _valued_positions(self, conn: AsyncConnection) -> list[BrokerPosition]:
+        rows = (
+            (await conn.execute(select(POSITIONS).where(POSITIONS.c.quantity > 0).order_by(POSITIONS.c.symbol)))
+            .mappings()
+            .all()
+        )
+        prices = await self._current_prices(conn, [r["symbol"] for r in rows], self._clock.now())
+        return [_valued(r, prices[r["symbol"]]) for r in rows]
+
+    async def _save(
+        self, conn: AsyncConnection, account: AccountState, positions: list[PositionState], orders: list[OrderState]
+    ) -> None:
+        await conn.execute(
+            update(ACCOUNT).where(ACCOUNT.c.id == 1).values(cash=account.cash, reserved=account.reserved)
+        )
+        if positions:
+            stmt = pg_insert(POSITIONS).values(
+                [
+                    {"symbol": p.symbol, "quantity": p.quantity, "held": p.held, "cost_basis": p.cost_basis}
+                    for p in positions
+                ]
+            )
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["symbol"],
+                    set_={
+                        "quantity": stmt.excluded.quantity,
+                        "held": stmt.excluded.held,
+                        "cost_basis": stmt.excluded.cost_basis,
+                    },
+                )
+            )
+        for order in orders:
+            values = _order_values(order)
+            await conn.execute(update(ORDERS).where(ORDERS.c.id == values.pop("id")).values(**values))
+
+
+def _order_id(broker_order_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(broker_order_id)
+    except ValueError:
+        raise BrokerOrderNotFound("no such order at the paper broker") from None
+
+
+def _valued(row: RowMapping, price: Decimal) -> BrokerPosition:
+    quantity: Decimal = row["quantity"]
+    basis: Decimal = row["cost_basis"]
+    value = quantity * price
+    return BrokerPosition(
+        symbol=row["symbol"],
+        quantity=quantity,
+        available=quantity - row["held"],
+        avg_entry_price=(basis / quantity).quantize(book.PRICE_PLACES),
+        cost_basis=basis,
+        current_price=price,
+        market_value=value,
+        unrealized_pl=value - basis,
+    )

@@ -1,0 +1,59 @@
+"""Raptor's record of every order: who placed it, what the broker did with it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import CheckConstraint, DateTime, Index, String, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from raxx.raptor.models.base import PRICE, QUANTITY, Base
+
+ORDER_STATUSES = ("new", "partially_filled", "filled", "canceled", "rejected")
+OPEN_STATUSES = ("new", "partially_filled")
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(f"status IN {ORDER_STATUSES!r}", name="status"),
+        CheckConstraint("side IN ('buy', 'sell')", name="side"),
+        CheckConstraint("type IN ('market', 'limit')", name="type"),
+        CheckConstraint("time_in_force IN ('day', 'gtc')", name="time_in_force"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("(type = 'limit') = (limit_price IS NOT NULL)", name="limit_price_iff_limit"),
+        # Newest-first pagination walks this index; the cursor is (created_at, id).
+        Index("ix_orders_created_at_id", "created_at", "id"),
+        Index("ix_orders_symbol_created_at", "symbol", "created_at"),
+        Index("ix_orders_open", "updated_at", postgresql_where=text("status IN ('new', 'partially_filled')")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    #: The idempotency key: the database, not a Python lock, guarantees one order per id.
+    client_order_id: Mapped[str] = mapped_column(String(128), unique=True)
+    symbol: Mapped[str] = mapped_column(String(16))
+    side: Mapped[str] = mapped_column(String(4))
+    type: Mapped[str] = mapped_column(String(8))
+    time_in_force: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[Decimal] = mapped_column(QUANTITY)
+    limit_price: Mapped[Decimal | None] = mapped_column(PRICE)
+    status: Mapped[str] = mapped_column(String(20))
+    filled_quantity: Mapped[Decimal] = mapped_column(QUANTITY, server_default="0")
+    filled_avg_price: Mapped[Decimal | None] = mapped_column(QUANTITY)
+    #: Fills as the broker reported them: [{"quantity": str, "price": str, "at": iso}].
+    fills: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    broker_order_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    canceled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    filled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who did it: the token, the operator the console named, the request that carried it.
+    token_id: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    request_id: Mapped[str] = mapped_column(String(128))

@@ -1,0 +1,122 @@
+"""``/v1/orders``: submit, list, get, cancel one, cancel all. Thin: parse, call, return."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from raxx.raptor.deps import BrokerDep, ReadCaller, RequestIdDep, SessionDep, TradeCaller
+from raxx.raptor.openapi import AUTH_ERRORS, BODY_ERRORS, error_responses
+from raxx.raptor.order import cursor as cursors
+from raxx.raptor.order import repository, service
+from raxx.raptor.order.schemas import CancelAllResult, OrderCreate, OrderList, OrderRead, OrderStatus
+from raxx.raptor.wire import Symbol
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+JSON = "application/json"
+
+
+def _json(model: OrderRead | OrderList, status_code: int = 200) -> Response:
+    """Pre-serialized by pydantic-core: the model was built and validated once already."""
+    return Response(model.__pydantic_serializer__.to_json(model), status_code=status_code, media_type=JSON)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrderRead,
+    summary="Submit an order (idempotent by client_order_id)",
+    description=(
+        "201 with the new order. A buy beyond buying power (or a sell beyond the position) is recorded with "
+        "status `rejected` and a `reject_reason`. Repeating a client_order_id with the same body returns the "
+        "original order (200); with a different body it is refused (409 `idempotency_conflict`). While trading "
+        "is halted new orders get 409 `trading_halted` with the reason and who halted."
+    ),
+    responses={
+        200: {"model": OrderRead, "description": "replay: the order first placed with this client_order_id"},
+        **error_responses(*BODY_ERRORS, 409, 503),
+    },
+)
+async def submit_order(
+    body: OrderCreate, session: SessionDep, broker: BrokerDep, caller: TradeCaller, request_id: RequestIdDep
+) -> Response:
+    order, created = await service.submit(session, broker, caller=caller, request_id=request_id, body=body)
+    return _json(order, 201 if created else 200)
+
+
+@router.get(
+    "",
+    response_model=OrderList,
+    summary="List orders, newest first, with cursor pagination",
+    responses=error_responses(*AUTH_ERRORS),
+)
+async def list_orders(
+    session: SessionDep,
+    caller: ReadCaller,
+    status: Annotated[list[OrderStatus] | None, Query(description="repeat to match any of several")] = None,
+    symbol: Symbol | None = None,
+    created_since: Annotated[datetime | None, Query(description="inclusive; no offset means UTC")] = None,
+    created_until: Annotated[datetime | None, Query(description="exclusive; no offset means UTC")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
+) -> Response:
+    page = await repository.list_page(
+        session,
+        statuses=status or [],
+        symbol=symbol,
+        since=_utc(created_since),
+        until=_utc(created_until),
+        before=cursors.decode(cursor) if cursor else None,
+        limit=limit,
+    )
+    last = page.rows[-1] if page.rows and page.has_more else None
+    return _json(
+        OrderList(
+            orders=[service.to_read(r) for r in page.rows],
+            next_cursor=cursors.encode(last["created_at"], last["id"]) if last else None,
+        )
+    )
+
+
+@router.delete(
+    "",
+    response_model=CancelAllResult,
+    summary="Cancel every open order (works while halted)",
+    responses=error_responses(*AUTH_ERRORS),
+)
+async def cancel_all_orders(
+    session: SessionDep, broker: BrokerDep, caller: TradeCaller, request_id: RequestIdDep
+) -> CancelAllResult:
+    return await service.cancel_all(session, broker, caller=caller, request_id=request_id)
+
+
+@router.get(
+    "/{order_id}",
+    response_model=OrderRead,
+    summary="One order, refreshed from the broker while open",
+    responses=error_responses(*AUTH_ERRORS, 404),
+)
+async def get_order(order_id: uuid.UUID, session: SessionDep, broker: BrokerDep, caller: ReadCaller) -> Response:
+    return _json(await service.get(session, broker, order_id))
+
+
+@router.delete(
+    "/{order_id}",
+    response_model=OrderRead,
+    summary="Cancel one order (idempotent; works while halted)",
+    responses=error_responses(
+        *AUTH_ERRORS, 404, 409, 503,
+        d409="the order is filled or rejected (`order_not_cancelable`, with `status`)",
+    ),
+)
+async def cancel_order(
+    order_id: uuid.UUID, session: SessionDep, broker: BrokerDep, caller: TradeCaller, request_id: RequestIdDep
+) -> Response:
+    return _json(await service.cancel(session, broker, caller=caller, request_id=request_id, order_id=order_id))

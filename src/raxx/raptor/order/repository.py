@@ -1,0 +1,112 @@
+"""SQL for Raptor's order record. Core statements: the submission path stays lean."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, cast
+
+from sqlalchemy import ColumnElement, Table, and_, select, text, tuple_, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from raxx.raptor.models.order import OPEN_STATUSES, Order
+
+ORDERS = cast(Table, Order.__table__)
+
+# One round trip: refuse while halted, insert unless the client order id exists, and log
+# the request id, all in one statement. The unique constraint on client_order_id is
+# what makes fifty concurrent submissions create one order.
+_INSERT_UNLESS_HALTED = text(
+    """
+    WITH switch AS (SELECT halted FROM trading_state WHERE id = 1),
+    inserted AS (
+        INSERT INTO orders (id, client_order_id, symbol, side, type, time_in_force, quantity, limit_price,
+                            status, token_id, actor, request_id)
+        SELECT :id, :client_order_id, :symbol, :side, :type, :time_in_force, :quantity, :limit_price,
+               'new', :token_id, :actor, :request_id
+        WHERE NOT (SELECT halted FROM switch)
+        ON CONFLICT (client_order_id) DO NOTHING
+        RETURNING id
+    ),
+    logged AS (
+        INSERT INTO request_log (request_id, action, target, token_id, actor)
+        SELECT :request_id, 'order.submit', CAST(:id AS text), :token_id, :actor FROM inserted
+        ON CONFLICT (request_id) DO NOTHING
+    )
+    SELECT EXISTS (SELECT 1 FROM inserted) AS inserted, (SELECT halted FROM switch) AS halted
+    """
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[RowMapping]
+    has_more: bool
+
+
+async def insert_unless_halted(session: AsyncSession, values: dict[str, Any]) -> tuple[bool, bool]:
+    """Insert a new order; return (inserted, halted). Not inserted means halted or a known id."""
+    row = (await session.execute(_INSERT_UNLESS_HALTED, values)).one()
+    return bool(row.inserted), bool(row.halted)
+
+
+async def find_by_client_order_id(session: AsyncSession, client_order_id: str) -> RowMapping | None:
+    return (await session.execute(select(ORDERS).where(ORDERS.c.client_order_id == client_order_id))).mappings().first()
+
+
+async def find(session: AsyncSession, order_id: uuid.UUID, *, for_update: bool = False) -> RowMapping | None:
+    stmt = select(ORDERS).where(ORDERS.c.id == order_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).mappings().first()
+
+
+async def update_order(session: AsyncSession, order_id: uuid.UUID, values: dict[str, Any]) -> RowMapping:
+    stmt = update(ORDERS).where(ORDERS.c.id == order_id).values(**values).returning(*ORDERS.columns)
+    return (await session.execute(stmt)).mappings().one()
+
+
+async def open_orders(
+    session: AsyncSession, *, limit: int, lock: Literal["none", "wait", "skip"] = "none"
+) -> Sequence[RowMapping]:
+    """Open orders, least recently updated first. ``skip`` passes over rows another
+    transaction holds (an order mid-submission), ``wait`` waits for them."""
+    stmt = select(ORDERS).where(ORDERS.c.status.in_(OPEN_STATUSES)).order_by(ORDERS.c.updated_at).limit(limit)
+    if lock != "none":
+        stmt = stmt.with_for_update(skip_locked=lock == "skip")
+    return (await session.execute(stmt)).mappings().all()
+
+
+async def list_page(
+    session: AsyncSession,
+    *,
+    statuses: Sequence[str],
+    symbol: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Page:
+    """Newest first; ``before`` is the (created_at, id) of the last row of the previous page."""
+    conditions: list[ColumnElement[bool]] = []
+    if statuses:
+        conditions.append(ORDERS.c.status.in_(statuses))
+    if symbol:
+        conditions.append(ORDERS.c.symbol == symbol)
+    if since:
+        conditions.append(ORDERS.c.created_at >= since)
+    if until:
+        conditions.append(ORDERS.c.created_at < until)
+    if before:
+        conditions.append(tuple_(ORDERS.c.created_at, ORDERS.c.id) < tuple_(*before))
+    stmt = (
+        select(ORDERS)
+        .where(and_(True, *conditions))
+        .order_by(ORDERS.c.created_at.desc(), ORDERS.c.id.desc())
+        .limit(limit + 1)
+    )
+    rows = list((await session.execute(stmt)).mappings().all())
+    return Page(rows=rows[:limit], has_more=len(rows) > limit)

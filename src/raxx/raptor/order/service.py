@@ -1,0 +1,226 @@
+"""Order rules: idempotent submission, cancel, sync with the broker.
+
+Raptor records the order first (so a crash leaves a trace), then asks the broker, then
+records what the broker said, all in the request's transaction. If the broker cannot
+be reached the transaction rolls back and nothing is recorded: the caller retries with
+the same client order id, which the broker also treats as idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from raxx.common.clock import utcnow
+from raxx.common.errors import Conflict
+from raxx.raptor.broker.base import (
+    Broker,
+    BrokerError,
+    BrokerNotCancelable,
+    BrokerOrder,
+    BrokerOrderNotFound,
+    BrokerRejected,
+    BrokerUnavailable,
+    OrderIntent,
+)
+from raxx.raptor.errors import BrokerUnavailable as BrokerUnavailableError
+from raxx.raptor.errors import IdempotencyConflict, OrderNotCancelable, OrderNotFound
+from raxx.raptor.logctx import raptor_event
+from raxx.raptor.order import repository
+from raxx.raptor.order.schemas import CancelAllResult, CancelFailure, OrderCreate, OrderRead
+from raxx.raptor.requestlog import repository as requests
+from raxx.raptor.token.service import Caller
+from raxx.raptor.trading import repository as trading_repository
+from raxx.raptor.trading.service import halted_error
+
+log = logging.getLogger("raxx.raptor.order")
+CANCEL_ALL_LIMIT = 1000
+SYNC_BATCH = 100
+_COMPARED = ("symbol", "side", "type", "time_in_force", "quantity", "limit_price")
+
+
+def to_read(row: RowMapping) -> OrderRead:
+    return OrderRead.model_validate(dict(row))
+
+
+def _same_order(row: RowMapping, body: OrderCreate) -> bool:
+    """Decimals compare by value: ``10`` and ``10.00`` are the same quantity."""
+    return all(row[name] == getattr(body, name) for name in _COMPARED)
+
+
+def _broker_values(placed: BrokerOrder) -> dict[str, Any]:
+    return {
+        "status": placed.status,
+        "broker_order_id": placed.broker_order_id,
+        "filled_quantity": placed.filled_quantity,
+        "filled_avg_price": placed.filled_avg_price,
+        "fills": [{"quantity": str(f.quantity), "price": str(f.price), "at": f.at.isoformat()} for f in placed.fills],
+        "canceled_at": placed.canceled_at,
+        "filled_at": placed.filled_at,
+        "cancel_reason": placed.cancel_reason,
+        "updated_at": utcnow(),
+    }
+
+
+async def submit(
+    session: AsyncSession, broker: Broker, *, caller: Caller, request_id: str, body: OrderCreate
+) -> tuple[OrderRead, bool]:
+    """Place an order; return it and whether it is new (False: an idempotent replay)."""
+    order_id = uuid.uuid4()
+    client_order_id = body.client_order_id or f"rx-{order_id.hex}"
+    inserted, halted = await repository.insert_unless_halted(
+        session,
+        {
+            "id": order_id, "client_order_id": client_order_id, "symbol": body.symbol, "side": body.side,
+            "type": body.type, "time_in_force": body.time_in_force, "quantity": body.quantity,
+            "limit_price": body.limit_price, "token_id": caller.token_id, "actor": caller.actor,
+            "request_id": request_id,
+        },
+    )
+    if not inserted:
+        return await _replay(session, caller=caller, request_id=request_id, body=body,
+                             client_order_id=client_order_id, halted=halted), False
+    intent = OrderIntent(
+        client_order_id=client_order_id, symbol=body.symbol, side=body.side, type=body.type,
+        time_in_force=body.time_in_force, quantity=body.quantity, limit_price=body.limit_price,
+    )
+    try:
+        placed = await broker.submit(intent)
+    except BrokerRejected as exc:
+        row = await repository.update_order(
+            session, order_id, {"status": "rejected", "reject_reason": exc.reason, "updated_at": utcnow()}
+        )
+        raptor_event(log, "order.submit.rejected", order_id=str(order_id), code=exc.code)
+        return to_read(row), True
+    except BrokerUnavailable as exc:
+        raptor_event(log, "order.submit.broker_unavailable", level=logging.WARNING, order_id=str(order_id))
+        raise BrokerUnavailableError(f"the broker did not answer ({exc.reason}); nothing was placed") from exc
+    row = await repository.update_order(session, order_id, _broker_values(placed))
+    raptor_event(log, "order.submit.ok", order_id=str(order_id), status=placed.status)
+    return to_read(row), True
+
+
+async def _replay(
+    session: AsyncSession, *, caller: Caller, request_id: str, body: OrderCreate, client_order_id: str, halted: bool
+) -> OrderRead:
+    existing = await repository.find_by_client_order_id(session, client_order_id)
+    if existing is None:
+        if halted:
+            raise halted_error(await trading_repository.current(session))
+        raise Conflict("a concurrent submission with this client order id did not complete; retry")
+    if not _same_order(existing, body):
+        raise IdempotencyConflict(
+            f"client_order_id {client_order_id!r} was already used for a different order",
+            extra={"order_id": str(existing["id"])},
+        )
+    await requests.record(
+        session, request_id=request_id, action="order.submit", target=str(existing["id"]),
+        token_id=caller.token_id, actor=caller.actor,
+    )
+    raptor_event(log, "order.submit.replayed", order_id=str(existing["id"]))
+    return to_read(existing)
+
+
+async def get(session: AsyncSession, broker: Broker, order_id: uuid.UUID) -> OrderRead:
+    """The order, refreshed from the broker first if it is still open."""
+    row = await repository.find(session, order_id)
+    if row is None:
+        raise OrderNotFound(f"no order {order_id}")
+    return to_read(await _sync(session, broker, row))
+
+
+async def _sync(session: AsyncSession, broker: Broker, row: RowMapping) -> RowMapping:
+    if row["status"] not in ("new", "partially_filled") or row["broker_order_id"] is None:
+        return row
+    try:
+        current = await broker.get(row["broker_order_id"])
+    except BrokerError as exc:
+        raptor_event(log, "order.sync.failed", level=logging.WARNING, order_id=str(row["id"]), reason=exc.reason)
+        return row
+    if current.status == row["status"] and current.filled_quantity == row["filled_quantity"]:
+        return row
+    return await repository.update_order(session, row["id"], _broker_values(current))
+
+
+async def cancel(
+    session: AsyncSession, broker: Broker, *, caller: Caller, request_id: str, order_id: uuid.UUID
+) -> OrderRead:
+    """Cancel one order. Canceling a canceled order is a no-op; a filled or rejected one is a 409."""
+    row = await repository.find(session, order_id, for_update=True)
+    if row is None:
+        raise OrderNotFound(f"no order {order_id}")
+    row = await _cancel_row(session, broker, row)
+    await requests.record(
+        session, request_id=request_id, action="order.cancel", target=str(order_id), token_id=caller.token_id,
+        actor=caller.actor,
+    )
+    raptor_event(log, "order.cancel.ok", order_id=str(order_id))
+    return to_read(row)
+
+
+async def _cancel_row(session: AsyncSession, broker: Broker, row: RowMapping) -> RowMapping:
+    status = row["status"]
+    if status == "canceled":
+        return row
+    if status in ("filled", "rejected"):
+        raise OrderNotCancelable(
+            f"the order is already {status}; only open orders can be canceled",
+            extra={"order_id": str(row["id"]), "status": status},
+        )
+    try:
+        canceled = await _cancel_at_broker(broker, row)
+    except BrokerNotCancelable as exc:
+        raise OrderNotCancelable(
+            f"the broker would not cancel: {exc.reason}",
+            extra={"order_id": str(row["id"]), "status": exc.order.status},
+        ) from exc
+    except BrokerUnavailable as exc:
+        raise BrokerUnavailableError(f"the broker did not answer ({exc.reason}); the order is unchanged") from exc
+    if canceled is None:  # recorded here but never reached the broker (a crash mid-submit)
+        return await repository.update_order(
+            session, row["id"],
+            {"status": "canceled", "canceled_at": utcnow(), "updated_at": utcnow(),
+             "cancel_reason": "canceled on request; the order never reached the broker"},
+        )
+    return await repository.update_order(session, row["id"], _broker_values(canceled))
+
+
+async def _cancel_at_broker(broker: Broker, row: RowMapping) -> BrokerOrder | None:
+    broker_order_id = row["broker_order_id"]
+    if broker_order_id is None:
+        found = await broker.get_by_client_order_id(row["client_order_id"])
+        if found is None:
+            return None
+        broker_order_id = found.broker_order_id
+    try:
+        return await broker.cancel(broker_order_id)
+    except BrokerOrderNotFound:
+        return None
+
+
+async def cancel_all(session: AsyncSession, broker: Broker, *, caller: Caller, request_id: str) -> CancelAllResult:
+    """Cancel every open order; report those the broker refused instead of failing the batch."""
+    canceled: list[OrderRead] = []
+    failed: list[CancelFailure] = []
+    for row in await repository.open_orders(session, limit=CANCEL_ALL_LIMIT, lock="wait"):
+        try:
+            canceled.append(to_read(await _cancel_row(session, broker, row)))
+        except (OrderNotCancelable, BrokerUnavailableError) as exc:
+            failed.append(CancelFailure(order_id=row["id"], error=exc.code, detail=str(exc.detail)))
+    await requests.record(
+        session, request_id=request_id, action="order.cancel_all", target=f"{len(canceled)} orders",
+        token_id=caller.token_id, actor=caller.actor,
+    )
+    raptor_event(log, "order.cancel_all.ok", canceled=len(canceled), failed=len(failed))
+    return CancelAllResult(canceled=canceled, failed=failed)
+
+
+async def sync_open_orders(sessions: async_sessionmaker[AsyncSession], broker: Broker) -> None:
+    """Bring open orders up to date with the broker (fills of resting limit orders, expiries)."""
+    async with sessions() as session, session.begin():
+        for row in await repository.open_orders(session, limit=SYNC_BATCH, lock="skip"):
+            await _sync(session, broker, row)

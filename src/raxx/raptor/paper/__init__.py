@@ -1,0 +1,1 @@
+"""Paper-broker controls over HTTP: quotes and pinned prices (tests, demos)."""

@@ -1,0 +1,1 @@
+"""Environment-bound API tokens: ``rxp_<env>_<tokenid>_<secret>``; only a hash is stored."""

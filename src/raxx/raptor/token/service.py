@@ -1,0 +1,135 @@
+"""Issuing, listing, revoking and verifying tokens.
+
+``issue_token_sync`` is the contract ``raxx up`` and the CLI call; ``TokenVerifier``
+is what every authenticated request goes through.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from raxx.common.db import create_sync
+from raxx.common.environments import validate_env_name
+from raxx.common.errors import BadRequest, NotFound
+from raxx.raptor.errors import InvalidToken, WrongEnvironment
+from raxx.raptor.token import repository
+from raxx.raptor.token.format import (
+    effective_scopes,
+    format_token,
+    hash_secret,
+    new_secret,
+    new_token_id,
+    parse_token,
+    same_environment,
+    secret_matches,
+    validate_scopes,
+)
+from raxx.raptor.token.repository import TokenRecord
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the verified token, its allowed scopes and the operator the console named."""
+
+    token_id: str
+    token_name: str
+    scopes: frozenset[str]
+    actor: str | None = None
+
+
+def issue_token_sync(database_url: str, *, environment: str, scopes: list[str], name: str) -> str:
+    """Create a token for ``environment`` with ``scopes``; return its plaintext (shown once).
+
+    Only the SHA-256 of the secret is stored. ``scopes`` are among read, trade, admin.
+    """
+    validate_env_name(environment)
+    try:
+        granted = validate_scopes(scopes)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    if not name.strip() or len(name) > 200:
+        raise BadRequest("a token name is 1 to 200 characters")
+    token_id, secret = new_token_id(), new_secret()
+    engine = create_sync(database_url, application_name="raxx-token")
+    try:
+        with engine.begin() as conn:
+            repository.insert(
+                conn, token_id=token_id, environment=environment, name=name, scopes=granted,
+                secret_hash=hash_secret(secret),
+            )
+    finally:
+        engine.dispose()
+    return format_token(environment, token_id, secret)
+
+
+def list_tokens_sync(database_url: str) -> list[TokenRecord]:
+    engine = create_sync(database_url, application_name="raxx-token")
+    try:
+        with engine.connect() as conn:
+            return repository.list_all(conn)
+    finally:
+        engine.dispose()
+
+
+def revoke_token_sync(database_url: str, token_id: str) -> None:
+    engine = create_sync(database_url, application_name="raxx-token")
+    try:
+        with engine.begin() as conn:
+            if not repository.revoke(conn, token_id):
+                raise NotFound(f"no token with id {token_id}")
+    finally:
+        engine.dispose()
+
+
+class TokenVerifier:
+    """Checks a presented token against this deployment's environment and its stored hash.
+
+    A verified token is trusted for ``cache_seconds`` in this process to keep the
+    order path to one database round trip; revocation takes effect within that delay.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, environment: str, cache_seconds: float) -> None:
+        self._engine = engine
+        self._environment = environment
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, TokenRecord]] = {}
+
+    async def verify(self, raw: str) -> Caller:
+        parsed = parse_token(raw)
+        if parsed is None:
+            raise InvalidToken("the token is malformed")
+        if not same_environment(parsed.environment, self._environment):
+            raise WrongEnvironment(
+                f"this token was issued for {parsed.environment!r}; this is {self._environment!r}",
+                extra={"environment": self._environment},
+            )
+        record = await self._lookup(parsed.token_id)
+        # Compare even when the row is missing, so timing says nothing about which ids exist.
+        stored_hash = record.secret_hash if record else hash_secret("")
+        if not secret_matches(parsed.secret, stored_hash) or record is None:
+            raise InvalidToken("the token is not valid")
+        if record.revoked_at is not None:
+            raise InvalidToken("the token has been revoked")
+        if not same_environment(record.environment, self._environment):
+            raise WrongEnvironment(f"this token was issued for {record.environment!r}")
+        return Caller(token_id=record.id, token_name=record.name, scopes=effective_scopes(record.scopes))
+
+    def forget(self, token_id: str | None = None) -> None:
+        if token_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(token_id, None)
+
+    async def _lookup(self, token_id: str) -> TokenRecord | None:
+        now = time.monotonic()
+        hit = self._cache.get(token_id)
+        if hit and now - hit[0] < self._cache_seconds:
+            return hit[1]
+        async with self._engine.connect() as conn:
+            record = await repository.find(conn, token_id)
+        if record is not None and self._cache_seconds > 0:
+            self._cache[token_id] = (now, record)
+        return record

@@ -1,0 +1,22 @@
+"""Trading switch wire models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class HaltRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, pattern=r"\S", description="why trading stops; shown to everyone")
+
+
+class TradingStateRead(BaseModel):
+    halted: bool
+    reason: str | None
+    changed_at: datetime
+    actor: str | None = Field(description="the operator who last halted or resumed")
+    token_id: str | None
+    request_id: str | None
