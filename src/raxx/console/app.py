@@ -11,17 +11,21 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from raxx.common.asgi import RequestIdMiddleware
 from raxx.common.clock import utcnow
 from raxx.common.db import create_engine, session_factory
 from raxx.common.logging import log_event
 from raxx.common.secrets import SecretsProvider
+from raxx.console.actions import Journal, LogJournal, record
+from raxx.console.api import router as api_router
+from raxx.console.apitoken.service import ApiTokenVerifier
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
 from raxx.console.errors import install_console_error_handlers
-from raxx.console.pages import auth, home, switcher, theme
-from raxx.console.raptor_client import RaptorClients
+from raxx.console.pages import auth, compare, home, orders, portfolio, switcher, theme, tokens, trading, users
+from raxx.console.raptor_client import IdentityStatus, RaptorClient, RaptorClients
 from raxx.console.security import SecurityHeadersMiddleware
 from raxx.console.state import ConsoleState
 from raxx.console.templating import build_templates
@@ -48,6 +52,28 @@ async def _identity_watch(clients: RaptorClients, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+def build_journal(engine: AsyncEngine) -> Journal:
+    """Where actions and events are recorded: the one place the audit trail is wired in."""
+    return LogJournal()
+
+
+def _record_mismatches(clients: RaptorClients, journal: Journal) -> None:
+    async def on_mismatch(client: RaptorClient, status: IdentityStatus) -> None:
+        await record(
+            journal,
+            None,
+            "identity.mismatch",
+            outcome="denied",
+            environment=client.environment,
+            target=client.spec.raptor_url,
+            params={"backend_says": status.identity.environment if status.identity else None},
+            error=status.error,
+        )
+
+    for client in clients.values():
+        client.on_mismatch = on_mismatch
+
+
 def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = None) -> FastAPI:
     registry = settings.load_registry()  # a bad registry refuses to start, before serving anything
     provider = secrets or settings.secrets_provider()
@@ -63,6 +89,8 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             connect_timeout_s=settings.raptor_connect_timeout_s,
             identity_ttl_s=settings.identity_ttl_s,
         )
+        journal = build_journal(engine)
+        _record_mismatches(clients, journal)
         await clients.start()
         app.state.console = ConsoleState(
             settings=settings,
@@ -73,6 +101,8 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             templates=build_templates(),
             login_policy=login_policy(settings),
             started_at=utcnow(),
+            journal=journal,
+            api_tokens=ApiTokenVerifier(engine, cache_seconds=settings.api_token_cache_s),
         )
         watcher = asyncio.create_task(_identity_watch(clients, settings.identity_ttl_s))
         log_event(log, "console.start.ok", release=settings.release, environments=list(registry))
@@ -90,6 +120,18 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
     app.add_middleware(RequestIdMiddleware)
     install_console_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (theme.router, auth.router, switcher.router, home.router):
+    for router in (
+        theme.router,
+        auth.router,
+        switcher.router,
+        compare.router,
+        tokens.router,
+        api_router,
+        orders.router,
+        portfolio.router,
+        trading.router,
+        users.router,
+        home.router,  # last: its /{env} catch-all redirect must not shadow the others
+    ):
         app.include_router(router)
     return app

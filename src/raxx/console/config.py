@@ -14,6 +14,10 @@ from raxx.common.secrets import ChainSecrets, DotenvSecrets, EnvironSecrets, Sec
 from raxx.common.settings import refuse_placeholder
 
 DEFAULT_REGISTRY = Path(__file__).parent / "environments.toml"
+#: First path segments the console uses itself: an environment of that name would be unreachable.
+RESERVED_PATHS = frozenset(
+    {"api", "compare", "tokens", "login", "logout", "switch", "static", "theme", "favicon", "healthz", "readyz"}
+)
 
 
 class ConsoleSettings(BaseSettings):
@@ -44,6 +48,16 @@ class ConsoleSettings(BaseSettings):
 
     db_pool_size: int = 10
 
+    confirm_ttl_s: float = Field(
+        default=300.0, ge=10, le=3600, description="how long a typed confirmation stays valid (protected envs)"
+    )
+    api_token_cache_s: float = Field(
+        default=5.0, ge=0, le=60, description="a verified API token is trusted this long per process"
+    )
+    orders_refresh_s: float = Field(
+        default=5.0, ge=0, le=3600, description="the orders page refreshes its table this often (0: never)"
+    )
+
     @model_validator(mode="after")
     def _no_placeholder_secret(self) -> ConsoleSettings:
         refuse_placeholder("CONSOLE_SECRET_KEY", self.secret_key, development=self.development)
@@ -56,7 +70,11 @@ class ConsoleSettings(BaseSettings):
         return self.migration_database_url or self.database_url
 
     def load_registry(self) -> EnvironmentRegistry:
-        return EnvironmentRegistry.from_toml(self.environments_file)
+        registry = EnvironmentRegistry.from_toml(self.environments_file)
+        clash = sorted(set(registry) & RESERVED_PATHS)
+        if clash:
+            raise ConfigError(f"{self.environments_file}: {clash} are console paths and cannot name an environment")
+        return registry
 
     def secrets_provider(self) -> ChainSecrets:
         providers: list[SecretsProvider] = []

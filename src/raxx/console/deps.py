@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from raxx.common.asgi import request_id_of
 from raxx.common.environments import EnvironmentSpec
-from raxx.common.errors import Forbidden, RaxxError
-from raxx.console.auth.roles import can
+from raxx.common.errors import RaxxError
+from raxx.console.actions import Actor, authorize
+from raxx.console.apitoken.service import InvalidApiToken
 from raxx.console.auth.service import Login, load_login
 from raxx.console.security import session_cookie_name
 from raxx.console.state import ConsoleState
@@ -87,15 +89,37 @@ def page_environment(env: str, request: Request, state: StateDep) -> Environment
 EnvDep = Annotated[EnvironmentSpec, Depends(page_environment)]
 
 
-def require_capability(login: Login, environment: str, capability: str) -> None:
-    if not can(login.roles, environment, capability):
-        role = login.roles.get(environment)
-        held = f"your role there is {role}" if role else "you hold no role there"
-        raise Forbidden(
-            f"{login.user_name} may not {capability} in {environment} ({held})",
-            code="permission_denied",
-            extra={"environment": environment, "capability": capability},
-        )
+def web_actor(request: Request, login: Login) -> Actor:
+    """The signed-in operator as the actor of this request (kept on the request for error pages)."""
+    actor = Actor(
+        user_id=login.user_id,
+        user_name=login.user_name,
+        roles=login.roles,
+        request_id=request_id_of(request),
+        channel="web",
+        session_hash=login.session_hash,
+        client_ip=client_ip(request),
+        user_agent=user_agent(request),
+    )
+    request.state.actor = actor
+    return actor
+
+
+async def require_web_actor(request: Request, login: LoginDep) -> Actor:
+    return web_actor(request, login)
+
+
+WebActorDep = Annotated[Actor, Depends(require_web_actor)]
+
+
+def require_capability(login: Login, environment: str, capability: str, *, action: str | None = None) -> None:
+    """Raise ``PermissionDenied`` (403, recorded by the error handler) unless the login may."""
+    authorize(
+        Actor(user_id=login.user_id, user_name=login.user_name, roles=login.roles, request_id="", channel="web"),
+        environment,
+        capability,
+        action=action,
+    )
 
 
 async def env_reader(login: LoginDep, spec: EnvDep) -> tuple[Login, EnvironmentSpec]:
@@ -105,3 +129,42 @@ async def env_reader(login: LoginDep, spec: EnvDep) -> tuple[Login, EnvironmentS
 
 
 EnvReaderDep = Annotated[tuple[Login, EnvironmentSpec], Depends(env_reader)]
+
+
+# -- the JSON API: personal bearer tokens, never cookies ----------------------------
+
+
+async def api_actor(request: Request, state: StateDep) -> Actor:
+    """The owner of the request's ``Authorization: Bearer rxc_...`` token.
+
+    Cookies are never consulted on ``/api``: a browser cannot be tricked into calling it
+    with the operator's session, so the API needs no CSRF token.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw:
+        raise InvalidApiToken("an Authorization: Bearer rxc_... token is required", code="unauthorized")
+    owner = await state.api_tokens.verify(raw)
+    actor = Actor(
+        user_id=owner.user_id,
+        user_name=owner.user_name,
+        roles=owner.roles,
+        request_id=request_id_of(request),
+        channel="api",
+        token_id=owner.token_id,
+        client_ip=client_ip(request),
+        user_agent=user_agent(request),
+    )
+    request.state.actor = actor
+    return actor
+
+
+ApiActorDep = Annotated[Actor, Depends(api_actor)]
+
+
+async def api_env_reader(actor: ApiActorDep, spec: EnvDep) -> tuple[Actor, EnvironmentSpec]:
+    authorize(actor, spec.name, "read")
+    return actor, spec
+
+
+ApiEnvReaderDep = Annotated[tuple[Actor, EnvironmentSpec], Depends(api_env_reader)]

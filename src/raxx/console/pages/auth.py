@@ -8,10 +8,22 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from raxx.common.asgi import request_id_of
 from raxx.common.errors import TooManyRequests, Unauthorized
 from raxx.common.logging import log_event
+from raxx.console.actions import Actor, record
 from raxx.console.auth import service
-from raxx.console.deps import DbDep, LoginDep, OptionalLoginDep, StateDep, client_ip, is_secure, user_agent
+from raxx.console.auth.service import hash_token
+from raxx.console.deps import (
+    DbDep,
+    LoginDep,
+    OptionalLoginDep,
+    StateDep,
+    client_ip,
+    is_secure,
+    user_agent,
+    web_actor,
+)
 from raxx.console.pages.forms import (
     check_csrf,
     login_csrf_token,
@@ -24,6 +36,21 @@ from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
 router = APIRouter(tags=["auth"])
+
+
+def _anonymous(request: Request) -> Actor:
+    """The actor of a request made before signing in."""
+    return Actor(
+        user_id=None,
+        user_name=None,
+        roles={},
+        request_id=request_id_of(request),
+        channel="web",
+        client_ip=client_ip(request),
+        user_agent=user_agent(request),
+    )
+
+
 log = logging.getLogger("raxx.console.auth")
 
 
@@ -77,6 +104,15 @@ async def login_submit(
     secure = is_secure(request, state)
     if not login_csrf_valid(state.settings.secret_key, request.cookies.get(login_csrf_cookie_name(secure)), csrf_token):
         log_event(log, "console.csrf.failed", level=logging.WARNING, path="/login", client_ip=client_ip(request))
+        await record(
+            state.journal,
+            _anonymous(request),
+            "csrf.failed",
+            outcome="denied",
+            target="POST /login",
+            params={"username": username[:64]},
+            http_status=403,
+        )
         return await _login_page(
             request,
             state,
@@ -99,6 +135,15 @@ async def login_submit(
             reason=exc.code,
         )
         await db.commit()  # the failed attempt must count even though we answer with an error
+        await record(
+            state.journal,
+            _anonymous(request),
+            "auth.login_failed",
+            outcome="denied",
+            target=username[:64],
+            params={"reason": exc.code},
+            http_status=exc.status_code,
+        )
         return await _login_page(
             request, state, error=str(exc.detail), status_code=exc.status_code, username=username, next_path=next
         )
@@ -111,6 +156,17 @@ async def login_submit(
         policy=state.login_policy,
     )
     log_event(log, "console.login.ok", username=user.name, client_ip=client_ip(request))
+    actor = Actor(
+        user_id=user.id,
+        user_name=user.name,
+        roles={},
+        request_id=request_id_of(request),
+        channel="web",
+        session_hash=hash_token(token),
+        client_ip=client_ip(request),
+        user_agent=user_agent(request),
+    )
+    await record(state.journal, actor, "auth.login", outcome="ok", environment=state.registry.default, target=user.name)
     response = RedirectResponse(safe_next(next) or f"/{state.registry.default}/", status_code=303)
     response.set_cookie(
         session_cookie_name(secure),
@@ -136,6 +192,7 @@ async def logout(
     check_csrf(request, login, csrf_token)
     await service.end_session(db, login)
     log_event(log, "console.logout.ok", username=login.user_name)
+    await record(state.journal, web_actor(request, login), "auth.logout", outcome="ok", target=login.user_name)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(session_cookie_name(is_secure(request, state)), path="/")
     return response

@@ -13,8 +13,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from raxx.common.logging import log_event
+from raxx.console.actions import record
 from raxx.console.auth import service
-from raxx.console.deps import DbDep, LoginDep, StateDep, require_capability
+from raxx.console.deps import DbDep, LoginDep, StateDep, require_capability, web_actor
 from raxx.console.pages.forms import check_csrf
 from raxx.console.templating import render
 
@@ -56,5 +57,15 @@ async def switch(
         to_env=target.name,
         page_env=from_env or None,
     )
-    request.state.audit_switch = (previous, target.name)
+    # Required: a switch that cannot be recorded does not happen (the session change rolls back).
+    await record(
+        state.journal,
+        web_actor(request, login),
+        "env.switch",
+        outcome="ok",
+        environment=target.name,
+        target=target.name,
+        params={"from_env": previous, "to_env": target.name, "page_env": from_env or None},
+        required=True,
+    )
     return RedirectResponse(f"/{target.name}{suffix}", status_code=303)
