@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from tests.console.conftest import PASSWORD, RunningRaptor
 from tests.fixtures.apps import csrf_from, login
@@ -57,3 +58,8 @@ def raptor_orders(raptor: RunningRaptor, **params: Any) -> list[dict[str, Any]]:
         response = client.get("/v1/orders", params={"limit": 500, **params})
         assert response.status_code == 200, response.text
         return list(response.json()["orders"])
+
+
+def second_browser(app: FastAPI) -> httpx.AsyncClient:
+    """Another cookie jar on the same running app (its lifespan is already up): another browser."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,6 +31,20 @@ from raxx.console.state import ConsoleState
 from raxx.console.templating import build_templates
 
 log = logging.getLogger("raxx.console")
+#: Every router the console serves, in matching order (tests walk this table).
+ROUTERS: tuple[APIRouter, ...] = (
+    theme.router,
+    auth.router,
+    switcher.router,
+    compare.router,
+    tokens.router,
+    api_router,
+    orders.router,
+    portfolio.router,
+    trading.router,
+    users.router,
+    home.router,  # last: its /{env} catch-all redirect must not shadow the others
+)
 STATIC_DIR = __file__.rsplit("/", 1)[0] + "/static"
 
 
@@ -120,18 +134,6 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
     app.add_middleware(RequestIdMiddleware)
     install_console_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (
-        theme.router,
-        auth.router,
-        switcher.router,
-        compare.router,
-        tokens.router,
-        api_router,
-        orders.router,
-        portfolio.router,
-        trading.router,
-        users.router,
-        home.router,  # last: its /{env} catch-all redirect must not shadow the others
-    ):
+    for router in ROUTERS:
         app.include_router(router)
     return app

@@ -101,7 +101,7 @@ def parse_order_form(form: Mapping[str, str]) -> OrderForm:
         price, problem = _amount(values["limit_price"], decimals=PRICE_DECIMALS, what="limit price")
         if problem:
             errors["limit_price"] = problem
-    elif values["limit_price"]:
+    elif values["type"] == "market" and values["limit_price"]:
         errors["limit_price"] = "a market order takes no limit price; clear it or choose limit"
     if not _CLIENT_ID_RE.match(values["client_order_id"]):
         errors["client_order_id"] = "this form is damaged; open a fresh order form"
