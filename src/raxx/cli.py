@@ -70,10 +70,13 @@ def up(data_dir: str, console_port: int, staging_port: int, prod_port: int, no_m
 
 def _register_groups() -> None:
     from raxx.console.commands import console
+    from raxx.gate.commands import gate, monitor
     from raxx.raptor.commands import raptor
 
     cli.add_command(raptor)
     cli.add_command(console)
+    cli.add_command(gate)
+    cli.add_command(monitor)
 
 
 def main() -> None:

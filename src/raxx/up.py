@@ -132,6 +132,12 @@ def migrate_tree(tree: str, owner_url: str, runtime_url: str) -> bool:
     return heads() != before
 
 
+def policy_file() -> Path:
+    """``deploy/policy.toml`` of this checkout (absolute: children may run elsewhere)."""
+    beside_source = Path(__file__).resolve().parents[2] / "deploy" / "policy.toml"
+    return beside_source if beside_source.exists() else Path("deploy/policy.toml").resolve()
+
+
 def _gate_available() -> bool:
     return importlib.util.find_spec("raxx.gate.monitor") is not None
 
@@ -249,6 +255,7 @@ def build_services(
                     "GATE_TOPOLOGY_FILE": str(data_dir / "run" / "topology.json"),
                     "GATE_MONITOR_INTERVAL": str(options.monitor_interval),
                     "GATE_AUDIT_DATABASE_URL": dbs.console.runtime_url,
+                    "GATE_POLICY_FILE": str(policy_file()),
                 },
                 url=None,
                 ready_path=None,

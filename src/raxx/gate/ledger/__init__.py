@@ -1,0 +1,1 @@
+"""The ledger: releases, approvals, health samples, incidents, freezes, locks, decisions."""

@@ -1,0 +1,168 @@
+"""``raxx monitor``: polls every deployment's health and identity, records one sample each.
+
+Survives a deployment being down (a failed sample with the reason) and the ledger
+being down (logs, retries next round); stops cleanly on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from raxx.common.clock import Clock
+from raxx.common.logging import log_event
+from raxx.gate.board import build_board, publish_board
+from raxx.gate.ledger.models import HealthSample
+from raxx.gate.policy import Policy
+from raxx.gate.topology import Locator, ServiceInfo
+
+log = logging.getLogger("raxx.gate.monitor")
+
+
+@dataclass(frozen=True)
+class Probe:
+    deployment: str
+    ok: bool
+    latency_ms: float | None
+    release_seen: str | None
+    reason: str | None
+
+
+class Monitor:
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        locator: Locator,
+        sessions: async_sessionmaker[AsyncSession],
+        http: httpx.AsyncClient,
+        clock: Clock,
+        timeout: float = 5.0,
+    ) -> None:
+        self.policy = policy
+        self.locator = locator
+        self.sessions = sessions
+        self.http = http
+        self.clock = clock
+        self.timeout = timeout
+
+    async def poll_once(self) -> list[Probe]:
+        """Probe every deployment concurrently and record the samples in one transaction."""
+        try:
+            services = self.locator.services()
+        except Exception as exc:  # a missing topology must not kill the monitor
+            log_event(log, "gate.monitor.topology.failed", level=logging.WARNING, error=str(exc))
+            return []
+        observed_at = self.clock.now()
+        probes = list(await asyncio.gather(*(self.probe(s) for s in services)))
+        async with self.sessions() as session:
+            session.add_all(
+                HealthSample(
+                    deployment=p.deployment,
+                    observed_at=observed_at,
+                    ok=p.ok,
+                    latency_ms=p.latency_ms,
+                    release_seen=p.release_seen,
+                    reason=p.reason,
+                )
+                for p in probes
+            )
+            await session.commit()
+        await self.refresh_board()
+        return probes
+
+    async def refresh_board(self) -> None:
+        """Rebuild the releases board the console shows; a failure here never stops sampling."""
+        try:
+            async with self.sessions() as session:
+                await publish_board(session, await build_board(session, self.policy, now=self.clock.now()))
+                await session.commit()
+        except Exception as exc:
+            log_event(log, "gate.monitor.board.failed", level=logging.WARNING, error=f"{type(exc).__name__}: {exc}")
+
+    async def probe(self, service: ServiceInfo) -> Probe:
+        app = self.policy.apps[service.app]
+        started = time.perf_counter()
+        health, health_error = await self._get(service.url + app.health_path)
+        latency = round((time.perf_counter() - started) * 1000, 2)
+        identity, identity_error = (
+            (health, health_error)
+            if app.identity_path == app.health_path
+            else await self._get(service.url + app.identity_path)
+        )
+        release = identity.get("release") if identity else None
+        reason = self._reason(service, health, health_error, identity, identity_error)
+        return Probe(
+            service.service,
+            reason is None,
+            latency if health is not None else None,
+            str(release) if release else None,
+            reason,
+        )
+
+    @staticmethod
+    def _reason(
+        service: ServiceInfo,
+        health: dict[str, Any] | None,
+        health_error: str | None,
+        identity: dict[str, Any] | None,
+        identity_error: str | None,
+    ) -> str | None:
+        if health_error:
+            return f"health: {health_error}"
+        if identity_error:
+            return f"identity: {identity_error}"
+        environment = identity.get("environment") if identity else None
+        if environment is not None and environment != service.environment:
+            return f"identity says {environment!r}, expected {service.environment!r}"
+        return None
+
+    async def _get(self, url: str) -> tuple[dict[str, Any] | None, str | None]:
+        try:
+            response = await self.http.get(url, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {str(exc)[:160] or 'no response'}"
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        if response.status_code != 200:
+            reasons = body.get("reasons")
+            return body, f"{response.status_code}" + (f" {'; '.join(map(str, reasons))}" if reasons else "")
+        return body, None
+
+    async def run(self, stop: asyncio.Event, *, interval: float) -> int:
+        """Poll until ``stop`` is set; return the number of rounds done."""
+        rounds = 0
+        log_event(log, "gate.monitor.start.ok", interval=interval)
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                probes = await self.poll_once()
+                rounds += 1
+                log_event(
+                    log, "gate.monitor.poll.ok", samples=len(probes), failing=[p.deployment for p in probes if not p.ok]
+                )
+            except Exception as exc:  # the ledger being down must not stop the monitor
+                log_event(log, "gate.monitor.poll.failed", level=logging.ERROR, error=f"{type(exc).__name__}: {exc}")
+            delay = max(0.0, interval - (time.monotonic() - started))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+        log_event(log, "gate.monitor.stop.ok", rounds=rounds)
+        return rounds
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGTERM (``raxx up`` stopping) and SIGINT (Ctrl-C) end the loop after the current round."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)

@@ -1,0 +1,1 @@
+"""Platform adapters: how a release is made to run (local processes; Heroku later)."""

@@ -1,0 +1,86 @@
+"""Where each deployment answers: ``raxx up``'s topology file, else the policy's URLs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from raxx.common.errors import ConfigError, Unavailable
+from raxx.gate.policy import Policy
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    service: str
+    app: str
+    environment: str
+    url: str
+    release: str | None = None
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The local topology written by ``raxx up`` at ``<data_dir>/run/topology.json``."""
+
+    data_dir: Path
+    services: dict[str, ServiceInfo]
+
+    @classmethod
+    def read(cls, path: Path) -> Topology:
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise Unavailable(f"topology file {path} not found; is `raxx up` running?") from None
+        except json.JSONDecodeError as exc:
+            raise Unavailable(f"topology file {path} is not valid JSON: {exc}") from None
+        return cls(data_dir=Path(data["data_dir"]), services=_services(data.get("services", {})))
+
+
+def _services(raw: dict[str, Any]) -> dict[str, ServiceInfo]:
+    return {
+        name: ServiceInfo(
+            service=name,
+            app=str(item["app"]),
+            environment=str(item["environment"]),
+            url=str(item["url"]).rstrip("/"),
+            release=item.get("release"),
+            pid=item.get("pid"),
+        )
+        for name, item in raw.items()
+        if item.get("url") and item.get("environment")  # the monitor itself has neither
+    }
+
+
+class Locator:
+    """Resolves a deployment's URL: the live topology when given, else the policy."""
+
+    def __init__(self, policy: Policy, topology_file: Path | None) -> None:
+        self.policy = policy
+        self.topology_file = topology_file
+
+    def topology(self) -> Topology | None:
+        return Topology.read(self.topology_file) if self.topology_file else None
+
+    def url(self, app: str, environment: str) -> str:
+        service = f"{app}-{environment}"
+        topology = self.topology()
+        if topology and service in topology.services:
+            return topology.services[service].url
+        env = self.policy.environment(app, environment)
+        if env.url is None:
+            raise ConfigError(f"no URL for {service}: not in the topology file and no url in the policy")
+        return env.url
+
+    def services(self) -> list[ServiceInfo]:
+        """Every deployment the policy names, with its URL (unreachable ones are still listed)."""
+        topology = self.topology()
+        found: list[ServiceInfo] = []
+        for env in self.policy.deployments():
+            live = topology.services.get(env.service) if topology else None
+            url = live.url if live else env.url
+            if url:
+                found.append(ServiceInfo(env.service, env.app, env.name, url, live.release if live else None))
+        return found

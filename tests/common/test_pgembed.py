@@ -1,0 +1,36 @@
+"""The embedded PostgreSQL is a real server: TCP, passwords, data that survives a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from raxx.common.pgembed import EmbeddedPostgres, free_port
+
+
+def test_embedded_postgres_keeps_its_data_across_restarts(tmp_path: Path) -> None:
+    server = EmbeddedPostgres(tmp_path / "pg", port=free_port())
+    assert server.start() is True
+    try:
+        server.wait_ready()
+        with psycopg.connect(server.admin_url(), autocommit=True) as conn:
+            conn.execute("CREATE TABLE kept (v text)")
+            conn.execute("INSERT INTO kept VALUES ('survives')")
+            assert conn.execute("SHOW listen_addresses").fetchone() == ("127.0.0.1",)
+        assert server.start() is False  # already running: reused, not started twice
+    finally:
+        server.stop()
+    assert not server.is_running()
+
+    again = EmbeddedPostgres(tmp_path / "pg")  # port remembered in the data directory
+    assert again.start() is True
+    try:
+        with psycopg.connect(again.admin_url()) as conn:
+            assert conn.execute("SELECT v FROM kept").fetchone() == ("survives",)
+        bad = again.admin_url().replace("postgres:", "postgres:wrong", 1)
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(bad, connect_timeout=5).close()
+    finally:
+        again.stop()
