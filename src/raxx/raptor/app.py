@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -19,7 +19,7 @@ from raxx.common.logging import log_event
 from raxx.common.migrations import script_heads
 from raxx.raptor import maintenance
 from raxx.raptor.account.endpoints import router as account_router
-from raxx.raptor.broker.base import BrokerUnavailable
+from raxx.raptor.broker.base import Broker, BrokerUnavailable
 from raxx.raptor.broker.factory import build_broker
 from raxx.raptor.config import RaptorSettings
 from raxx.raptor.health.endpoints import router as health_router
@@ -34,7 +34,11 @@ from raxx.raptor.trading.endpoints import router as trading_router
 log = logging.getLogger("raxx.raptor")
 
 
-def create_app(settings: RaptorSettings) -> FastAPI:
+def create_app(
+    settings: RaptorSettings, *, broker_factory: Callable[[RaptorSettings], Broker] = build_broker
+) -> FastAPI:
+    """The app for one environment; ``broker_factory`` picks the venue (tests wrap the paper one)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(
@@ -42,7 +46,7 @@ def create_app(settings: RaptorSettings) -> FastAPI:
             application_name=f"raptor-{settings.environment}",
             pool_size=settings.db_pool_size,
         )
-        broker = build_broker(settings)
+        broker = broker_factory(settings)
         state = RaptorState(
             settings=settings,
             engine=engine,
@@ -50,16 +54,16 @@ def create_app(settings: RaptorSettings) -> FastAPI:
             started_at=utcnow(),
             migration_heads=script_heads("raptor"),
             broker=broker,
-            tokens=TokenVerifier(engine, environment=settings.environment,
-                                 cache_seconds=settings.token_cache_seconds),
+            tokens=TokenVerifier(engine, environment=settings.environment, cache_seconds=settings.token_cache_seconds),
             extra_ready_checks=[broker.ready],
             broker_identity=broker.identity,
         )
         app.state.raptor = state
         await _start_broker(state)
         background = _start_maintenance(state)
-        log_event(log, "raptor.start.ok", environment=settings.environment, release=settings.release,
-                  broker=broker.name)
+        log_event(
+            log, "raptor.start.ok", environment=settings.environment, release=settings.release, broker=broker.name
+        )
         try:
             yield
         finally:
@@ -79,8 +83,15 @@ def create_app(settings: RaptorSettings) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     install_json_error_handlers(app)
     app.add_exception_handler(BrokerUnavailable, _broker_unavailable)  # type: ignore[arg-type]
-    for router in (health_router, order_router, position_router, account_router, trading_router, request_router,
-                   paper_router):
+    for router in (
+        health_router,
+        order_router,
+        position_router,
+        account_router,
+        trading_router,
+        request_router,
+        paper_router,
+    ):
         app.include_router(router)
     return app
 
@@ -90,8 +101,13 @@ async def _start_broker(state: RaptorState) -> None:
     try:
         await state.broker.start()
     except BrokerUnavailable as exc:
-        log_event(log, "raptor.broker.start_failed", level=logging.WARNING,
-                  environment=state.settings.environment, reason=exc.reason)
+        log_event(
+            log,
+            "raptor.broker.start_failed",
+            level=logging.WARNING,
+            environment=state.settings.environment,
+            reason=exc.reason,
+        )
 
 
 def _start_maintenance(state: RaptorState) -> asyncio.Task[None] | None:

@@ -33,6 +33,9 @@ class RaptorSettings(BaseSettings):
     #: Period of the background pass that lets the broker work (fill crossing limit
     #: orders, expire day orders) and syncs open orders from it. 0 turns it off.
     maintenance_interval_seconds: float = Field(default=1.0, ge=0)
+    #: How long an order recorded without the broker's answer waits before the sync pass
+    #: asks the broker about it (and places it if the broker never got it).
+    pending_grace_seconds: float = Field(default=5.0, ge=0)
 
     # The built-in paper broker (RAPTOR_PAPER_*).
     paper_seed: int = Field(default=20261126, description="seed of the deterministic price paths")

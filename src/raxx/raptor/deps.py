@@ -19,23 +19,30 @@ from raxx.raptor.logctx import actor_var, environment_var, token_var
 from raxx.raptor.state import RaptorState
 from raxx.raptor.token.service import Caller
 
+# Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a
+# worker thread, a thread hop per dependency per request.
 
-def get_state(request: Request) -> RaptorState:
+
+def state_of(request: Request) -> RaptorState:
     return request.app.state.raptor  # type: ignore[no-any-return]
+
+
+async def get_state(request: Request) -> RaptorState:
+    return state_of(request)
 
 
 StateDep = Annotated[RaptorState, Depends(get_state)]
 
 
-def get_settings(request: Request) -> RaptorSettings:
-    return get_state(request).settings
+async def get_settings(request: Request) -> RaptorSettings:
+    return state_of(request).settings
 
 
 SettingsDep = Annotated[RaptorSettings, Depends(get_settings)]
 
 
-def get_broker(request: Request) -> Broker:
-    return get_state(request).broker
+async def get_broker(request: Request) -> Broker:
+    return state_of(request).broker
 
 
 BrokerDep = Annotated[Broker, Depends(get_broker)]
@@ -43,7 +50,7 @@ BrokerDep = Annotated[Broker, Depends(get_broker)]
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request owns the transaction: commit on success, roll back on any error."""
-    async with get_state(request).sessions() as session:
+    async with state_of(request).sessions() as session:
         try:
             yield session
             await session.commit()
@@ -55,7 +62,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def get_request_id(request: Request) -> str:
+async def get_request_id(request: Request) -> str:
     return request_id_of(request)
 
 
@@ -81,7 +88,7 @@ async def get_caller(
         ),
     ] = None,
 ) -> Caller:
-    state = get_state(request)
+    state = state_of(request)
     environment_var.set(state.settings.environment)
     if credentials is None:
         raise MissingToken("an Authorization: Bearer token is required")

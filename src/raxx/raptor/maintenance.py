@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from raxx.common.logging import log_event
 from raxx.raptor.order.service import sync_open_orders
@@ -18,7 +19,8 @@ log = logging.getLogger("raxx.raptor.maintenance")
 
 async def run_once(state: RaptorState) -> None:
     await state.broker.maintain()
-    await sync_open_orders(state.sessions, state.broker)
+    grace = timedelta(seconds=state.settings.pending_grace_seconds)
+    await sync_open_orders(state.sessions, state.broker, pending_grace=grace)
 
 
 async def run_forever(state: RaptorState, interval: float) -> None:

@@ -140,6 +140,9 @@ class Broker(Protocol):
 
     name: str
     paper: bool
+    #: True when the venue's book is in Raptor's own database (the paper broker): one
+    #: synchronous commit after the venue answers then makes everything before it durable.
+    shares_raptor_database: bool
 
     async def start(self) -> None: ...
 

@@ -2,23 +2,45 @@
 
 from __future__ import annotations
 
-from raxx.common.db import create_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from raxx.common.db import sqlalchemy_url
 from raxx.raptor.broker.base import Broker
 from raxx.raptor.broker.paper import PaperBroker
 from raxx.raptor.broker.pricing import PricePath
 from raxx.raptor.config import RaptorSettings
 
 
+def paper_engine(settings: RaptorSettings) -> AsyncEngine:
+    """The paper broker's own small pool: a request holds one connection of the app's pool
+    while the broker works, so sharing one pool could starve itself under load.
+
+    Its commits do not wait for the WAL flush: Raptor records every broker answer with a
+    synchronous commit afterwards, which flushes the WAL up to and past the venue's commit.
+    """
+    return create_async_engine(
+        sqlalchemy_url(settings.database_url),
+        pool_size=settings.paper_pool_size,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "application_name": f"raptor-{settings.environment}-paper",
+            "connect_timeout": 5,
+            "options": "-c synchronous_commit=off",
+        },
+    )
+
+
 def build_broker(settings: RaptorSettings) -> Broker:
-    """The paper broker gets its own small pool: a request holds one connection of the app's
-    pool while the broker works, so sharing one pool could starve itself under load."""
     if settings.broker == "paper":
-        return PaperBroker(
-            create_engine(
-                settings.database_url,
-                application_name=f"raptor-{settings.environment}-paper",
-                pool_size=settings.paper_pool_size,
-            ),
+        return build_paper_broker(settings)
+    raise AssertionError(f"unknown broker {settings.broker!r}")  # settings validation makes this unreachable
+
+
+def build_paper_broker(settings: RaptorSettings, broker_class: type[PaperBroker] = PaperBroker) -> PaperBroker:
+    return broker_class(
+            paper_engine(settings),
             prices=PricePath(
                 seed=settings.paper_seed,
                 tick_seconds=settings.paper_tick_seconds,
@@ -27,4 +49,3 @@ def build_broker(settings: RaptorSettings) -> Broker:
             starting_cash=settings.paper_starting_cash,
             liquidity=settings.paper_liquidity,
         )
-    raise AssertionError(f"unknown broker {settings.broker!r}")  # settings validation makes this unreachable

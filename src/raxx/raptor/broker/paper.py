@@ -18,7 +18,8 @@ from datetime import datetime, time
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, select, text, update
+from sqlalchemy import ColumnElement, Table, bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -75,6 +76,7 @@ def _order_values(order: OrderState) -> dict[str, Any]:
 class PaperBroker:
     name = "paper"
     paper = True
+    shares_raptor_database = True
 
     def __init__(
         self,
@@ -141,8 +143,7 @@ class PaperBroker:
                 book.apply_fill(
                     order, price=price, account=account, position=position, now=now, liquidity=self._liquidity
                 )
-            await conn.execute(ORDERS.insert().values(**_order_values(order)))
-            await self._save(conn, account, [position], [])
+            await conn.execute(_PLACE, _place_params(order, account, position))
         return book.to_broker_order(order)
 
     async def cancel(self, broker_order_id: str) -> BrokerOrder:
@@ -356,6 +357,34 @@ class PaperBroker:
         for order in orders:
             values = _order_values(order)
             await conn.execute(update(ORDERS).where(ORDERS.c.id == values.pop("id")).values(**values))
+
+
+# The order, the account and the position in one statement: one round trip while the
+# account lock is held. Plain text, so it is parsed once and prepared by psycopg.
+_PLACE = text(
+    f"""
+    WITH placed AS (
+        INSERT INTO paper_orders ({", ".join(_ORDER_FIELDS)})
+        VALUES ({", ".join(":" + name for name in _ORDER_FIELDS)})
+    ),
+    funded AS (UPDATE paper_account SET cash = :cash, reserved = :reserved WHERE id = 1)
+    INSERT INTO paper_positions (symbol, quantity, held, cost_basis)
+    VALUES (:symbol, :position_quantity, :position_held, :position_cost_basis)
+    ON CONFLICT (symbol) DO UPDATE SET quantity = excluded.quantity, held = excluded.held,
+                                       cost_basis = excluded.cost_basis
+    """  # noqa: S608 - the interpolated names are the table's own column names
+).bindparams(bindparam("fills", type_=JSONB))
+
+
+def _place_params(order: OrderState, account: AccountState, position: PositionState) -> dict[str, Any]:
+    return {
+        **_order_values(order),
+        "cash": account.cash,
+        "reserved": account.reserved,
+        "position_quantity": position.quantity,
+        "position_held": position.held,
+        "position_cost_basis": position.cost_basis,
+    }
 
 
 def _order_id(broker_order_id: str) -> uuid.UUID:

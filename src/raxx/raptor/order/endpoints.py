@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from raxx.raptor.deps import BrokerDep, ReadCaller, RequestIdDep, SessionDep, TradeCaller
+from raxx.raptor.deps import BrokerDep, ReadCaller, RequestIdDep, SessionDep, StateDep, TradeCaller
 from raxx.raptor.openapi import AUTH_ERRORS, BODY_ERRORS, error_responses
 from raxx.raptor.order import cursor as cursors
 from raxx.raptor.order import repository, service
@@ -44,10 +44,8 @@ def _utc(value: datetime | None) -> datetime | None:
         **error_responses(*BODY_ERRORS, 409, 503),
     },
 )
-async def submit_order(
-    body: OrderCreate, session: SessionDep, broker: BrokerDep, caller: TradeCaller, request_id: RequestIdDep
-) -> Response:
-    order, created = await service.submit(session, broker, caller=caller, request_id=request_id, body=body)
+async def submit_order(body: OrderCreate, state: StateDep, caller: TradeCaller, request_id: RequestIdDep) -> Response:
+    order, created = await service.submit(state.engine, state.broker, caller=caller, request_id=request_id, body=body)
     return _json(order, 201 if created else 200)
 
 
@@ -103,8 +101,9 @@ async def cancel_all_orders(
     summary="One order, refreshed from the broker while open",
     responses=error_responses(*AUTH_ERRORS, 404),
 )
-async def get_order(order_id: uuid.UUID, session: SessionDep, broker: BrokerDep, caller: ReadCaller) -> Response:
-    return _json(await service.get(session, broker, order_id))
+async def get_order(order_id: uuid.UUID, session: SessionDep, state: StateDep, caller: ReadCaller) -> Response:
+    grace = timedelta(seconds=state.settings.pending_grace_seconds)
+    return _json(await service.get(session, state.broker, order_id, pending_grace=grace))
 
 
 @router.delete(

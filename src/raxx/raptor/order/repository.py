@@ -10,18 +10,24 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import ColumnElement, Table, and_, select, text, tuple_, update
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from raxx.raptor.models.order import OPEN_STATUSES, Order
 
 ORDERS = cast(Table, Order.__table__)
+#: Repositories run on the request's session or on a connection of their own (order submission).
+Db = AsyncSession | AsyncConnection
 
 # One round trip: refuse while halted, insert unless the client order id exists, and log
 # the request id, all in one statement. The unique constraint on client_order_id is
 # what makes fifty concurrent submissions create one order.
+# ``durable`` decides whether this commit waits for its WAL flush: it need not when the
+# broker's book lives in this same database, because the outcome's later synchronous
+# commit flushes the WAL up to and including this one (WAL is durable in order).
 _INSERT_UNLESS_HALTED = text(
     """
-    WITH switch AS (SELECT halted FROM trading_state WHERE id = 1),
+    WITH flush AS (SELECT set_config('synchronous_commit', CASE WHEN :durable THEN 'on' ELSE 'off' END, true)),
+    switch AS (SELECT halted FROM trading_state WHERE id = 1),
     inserted AS (
         INSERT INTO orders (id, client_order_id, symbol, side, type, time_in_force, quantity, limit_price,
                             status, token_id, actor, request_id)
@@ -36,7 +42,8 @@ _INSERT_UNLESS_HALTED = text(
         SELECT :request_id, 'order.submit', CAST(:id AS text), :token_id, :actor FROM inserted
         ON CONFLICT (request_id) DO NOTHING
     )
-    SELECT EXISTS (SELECT 1 FROM inserted) AS inserted, (SELECT halted FROM switch) AS halted
+    SELECT EXISTS (SELECT 1 FROM inserted) AS inserted, (SELECT halted FROM switch) AS halted,
+           (SELECT count(*) FROM flush) AS flush_set
     """
 )
 
@@ -47,30 +54,30 @@ class Page:
     has_more: bool
 
 
-async def insert_unless_halted(session: AsyncSession, values: dict[str, Any]) -> tuple[bool, bool]:
+async def insert_unless_halted(session: Db, values: dict[str, Any], *, durable: bool = True) -> tuple[bool, bool]:
     """Insert a new order; return (inserted, halted). Not inserted means halted or a known id."""
-    row = (await session.execute(_INSERT_UNLESS_HALTED, values)).one()
+    row = (await session.execute(_INSERT_UNLESS_HALTED, {**values, "durable": durable})).one()
     return bool(row.inserted), bool(row.halted)
 
 
-async def find_by_client_order_id(session: AsyncSession, client_order_id: str) -> RowMapping | None:
+async def find_by_client_order_id(session: Db, client_order_id: str) -> RowMapping | None:
     return (await session.execute(select(ORDERS).where(ORDERS.c.client_order_id == client_order_id))).mappings().first()
 
 
-async def find(session: AsyncSession, order_id: uuid.UUID, *, for_update: bool = False) -> RowMapping | None:
+async def find(session: Db, order_id: uuid.UUID, *, for_update: bool = False) -> RowMapping | None:
     stmt = select(ORDERS).where(ORDERS.c.id == order_id)
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).mappings().first()
 
 
-async def update_order(session: AsyncSession, order_id: uuid.UUID, values: dict[str, Any]) -> RowMapping:
+async def update_order(session: Db, order_id: uuid.UUID, values: dict[str, Any]) -> RowMapping:
     stmt = update(ORDERS).where(ORDERS.c.id == order_id).values(**values).returning(*ORDERS.columns)
     return (await session.execute(stmt)).mappings().one()
 
 
 async def open_orders(
-    session: AsyncSession, *, limit: int, lock: Literal["none", "wait", "skip"] = "none"
+    session: Db, *, limit: int, lock: Literal["none", "wait", "skip"] = "none"
 ) -> Sequence[RowMapping]:
     """Open orders, least recently updated first. ``skip`` passes over rows another
     transaction holds (an order mid-submission), ``wait`` waits for them."""

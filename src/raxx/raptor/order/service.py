@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from raxx.common.clock import utcnow
 from raxx.common.errors import Conflict
@@ -40,6 +41,8 @@ from raxx.raptor.trading.service import halted_error
 log = logging.getLogger("raxx.raptor.order")
 CANCEL_ALL_LIMIT = 1000
 SYNC_BATCH = 100
+#: How long an order may wait for the broker's first answer before the sync pass takes over.
+PENDING_GRACE = timedelta(seconds=5)
 _COMPARED = ("symbol", "side", "type", "time_in_force", "quantity", "limit_price")
 
 
@@ -67,50 +70,78 @@ def _broker_values(placed: BrokerOrder) -> dict[str, Any]:
 
 
 async def submit(
-    session: AsyncSession, broker: Broker, *, caller: Caller, request_id: str, body: OrderCreate
+    engine: AsyncEngine, broker: Broker, *, caller: Caller, request_id: str, body: OrderCreate
 ) -> tuple[OrderRead, bool]:
-    """Place an order; return it and whether it is new (False: an idempotent replay)."""
+    """Place an order; return it and whether it is new (False: an idempotent replay).
+
+    Two commits, on purpose (like an audit attempt): the order is on record, with who
+    asked, before the broker hears of it, and the broker's answer is recorded after.
+    A crash or a broker that does not answer in between leaves a ``new`` order without
+    a broker id, which ``sync_open_orders`` finishes (the broker dedupes by client id).
+    """
     order_id = uuid.uuid4()
     client_order_id = body.client_order_id or f"rx-{order_id.hex}"
-    inserted, halted = await repository.insert_unless_halted(
-        session,
-        {
-            "id": order_id, "client_order_id": client_order_id, "symbol": body.symbol, "side": body.side,
-            "type": body.type, "time_in_force": body.time_in_force, "quantity": body.quantity,
-            "limit_price": body.limit_price, "token_id": caller.token_id, "actor": caller.actor,
-            "request_id": request_id,
-        },
-    )
-    if not inserted:
-        return await _replay(session, caller=caller, request_id=request_id, body=body,
-                             client_order_id=client_order_id, halted=halted), False
-    intent = OrderIntent(
-        client_order_id=client_order_id, symbol=body.symbol, side=body.side, type=body.type,
-        time_in_force=body.time_in_force, quantity=body.quantity, limit_price=body.limit_price,
-    )
-    try:
-        placed = await broker.submit(intent)
-    except BrokerRejected as exc:
-        row = await repository.update_order(
-            session, order_id, {"status": "rejected", "reject_reason": exc.reason, "updated_at": utcnow()}
+    async with engine.connect() as raw:
+        conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
+        inserted, halted = await repository.insert_unless_halted(
+            conn,
+            {
+                "id": order_id, "client_order_id": client_order_id, "symbol": body.symbol, "side": body.side,
+                "type": body.type, "time_in_force": body.time_in_force, "quantity": body.quantity,
+                "limit_price": body.limit_price, "token_id": caller.token_id, "actor": caller.actor,
+                "request_id": request_id,
+            },
+            durable=not broker.shares_raptor_database,
         )
-        raptor_event(log, "order.submit.rejected", order_id=str(order_id), code=exc.code)
-        return to_read(row), True
-    except BrokerUnavailable as exc:
-        raptor_event(log, "order.submit.broker_unavailable", level=logging.WARNING, order_id=str(order_id))
-        raise BrokerUnavailableError(f"the broker did not answer ({exc.reason}); nothing was placed") from exc
-    row = await repository.update_order(session, order_id, _broker_values(placed))
-    raptor_event(log, "order.submit.ok", order_id=str(order_id), status=placed.status)
+        if not inserted:
+            replayed = await _replay(conn, caller=caller, request_id=request_id, body=body,
+                                     client_order_id=client_order_id, halted=halted)
+            return replayed, False
+        row = await _place(conn, broker, order_id=order_id, intent=_intent(client_order_id, body))
     return to_read(row), True
 
 
+def _intent(client_order_id: str, body: OrderCreate) -> OrderIntent:
+    return OrderIntent(
+        client_order_id=client_order_id, symbol=body.symbol, side=body.side, type=body.type,
+        time_in_force=body.time_in_force, quantity=body.quantity, limit_price=body.limit_price,
+    )
+
+
+def _recorded_intent(row: RowMapping) -> OrderIntent:
+    return OrderIntent(
+        client_order_id=row["client_order_id"], symbol=row["symbol"], side=row["side"], type=row["type"],
+        time_in_force=row["time_in_force"], quantity=row["quantity"], limit_price=row["limit_price"],
+    )
+
+
+async def _place(conn: repository.Db, broker: Broker, *, order_id: uuid.UUID, intent: OrderIntent) -> RowMapping:
+    """Send a recorded order to the broker and record its answer (placed or rejected)."""
+    try:
+        placed = await broker.submit(intent)
+    except BrokerRejected as exc:
+        raptor_event(log, "order.submit.rejected", order_id=str(order_id), code=exc.code)
+        return await repository.update_order(
+            conn, order_id, {"status": "rejected", "reject_reason": exc.reason, "updated_at": utcnow()}
+        )
+    except BrokerUnavailable as exc:
+        raptor_event(log, "order.submit.broker_unavailable", level=logging.WARNING, order_id=str(order_id))
+        raise BrokerUnavailableError(
+            f"the broker did not answer ({exc.reason}); the order is recorded as pending and will be "
+            "placed or closed when the broker answers",
+            extra={"order_id": str(order_id)},
+        ) from exc
+    raptor_event(log, "order.submit.ok", order_id=str(order_id), status=placed.status)
+    return await repository.update_order(conn, order_id, _broker_values(placed))
+
+
 async def _replay(
-    session: AsyncSession, *, caller: Caller, request_id: str, body: OrderCreate, client_order_id: str, halted: bool
+    conn: repository.Db, *, caller: Caller, request_id: str, body: OrderCreate, client_order_id: str, halted: bool
 ) -> OrderRead:
-    existing = await repository.find_by_client_order_id(session, client_order_id)
+    existing = await repository.find_by_client_order_id(conn, client_order_id)
     if existing is None:
         if halted:
-            raise halted_error(await trading_repository.current(session))
+            raise halted_error(await trading_repository.current(conn))
         raise Conflict("a concurrent submission with this client order id did not complete; retry")
     if not _same_order(existing, body):
         raise IdempotencyConflict(
@@ -118,24 +149,30 @@ async def _replay(
             extra={"order_id": str(existing["id"])},
         )
     await requests.record(
-        session, request_id=request_id, action="order.submit", target=str(existing["id"]),
+        conn, request_id=request_id, action="order.submit", target=str(existing["id"]),
         token_id=caller.token_id, actor=caller.actor,
     )
     raptor_event(log, "order.submit.replayed", order_id=str(existing["id"]))
     return to_read(existing)
 
 
-async def get(session: AsyncSession, broker: Broker, order_id: uuid.UUID) -> OrderRead:
+async def get(
+    session: AsyncSession, broker: Broker, order_id: uuid.UUID, *, pending_grace: timedelta = PENDING_GRACE
+) -> OrderRead:
     """The order, refreshed from the broker first if it is still open."""
     row = await repository.find(session, order_id)
     if row is None:
         raise OrderNotFound(f"no order {order_id}")
-    return to_read(await _sync(session, broker, row))
+    return to_read(await _sync(session, broker, row, pending_grace=pending_grace))
 
 
-async def _sync(session: AsyncSession, broker: Broker, row: RowMapping) -> RowMapping:
-    if row["status"] not in ("new", "partially_filled") or row["broker_order_id"] is None:
+async def _sync(
+    session: AsyncSession, broker: Broker, row: RowMapping, *, pending_grace: timedelta = PENDING_GRACE
+) -> RowMapping:
+    if row["status"] not in ("new", "partially_filled"):
         return row
+    if row["broker_order_id"] is None:
+        return await _finish_pending(session, broker, row, pending_grace=pending_grace)
     try:
         current = await broker.get(row["broker_order_id"])
     except BrokerError as exc:
@@ -144,6 +181,31 @@ async def _sync(session: AsyncSession, broker: Broker, row: RowMapping) -> RowMa
     if current.status == row["status"] and current.filled_quantity == row["filled_quantity"]:
         return row
     return await repository.update_order(session, row["id"], _broker_values(current))
+
+
+async def _finish_pending(
+    session: AsyncSession, broker: Broker, row: RowMapping, *, pending_grace: timedelta
+) -> RowMapping:
+    """An order on record that never got the broker's answer: adopt the broker's copy if it
+    has one, else place it now (the client order id makes that safe), unless halted since."""
+    if utcnow() - row["created_at"] < pending_grace:
+        return row  # its own request may still be talking to the broker
+    try:
+        found = await broker.get_by_client_order_id(row["client_order_id"])
+    except BrokerError:
+        return row
+    if found is not None:
+        return await repository.update_order(session, row["id"], _broker_values(found))
+    if (await trading_repository.current(session))["halted"]:
+        return await repository.update_order(
+            session, row["id"],
+            {"status": "canceled", "canceled_at": utcnow(), "updated_at": utcnow(),
+             "cancel_reason": "trading was halted before the order reached the broker"},
+        )
+    try:
+        return await _place(session, broker, order_id=row["id"], intent=_recorded_intent(row))
+    except BrokerUnavailableError:
+        return row
 
 
 async def cancel(
@@ -219,8 +281,10 @@ async def cancel_all(session: AsyncSession, broker: Broker, *, caller: Caller, r
     return CancelAllResult(canceled=canceled, failed=failed)
 
 
-async def sync_open_orders(sessions: async_sessionmaker[AsyncSession], broker: Broker) -> None:
+async def sync_open_orders(
+    sessions: async_sessionmaker[AsyncSession], broker: Broker, *, pending_grace: timedelta = PENDING_GRACE
+) -> None:
     """Bring open orders up to date with the broker (fills of resting limit orders, expiries)."""
     async with sessions() as session, session.begin():
         for row in await repository.open_orders(session, limit=SYNC_BATCH, lock="skip"):
-            await _sync(session, broker, row)
+            await _sync(session, broker, row, pending_grace=pending_grace)

@@ -7,7 +7,7 @@ from typing import cast
 from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from raxx.raptor.models.request_log import RequestRecord
 
@@ -15,7 +15,13 @@ REQUESTS = cast(Table, RequestRecord.__table__)
 
 
 async def record(
-    session: AsyncSession, *, request_id: str, action: str, target: str | None, token_id: str, actor: str | None
+    session: AsyncSession | AsyncConnection,
+    *,
+    request_id: str,
+    action: str,
+    target: str | None,
+    token_id: str,
+    actor: str | None,
 ) -> None:
     """Remember what this request id did, in the mutation's own transaction; the first record wins."""
     await session.execute(

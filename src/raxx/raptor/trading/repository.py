@@ -6,7 +6,7 @@ from typing import cast
 
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from raxx.raptor.models.trading import TradingEvent, TradingState
 
@@ -14,7 +14,7 @@ STATE = cast(Table, TradingState.__table__)
 EVENTS = cast(Table, TradingEvent.__table__)
 
 
-async def current(session: AsyncSession, *, for_update: bool = False) -> RowMapping:
+async def current(session: AsyncSession | AsyncConnection, *, for_update: bool = False) -> RowMapping:
     stmt = select(STATE).where(STATE.c.id == 1)
     if for_update:
         stmt = stmt.with_for_update()
