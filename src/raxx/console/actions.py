@@ -52,6 +52,19 @@ ACTIONS: dict[str, str] = {
 }
 
 
+#: How a refusal names what was attempted, in words.
+ACTION_WORDS: dict[str, str] = {
+    "order.place": "place orders",
+    "order.cancel": "cancel orders",
+    "order.cancel_all": "cancel all orders",
+    "trading.halt": "halt trading",
+    "trading.resume": "resume trading",
+    "user.role.grant": "manage users",
+    "user.role.revoke": "manage users",
+}
+CAPABILITY_WORDS = {"read": "see anything", "trade": "trade", "admin": "administer", "audit": "read the audit trail"}
+
+
 class PermissionDenied(Forbidden):
     code = "permission_denied"
 
@@ -229,7 +242,7 @@ def authorize(actor: Actor, environment: str | None, capability: str, *, action:
         return
     role = actor.roles.get(environment or "")
     held = f"your role there is {role}" if role else "you hold no role there"
-    what = f"{action} ({capability})" if action else capability
+    what = ACTION_WORDS.get(action or "", CAPABILITY_WORDS.get(capability, capability))
     raise PermissionDenied(
         f"{actor.user_name} may not {what} in {environment} ({held}). Nothing was done.",
         extra={"environment": environment, "capability": capability, "action": action},

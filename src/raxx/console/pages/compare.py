@@ -105,8 +105,9 @@ async def _column(state: ConsoleState, spec: EnvironmentSpec, actor: Actor) -> C
         column.values["backend_env"] = status.identity.environment
         column.values["release"] = status.identity.release
         column.values["database"] = status.identity.database
-        paper = "paper" if status.identity.paper else "LIVE"
-        column.values["broker_account"] = f"{status.identity.broker or '?'} {paper} {status.identity.broker_account_id}"
+        money = "paper" if status.identity.paper else "LIVE MONEY"
+        broker = status.identity.broker or "unknown broker"
+        column.values["broker_account"] = f"{status.identity.broker_account_id} ({broker}, {money})"
     if status.latency_ms is not None:
         column.values["identity_latency"] = f"{status.latency_ms:.1f} ms"
     reads = [_guarded(column, "ready", _ready(state, spec))]
