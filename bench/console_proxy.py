@@ -90,6 +90,38 @@ class Sample:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us: float = float("nan")  # server CPU (user + system) per request, all processes on the path
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (nginx workers, uvicorn's process)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [pid], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for root in pids:
+        for pid in _tree(root):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
 
 
 def pinned(cpu: int, argv: list[str]) -> list[str]:
@@ -114,7 +146,7 @@ def process(
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{argv[:6]} did not start; see {log}")
             time.sleep(0.2)
-        yield proc
+        yield proc.pid
     finally:
         proc.terminate()
         try:
@@ -164,11 +196,13 @@ def console_user_and_token(db: ProvisionedDatabase) -> str:
     return run_sync(work)
 
 
-def wrk(url: str, headers: dict[str, str], conns: int, seconds: int, script: Path) -> Sample:
+def wrk(url: str, headers: dict[str, str], conns: int, seconds: int, script: Path, pids: list[int]) -> Sample:
     argv = ["wrk", "-t", "1" if conns == 1 else "2", "-c", str(conns), "-d", f"{seconds}s", "-s", str(script)]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
+    cpu_before = cpu_seconds(pids)
     out = subprocess.run(pinned(1, [*argv, url]), capture_output=True, text=True, check=True, timeout=seconds + 60)
+    cpu = cpu_seconds(pids) - cpu_before
     match = re.search(r"^JSON (.*)$", out.stdout, re.M)
     if match is None:
         raise RuntimeError(f"wrk printed no report:\n{out.stdout}\n{out.stderr}")
@@ -178,6 +212,7 @@ def wrk(url: str, headers: dict[str, str], conns: int, seconds: int, script: Pat
         p50_ms=data["p50_us"] / 1000,
         p99_ms=data["p99_us"] / 1000,
         errors=data["errors"] + data["non2xx"],
+        cpu_us=cpu / max(1, data["requests"]) * 1e6,
     )
 
 
@@ -202,7 +237,9 @@ async def switch_and_render(console: str, iterations: int) -> list[float]:
     async with httpx.AsyncClient(base_url=console, timeout=30) as client:
         page = await client.get("/login")
         csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-        await client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf_token": csrf})
+        signed = await client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf_token": csrf})
+        if signed.status_code != 303:
+            raise RuntimeError(f"login failed: HTTP {signed.status_code}: {signed.text[-500:]}")
         csrf = (await client.get("/staging/orders")).text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
         current = "staging"
         for i in range(iterations + 20):
@@ -225,32 +262,38 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _median(samples: list[Sample]) -> Sample:
+    return Sample(
+        rps=statistics.median(s.rps for s in samples),
+        p50_ms=statistics.median(s.p50_ms for s in samples),
+        p99_ms=statistics.median(s.p99_ms for s in samples),
+        errors=sum(s.errors for s in samples),
+        cpu_us=statistics.median(s.cpu_us for s in samples),
+    )
+
+
 def report(results: dict[str, list[Sample]], switch: list[float], args: argparse.Namespace) -> None:
-    med = {
-        name: Sample(
-            statistics.median(s.rps for s in v),
-            statistics.median(s.p50_ms for s in v),
-            statistics.median(s.p99_ms for s in v),
-            sum(s.errors for s in v),
-        )
-        for name, v in results.items()
-    }
+    med = {name: _median(samples) for name, samples in results.items()}
     for conns in (32, 1):
         base = med[f"direct c{conns}"]
         print(f"\n== GET orders ({LIST_QUERY}), c={conns}, {args.rounds} rounds x {args.seconds}s, medians")
         print(
-            f"{'path':<32}{'req/s':>9}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}{'+p50 ms':>9}{'errors':>8}  rounds req/s"
+            f"{'path':<10}{'req/s':>8}{'ratio':>8}{'p50 ms':>8}{'p99 ms':>8}{'+p50 ms':>9}{'CPU us/req':>11}"
+            f"{'CPU ratio':>10}{'errors':>7}  rounds req/s"
         )
         for path in ("direct", "nginx", "console"):
             m = med[f"{path} c{conns}"]
             rounds = " ".join(f"{s.rps:.0f}" for s in results[f"{path} c{conns}"])
             print(
-                f"{path:<32}{m.rps:>9.0f}{m.rps / base.rps:>8.3f}{m.p50_ms:>9.2f}{m.p99_ms:>9.2f}"
-                f"{m.p50_ms - base.p50_ms:>9.2f}{m.errors:>8}  {rounds}"
+                f"{path:<10}{m.rps:>8.0f}{m.rps / base.rps:>8.3f}{m.p50_ms:>8.2f}{m.p99_ms:>8.2f}"
+                f"{m.p50_ms - base.p50_ms:>9.2f}{m.cpu_us:>11.0f}{base.cpu_us / m.cpu_us:>10.3f}{m.errors:>7}  {rounds}"
             )
-    console_ratio = med["console c32"].rps / med["direct c32"].rps
+    throughput = med["console c32"].rps / med["direct c32"].rps
+    by_cpu = med["direct c32"].cpu_us / med["console c32"].cpu_us
     added = med["console c1"].p50_ms - med["direct c1"].p50_ms
-    print(f"\nconsole / direct throughput at c=32: {console_ratio:.3f} (goal >= 0.6)")
+    print(
+        f"\nconsole / direct at c=32: {throughput:.3f} by req/s, {by_cpu:.3f} by server CPU per request (goal >= 0.6)"
+    )
     print(f"console added p50 at c=1: {added:.2f} ms (goal <= 0.5 ms)")
     p50, p95 = percentile(switch, 0.5) * 1000, percentile(switch, 0.95) * 1000
     print(
@@ -295,8 +338,9 @@ def main() -> int:
         )
         py = [sys.executable, "-m", "raxx"]
         common = {"PYTHONPATH": str(ROOT / "src")}
+        procs: dict[str, int] = {}
         for env in ("staging", "prod"):
-            stack.enter_context(
+            procs[env] = stack.enter_context(
                 process(
                     pinned(0, [*py, "raptor", "serve", "--port", str(ports[env])]),
                     {
@@ -311,7 +355,7 @@ def main() -> int:
                 )
             )
         api_token = console_user_and_token(dbs["console"])
-        stack.enter_context(
+        procs["console"] = stack.enter_context(
             process(
                 pinned(0, [*py, "console", "serve", "--port", str(ports["console"])]),
                 {
@@ -330,7 +374,7 @@ def main() -> int:
         )
         (work / "nginx.conf").write_text(NGINX_CONF.format(dir=work, upstream=ports["staging"], port=ports["nginx"]))
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        stack.enter_context(
+        procs["nginx"] = stack.enter_context(
             process(
                 pinned(0, [nginx, "-c", str(work / "nginx.conf"), "-p", str(work)]),
                 {},
@@ -340,6 +384,11 @@ def main() -> int:
         )
         seed_orders(f"http://127.0.0.1:{ports['staging']}", tokens["staging"], 25)
         raptor_auth = {"Authorization": f"Bearer {tokens['staging']}"}
+        pids = {
+            "direct": [procs["staging"]],
+            "nginx": [procs["staging"], procs["nginx"]],
+            "console": [procs["staging"], procs["console"]],
+        }
         targets = {
             "direct": (f"http://127.0.0.1:{ports['staging']}/v1/orders?{LIST_QUERY}", raptor_auth),
             "nginx": (f"http://127.0.0.1:{ports['nginx']}/v1/orders?{LIST_QUERY}", raptor_auth),
@@ -354,13 +403,13 @@ def main() -> int:
             f"each answer: {len(bodies['direct']['orders'])} orders, "
             f"{len(json.dumps(bodies['direct']))} bytes of JSON, identical on all three paths"
         )
-        for url, headers in targets.values():  # warm-up
-            wrk(url, headers, 32, 2, script)
+        for name, (url, headers) in targets.items():  # warm-up
+            wrk(url, headers, 32, 2, script, pids[name])
         results: dict[str, list[Sample]] = {f"{n} c{c}": [] for c in (32, 1) for n in targets}
         for round_no in range(args.rounds):
             for conns in (32, 1):
                 for name, (url, headers) in targets.items():
-                    results[f"{name} c{conns}"].append(wrk(url, headers, conns, args.seconds, script))
+                    results[f"{name} c{conns}"].append(wrk(url, headers, conns, args.seconds, script, pids[name]))
             print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
         switch = asyncio.run(switch_and_render(f"http://127.0.0.1:{ports['console']}", args.switch_iterations))
     report(results, switch, args)

@@ -24,7 +24,7 @@ from fastapi.responses import Response
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest, NotFound, RaxxError
 from raxx.console.actions import ACTIONS, Actor, authorize
-from raxx.console.deps import ApiActorDep, ApiEnvReaderDep, EnvDep, StateDep
+from raxx.console.deps import ApiActorDep, EnvDep, StateDep, api_env_reader
 from raxx.console.raptor_client import RaptorResponse
 from raxx.console.state import ConsoleState
 from raxx.console.trading import service
@@ -99,40 +99,40 @@ async def whoami(actor: ApiActorDep) -> dict[str, Any]:
 
 
 @router.get("/{env}/identity")
-async def identity(state: StateDep, access: ApiEnvReaderDep) -> Response:
-    _, spec = access
+async def identity(env: str, request: Request) -> Response:
+    _, spec, state = await api_env_reader(request, env)
     status = await state.clients[spec.name].check_identity()
     identity_json = status.identity.model_dump(mode="json") if status.identity else None
     return _json({"environment": spec.name, "state": status.state, "error": status.error, "identity": identity_json})
 
 
 @router.get("/{env}/orders")
-async def list_orders(request: Request, state: StateDep, access: ApiEnvReaderDep) -> Response:
-    actor, spec = access
+async def list_orders(env: str, request: Request) -> Response:
+    actor, spec, state = await api_env_reader(request, env)
     return await _passthrough(state, actor, spec, "v1/orders", request.url.query)
 
 
 @router.get("/{env}/orders/{order_id}")
-async def get_order(order_id: str, state: StateDep, access: ApiEnvReaderDep) -> Response:
-    actor, spec = access
+async def get_order(env: str, order_id: str, request: Request) -> Response:
+    actor, spec, state = await api_env_reader(request, env)
     return await _passthrough(state, actor, spec, f"v1/orders/{_order_id(order_id)}", "")
 
 
 @router.get("/{env}/positions")
-async def positions(state: StateDep, access: ApiEnvReaderDep) -> Response:
-    actor, spec = access
+async def positions(env: str, request: Request) -> Response:
+    actor, spec, state = await api_env_reader(request, env)
     return await _passthrough(state, actor, spec, "v1/positions", "")
 
 
 @router.get("/{env}/account")
-async def account(state: StateDep, access: ApiEnvReaderDep) -> Response:
-    actor, spec = access
+async def account(env: str, request: Request) -> Response:
+    actor, spec, state = await api_env_reader(request, env)
     return await _passthrough(state, actor, spec, "v1/account", "")
 
 
 @router.get("/{env}/trading")
-async def trading(state: StateDep, access: ApiEnvReaderDep) -> Response:
-    actor, spec = access
+async def trading(env: str, request: Request) -> Response:
+    actor, spec, state = await api_env_reader(request, env)
     return await _passthrough(state, actor, spec, "v1/trading", "")
 
 

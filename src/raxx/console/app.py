@@ -33,12 +33,12 @@ from raxx.console.templating import build_templates
 log = logging.getLogger("raxx.console")
 #: Every router the console serves, in matching order (tests walk this table).
 ROUTERS: tuple[APIRouter, ...] = (
+    api_router,  # first: the JSON API's reads are the hot path, and routes are matched in order
     theme.router,
     auth.router,
     switcher.router,
     compare.router,
     tokens.router,
-    api_router,
     orders.router,
     portfolio.router,
     trading.router,

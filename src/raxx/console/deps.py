@@ -23,7 +23,8 @@ class LoginRequired(RaxxError):
     code = "login_required"
 
 
-def get_state(request: Request) -> ConsoleState:
+async def get_state(request: Request) -> ConsoleState:
+    # async on purpose, like every dependency here: FastAPI runs a sync one in a worker thread.
     return request.app.state.console  # type: ignore[no-any-return]
 
 
@@ -32,7 +33,7 @@ StateDep = Annotated[ConsoleState, Depends(get_state)]
 
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
     """The request owns the transaction: commit on success, roll back on any error."""
-    async with get_state(request).sessions() as session:
+    async with (await get_state(request)).sessions() as session:
         try:
             yield session
             await session.commit()
@@ -79,7 +80,7 @@ async def require_login(login: OptionalLoginDep) -> Login:
 LoginDep = Annotated[Login, Depends(require_login)]
 
 
-def page_environment(env: str, request: Request, state: StateDep) -> EnvironmentSpec:
+async def page_environment(env: str, request: Request, state: StateDep) -> EnvironmentSpec:
     """The environment named in the URL path; unknown names are a 404 with a banner."""
     spec = state.registry[env]
     request.state.page_env = spec
@@ -140,6 +141,11 @@ async def api_actor(request: Request, state: StateDep) -> Actor:
     Cookies are never consulted on ``/api``: a browser cannot be tricked into calling it
     with the operator's session, so the API needs no CSRF token.
     """
+    return await authenticate_api(request, state)
+
+
+async def authenticate_api(request: Request, state: ConsoleState) -> Actor:
+    """:func:`api_actor` as a plain call, for the read endpoints that skip dependency resolution."""
     header = request.headers.get("authorization", "")
     scheme, _, raw = header.partition(" ")
     if scheme.lower() != "bearer" or not raw:
@@ -162,9 +168,16 @@ async def api_actor(request: Request, state: StateDep) -> Actor:
 ApiActorDep = Annotated[Actor, Depends(api_actor)]
 
 
-async def api_env_reader(actor: ApiActorDep, spec: EnvDep) -> tuple[Actor, EnvironmentSpec]:
+async def api_env_reader(request: Request, env: str) -> tuple[Actor, EnvironmentSpec, ConsoleState]:
+    """The caller of an ``/api/{env}/...`` read, allowed to read there; no FastAPI dependencies.
+
+    The JSON API's reads are its hot path (scripts poll them): resolving a chain of
+    dependencies cost more CPU per request than the proxying itself, measured with
+    ``bench/console_proxy.py``. So the read endpoints call this one function instead.
+    """
+    state: ConsoleState = request.app.state.console
+    spec = state.registry[env]
+    request.state.page_env = spec
+    actor = await authenticate_api(request, state)
     authorize(actor, spec.name, "read")
-    return actor, spec
-
-
-ApiEnvReaderDep = Annotated[tuple[Actor, EnvironmentSpec], Depends(api_env_reader)]
+    return actor, spec, state
