@@ -27,6 +27,8 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 def build_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.autoescape = True
+    # Templates ship inside the package: no stat() of every template file on every render.
+    templates.env.auto_reload = False
     templates.env.globals["can"] = can
     templates.env.filters["plain"] = plain_decimal
     return templates
