@@ -13,6 +13,7 @@ from raxx.common.db import create_engine, session_factory
 from raxx.common.provision import ProvisionedDatabase
 from raxx.console.apitoken import service as tokens
 from raxx.console.commands import console as console_cli
+from raxx.console.raptor_client import IdentityStatus
 from tests.console.conftest import RunningRaptor
 from tests.console.helpers import raptor_orders, second_browser, signed_in
 
@@ -235,3 +236,40 @@ async def test_web_page_creates_a_token_shown_once(console: httpx.AsyncClient) -
     bad = await console.post("/tokens", data={"csrf_token": csrf, "name": "", "expires_days": "forever"})
     assert bad.status_code == 422
     assert 'data-field-error="expires_days"' in bad.text
+
+
+async def test_reads_answer_the_same_whether_identity_is_fresh_or_in_doubt(
+    console_asgi: FastAPI, console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    """A fresh identity lets the plain-ASGI read path answer (``api_fast``); otherwise the routed
+    endpoint re-checks identity first. Both must give the same answers, refusals included."""
+    token = await new_token(console_db, "alice")
+    await console.post("/api/staging/orders", json=order(symbol="DIS"), headers=bearer(token))
+    some_id = str(uuid.uuid4())
+    requests = [
+        ("/api/staging/orders", {"symbol": "DIS"}),
+        ("/api/staging/orders", {"limit": "0"}),
+        (f"/api/staging/orders/{some_id}", {}),
+        ("/api/staging/positions", {}),
+        ("/api/staging/trading", {}),
+    ]
+    staging = console_asgi.state.console.clients["staging"]
+
+    async def answers() -> list[tuple[int, object]]:
+        out = []
+        for path, params in requests:
+            response = await console.get(path, params=params, headers=bearer(token))
+            body = response.json()
+            if isinstance(body, dict):
+                body.pop("request_id", None)
+            out.append((response.status_code, body))
+        return out
+
+    await staging.check_identity(force=True)
+    assert staging.verified_fresh()
+    fast = await answers()
+    staging.status = IdentityStatus()  # as after a connection error: identity must be asked again
+    routed = await answers()
+    assert staging.verified_fresh()  # the routed path verified it again before sending the token
+    assert fast == routed
+    assert [status for status, _ in fast] == [200, 422, 404, 200, 200]

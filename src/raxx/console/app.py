@@ -20,6 +20,7 @@ from raxx.common.logging import log_event
 from raxx.common.secrets import SecretsProvider
 from raxx.console.actions import Journal, LogJournal, record
 from raxx.console.api import router as api_router
+from raxx.console.api_fast import ApiReadFastPath
 from raxx.console.apitoken.service import ApiTokenVerifier
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
@@ -130,6 +131,7 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             await engine.dispose()
 
     app = FastAPI(title="Raxx console", version=settings.release, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(ApiReadFastPath)  # innermost of ours: request id and security headers still apply
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     install_console_error_handlers(app)

@@ -48,10 +48,7 @@ async def _render_error(
 ) -> Response:
     state: ConsoleState = request.app.state.console
     if _wants_json(request):
-        body = error_body(code, detail, **(extra or {}))
-        body["request_id"] = request_id_of(request)
-        headers = {"WWW-Authenticate": 'Bearer realm="raxx-console"'} if status == 401 else None
-        return JSONResponse(body, status_code=status, headers=headers)
+        return _json_response(status, code, detail, extra or {}, request_id_of(request))
     from raxx.console.templating import render  # import here: templating imports deps
 
     env_name = request.url.path.strip("/").split("/", 1)[0]
@@ -73,6 +70,18 @@ async def _render_error(
         status=status,
         title=_TITLES.get(status, "Error"),
     )
+
+
+def _json_response(status: int, code: str, detail: object, extra: dict[str, Any], request_id: str) -> JSONResponse:
+    body = error_body(code, detail, **extra)
+    body["request_id"] = request_id
+    headers = {"WWW-Authenticate": 'Bearer realm="raxx-console"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def json_error(exc: RaxxError, request_id: str) -> JSONResponse:
+    """A refusal in the JSON API's one shape (for code outside the routed app: ``api_fast``)."""
+    return _json_response(exc.status_code, exc.code, exc.detail, _public_extra(exc), request_id)
 
 
 def _flatten(detail: object) -> str:

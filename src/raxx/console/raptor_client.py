@@ -206,6 +206,10 @@ class RaptorClient:
             )
         return IdentityStatus(state="ok", identity=identity, checked_at=time.monotonic(), latency_ms=latency)
 
+    def verified_fresh(self) -> bool:
+        """Whether the backend's identity was verified within the TTL (no I/O)."""
+        return self.status.state == "ok" and self._fresh()
+
     async def verified(self) -> Identity:
         """The backend's identity, proven to match; raises instead of ever sending credentials."""
         status = await self.check_identity()
