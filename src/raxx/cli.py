@@ -68,15 +68,78 @@ def up(data_dir: str, console_port: int, staging_port: int, prod_port: int, no_m
     )
 
 
+@cli.command()
+@click.option("--host", default="0.0.0.0", envvar="RAXX_WEB_HOST", show_default=True)  # noqa: S104 - a dyno
+@click.option("--port", type=int, envvar="PORT", default=8000, show_default=True, help="default: $PORT")
+@click.option("--workers", type=int, envvar="WEB_CONCURRENCY", default=1, show_default=True)
+def web(host: str, port: int, workers: int) -> None:
+    """Serve the app named by RAXX_APP (raptor or console): the Procfile's web process."""
+    from raxx.runtime import serve_web
+
+    serve_web(host=host, port=port, workers=workers)
+
+
+@cli.command()
+def release() -> None:
+    """Run the migrations of the app named by RAXX_APP: the Procfile's release phase."""
+    from raxx.runtime import run_release
+
+    click.echo(run_release())
+
+
+@cli.group()
+def secrets() -> None:
+    """The secrets each app needs, and where they come from (names only, never values)."""
+
+
+@secrets.command("check")
+@click.option("--app", "app_name", type=click.Choice(["raptor", "console", "gate"]), required=True)
+@click.option("--env", "environment", help="the environment (Infisical slug) to check, e.g. staging or prod")
+@click.option("--json", "as_json", is_flag=True)
+def secrets_check(app_name: str, environment: str | None, as_json: bool) -> None:
+    """List APP's required keys as present or missing; exit 78 when one is missing."""
+    import json
+
+    from raxx.common.errors import ConfigError
+    from raxx.runtime import secrets_report
+
+    report = secrets_report(app_name, environment)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_secrets_report(report)
+    if not report.ok:
+        sys.exit(ConfigError.exit_code)
+
+
+def _print_secrets_report(report: Any) -> None:
+    where = f" ({report.environment})" if report.environment else ""
+    click.echo(f"{report.app}{where}: looked in {report.sources}")
+    width = max((len(s.key) for s in report.statuses), default=10)
+    for status in report.statuses:
+        state = "present" if status.present else "MISSING"
+        click.echo(f"  {status.key:<{width}}  {state:<8} {status.source or '-':<12} {status.purpose}")
+    for note in report.notes:
+        click.echo(f"note: {note}")
+    for problem in report.problems:
+        click.echo(f"problem: {problem}")
+    missing = sum(not s.present for s in report.statuses)
+    click.echo("ok" if report.ok else f"not ok: {missing} missing, {len(report.problems)} problem(s)")
+
+
 def _register_groups() -> None:
+    from raxx.console.audit.commands import audit
     from raxx.console.commands import console
     from raxx.gate.commands import gate, monitor
+    from raxx.gate.heroku_commands import heroku
     from raxx.raptor.commands import raptor
 
     cli.add_command(raptor)
     cli.add_command(console)
     cli.add_command(gate)
     cli.add_command(monitor)
+    cli.add_command(audit)
+    cli.add_command(heroku)
 
 
 def main() -> None:

@@ -203,6 +203,8 @@ def build_services(
 ) -> list[ServiceSpec]:
     py = [sys.executable, "-m", "raxx"]
     ports = {"staging": options.staging_port, "prod": options.prod_port}
+    # The console reads this from its secrets chain (CONSOLE_DOTENV_FILE): it signs audit checkpoints.
+    store.get_or_create("CONSOLE_AUDIT_SIGNING_KEY", lambda: secrets.token_urlsafe(48))
     services = [
         ServiceSpec(
             name=f"raptor-{env}",

@@ -6,8 +6,11 @@ import re
 from typing import Any
 
 import httpx
+import psycopg
+import psycopg.rows
 from fastapi import FastAPI
 
+from raxx.common.provision import ProvisionedDatabase
 from tests.console.conftest import PASSWORD, RunningRaptor
 from tests.fixtures.apps import csrf_from, login
 
@@ -63,3 +66,22 @@ def raptor_orders(raptor: RunningRaptor, **params: Any) -> list[dict[str, Any]]:
 def second_browser(app: FastAPI) -> httpx.AsyncClient:
     """Another cookie jar on the same running app (its lifespan is already up): another browser."""
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+def audit_events(db: ProvisionedDatabase, *, since_seq: int = 0) -> list[dict[str, Any]]:
+    """The audit trail as stored (read as the console's runtime role reads it)."""
+    with psycopg.connect(db.runtime_url) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return list(cur.execute("SELECT * FROM audit_event WHERE seq > %s ORDER BY seq", (since_seq,)))
+
+
+def audit_head(db: ProvisionedDatabase) -> int:
+    events = audit_events(db)
+    return int(events[-1]["seq"]) if events else 0
+
+
+def outcomes(db: ProvisionedDatabase, *, since_seq: int = 0, action: str | None = None) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in audit_events(db, since_seq=since_seq)
+        if e["phase"] == "outcome" and (action is None or e["action"] == action)
+    ]

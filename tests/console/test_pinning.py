@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 import httpx
-import pytest
 
+from raxx.common.provision import ProvisionedDatabase
 from tests.console.conftest import RunningRaptor
-from tests.console.helpers import hidden_fields, order_form, raptor_orders, signed_in
+from tests.console.helpers import audit_head, hidden_fields, order_form, outcomes, raptor_orders, signed_in
 
 
 async def test_a_form_posted_to_another_environment_is_refused_and_nothing_is_sent(
-    console: httpx.AsyncClient, raptors: dict[str, RunningRaptor], caplog: pytest.LogCaptureFixture
+    console: httpx.AsyncClient, raptors: dict[str, RunningRaptor], console_db: ProvisionedDatabase
 ) -> None:
     csrf = await signed_in(console)
     before = {env: raptor_orders(r) for env, r in raptors.items()}
-    caplog.set_level(logging.INFO, logger="raxx.console.actions")
+    head = audit_head(console_db)
     staging_form = order_form(csrf, "staging", client_order_id=uuid.uuid4().hex)
     for url, form in (
         ("/prod/orders", staging_form),
@@ -30,8 +29,10 @@ async def test_a_form_posted_to_another_environment_is_refused_and_nothing_is_se
         assert 'data-error="environment_mismatch"' in response.text
         assert "Nothing was sent" in response.text
     assert {env: raptor_orders(r) for env, r in raptors.items()} == before
-    recorded = [r for r in caplog.records if r.getMessage() == "console.event.environment.mismatch"]
-    assert len(recorded) == 4
+    recorded = outcomes(console_db, since_seq=head)
+    assert [(e["outcome"], e["http_status"]) for e in recorded] == [("failed", 400)] * 4
+    assert all(str(e["error"]).startswith("environment_mismatch") for e in recorded)
+    assert [e["environment"] for e in recorded] == ["prod", "staging", "prod", "staging"]  # the URL's
 
 
 async def test_a_staging_tab_keeps_acting_on_staging_after_another_tab_switched_to_prod(

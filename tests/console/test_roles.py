@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 import httpx
-import pytest
 from click.testing import CliRunner
 
 from raxx.common.provision import ProvisionedDatabase
 from raxx.console.commands import console as console_cli
 from tests.console.conftest import RunningRaptor
-from tests.console.helpers import order_form, raptor_orders, signed_in
-
-DENIALS = "raxx.console.actions"
-
-
-def _denials(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.getMessage() == "console.event.permission.denied"]
+from tests.console.helpers import audit_events, audit_head, order_form, outcomes, raptor_orders, signed_in
 
 
 async def test_a_viewer_sees_no_trading_controls(console: httpx.AsyncClient) -> None:
@@ -35,11 +27,11 @@ async def test_a_viewer_sees_no_trading_controls(console: httpx.AsyncClient) -> 
 
 
 async def test_forged_mutations_by_a_viewer_get_403_are_recorded_and_reach_nothing(
-    console: httpx.AsyncClient, raptors: dict[str, RunningRaptor], caplog: pytest.LogCaptureFixture
+    console: httpx.AsyncClient, raptors: dict[str, RunningRaptor], console_db: ProvisionedDatabase
 ) -> None:
     csrf = await signed_in(console, "victor")
     before = raptor_orders(raptors["staging"])
-    caplog.set_level(logging.INFO, logger=DENIALS)
+    head = audit_head(console_db)
     forged = [
         ("/staging/orders", order_form(csrf, "staging", client_order_id=f"f-{uuid.uuid4().hex}")),
         ("/staging/orders/cancel-all", {"csrf_token": csrf, "environment": "staging"}),
@@ -54,10 +46,20 @@ async def test_forged_mutations_by_a_viewer_get_403_are_recorded_and_reach_nothi
         assert 'data-error="permission_denied"' in response.text
         assert 'data-env="staging"' in response.text
     assert raptor_orders(raptors["staging"]) == before
-    denials = _denials(caplog)
+    denials = outcomes(console_db, since_seq=head)
     assert len(denials) == len(forged)
-    assert {r.__dict__["environment"] for r in denials} == {"staging"}
-    assert denials[0].__dict__["target"] == "order.place"
+    assert {(e["outcome"], e["http_status"], e["environment"], e["actor_name"]) for e in denials} == {
+        ("denied", 403, "staging", "victor")
+    }
+    assert [e["action"] for e in denials] == [
+        "order.place",
+        "order.cancel_all",
+        "order.cancel",
+        "trading.halt",
+        "trading.resume",
+        "user.role.change",
+    ]
+    assert all(str(e["error"]).startswith("permission_denied") for e in denials)
     assert (await console.get("/staging/orders/new")).status_code == 403
 
 
@@ -80,15 +82,18 @@ async def test_operator_on_staging_viewer_on_prod(
 
 
 async def test_no_role_means_no_access_and_every_read_denial_is_recorded(
-    console: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase
 ) -> None:
     await signed_in(console, "victor")
-    caplog.set_level(logging.INFO, logger=DENIALS)
+    head = audit_head(console_db)
     for path in ("/prod/orders", "/prod/positions", "/prod/account", "/prod/trading", "/prod/users"):
         response = await console.get(path)
         assert response.status_code == 403, path
         assert 'data-env="prod"' in response.text
-    assert len(_denials(caplog)) == 5
+    denials = [e for e in audit_events(console_db, since_seq=head) if e["action"] == "access.denied"]
+    assert [(e["environment"], e["actor_name"], e["target"]) for e in denials] == [
+        ("prod", "victor", f"/prod/{p}") for p in ("orders", "positions", "account", "trading", "users")
+    ]
 
 
 async def test_admin_changes_a_role_in_one_environment_only(console: httpx.AsyncClient) -> None:

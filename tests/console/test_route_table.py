@@ -1,31 +1,33 @@
-"""Walk the route table: every mutating route is recorded through the one choke point.
+"""Walk the route table: every mutating route is audited, with what its action really did.
 
-A new POST/PUT/PATCH/DELETE route fails ``test_every_mutating_route_has_a_recorded_sample``
-until it gets a sample request here, and then the sample must show an attempt and an
-outcome recorded with its environment (and a recorded denial for a caller without the role).
+``tests/console/audit/test_console_audit.py`` proves every state-changing route is an
+``AuditedRoute`` that writes an attempt and an outcome even for an empty probe. This walk
+adds what only a real request shows: a new POST/PUT/PATCH/DELETE route fails
+``test_every_mutating_route_has_a_recorded_sample`` until it gets a sample request here;
+each sample, made by someone allowed to, must leave an attempt and an ``ok`` outcome in
+its environment that names the action's canonical target (through ``actions.perform``),
+and, made by a viewer, a ``denied`` outcome and nothing sent.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
-import pytest
 from fastapi.routing import APIRoute
 
 from raxx.common.db import create_engine, session_factory
 from raxx.common.provision import ProvisionedDatabase
 from raxx.console.apitoken import service as tokens
 from raxx.console.app import ROUTERS
-from tests.console.helpers import order_form, signed_in
+from tests.console.conftest import RunningRaptor
+from tests.console.helpers import audit_events, audit_head, order_form, raptor_orders, signed_in
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 #: Routes that record events rather than actions; each is covered by its own test.
 EVENT_ROUTES = {("POST", "/login"), ("POST", "/logout"), ("POST", "/switch")}
-JOURNAL = "raxx.console.actions"
 
 
 @dataclass
@@ -100,7 +102,7 @@ SAMPLES: dict[tuple[str, str], tuple[str, str | None, Sample]] = {
         lambda c: c.client.post("/staging/trading/resume", data=c.web()),
     ),
     ("POST", "/{env}/users/role"): (
-        "user.role.grant",
+        "user.role.change",
         "staging",
         lambda c: c.client.post("/staging/users/role", data=c.web(user="victor", role="viewer")),
     ),
@@ -165,47 +167,48 @@ async def _ctx(client: httpx.AsyncClient, db: ProvisionedDatabase, user: str) ->
     return Ctx(client, csrf, created.plaintext, {"db": db.runtime_url, "user": user})
 
 
-def _records(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == JOURNAL and r.getMessage() == message]
-
-
 async def test_each_mutating_route_records_attempt_and_outcome(
-    console: httpx.AsyncClient, console_db: ProvisionedDatabase, caplog: pytest.LogCaptureFixture
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase
 ) -> None:
     ctx = await _ctx(console, console_db, "alice")
-    caplog.set_level(logging.INFO, logger=JOURNAL)
     for key, (action, environment, sample) in sorted(SAMPLES.items()):
-        caplog.clear()
+        head = audit_head(console_db)
         response = await sample(ctx)
         assert response.status_code < 400, (key, response.text)
-        attempts = [r for r in _records(caplog, "console.action.attempt") if r.__dict__["action"] == action]
-        outcomes = [r for r in _records(caplog, "console.action.outcome") if r.__dict__["action"] == action]
-        assert len(attempts) == 1, key
-        assert len(outcomes) == 1, key
-        assert attempts[0].__dict__["environment"] == environment, key
-        assert outcomes[0].__dict__["outcome"] == "ok", key
-        assert outcomes[0].__dict__["request_id"] == response.headers["x-request-id"], key
+        events = [
+            e for e in audit_events(console_db, since_seq=head) if e["request_id"] == response.headers["x-request-id"]
+        ]
+        assert [(e["action"], e["phase"]) for e in events] == [(action, "attempt"), (action, "outcome")], key
+        attempt, outcome = events
+        assert outcome["attempt_id"] == attempt["event_id"], key
+        assert (attempt["environment"], outcome["outcome"]) == (environment, "ok"), key
+        assert outcome["actor_name"] == "alice", key
+        assert outcome["params"]["action"] == action, key  # perform() ran inside the route's record
+        assert outcome["params"]["target"], key
+        if action == "order.place":
+            assert outcome["params"]["order_id"]
+            assert outcome["http_status"] in (200, 201)  # Raptor's answer
         if action == "trading.halt":
             await ctx.client.post("/api/staging/trading/resume", headers=ctx.api)
 
 
 async def test_each_mutating_route_records_a_denial_without_the_role(
-    console: httpx.AsyncClient, console_db: ProvisionedDatabase, caplog: pytest.LogCaptureFixture
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase, raptors: dict[str, RunningRaptor]
 ) -> None:
     admin = await _ctx(console, console_db, "alice")
     resting = await _resting(admin)  # a real target for the forged cancels
     await console.post("/logout", data={"csrf_token": admin.csrf})
     viewer = await _ctx(console, console_db, "victor")
     viewer.resting = resting
-    caplog.set_level(logging.INFO, logger=JOURNAL)
+    before = raptor_orders(raptors["staging"])
     for key, (action, environment, sample) in sorted(SAMPLES.items()):
         if environment is None:
             continue  # the operator's own tokens: no role is needed
-        caplog.clear()
+        head = audit_head(console_db)
         response = await sample(viewer)
         assert response.status_code == 403, (key, response.text)
-        denials = _records(caplog, "console.event.permission.denied")
-        assert len(denials) == 1, key
-        assert denials[0].__dict__["environment"] == "staging", key
-        assert denials[0].__dict__["target"] == action, key
-        assert not _records(caplog, "console.action.attempt"), key
+        events = audit_events(console_db, since_seq=head)
+        assert [(e["action"], e["phase"]) for e in events] == [(action, "attempt"), (action, "outcome")], key
+        assert (events[1]["outcome"], events[1]["http_status"], events[1]["environment"]) == ("denied", 403, "staging")
+        assert events[1]["actor_name"] == "victor", key
+    assert raptor_orders(raptors["staging"]) == before

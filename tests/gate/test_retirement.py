@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import psycopg
 import pytest
 from sqlalchemy import select
 
@@ -12,6 +11,7 @@ from raxx.common.clock import FrozenClock
 from raxx.common.db import create_engine
 from raxx.common.errors import BadRequest
 from raxx.common.provision import ProvisionedDatabase
+from raxx.console.audit.service import AuditContext, AuditTrail
 from raxx.gate.audit_evidence import SqlAuditEvidence
 from raxx.gate.context import GateContext
 from raxx.gate.ledger.models import RetirementDecision
@@ -27,23 +27,22 @@ ATTESTATIONS = ("operators-briefed", "staging-app-no-traffic", "staging-secrets-
 
 @pytest.fixture
 def audit_db(test_databases: DatabaseFactory) -> ProvisionedDatabase:
-    """A console database holding ``audit_event`` as the console's migration defines it (columns we read)."""
-    db = test_databases.fresh("console")
-    with psycopg.connect(db.owner_url, autocommit=True) as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS audit_event (seq bigint PRIMARY KEY, occurred_at timestamptz NOT NULL, "
-            "environment text NULL, action text NOT NULL, phase text NOT NULL, outcome text NOT NULL)"
-        )
-    return db
+    """A console database, its ``audit_event`` table built by the console's own migration."""
+    return test_databases.fresh("console")
 
 
-def _audit(db: ProvisionedDatabase, *events: tuple[timedelta, str | None, str]) -> None:
-    with psycopg.connect(db.owner_url, autocommit=True) as conn:
-        for seq, (ago, environment, action) in enumerate(events, start=1):
-            conn.execute(
-                "INSERT INTO audit_event VALUES (%s, %s, %s, %s, 'completed', 'ok')",
-                (seq, T0 - ago, environment, action),
-            )
+async def _audit(db: ProvisionedDatabase, *events: tuple[timedelta, str | None, str]) -> None:
+    """Actions as the console records them: an attempt, then its outcome, at ``T0 - ago``."""
+    engine = create_engine(db.runtime_url, application_name="test-audit-writer", pool_size=1)
+    clock = FrozenClock(T0)
+    trail = AuditTrail(engine, clock=clock)
+    try:
+        for ago, environment, action in events:
+            clock.set(T0 - ago)
+            async with trail.action(AuditContext(actor_name="olga", environment=environment), action):
+                pass
+    finally:
+        await engine.dispose()
 
 
 async def _healthy_week(ctx: GateContext, *, switcher_days: float) -> None:
@@ -69,7 +68,9 @@ def _items(verdict: RetirementVerdict) -> dict[str, tuple[Status, str]]:
 async def test_every_item_proven_lets_the_old_app_retire_and_records_the_decision(
     ledger_db: ProvisionedDatabase, audit_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
-    _audit(audit_db, (2 * DAY, "staging", "env.switch"), (DAY, "prod", "env.switch"), (DAY, "prod", "order.cancel"))
+    await _audit(
+        audit_db, (2 * DAY, "staging", "env.switch"), (DAY, "prod", "env.switch"), (DAY, "prod", "order.cancel")
+    )
     async with gate_context(ledger_db, clock=FrozenClock(T0), topology_file=fake_topology.topology_file) as ctx:
         await _healthy_week(ctx, switcher_days=8)
         for item in ATTESTATIONS:
@@ -93,7 +94,7 @@ async def test_each_unproven_item_blocks_with_its_evidence(
     ledger_db: ProvisionedDatabase, audit_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
     fake_topology.services["console-prod"].proxy_status["staging"] = 502
-    _audit(audit_db, (9 * DAY, "staging", "env.switch"))  # outside the window
+    await _audit(audit_db, (9 * DAY, "staging", "env.switch"))  # outside the window
     async with gate_context(ledger_db, clock=FrozenClock(T0), topology_file=fake_topology.topology_file) as ctx:
         await _healthy_week(ctx, switcher_days=3)
         await add_samples(ctx, "console-prod", T0 - DAY, T0 - DAY + timedelta(hours=2), release="c2", ok=False)

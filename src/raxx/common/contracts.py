@@ -46,6 +46,20 @@ class Readiness(BaseModel):
     checks: list[ReadyCheck]
 
 
+class RequestLookupResult(BaseModel):
+    """``GET /v1/requests/{request_id}`` on Raptor: did this deployment handle that request?
+
+    The console's audit reconciler asks it to close attempts whose outcome was never
+    written (the console died mid-action): ``found`` true means Raptor performed it.
+    """
+
+    request_id: str
+    found: bool
+    action: str | None = None
+    target: str | None = None
+    at: datetime | None = None
+
+
 # --- Release board: written by the gate into the ledger, rendered by the console ----------
 
 

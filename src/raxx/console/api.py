@@ -24,6 +24,7 @@ from fastapi.responses import Response
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest, NotFound, RaxxError
 from raxx.console.actions import ACTIONS, Actor, authorize
+from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.deps import ApiActorDep, EnvDep, StateDep, api_env_reader
 from raxx.console.raptor_client import RaptorResponse
 from raxx.console.state import ConsoleState
@@ -31,7 +32,7 @@ from raxx.console.trading import service
 from raxx.console.trading.forms import ORDER_FIELDS, new_client_order_id, parse_order_form, parse_reason
 from raxx.console.trading.refusals import refusal_from
 
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(prefix="/api", tags=["api"], route_class=AuditedRoute)
 JSON = "application/json"
 CONFIRM_HEADER = "x-raxx-confirm"
 
@@ -137,6 +138,7 @@ async def trading(env: str, request: Request) -> Response:
 
 
 @router.post("/{env}/orders")
+@audited("order.place", target_field="symbol")
 async def place_order(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
     """Place an order. Send ``client_order_id`` to make retries safe (the same id places one order)."""
     _may(actor, spec, "order.place")
@@ -155,6 +157,7 @@ async def place_order(request: Request, state: StateDep, actor: ApiActorDep, spe
 
 
 @router.delete("/{env}/orders/{order_id}")
+@audited("order.cancel", target_field="order_id")
 async def cancel_order(order_id: str, request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
     _may(actor, spec, "order.cancel")
     oid = _order_id(order_id)
@@ -164,6 +167,7 @@ async def cancel_order(order_id: str, request: Request, state: StateDep, actor: 
 
 
 @router.delete("/{env}/orders")
+@audited("order.cancel_all")
 async def cancel_all(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
     _may(actor, spec, "order.cancel_all")
     _require_confirmation(request, spec, "order.cancel_all")
@@ -172,6 +176,7 @@ async def cancel_all(request: Request, state: StateDep, actor: ApiActorDep, spec
 
 
 @router.post("/{env}/trading/halt")
+@audited("trading.halt")
 async def halt(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
     _may(actor, spec, "trading.halt")
     body = await _body(request)
@@ -184,6 +189,7 @@ async def halt(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvD
 
 
 @router.post("/{env}/trading/resume")
+@audited("trading.resume")
 async def resume(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
     _may(actor, spec, "trading.resume")
     _require_confirmation(request, spec, "trading.resume")

@@ -11,21 +11,21 @@ from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from raxx.common.asgi import RequestIdMiddleware
 from raxx.common.clock import utcnow
 from raxx.common.db import create_engine, session_factory
 from raxx.common.logging import log_event
 from raxx.common.secrets import SecretsProvider
-from raxx.console.actions import Journal, LogJournal, record
 from raxx.console.api import router as api_router
 from raxx.console.api_fast import ApiReadFastPath
 from raxx.console.apitoken.service import ApiTokenVerifier
+from raxx.console.audit.background import start_audit_tasks
+from raxx.console.audit.service import AuditContext, AuditTrail
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
 from raxx.console.errors import install_console_error_handlers
-from raxx.console.pages import auth, compare, home, orders, portfolio, switcher, theme, tokens, trading, users
+from raxx.console.pages import audit, auth, compare, home, orders, portfolio, switcher, theme, tokens, trading, users
 from raxx.console.raptor_client import IdentityStatus, RaptorClient, RaptorClients
 from raxx.console.security import SecurityHeadersMiddleware
 from raxx.console.state import ConsoleState
@@ -38,6 +38,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     theme.router,
     auth.router,
     switcher.router,
+    audit.router,
     compare.router,
     tokens.router,
     orders.router,
@@ -67,23 +68,22 @@ async def _identity_watch(clients: RaptorClients, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-def build_journal(engine: AsyncEngine) -> Journal:
-    """Where actions and events are recorded: the one place the audit trail is wired in."""
-    return LogJournal()
+def _record_mismatches(clients: RaptorClients, trail: AuditTrail) -> None:
+    """Record each time a backend starts naming another environment (found by any identity check,
+    including the background one and pages that show a panel instead of failing)."""
 
-
-def _record_mismatches(clients: RaptorClients, journal: Journal) -> None:
     async def on_mismatch(client: RaptorClient, status: IdentityStatus) -> None:
-        await record(
-            journal,
-            None,
-            "identity.mismatch",
-            outcome="denied",
-            environment=client.environment,
-            target=client.spec.raptor_url,
-            params={"backend_says": status.identity.environment if status.identity else None},
-            error=status.error,
-        )
+        try:
+            await trail.record(
+                AuditContext(environment=client.environment),
+                "identity.mismatch",
+                outcome="failed",
+                target=client.spec.raptor_url,
+                params={"backend_says": status.identity.environment if status.identity else None},
+                error=status.error,
+            )
+        except Exception as exc:  # the refusal to send stands either way; the log says the record failed
+            log_event(log, "audit.mismatch.unrecorded", level=logging.ERROR, error=type(exc).__name__)
 
     for client in clients.values():
         client.on_mismatch = on_mismatch
@@ -104,8 +104,8 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             connect_timeout_s=settings.raptor_connect_timeout_s,
             identity_ttl_s=settings.identity_ttl_s,
         )
-        journal = build_journal(engine)
-        _record_mismatches(clients, journal)
+        trail = AuditTrail(engine)
+        _record_mismatches(clients, trail)
         await clients.start()
         app.state.console = ConsoleState(
             settings=settings,
@@ -116,17 +116,19 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             templates=build_templates(),
             login_policy=login_policy(settings),
             started_at=utcnow(),
-            journal=journal,
+            audit=trail,
             api_tokens=ApiTokenVerifier(engine, cache_seconds=settings.api_token_cache_s),
         )
         watcher = asyncio.create_task(_identity_watch(clients, settings.identity_ttl_s))
+        audit_tasks = start_audit_tasks(engine, clients, settings, provider)
         log_event(log, "console.start.ok", release=settings.release, environments=list(registry))
         try:
             yield
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for task in (watcher, *audit_tasks):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await clients.close()
             await engine.dispose()
 

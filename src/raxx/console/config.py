@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -10,13 +11,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from raxx.common.environments import EnvironmentRegistry
 from raxx.common.errors import ConfigError
 from raxx.common.release import current_release
-from raxx.common.secrets import ChainSecrets, DotenvSecrets, EnvironSecrets, SecretsProvider
+from raxx.common.secrets import ChainSecrets, build_secrets_chain
 from raxx.common.settings import refuse_placeholder
 
 DEFAULT_REGISTRY = Path(__file__).parent / "environments.toml"
 #: First path segments the console uses itself: an environment of that name would be unreachable.
 RESERVED_PATHS = frozenset(
-    {"api", "compare", "tokens", "login", "logout", "switch", "static", "theme", "favicon", "healthz", "readyz"}
+    {
+        "api",
+        "compare",
+        "tokens",
+        "login",
+        "logout",
+        "switch",
+        "static",
+        "theme",
+        "favicon",
+        "healthz",
+        "readyz",
+        "audit-assets",
+    }
 )
 
 
@@ -57,6 +71,12 @@ class ConsoleSettings(BaseSettings):
     orders_refresh_s: float = Field(
         default=5.0, ge=0, le=3600, description="the orders page refreshes its table this often (0: never)"
     )
+    audit_checkpoint_minutes: float = Field(
+        default=15.0, gt=0, description="sign an audit checkpoint this often (needs CONSOLE_AUDIT_SIGNING_KEY)"
+    )
+    audit_reconcile_after_minutes: float = Field(
+        default=10.0, gt=0, description="an audit attempt with no outcome after this long is reconciled"
+    )
 
     @model_validator(mode="after")
     def _no_placeholder_secret(self) -> ConsoleSettings:
@@ -77,10 +97,14 @@ class ConsoleSettings(BaseSettings):
         return registry
 
     def secrets_provider(self) -> ChainSecrets:
-        providers: list[SecretsProvider] = []
-        if self.dotenv_file is not None:
-            if not self.development:
-                raise ConfigError("CONSOLE_DOTENV_FILE is for development only; use a secrets manager or config vars")
-            providers.append(DotenvSecrets(self.dotenv_file))
-        providers.append(EnvironSecrets())
-        return ChainSecrets(providers)
+        """Infisical when configured (``INFISICAL_*``), then the .env file (development), then
+        config vars; the registry's token secrets are what must be found somewhere."""
+        if self.dotenv_file is not None and not self.development:
+            raise ConfigError("CONSOLE_DOTENV_FILE is for development only; use a secrets manager or config vars")
+        required = [spec.token_secret for spec in self.load_registry().values()]
+        return build_secrets_chain(
+            dotenv_file=self.dotenv_file,
+            development=self.development,
+            infisical_path=os.environ.get("INFISICAL_SECRET_PATH") or "/console",
+            required=required,
+        )

@@ -101,6 +101,7 @@ def web_actor(request: Request, login: Login) -> Actor:
         session_hash=login.session_hash,
         client_ip=client_ip(request),
         user_agent=user_agent(request),
+        audit_scope=getattr(request.state, "audit", None),
     )
     request.state.actor = actor
     return actor
@@ -160,6 +161,7 @@ async def authenticate_api(request: Request, state: ConsoleState) -> Actor:
         token_id=owner.token_id,
         client_ip=client_ip(request),
         user_agent=user_agent(request),
+        audit_scope=getattr(request.state, "audit", None),
     )
     request.state.actor = actor
     return actor

@@ -19,8 +19,7 @@ from raxx.common.asgi import request_id_of, validation_details
 from raxx.common.environments import ENV_NAME_RE
 from raxx.common.errors import RaxxError, error_body
 from raxx.common.logging import log_event
-from raxx.console.actions import Actor, record
-from raxx.console.deps import LoginRequired, client_ip, user_agent
+from raxx.console.deps import LoginRequired
 from raxx.console.state import ConsoleState
 
 log = logging.getLogger("raxx.console.errors")
@@ -92,13 +91,6 @@ def _flatten(detail: object) -> str:
     return str(detail)
 
 
-#: Refusals that are security events: every one is recorded in the journal (the audit trail).
-RECORDED_REFUSALS = {
-    "permission_denied": "permission.denied",
-    "csrf_failed": "csrf.failed",
-    "environment_mismatch": "environment.mismatch",
-    "confirmation_invalid": "confirmation.refused",
-}
 #: Fields of a refusal's ``extra`` that are safe and useful to show (the JSON API returns them).
 _PUBLIC_EXTRA = (
     "environment",
@@ -119,48 +111,6 @@ def _public_extra(exc: RaxxError) -> dict[str, Any]:
     return {k: exc.extra[k] for k in _PUBLIC_EXTRA if k in exc.extra}
 
 
-def actor_of(request: Request) -> Actor | None:
-    """The request's actor: set by the web or API dependencies, or rebuilt from the login."""
-    actor = getattr(request.state, "actor", None)
-    if isinstance(actor, Actor):
-        return actor
-    login = getattr(request.state, "login", None)
-    if login is None:
-        return None
-    return Actor(
-        user_id=login.user_id,
-        user_name=login.user_name,
-        roles=login.roles,
-        request_id=request_id_of(request),
-        channel="api" if _wants_json(request) else "web",
-        session_hash=login.session_hash,
-        client_ip=client_ip(request),
-        user_agent=user_agent(request),
-    )
-
-
-async def _record_refusal(request: Request, exc: RaxxError) -> None:
-    state: ConsoleState = request.app.state.console
-    actor = actor_of(request)
-    await record(
-        state.journal,
-        actor,
-        RECORDED_REFUSALS[exc.code],
-        outcome="denied",
-        environment=exc.extra.get("environment") or exc.extra.get("url_env") or _path_env(request, state),
-        target=exc.extra.get("action") or f"{request.method} {request.url.path}",
-        params={"path": request.url.path, "method": request.method, "channel": actor.channel if actor else None},
-        http_status=exc.status_code,
-        error=f"{exc.code}: {exc.detail}",
-    )
-
-
-def _path_env(request: Request, state: ConsoleState) -> str | None:
-    parts = request.url.path.strip("/").split("/")
-    candidate = parts[1] if parts and parts[0] == "api" and len(parts) > 1 else parts[0]
-    return candidate if candidate in state.registry else None
-
-
 def install_console_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:
@@ -170,8 +120,12 @@ def install_console_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RaxxError)
     async def _raxx(request: Request, exc: RaxxError) -> Response:
-        if exc.code in RECORDED_REFUSALS:
-            await _record_refusal(request, exc)
+        if exc.status_code == 403:
+            log_event(log, "console.permission.denied", level=logging.WARNING, path=request.url.path, code=exc.code)
+        if exc.status_code == 403 or exc.code == "backend_misconfigured":
+            from raxx.console.audit.routes import record_refusal  # import here: routes imports state
+
+            await record_refusal(request, exc.code, exc.detail, exc.status_code)
         return await _render_error(request, exc.status_code, exc.code, exc.detail, _public_extra(exc))
 
     @app.exception_handler(RequestValidationError)

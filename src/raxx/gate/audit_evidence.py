@@ -26,7 +26,7 @@ class AuditEvidence(Protocol):
 
 
 class SqlAuditEvidence:
-    """``audit_event`` rows with ``action = 'env.switch'``, in a read-only transaction."""
+    """``audit_event`` outcomes with ``action = 'env.switch'``, in a read-only transaction."""
 
     SWITCH_ACTION = "env.switch"
 
@@ -35,7 +35,11 @@ class SqlAuditEvidence:
 
     async def switch_events(self, start: datetime, end: datetime) -> SwitchEvidence:
         params = {"action": self.SWITCH_ACTION, "start": start, "end": end}
-        where = "FROM audit_event WHERE action = :action AND occurred_at >= :start AND occurred_at < :end"
+        # One outcome per switch (an attempt has its outcome, or the reconciler's "unknown").
+        where = (
+            "FROM audit_event WHERE action = :action AND phase = 'outcome'"
+            " AND occurred_at >= :start AND occurred_at < :end"
+        )
         async with self.engine.connect() as conn:
             await conn.execute(text("SET TRANSACTION READ ONLY"))
             total = (

@@ -16,7 +16,10 @@ from raxx.common.secrets import EnvironSecrets, SecretsProvider
 from raxx.gate.checks.smoke import SmokeContext
 from raxx.gate.config import GateSettings
 from raxx.gate.platform.base import Platform
+from raxx.gate.platform.heroku import HerokuLayout, HerokuPlatform
+from raxx.gate.platform.heroku_api import HerokuClient
 from raxx.gate.platform.local import LocalPlatform
+from raxx.gate.platform.source import GitSource
 from raxx.gate.policy import Policy, load_policy
 from raxx.gate.topology import Locator
 
@@ -38,7 +41,10 @@ class GateContext:
 
     def require_platform(self) -> Platform:
         if self.platform is None:
-            raise ConfigError("no platform to deploy with: set GATE_TOPOLOGY_FILE (local platform, under `raxx up`)")
+            raise ConfigError(
+                "no platform to deploy with: set GATE_TOPOLOGY_FILE (local platform, under `raxx up`) "
+                "or GATE_PLATFORM=heroku"
+            )
         return self.platform
 
 
@@ -57,8 +63,9 @@ async def open_context(
     engine = create_engine(settings.database_url, application_name="raxx-gate", pool_size=3, max_overflow=2)
     own_http = http is None
     client = http or httpx.AsyncClient(timeout=settings.http_timeout)
-    if platform is None and settings.topology_file is not None and settings.platform == "local":
-        platform = LocalPlatform(settings.topology_file, policy, timeout=settings.deploy_timeout, http=client)
+    own_platform = platform is None
+    if platform is None:
+        platform = build_platform(settings, policy, client)
     try:
         yield GateContext(
             settings=settings,
@@ -72,6 +79,42 @@ async def open_context(
             platform=platform,
         )
     finally:
+        if own_platform and isinstance(platform, HerokuPlatform):
+            await platform.aclose()
         if own_http:
             await client.aclose()
         await engine.dispose()
+
+
+def build_platform(settings: GateSettings, policy: Policy, http: httpx.AsyncClient) -> Platform | None:
+    """The platform ``GATE_PLATFORM`` names (None when the local one has no topology to drive)."""
+    if settings.platform == "heroku":
+        return heroku_platform(settings)
+    if settings.topology_file is not None:
+        return LocalPlatform(settings.topology_file, policy, timeout=settings.deploy_timeout, http=http)
+    return None
+
+
+def heroku_platform(settings: GateSettings) -> HerokuPlatform:
+    """Refuses, by name, a Heroku configuration that could not deploy."""
+    if settings.heroku_api_token is None or not settings.heroku_api_token.get_secret_value():
+        raise ConfigError("GATE_PLATFORM=heroku needs GATE_HEROKU_API_TOKEN (or HEROKU_API_KEY)")
+    if not settings.heroku_apps:
+        raise ConfigError('GATE_PLATFORM=heroku needs GATE_HEROKU_APPS, e.g. {"raptor-staging": "acme-raptor-staging"}')
+    client = HerokuClient(
+        settings.heroku_api_token.get_secret_value(),
+        base_url=settings.heroku_api_url,
+        timeout_s=settings.heroku_timeout_s,
+    )
+    layout = HerokuLayout(
+        apps=dict(settings.heroku_apps),
+        promote_from=dict(settings.heroku_promote_from),
+        builds=frozenset(settings.heroku_build_services),
+    )
+    return HerokuPlatform(
+        client,
+        layout,
+        source=GitSource(settings.source_dir),
+        timeout=settings.deploy_timeout,
+        poll_s=settings.heroku_poll_s,
+    )

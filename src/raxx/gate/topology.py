@@ -1,8 +1,11 @@
-"""Where each deployment answers: ``raxx up``'s topology file, else the policy's URLs."""
+"""Where each deployment answers: ``raxx up``'s topology file, else ``GATE_URL_<APP>_<ENV>``,
+else the policy's URLs."""
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,12 +57,23 @@ def _services(raw: dict[str, Any]) -> dict[str, ServiceInfo]:
     }
 
 
-class Locator:
-    """Resolves a deployment's URL: the live topology when given, else the policy."""
+def url_variable(service: str) -> str:
+    """``raptor-prod`` -> ``GATE_URL_RAPTOR_PROD``: where CI names a Heroku app's URL."""
+    return "GATE_URL_" + service.upper().replace("-", "_")
 
-    def __init__(self, policy: Policy, topology_file: Path | None) -> None:
+
+class Locator:
+    """Resolves a deployment's URL: the live topology when given, else a ``GATE_URL_*``
+    variable (the Heroku apps' URLs, set in CI), else the policy."""
+
+    def __init__(self, policy: Policy, topology_file: Path | None, environ: Mapping[str, str] | None = None) -> None:
         self.policy = policy
         self.topology_file = topology_file
+        self.environ = os.environ if environ is None else environ
+
+    def _configured(self, service: str) -> str | None:
+        url = self.environ.get(url_variable(service), "").strip()
+        return url.rstrip("/") or None
 
     def topology(self) -> Topology | None:
         return Topology.read(self.topology_file) if self.topology_file else None
@@ -69,6 +83,8 @@ class Locator:
         topology = self.topology()
         if topology and service in topology.services:
             return topology.services[service].url
+        if configured := self._configured(service):
+            return configured
         env = self.policy.environment(app, environment)
         if env.url is None:
             raise ConfigError(f"no URL for {service}: not in the topology file and no url in the policy")
@@ -80,7 +96,7 @@ class Locator:
         found: list[ServiceInfo] = []
         for env in self.policy.deployments():
             live = topology.services.get(env.service) if topology else None
-            url = live.url if live else env.url
+            url = live.url if live else (self._configured(env.service) or env.url)
             if url:
                 found.append(ServiceInfo(env.service, env.app, env.name, url, live.release if live else None))
         return found

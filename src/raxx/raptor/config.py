@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from raxx.common.environments import ENV_NAME_RE
+from raxx.common.errors import ConfigError
 from raxx.common.release import current_release
+
+ALPACA_PAPER_URL = "https://paper-api.alpaca.markets"
+ALPACA_LIVE_HOST = "api.alpaca.markets"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class RaptorSettings(BaseSettings):
@@ -25,8 +31,8 @@ class RaptorSettings(BaseSettings):
     development: bool = False
     db_pool_size: int = 10
 
-    #: Which venue executes orders. Only the built-in paper broker exists so far.
-    broker: Literal["paper"] = "paper"
+    #: Which venue executes orders: the built-in paper broker, or an Alpaca paper account.
+    broker: Literal["paper", "alpaca"] = "paper"
     #: Seconds a verified token stays trusted in this process; a revocation takes effect
     #: within this delay. 0 checks the database on every request.
     token_cache_seconds: float = Field(default=5.0, ge=0, le=60)
@@ -47,6 +53,20 @@ class RaptorSettings(BaseSettings):
     )
     paper_pool_size: int = 5
 
+    # Alpaca (RAPTOR_ALPACA_*), when RAPTOR_BROKER=alpaca. Each environment has its own paper
+    # account and key pair; the keys come from the secrets chain (Infisical or config vars).
+    alpaca_api_key_id: str | None = Field(default=None, description="the paper account's API key id")
+    alpaca_api_secret_key: SecretStr | None = Field(default=None, description="the paper account's API secret key")
+    alpaca_base_url: str = Field(default=ALPACA_PAPER_URL, description="the paper endpoint; live needs allow_live")
+    #: Live trading with real money. No deployment of ours sets it; it exists so that the
+    #: refusal below is a deliberate setting rather than a code change.
+    alpaca_allow_live: bool = False
+    alpaca_timeout_s: float = Field(default=10.0, gt=0, le=60, description="seconds to wait for one answer")
+    alpaca_connect_timeout_s: float = Field(default=3.0, gt=0, le=30)
+    alpaca_requests_per_minute: int = Field(
+        default=150, gt=0, le=1000, description="client-side budget under Alpaca's 200/min per account"
+    )
+
     @field_validator("environment")
     @classmethod
     def _env_name(cls, value: str) -> str:
@@ -54,6 +74,47 @@ class RaptorSettings(BaseSettings):
             raise ValueError("must be an environment name such as staging or prod")
         return value
 
+    @model_validator(mode="after")
+    def _alpaca_configured(self) -> RaptorSettings:
+        if self.broker != "alpaca":
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("RAPTOR_ALPACA_API_KEY_ID", self.alpaca_api_key_id),
+                ("RAPTOR_ALPACA_API_SECRET_KEY", self.alpaca_api_secret_key),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigError(f"RAPTOR_BROKER=alpaca needs {' and '.join(missing)} (not set)")
+        check_alpaca_url(self.alpaca_base_url, allow_live=self.alpaca_allow_live)
+        return self
+
     @property
     def migrations_url(self) -> str:
         return self.migration_database_url or self.database_url
+
+
+def check_alpaca_url(url: str, *, allow_live: bool) -> bool:
+    """Refuse any Alpaca endpoint but the paper one; return whether ``url`` is live.
+
+    The live endpoint needs ``RAPTOR_ALPACA_ALLOW_LIVE=true``. A loopback URL (a local fake
+    speaking Alpaca's API) is accepted for tests and development.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if host in LOOPBACK_HOSTS:
+        return False
+    if parts.scheme != "https":
+        raise ConfigError(f"RAPTOR_ALPACA_BASE_URL must be https (got {parts.scheme or 'no'} scheme)")
+    if host == ALPACA_LIVE_HOST:
+        if not allow_live:
+            raise ConfigError(
+                "RAPTOR_ALPACA_BASE_URL is Alpaca's live endpoint (real money); Raptor trades on paper only "
+                f"({ALPACA_PAPER_URL}) unless RAPTOR_ALPACA_ALLOW_LIVE=true"
+            )
+        return True
+    if host != urlsplit(ALPACA_PAPER_URL).hostname:
+        raise ConfigError(f"RAPTOR_ALPACA_BASE_URL must be {ALPACA_PAPER_URL} (got host {host!r})")
+    return False

@@ -5,6 +5,7 @@ module is itself the first thing imported) so Alembic and the app see all tables
 """
 
 import raxx.console.apitoken.models
+import raxx.console.audit.models
 import raxx.console.auth.models
 import raxx.console.confirmation.models  # noqa: F401
 from raxx.console.models.base import Base

@@ -8,22 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from raxx.common.asgi import request_id_of
 from raxx.common.errors import TooManyRequests, Unauthorized
 from raxx.common.logging import log_event
-from raxx.console.actions import Actor, record
+from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth import service
-from raxx.console.auth.service import hash_token
-from raxx.console.deps import (
-    DbDep,
-    LoginDep,
-    OptionalLoginDep,
-    StateDep,
-    client_ip,
-    is_secure,
-    user_agent,
-    web_actor,
-)
+from raxx.console.deps import DbDep, LoginDep, OptionalLoginDep, StateDep, client_ip, is_secure, user_agent
 from raxx.console.pages.forms import (
     check_csrf,
     login_csrf_token,
@@ -35,22 +24,7 @@ from raxx.console.security import login_csrf_cookie_name, session_cookie_name
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
-router = APIRouter(tags=["auth"])
-
-
-def _anonymous(request: Request) -> Actor:
-    """The actor of a request made before signing in."""
-    return Actor(
-        user_id=None,
-        user_name=None,
-        roles={},
-        request_id=request_id_of(request),
-        channel="web",
-        client_ip=client_ip(request),
-        user_agent=user_agent(request),
-    )
-
-
+router = APIRouter(tags=["auth"], route_class=AuditedRoute)
 log = logging.getLogger("raxx.console.auth")
 
 
@@ -92,6 +66,7 @@ async def login_form(request: Request, state: StateDep, login: OptionalLoginDep,
 
 
 @router.post("/login", response_class=HTMLResponse)
+@audited("auth.login", env_field=None, target_field="username")
 async def login_submit(
     request: Request,
     state: StateDep,
@@ -104,15 +79,7 @@ async def login_submit(
     secure = is_secure(request, state)
     if not login_csrf_valid(state.settings.secret_key, request.cookies.get(login_csrf_cookie_name(secure)), csrf_token):
         log_event(log, "console.csrf.failed", level=logging.WARNING, path="/login", client_ip=client_ip(request))
-        await record(
-            state.journal,
-            _anonymous(request),
-            "csrf.failed",
-            outcome="denied",
-            target="POST /login",
-            params={"username": username[:64]},
-            http_status=403,
-        )
+        request.state.audit.set("denied", error="csrf_failed: the sign-in form's token did not match")
         return await _login_page(
             request,
             state,
@@ -135,15 +102,7 @@ async def login_submit(
             reason=exc.code,
         )
         await db.commit()  # the failed attempt must count even though we answer with an error
-        await record(
-            state.journal,
-            _anonymous(request),
-            "auth.login_failed",
-            outcome="denied",
-            target=username[:64],
-            params={"reason": exc.code},
-            http_status=exc.status_code,
-        )
+        request.state.audit.set("denied", error=f"{exc.code}: {exc.detail}")
         return await _login_page(
             request, state, error=str(exc.detail), status_code=exc.status_code, username=username, next_path=next
         )
@@ -156,17 +115,7 @@ async def login_submit(
         policy=state.login_policy,
     )
     log_event(log, "console.login.ok", username=user.name, client_ip=client_ip(request))
-    actor = Actor(
-        user_id=user.id,
-        user_name=user.name,
-        roles={},
-        request_id=request_id_of(request),
-        channel="web",
-        session_hash=hash_token(token),
-        client_ip=client_ip(request),
-        user_agent=user_agent(request),
-    )
-    await record(state.journal, actor, "auth.login", outcome="ok", environment=state.registry.default, target=user.name)
+    request.state.audit.set("ok", user_id=str(user.id))
     response = RedirectResponse(safe_next(next) or f"/{state.registry.default}/", status_code=303)
     response.set_cookie(
         session_cookie_name(secure),
@@ -182,6 +131,7 @@ async def login_submit(
 
 
 @router.post("/logout")
+@audited("auth.logout", env_field=None)
 async def logout(
     request: Request,
     state: StateDep,
@@ -192,7 +142,6 @@ async def logout(
     check_csrf(request, login, csrf_token)
     await service.end_session(db, login)
     log_event(log, "console.logout.ok", username=login.user_name)
-    await record(state.journal, web_actor(request, login), "auth.logout", outcome="ok", target=login.user_name)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(session_cookie_name(is_secure(request, state)), path="/")
     return response

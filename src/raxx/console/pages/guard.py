@@ -23,6 +23,7 @@ from raxx.common.clock import utcnow
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import RaxxError
 from raxx.console.actions import ACTIONS, Action
+from raxx.console.audit.service import Outcome
 from raxx.console.auth.service import Login
 from raxx.console.confirmation import service as confirmations
 from raxx.console.deps import require_capability
@@ -90,6 +91,7 @@ async def confirmation_gate(
             now=utcnow(),
             ttl=timedelta(seconds=state.settings.confirm_ttl_s),
         )
+        _note(request, "ok", acted=False, reason="typed confirmation asked")
         return await _confirm_page(request, state, login, spec, action, form, token, errors={})
     verified = confirmations.verify(
         state.settings.secret_key, token, what, session_hash=login.session_hash, now=utcnow()
@@ -98,9 +100,29 @@ async def confirmation_gate(
         what, typed_env=form.get("typed_env", ""), typed_target=form.get("typed_target", "")
     )
     if errors:
+        _note(request, "failed", error="the typed confirmation did not match; nothing was sent", acted=False)
         return await _confirm_page(request, state, login, spec, action, form, token, errors=errors, status_code=422)
     await confirmations.consume(db, verified, what, now=utcnow())
     return None
+
+
+def _note(request: Request, outcome: Outcome, *, error: str | None = None, **params: Any) -> None:
+    """Say more in the route's audit record than the response status would."""
+    scope = getattr(request.state, "audit", None)
+    if scope is not None:
+        scope.set(outcome, error=error, **params)
+
+
+def note_refusal(request: Request, refusal: RaxxError) -> None:
+    """A Raptor refusal the page shows itself (instead of raising): record it as the outcome."""
+    scope = getattr(request.state, "audit", None)
+    if scope is not None:
+        scope.set(
+            "failed",
+            http_status=refusal.status_code,
+            error=f"{refusal.code}: {refusal.detail}",
+            raptor_status=refusal.extra.get("raptor_status"),
+        )
 
 
 async def _confirm_page(

@@ -14,10 +14,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from raxx.common.asgi import request_id_of
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import NotFound
+from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth.roles import can
 from raxx.console.auth.service import Login
 from raxx.console.deps import DbDep, EnvReaderDep, StateDep, require_capability, web_actor
-from raxx.console.pages.guard import backend_read, confirmation_gate, guard_mutation, panel_status, read_form
+from raxx.console.pages.guard import (
+    backend_read,
+    confirmation_gate,
+    guard_mutation,
+    note_refusal,
+    panel_status,
+    read_form,
+)
 from raxx.console.pages.notices import notice_from
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
@@ -25,7 +33,7 @@ from raxx.console.trading import service
 from raxx.console.trading.forms import OrderForm, new_client_order_id, parse_order_filter, parse_order_form
 from raxx.console.trading.refusals import RaptorRefusal
 
-router = APIRouter(tags=["orders"])
+router = APIRouter(tags=["orders"], route_class=AuditedRoute)
 FRAGMENT_HEADER = "x-raxx-fragment"
 
 
@@ -97,6 +105,7 @@ async def _order_form(
 
 
 @router.post("/{env}/orders", response_class=HTMLResponse)
+@audited("order.place", target_field="symbol")
 async def place_order(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)
@@ -113,6 +122,7 @@ async def place_order(request: Request, state: StateDep, db: DbDep, access: EnvR
         placed = await service.place(state, web_actor(request, login), spec, parsed.order)
     except RaptorRefusal as refusal:
         # Keep what the operator typed (with a fresh idempotency key) and say why, with the request id.
+        note_refusal(request, refusal)
         values = {**parsed.values, "client_order_id": new_client_order_id()}
         return await _order_form(
             request, state, login, spec, values=values, errors={}, refusal=refusal, status_code=refusal.status_code
@@ -122,6 +132,7 @@ async def place_order(request: Request, state: StateDep, db: DbDep, access: EnvR
 
 
 @router.post("/{env}/orders/cancel-all", response_class=HTMLResponse)
+@audited("order.cancel_all")
 async def cancel_all_orders(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)
@@ -157,6 +168,7 @@ async def order_page(order_id: str, request: Request, state: StateDep, access: E
 
 
 @router.post("/{env}/orders/{order_id}/cancel", response_class=HTMLResponse)
+@audited("order.cancel", target_field="order_id")
 async def cancel_order(order_id: str, request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)

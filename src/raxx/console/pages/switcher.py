@@ -13,13 +13,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from raxx.common.logging import log_event
-from raxx.console.actions import record
+from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth import service
-from raxx.console.deps import DbDep, LoginDep, StateDep, require_capability, web_actor
+from raxx.console.deps import DbDep, LoginDep, StateDep, require_capability
 from raxx.console.pages.forms import check_csrf
 from raxx.console.templating import render
 
-router = APIRouter(tags=["switcher"])
+router = APIRouter(tags=["switcher"], route_class=AuditedRoute)
 log = logging.getLogger("raxx.console.switcher")
 
 
@@ -30,6 +30,7 @@ def _suffix(value: str) -> str:
 
 
 @router.post("/switch")
+@audited("env.switch", env_field="to_env", target_field="to_env")
 async def switch(
     request: Request,
     state: StateDep,
@@ -47,6 +48,7 @@ async def switch(
     suffix = _suffix(next)
     current = state.registry.get(from_env, None)
     if target.protected and confirmed != "yes" and (current is None or current.name != target.name):
+        request.state.audit.set("ok", switched=False, reason="confirmation asked")
         return await render(request, state, "confirm_switch.html", env=current, login=login, target=target, next=suffix)
     previous = await service.switch_environment(db, login, target.name)
     log_event(
@@ -57,15 +59,5 @@ async def switch(
         to_env=target.name,
         page_env=from_env or None,
     )
-    # Required: a switch that cannot be recorded does not happen (the session change rolls back).
-    await record(
-        state.journal,
-        web_actor(request, login),
-        "env.switch",
-        outcome="ok",
-        environment=target.name,
-        target=target.name,
-        params={"from_env": previous, "to_env": target.name, "page_env": from_env or None},
-        required=True,
-    )
+    request.state.audit.set("ok", switched=True, **{"from": previous, "to": target.name})
     return RedirectResponse(f"/{target.name}{suffix}", status_code=303)

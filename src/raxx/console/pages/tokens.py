@@ -14,6 +14,7 @@ from raxx.common.asgi import request_id_of
 from raxx.common.errors import BadRequest
 from raxx.console.actions import Action, ActionScope, Actor, perform
 from raxx.console.apitoken import service as tokens
+from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth.service import Login
 from raxx.console.deps import DbDep, LoginDep, StateDep, web_actor
 from raxx.console.pages.forms import check_csrf
@@ -22,7 +23,7 @@ from raxx.console.pages.notices import notice_from
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
-router = APIRouter(tags=["tokens"])
+router = APIRouter(tags=["tokens"], route_class=AuditedRoute)
 
 
 async def _page(
@@ -66,7 +67,7 @@ async def create_token(state: ConsoleState, actor: Actor, *, name: str, expires_
         scope.set(token_id=created.token_id)
         return created
 
-    return await perform(state.journal, actor, action, work)
+    return await perform(state.audit, actor, action, work)
 
 
 async def revoke_token(state: ConsoleState, actor: Actor, token_id: str) -> None:
@@ -75,10 +76,11 @@ async def revoke_token(state: ConsoleState, actor: Actor, token_id: str) -> None
             await tokens.revoke(db, token_id, user_id=actor.user_id)
         state.api_tokens.forget(token_id)
 
-    await perform(state.journal, actor, Action("token.revoke", None, target=token_id), work)
+    await perform(state.audit, actor, Action("token.revoke", None, target=token_id), work)
 
 
 @router.post("/tokens", response_class=HTMLResponse)
+@audited("token.create", env_field=None, target_field="name")
 async def create(request: Request, state: StateDep, db: DbDep, login: LoginDep) -> Response:
     form = await read_form(request)
     check_csrf(request, login, form.get("csrf_token"))
@@ -101,6 +103,7 @@ async def create(request: Request, state: StateDep, db: DbDep, login: LoginDep) 
 
 
 @router.post("/tokens/{token_id}/revoke", response_class=HTMLResponse)
+@audited("token.revoke", env_field=None, target_field="token_id")
 async def revoke(token_id: str, request: Request, state: StateDep, db: DbDep, login: LoginDep) -> Response:
     form = await read_form(request)
     check_csrf(request, login, form.get("csrf_token"))

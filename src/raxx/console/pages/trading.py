@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from raxx.common.asgi import request_id_of
 from raxx.common.environments import EnvironmentSpec
+from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth.service import Login
 from raxx.console.deps import DbDep, EnvReaderDep, StateDep, web_actor
 from raxx.console.pages.guard import backend_read, confirmation_gate, guard_mutation, panel_status, read_form
@@ -16,7 +17,7 @@ from raxx.console.templating import render
 from raxx.console.trading import service
 from raxx.console.trading.forms import parse_reason
 
-router = APIRouter(tags=["trading"])
+router = APIRouter(tags=["trading"], route_class=AuditedRoute)
 
 
 async def _trading_page(
@@ -55,6 +56,7 @@ async def trading_page(request: Request, state: StateDep, access: EnvReaderDep) 
 
 
 @router.post("/{env}/trading/halt", response_class=HTMLResponse)
+@audited("trading.halt")
 async def halt(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)
@@ -73,6 +75,7 @@ async def halt(request: Request, state: StateDep, db: DbDep, access: EnvReaderDe
 
 
 @router.post("/{env}/trading/resume", response_class=HTMLResponse)
+@audited("trading.resume")
 async def resume(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)

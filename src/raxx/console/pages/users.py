@@ -14,6 +14,7 @@ from raxx.common.asgi import request_id_of
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest
 from raxx.console.actions import Action, ActionScope, Actor, perform
+from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth import repository
 from raxx.console.auth import service as auth_service
 from raxx.console.auth.roles import ROLE_NAMES
@@ -23,14 +24,14 @@ from raxx.console.pages.notices import notice_from
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], route_class=AuditedRoute)
 NO_ROLE = "none"
 
 
 @router.get("/{env}/users", response_class=HTMLResponse)
 async def users_page(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> HTMLResponse:
     login, spec = access
-    require_capability(login, spec.name, "admin", action="user.role.grant")
+    require_capability(login, spec.name, "admin", action="user.role.change")
     return await render(
         request,
         state,
@@ -49,8 +50,7 @@ async def change_role(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, 
         raise BadRequest("You cannot change your own role; ask another admin.", code="own_role")
     if role != NO_ROLE and role not in ROLE_NAMES:
         raise BadRequest(f"unknown role {role!r}", code="unknown_role")
-    name = "user.role.revoke" if role == NO_ROLE else "user.role.grant"
-    action = Action(name, spec.name, target=user_name, params={"role": role})
+    action = Action("user.role.change", spec.name, target=user_name, params={"role": role})
 
     async def work(scope: ActionScope) -> None:
         async with state.sessions() as db, db.begin():
@@ -61,17 +61,18 @@ async def change_role(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, 
         state.api_tokens.forget()  # the user's tokens carry the new role at once in this process
         scope.set(role=role)
 
-    await perform(state.journal, actor, action, work)
+    await perform(state.audit, actor, action, work)
 
 
 @router.post("/{env}/users/role", response_class=HTMLResponse)
+@audited("user.role.change", target_field="user")
 async def set_role(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)
     role = form.get("role", "")
-    guard_mutation(request, login, spec, form, "user.role.revoke" if role == NO_ROLE else "user.role.grant")
+    guard_mutation(request, login, spec, form, "user.role.change")
     user_name = form.get("user", "")
-    action = Action("user.role.grant", spec.name, target=user_name, params={"role": role})
+    action = Action("user.role.change", spec.name, target=user_name, params={"role": role})
     confirm = await confirmation_gate(request, state, db, login, spec, action, form)
     if confirm is not None:
         return confirm

@@ -28,7 +28,7 @@ def _client(state: ConsoleState, spec: EnvironmentSpec, scope: ActionScope) -> T
     return TradingClient(state.clients[spec.name], scope.call)
 
 
-# -- what each action is, for the journal and for confirmations ---------------------
+# -- what each action is, for the audit trail and for confirmations ---------------------
 
 
 def place_action(spec: EnvironmentSpec, order: OrderCreate) -> Action:
@@ -81,7 +81,7 @@ async def place(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, order:
         )
         return placed
 
-    return await perform(state.journal, actor, place_action(spec, order), work)
+    return await perform(state.audit, actor, place_action(spec, order), work)
 
 
 async def cancel(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, order_id: uuid.UUID) -> OrderRead:
@@ -90,7 +90,7 @@ async def cancel(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, order
         scope.set(http_status=200, status=order.status)
         return order
 
-    return await perform(state.journal, actor, cancel_action(spec, order_id), work)
+    return await perform(state.audit, actor, cancel_action(spec, order_id), work)
 
 
 async def cancel_all(state: ConsoleState, actor: Actor, spec: EnvironmentSpec) -> CancelAllResult:
@@ -99,7 +99,7 @@ async def cancel_all(state: ConsoleState, actor: Actor, spec: EnvironmentSpec) -
         scope.set(http_status=200, canceled=len(result.canceled), failed=len(result.failed))
         return result
 
-    return await perform(state.journal, actor, cancel_all_action(spec), work)
+    return await perform(state.audit, actor, cancel_all_action(spec), work)
 
 
 async def halt(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, reason: str) -> TradingStateRead:
@@ -108,7 +108,7 @@ async def halt(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, reason:
         scope.set(http_status=200, halted=result.halted)
         return result
 
-    return await perform(state.journal, actor, halt_action(spec, reason), work)
+    return await perform(state.audit, actor, halt_action(spec, reason), work)
 
 
 async def resume(state: ConsoleState, actor: Actor, spec: EnvironmentSpec) -> TradingStateRead:
@@ -117,4 +117,4 @@ async def resume(state: ConsoleState, actor: Actor, spec: EnvironmentSpec) -> Tr
         scope.set(http_status=200, halted=result.halted)
         return result
 
-    return await perform(state.journal, actor, resume_action(spec), work)
+    return await perform(state.audit, actor, resume_action(spec), work)

@@ -18,11 +18,10 @@ from datetime import datetime, time
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, select, text, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ColumnElement, Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from raxx.common.clock import Clock, SystemClock
@@ -34,11 +33,13 @@ from raxx.raptor.broker.base import (
     BrokerOrder,
     BrokerOrderNotFound,
     BrokerPosition,
+    BrokerRejected,
     BrokerUnavailable,
     OrderIntent,
     OrderQuery,
 )
 from raxx.raptor.broker.book import AccountState, OrderState, PositionState
+from raxx.raptor.broker.paper_sql import PLACE_ORDER
 from raxx.raptor.broker.pricing import PricePath
 from raxx.raptor.models.paper import PaperAccount, PaperOrder, PaperPosition, PaperPrice
 
@@ -49,15 +50,6 @@ PRICES = cast(Table, PaperPrice.__table__)
 _ORDER_FIELDS = tuple(c.name for c in ORDERS.columns)
 MAINTAIN_BATCH = 500
 
-# Read after the account lock is held, in its own statement: under READ COMMITTED a
-# statement that waited for a lock re-reads only the locked row, so a position joined
-# into the locking statement could be stale.
-_READ_BOOK = text(
-    "SELECT p.quantity, p.held, p.cost_basis, "
-    "(SELECT price FROM paper_prices WHERE symbol = :symbol) AS pinned, "
-    "(SELECT id FROM paper_orders WHERE client_order_id = :client_order_id) AS existing "
-    "FROM (SELECT 1) one LEFT JOIN paper_positions p ON p.symbol = :symbol"
-)
 
 
 def new_account_id() -> str:
@@ -125,26 +117,38 @@ class PaperBroker:
     # -- orders --------------------------------------------------------------------
 
     async def submit(self, intent: OrderIntent) -> BrokerOrder:
+        """Place an order in one statement; a known client order id returns the venue's copy."""
         now = self._clock.now()
-        async with self._tx() as conn:
-            account = await self._lock_account(conn)
-            row = (
-                await conn.execute(_READ_BOOK, {"symbol": intent.symbol, "client_order_id": intent.client_order_id})
-            ).one()
-            if row.existing is not None:  # a resubmission: the venue keeps the first
-                return book.to_broker_order(await self._load(conn, ORDERS.c.id == row.existing))
-            position = PositionState(
-                intent.symbol, row.quantity or book.ZERO, row.held or book.ZERO, row.cost_basis or book.ZERO
-            )
-            price = row.pinned or self._prices.price_at(intent.symbol, now)
-            order = book.new_order(intent, now)
-            book.reserve(order, price=price, account=account, position=position)
-            if book.marketable(order, price):
-                book.apply_fill(
-                    order, price=price, account=account, position=position, now=now, liquidity=self._liquidity
-                )
-            await conn.execute(_PLACE, _place_params(order, account, position))
-        return book.to_broker_order(order)
+        params = {
+            "id": uuid.uuid4(), "client_order_id": intent.client_order_id, "symbol": intent.symbol,
+            "side": intent.side, "type": intent.type, "time_in_force": intent.time_in_force,
+            "quantity": intent.quantity, "limit_price": intent.limit_price, "liquidity": self._liquidity,
+            "path_price": self._prices.price_at(intent.symbol, now), "now": now, "now_iso": now.isoformat(),
+        }
+        async with self._connect() as raw:
+            conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                row = (await conn.execute(PLACE_ORDER, params)).mappings().first()
+            except IntegrityError:  # the same client order id won the race a moment ago
+                row = None
+        if row is not None:
+            return book.to_broker_order(_order_state(row))
+        return await self._existing_or_refusal(intent, now)
+
+    async def _existing_or_refusal(self, intent: OrderIntent, now: datetime) -> BrokerOrder:
+        """Nothing was placed: either the venue has this client order id, or it refuses the
+        order; the refusal's reason comes from the same rules, on the book as it is now."""
+        async with self._connect() as conn:
+            try:
+                return book.to_broker_order(await self._load(conn, ORDERS.c.client_order_id == intent.client_order_id))
+            except BrokerOrderNotFound:
+                pass
+            account = (await conn.execute(select(ACCOUNT))).mappings().one()
+            position = (await self._positions(conn, [intent.symbol]))[intent.symbol]
+            price = (await self._current_prices(conn, [intent.symbol], now))[intent.symbol]
+        state = AccountState(account_id=account["account_id"], cash=account["cash"], reserved=account["reserved"])
+        book.reserve(book.new_order(intent, now), price=price, account=state, position=position)  # raises
+        raise BrokerRejected("the book changed while the order was placed; submit it again", code="book_changed")
 
     async def cancel(self, broker_order_id: str) -> BrokerOrder:
         key = _order_id(broker_order_id)
@@ -357,34 +361,6 @@ class PaperBroker:
         for order in orders:
             values = _order_values(order)
             await conn.execute(update(ORDERS).where(ORDERS.c.id == values.pop("id")).values(**values))
-
-
-# The order, the account and the position in one statement: one round trip while the
-# account lock is held. Plain text, so it is parsed once and prepared by psycopg.
-_PLACE = text(
-    f"""
-    WITH placed AS (
-        INSERT INTO paper_orders ({", ".join(_ORDER_FIELDS)})
-        VALUES ({", ".join(":" + name for name in _ORDER_FIELDS)})
-    ),
-    funded AS (UPDATE paper_account SET cash = :cash, reserved = :reserved WHERE id = 1)
-    INSERT INTO paper_positions (symbol, quantity, held, cost_basis)
-    VALUES (:symbol, :position_quantity, :position_held, :position_cost_basis)
-    ON CONFLICT (symbol) DO UPDATE SET quantity = excluded.quantity, held = excluded.held,
-                                       cost_basis = excluded.cost_basis
-    """  # noqa: S608 - the interpolated names are the table's own column names
-).bindparams(bindparam("fills", type_=JSONB))
-
-
-def _place_params(order: OrderState, account: AccountState, position: PositionState) -> dict[str, Any]:
-    return {
-        **_order_values(order),
-        "cash": account.cash,
-        "reserved": account.reserved,
-        "position_quantity": position.quantity,
-        "position_held": position.held,
-        "position_cost_basis": position.cost_basis,
-    }
 
 
 def _order_id(broker_order_id: str) -> uuid.UUID:

@@ -1,0 +1,70 @@
+"""What an exception from an audited action means for its outcome.
+
+The distinction that matters is *did Raptor possibly act?* A refused connection
+means nothing was sent (``failed``); a timeout or a dropped connection after the
+request was sent means it may have happened (``unknown``, which the reconciler
+later resolves by asking Raptor about the request id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+from fastapi.exceptions import RequestValidationError
+
+from raxx.common.errors import RaxxError
+
+#: Refusal codes that mean "the request was sent and no answer came back" (the console's
+#: Raptor client raises ``backend_timeout``): Raptor may have acted.
+AMBIGUOUS_CODES = frozenset({"backend_timeout"})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str
+    http_status: int | None
+    error: str
+
+
+def classify_exception(exc: BaseException) -> Verdict:
+    """The outcome an exception stands for.
+
+    An exception may decide for itself with an ``audit_outcome`` attribute (the
+    console's Raptor client sets it on errors whose effect is ambiguous).
+    """
+    declared = getattr(exc, "audit_outcome", None)
+    status = _status_of(exc)
+    error = _describe(exc)
+    if declared in ("ok", "denied", "failed", "unknown"):
+        return Verdict(declared, status, error)
+    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
+        return Verdict("unknown", status, "interrupted before the outcome was known")
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.UnsupportedProtocol):
+        return Verdict("failed", status, error)
+    if isinstance(exc, httpx.TransportError) or getattr(exc, "code", None) in AMBIGUOUS_CODES:
+        return Verdict("unknown", status, error)
+    if status in (401, 403):
+        return Verdict("denied", status, error)
+    return Verdict("failed", status, error)
+
+
+def _status_of(exc: BaseException) -> int | None:
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code
+    if isinstance(exc, RaxxError):
+        return exc.status_code
+    if isinstance(exc, RequestValidationError):
+        return 422
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, RaxxError):
+        return f"{exc.code}: {exc.detail}"
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code} from {exc.request.url.host}"
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -1,0 +1,290 @@
+"""``raxx audit ...``: verify, export, checkpoint, reconcile. Thin: parse, call, render, exit.
+
+The database is ``CONSOLE_DATABASE_URL`` (or ``--database-url``); the checkpoint key is
+the secret ``CONSOLE_AUDIT_SIGNING_KEY`` (``.env`` file, then the process environment).
+
+``raxx audit verify`` exit codes: 0 intact; 3 an event was edited or a link broken;
+4 events missing (gaps); 5 chain shorter than or different from a checkpoint
+(newest events deleted, or rewritten); 6 a checkpoint's signature does not verify or
+its file cannot be read; 69 database unreachable; 78 configuration missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+import click
+import psycopg
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from raxx.common.clock import SystemClock
+from raxx.common.db import create_engine, redact_url
+from raxx.common.errors import BadRequest, ConfigError, Unavailable
+from raxx.common.secrets import ChainSecrets, DotenvSecrets, EnvironSecrets
+from raxx.console.audit.checkpoint import (
+    SIGNING_KEY_SECRET,
+    CheckpointSigner,
+    create_checkpoint,
+    export_lines,
+    read_checkpoint_file,
+    stored_checkpoints,
+)
+from raxx.console.audit.export import export_events
+from raxx.console.audit.repository import EventFilter
+from raxx.console.audit.service import AuditContext, AuditTrail
+from raxx.console.audit.verify import VerifyReport, verify_chain
+
+T = TypeVar("T")
+DURATION_RE = re.compile(r"^(\d+)([smhd])$")
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+database_option = click.option(
+    "--database-url", envvar="CONSOLE_DATABASE_URL", help="console database URL [env: CONSOLE_DATABASE_URL]"
+)
+env_file_option = click.option(
+    "--env-file", type=click.Path(dir_okay=False, path_type=Path), default=Path(".env"), show_default=True,
+    help="development .env file consulted for secrets before the process environment",
+)
+
+
+@click.group()
+def audit() -> None:
+    """The console's audit trail: verify the chain, export events, sign checkpoints, reconcile.
+
+    \b
+    `raxx audit verify` exit codes:
+      0   the chain is intact
+      3   an event was edited or a link is broken
+      4   events are missing (a gap in seq)
+      5   the chain is shorter than, or differs from, a signed checkpoint
+      6   a checkpoint's signature does not verify, or its file cannot be read
+      69  the database is unreachable;  78  configuration is missing
+    """
+
+
+def _run(url: str | None, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run ``work`` with an engine on the console database; a dead database is one line, exit 69."""
+    if not url:
+        raise ConfigError("CONSOLE_DATABASE_URL is required but not set (or pass --database-url)")
+
+    async def main() -> T:
+        engine = create_engine(url, application_name="raxx-audit-cli", pool_size=2, max_overflow=2)
+        try:
+            return await work(engine)
+        except (SQLAlchemyError, psycopg.Error, OSError) as exc:
+            raise Unavailable(f"console database {redact_url(url)} unavailable ({type(exc).__name__})") from None
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def _secrets(env_file: Path) -> ChainSecrets:
+    return ChainSecrets([DotenvSecrets(env_file), EnvironSecrets()])
+
+
+def _signer(env_file: Path, *, required: bool) -> CheckpointSigner | None:
+    secrets = _secrets(env_file)
+    if required:
+        return CheckpointSigner(secrets.require(SIGNING_KEY_SECRET))
+    key = secrets.get(SIGNING_KEY_SECRET)
+    return CheckpointSigner(key) if key else None
+
+
+def _cli_context() -> AuditContext:
+    """Who acts when a person runs ``raxx audit``: the operating-system user, no environment."""
+    return AuditContext(actor_name=f"cli:{getpass.getuser()}", user_agent="raxx-cli")
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on a terminal (stderr); nothing when piped or in CI."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@audit.command()
+@database_option
+@env_file_option
+@click.option("--checkpoint", "checkpoint_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="an exported checkpoint file (JSON Lines) to check the chain against; repeatable")
+@click.option("--no-stored", is_flag=True, help="ignore the checkpoints stored in the database")
+@click.option("--no-record", is_flag=True, help="do not record this verification as an audit event")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+@click.option("--workers", type=click.IntRange(1, 64), default=lambda: os.cpu_count() or 1,
+              show_default="CPU count", help="processes verifying ranges of a long chain (over 200,000 events)")
+def verify(
+    database_url: str | None, env_file: Path, checkpoint_files: tuple[Path, ...], no_stored: bool,
+    no_record: bool, as_json: bool, workers: int,
+) -> None:
+    """Walk the hash chain and report OK (count, head) or what is broken. Exit codes: see `raxx audit --help`."""
+    signer = _signer(env_file, required=bool(checkpoint_files))
+    exported = [cp for path in checkpoint_files for cp in read_checkpoint_file(path)]
+
+    async def work(engine: AsyncEngine) -> VerifyReport:
+        stored = [] if no_stored else await stored_checkpoints(engine)
+        with _progress("verifying") as progress:
+            report = await verify_chain(engine, checkpoints=exported, stored=stored, signer=signer,
+                                        progress=progress, workers=workers)
+        if not no_record:
+            await AuditTrail(engine).record(
+                _cli_context(), "audit.verify", outcome="ok" if report.ok else "failed", params=report.as_dict()
+            )
+        return report
+
+    report = _run(database_url, work)
+    _render_report(report, as_json=as_json)
+    sys.exit(report.exit_code())
+
+
+def _render_report(report: VerifyReport, *, as_json: bool) -> None:
+    if as_json:
+        import json
+
+        click.echo(json.dumps({**report.as_dict(), "notes": report.notes}, indent=2))
+        return
+    click.echo(report.summary())
+    for finding in report.findings:
+        click.echo(f"  {finding.describe()}")
+    if report.finding_total > len(report.findings):
+        click.echo(f"  ... and {report.finding_total - len(report.findings)} more")
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"not a date/time: {value!r} (use ISO 8601, e.g. 2026-11-26T09:00:00Z)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_duration(value: str) -> timedelta:
+    match = DURATION_RE.match(value.strip())
+    if not match:
+        raise BadRequest(f"not a duration: {value!r} (use e.g. 30s, 10m, 2h, 7d)")
+    return timedelta(**{DURATION_UNITS[match.group(2)]: int(match.group(1))})
+
+
+@audit.command()
+@database_option
+@click.option("--since", help="events recorded at or after this time (ISO 8601; UTC if no offset)")
+@click.option("--until", help="events recorded before this time")
+@click.option("--env", "environment", help="one environment; '-' for events with none")
+@click.option("--actor", help="actor name or user id")
+@click.option("--action", help="action name, or a prefix such as 'order.*'")
+@click.option("--outcome", type=click.Choice(["ok", "denied", "failed", "unknown"]))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="file to write (default: stdout)")
+def export(
+    database_url: str | None, since: str | None, until: str | None, environment: str | None, actor: str | None,
+    action: str | None, outcome: str | None, fmt: str, output: Path | None,
+) -> None:
+    """Stream matching events in chain order as JSON Lines or CSV."""
+    filters = EventFilter(environment=environment, actor=actor, action=action, outcome=outcome,
+                          since=_parse_time(since), until=_parse_time(until))
+
+    async def work(engine: AsyncEngine) -> int:
+        with _open_output(output) as out:
+            count = await export_events(engine, out, filters, fmt="csv" if fmt == "csv" else "jsonl")
+        await AuditTrail(engine).record(_cli_context(), "audit.export", outcome="ok",
+                                        params={"filters": _filter_params(filters), "format": fmt, "count": count})
+        return count
+
+    count = _run(database_url, work)
+    click.echo(f"exported {count} event(s)", err=True)
+
+
+def _filter_params(filters: EventFilter) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(filters).items() if v is not None}
+
+
+@contextmanager
+def _open_output(output: Path | None) -> Iterator[TextIO]:
+    if output is None or str(output) == "-":
+        yield sys.stdout
+        return
+    with output.open("w", encoding="utf-8", newline="") as handle:
+        yield handle
+
+
+@audit.command()
+@database_option
+@env_file_option
+@click.option("--export", "export_to", type=click.Path(dir_okay=False, path_type=Path),
+              help="append the checkpoint(s) to this file (JSON Lines) instead of stdout")
+@click.option("--all", "export_all", is_flag=True, help="export every stored checkpoint instead of signing a new one")
+def checkpoint(database_url: str | None, env_file: Path, export_to: Path | None, export_all: bool) -> None:
+    """Verify the chain since the last checkpoint, then sign and store its head."""
+    signer = _signer(env_file, required=True)
+    assert signer is not None
+
+    async def work(engine: AsyncEngine) -> str:
+        if export_all:
+            return export_lines(reversed(await stored_checkpoints(engine)))
+        return export_lines([await create_checkpoint(engine, signer, clock=SystemClock())])
+
+    lines = _run(database_url, work)
+    if export_to is None or str(export_to) == "-":
+        click.echo(lines, nl=False)
+    else:
+        with export_to.open("a", encoding="utf-8") as handle:
+            handle.write(lines)
+        click.echo(f"checkpoint(s) appended to {export_to}", err=True)
+
+
+@audit.command()
+@database_option
+@env_file_option
+@click.option("--older-than", default="10m", show_default=True, help="close attempts open longer than this")
+@click.option("--lookback", default="30d", show_default=True, help="ignore attempts older than this")
+@click.option("--environments", "environments_file", envvar="CONSOLE_ENVIRONMENTS_FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="environment registry (TOML) naming each Raptor to ask [env: CONSOLE_ENVIRONMENTS_FILE]")
+def reconcile(
+    database_url: str | None, env_file: Path, older_than: str, lookback: str, environments_file: Path | None
+) -> None:
+    """Close attempts that never got an outcome: ask Raptor about their request id, else mark unknown."""
+    import httpx
+
+    from raxx.common.environments import EnvironmentRegistry
+    from raxx.console.audit.lookup import HttpRequestLookup
+    from raxx.console.audit.reconciler import reconcile as run_reconcile
+
+    registry = EnvironmentRegistry.from_toml(environments_file) if environments_file else None
+
+    async def work(engine: AsyncEngine) -> str:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
+            lookup = HttpRequestLookup(registry, _secrets(env_file), client) if registry else None
+            report = await run_reconcile(engine, lookup, older_than=parse_duration(older_than),
+                                         lookback=parse_duration(lookback), clock=SystemClock())
+        return report.summary()
+
+    click.echo(_run(database_url, work))

@@ -1,0 +1,165 @@
+"""Close attempts that never got an outcome (the console died between Raptor and the outcome write).
+
+An attempt still open after ``older_than`` gets an outcome written by the reconciler,
+marked ``{"reconciled": true, ...}`` in its params:
+
+* ``ok`` when Raptor says it handled the request id (``raptor_found: true``);
+* ``failed`` when Raptor says it never saw it (``raptor_found: false``);
+* ``unknown`` when Raptor cannot be asked (no environment or request id on the
+  attempt, no lookup configured, Raptor unreachable or answering nonsense).
+
+Several reconcilers may run at once (one per console instance): an attempt gets
+at most one outcome (a unique index), and the loser counts it as already closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from raxx.common.clock import Clock
+from raxx.common.contracts import RequestLookupResult
+from raxx.common.logging import log_event
+from raxx.console.audit import repository
+from raxx.console.audit.repository import EventRecord
+from raxx.console.audit.service import Attempt, AuditContext, AuditTrail, Outcome, OutcomeAlreadyRecorded
+
+__all__ = ["RaptorRequestLookup", "ReconcileReport", "RequestLookupResult", "reconcile"]
+
+log = logging.getLogger("raxx.console.audit.reconciler")
+
+
+class RaptorRequestLookup(Protocol):
+    """Asks one environment's Raptor about a request id (``GET /v1/requests/{request_id}``)."""
+
+    async def lookup(self, environment: str, request_id: str) -> RequestLookupResult | None:
+        """The answer, or None when Raptor cannot be asked (unreachable, identity mismatch)."""
+        ...
+
+
+@dataclass
+class ReconcileReport:
+    examined: int = 0
+    closed: dict[str, int] = field(default_factory=lambda: {"ok": 0, "failed": 0, "unknown": 0})
+    already_closed: int = 0
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{k}: {v}" for k, v in self.closed.items())
+        return f"{self.examined} open attempt(s) examined; closed as {parts}; {self.already_closed} closed by another"
+
+
+async def reconcile(
+    engine: AsyncEngine,
+    lookup: RaptorRequestLookup | None,
+    *,
+    older_than: timedelta,
+    clock: Clock,
+    lookback: timedelta | None = timedelta(days=30),
+    limit: int = 1000,
+) -> ReconcileReport:
+    """Close every attempt recorded more than ``older_than`` ago that has no outcome.
+
+    ``lookback`` bounds how far back to look (None: the whole chain). Raises
+    ``AuditUnavailable`` if outcomes cannot be written.
+    """
+    now = clock.now()
+    async with engine.connect() as conn:
+        attempts = await repository.open_attempts(
+            conn, recorded_before=now - older_than, recorded_after=now - lookback if lookback else None, limit=limit
+        )
+    trail = AuditTrail(engine, clock=clock)
+    report = ReconcileReport()
+    for record in attempts:
+        report.examined += 1
+        answer = await _ask(lookup, record)
+        outcome, params = _verdict(record, answer, asked=lookup is not None)
+        params["open_for_seconds"] = int((now - record.recorded_at).total_seconds())
+        try:
+            await trail.outcome(_attempt_of(record), outcome, params=params)
+        except OutcomeAlreadyRecorded:
+            report.already_closed += 1
+            continue
+        report.closed[outcome] += 1
+        log_event(log, "audit.reconcile.closed", attempt_seq=record.seq, action=record.action, outcome=outcome)
+    return report
+
+
+async def _ask(lookup: RaptorRequestLookup | None, record: EventRecord) -> RequestLookupResult | None:
+    if lookup is None or not record.environment or not record.request_id:
+        return None
+    try:
+        answer = await lookup.lookup(record.environment, record.request_id)
+    except Exception as exc:  # an unreachable Raptor means "unknown", never a crashed reconciler
+        log_event(log, "audit.reconcile.lookup_failed", level=logging.WARNING, attempt_seq=record.seq,
+                  environment=record.environment, error=type(exc).__name__)
+        return None
+    if answer is not None and answer.request_id != record.request_id:
+        return None
+    return answer
+
+
+def _verdict(
+    record: EventRecord, answer: RequestLookupResult | None, *, asked: bool
+) -> tuple[Outcome, dict[str, Any]]:
+    params: dict[str, Any] = {"reconciled": True}
+    if answer is None:
+        params["raptor_found"] = None
+        params["reason"] = _why_not_asked(record, asked=asked)
+        return "unknown", params
+    params.update(
+        raptor_found=answer.found,
+        raptor_action=answer.action,
+        raptor_target=answer.target,
+        raptor_at=answer.at.isoformat() if answer.at else None,
+    )
+    return ("ok" if answer.found else "failed"), params
+
+
+def _why_not_asked(record: EventRecord, *, asked: bool) -> str:
+    if not record.environment:
+        return "the attempt names no environment"
+    if not record.request_id:
+        return "the attempt has no request id"
+    if not asked:
+        return "no Raptor lookup configured"
+    return "Raptor could not be asked"
+
+
+def _attempt_of(record: EventRecord) -> Attempt:
+    context = AuditContext(
+        actor_id=record.actor_id,
+        actor_name=record.actor_name,
+        session_hash=record.session_hash,
+        environment=record.environment,
+        request_id=record.request_id,
+        client_ip=record.client_ip,
+        user_agent=record.user_agent,
+    )
+    return Attempt(
+        event_id=record.event_id, seq=record.seq, hash=record.hash, recorded_at=record.recorded_at,
+        occurred_at=record.occurred_at, context=context, action=record.action, target=record.target,
+    )
+
+
+async def run_periodic_reconcile(
+    engine: AsyncEngine,
+    lookup: RaptorRequestLookup | None,
+    *,
+    older_than: timedelta,
+    interval: timedelta,
+    clock: Clock,
+) -> None:
+    """Reconcile every ``interval`` (a console lifespan task; cancel it to stop). Failures are logged."""
+    while True:
+        await asyncio.sleep(interval.total_seconds())
+        try:
+            report = await reconcile(engine, lookup, older_than=older_than, clock=clock)
+            if report.examined:
+                log_event(log, "audit.reconcile.ok", summary=report.summary())
+        except Exception as exc:  # the loop must outlive a database restart
+            log_event(log, "audit.reconcile.failed", level=logging.ERROR, error=type(exc).__name__)

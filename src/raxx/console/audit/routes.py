@@ -1,0 +1,216 @@
+"""Every state-changing console route is audited by its route class, not by remembering to.
+
+A router built with ``route_class=AuditedRoute`` wraps each POST/PUT/PATCH/DELETE
+endpoint: the attempt is committed before the endpoint runs (so before anything is
+sent to Raptor), the outcome after, from the response status or the exception. A
+mutating route without an ``@audited("...")`` declaration refuses to be built, and
+``tests/console/audit/test_route_audit.py`` walks the app's route table so a route
+added on a plain router fails the build too.
+
+Endpoints refine the outcome through ``request.state.audit`` (an
+:class:`~raxx.console.audit.service.ActionScope`): ``act.set(...)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Coroutine, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from starlette.datastructures import UploadFile
+from starlette.routing import BaseRoute
+
+from raxx.common.asgi import request_id_of
+from raxx.common.errors import RaxxError
+from raxx.common.logging import log_event
+from raxx.console.audit.service import AuditContext, AuditTrail
+from raxx.console.auth import repository as auth_repository
+from raxx.console.auth.service import hash_token
+from raxx.console.security import session_cookie_name
+from raxx.console.state import ConsoleState
+
+log = logging.getLogger("raxx.console.audit")
+MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class AuditSpec:
+    """How a route is audited: its action, and where its environment and target come from.
+
+    ``env_field`` and ``target_field`` name a path parameter or a form/JSON field.
+    """
+
+    action: str
+    env_field: str | None = "env"
+    target_field: str | None = None
+
+
+def audited(action: str, *, env_field: str | None = "env", target_field: str | None = None) -> Callable[[F], F]:
+    """Declare the audit action of an endpoint (read by :class:`AuditedRoute`)."""
+
+    def mark(endpoint: F) -> F:
+        endpoint.__raxx_audit__ = AuditSpec(action, env_field, target_field)  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
+def audit_spec_of(endpoint: Callable[..., Any]) -> AuditSpec | None:
+    spec = getattr(endpoint, "__raxx_audit__", None)
+    return spec if isinstance(spec, AuditSpec) else None
+
+
+class MissingAuditDeclaration(TypeError):
+    """A state-changing route was declared without ``@audited(...)``."""
+
+
+class AuditedRoute(APIRoute):
+    """An ``APIRoute`` that writes an attempt before and an outcome after every mutating call."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        # Set before APIRoute.__init__, which builds the handler through get_route_handler().
+        self.audit_spec = audit_spec_of(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+        methods = self.methods or set()
+        if self.audit_spec is None and methods & MUTATING_METHODS:
+            raise MissingAuditDeclaration(f"{sorted(methods)} {path} changes state but is not @audited(...)")
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        spec = self.audit_spec
+        if spec is None:
+            return handler
+
+        async def audited_handler(request: Request) -> Response:
+            state: ConsoleState = request.app.state.console
+            trail: AuditTrail = state.audit
+            fields = await _request_fields(request)
+            ctx = await audit_context(request, state, environment=_environment(spec, request, fields, state))
+            async with trail.action(ctx, spec.action, target=_field(spec.target_field, request, fields),
+                                    params=fields) as act:
+                request.state.audit = act
+                response = await handler(request)
+                act.set_from_status(response.status_code)
+                return response
+
+        return audited_handler
+
+
+async def audit_context(request: Request, state: ConsoleState, *, environment: str | None) -> AuditContext:
+    """Who acts (from the session cookie, if any), from where, in which environment."""
+    token = request.cookies.get(session_cookie_name(True)) or request.cookies.get(session_cookie_name(False))
+    if request.url.path.startswith("/api/"):
+        token = None  # the JSON API never acts on a session cookie: its actor is the bearer token's user
+        actor_id, actor_name = await _api_token_actor(state, request)
+    else:
+        actor_id, actor_name = await _session_actor(state, token)
+    return AuditContext(
+        actor_id=actor_id,
+        actor_name=actor_name,
+        session_id=token,
+        environment=environment,
+        request_id=request_id_of(request),
+        client_ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+async def _session_actor(state: ConsoleState, token: str | None) -> tuple[Any, str | None]:
+    """The user a session cookie claims, read-only (the route itself decides whether it is valid)."""
+    if not token or len(token) > 128:
+        return None, None
+    async with state.sessions() as db:
+        found = await auth_repository.session_with_user(db, hash_token(token))
+        actor = (found[1].id, found[1].name) if found else (None, None)
+        await db.rollback()
+    return actor
+
+
+async def _api_token_actor(state: ConsoleState, request: Request) -> tuple[Any, str | None]:
+    """The user a personal API token claims (``Authorization: Bearer rxc_...``), if it is valid.
+
+    Best effort like the session lookup: the route itself refuses a bad token (401), and the
+    outcome says so.
+    """
+    scheme, _, raw = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not raw:
+        return None, None
+    try:
+        owner = await state.api_tokens.verify(raw)
+    except RaxxError:
+        return None, None
+    return owner.user_id, owner.user_name
+
+
+async def _request_fields(request: Request) -> dict[str, Any]:
+    """Form or JSON fields of the request, as audit params (secrets are redacted by the trail)."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        return {k: (v.filename if isinstance(v, UploadFile) else v) for k, v in form.multi_items()}
+    if content_type.startswith("application/json"):
+        try:
+            body = json.loads(await request.body() or b"null")
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {"body": body}
+    return {}
+
+
+def _field(name: str | None, request: Request, fields: dict[str, Any]) -> str | None:
+    if name is None:
+        return None
+    value = request.path_params.get(name, fields.get(name))
+    return None if value is None else str(value)
+
+
+def _environment(spec: AuditSpec, request: Request, fields: dict[str, Any], state: ConsoleState) -> str | None:
+    """The environment acted on, only if it is a registered one (an unknown name stays in params)."""
+    value = _field(spec.env_field, request, fields)
+    return value if value is not None and value in state.registry else None
+
+
+async def record_refusal(request: Request, code: str, detail: object, status: int) -> None:
+    """Audit a refusal that is not already an action's outcome: a permission denial on a
+    page, or a backend that says it is another environment (identity mismatch).
+
+    Best effort: the request is refused either way, so an audit failure here is logged,
+    never turned into a different error page.
+    """
+    is_mismatch = code == "backend_misconfigured"
+    if not is_mismatch and getattr(request.state, "audit", None) is not None:
+        return  # the mutating route's outcome already says "denied"
+    state: ConsoleState = request.app.state.console
+    segments = request.url.path.strip("/").split("/")
+    # /{env}/... for pages, /api/{env}/... for the JSON API
+    candidate = segments[1] if segments[0] == "api" and len(segments) > 1 else segments[0]
+    environment = candidate if candidate in state.registry else None
+    try:
+        ctx = await audit_context(request, state, environment=environment)
+        await state.audit.record(
+            ctx, "identity.mismatch" if is_mismatch else "access.denied",
+            outcome="failed" if is_mismatch else "denied", target=request.url.path, http_status=status,
+            error=f"{code}: {detail}", params={"method": request.method},
+        )
+    except Exception as exc:  # the refusal stands; the log says the audit write failed
+        log_event(log, "audit.refusal.unrecorded", level=logging.ERROR, code=code, error=type(exc).__name__)
+
+
+def walk_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, BaseRoute]]:
+    """Every route of an app with its full path, through included routers at any depth.
+
+    FastAPI keeps an included router as one entry of ``app.routes``; the route-walking
+    audit test needs the routes themselves.
+    """
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            context = getattr(route, "include_context", None)
+            yield from walk_routes(included.routes, prefix + str(getattr(context, "prefix", "") or ""))
+        else:
+            yield prefix + str(getattr(route, "path", "")), route

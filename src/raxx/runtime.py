@@ -1,0 +1,370 @@
+"""What a deployed process is: the app named by ``RAXX_APP``, its secrets, its settings.
+
+One repository and one artifact serve all three Heroku apps; configuration picks the
+app. ``raxx web`` (the Procfile's ``web``) serves it on ``$PORT``; ``raxx release`` (the
+release phase) runs its migrations; ``raxx secrets check`` lists the keys it needs.
+
+Settings come through the secrets chain (``raxx.common.secrets.build_secrets_chain``):
+Infisical when configured, then a ``.env`` file in development, then config vars.
+Heroku's ``DATABASE_URL`` stands in for the app's own ``*_DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic_settings import BaseSettings
+
+from raxx.common.errors import ConfigError
+from raxx.common.secrets import ChainSecrets, SecretStatus, build_secrets_chain
+from raxx.common.settings import load_settings
+
+APP_VAR = "RAXX_APP"
+DOTENV_VAR = "RAXX_DOTENV_FILE"
+HEROKU_DATABASE_VAR = "DATABASE_URL"
+
+S = TypeVar("S", bound=BaseSettings)
+log = logging.getLogger("raxx.runtime")
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """A deployable as Heroku sees it."""
+
+    name: str
+    tree: str
+    prefix: str
+    #: Infisical folder holding this app's secrets (``INFISICAL_SECRET_PATH`` overrides it).
+    infisical_path: str
+
+    @property
+    def database_var(self) -> str:
+        return f"{self.prefix}DATABASE_URL"
+
+
+APPS: dict[str, AppSpec] = {
+    "raptor": AppSpec("raptor", "raptor", "RAPTOR_", "/raptor"),
+    "console": AppSpec("console", "console", "CONSOLE_", "/console"),
+    "gate": AppSpec("gate", "ledger", "GATE_", "/gate"),
+}
+#: Apps a web dyno can serve (the gate is a CLI run by CI).
+WEB_APPS = ("raptor", "console")
+
+
+def app_spec(name: str | None, *, web: bool = False) -> AppSpec:
+    """The app ``name`` (default: ``RAXX_APP``), refused by name when unknown."""
+    chosen = (name or os.environ.get(APP_VAR, "")).strip()
+    allowed = WEB_APPS if web else tuple(APPS)
+    if not chosen:
+        raise ConfigError(f"{APP_VAR} is required but not set (one of: {', '.join(allowed)})")
+    if chosen not in allowed:
+        raise ConfigError(f"{APP_VAR} is invalid: {chosen!r} is not one of {', '.join(allowed)}")
+    return APPS[chosen]
+
+
+def heroku_environ(spec: AppSpec, environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` with Heroku's ``DATABASE_URL`` standing in for the app's own database URL."""
+    values = dict(environ)
+    if not values.get(spec.database_var) and values.get(HEROKU_DATABASE_VAR):
+        values[spec.database_var] = values[HEROKU_DATABASE_VAR]
+    return values
+
+
+def open_secrets(
+    spec: AppSpec, environ: Mapping[str, str] | None = None, *, infisical_environment: str | None = None
+) -> ChainSecrets:
+    """The app's secrets chain. Infisical's folder defaults to the app's (``/raptor``)."""
+    values = heroku_environ(spec, os.environ if environ is None else environ)
+    dotenv = values.get(DOTENV_VAR)
+    development = _truthy(values.get(f"{spec.prefix}DEVELOPMENT"))
+    return build_secrets_chain(
+        values,
+        dotenv_file=Path(dotenv) if dotenv else None,
+        development=development,
+        infisical_environment=infisical_environment,
+        infisical_path=values.get("INFISICAL_SECRET_PATH") or spec.infisical_path,
+        required=list(_static_requirements(spec)),
+    )
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+# -- what each app needs ------------------------------------------------------------------
+
+
+def _static_requirements(spec: AppSpec) -> dict[str, str]:
+    """Keys every deployment of ``spec`` needs, whatever else it is configured for."""
+    if spec.name == "raptor":
+        return {
+            "RAPTOR_ENVIRONMENT": "which deployment this is (staging or prod)",
+            "RAPTOR_DATABASE_URL": "the environment's own PostgreSQL (Heroku: DATABASE_URL)",
+        }
+    if spec.name == "console":
+        return {
+            "CONSOLE_DATABASE_URL": "users, sessions and the audit trail (Heroku: DATABASE_URL)",
+            "CONSOLE_SECRET_KEY": "signs CSRF and confirmation tokens",
+        }
+    return {"GATE_DATABASE_URL": "the release ledger"}
+
+
+def required_secrets(spec: AppSpec, chain: ChainSecrets) -> dict[str, str]:
+    """Every key ``spec`` needs with what it is for, given the rest of its configuration."""
+    needed = _static_requirements(spec)
+    if spec.name == "raptor" and (chain.get("RAPTOR_BROKER") or "paper") == "alpaca":
+        needed["RAPTOR_ALPACA_API_KEY_ID"] = "the environment's Alpaca paper key id"
+        needed["RAPTOR_ALPACA_API_SECRET_KEY"] = "the environment's Alpaca paper secret key"  # noqa: S105
+    if spec.name == "console":
+        needed.update(_console_token_secrets(chain))
+    if spec.name == "gate":
+        needed.update(_gate_secrets(chain))
+    return needed
+
+
+def _console_token_secrets(chain: ChainSecrets) -> dict[str, str]:
+    from raxx.common.environments import EnvironmentRegistry
+    from raxx.console.config import DEFAULT_REGISTRY
+
+    path = Path(chain.get("CONSOLE_ENVIRONMENTS_FILE") or DEFAULT_REGISTRY)
+    registry = EnvironmentRegistry.from_toml(path)
+    return {spec.token_secret: f"the console's Raptor token for {name}" for name, spec in registry.items()}
+
+
+def _gate_secrets(chain: ChainSecrets) -> dict[str, str]:
+    needed: dict[str, str] = {}
+    if (chain.get("GATE_PLATFORM") or "local") == "heroku":
+        needed["GATE_HEROKU_API_TOKEN"] = "a Heroku OAuth authorization for the Platform API"  # noqa: S105
+    return needed
+
+
+def check_secrets(spec: AppSpec, chain: ChainSecrets) -> list[SecretStatus]:
+    return chain.check(required_secrets(spec, chain))
+
+
+def require_secrets(spec: AppSpec, chain: ChainSecrets) -> None:
+    """Refuse to start when a required key is missing, naming it (never a value)."""
+    chain.require_all(required_secrets(spec, chain))
+
+
+def secret_values(spec: AppSpec, chain: ChainSecrets) -> list[str]:
+    """The values a redacting log formatter must blank out for this app."""
+    keys = [k for k in required_secrets(spec, chain) if k not in ("RAPTOR_ENVIRONMENT",)]
+    keys += ["INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET", HEROKU_DATABASE_VAR, f"{spec.prefix}MIGRATION_DATABASE_URL"]
+    return chain.values(keys)
+
+
+# -- settings through the chain -----------------------------------------------------------
+
+
+def settings_from_chain(cls: type[S], prefix: str, chain: ChainSecrets, **overrides: Any) -> S:
+    """``cls`` built from whatever the chain answers for each ``PREFIX_FIELD``.
+
+    Passing every found value explicitly gives the chain's precedence (Infisical over config
+    vars) instead of pydantic's own environment reading.
+    """
+    found: dict[str, Any] = {}
+    for field in cls.model_fields:
+        value = chain.get(f"{prefix}{field.upper()}")
+        if value is not None:
+            found[field] = value
+    found.update(overrides)
+    return load_settings(cls, **found)
+
+
+@dataclass
+class WebApp:
+    """Everything ``raxx web`` serves: the ASGI app and how uvicorn should treat it."""
+
+    spec: AppSpec
+    app: Any
+    log_level: str
+    proxy_headers: bool
+    redact: list[str]
+
+
+def build_web_app(environ: Mapping[str, str] | None = None) -> WebApp:
+    """Resolve ``RAXX_APP``, its secrets and settings, and build the app (no serving)."""
+    values = dict(os.environ if environ is None else environ)
+    spec = app_spec(values.get(APP_VAR), web=True)
+    chain = open_secrets(spec, values)
+    require_secrets(spec, chain)
+    if spec.name == "raptor":
+        from raxx.raptor.app import create_app as create_raptor_app
+        from raxx.raptor.config import RaptorSettings
+
+        raptor = settings_from_chain(RaptorSettings, spec.prefix, chain)
+        return WebApp(spec, create_raptor_app(raptor), raptor.log_level, False, secret_values(spec, chain))
+    from raxx.console.app import create_app as create_console_app
+    from raxx.console.config import ConsoleSettings
+
+    console = settings_from_chain(ConsoleSettings, spec.prefix, chain)
+    # Heroku's router is the only way in and sets X-Forwarded-Proto: trusting it gives
+    # Secure cookies and https redirects.
+    return WebApp(spec, create_console_app(console, secrets=chain), console.log_level, True, secret_values(spec, chain))
+
+
+def web_app_factory() -> Any:
+    """uvicorn ``--factory`` entry for multi-worker dynos (``WEB_CONCURRENCY`` > 1)."""
+    from raxx.common.logging import configure_logging
+    from raxx.common.secrets import install_redaction
+
+    configure_logging("INFO")
+    built = build_web_app()
+    configure_logging(built.log_level)
+    install_redaction(built.redact)
+    return built.app
+
+
+def serve_web(*, host: str, port: int, workers: int = 1) -> None:
+    """The Procfile's ``web``: the app named by ``RAXX_APP`` on ``$PORT``."""
+    import uvicorn
+
+    from raxx.common.logging import configure_logging
+    from raxx.common.secrets import install_redaction
+
+    configure_logging("INFO")  # start-up events (secrets loaded: where and how many keys, never values)
+    built = build_web_app()  # refuse to start here, once, before any worker is forked
+    configure_logging(built.log_level)
+    install_redaction(built.redact)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "log_config": None,
+        "proxy_headers": built.proxy_headers,
+        "forwarded_allow_ips": "*" if built.proxy_headers else None,
+        "timeout_graceful_shutdown": 25,  # Heroku sends SIGTERM, then SIGKILL 30 s later
+    }
+    if workers > 1:
+        uvicorn.run("raxx.runtime:web_app_factory", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(built.app, loop="uvloop", http="httptools", **options)
+
+
+# -- the release phase --------------------------------------------------------------------
+
+
+def run_release(environ: Mapping[str, str] | None = None) -> str:
+    """The Procfile's ``release``: migrate the app's database; return the lines to print.
+
+    Heroku runs it for every new release (build, promotion, rollback, config change); a
+    failure keeps the current release running. The app that hosts the gate's monitor
+    (``GATE_DATABASE_URL`` set) also migrates the ledger.
+    """
+    values = dict(os.environ if environ is None else environ)
+    spec = app_spec(values.get(APP_VAR), web=True)
+    chain = open_secrets(spec, values)
+    owner = chain.get(f"{spec.prefix}MIGRATION_DATABASE_URL") or chain.get(spec.database_var)
+    if not owner:
+        raise ConfigError(f"{spec.database_var} is required but not set (on Heroku: attach Postgres for DATABASE_URL)")
+    lines = [migrate_one(spec.tree, owner, chain.get(spec.database_var))]
+    ledger = chain.get("GATE_MIGRATION_DATABASE_URL") or chain.get("GATE_DATABASE_URL")
+    if ledger:
+        lines.append(migrate_one("ledger", ledger, chain.get("GATE_DATABASE_URL")))
+    return "\n".join(lines)
+
+
+def migrate_one(tree: str, owner: str, runtime: str | None) -> str:
+    """Migrate ``tree`` to head and say what happened, with the marker the Heroku platform reads.
+
+    After a rollback the database may be ahead of this code (a revision it does not know):
+    that is left as is, since migrations are expand/contract, and the release goes ahead.
+    """
+    from raxx.common.migrations import upgrade
+    from raxx.common.release import MIGRATIONS_APPLIED_MARKER, NO_MIGRATIONS_MARKER
+
+    before = _heads(owner)
+    unknown = before - _known_revisions(tree)
+    if unknown:
+        return (
+            f"{NO_MIGRATIONS_MARKER}: {tree} is at {', '.join(sorted(unknown))}, newer than this release "
+            "(a rollback); the schema is left as it is"
+        )
+    upgrade(tree, owner, runtime_url=runtime)
+    after = _heads(owner)
+    if after == before:
+        return f"{NO_MIGRATIONS_MARKER}: {tree} already at {', '.join(sorted(after)) or 'base'}"
+    was = ", ".join(sorted(before)) or "base"
+    return f"{MIGRATIONS_APPLIED_MARKER}: {tree} {was} -> {', '.join(sorted(after))}"
+
+
+def _known_revisions(tree: str) -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    from raxx.common.migrations import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config(tree, "postgresql://x@localhost/x"))
+    return {revision.revision for revision in script.walk_revisions()}
+
+
+def _heads(url: str) -> set[str]:
+    from sqlalchemy import create_engine
+
+    from raxx.common.db import sqlalchemy_url
+    from raxx.common.migrations import current_heads
+
+    engine = create_engine(sqlalchemy_url(url))
+    try:
+        with engine.connect() as conn:
+            return current_heads(conn)
+    finally:
+        engine.dispose()
+
+
+# -- raxx secrets check -------------------------------------------------------------------
+
+
+@dataclass
+class SecretsReport:
+    """Required keys present or missing (names and sources only) and other problems found."""
+
+    app: str
+    environment: str | None
+    sources: str
+    statuses: list[SecretStatus]
+    problems: list[str]
+    notes: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(s.present for s in self.statuses)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "environment": self.environment,
+            "sources": self.sources,
+            "ok": self.ok,
+            "keys": [
+                {"key": s.key, "present": s.present, "source": s.source, "purpose": s.purpose} for s in self.statuses
+            ],
+            "problems": self.problems,
+            "notes": self.notes,
+        }
+
+
+def secrets_report(app: str, environment: str | None, environ: Mapping[str, str] | None = None) -> SecretsReport:
+    """What ``raxx secrets check --app APP --env ENV`` prints: reads Infisical's ``ENV`` slug."""
+    spec = app_spec(app)
+    values = dict(os.environ if environ is None else environ)
+    chain = open_secrets(spec, values, infisical_environment=environment)
+    problems: list[str] = []
+    if spec.name == "raptor":
+        problems += _raptor_problems(chain, environment)
+    return SecretsReport(spec.name, environment, chain.sources(), check_secrets(spec, chain), problems, chain.notes)
+
+
+def _raptor_problems(chain: ChainSecrets, environment: str | None) -> list[str]:
+    problems = []
+    declared = chain.get("RAPTOR_ENVIRONMENT")
+    if environment and declared and declared != environment:
+        problems.append(f"RAPTOR_ENVIRONMENT is {declared!r} but these are the secrets for {environment!r}")
+    if _truthy(chain.get("RAPTOR_ALPACA_ALLOW_LIVE")):
+        problems.append("RAPTOR_ALPACA_ALLOW_LIVE is set: live trading with real money is enabled")
+    return problems

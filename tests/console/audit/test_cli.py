@@ -1,0 +1,179 @@
+"""``raxx audit verify|export|checkpoint|reconcile`` as an operator runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner, Result
+
+from raxx.cli import _register_groups, cli
+from raxx.common.db import create_engine
+from raxx.common.provision import ProvisionedDatabase
+from raxx.console.audit.service import AuditContext, AuditTrail
+from tests.console.audit.helpers import SIGNING_KEY, tamper
+
+
+def _raxx(db: ProvisionedDatabase, *args: str, key: str | None = SIGNING_KEY, tmp: Path | None = None) -> Result:
+    _register_groups()
+    env = {"CONSOLE_DATABASE_URL": db.runtime_url, "CONSOLE_AUDIT_SIGNING_KEY": key or ""}
+    extra = ["--env-file", str(tmp / "absent.env")] if tmp and args[0] in ("verify", "checkpoint") else []
+    return CliRunner().invoke(cli, ["audit", *args, *extra], env=env, catch_exceptions=False)
+
+
+def _seed(db: ProvisionedDatabase) -> None:
+    async def seed() -> None:
+        engine = create_engine(db.runtime_url, application_name="test-seed", pool_size=1)
+        trail = AuditTrail(engine)
+        for n, (env, actor) in enumerate([("staging", "alice"), ("prod", "bob"), ("prod", "alice")]):
+            attempt = await trail.attempt(AuditContext(actor_name=actor, environment=env, request_id=f"r{n}"),
+                                          "order.cancel", target=f"=HYPERLINK(\"x\")-{n}")
+            await trail.outcome(attempt, "ok", http_status=200)
+        await trail.record(AuditContext(actor_name="alice"), "auth.login", outcome="ok")
+        await engine.dispose()
+
+    asyncio.run(seed())
+
+
+def test_verify_ok_prints_count_and_head_and_records_itself(console_db: ProvisionedDatabase, tmp_path: Path) -> None:
+    _seed(console_db)
+    result = _raxx(console_db, "verify", tmp=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("OK: 7 events, head seq 7 hash ")
+    with psycopg.connect(console_db.runtime_url) as conn:
+        row = conn.execute("SELECT outcome, params->>'head_seq' FROM audit_event ORDER BY seq DESC LIMIT 1").fetchone()
+    assert row == ("ok", "7")
+
+
+def test_verify_exit_codes_name_what_broke(console_db: ProvisionedDatabase, superuser_url: str,
+                                           tmp_path: Path) -> None:
+    _seed(console_db)
+    checkpoint_file = tmp_path / "checkpoints.jsonl"
+    made = _raxx(console_db, "checkpoint", "--export", str(checkpoint_file), tmp=tmp_path)
+    assert made.exit_code == 0, made.output
+    assert json.loads(checkpoint_file.read_text())["seq"] == 7
+
+    with tamper(superuser_url) as conn:
+        conn.execute("DELETE FROM audit_event WHERE seq >= 5")
+        conn.execute("DELETE FROM audit_checkpoint")
+    quiet = _raxx(console_db, "verify", "--no-record", tmp=tmp_path)
+    assert quiet.exit_code == 0  # a shorter chain is a valid chain without a checkpoint...
+    assert "cannot be detected" in quiet.stderr
+    caught = _raxx(console_db, "verify", "--no-record", "--checkpoint", str(checkpoint_file), tmp=tmp_path)
+    assert caught.exit_code == 5, caught.output  # ...and a truncated one with it
+    assert "truncated at seq 5-7" in caught.stdout
+
+    with tamper(superuser_url) as conn:
+        conn.execute("UPDATE audit_event SET actor_name = 'mallory' WHERE seq = 2")
+    edited = _raxx(console_db, "verify", "--no-record", tmp=tmp_path)
+    assert edited.exit_code == 3
+    assert "first broken seq 2" in edited.stdout
+
+    with tamper(superuser_url) as conn:
+        conn.execute("DELETE FROM audit_event WHERE seq = 3")
+    as_json = _raxx(console_db, "verify", "--no-record", "--json", tmp=tmp_path)
+    report = json.loads(as_json.stdout)
+    assert (report["ok"], report["first_broken_seq"], report["missing_ranges"]) == (False, 2, [[3, 3]])
+
+
+def test_verify_with_a_checkpoint_needs_the_key_and_a_readable_file(console_db: ProvisionedDatabase,
+                                                                    tmp_path: Path) -> None:
+    missing_key = _raxx(console_db, "verify", "--checkpoint", str(tmp_path / "x"), key=None, tmp=tmp_path)
+    assert missing_key.exit_code == 78
+    assert "CONSOLE_AUDIT_SIGNING_KEY" in missing_key.stderr
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_text("not json\n")
+    unreadable = _raxx(console_db, "verify", "--checkpoint", str(garbage), tmp=tmp_path)
+    assert unreadable.exit_code == 6
+    assert "not a checkpoint" in unreadable.stderr
+
+
+def test_verify_reports_an_unreachable_database_in_one_line(tmp_path: Path) -> None:
+    down = ProvisionedDatabase("x", "postgresql://a:secretpw@127.0.0.1:1/x", "postgresql://a:secretpw@127.0.0.1:1/x")
+    result = _raxx(down, "verify", tmp=tmp_path)
+    assert result.exit_code == 69
+    assert "unavailable" in result.stderr
+    assert "secretpw" not in result.stderr
+
+
+def test_export_jsonl_filters_and_streams(console_db: ProvisionedDatabase) -> None:
+    _seed(console_db)
+    result = _raxx(console_db, "export", "--env", "prod", "--actor", "alice", "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(e["seq"], e["phase"], e["environment"], e["actor_name"]) for e in lines] == [
+        (5, "attempt", "prod", "alice"), (6, "outcome", "prod", "alice")]
+    assert lines[1]["prev_hash"] == lines[0]["hash"]
+    assert lines[0]["occurred_at"].endswith("Z")
+    assert "exported 2 event(s)" in result.stderr
+    everything = _raxx(console_db, "export", "--env", "-")
+    assert [json.loads(line)["action"] for line in everything.stdout.splitlines()] == ["auth.login", "audit.export"]
+
+
+def test_export_csv_to_a_file_defuses_formulas(console_db: ProvisionedDatabase, tmp_path: Path) -> None:
+    _seed(console_db)
+    out = tmp_path / "audit.csv"
+    result = _raxx(console_db, "export", "--action", "order.*", "--since", "2000-01-01T00:00:00Z",
+                   "--format", "csv", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert len(rows) == 6
+    assert rows[0]["target"].startswith("'=HYPERLINK")
+    assert json.loads(rows[0]["params"]) == {}
+    none = _raxx(console_db, "export", "--until", "2000-01-01T00:00:00Z")
+    assert none.stdout == ""
+
+
+def test_export_is_itself_audited(console_db: ProvisionedDatabase) -> None:
+    _seed(console_db)
+    _raxx(console_db, "export", "--env", "prod")
+    with psycopg.connect(console_db.runtime_url) as conn:
+        action, params = conn.execute("SELECT action, params FROM audit_event ORDER BY seq DESC LIMIT 1").fetchone()
+    assert action == "audit.export"
+    assert params["filters"] == {"environment": "prod", "include_no_environment": True}
+    assert params["count"] == 4
+
+
+def test_bad_time_is_a_one_line_refusal(console_db: ProvisionedDatabase) -> None:
+    result = _raxx(console_db, "export", "--since", "yesterday")
+    assert result.exit_code == 1
+    assert "not a date/time" in result.stderr
+
+
+def test_checkpoint_all_exports_every_stored_checkpoint(console_db: ProvisionedDatabase, tmp_path: Path) -> None:
+    _seed(console_db)
+    assert _raxx(console_db, "checkpoint", tmp=tmp_path).exit_code == 0
+    _seed(console_db)
+    assert _raxx(console_db, "checkpoint", tmp=tmp_path).exit_code == 0
+    result = _raxx(console_db, "checkpoint", "--all", tmp=tmp_path)
+    assert [json.loads(line)["seq"] for line in result.stdout.splitlines()] == [7, 14]
+
+
+def test_checkpoint_refuses_to_sign_a_broken_chain(console_db: ProvisionedDatabase, superuser_url: str,
+                                                   tmp_path: Path) -> None:
+    _seed(console_db)
+    with tamper(superuser_url) as conn:
+        conn.execute("UPDATE audit_event SET target = 'x' WHERE seq = 1")
+    result = _raxx(console_db, "checkpoint", tmp=tmp_path)
+    assert result.exit_code == 3
+    assert "not signing a checkpoint" in result.stderr
+
+
+@pytest.mark.parametrize("older_than", ["0s"])
+def test_reconcile_without_a_registry_marks_open_attempts_unknown(console_db: ProvisionedDatabase,
+                                                                  older_than: str) -> None:
+    async def open_attempt() -> None:
+        engine = create_engine(console_db.runtime_url, application_name="test", pool_size=1)
+        await AuditTrail(engine).attempt(AuditContext(environment="prod", request_id="r9"), "trading.halt")
+        await engine.dispose()
+
+    asyncio.run(open_attempt())
+    result = _raxx(console_db, "reconcile", "--older-than", older_than)
+    assert result.exit_code == 0, result.output
+    assert "1 open attempt(s) examined; closed as ok: 0, failed: 0, unknown: 1" in result.stdout
+    assert _raxx(console_db, "reconcile", "--older-than", "soon").exit_code == 1

@@ -1,0 +1,137 @@
+"""A process killed between the Raptor call and the outcome write: the reconciler closes the attempt."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from raxx.common.clock import FrozenClock, SystemClock
+from raxx.common.environments import EnvironmentRegistry
+from raxx.common.provision import ProvisionedDatabase
+from raxx.common.secrets import EnvironSecrets
+from raxx.console.audit import repository
+from raxx.console.audit.lookup import HttpRequestLookup
+from raxx.console.audit.reconciler import reconcile
+from raxx.console.audit.service import AuditTrail
+from raxx.console.audit.verify import verify_chain
+from tests.console.audit.helpers import FakeRaptor, audit_context, worker_process
+
+
+def _kill_mid_action(db: ProvisionedDatabase, raptor: FakeRaptor, request_id: str) -> None:
+    worker = worker_process("die-mid-action", db.runtime_url, raptor.url, request_id)
+    _, err = worker.communicate(timeout=60)
+    assert worker.returncode == -9, err.decode()  # SIGKILL: no cleanup code ran
+
+
+async def _events(engine: AsyncEngine) -> list[repository.EventRecord]:
+    async with engine.connect() as conn:
+        return [e async for e in repository.stream_events(conn, repository.EventFilter())]
+
+
+
+def _lookup(raptor: FakeRaptor, client: httpx.AsyncClient, *, environment: str = "staging") -> HttpRequestLookup:
+    registry = EnvironmentRegistry.from_mapping(
+        {"environments": {environment: {"raptor_url": raptor.url}}}
+    )
+    return HttpRequestLookup(registry, EnvironSecrets({f"RAPTOR_TOKEN_{environment.upper()}": "tok"}), client)
+
+
+async def test_killed_process_leaves_an_attempt_that_becomes_unknown(
+    console_db: ProvisionedDatabase, runtime_engine: AsyncEngine, fake_raptor: FakeRaptor
+) -> None:
+    _kill_mid_action(console_db, fake_raptor, "req-killed")
+    assert fake_raptor.calls == 1
+    (attempt,) = await _events(runtime_engine)
+    assert (attempt.phase, attempt.request_id) == ("attempt", "req-killed")
+
+    report = await reconcile(runtime_engine, None, older_than=timedelta(minutes=10), clock=FrozenClock(
+        SystemClock().now() + timedelta(minutes=11)))
+
+    assert report.closed == {"ok": 0, "failed": 0, "unknown": 1}
+    _, outcome = await _events(runtime_engine)
+    assert (outcome.phase, outcome.outcome, outcome.attempt_id) == ("outcome", "unknown", attempt.event_id)
+    assert outcome.params["reconciled"] is True
+    assert outcome.params["raptor_found"] is None
+    assert (outcome.actor_name, outcome.environment, outcome.session_hash) == (
+        attempt.actor_name, attempt.environment, attempt.session_hash)
+    assert (await verify_chain(runtime_engine)).ok
+
+
+async def test_recent_attempts_are_left_alone(console_db: ProvisionedDatabase, runtime_engine: AsyncEngine,
+                                              fake_raptor: FakeRaptor) -> None:
+    _kill_mid_action(console_db, fake_raptor, "req-recent")
+    report = await reconcile(runtime_engine, None, older_than=timedelta(minutes=10), clock=SystemClock())
+    assert report.examined == 0
+    assert len(await _events(runtime_engine)) == 1
+
+
+async def test_raptor_that_did_it_resolves_the_attempt_ok(
+    console_db: ProvisionedDatabase, runtime_engine: AsyncEngine, fake_raptor: FakeRaptor
+) -> None:
+    _kill_mid_action(console_db, fake_raptor, "req-done")
+    async with httpx.AsyncClient() as client:
+        report = await reconcile(runtime_engine, _lookup(fake_raptor, client), older_than=timedelta(minutes=10),
+                                 clock=FrozenClock(SystemClock().now() + timedelta(minutes=11)))
+    assert report.closed["ok"] == 1
+    _, outcome = await _events(runtime_engine)
+    assert outcome.outcome == "ok"
+    assert outcome.params["raptor_found"] is True
+    assert outcome.params["raptor_target"] == "ord-42"
+    assert fake_raptor.lookups == 1
+
+
+async def test_raptor_that_never_saw_it_resolves_the_attempt_failed(
+    trail: AuditTrail, runtime_engine: AsyncEngine, fake_raptor: FakeRaptor
+) -> None:
+    await trail.attempt(audit_context(request_id="req-lost"), "order.cancel", target="ord-5")
+    async with httpx.AsyncClient() as client:
+        report = await reconcile(runtime_engine, _lookup(fake_raptor, client), older_than=timedelta(minutes=10),
+                                 clock=FrozenClock(SystemClock().now() + timedelta(minutes=11)))
+    assert report.closed["failed"] == 1
+    _, outcome = await _events(runtime_engine)
+    assert (outcome.outcome, outcome.params["raptor_found"]) == ("failed", False)
+
+
+async def test_a_backend_claiming_another_environment_is_not_asked(
+    trail: AuditTrail, runtime_engine: AsyncEngine
+) -> None:
+    impostor = FakeRaptor(environment="prod").start()
+    try:
+        await trail.attempt(audit_context(request_id="req-x"), "order.cancel")
+        async with httpx.AsyncClient() as client:
+            report = await reconcile(runtime_engine, _lookup(impostor, client), older_than=timedelta(0),
+                                     clock=FrozenClock(SystemClock().now() + timedelta(seconds=1)))
+    finally:
+        impostor.stop()
+    assert report.closed["unknown"] == 1
+    assert impostor.lookups == 0
+
+
+async def test_unreachable_raptor_means_unknown(trail: AuditTrail, runtime_engine: AsyncEngine) -> None:
+    await trail.attempt(audit_context(request_id="req-y"), "order.cancel")
+    gone = FakeRaptor().start()
+    gone.stop()
+    async with httpx.AsyncClient(timeout=2) as client:
+        report = await reconcile(runtime_engine, _lookup(gone, client), older_than=timedelta(0),
+                                 clock=FrozenClock(SystemClock().now() + timedelta(seconds=1)))
+    assert report.closed["unknown"] == 1
+    _, outcome = await _events(runtime_engine)
+    assert outcome.params["reason"] == "Raptor could not be asked"
+
+
+async def test_two_reconcilers_close_each_attempt_once(trail: AuditTrail, runtime_engine: AsyncEngine) -> None:
+    for n in range(5):
+        await trail.attempt(audit_context(request_id=f"req-{n}"), "trading.halt")
+    clock = FrozenClock(SystemClock().now() + timedelta(minutes=11))
+    reports = await asyncio.gather(*(reconcile(runtime_engine, None, older_than=timedelta(minutes=10), clock=clock)
+                                     for _ in range(2)))
+    assert sum(r.closed["unknown"] for r in reports) == 5
+    for report in reports:
+        assert report.closed["unknown"] + report.already_closed == report.examined
+    events = await _events(runtime_engine)
+    assert len(events) == 10
+    assert sorted(str(e.attempt_id) for e in events if e.phase == "outcome") == sorted(
+        str(e.event_id) for e in events if e.phase == "attempt")
