@@ -15,7 +15,7 @@ from raxx.console.apitoken import service as tokens
 from raxx.console.commands import console as console_cli
 from raxx.console.raptor_client import IdentityStatus
 from tests.console.conftest import RunningRaptor
-from tests.console.helpers import raptor_orders, second_browser, signed_in
+from tests.console.helpers import outcomes, raptor_orders, second_browser, signed_in
 
 
 async def new_token(db: ProvisionedDatabase, user: str, *, expires_days: int | None = None) -> str:
@@ -72,6 +72,10 @@ async def test_place_is_idempotent_and_names_the_api_actor(
     [held] = [o for o in raptor_orders(raptors["staging"]) if o["client_order_id"] == body["client_order_id"]]
     assert held["actor"] == "olga (api)"
     assert held["request_id"] == first.headers["x-request-id"]
+    [audited] = [e for e in outcomes(console_db, action="order.place") if e["request_id"] == held["request_id"]]
+    assert (audited["actor_name"], audited["environment"], audited["outcome"]) == ("olga", "staging", "ok")
+    assert audited["params"]["channel"] == "api"
+    assert audited["session_hash"] is None  # a token, not a session, acted
 
 
 async def test_cancel_and_cancel_all(console: httpx.AsyncClient, console_db: ProvisionedDatabase) -> None:

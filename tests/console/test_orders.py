@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import psycopg
 
+from raxx.common.provision import ProvisionedDatabase
 from tests.console.conftest import RunningRaptor
-from tests.console.helpers import order_form, order_rows, raptor_orders, signed_in
+from tests.console.helpers import audit_events, order_form, order_rows, outcomes, raptor_orders, signed_in
+from tests.fixtures.database import DatabaseFactory
 
 
 def _coid() -> str:
@@ -227,3 +230,40 @@ async def test_positions_account_and_trading_pages_read_their_environment(consol
     trading = await console.get("/prod/trading")
     assert 'id="halt-form"' in trading.text
     assert 'data-halted="false"' in trading.text
+
+
+async def test_an_order_is_not_placed_when_its_attempt_cannot_be_audited(
+    console: httpx.AsyncClient,
+    raptors: dict[str, RunningRaptor],
+    console_db: ProvisionedDatabase,
+    test_databases: DatabaseFactory,
+) -> None:
+    csrf = await signed_in(console)
+    role = psycopg.conninfo.conninfo_to_dict(console_db.runtime_url)["user"]
+    with psycopg.connect(test_databases.superuser_url(console_db.database), autocommit=True) as conn:
+        conn.execute(f'REVOKE INSERT ON audit_event FROM "{role}"')
+    form = order_form(csrf, "staging", client_order_id=_coid(), symbol="WMT")
+    refused = await console.post("/staging/orders", data=form)
+    assert refused.status_code == 503
+    assert "audit trail could not record" in refused.text
+    assert 'data-env="staging"' in refused.text
+    assert not [o for o in raptor_orders(raptors["staging"]) if o["client_order_id"] == form["client_order_id"]]
+
+
+async def test_the_audit_outcome_names_the_order_and_who_placed_it(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    csrf = await signed_in(console, "olga")
+    placed = await console.post(
+        "/staging/orders", data=order_form(csrf, "staging", client_order_id=_coid(), symbol="V", quantity="2")
+    )
+    order_id = placed.headers["location"].split("/")[-1].split("?")[0]
+    [outcome] = [
+        e for e in outcomes(console_db, action="order.place") if e["request_id"] == placed.headers["x-request-id"]
+    ]
+    assert (outcome["outcome"], outcome["environment"], outcome["actor_name"]) == ("ok", "staging", "olga")
+    assert outcome["params"]["target"] == "BUY 2 V"
+    assert outcome["params"]["order_id"] == order_id
+    [attempt] = [e for e in audit_events(console_db) if e["event_id"] == outcome["attempt_id"]]
+    assert attempt["params"]["symbol"] == "V"  # the form as submitted, recorded before anything was sent
+    assert attempt["params"]["csrf_token"] == "[redacted]"
