@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from raxx.common.asgi import RequestIdMiddleware
@@ -17,18 +17,36 @@ from raxx.common.clock import utcnow
 from raxx.common.db import create_engine, session_factory
 from raxx.common.logging import log_event
 from raxx.common.secrets import SecretsProvider
+from raxx.console.api import router as api_router
+from raxx.console.api_fast import ApiReadFastPath
+from raxx.console.apitoken.service import ApiTokenVerifier
 from raxx.console.audit.background import start_audit_tasks
-from raxx.console.audit.service import AuditTrail
+from raxx.console.audit.service import AuditContext, AuditTrail
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
 from raxx.console.errors import install_console_error_handlers
-from raxx.console.pages import audit, auth, home, switcher, theme
-from raxx.console.raptor_client import RaptorClients
+from raxx.console.pages import audit, auth, compare, home, orders, portfolio, switcher, theme, tokens, trading, users
+from raxx.console.raptor_client import IdentityStatus, RaptorClient, RaptorClients
 from raxx.console.security import SecurityHeadersMiddleware
 from raxx.console.state import ConsoleState
 from raxx.console.templating import build_templates
 
 log = logging.getLogger("raxx.console")
+#: Every router the console serves, in matching order (tests walk this table).
+ROUTERS: tuple[APIRouter, ...] = (
+    api_router,  # first: the JSON API's reads are the hot path, and routes are matched in order
+    theme.router,
+    auth.router,
+    switcher.router,
+    audit.router,
+    compare.router,
+    tokens.router,
+    orders.router,
+    portfolio.router,
+    trading.router,
+    users.router,
+    home.router,  # last: its /{env} catch-all redirect must not shadow the others
+)
 STATIC_DIR = __file__.rsplit("/", 1)[0] + "/static"
 
 
@@ -50,6 +68,27 @@ async def _identity_watch(clients: RaptorClients, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+def _record_mismatches(clients: RaptorClients, trail: AuditTrail) -> None:
+    """Record each time a backend starts naming another environment (found by any identity check,
+    including the background one and pages that show a panel instead of failing)."""
+
+    async def on_mismatch(client: RaptorClient, status: IdentityStatus) -> None:
+        try:
+            await trail.record(
+                AuditContext(environment=client.environment),
+                "identity.mismatch",
+                outcome="failed",
+                target=client.spec.raptor_url,
+                params={"backend_says": status.identity.environment if status.identity else None},
+                error=status.error,
+            )
+        except Exception as exc:  # the refusal to send stands either way; the log says the record failed
+            log_event(log, "audit.mismatch.unrecorded", level=logging.ERROR, error=type(exc).__name__)
+
+    for client in clients.values():
+        client.on_mismatch = on_mismatch
+
+
 def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = None) -> FastAPI:
     registry = settings.load_registry()  # a bad registry refuses to start, before serving anything
     provider = secrets or settings.secrets_provider()
@@ -65,6 +104,8 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             connect_timeout_s=settings.raptor_connect_timeout_s,
             identity_ttl_s=settings.identity_ttl_s,
         )
+        trail = AuditTrail(engine)
+        _record_mismatches(clients, trail)
         await clients.start()
         app.state.console = ConsoleState(
             settings=settings,
@@ -75,7 +116,8 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             templates=build_templates(),
             login_policy=login_policy(settings),
             started_at=utcnow(),
-            audit=AuditTrail(engine),
+            audit=trail,
+            api_tokens=ApiTokenVerifier(engine, cache_seconds=settings.api_token_cache_s),
         )
         watcher = asyncio.create_task(_identity_watch(clients, settings.identity_ttl_s))
         audit_tasks = start_audit_tasks(engine, clients, settings, provider)
@@ -91,10 +133,11 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             await engine.dispose()
 
     app = FastAPI(title="Raxx console", version=settings.release, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(ApiReadFastPath)  # innermost of ours: request id and security headers still apply
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     install_console_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (theme.router, auth.router, switcher.router, audit.router, home.router):
+    for router in ROUTERS:
         app.include_router(router)
     return app

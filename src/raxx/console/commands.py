@@ -154,3 +154,56 @@ def user_passwd(name: str, password_stdin: bool, database_url: str | None) -> No
     password = _read_password(password_stdin)
     run_in_db(database_url, lambda db: service.set_password(db, name, password))
     click.echo(f"password of {name} changed; their sessions were ended")
+
+
+@console.group()
+def token() -> None:
+    """Personal API tokens for the console's JSON API (/api/ENV/...)."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--user", "user_name", required=True, help="the operator the token acts as (with their roles)")
+@click.option("--expires-days", type=click.IntRange(1, 366), default=None, help="default: never expires")
+@database_option
+def token_create(name: str, user_name: str, expires_days: int | None, database_url: str | None) -> None:
+    """Create a token; it is printed once, and only its hash is stored."""
+    from raxx.console.apitoken import service
+
+    created = run_in_db(
+        database_url, lambda db: service.create(db, user_name=user_name, name=name, expires_days=expires_days)
+    )
+    expiry = created.expires_at.date().isoformat() if created.expires_at else "never"
+    click.echo(f"token {created.token_id} for {created.user_name} ({name}), expires {expiry}", err=True)
+    click.echo("it is shown once; it acts with the user's roles in each environment:", err=True)
+    click.echo(created.plaintext)
+
+
+@token.command("list")
+@click.option("--user", "user_name", default=None, help="only this operator's tokens")
+@database_option
+def token_list(user_name: str | None, database_url: str | None) -> None:
+    """List tokens (never their secrets)."""
+    from raxx.console.apitoken import repository
+
+    rows = run_in_db(database_url, repository.all_with_users)
+    click.echo(f"{'id':<18}{'user':<16}{'name':<28}{'created':<12}{'expires':<12}state")
+    for tok, owner in rows:
+        if user_name and owner != user_name:
+            continue
+        state = "revoked" if tok.revoked_at else "live"
+        expires = tok.expires_at.date().isoformat() if tok.expires_at else "never"
+        click.echo(
+            f"{tok.token_id:<18}{owner:<16}{tok.name[:27]:<28}{tok.created_at.date().isoformat():<12}{expires:<12}{state}"
+        )
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@database_option
+def token_revoke(token_id: str, database_url: str | None) -> None:
+    """Revoke a token by its id (the part after rxc_). Running consoles refuse it within seconds."""
+    from raxx.console.apitoken import service
+
+    run_in_db(database_url, lambda db: service.revoke(db, token_id))
+    click.echo(f"token {token_id} revoked")

@@ -15,6 +15,23 @@ from raxx.common.secrets import ChainSecrets, build_secrets_chain
 from raxx.common.settings import refuse_placeholder
 
 DEFAULT_REGISTRY = Path(__file__).parent / "environments.toml"
+#: First path segments the console uses itself: an environment of that name would be unreachable.
+RESERVED_PATHS = frozenset(
+    {
+        "api",
+        "compare",
+        "tokens",
+        "login",
+        "logout",
+        "switch",
+        "static",
+        "theme",
+        "favicon",
+        "healthz",
+        "readyz",
+        "audit-assets",
+    }
+)
 
 
 class ConsoleSettings(BaseSettings):
@@ -45,6 +62,15 @@ class ConsoleSettings(BaseSettings):
 
     db_pool_size: int = 10
 
+    confirm_ttl_s: float = Field(
+        default=300.0, ge=10, le=3600, description="how long a typed confirmation stays valid (protected envs)"
+    )
+    api_token_cache_s: float = Field(
+        default=5.0, ge=0, le=60, description="a verified API token is trusted this long per process"
+    )
+    orders_refresh_s: float = Field(
+        default=5.0, ge=0, le=3600, description="the orders page refreshes its table this often (0: never)"
+    )
     audit_checkpoint_minutes: float = Field(
         default=15.0, gt=0, description="sign an audit checkpoint this often (needs CONSOLE_AUDIT_SIGNING_KEY)"
     )
@@ -64,7 +90,11 @@ class ConsoleSettings(BaseSettings):
         return self.migration_database_url or self.database_url
 
     def load_registry(self) -> EnvironmentRegistry:
-        return EnvironmentRegistry.from_toml(self.environments_file)
+        registry = EnvironmentRegistry.from_toml(self.environments_file)
+        clash = sorted(set(registry) & RESERVED_PATHS)
+        if clash:
+            raise ConfigError(f"{self.environments_file}: {clash} are console paths and cannot name an environment")
+        return registry
 
     def secrets_provider(self) -> ChainSecrets:
         """Infisical when configured (``INFISICAL_*``), then the .env file (development), then

@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from raxx.common.asgi import request_id_of
 from raxx.common.environments import EnvironmentSpec
-from raxx.common.errors import Forbidden, RaxxError
-from raxx.console.auth.roles import can
+from raxx.common.errors import RaxxError
+from raxx.console.actions import Actor, authorize
+from raxx.console.apitoken.service import InvalidApiToken
 from raxx.console.auth.service import Login, load_login
 from raxx.console.security import session_cookie_name
 from raxx.console.state import ConsoleState
@@ -21,7 +23,8 @@ class LoginRequired(RaxxError):
     code = "login_required"
 
 
-def get_state(request: Request) -> ConsoleState:
+async def get_state(request: Request) -> ConsoleState:
+    # async on purpose, like every dependency here: FastAPI runs a sync one in a worker thread.
     return request.app.state.console  # type: ignore[no-any-return]
 
 
@@ -30,7 +33,7 @@ StateDep = Annotated[ConsoleState, Depends(get_state)]
 
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
     """The request owns the transaction: commit on success, roll back on any error."""
-    async with get_state(request).sessions() as session:
+    async with (await get_state(request)).sessions() as session:
         try:
             yield session
             await session.commit()
@@ -77,7 +80,7 @@ async def require_login(login: OptionalLoginDep) -> Login:
 LoginDep = Annotated[Login, Depends(require_login)]
 
 
-def page_environment(env: str, request: Request, state: StateDep) -> EnvironmentSpec:
+async def page_environment(env: str, request: Request, state: StateDep) -> EnvironmentSpec:
     """The environment named in the URL path; unknown names are a 404 with a banner."""
     spec = state.registry[env]
     request.state.page_env = spec
@@ -87,15 +90,38 @@ def page_environment(env: str, request: Request, state: StateDep) -> Environment
 EnvDep = Annotated[EnvironmentSpec, Depends(page_environment)]
 
 
-def require_capability(login: Login, environment: str, capability: str) -> None:
-    if not can(login.roles, environment, capability):
-        role = login.roles.get(environment)
-        held = f"your role there is {role}" if role else "you hold no role there"
-        raise Forbidden(
-            f"{login.user_name} may not {capability} in {environment} ({held})",
-            code="permission_denied",
-            extra={"environment": environment, "capability": capability},
-        )
+def web_actor(request: Request, login: Login) -> Actor:
+    """The signed-in operator as the actor of this request (kept on the request for error pages)."""
+    actor = Actor(
+        user_id=login.user_id,
+        user_name=login.user_name,
+        roles=login.roles,
+        request_id=request_id_of(request),
+        channel="web",
+        session_hash=login.session_hash,
+        client_ip=client_ip(request),
+        user_agent=user_agent(request),
+        audit_scope=getattr(request.state, "audit", None),
+    )
+    request.state.actor = actor
+    return actor
+
+
+async def require_web_actor(request: Request, login: LoginDep) -> Actor:
+    return web_actor(request, login)
+
+
+WebActorDep = Annotated[Actor, Depends(require_web_actor)]
+
+
+def require_capability(login: Login, environment: str, capability: str, *, action: str | None = None) -> None:
+    """Raise ``PermissionDenied`` (403, recorded by the error handler) unless the login may."""
+    authorize(
+        Actor(user_id=login.user_id, user_name=login.user_name, roles=login.roles, request_id="", channel="web"),
+        environment,
+        capability,
+        action=action,
+    )
 
 
 async def env_reader(login: LoginDep, spec: EnvDep) -> tuple[Login, EnvironmentSpec]:
@@ -105,3 +131,55 @@ async def env_reader(login: LoginDep, spec: EnvDep) -> tuple[Login, EnvironmentS
 
 
 EnvReaderDep = Annotated[tuple[Login, EnvironmentSpec], Depends(env_reader)]
+
+
+# -- the JSON API: personal bearer tokens, never cookies ----------------------------
+
+
+async def api_actor(request: Request, state: StateDep) -> Actor:
+    """The owner of the request's ``Authorization: Bearer rxc_...`` token.
+
+    Cookies are never consulted on ``/api``: a browser cannot be tricked into calling it
+    with the operator's session, so the API needs no CSRF token.
+    """
+    return await authenticate_api(request, state)
+
+
+async def authenticate_api(request: Request, state: ConsoleState) -> Actor:
+    """:func:`api_actor` as a plain call, for the read endpoints that skip dependency resolution."""
+    header = request.headers.get("authorization", "")
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw:
+        raise InvalidApiToken("an Authorization: Bearer rxc_... token is required", code="unauthorized")
+    owner = await state.api_tokens.verify(raw)
+    actor = Actor(
+        user_id=owner.user_id,
+        user_name=owner.user_name,
+        roles=owner.roles,
+        request_id=request_id_of(request),
+        channel="api",
+        token_id=owner.token_id,
+        client_ip=client_ip(request),
+        user_agent=user_agent(request),
+        audit_scope=getattr(request.state, "audit", None),
+    )
+    request.state.actor = actor
+    return actor
+
+
+ApiActorDep = Annotated[Actor, Depends(api_actor)]
+
+
+async def api_env_reader(request: Request, env: str) -> tuple[Actor, EnvironmentSpec, ConsoleState]:
+    """The caller of an ``/api/{env}/...`` read, allowed to read there; no FastAPI dependencies.
+
+    The JSON API's reads are its hot path (scripts poll them): resolving a chain of
+    dependencies cost more CPU per request than the proxying itself, measured with
+    ``bench/console_proxy.py``. So the read endpoints call this one function instead.
+    """
+    state: ConsoleState = request.app.state.console
+    spec = state.registry[env]
+    request.state.page_env = spec
+    actor = await authenticate_api(request, state)
+    authorize(actor, spec.name, "read")
+    return actor, spec, state

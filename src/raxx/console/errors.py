@@ -7,6 +7,7 @@ environment" banner, so even a 404 says where you are.
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -41,10 +42,12 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-async def _render_error(request: Request, status: int, code: str, detail: object) -> Response:
+async def _render_error(
+    request: Request, status: int, code: str, detail: object, extra: dict[str, Any] | None = None
+) -> Response:
     state: ConsoleState = request.app.state.console
     if _wants_json(request):
-        return JSONResponse(error_body(code, detail, request_id=request_id_of(request)), status_code=status)
+        return _json_response(status, code, detail, extra or {}, request_id_of(request))
     from raxx.console.templating import render  # import here: templating imports deps
 
     env_name = request.url.path.strip("/").split("/", 1)[0]
@@ -68,12 +71,44 @@ async def _render_error(request: Request, status: int, code: str, detail: object
     )
 
 
+def _json_response(status: int, code: str, detail: object, extra: dict[str, Any], request_id: str) -> JSONResponse:
+    body = error_body(code, detail, **extra)
+    body["request_id"] = request_id
+    headers = {"WWW-Authenticate": 'Bearer realm="raxx-console"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def json_error(exc: RaxxError, request_id: str) -> JSONResponse:
+    """A refusal in the JSON API's one shape (for code outside the routed app: ``api_fast``)."""
+    return _json_response(exc.status_code, exc.code, exc.detail, _public_extra(exc), request_id)
+
+
 def _flatten(detail: object) -> str:
     if isinstance(detail, list):
         return "; ".join(
             f"{d.get('field') or 'input'}: {d.get('message')}" if isinstance(d, dict) else str(d) for d in detail
         )
     return str(detail)
+
+
+#: Fields of a refusal's ``extra`` that are safe and useful to show (the JSON API returns them).
+_PUBLIC_EXTRA = (
+    "environment",
+    "capability",
+    "action",
+    "reason",
+    "halted_by",
+    "halted_at",
+    "status",
+    "order_id",
+    "raptor_status",
+    "url_env",
+    "form_env",
+)
+
+
+def _public_extra(exc: RaxxError) -> dict[str, Any]:
+    return {k: exc.extra[k] for k in _PUBLIC_EXTRA if k in exc.extra}
 
 
 def install_console_error_handlers(app: FastAPI) -> None:
@@ -91,7 +126,7 @@ def install_console_error_handlers(app: FastAPI) -> None:
             from raxx.console.audit.routes import record_refusal  # import here: routes imports state
 
             await record_refusal(request, exc.code, exc.detail, exc.status_code)
-        return await _render_error(request, exc.status_code, exc.code, exc.detail)
+        return await _render_error(request, exc.status_code, exc.code, exc.detail, _public_extra(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

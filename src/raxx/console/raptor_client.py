@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiohttp
+import orjson
 from pydantic import ValidationError
 
 from raxx.common.contracts import Identity
@@ -32,8 +34,12 @@ IdentityState = Literal["unknown", "ok", "misconfigured", "unreachable"]
 
 
 class BackendUnavailable(RaxxError):
+    """Raptor could not be reached. ``audit_outcome`` says whether it may have acted anyway."""
+
     status_code = 502
     code = "backend_unavailable"
+    #: "failed": nothing reached Raptor; "unknown": the request was sent, the answer was lost.
+    audit_outcome = "failed"
 
 
 class BackendTimeout(BackendUnavailable):
@@ -46,11 +52,13 @@ class BackendMisconfigured(RaxxError):
 
     status_code = 503
     code = "backend_misconfigured"
+    audit_outcome = "failed"
 
 
 class BackendNotConfigured(RaxxError):
     status_code = 503
     code = "backend_not_configured"
+    audit_outcome = "failed"
 
 
 @dataclass
@@ -80,11 +88,26 @@ class RaptorResponse:
     body: Any
     request_id: str
     latency_ms: float
-    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+
+@dataclass
+class RawResponse:
+    status: int
+    content: bytes
+    content_type: str
+    request_id: str
+    latency_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+Params = Mapping[str, Any] | Sequence[tuple[str, Any]]
 
 
 class RaptorClient:
@@ -101,11 +124,14 @@ class RaptorClient:
     ) -> None:
         self.spec = spec
         self._token = token
+        self._auth = f"Bearer {token}"
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
         self._identity_ttl = identity_ttl_s
         self._session: aiohttp.ClientSession | None = None
         self._identity_lock = asyncio.Lock()
         self.status = IdentityStatus()
+        #: Called once each time this backend starts naming another environment (the console records it).
+        self.on_mismatch: Callable[[RaptorClient, IdentityStatus], Awaitable[None]] | None = None
 
     @property
     def environment(self) -> str:
@@ -139,8 +165,10 @@ class RaptorClient:
         async with self._identity_lock:
             if not force and self._fresh():
                 return self.status
-            self.status = await self._fetch_identity()
-            return self.status
+            previous, self.status = self.status, await self._fetch_identity()
+        if self.status.state == "misconfigured" and previous.state != "misconfigured" and self.on_mismatch:
+            await self.on_mismatch(self, self.status)
+        return self.status
 
     def _fresh(self) -> bool:
         return self.status.state in ("ok", "misconfigured") and (
@@ -178,6 +206,10 @@ class RaptorClient:
             )
         return IdentityStatus(state="ok", identity=identity, checked_at=time.monotonic(), latency_ms=latency)
 
+    def verified_fresh(self) -> bool:
+        """Whether the backend's identity was verified within the TTL (no I/O)."""
+        return self.status.state == "ok" and self._fresh()
+
     async def verified(self) -> Identity:
         """The backend's identity, proven to match; raises instead of ever sending credentials."""
         status = await self.check_identity()
@@ -195,6 +227,45 @@ class RaptorClient:
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise BackendUnavailable(_describe(exc, self.timeout_s)) from None
 
+    async def send(
+        self,
+        method: str,
+        path: str,
+        ctx: CallContext,
+        *,
+        json: Any = None,
+        params: Params | None = None,
+        query: str | None = None,
+    ) -> RawResponse:
+        """An authenticated call returning Raptor's bytes untouched (the JSON API passes them on).
+
+        Identity is verified first; the token never leaves otherwise. ``query`` is an
+        already-encoded query string (forwarded as is); ``params`` are encoded here.
+        """
+        if not self._token:
+            raise BackendNotConfigured(
+                f"no Raptor token is configured for {self.environment} ({self.spec.token_secret})",
+                extra={"request_id": ctx.request_id},
+            )
+        await self.verified()
+        headers = {"Authorization": self._auth, "X-Request-ID": ctx.request_id, "X-Raxx-Actor": ctx.actor}
+        url = path.lstrip("/") + ("?" + query if query else "")
+        started = time.monotonic()
+        try:
+            async with self.session.request(
+                method, url, json=json, params=_encode_params(params), headers=headers
+            ) as resp:
+                content = await resp.read()
+                return RawResponse(
+                    status=resp.status,
+                    content=content,
+                    content_type=resp.content_type,
+                    request_id=ctx.request_id,
+                    latency_ms=(time.monotonic() - started) * 1000,
+                )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise self._transport_failure(exc, ctx) from None
+
     async def call(
         self,
         method: str,
@@ -202,44 +273,44 @@ class RaptorClient:
         ctx: CallContext,
         *,
         json: Any = None,
-        params: dict[str, Any] | None = None,
+        params: Params | None = None,
     ) -> RaptorResponse:
-        """An authenticated call. Identity is verified first; the token never leaves otherwise."""
-        if not self._token:
-            raise BackendNotConfigured(
-                f"no Raptor token is configured for {self.environment} ({self.spec.token_secret})"
-            )
-        await self.verified()
-        headers = {
-            "Authorization": f"Bearer {self._token}",
-            "X-Request-ID": ctx.request_id,
-            "X-Raxx-Actor": ctx.actor,
-        }
-        clean_params = {k: str(v) for k, v in (params or {}).items() if v is not None and v != ""}
-        started = time.monotonic()
+        """An authenticated call with its JSON body decoded (see :meth:`send`)."""
+        raw = await self.send(method, path, ctx, json=json, params=params)
         try:
-            async with self.session.request(
-                method, path.lstrip("/"), json=json, params=clean_params, headers=headers
-            ) as resp:
-                try:
-                    body = await resp.json(content_type=None)
-                except ValueError:
-                    body = {"error": "bad_backend_response", "detail": (await resp.text())[:200]}
-                return RaptorResponse(
-                    status=resp.status,
-                    body=body,
-                    request_id=ctx.request_id,
-                    latency_ms=(time.monotonic() - started) * 1000,
-                    headers={k.lower(): v for k, v in resp.headers.items()},
-                )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            # A connection error may mean the URL now points elsewhere: re-check identity next time.
-            self.status = IdentityStatus(
-                state="unreachable", error=_describe(exc, self.timeout_s), checked_at=time.monotonic()
-            )
-            raise (BackendTimeout if isinstance(exc, TimeoutError) else BackendUnavailable)(
-                f"{self.spec.label} Raptor: {_describe(exc, self.timeout_s)}", extra={"request_id": ctx.request_id}
-            ) from None
+            body = orjson.loads(raw.content) if raw.content else None
+        except orjson.JSONDecodeError:
+            body = {"error": "bad_backend_response", "detail": raw.content[:200].decode("utf-8", "replace")}
+        return RaptorResponse(status=raw.status, body=body, request_id=raw.request_id, latency_ms=raw.latency_ms)
+
+    def _transport_failure(self, exc: BaseException, ctx: CallContext) -> BackendUnavailable:
+        """Whether Raptor may have acted decides the audit outcome: refused means nothing was sent."""
+        # A connection error may mean the URL now points elsewhere: re-check identity next time.
+        self.status = IdentityStatus(
+            state="unreachable", error=_describe(exc, self.timeout_s), checked_at=time.monotonic()
+        )
+        detail = f"{self.spec.label} Raptor: {_describe(exc, self.timeout_s)}"
+        kind = BackendTimeout if isinstance(exc, TimeoutError) else BackendUnavailable
+        if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+            return kind(detail + ". Nothing was sent.", extra={"request_id": ctx.request_id})
+        failure = kind(
+            f"{detail}. The request may have reached {self.environment}: check before retrying.",
+            extra={"request_id": ctx.request_id},
+        )
+        failure.audit_outcome = "unknown"
+        return failure
+
+
+def _encode_params(params: Params | None) -> list[tuple[str, str]] | None:
+    """Drop empty values; a list value repeats its key (``status=new&status=filled``)."""
+    if not params:
+        return None
+    items = params.items() if isinstance(params, Mapping) else params
+    encoded: list[tuple[str, str]] = []
+    for key, value in items:
+        values = value if isinstance(value, list | tuple) else [value]
+        encoded.extend((key, str(v)) for v in values if v is not None and v != "")
+    return encoded
 
 
 def _describe(exc: BaseException, timeout_s: float) -> str:

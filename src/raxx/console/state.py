@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from raxx.common.environments import EnvironmentRegistry
+from raxx.console.apitoken.service import ApiTokenVerifier
 from raxx.console.audit.service import AuditTrail
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
@@ -26,5 +27,7 @@ class ConsoleState:
     templates: Jinja2Templates
     login_policy: LoginPolicy
     started_at: datetime
+    #: Where every action and event is recorded; console actions reach it through ``actions.perform``.
     audit: AuditTrail
+    api_tokens: ApiTokenVerifier
     extras: dict[str, Any] = field(default_factory=dict)

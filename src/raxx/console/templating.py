@@ -14,7 +14,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from raxx.common.asgi import request_id_of
+from raxx.common.clock import utcnow
 from raxx.common.environments import EnvironmentSpec
+from raxx.common.trading_contracts import plain_decimal
 from raxx.console.auth.roles import can
 from raxx.console.auth.service import Login
 from raxx.console.state import ConsoleState
@@ -25,8 +27,23 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 def build_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.autoescape = True
+    # Templates ship inside the package: no stat() of every template file on every render.
+    templates.env.auto_reload = False
     templates.env.globals["can"] = can
+    templates.env.filters["plain"] = plain_decimal
     return templates
+
+
+def compare_banner(state: ConsoleState) -> dict[str, Any]:
+    """The banner of ``/compare``: every environment's name in its own color, and "read-only"."""
+    return {
+        "env": "compare",
+        "label": "COMPARISON: " + " | ".join(s.label for s in state.registry.values()),
+        "title": "[COMPARE]",
+        "protected": False,
+        "status": None,
+        "parts": [{"name": s.name, "label": s.label} for s in state.registry.values()],
+    }
 
 
 def banner_for(state: ConsoleState, spec: EnvironmentSpec | None, unknown_name: str | None = None) -> dict[str, Any]:
@@ -60,6 +77,7 @@ async def render(
     login: Login | None,
     status_code: int = 200,
     unknown_env: str | None = None,
+    compare: bool = False,
     **context: Any,
 ) -> HTMLResponse:
     if env is not None:
@@ -68,7 +86,7 @@ async def render(
     page_suffix = _page_suffix(request, env)
     ctx: dict[str, Any] = {
         "env": env,
-        "banner": banner_for(state, env, unknown_env),
+        "banner": compare_banner(state) if compare else banner_for(state, env, unknown_env),
         "login": login,
         "csrf_token": login.csrf_token if login else "",
         "environments": [
@@ -78,6 +96,7 @@ async def render(
         "page_suffix": page_suffix,
         "release": state.settings.release,
         "request_id": request_id_of(request),
+        "now_utc": utcnow().strftime("%H:%M:%S"),
     }
     ctx.update(context)
     return state.templates.TemplateResponse(request, template, ctx, status_code=status_code)

@@ -25,6 +25,7 @@ from starlette.datastructures import UploadFile
 from starlette.routing import BaseRoute
 
 from raxx.common.asgi import request_id_of
+from raxx.common.errors import RaxxError
 from raxx.common.logging import log_event
 from raxx.console.audit.service import AuditContext, AuditTrail
 from raxx.console.auth import repository as auth_repository
@@ -103,7 +104,11 @@ class AuditedRoute(APIRoute):
 async def audit_context(request: Request, state: ConsoleState, *, environment: str | None) -> AuditContext:
     """Who acts (from the session cookie, if any), from where, in which environment."""
     token = request.cookies.get(session_cookie_name(True)) or request.cookies.get(session_cookie_name(False))
-    actor_id, actor_name = await _session_actor(state, token)
+    if request.url.path.startswith("/api/"):
+        token = None  # the JSON API never acts on a session cookie: its actor is the bearer token's user
+        actor_id, actor_name = await _api_token_actor(state, request)
+    else:
+        actor_id, actor_name = await _session_actor(state, token)
     return AuditContext(
         actor_id=actor_id,
         actor_name=actor_name,
@@ -124,6 +129,22 @@ async def _session_actor(state: ConsoleState, token: str | None) -> tuple[Any, s
         actor = (found[1].id, found[1].name) if found else (None, None)
         await db.rollback()
     return actor
+
+
+async def _api_token_actor(state: ConsoleState, request: Request) -> tuple[Any, str | None]:
+    """The user a personal API token claims (``Authorization: Bearer rxc_...``), if it is valid.
+
+    Best effort like the session lookup: the route itself refuses a bad token (401), and the
+    outcome says so.
+    """
+    scheme, _, raw = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not raw:
+        return None, None
+    try:
+        owner = await state.api_tokens.verify(raw)
+    except RaxxError:
+        return None, None
+    return owner.user_id, owner.user_name
 
 
 async def _request_fields(request: Request) -> dict[str, Any]:
@@ -165,8 +186,10 @@ async def record_refusal(request: Request, code: str, detail: object, status: in
     if not is_mismatch and getattr(request.state, "audit", None) is not None:
         return  # the mutating route's outcome already says "denied"
     state: ConsoleState = request.app.state.console
-    first_segment = request.url.path.strip("/").split("/", 1)[0]
-    environment = first_segment if first_segment in state.registry else None
+    segments = request.url.path.strip("/").split("/")
+    # /{env}/... for pages, /api/{env}/... for the JSON API
+    candidate = segments[1] if segments[0] == "api" and len(segments) > 1 else segments[0]
+    environment = candidate if candidate in state.registry else None
     try:
         ctx = await audit_context(request, state, environment=environment)
         await state.audit.record(

@@ -75,3 +75,13 @@ async def recent_failures(db: AsyncSession, *, username: str, client_ip: str, si
 async def add_attempt(db: AsyncSession, *, username: str, client_ip: str, ok: bool) -> None:
     db.add(LoginAttempt(username=username[:64], client_ip=client_ip[:64], ok=ok))
     await db.flush()
+
+
+async def users_with_role_in(db: AsyncSession, environment: str) -> list[tuple[User, str | None]]:
+    """Every user, with the role held in ``environment`` (None: no access there)."""
+    rows = await db.execute(
+        select(User, UserRole.role)
+        .outerjoin(UserRole, (UserRole.user_id == User.id) & (UserRole.environment == environment))
+        .order_by(User.name)
+    )
+    return [(user, role) for user, role in rows.all()]

@@ -4,8 +4,10 @@ Every model module is imported here (as a plain ``import``, which is safe when a
 module is itself the first thing imported) so Alembic and the app see all tables.
 """
 
+import raxx.console.apitoken.models
 import raxx.console.audit.models
-import raxx.console.auth.models  # noqa: F401
+import raxx.console.auth.models
+import raxx.console.confirmation.models  # noqa: F401
 from raxx.console.models.base import Base
 
 __all__ = ["Base"]

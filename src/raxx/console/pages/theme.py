@@ -20,8 +20,18 @@ def _colors(state: StateDep, env: str) -> tuple[str, str, str]:
     return NEUTRAL[0], NEUTRAL[1], "?"
 
 
+def _compare_css(state: StateDep) -> str:
+    """``/compare`` shows every environment: one swatch class per environment, a neutral banner."""
+    css = [f".env-banner{{background:{NEUTRAL[0]};color:{NEUTRAL[1]};}}", f"body{{border-top:6px solid {NEUTRAL[0]};}}"]
+    for spec in state.registry.values():
+        css.append(f".env-part-{spec.name}{{background:{spec.color};color:{spec.text_color};}}")
+    return "\n".join(css) + "\n"
+
+
 @router.get("/theme/{env}.css")
 async def theme_css(env: str, state: StateDep) -> Response:
+    if env == "compare":
+        return Response(_compare_css(state), media_type="text/css", headers={"cache-control": _CACHE})
     bg, fg, _ = _colors(state, env)
     protected = env in state.registry and state.registry[env].protected
     css = (

@@ -1,0 +1,420 @@
+"""The console's authenticated read path against Raptor direct and nginx, side by side in one run.
+
+    python bench/console_proxy.py [--rounds 5] [--seconds 8] [--switch-iterations 300]
+
+Starts, on free ports, against the test PostgreSQL (``RAXX_TEST_DATABASE_URL``, else
+127.0.0.1:5432), each in its own throw-away databases: Raptor staging and prod
+(``raxx raptor serve``), the console (``raxx console serve``), and nginx in front of
+Raptor staging with upstream keepalive. Servers are pinned to CPU 0 and the load
+generator (``wrk``) to CPU 1 when ``taskset`` exists, as in ``/work/shared/notes/perf-anchors.md``.
+
+Measures, interleaved per round, medians over rounds:
+
+* the same orders list (``limit=20``) read (a) from Raptor direct, (b) through nginx,
+  (c) through the console's JSON API (``/api/staging/orders``, personal token, role
+  check, identity-verified forward), at c=32 (throughput) and c=1 (latency);
+* switching the session's environment and rendering the new environment's orders
+  page (``POST /switch`` then ``GET /{env}/orders``, alternating staging and prod), p95.
+
+Everything started is stopped by its own pid; every database created is dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from raxx.common.aio import run_sync
+from raxx.common.db import create_engine, session_factory
+from raxx.common.migrations import upgrade
+from raxx.common.pgembed import free_port
+from raxx.common.provision import ProvisionedDatabase, drop_database, drop_role, provision_database
+from raxx.console.apitoken import service as api_tokens
+from raxx.console.auth import service as auth_service
+from raxx.raptor.token.service import issue_token_sync
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+PASSWORD = "load generator passphrase 2026"
+LIST_QUERY = "limit=20"
+NGINX_CONF = """
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+daemon off;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    upstream raptor {{ server 127.0.0.1:{upstream}; keepalive 32; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://raptor;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+    client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy; fastcgi_temp_path {dir}/fcgi;
+    uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
+}}
+"""
+WRK_REPORT = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('JSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"errors":%d,"non2xx":%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+
+@dataclass
+class Sample:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu_us: float = float("nan")  # server CPU (user + system) per request, all processes on the path
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (nginx workers, uvicorn's process)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [pid], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for root in pids:
+        for pid in _tree(root):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def pinned(cpu: int, argv: list[str]) -> list[str]:
+    return ["taskset", "-c", str(cpu), *argv] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else argv
+
+
+@contextmanager
+def process(
+    argv: list[str], env: dict[str, str], ready_url: str | None, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server, wait until ``ready_url`` answers 200, stop it by its own pid at the end."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while ready_url is not None:
+            try:
+                if httpx.get(ready_url, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{argv[:6]} did not start; see {log}")
+            time.sleep(0.2)
+        yield proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def databases(admin_url: str) -> Iterator[dict[str, ProvisionedDatabase]]:
+    run = secrets.token_hex(3)
+    made: dict[str, ProvisionedDatabase] = {}
+    roles: list[str] = []
+    try:
+        for key, tree in (("staging", "raptor"), ("prod", "raptor"), ("console", "console")):
+            owner, runtime = f"rxbench_{run}_{key}_owner", f"rxbench_{run}_{key}_app"
+            roles += [runtime, owner]
+            made[key] = provision_database(
+                admin_url,
+                database=f"rxbench_{run}_{key}",
+                owner=owner,
+                owner_password=run + "o",
+                runtime=runtime,
+                runtime_password=run + "r",
+            )
+            upgrade(tree, made[key].owner_url, runtime_url=made[key].runtime_url)
+        yield made
+    finally:
+        for db in made.values():
+            drop_database(admin_url, db.database)
+        for role in roles:
+            drop_role(admin_url, role)
+
+
+def console_user_and_token(db: ProvisionedDatabase) -> str:
+    async def work() -> str:
+        engine = create_engine(db.owner_url, application_name="bench", pool_size=1)
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                await auth_service.create_user(session, "bench", PASSWORD, {"staging": "admin", "prod": "admin"})
+                created = await api_tokens.create(session, user_name="bench", name="bench", expires_days=1)
+                return created.plaintext
+        finally:
+            await engine.dispose()
+
+    return run_sync(work)
+
+
+def wrk(url: str, headers: dict[str, str], conns: int, seconds: int, script: Path, pids: list[int]) -> Sample:
+    argv = ["wrk", "-t", "1" if conns == 1 else "2", "-c", str(conns), "-d", f"{seconds}s", "-s", str(script)]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    cpu_before = cpu_seconds(pids)
+    out = subprocess.run(pinned(1, [*argv, url]), capture_output=True, text=True, check=True, timeout=seconds + 60)
+    cpu = cpu_seconds(pids) - cpu_before
+    match = re.search(r"^JSON (.*)$", out.stdout, re.M)
+    if match is None:
+        raise RuntimeError(f"wrk printed no report:\n{out.stdout}\n{out.stderr}")
+    data = json.loads(match.group(1))
+    return Sample(
+        rps=data["requests"] / (data["duration_us"] / 1e6),
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        errors=data["errors"] + data["non2xx"],
+        cpu_us=cpu / max(1, data["requests"]) * 1e6,
+    )
+
+
+def seed_orders(raptor: str, token: str, count: int) -> None:
+    headers = {"Authorization": f"Bearer {token}", "X-Raxx-Actor": "bench"}
+    with httpx.Client(base_url=raptor, headers=headers, timeout=30) as client:
+        for i in range(count):
+            body = {
+                "symbol": "AAPL",
+                "side": "buy",
+                "type": "limit",
+                "quantity": "1",
+                "limit_price": "1",
+                "client_order_id": f"bench-{i}",
+            }
+            client.post("/v1/orders", json=body).raise_for_status()
+
+
+async def switch_and_render(console: str, iterations: int) -> list[float]:
+    """Seconds for POST /switch + GET of the new environment's orders page, alternating environments."""
+    timings: list[float] = []
+    async with httpx.AsyncClient(base_url=console, timeout=30) as client:
+        page = await client.get("/login")
+        csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        signed = await client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf_token": csrf})
+        if signed.status_code != 303:
+            raise RuntimeError(f"login failed: HTTP {signed.status_code}: {signed.text[-500:]}")
+        csrf = (await client.get("/staging/orders")).text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        current = "staging"
+        for i in range(iterations + 20):
+            target = "prod" if current == "staging" else "staging"
+            form = {"csrf_token": csrf, "from_env": current, "to_env": target, "next": "/orders", "confirmed": "yes"}
+            started = time.perf_counter()
+            moved = await client.post("/switch", data=form)
+            rendered = await client.get(moved.headers["location"])
+            elapsed = time.perf_counter() - started
+            if moved.status_code != 303 or rendered.status_code != 200 or f'data-env="{target}"' not in rendered.text:
+                raise RuntimeError(f"switch to {target} failed: {moved.status_code} {rendered.status_code}")
+            if i >= 20:  # the first ones warm up pools and templates
+                timings.append(elapsed)
+            current = target
+    return timings
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _median(samples: list[Sample]) -> Sample:
+    return Sample(
+        rps=statistics.median(s.rps for s in samples),
+        p50_ms=statistics.median(s.p50_ms for s in samples),
+        p99_ms=statistics.median(s.p99_ms for s in samples),
+        errors=sum(s.errors for s in samples),
+        cpu_us=statistics.median(s.cpu_us for s in samples),
+    )
+
+
+def report(results: dict[str, list[Sample]], switch: list[float], args: argparse.Namespace) -> None:
+    med = {name: _median(samples) for name, samples in results.items()}
+    for conns in (32, 1):
+        base = med[f"direct c{conns}"]
+        print(f"\n== GET orders ({LIST_QUERY}), c={conns}, {args.rounds} rounds x {args.seconds}s, medians")
+        print(
+            f"{'path':<10}{'req/s':>8}{'ratio':>8}{'p50 ms':>8}{'p99 ms':>8}{'+p50 ms':>9}{'CPU us/req':>11}"
+            f"{'CPU ratio':>10}{'errors':>7}  rounds req/s"
+        )
+        for path in ("direct", "nginx", "console"):
+            m = med[f"{path} c{conns}"]
+            rounds = " ".join(f"{s.rps:.0f}" for s in results[f"{path} c{conns}"])
+            print(
+                f"{path:<10}{m.rps:>8.0f}{m.rps / base.rps:>8.3f}{m.p50_ms:>8.2f}{m.p99_ms:>8.2f}"
+                f"{m.p50_ms - base.p50_ms:>9.2f}{m.cpu_us:>11.0f}{base.cpu_us / m.cpu_us:>10.3f}{m.errors:>7}  {rounds}"
+            )
+    throughput = med["console c32"].rps / med["direct c32"].rps
+    by_cpu = med["direct c32"].cpu_us / med["console c32"].cpu_us
+    added = med["console c1"].p50_ms - med["direct c1"].p50_ms
+    print(
+        f"\nconsole / direct at c=32: {throughput:.3f} by req/s, {by_cpu:.3f} by server CPU per request (goal >= 0.6)"
+    )
+    print(f"console added p50 at c=1: {added:.2f} ms (goal <= 0.5 ms)")
+    p50, p95 = percentile(switch, 0.5) * 1000, percentile(switch, 0.95) * 1000
+    print(
+        f"switch + render the new environment's orders page, {len(switch)} times: p50 {p50:.1f} ms, "
+        f"p95 {p95:.1f} ms, max {max(switch) * 1000:.1f} ms (goal p95 < 50 ms)"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--switch-iterations", type=int, default=300)
+    args = parser.parse_args()
+    for tool in ("wrk", "nginx"):
+        if not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists()):
+            print(f"{tool} is required (Debian: apt-get install -y {tool})", file=sys.stderr)
+            return 2
+    admin = os.environ.get("RAXX_TEST_DATABASE_URL", DEFAULT_ADMIN)
+    print(
+        f"pinning: servers on CPU 0, wrk on CPU 1 ({'taskset' if shutil.which('taskset') else 'no taskset'}); "
+        f"PostgreSQL {admin.rsplit('@', 1)[-1]} (not pinned)"
+    )
+    with tempfile.TemporaryDirectory() as tmp, databases(admin) as dbs, ExitStack() as stack:
+        work = Path(tmp)
+        script = work / "report.lua"
+        script.write_text(WRK_REPORT)
+        ports = {name: free_port() for name in ("staging", "prod", "console", "nginx")}
+        tokens = {
+            env: issue_token_sync(
+                dbs[env].runtime_url, environment=env, scopes=["read", "trade", "admin"], name="bench console"
+            )
+            for env in ("staging", "prod")
+        }
+        registry = work / "environments.toml"
+        registry.write_text(
+            'default = "staging"\n'
+            f'[environments.staging]\nlabel = "STAGING"\ncolor = "#b45309"\n'
+            f'raptor_url = "http://127.0.0.1:{ports["staging"]}"\ntoken_secret = "RAPTOR_TOKEN_STAGING"\n'
+            f'[environments.prod]\nlabel = "PRODUCTION"\ncolor = "#b91c1c"\nprotected = true\n'
+            f'raptor_url = "http://127.0.0.1:{ports["prod"]}"\ntoken_secret = "RAPTOR_TOKEN_PROD"\n'
+        )
+        py = [sys.executable, "-m", "raxx"]
+        common = {"PYTHONPATH": str(ROOT / "src")}
+        procs: dict[str, int] = {}
+        for env in ("staging", "prod"):
+            procs[env] = stack.enter_context(
+                process(
+                    pinned(0, [*py, "raptor", "serve", "--port", str(ports[env])]),
+                    {
+                        **common,
+                        "RAPTOR_ENVIRONMENT": env,
+                        "RAPTOR_DATABASE_URL": dbs[env].runtime_url,
+                        "RAPTOR_RELEASE": "bench",
+                        "RAPTOR_LOG_LEVEL": "WARNING",
+                    },
+                    f"http://127.0.0.1:{ports[env]}/readyz",
+                    work / f"raptor-{env}.log",
+                )
+            )
+        api_token = console_user_and_token(dbs["console"])
+        procs["console"] = stack.enter_context(
+            process(
+                pinned(0, [*py, "console", "serve", "--port", str(ports["console"])]),
+                {
+                    **common,
+                    "CONSOLE_DATABASE_URL": dbs["console"].runtime_url,
+                    "CONSOLE_ENVIRONMENTS_FILE": str(registry),
+                    "CONSOLE_SECRET_KEY": secrets.token_urlsafe(48),
+                    "CONSOLE_RELEASE": "bench",
+                    "CONSOLE_LOG_LEVEL": "WARNING",
+                    "RAPTOR_TOKEN_STAGING": tokens["staging"],
+                    "RAPTOR_TOKEN_PROD": tokens["prod"],
+                },
+                f"http://127.0.0.1:{ports['console']}/readyz",
+                work / "console.log",
+            )
+        )
+        (work / "nginx.conf").write_text(NGINX_CONF.format(dir=work, upstream=ports["staging"], port=ports["nginx"]))
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        procs["nginx"] = stack.enter_context(
+            process(
+                pinned(0, [nginx, "-c", str(work / "nginx.conf"), "-p", str(work)]),
+                {},
+                f"http://127.0.0.1:{ports['nginx']}/healthz",
+                work / "nginx.log",
+            )
+        )
+        seed_orders(f"http://127.0.0.1:{ports['staging']}", tokens["staging"], 25)
+        raptor_auth = {"Authorization": f"Bearer {tokens['staging']}"}
+        pids = {
+            "direct": [procs["staging"]],
+            "nginx": [procs["staging"], procs["nginx"]],
+            "console": [procs["staging"], procs["console"]],
+        }
+        targets = {
+            "direct": (f"http://127.0.0.1:{ports['staging']}/v1/orders?{LIST_QUERY}", raptor_auth),
+            "nginx": (f"http://127.0.0.1:{ports['nginx']}/v1/orders?{LIST_QUERY}", raptor_auth),
+            "console": (
+                f"http://127.0.0.1:{ports['console']}/api/staging/orders?{LIST_QUERY}",
+                {"Authorization": f"Bearer {api_token}"},
+            ),
+        }
+        bodies = {name: httpx.get(url, headers=h).json() for name, (url, h) in targets.items()}
+        assert bodies["direct"] == bodies["nginx"] == bodies["console"], "the three paths must return the same JSON"
+        print(
+            f"each answer: {len(bodies['direct']['orders'])} orders, "
+            f"{len(json.dumps(bodies['direct']))} bytes of JSON, identical on all three paths"
+        )
+        for name, (url, headers) in targets.items():  # warm-up
+            wrk(url, headers, 32, 2, script, pids[name])
+        results: dict[str, list[Sample]] = {f"{n} c{c}": [] for c in (32, 1) for n in targets}
+        for round_no in range(args.rounds):
+            for conns in (32, 1):
+                for name, (url, headers) in targets.items():
+                    results[f"{name} c{conns}"].append(wrk(url, headers, conns, args.seconds, script, pids[name]))
+            print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
+        switch = asyncio.run(switch_and_render(f"http://127.0.0.1:{ports['console']}", args.switch_iterations))
+    report(results, switch, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

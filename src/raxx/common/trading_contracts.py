@@ -1,0 +1,151 @@
+"""Raptor's trading API as its callers read and write it (the console, scripts, the gate).
+
+These models are the wire contract of ``/v1/orders``, ``/v1/positions``, ``/v1/account``,
+``/v1/trading`` and ``/v1/requests``. Callers are *tolerant readers*: unknown fields
+are ignored, so Raptor can add fields without breaking the console. Amounts travel as
+decimal strings (``"123.45"``) and are read as :class:`~decimal.Decimal`, never float.
+``tests/console/test_contracts.py`` checks these against Raptor's OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+OrderStatus = Literal["new", "partially_filled", "filled", "canceled", "rejected"]
+OPEN_STATUSES: tuple[OrderStatus, ...] = ("new", "partially_filled")
+ORDER_STATUSES: tuple[OrderStatus, ...] = ("new", "partially_filled", "filled", "canceled", "rejected")
+Side = Literal["buy", "sell"]
+OrderType = Literal["market", "limit"]
+TimeInForce = Literal["day", "gtc"]
+
+SYMBOL_PATTERN = r"^[A-Z][A-Z0-9.]{0,9}$"
+CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+#: Raptor's limits on an order (``OrderCreate``): callers validate before sending.
+MAX_AMOUNT = Decimal(10**9)
+QUANTITY_DECIMALS = 8
+PRICE_DECIMALS = 4
+
+
+def plain_decimal(value: Decimal) -> str:
+    """``10``, ``0.5``, ``1500``: never exponent notation, never a float."""
+    return format(value.normalize(), "f")
+
+
+#: A decimal written as a plain string on the wire.
+WireDecimal = Annotated[Decimal, PlainSerializer(plain_decimal, return_type=str, when_used="json")]
+
+
+class _Reader(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class OrderCreate(BaseModel):
+    """The body of ``POST /v1/orders``. ``client_order_id`` is the idempotency key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    symbol: str = Field(pattern=SYMBOL_PATTERN)
+    side: Side
+    type: OrderType
+    quantity: WireDecimal
+    limit_price: WireDecimal | None = None
+    time_in_force: TimeInForce = "day"
+    client_order_id: str | None = Field(default=None, pattern=CLIENT_ORDER_ID_PATTERN)
+
+
+class Fill(_Reader):
+    quantity: Decimal
+    price: Decimal
+    at: datetime
+
+
+class OrderRead(_Reader):
+    id: uuid.UUID
+    client_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    quantity: Decimal
+    limit_price: Decimal | None
+    status: OrderStatus
+    filled_quantity: Decimal
+    filled_avg_price: Decimal | None
+    fills: list[Fill]
+    reject_reason: str | None = None
+    cancel_reason: str | None = None
+    broker_order_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    canceled_at: datetime | None = None
+    filled_at: datetime | None = None
+    token_id: str | None = None
+    actor: str | None = None
+    request_id: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class OrderList(_Reader):
+    orders: list[OrderRead]
+    next_cursor: str | None = None
+
+
+class CancelFailure(_Reader):
+    order_id: uuid.UUID
+    error: str
+    detail: str
+
+
+class CancelAllResult(_Reader):
+    canceled: list[OrderRead]
+    failed: list[CancelFailure] = Field(default_factory=list)
+
+
+class PositionRead(_Reader):
+    symbol: str
+    quantity: Decimal
+    available: Decimal
+    avg_entry_price: Decimal
+    cost_basis: Decimal
+    current_price: Decimal
+    market_value: Decimal
+    unrealized_pl: Decimal
+
+
+class PositionList(_Reader):
+    positions: list[PositionRead]
+
+
+class AccountRead(_Reader):
+    environment: str
+    broker: str
+    account_id: str
+    paper: bool
+    currency: str
+    cash: Decimal
+    buying_power: Decimal
+    equity: Decimal
+    positions_value: Decimal
+
+
+class HaltRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
+
+
+class TradingStateRead(_Reader):
+    halted: bool
+    reason: str | None = None
+    changed_at: datetime
+    actor: str | None = None
+    token_id: str | None = None
+    request_id: str | None = None

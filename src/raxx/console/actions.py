@@ -1,0 +1,155 @@
+"""The one door every console mutation goes through: :func:`perform`.
+
+Placing, canceling, cancel-all, halt, resume, role changes and personal-token changes,
+from the web pages and from the JSON API alike, call :func:`perform`. It
+
+1. checks the actor's capability in the action's environment (a refusal is a typed
+   :class:`PermissionDenied`, 403);
+2. runs the work inside the action's audit record. From a route, that record is the
+   route's: :class:`~raxx.console.audit.routes.AuditedRoute` commits the attempt before
+   the endpoint runs (so before anything is sent to Raptor; if it cannot be written the
+   endpoint never runs) and the outcome after. Outside an audited route, :func:`perform`
+   opens the record itself, with the same fail-closed rule;
+3. hands the work a :class:`CallContext` (this request's id and the operator) for Raptor;
+4. adds to the outcome what only the action knows: its canonical target and parameters,
+   Raptor's status, the result (a new order id).
+
+Events that are not actions (sign-in, sign-out, switches) are audited by their routes;
+refusals (permission denials, identity mismatches) by the error handler.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from raxx.common.errors import Forbidden
+from raxx.console.audit.service import ActionScope as AuditScope
+from raxx.console.audit.service import AuditContext, AuditTrail, Outcome
+from raxx.console.auth.roles import can
+from raxx.console.raptor_client import CallContext
+
+T = TypeVar("T")
+Channel = Literal["web", "api"]
+
+#: Every mutation the console can perform, and the capability it needs in its environment.
+#: ``self`` actions act on the actor's own account and need only a login.
+ACTIONS: dict[str, str] = {
+    "order.place": "trade",
+    "order.cancel": "trade",
+    "order.cancel_all": "trade",
+    "trading.halt": "admin",
+    "trading.resume": "admin",
+    "user.role.change": "admin",
+    "token.create": "self",
+    "token.revoke": "self",
+}
+
+#: How a refusal names what was attempted, in words.
+ACTION_WORDS: dict[str, str] = {
+    "order.place": "place orders",
+    "order.cancel": "cancel orders",
+    "order.cancel_all": "cancel all orders",
+    "trading.halt": "halt trading",
+    "trading.resume": "resume trading",
+    "user.role.change": "manage users",
+}
+CAPABILITY_WORDS = {"read": "see anything", "trade": "trade", "admin": "administer", "audit": "read the audit trail"}
+
+
+class PermissionDenied(Forbidden):
+    code = "permission_denied"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, and through which request. Built per request from a login or an API token."""
+
+    user_id: uuid.UUID | None
+    user_name: str | None
+    roles: Mapping[str, str]
+    request_id: str
+    channel: Channel
+    session_hash: str | None = None
+    token_id: str | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
+    #: The audit record the route opened for this request (None outside an audited route).
+    audit_scope: AuditScope | None = None
+
+    def call_context(self) -> CallContext:
+        """What Raptor is told: this request's id and the operator (``X-Raxx-Actor``)."""
+        name = self.user_name or "anonymous"
+        return CallContext(request_id=self.request_id, actor=f"{name} (api)" if self.channel == "api" else name)
+
+    def audit_context(self, environment: str | None) -> AuditContext:
+        return AuditContext(
+            actor_id=self.user_id,
+            actor_name=self.user_name,
+            session_hash=self.session_hash,
+            environment=environment,
+            request_id=self.request_id,
+            client_ip=self.client_ip,
+            user_agent=self.user_agent,
+        )
+
+
+@dataclass(frozen=True)
+class Action:
+    """One mutation: its name (a key of :data:`ACTIONS`), where, on what, with which parameters."""
+
+    name: str
+    environment: str | None
+    target: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def capability(self) -> str:
+        return ACTIONS[self.name]
+
+
+@dataclass
+class ActionScope:
+    """Handed to the work of an action: the call context, and a way to add to the audit outcome."""
+
+    call: CallContext
+    audit: AuditScope
+
+    def set(
+        self, outcome: Outcome | None = None, *, http_status: int | None = None, error: str | None = None, **result: Any
+    ) -> None:
+        """Record Raptor's status and result parameters (a new order id); the default outcome is ``ok``."""
+        self.audit.set(outcome, http_status=http_status, error=error, **result)
+
+
+def authorize(actor: Actor, environment: str | None, capability: str, *, action: str | None = None) -> None:
+    """Raise :class:`PermissionDenied` unless ``actor`` may use ``capability`` in ``environment``."""
+    if capability == "self" and actor.user_id is not None:
+        return
+    if environment is not None and can(dict(actor.roles), environment, capability):
+        return
+    role = actor.roles.get(environment or "")
+    held = f"your role there is {role}" if role else "you hold no role there"
+    what = ACTION_WORDS.get(action or "", CAPABILITY_WORDS.get(capability, capability))
+    raise PermissionDenied(
+        f"{actor.user_name} may not {what} in {environment} ({held}). Nothing was done.",
+        extra={"environment": environment, "capability": capability, "action": action},
+    )
+
+
+async def perform(trail: AuditTrail, actor: Actor, action: Action, work: Callable[[ActionScope], Awaitable[T]]) -> T:
+    """Authorize, run ``work`` inside the action's audit record, return what ``work`` returned.
+
+    From a route the record is the route's (its attempt is already committed); otherwise
+    one is opened here, and if its attempt cannot be written ``work`` never runs.
+    """
+    authorize(actor, action.environment, action.capability, action=action.name)
+    if actor.audit_scope is not None:
+        actor.audit_scope.set(action=action.name, target=action.target, channel=actor.channel, **action.params)
+        return await work(ActionScope(call=actor.call_context(), audit=actor.audit_scope))
+    async with trail.action(
+        actor.audit_context(action.environment), action.name, target=action.target, params=dict(action.params)
+    ) as scope:
+        return await work(ActionScope(call=actor.call_context(), audit=scope))

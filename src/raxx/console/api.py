@@ -1,0 +1,197 @@
+"""The console's JSON API, ``/api/{env}/...``: the same operations as the pages, for scripts.
+
+Authenticated by personal tokens (``Authorization: Bearer rxc_...``) that act as their
+user, with the user's per-environment roles; cookies are never read here, so no CSRF
+token is needed. Errors have the one shape ``{"error", "detail", "request_id", ...}``.
+Mutations go through the same services (and so the same :func:`~raxx.console.actions.perform`)
+as the pages. In a protected environment, the actions that need a typed confirmation on
+the web need the header ``X-Raxx-Confirm: <environment>`` here: a script must name
+the environment twice, in the URL and in the header, to act there.
+
+Reads are passed through: Raptor's bytes go back as they came (after identity and
+role checks), which is what keeps this path within reach of a plain proxy's speed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from raxx.common.environments import EnvironmentSpec
+from raxx.common.errors import BadRequest, NotFound, RaxxError
+from raxx.console.actions import ACTIONS, Actor, authorize
+from raxx.console.audit.routes import AuditedRoute, audited
+from raxx.console.deps import ApiActorDep, EnvDep, StateDep, api_env_reader
+from raxx.console.raptor_client import RaptorResponse
+from raxx.console.state import ConsoleState
+from raxx.console.trading import service
+from raxx.console.trading.forms import ORDER_FIELDS, new_client_order_id, parse_order_form, parse_reason
+from raxx.console.trading.refusals import refusal_from
+
+router = APIRouter(prefix="/api", tags=["api"], route_class=AuditedRoute)
+JSON = "application/json"
+CONFIRM_HEADER = "x-raxx-confirm"
+
+
+class ConfirmationRequired(RaxxError):
+    status_code = 428
+    code = "confirmation_required"
+
+
+def _json(payload: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status_code=status_code, media_type=JSON)
+
+
+async def _passthrough(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, path: str, query: str) -> Response:
+    raw = await state.clients[spec.name].send("GET", path, actor.call_context(), query=query or None)
+    if raw.ok:
+        return Response(raw.content, status_code=raw.status, media_type=JSON)
+    try:
+        body = orjson.loads(raw.content)
+    except orjson.JSONDecodeError:
+        body = None
+    raise refusal_from(spec, RaptorResponse(raw.status, body, raw.request_id, raw.latency_ms))
+
+
+def _may(actor: Actor, spec: EnvironmentSpec, action: str) -> None:
+    """Role first: a forbidden caller hears 403 whatever its body looks like."""
+    authorize(actor, spec.name, ACTIONS[action], action=action)
+
+
+def _require_confirmation(request: Request, spec: EnvironmentSpec, action: str) -> None:
+    if spec.needs_confirmation(action) and request.headers.get(CONFIRM_HEADER, "").strip() != spec.name:
+        raise ConfirmationRequired(
+            f"{spec.label} is protected: {action} there needs the header 'X-Raxx-Confirm: {spec.name}'. "
+            "Nothing was sent.",
+            extra={"environment": spec.name, "action": action},
+        )
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = orjson.loads(await request.body() or b"{}")
+    except orjson.JSONDecodeError:
+        raise BadRequest("the body is not valid JSON", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", code="invalid_json")
+    return body
+
+
+def _order_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound("there is no such order", code="order_not_found") from None
+
+
+def _field_errors(errors: dict[str, str]) -> BadRequest:
+    detail = [{"field": name, "message": message} for name, message in errors.items()]
+    return BadRequest(detail, code="validation_error", status_code=422)
+
+
+@router.get("/whoami")
+async def whoami(actor: ApiActorDep) -> dict[str, Any]:
+    """The token's user and the roles it acts with, per environment."""
+    return {"user": actor.user_name, "token_id": actor.token_id, "roles": dict(actor.roles)}
+
+
+@router.get("/{env}/identity")
+async def identity(env: str, request: Request) -> Response:
+    _, spec, state = await api_env_reader(request, env)
+    status = await state.clients[spec.name].check_identity()
+    identity_json = status.identity.model_dump(mode="json") if status.identity else None
+    return _json({"environment": spec.name, "state": status.state, "error": status.error, "identity": identity_json})
+
+
+@router.get("/{env}/orders")
+async def list_orders(env: str, request: Request) -> Response:
+    actor, spec, state = await api_env_reader(request, env)
+    return await _passthrough(state, actor, spec, "v1/orders", request.url.query)
+
+
+@router.get("/{env}/orders/{order_id}")
+async def get_order(env: str, order_id: str, request: Request) -> Response:
+    actor, spec, state = await api_env_reader(request, env)
+    return await _passthrough(state, actor, spec, f"v1/orders/{_order_id(order_id)}", "")
+
+
+@router.get("/{env}/positions")
+async def positions(env: str, request: Request) -> Response:
+    actor, spec, state = await api_env_reader(request, env)
+    return await _passthrough(state, actor, spec, "v1/positions", "")
+
+
+@router.get("/{env}/account")
+async def account(env: str, request: Request) -> Response:
+    actor, spec, state = await api_env_reader(request, env)
+    return await _passthrough(state, actor, spec, "v1/account", "")
+
+
+@router.get("/{env}/trading")
+async def trading(env: str, request: Request) -> Response:
+    actor, spec, state = await api_env_reader(request, env)
+    return await _passthrough(state, actor, spec, "v1/trading", "")
+
+
+@router.post("/{env}/orders")
+@audited("order.place", target_field="symbol")
+async def place_order(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
+    """Place an order. Send ``client_order_id`` to make retries safe (the same id places one order)."""
+    _may(actor, spec, "order.place")
+    body = await _body(request)
+    fields = {k: "" if v is None else str(v) for k, v in body.items()}
+    fields.setdefault("time_in_force", "day")
+    fields.setdefault("client_order_id", new_client_order_id())
+    unknown = sorted(set(fields) - set(ORDER_FIELDS))
+    parsed = parse_order_form(fields)
+    errors = {**parsed.errors, **{name: "unknown field" for name in unknown}}
+    if errors or parsed.order is None:
+        raise _field_errors(errors)
+    _require_confirmation(request, spec, "order.place")
+    placed = await service.place(state, actor, spec, parsed.order)
+    return _json(placed.order.model_dump(mode="json"), 201 if placed.created else 200)
+
+
+@router.delete("/{env}/orders/{order_id}")
+@audited("order.cancel", target_field="order_id")
+async def cancel_order(order_id: str, request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
+    _may(actor, spec, "order.cancel")
+    oid = _order_id(order_id)
+    _require_confirmation(request, spec, "order.cancel")
+    order = await service.cancel(state, actor, spec, oid)
+    return _json(order.model_dump(mode="json"))
+
+
+@router.delete("/{env}/orders")
+@audited("order.cancel_all")
+async def cancel_all(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
+    _may(actor, spec, "order.cancel_all")
+    _require_confirmation(request, spec, "order.cancel_all")
+    result = await service.cancel_all(state, actor, spec)
+    return _json(result.model_dump(mode="json"))
+
+
+@router.post("/{env}/trading/halt")
+@audited("trading.halt")
+async def halt(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
+    _may(actor, spec, "trading.halt")
+    body = await _body(request)
+    parsed = parse_reason({"reason": str(body.get("reason") or "")})
+    if not parsed.ok:
+        raise _field_errors(parsed.errors)
+    _require_confirmation(request, spec, "trading.halt")
+    result = await service.halt(state, actor, spec, parsed.values["reason"])
+    return _json(result.model_dump(mode="json"))
+
+
+@router.post("/{env}/trading/resume")
+@audited("trading.resume")
+async def resume(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
+    _may(actor, spec, "trading.resume")
+    _require_confirmation(request, spec, "trading.resume")
+    result = await service.resume(state, actor, spec)
+    return _json(result.model_dump(mode="json"))

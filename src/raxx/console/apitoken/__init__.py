@@ -1,0 +1,1 @@
+"""Personal API tokens: scripts act as their user, with the user's per-environment roles."""

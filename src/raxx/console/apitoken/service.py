@@ -1,0 +1,133 @@
+"""Personal API tokens: create (shown once), list, revoke, verify.
+
+A token carries no roles of its own: a request made with it acts as its user, with
+the roles that user holds *now* in each environment. Verification is cached for a few
+seconds per process (``api_token_cache_s``) to keep the JSON API's read path to zero
+database round trips; revoking a token through this process forgets it at once, and
+other processes see a revocation or a role change within that delay.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from raxx.common.clock import utcnow
+from raxx.common.errors import BadRequest, NotFound, Unauthorized
+from raxx.console.apitoken import format as token_format
+from raxx.console.apitoken import repository
+from raxx.console.apitoken.models import ApiToken
+from raxx.console.apitoken.repository import TokenOwner
+from raxx.console.auth import repository as users
+
+MAX_TOKENS_PER_USER = 20
+MAX_LIFETIME_DAYS = 366
+
+
+class InvalidApiToken(Unauthorized):
+    code = "invalid_token"
+
+
+@dataclass(frozen=True)
+class NewToken:
+    token_id: str
+    name: str
+    user_name: str
+    expires_at: datetime | None
+    plaintext: str  # shown once, never stored
+
+
+def _check_name(name: str) -> str:
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > 100 or not cleaned.isprintable():
+        raise BadRequest("a token name is 1 to 100 printable characters", code="invalid_token_name")
+    return cleaned
+
+
+async def create(db: AsyncSession, *, user_name: str, name: str, expires_days: int | None) -> NewToken:
+    """Create a token for ``user_name``; its plaintext is in the result and nowhere else."""
+    user = await users.user_by_name(db, user_name)
+    if user is None:
+        raise NotFound(f"no user named {user_name!r}")
+    if user.disabled_at is not None:
+        raise BadRequest(f"user {user_name!r} is disabled")
+    if expires_days is not None and not 1 <= expires_days <= MAX_LIFETIME_DAYS:
+        raise BadRequest(f"a token lives 1 to {MAX_LIFETIME_DAYS} days", code="invalid_expiry")
+    live = [t for t in await repository.of_user(db, user.id) if t.revoked_at is None]
+    if len(live) >= MAX_TOKENS_PER_USER:
+        raise BadRequest(f"{user_name} already has {len(live)} live tokens; revoke one first", code="too_many_tokens")
+    token_id, secret, plaintext = token_format.new_token()
+    expires_at = utcnow() + timedelta(days=expires_days) if expires_days else None
+    await repository.insert(
+        db,
+        token_id=token_id,
+        user_id=user.id,
+        name=_check_name(name),
+        secret_hash=token_format.hash_secret(secret),
+        expires_at=expires_at,
+    )
+    return NewToken(
+        token_id=token_id, name=name.strip(), user_name=user.name, expires_at=expires_at, plaintext=plaintext
+    )
+
+
+async def revoke(db: AsyncSession, token_id: str, *, user_id: uuid.UUID | None = None) -> None:
+    """Revoke a live token; with ``user_id``, only one of that user's tokens."""
+    if not await repository.revoke(db, token_id, now=utcnow(), user_id=user_id):
+        raise NotFound(f"no live token {token_id!r}" + (" of yours" if user_id else ""))
+
+
+async def tokens_of(db: AsyncSession, user_id: uuid.UUID) -> list[ApiToken]:
+    return await repository.of_user(db, user_id)
+
+
+class ApiTokenVerifier:
+    """Turns a presented bearer token into its owner, or refuses it (one message for every reason)."""
+
+    def __init__(self, engine: AsyncEngine, *, cache_seconds: float) -> None:
+        self._engine = engine
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, TokenOwner]] = {}
+
+    async def verify(self, raw: str) -> TokenOwner:
+        parsed = token_format.parse(raw)
+        if parsed is None:
+            raise InvalidApiToken("the token is malformed; expected rxc_<id>_<secret>")
+        owner = await self._owner(parsed.token_id)
+        # Compare even when the token is unknown, so timing says nothing about which ids exist.
+        if not token_format.secret_matches(parsed.secret, owner.secret_hash if owner else "0" * 64) or owner is None:
+            raise InvalidApiToken("the token is not valid")
+        now = utcnow()
+        if owner.revoked_at is not None:
+            raise InvalidApiToken("the token has been revoked")
+        if owner.expires_at is not None and owner.expires_at <= now:
+            raise InvalidApiToken("the token has expired")
+        if owner.user_disabled:
+            raise InvalidApiToken("the token's user is disabled")
+        return owner
+
+    def forget(self, token_id: str | None = None) -> None:
+        """Drop cached answers (one token, or all after a role change made by this process)."""
+        if token_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(token_id, None)
+
+    async def _owner(self, token_id: str) -> TokenOwner | None:
+        now = time.monotonic()
+        hit = self._cache.get(token_id)
+        if hit is not None and now - hit[0] < self._cache_seconds:
+            return hit[1]
+        async with self._engine.begin() as conn:
+            owner = await repository.owner_of(conn, token_id)
+            if owner is not None and owner.revoked_at is None:
+                await repository.touch(conn, token_id, utcnow())
+        if owner is not None and self._cache_seconds > 0:
+            if len(self._cache) > 10_000:  # bounded: a flood of distinct ids cannot grow memory
+                self._cache.clear()
+            self._cache[token_id] = (now, owner)
+        return owner

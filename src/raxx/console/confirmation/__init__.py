@@ -1,0 +1,1 @@
+"""Typed confirmations for actions in protected environments (see ``service``)."""

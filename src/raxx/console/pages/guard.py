@@ -1,0 +1,157 @@
+"""What every mutating page does before it may act, in this order:
+
+1. the CSRF token matches the session (403, recorded);
+2. the form's environment is the URL's environment (400, recorded, nothing sent);
+3. the operator's role in *that* environment allows the action (403, recorded);
+4. the input parses (the form comes back with fields marked, nothing sent): the page's job;
+5. in a protected environment, a typed confirmation bound to this exact action (see
+   :func:`confirmation_gate`);
+6. then :func:`raxx.console.actions.perform` records the attempt and acts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from raxx.common.clock import utcnow
+from raxx.common.environments import EnvironmentSpec
+from raxx.common.errors import RaxxError
+from raxx.console.actions import ACTIONS, Action
+from raxx.console.audit.service import Outcome
+from raxx.console.auth.service import Login
+from raxx.console.confirmation import service as confirmations
+from raxx.console.deps import require_capability
+from raxx.console.pages.forms import check_csrf, check_form_environment
+from raxx.console.raptor_client import BackendMisconfigured, BackendNotConfigured, BackendUnavailable
+from raxx.console.state import ConsoleState
+from raxx.console.templating import render
+from raxx.console.trading.refusals import RaptorRefusal
+from raxx.console.trading.service import confirmable
+
+T = TypeVar("T")
+#: Failures of a read that leave the page standing, with an error panel instead of the data.
+BACKEND_FAILURES = (BackendUnavailable, BackendMisconfigured, BackendNotConfigured, RaptorRefusal)
+CONFIRM_FIELDS = ("confirm_token", "typed_env", "typed_target")
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def guard_mutation(request: Request, login: Login, spec: EnvironmentSpec, form: dict[str, str], action: str) -> None:
+    """Steps 1 to 3 above; raises the typed refusal (the error handler records it)."""
+    check_csrf(request, login, form.get("csrf_token"))
+    check_form_environment(spec.name, form.get("environment"))
+    require_capability(login, spec.name, ACTIONS[action], action=action)
+
+
+async def backend_read(work: Awaitable[T]) -> tuple[T | None, RaxxError | None]:
+    """Run a read against Raptor; a backend failure becomes an error panel, not an error page."""
+    try:
+        return await work, None
+    except BACKEND_FAILURES as exc:
+        return None, exc
+
+
+def panel_status(error: RaxxError | None, ok: int = 200) -> int:
+    """The page's HTTP status: the backend's failure when the main data could not be read."""
+    return error.status_code if error is not None else ok
+
+
+async def confirmation_gate(
+    request: Request,
+    state: ConsoleState,
+    db: AsyncSession,
+    login: Login,
+    spec: EnvironmentSpec,
+    action: Action,
+    form: dict[str, str],
+) -> HTMLResponse | None:
+    """None: go ahead. Otherwise the typed-confirmation page to show instead of acting.
+
+    Only actions listed in the environment's ``confirm_actions`` (protected environments)
+    ask; everything else passes straight through.
+    """
+    if not spec.needs_confirmation(action.name):
+        return None
+    what = confirmable(action)
+    token = form.get("confirm_token", "")
+    if not token:
+        token = confirmations.issue(
+            state.settings.secret_key,
+            what,
+            session_hash=login.session_hash,
+            now=utcnow(),
+            ttl=timedelta(seconds=state.settings.confirm_ttl_s),
+        )
+        _note(request, "ok", acted=False, reason="typed confirmation asked")
+        return await _confirm_page(request, state, login, spec, action, form, token, errors={})
+    verified = confirmations.verify(
+        state.settings.secret_key, token, what, session_hash=login.session_hash, now=utcnow()
+    )
+    errors = confirmations.typed_errors(
+        what, typed_env=form.get("typed_env", ""), typed_target=form.get("typed_target", "")
+    )
+    if errors:
+        _note(request, "failed", error="the typed confirmation did not match; nothing was sent", acted=False)
+        return await _confirm_page(request, state, login, spec, action, form, token, errors=errors, status_code=422)
+    await confirmations.consume(db, verified, what, now=utcnow())
+    return None
+
+
+def _note(request: Request, outcome: Outcome, *, error: str | None = None, **params: Any) -> None:
+    """Say more in the route's audit record than the response status would."""
+    scope = getattr(request.state, "audit", None)
+    if scope is not None:
+        scope.set(outcome, error=error, **params)
+
+
+def note_refusal(request: Request, refusal: RaxxError) -> None:
+    """A Raptor refusal the page shows itself (instead of raising): record it as the outcome."""
+    scope = getattr(request.state, "audit", None)
+    if scope is not None:
+        scope.set(
+            "failed",
+            http_status=refusal.status_code,
+            error=f"{refusal.code}: {refusal.detail}",
+            raptor_status=refusal.extra.get("raptor_status"),
+        )
+
+
+async def _confirm_page(
+    request: Request,
+    state: ConsoleState,
+    login: Login,
+    spec: EnvironmentSpec,
+    action: Action,
+    form: dict[str, str],
+    token: str,
+    *,
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> HTMLResponse:
+    carried: dict[str, Any] = {
+        k: v for k, v in form.items() if k not in CONFIRM_FIELDS and k not in ("csrf_token", "environment")
+    }
+    return await render(
+        request,
+        state,
+        "confirm_action.html",
+        env=spec,
+        login=login,
+        status_code=status_code,
+        action=action,
+        post_to=request.url.path,
+        carried=carried,
+        confirm_token=token,
+        typed={"typed_env": form.get("typed_env", ""), "typed_target": form.get("typed_target", "")},
+        errors=errors,
+        ttl_minutes=max(1, int(state.settings.confirm_ttl_s // 60)),
+    )

@@ -1,0 +1,187 @@
+"""Orders in one environment: list (filters, pages, auto-refresh), detail, place, cancel, cancel all.
+
+Every URL names the environment; every form carries it; the server acts there or refuses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from raxx.common.asgi import request_id_of
+from raxx.common.environments import EnvironmentSpec
+from raxx.common.errors import NotFound
+from raxx.console.audit.routes import AuditedRoute, audited
+from raxx.console.auth.roles import can
+from raxx.console.auth.service import Login
+from raxx.console.deps import DbDep, EnvReaderDep, StateDep, require_capability, web_actor
+from raxx.console.pages.guard import (
+    backend_read,
+    confirmation_gate,
+    guard_mutation,
+    note_refusal,
+    panel_status,
+    read_form,
+)
+from raxx.console.pages.notices import notice_from
+from raxx.console.state import ConsoleState
+from raxx.console.templating import render
+from raxx.console.trading import service
+from raxx.console.trading.forms import OrderForm, new_client_order_id, parse_order_filter, parse_order_form
+from raxx.console.trading.refusals import RaptorRefusal
+
+router = APIRouter(tags=["orders"], route_class=AuditedRoute)
+FRAGMENT_HEADER = "x-raxx-fragment"
+
+
+def _order_id(raw: str) -> uuid.UUID:
+    """An id that is not a UUID cannot name an order: the same 404 as an unknown one."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound("There is no such order. Check the id, and the environment in the URL.") from None
+
+
+@router.get("/{env}/orders", response_class=HTMLResponse)
+async def orders_page(request: Request, state: StateDep, access: EnvReaderDep) -> HTMLResponse:
+    login, spec = access
+    filters = parse_order_filter(request.query_params, request.query_params.getlist("status"))
+    page, error = None, None
+    if filters.query is not None:
+        client = service.client_for(state, spec, web_actor(request, login))
+        page, error = await backend_read(client.list_orders(filters.query))
+    fragment = request.headers.get(FRAGMENT_HEADER) == "orders-table"
+    return await render(
+        request,
+        state,
+        "_orders_table.html" if fragment else "orders.html",
+        env=spec,
+        login=login,
+        status_code=panel_status(error, 422 if filters.errors else 200),
+        filters=filters,
+        page=page,
+        backend_error=error,
+        refresh_s=state.settings.orders_refresh_s,
+        notice=notice_from(request),
+    )
+
+
+@router.get("/{env}/orders/new", response_class=HTMLResponse)
+async def new_order_page(request: Request, state: StateDep, access: EnvReaderDep) -> HTMLResponse:
+    login, spec = access
+    require_capability(login, spec.name, "trade", action="order.place")
+    defaults = {"side": "buy", "type": "market", "time_in_force": "day", "client_order_id": new_client_order_id()}
+    prefill = {k: request.query_params.get(k, "") for k in ("symbol", "side", "quantity")}
+    values = {**defaults, **{k: v for k, v in prefill.items() if v}}
+    return await _order_form(request, state, login, spec, values=values, errors={})
+
+
+async def _order_form(
+    request: Request,
+    state: ConsoleState,
+    login: Login,
+    spec: EnvironmentSpec,
+    *,
+    values: dict[str, str],
+    errors: dict[str, str],
+    refusal: RaptorRefusal | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return await render(
+        request,
+        state,
+        "order_new.html",
+        env=spec,
+        login=login,
+        status_code=status_code,
+        values=values,
+        errors=errors,
+        refusal=refusal,
+        confirms=spec.needs_confirmation("order.place"),
+    )
+
+
+@router.post("/{env}/orders", response_class=HTMLResponse)
+@audited("order.place", target_field="symbol")
+async def place_order(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
+    login, spec = access
+    form = await read_form(request)
+    guard_mutation(request, login, spec, form, "order.place")
+    parsed: OrderForm = parse_order_form(form)
+    if parsed.order is None:
+        return await _order_form(
+            request, state, login, spec, values=parsed.values, errors=parsed.errors, status_code=422
+        )
+    confirm = await confirmation_gate(request, state, db, login, spec, service.place_action(spec, parsed.order), form)
+    if confirm is not None:
+        return confirm
+    try:
+        placed = await service.place(state, web_actor(request, login), spec, parsed.order)
+    except RaptorRefusal as refusal:
+        # Keep what the operator typed (with a fresh idempotency key) and say why, with the request id.
+        note_refusal(request, refusal)
+        values = {**parsed.values, "client_order_id": new_client_order_id()}
+        return await _order_form(
+            request, state, login, spec, values=values, errors={}, refusal=refusal, status_code=refusal.status_code
+        )
+    done = "rejected" if placed.order.status == "rejected" else ("placed" if placed.created else "replayed")
+    return _see(spec, f"/orders/{placed.order.id}", done, request)
+
+
+@router.post("/{env}/orders/cancel-all", response_class=HTMLResponse)
+@audited("order.cancel_all")
+async def cancel_all_orders(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
+    login, spec = access
+    form = await read_form(request)
+    guard_mutation(request, login, spec, form, "order.cancel_all")
+    confirm = await confirmation_gate(request, state, db, login, spec, service.cancel_all_action(spec), form)
+    if confirm is not None:
+        return confirm
+    result = await service.cancel_all(state, web_actor(request, login), spec)
+    return _see(spec, "/orders", "canceled_all", request, canceled=len(result.canceled), failed=len(result.failed))
+
+
+@router.get("/{env}/orders/{order_id}", response_class=HTMLResponse)
+async def order_page(order_id: str, request: Request, state: StateDep, access: EnvReaderDep) -> HTMLResponse:
+    login, spec = access
+    oid = _order_id(order_id)
+    client = service.client_for(state, spec, web_actor(request, login))
+    order, error = await backend_read(client.get_order(oid))
+    if isinstance(error, RaptorRefusal) and error.status_code == 404:
+        raise error  # an unknown order is a 404 page (with the banner), not a panel
+    return await render(
+        request,
+        state,
+        "order_detail.html",
+        env=spec,
+        login=login,
+        status_code=panel_status(error),
+        order=order,
+        order_id=oid,
+        backend_error=error,
+        notice=notice_from(request),
+        can_trade=can(login.roles, spec.name, "trade"),
+    )
+
+
+@router.post("/{env}/orders/{order_id}/cancel", response_class=HTMLResponse)
+@audited("order.cancel", target_field="order_id")
+async def cancel_order(order_id: str, request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
+    login, spec = access
+    form = await read_form(request)
+    guard_mutation(request, login, spec, form, "order.cancel")
+    oid = _order_id(order_id)
+    confirm = await confirmation_gate(request, state, db, login, spec, service.cancel_action(spec, oid), form)
+    if confirm is not None:
+        return confirm
+    await service.cancel(state, web_actor(request, login), spec, oid)
+    return _see(spec, f"/orders/{oid}", "canceled", request)
+
+
+def _see(spec: EnvironmentSpec, path: str, done: str, request: Request, **counts: Any) -> RedirectResponse:
+    """Post/redirect/get, to a page of the *same* environment, saying what was done and its request id."""
+    query = f"done={done}&rid={request_id_of(request)}" + "".join(f"&{k}={int(v)}" for k, v in counts.items())
+    return RedirectResponse(f"/{spec.name}{path}?{query}", status_code=303)

@@ -1,0 +1,111 @@
+"""``/tokens``: an operator's personal API tokens (for scripts and runbooks).
+
+Not an environment page: a token acts in every environment where its user holds a
+role, with that role; the page says so. The plaintext is shown once, on the page that
+created it, and never stored.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from raxx.common.asgi import request_id_of
+from raxx.common.errors import BadRequest
+from raxx.console.actions import Action, ActionScope, Actor, perform
+from raxx.console.apitoken import service as tokens
+from raxx.console.audit.routes import AuditedRoute, audited
+from raxx.console.auth.service import Login
+from raxx.console.deps import DbDep, LoginDep, StateDep, web_actor
+from raxx.console.pages.forms import check_csrf
+from raxx.console.pages.guard import read_form
+from raxx.console.pages.notices import notice_from
+from raxx.console.state import ConsoleState
+from raxx.console.templating import render
+
+router = APIRouter(tags=["tokens"], route_class=AuditedRoute)
+
+
+async def _page(
+    request: Request,
+    state: ConsoleState,
+    login: Login,
+    *,
+    created: tokens.NewToken | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    async with state.sessions() as db:
+        mine = await tokens.tokens_of(db, login.user_id)
+    return await render(
+        request,
+        state,
+        "tokens.html",
+        env=None,
+        login=login,
+        status_code=status_code,
+        tokens=mine,
+        created=created,
+        errors=errors or {},
+        values=values or {"name": "", "expires_days": "90"},
+        notice=notice_from(request),
+    )
+
+
+@router.get("/tokens", response_class=HTMLResponse)
+async def tokens_page(request: Request, state: StateDep, login: LoginDep) -> HTMLResponse:
+    return await _page(request, state, login)
+
+
+async def create_token(state: ConsoleState, actor: Actor, *, name: str, expires_days: int | None) -> tokens.NewToken:
+    action = Action("token.create", None, target=name, params={"expires_days": expires_days})
+
+    async def work(scope: ActionScope) -> tokens.NewToken:
+        async with state.sessions() as db, db.begin():
+            created = await tokens.create(db, user_name=actor.user_name or "", name=name, expires_days=expires_days)
+        scope.set(token_id=created.token_id)
+        return created
+
+    return await perform(state.audit, actor, action, work)
+
+
+async def revoke_token(state: ConsoleState, actor: Actor, token_id: str) -> None:
+    async def work(scope: ActionScope) -> None:
+        async with state.sessions() as db, db.begin():
+            await tokens.revoke(db, token_id, user_id=actor.user_id)
+        state.api_tokens.forget(token_id)
+
+    await perform(state.audit, actor, Action("token.revoke", None, target=token_id), work)
+
+
+@router.post("/tokens", response_class=HTMLResponse)
+@audited("token.create", env_field=None, target_field="name")
+async def create(request: Request, state: StateDep, db: DbDep, login: LoginDep) -> Response:
+    form = await read_form(request)
+    check_csrf(request, login, form.get("csrf_token"))
+    values = {"name": form.get("name", "").strip(), "expires_days": form.get("expires_days", "").strip()}
+    errors: dict[str, str] = {}
+    if not values["name"] or len(values["name"]) > 100:
+        errors["name"] = "name the token after what will use it (1 to 100 characters)"
+    days = values["expires_days"]
+    if days and not (days.isdigit() and 1 <= int(days) <= tokens.MAX_LIFETIME_DAYS):
+        errors["expires_days"] = f"a number of days from 1 to {tokens.MAX_LIFETIME_DAYS}, or empty for no expiry"
+    if errors:
+        return await _page(request, state, login, errors=errors, values=values, status_code=422)
+    try:
+        created = await create_token(
+            state, web_actor(request, login), name=values["name"], expires_days=int(days) if days else None
+        )
+    except BadRequest as exc:
+        return await _page(request, state, login, errors={"name": str(exc.detail)}, values=values, status_code=400)
+    return await _page(request, state, login, created=created)
+
+
+@router.post("/tokens/{token_id}/revoke", response_class=HTMLResponse)
+@audited("token.revoke", env_field=None, target_field="token_id")
+async def revoke(token_id: str, request: Request, state: StateDep, db: DbDep, login: LoginDep) -> Response:
+    form = await read_form(request)
+    check_csrf(request, login, form.get("csrf_token"))
+    await revoke_token(state, web_actor(request, login), token_id)
+    return RedirectResponse(f"/tokens?done=token_revoked&rid={request_id_of(request)}", status_code=303)

@@ -1,0 +1,87 @@
+"""The trading switch of one environment: its state, halt (a reason is required) and resume (admins)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from raxx.common.asgi import request_id_of
+from raxx.common.environments import EnvironmentSpec
+from raxx.console.audit.routes import AuditedRoute, audited
+from raxx.console.auth.service import Login
+from raxx.console.deps import DbDep, EnvReaderDep, StateDep, web_actor
+from raxx.console.pages.guard import backend_read, confirmation_gate, guard_mutation, panel_status, read_form
+from raxx.console.pages.notices import notice_from
+from raxx.console.state import ConsoleState
+from raxx.console.templating import render
+from raxx.console.trading import service
+from raxx.console.trading.forms import parse_reason
+
+router = APIRouter(tags=["trading"], route_class=AuditedRoute)
+
+
+async def _trading_page(
+    request: Request,
+    state: ConsoleState,
+    login: Login,
+    spec: EnvironmentSpec,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    client = service.client_for(state, spec, web_actor(request, login))
+    trading, error = await backend_read(client.trading_state())
+    return await render(
+        request,
+        state,
+        "trading.html",
+        env=spec,
+        login=login,
+        status_code=status_code if status_code != 200 else panel_status(error),
+        trading=trading,
+        backend_error=error,
+        values=values or {"reason": ""},
+        errors=errors or {},
+        notice=notice_from(request),
+        confirms_halt=spec.needs_confirmation("trading.halt"),
+        confirms_resume=spec.needs_confirmation("trading.resume"),
+    )
+
+
+@router.get("/{env}/trading", response_class=HTMLResponse)
+async def trading_page(request: Request, state: StateDep, access: EnvReaderDep) -> HTMLResponse:
+    login, spec = access
+    return await _trading_page(request, state, login, spec)
+
+
+@router.post("/{env}/trading/halt", response_class=HTMLResponse)
+@audited("trading.halt")
+async def halt(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
+    login, spec = access
+    form = await read_form(request)
+    guard_mutation(request, login, spec, form, "trading.halt")
+    parsed = parse_reason(form)
+    if not parsed.ok:
+        return await _trading_page(
+            request, state, login, spec, values=parsed.values, errors=parsed.errors, status_code=422
+        )
+    reason = parsed.values["reason"]
+    confirm = await confirmation_gate(request, state, db, login, spec, service.halt_action(spec, reason), form)
+    if confirm is not None:
+        return confirm
+    await service.halt(state, web_actor(request, login), spec, reason)
+    return RedirectResponse(f"/{spec.name}/trading?done=halted&rid={request_id_of(request)}", status_code=303)
+
+
+@router.post("/{env}/trading/resume", response_class=HTMLResponse)
+@audited("trading.resume")
+async def resume(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
+    login, spec = access
+    form = await read_form(request)
+    guard_mutation(request, login, spec, form, "trading.resume")
+    confirm = await confirmation_gate(request, state, db, login, spec, service.resume_action(spec), form)
+    if confirm is not None:
+        return confirm
+    await service.resume(state, web_actor(request, login), spec)
+    return RedirectResponse(f"/{spec.name}/trading?done=resumed&rid={request_id_of(request)}", status_code=303)

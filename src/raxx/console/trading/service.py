@@ -1,0 +1,120 @@
+"""The trading actions, each through :func:`raxx.console.actions.perform`, and their confirmations.
+
+The web pages and the JSON API call these same functions, so a placement is the same
+action (same name, target, parameters, audit record) whichever door it came through.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from raxx.common.environments import EnvironmentSpec
+from raxx.common.trading_contracts import CancelAllResult, OrderCreate, OrderRead, TradingStateRead
+from raxx.console.actions import Action, ActionScope, Actor, perform
+from raxx.console.confirmation.service import Confirmable
+from raxx.console.state import ConsoleState
+from raxx.console.trading.client import Placed, TradingClient
+from raxx.console.trading.forms import order_params, order_phrase
+
+ALL_OPEN_ORDERS = "ALL OPEN ORDERS"
+
+
+def client_for(state: ConsoleState, spec: EnvironmentSpec, actor: Actor) -> TradingClient:
+    """Reads: a client for ``spec``'s Raptor carrying this request's id and operator."""
+    return TradingClient(state.clients[spec.name], actor.call_context())
+
+
+def _client(state: ConsoleState, spec: EnvironmentSpec, scope: ActionScope) -> TradingClient:
+    return TradingClient(state.clients[spec.name], scope.call)
+
+
+# -- what each action is, for the audit trail and for confirmations ---------------------
+
+
+def place_action(spec: EnvironmentSpec, order: OrderCreate) -> Action:
+    return Action("order.place", spec.name, target=order_phrase(order), params=order_params(order))
+
+
+def cancel_action(spec: EnvironmentSpec, order_id: uuid.UUID) -> Action:
+    return Action("order.cancel", spec.name, target=str(order_id), params={"order_id": str(order_id)})
+
+
+def cancel_all_action(spec: EnvironmentSpec) -> Action:
+    return Action("order.cancel_all", spec.name, target=ALL_OPEN_ORDERS, params={})
+
+
+def halt_action(spec: EnvironmentSpec, reason: str) -> Action:
+    return Action("trading.halt", spec.name, target="HALT", params={"reason": reason})
+
+
+def resume_action(spec: EnvironmentSpec) -> Action:
+    return Action("trading.resume", spec.name, target="RESUME", params={})
+
+
+def confirmable(action: Action) -> Confirmable:
+    """What a typed confirmation of ``action`` binds, and what the operator types."""
+    if action.environment is None or action.target is None:
+        raise ValueError(f"{action.name} names no environment or target: it cannot be confirmed")
+    also: tuple[str, ...] = ()
+    if action.name == "order.cancel":
+        also = (action.target[:8],)  # the short id the page shows in large type
+    return Confirmable(
+        action=action.name,
+        environment=action.environment,
+        params={k: str(v) for k, v in action.params.items()},
+        target_phrase=action.target,
+        also_accepted=also,
+    )
+
+
+# -- the actions ---------------------------------------------------------------------
+
+
+async def place(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, order: OrderCreate) -> Placed:
+    async def work(scope: ActionScope) -> Placed:
+        placed = await _client(state, spec, scope).place_order(order)
+        scope.set(
+            http_status=201 if placed.created else 200,
+            order_id=str(placed.order.id),
+            status=placed.order.status,
+            replayed=not placed.created,
+        )
+        return placed
+
+    return await perform(state.audit, actor, place_action(spec, order), work)
+
+
+async def cancel(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, order_id: uuid.UUID) -> OrderRead:
+    async def work(scope: ActionScope) -> OrderRead:
+        order = await _client(state, spec, scope).cancel_order(order_id)
+        scope.set(http_status=200, status=order.status)
+        return order
+
+    return await perform(state.audit, actor, cancel_action(spec, order_id), work)
+
+
+async def cancel_all(state: ConsoleState, actor: Actor, spec: EnvironmentSpec) -> CancelAllResult:
+    async def work(scope: ActionScope) -> CancelAllResult:
+        result = await _client(state, spec, scope).cancel_all()
+        scope.set(http_status=200, canceled=len(result.canceled), failed=len(result.failed))
+        return result
+
+    return await perform(state.audit, actor, cancel_all_action(spec), work)
+
+
+async def halt(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, reason: str) -> TradingStateRead:
+    async def work(scope: ActionScope) -> TradingStateRead:
+        result = await _client(state, spec, scope).halt(reason)
+        scope.set(http_status=200, halted=result.halted)
+        return result
+
+    return await perform(state.audit, actor, halt_action(spec, reason), work)
+
+
+async def resume(state: ConsoleState, actor: Actor, spec: EnvironmentSpec) -> TradingStateRead:
+    async def work(scope: ActionScope) -> TradingStateRead:
+        result = await _client(state, spec, scope).resume()
+        scope.set(http_status=200, halted=result.halted)
+        return result
+
+    return await perform(state.audit, actor, resume_action(spec), work)

@@ -1,0 +1,279 @@
+"""The JSON API ``/api/{env}/...``: personal bearer tokens with the user's per-environment roles."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from fastapi import FastAPI
+
+from raxx.common.db import create_engine, session_factory
+from raxx.common.provision import ProvisionedDatabase
+from raxx.console.apitoken import service as tokens
+from raxx.console.commands import console as console_cli
+from raxx.console.raptor_client import IdentityStatus
+from tests.console.conftest import RunningRaptor
+from tests.console.helpers import outcomes, raptor_orders, second_browser, signed_in
+
+
+async def new_token(db: ProvisionedDatabase, user: str, *, expires_days: int | None = None) -> str:
+    engine = create_engine(db.runtime_url, application_name="test", pool_size=1)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            created = await tokens.create(session, user_name=user, name="test script", expires_days=expires_days)
+    finally:
+        await engine.dispose()
+    return created.plaintext
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def order(**fields: object) -> dict[str, object]:
+    body: dict[str, object] = {"symbol": "AAPL", "side": "buy", "type": "market", "quantity": "1"}
+    body["client_order_id"] = f"api-{uuid.uuid4().hex}"
+    body.update(fields)
+    return body
+
+
+async def test_reads_pass_raptors_answer_through(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase, raptors: dict[str, RunningRaptor]
+) -> None:
+    token = await new_token(console_db, "alice")
+    placed = await console.post("/api/staging/orders", json=order(symbol="AMZN"), headers=bearer(token))
+    assert placed.status_code == 201, placed.text
+    listed = await console.get("/api/staging/orders", params={"symbol": "AMZN", "limit": 5}, headers=bearer(token))
+    assert listed.status_code == 200
+    with raptors["staging"].direct() as direct:
+        assert listed.json() == direct.get("/v1/orders", params={"symbol": "AMZN", "limit": 5}).json()
+    one = await console.get(f"/api/staging/orders/{placed.json()['id']}", headers=bearer(token))
+    assert one.json()["client_order_id"] == placed.json()["client_order_id"]
+    for path in ("positions", "account", "trading"):
+        assert (await console.get(f"/api/prod/{path}", headers=bearer(token))).status_code == 200
+    who = await console.get("/api/whoami", headers=bearer(token))
+    assert who.json()["roles"] == {"staging": "admin", "prod": "admin"}
+    identity = await console.get("/api/prod/identity", headers=bearer(token))
+    assert identity.json()["identity"]["environment"] == "prod"
+
+
+async def test_place_is_idempotent_and_names_the_api_actor(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase, raptors: dict[str, RunningRaptor]
+) -> None:
+    token = await new_token(console_db, "olga")
+    body = order(symbol="META", quantity="2.5")
+    first = await console.post("/api/staging/orders", json=body, headers=bearer(token))
+    again = await console.post("/api/staging/orders", json=body, headers=bearer(token))
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    assert first.json()["quantity"] == "2.5"
+    [held] = [o for o in raptor_orders(raptors["staging"]) if o["client_order_id"] == body["client_order_id"]]
+    assert held["actor"] == "olga (api)"
+    assert held["request_id"] == first.headers["x-request-id"]
+    [audited] = [e for e in outcomes(console_db, action="order.place") if e["request_id"] == held["request_id"]]
+    assert (audited["actor_name"], audited["environment"], audited["outcome"]) == ("olga", "staging", "ok")
+    assert audited["params"]["channel"] == "api"
+    assert audited["session_hash"] is None  # a token, not a session, acted
+
+
+async def test_cancel_and_cancel_all(console: httpx.AsyncClient, console_db: ProvisionedDatabase) -> None:
+    token = await new_token(console_db, "alice")
+    resting = await console.post(
+        "/api/staging/orders", json=order(type="limit", limit_price="1.25", symbol="CAT"), headers=bearer(token)
+    )
+    canceled = await console.delete(f"/api/staging/orders/{resting.json()['id']}", headers=bearer(token))
+    assert canceled.status_code == 200
+    assert canceled.json()["status"] == "canceled"
+    again = await console.delete(f"/api/staging/orders/{resting.json()['id']}", headers=bearer(token))
+    assert again.json()["status"] == "canceled"  # idempotent
+    await console.post(
+        "/api/staging/orders", json=order(type="limit", limit_price="1", symbol="CAT"), headers=bearer(token)
+    )
+    result = await console.delete("/api/staging/orders", headers=bearer(token))
+    assert result.status_code == 200
+    assert len(result.json()["canceled"]) >= 1
+
+
+async def test_protected_actions_need_the_environment_named_in_a_header(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase, raptors: dict[str, RunningRaptor]
+) -> None:
+    token = await new_token(console_db, "alice")
+    body = order(symbol="HD")
+    refused = await console.post("/api/prod/orders", json=body, headers=bearer(token))
+    assert refused.status_code == 428
+    assert refused.json()["error"] == "confirmation_required"
+    assert "X-Raxx-Confirm: prod" in refused.json()["detail"]
+    wrong = await console.post("/api/prod/orders", json=body, headers={**bearer(token), "X-Raxx-Confirm": "staging"})
+    assert wrong.status_code == 428
+    assert not [o for o in raptor_orders(raptors["prod"]) if o["client_order_id"] == body["client_order_id"]]
+    done = await console.post("/api/prod/orders", json=body, headers={**bearer(token), "X-Raxx-Confirm": "prod"})
+    assert done.status_code == 201
+    halt = await console.post("/api/prod/trading/halt", json={"reason": "api drill"}, headers=bearer(token))
+    assert halt.status_code == 428
+    quick = await console.delete(f"/api/prod/orders/{uuid.uuid4()}", headers=bearer(token))
+    assert quick.status_code == 404  # a single cancel needs no header in prod (reached Raptor: no such order)
+    assert quick.json()["error"] == "order_not_found"
+
+
+async def test_roles_apply_per_environment(console: httpx.AsyncClient, console_db: ProvisionedDatabase) -> None:
+    token = await new_token(console_db, "olga")  # operator on staging, viewer on prod
+    assert (await console.get("/api/prod/orders", headers=bearer(token))).status_code == 200
+    refused = await console.post(
+        "/api/prod/orders", json={"garbage": True}, headers={**bearer(token), "X-Raxx-Confirm": "prod"}
+    )
+    assert refused.status_code == 403  # the role is checked before the body
+    assert refused.json()["error"] == "permission_denied"
+    assert refused.json()["environment"] == "prod"
+    halt = await console.post("/api/staging/trading/halt", json={"reason": "x"}, headers=bearer(token))
+    assert halt.status_code == 403
+    victor = await new_token(console_db, "victor")
+    assert (await console.get("/api/prod/orders", headers=bearer(victor))).status_code == 403
+
+
+async def test_bad_input_gets_the_one_error_shape(console: httpx.AsyncClient, console_db: ProvisionedDatabase) -> None:
+    token = await new_token(console_db, "alice")
+    bad = await console.post("/api/staging/orders", json=order(quantity="lots", colour="red"), headers=bearer(token))
+    assert bad.status_code == 422
+    assert bad.json()["error"] == "validation_error"
+    assert {d["field"] for d in bad.json()["detail"]} == {"quantity", "colour"}
+    assert bad.json()["request_id"] == bad.headers["x-request-id"]
+    not_json = await console.post(
+        "/api/staging/orders", content=b"{nope", headers={**bearer(token), "content-type": "application/json"}
+    )
+    assert not_json.status_code == 400
+    assert not_json.json()["error"] == "invalid_json"
+    unknown_env = await console.get("/api/qa/orders", headers=bearer(token))
+    assert unknown_env.status_code == 404
+    assert unknown_env.json()["error"] == "unknown_environment"
+    raptor_says = await console.get("/api/staging/orders", params={"limit": "0"}, headers=bearer(token))
+    assert raptor_says.status_code == 422
+    assert "STAGING refused the input" in raptor_says.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Basic YWxpY2U6eA=="},
+        {"Authorization": "Bearer rxc_0000000000000000_" + "a" * 43},
+        {"Authorization": "Bearer not-a-token"},
+    ],
+)
+async def test_no_valid_token_is_a_401(console: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    response = await console.get("/api/staging/orders", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"] in ("unauthorized", "invalid_token")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_the_session_cookie_is_never_accepted_on_the_api(console: httpx.AsyncClient) -> None:
+    await signed_in(console)  # the client now holds a valid session cookie
+    response = await console.get("/api/staging/orders")
+    assert response.status_code == 401
+    forged = await console.post("/api/staging/orders", json=order())
+    assert forged.status_code == 401
+
+
+async def test_revoked_and_expired_tokens_stop_working(
+    console_asgi: FastAPI, console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    token = await new_token(console_db, "alice")
+    assert (await console.get("/api/whoami", headers=bearer(token))).status_code == 200
+    token_id = token.split("_")[1]
+    await signed_in(console)
+    page = await console.get("/tokens")
+    assert f'data-token-id="{token_id}"' in page.text
+    csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    revoked = await console.post(f"/tokens/{token_id}/revoke", data={"csrf_token": csrf})
+    assert revoked.status_code == 303
+    async with second_browser(console_asgi) as script:
+        response = await script.get("/api/whoami", headers=bearer(token))
+        assert response.status_code == 401
+        assert "revoked" in response.json()["detail"]
+
+
+async def test_a_role_change_applies_to_the_users_tokens(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    token = await new_token(console_db, "victor")
+    assert (await console.get("/api/prod/orders", headers=bearer(token))).status_code == 403
+    csrf = await signed_in(console, "alice")
+    await console.post(
+        "/prod/users/role", data={"csrf_token": csrf, "environment": "prod", "user": "victor", "role": "viewer"}
+    )
+    assert (await console.get("/api/prod/orders", headers=bearer(token))).status_code == 200
+
+
+async def test_tokens_from_the_cli_are_printed_once_and_listed_without_secret(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    runner = CliRunner()
+    url = ["--database-url", console_db.runtime_url]
+    created = runner.invoke(console_cli, ["token", "create", "runbook", "--user", "olga", "--expires-days", "30", *url])
+    assert created.exit_code == 0, created.output
+    plaintext = created.stdout.strip().splitlines()[-1]
+    assert plaintext.startswith("rxc_")
+    who = await console.get("/api/whoami", headers=bearer(plaintext))
+    assert who.json()["user"] == "olga"
+    listed = runner.invoke(console_cli, ["token", "list", *url])
+    assert "runbook" in listed.output
+    assert plaintext.split("_", 2)[2] not in listed.output
+    token_id = plaintext.split("_")[1]
+    assert runner.invoke(console_cli, ["token", "revoke", token_id, *url]).exit_code == 0
+    unknown = runner.invoke(console_cli, ["token", "create", "x", "--user", "nobody", *url])
+    assert unknown.exit_code != 0
+
+
+async def test_web_page_creates_a_token_shown_once(console: httpx.AsyncClient) -> None:
+    await signed_in(console, "olga")
+    page = await console.get("/tokens")
+    assert 'data-env="none"' in page.text
+    assert "Affects every environment" in page.text
+    csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    created = await console.post("/tokens", data={"csrf_token": csrf, "name": "my script", "expires_days": "7"})
+    assert created.status_code == 200
+    plaintext = created.text.split('id="new-token" class="token">', 1)[1].split("<", 1)[0]
+    assert (await console.get("/api/whoami", headers=bearer(plaintext))).json()["user"] == "olga"
+    assert plaintext not in (await console.get("/tokens")).text
+    bad = await console.post("/tokens", data={"csrf_token": csrf, "name": "", "expires_days": "forever"})
+    assert bad.status_code == 422
+    assert 'data-field-error="expires_days"' in bad.text
+
+
+async def test_reads_answer_the_same_whether_identity_is_fresh_or_in_doubt(
+    console_asgi: FastAPI, console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    """A fresh identity lets the plain-ASGI read path answer (``api_fast``); otherwise the routed
+    endpoint re-checks identity first. Both must give the same answers, refusals included."""
+    token = await new_token(console_db, "alice")
+    await console.post("/api/staging/orders", json=order(symbol="DIS"), headers=bearer(token))
+    some_id = str(uuid.uuid4())
+    requests = [
+        ("/api/staging/orders", {"symbol": "DIS"}),
+        ("/api/staging/orders", {"limit": "0"}),
+        (f"/api/staging/orders/{some_id}", {}),
+        ("/api/staging/trading", {}),  # (positions and account move with the paper price: not compared)
+        ("/api/qa/orders", {}),
+    ]
+    staging = console_asgi.state.console.clients["staging"]
+
+    async def answers() -> list[tuple[int, object]]:
+        out = []
+        for path, params in requests:
+            response = await console.get(path, params=params, headers=bearer(token))
+            body = response.json()
+            if isinstance(body, dict):
+                body.pop("request_id", None)
+            out.append((response.status_code, body))
+        return out
+
+    await staging.check_identity(force=True)
+    assert staging.verified_fresh()
+    fast = await answers()
+    staging.status = IdentityStatus()  # as after a connection error: identity must be asked again
+    routed = await answers()
+    assert staging.verified_fresh()  # the routed path verified it again before sending the token
+    assert fast == routed
+    assert [status for status, _ in fast] == [200, 422, 404, 200, 404]

@@ -1,0 +1,133 @@
+"""Roles per environment, enforced on the server for every route; the UI hides what you cannot do."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from click.testing import CliRunner
+
+from raxx.common.provision import ProvisionedDatabase
+from raxx.console.commands import console as console_cli
+from tests.console.conftest import RunningRaptor
+from tests.console.helpers import audit_events, audit_head, order_form, outcomes, raptor_orders, signed_in
+
+
+async def test_a_viewer_sees_no_trading_controls(console: httpx.AsyncClient) -> None:
+    await signed_in(console, "victor")
+    orders = await console.get("/staging/orders")
+    assert orders.status_code == 200
+    assert 'id="new-order"' not in orders.text
+    assert 'id="cancel-all"' not in orders.text
+    assert "data-cancel=" not in orders.text
+    trading = await console.get("/staging/trading")
+    assert 'id="halt-form"' not in trading.text
+    assert "Only an admin" in trading.text
+    assert 'data-nav="users"' not in orders.text
+
+
+async def test_forged_mutations_by_a_viewer_get_403_are_recorded_and_reach_nothing(
+    console: httpx.AsyncClient, raptors: dict[str, RunningRaptor], console_db: ProvisionedDatabase
+) -> None:
+    csrf = await signed_in(console, "victor")
+    before = raptor_orders(raptors["staging"])
+    head = audit_head(console_db)
+    forged = [
+        ("/staging/orders", order_form(csrf, "staging", client_order_id=f"f-{uuid.uuid4().hex}")),
+        ("/staging/orders/cancel-all", {"csrf_token": csrf, "environment": "staging"}),
+        (f"/staging/orders/{uuid.uuid4()}/cancel", {"csrf_token": csrf, "environment": "staging"}),
+        ("/staging/trading/halt", {"csrf_token": csrf, "environment": "staging", "reason": "x"}),
+        ("/staging/trading/resume", {"csrf_token": csrf, "environment": "staging"}),
+        ("/staging/users/role", {"csrf_token": csrf, "environment": "staging", "user": "victor", "role": "admin"}),
+    ]
+    for url, form in forged:
+        response = await console.post(url, data=form)
+        assert response.status_code == 403, url
+        assert 'data-error="permission_denied"' in response.text
+        assert 'data-env="staging"' in response.text
+    assert raptor_orders(raptors["staging"]) == before
+    denials = outcomes(console_db, since_seq=head)
+    assert len(denials) == len(forged)
+    assert {(e["outcome"], e["http_status"], e["environment"], e["actor_name"]) for e in denials} == {
+        ("denied", 403, "staging", "victor")
+    }
+    assert [e["action"] for e in denials] == [
+        "order.place",
+        "order.cancel_all",
+        "order.cancel",
+        "trading.halt",
+        "trading.resume",
+        "user.role.change",
+    ]
+    assert all(str(e["error"]).startswith("permission_denied") for e in denials)
+    assert (await console.get("/staging/orders/new")).status_code == 403
+
+
+async def test_operator_on_staging_viewer_on_prod(
+    console: httpx.AsyncClient, raptors: dict[str, RunningRaptor]
+) -> None:
+    csrf = await signed_in(console, "olga")
+    placed = await console.post("/staging/orders", data=order_form(csrf, "staging", client_order_id=uuid.uuid4().hex))
+    assert placed.status_code == 303
+    prod_page = await console.get("/prod/orders")
+    assert prod_page.status_code == 200
+    assert 'id="new-order"' not in prod_page.text
+    refused = await console.post("/prod/orders", data=order_form(csrf, "prod", client_order_id=uuid.uuid4().hex))
+    assert refused.status_code == 403
+    assert "your role there is viewer" in refused.text
+    halt = await console.post(
+        "/staging/trading/halt", data={"csrf_token": csrf, "environment": "staging", "reason": "x"}
+    )
+    assert halt.status_code == 403  # operators trade; only admins halt
+
+
+async def test_no_role_means_no_access_and_every_read_denial_is_recorded(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    await signed_in(console, "victor")
+    head = audit_head(console_db)
+    for path in ("/prod/orders", "/prod/positions", "/prod/account", "/prod/trading", "/prod/users"):
+        response = await console.get(path)
+        assert response.status_code == 403, path
+        assert 'data-env="prod"' in response.text
+    denials = [e for e in audit_events(console_db, since_seq=head) if e["action"] == "access.denied"]
+    assert [(e["environment"], e["actor_name"], e["target"]) for e in denials] == [
+        ("prod", "victor", f"/prod/{p}") for p in ("orders", "positions", "account", "trading", "users")
+    ]
+
+
+async def test_admin_changes_a_role_in_one_environment_only(console: httpx.AsyncClient) -> None:
+    csrf = await signed_in(console, "alice")
+    page = await console.get("/prod/users")
+    assert 'data-user="victor" data-role="none"' in page.text
+    assert "ask another admin" in page.text  # alice cannot change her own role
+    done = await console.post(
+        "/prod/users/role", data={"csrf_token": csrf, "environment": "prod", "user": "victor", "role": "viewer"}
+    )
+    assert done.status_code == 303
+    assert 'data-user="victor" data-role="viewer"' in (await console.get("/prod/users")).text
+    assert 'data-user="victor" data-role="viewer"' in (await console.get("/staging/users")).text
+    own = await console.post(
+        "/prod/users/role", data={"csrf_token": csrf, "environment": "prod", "user": "alice", "role": "viewer"}
+    )
+    assert own.status_code == 400
+    removed = await console.post(
+        "/prod/users/role", data={"csrf_token": csrf, "environment": "prod", "user": "victor", "role": "none"}
+    )
+    assert removed.status_code == 303
+    assert 'data-user="victor" data-role="none"' in (await console.get("/prod/users")).text
+
+
+async def test_cli_grant_gives_a_role_in_one_environment(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    result = CliRunner().invoke(
+        console_cli,
+        ["user", "grant", "victor", "--env", "prod", "--role", "viewer", "--database-url", console_db.owner_url],
+    )
+    assert result.exit_code == 0, result.output
+    assert "victor is viewer in prod" in result.output
+    await signed_in(console, "victor")
+    prod = await console.get("/prod/orders")
+    assert prod.status_code == 200
+    assert 'id="new-order"' not in prod.text
