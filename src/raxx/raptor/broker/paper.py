@@ -9,6 +9,8 @@ by the app's background loop) or right away when a pinned price crosses them.
 
 from __future__ import annotations
 
+import asyncio
+import random
 import secrets
 import string
 import uuid
@@ -18,6 +20,7 @@ from datetime import datetime, time
 from decimal import Decimal
 from typing import Any, cast
 
+from psycopg.errors import TransactionRollback
 from sqlalchemy import ColumnElement, Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
@@ -43,13 +46,15 @@ from raxx.raptor.broker.paper_sql import PLACE_ORDER
 from raxx.raptor.broker.pricing import PricePath
 from raxx.raptor.models.paper import PaperAccount, PaperOrder, PaperPosition, PaperPrice
 
+#: How often a placement PostgreSQL aborted as a deadlock victim is run again.
+PLACE_RETRIES = 5
+
 ACCOUNT = cast(Table, PaperAccount.__table__)
 ORDERS = cast(Table, PaperOrder.__table__)
 POSITIONS = cast(Table, PaperPosition.__table__)
 PRICES = cast(Table, PaperPrice.__table__)
 _ORDER_FIELDS = tuple(c.name for c in ORDERS.columns)
 MAINTAIN_BATCH = 500
-
 
 
 def new_account_id() -> str:
@@ -120,20 +125,47 @@ class PaperBroker:
         """Place an order in one statement; a known client order id returns the venue's copy."""
         now = self._clock.now()
         params = {
-            "id": uuid.uuid4(), "client_order_id": intent.client_order_id, "symbol": intent.symbol,
-            "side": intent.side, "type": intent.type, "time_in_force": intent.time_in_force,
-            "quantity": intent.quantity, "limit_price": intent.limit_price, "liquidity": self._liquidity,
-            "path_price": self._prices.price_at(intent.symbol, now), "now": now, "now_iso": now.isoformat(),
+            "id": uuid.uuid4(),
+            "client_order_id": intent.client_order_id,
+            "symbol": intent.symbol,
+            "side": intent.side,
+            "type": intent.type,
+            "time_in_force": intent.time_in_force,
+            "quantity": intent.quantity,
+            "limit_price": intent.limit_price,
+            "liquidity": self._liquidity,
+            "path_price": self._prices.price_at(intent.symbol, now),
+            "now": now,
+            "now_iso": now.isoformat(),
         }
-        async with self._connect() as raw:
-            conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
-            try:
-                row = (await conn.execute(PLACE_ORDER, params)).mappings().first()
-            except IntegrityError:  # the same client order id won the race a moment ago
-                row = None
+        row = await self._place(params)
         if row is not None:
             return book.to_broker_order(_order_state(row))
         return await self._existing_or_refusal(intent, now)
+
+    async def _place(self, params: dict[str, Any]) -> RowMapping | None:
+        """Run the placement statement; retry when PostgreSQL aborted it to break a deadlock.
+
+        The statement's data-modifying parts may lock the account and position rows in either
+        order (PostgreSQL does not order CTEs), so two opposite orders on one symbol can
+        deadlock. PostgreSQL then aborts one of them whole (nothing applied), and running it
+        again is safe; the client order id's unique constraint keeps it idempotent.
+        """
+        for attempt in range(PLACE_RETRIES):
+            try:
+                async with self._connect() as raw:
+                    conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
+                    try:
+                        return (await conn.execute(PLACE_ORDER, params)).mappings().first()
+                    except IntegrityError:  # the same client order id won the race a moment ago
+                        return None
+            except BrokerUnavailable as exc:
+                if not isinstance(getattr(exc.__cause__, "orig", None), TransactionRollback):
+                    raise
+                if attempt == PLACE_RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.005 * (attempt + 1) + random.random() * 0.01)  # noqa: S311 - jitter
+        return None
 
     async def _existing_or_refusal(self, intent: OrderIntent, now: datetime) -> BrokerOrder:
         """Nothing was placed: either the venue has this client order id, or it refuses the
