@@ -235,6 +235,8 @@ def build_services(
                 "CONSOLE_SECRET_KEY": store.get_or_create("CONSOLE_SECRET_KEY", lambda: secrets.token_urlsafe(48)),
                 "CONSOLE_DOTENV_FILE": str(store.path),
                 "CONSOLE_DEVELOPMENT": "true",
+                # The releases page reads the gate's ledger (in a read-only transaction).
+                **({"CONSOLE_LEDGER_DATABASE_URL": dbs.ledger.runtime_url} if dbs.ledger else {}),
             },
             url=f"http://{options.host}:{options.console_port}",
             release=release,

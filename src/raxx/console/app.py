@@ -25,7 +25,20 @@ from raxx.console.audit.service import AuditContext, AuditTrail
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
 from raxx.console.errors import install_console_error_handlers
-from raxx.console.pages import audit, auth, compare, home, orders, portfolio, switcher, theme, tokens, trading, users
+from raxx.console.pages import (
+    audit,
+    auth,
+    compare,
+    home,
+    orders,
+    portfolio,
+    releases,
+    switcher,
+    theme,
+    tokens,
+    trading,
+    users,
+)
 from raxx.console.raptor_client import IdentityStatus, RaptorClient, RaptorClients
 from raxx.console.security import SecurityHeadersMiddleware
 from raxx.console.state import ConsoleState
@@ -40,6 +53,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     switcher.router,
     audit.router,
     compare.router,
+    releases.router,
     tokens.router,
     orders.router,
     portfolio.router,
@@ -130,6 +144,9 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await clients.close()
+            ledger = app.state.console.extras.get("ledger_engine")
+            if ledger is not None:
+                await ledger.dispose()
             await engine.dispose()
 
     app = FastAPI(title="Raxx console", version=settings.release, lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -38,6 +38,9 @@ class ConsoleSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONSOLE_", extra="ignore")
 
     database_url: str = Field(description="runtime PostgreSQL URL (users, sessions, audit)")
+    ledger_database_url: str | None = Field(
+        default=None, description="the release gate's ledger, read-only, for the releases page"
+    )
     migration_database_url: str | None = None
     environments_file: Path = Field(default=DEFAULT_REGISTRY, description="the environment registry (TOML)")
     secret_key: str = Field(description="signs login CSRF tokens and confirmations; a real secret outside development")

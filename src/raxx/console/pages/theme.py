@@ -30,7 +30,7 @@ def _compare_css(state: StateDep) -> str:
 
 @router.get("/theme/{env}.css")
 async def theme_css(env: str, state: StateDep) -> Response:
-    if env == "compare":
+    if env in ("compare", "releases"):  # pages about every environment at once
         return Response(_compare_css(state), media_type="text/css", headers={"cache-control": _CACHE})
     bg, fg, _ = _colors(state, env)
     protected = env in state.registry and state.registry[env].protected

@@ -1,0 +1,122 @@
+"""``/releases``: what runs where, the soak toward prod and what blocks it, read-only.
+
+The release gate writes its board into its ledger (``release_board``, one row, shape
+``raxx.common.contracts.ReleaseBoard``); the console only reads it, with its own
+read-only connection (``CONSOLE_LEDGER_DATABASE_URL``). Like ``/compare`` this page is
+about every environment at once, so its banner names all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from raxx.common.contracts import BoardHealthPoint, ReleaseBoard
+from raxx.common.db import create_engine
+from raxx.common.logging import log_event
+from raxx.console.deps import LoginDep, StateDep
+from raxx.console.state import ConsoleState
+from raxx.console.templating import compare_banner, render
+
+router = APIRouter(tags=["releases"])
+log = logging.getLogger("raxx.console.releases")
+LEDGER_TIMEOUT_S = 3.0
+_ENGINE_KEY = "ledger_engine"
+
+
+def ledger_engine(state: ConsoleState) -> AsyncEngine | None:
+    """One small pool to the ledger, made on first use (None when no ledger is configured)."""
+    url = state.settings.ledger_database_url
+    if not url:
+        return None
+    engine = state.extras.get(_ENGINE_KEY)
+    if engine is None:
+        engine = create_engine(url, application_name="console-releases", pool_size=2, max_overflow=0)
+        state.extras[_ENGINE_KEY] = engine
+    return engine  # type: ignore[no-any-return,unused-ignore]
+
+
+async def read_board(state: ConsoleState) -> tuple[ReleaseBoard | None, str | None]:
+    """The board, or None with a sentence saying why it cannot be shown."""
+    engine = ledger_engine(state)
+    if engine is None:
+        return None, "The release ledger is not configured for this console (CONSOLE_LEDGER_DATABASE_URL)."
+    try:
+        async with asyncio.timeout(LEDGER_TIMEOUT_S), engine.connect() as conn:
+            await conn.execute(text("SET TRANSACTION READ ONLY"))
+            row = (await conn.execute(text("SELECT body FROM release_board WHERE id = 1"))).first()
+    except Exception as exc:  # any failure to read the ledger is shown, never a 500
+        log_event(log, "console.releases.read.failed", level=logging.WARNING, error=type(exc).__name__)
+        return None, f"The release ledger could not be read ({type(exc).__name__}); nothing else is affected."
+    if row is None:
+        return None, "The gate has not written a release board yet (the monitor writes it every round)."
+    try:
+        return ReleaseBoard.model_validate(row[0]), None
+    except ValidationError:
+        return None, "The release board in the ledger has an unexpected shape; is the gate newer than this console?"
+
+
+def sparkline(points: list[BoardHealthPoint], *, width: int = 240, height: int = 28) -> list[dict[str, Any]]:
+    """Bars for an inline SVG: one per bucket, height = success rate, empty buckets marked as gaps."""
+    if not points:
+        return []
+    step = width / len(points)
+    bars = []
+    for i, point in enumerate(points):
+        rate = point.ok / point.samples if point.samples else None
+        bar_height = max(2.0, height * rate) if rate is not None else height
+        bars.append(
+            {
+                "x": round(i * step, 2),
+                "width": round(max(step - 1, 1), 2),
+                "y": round(height - bar_height, 2),
+                "height": round(bar_height, 2),
+                "kind": "gap" if rate is None else ("ok" if rate >= 0.995 else "bad"),
+                "title": f"{point.start:%d %b %H:%M}: "
+                + ("no samples" if rate is None else f"{point.ok}/{point.samples} ok"),
+            }
+        )
+    return bars
+
+
+def duration(seconds: int) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    if hours >= 48:
+        return f"{hours // 24} d {hours % 24} h"
+    return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min"
+
+
+@router.get("/releases", response_class=HTMLResponse)
+async def releases_page(request: Request, state: StateDep, login: LoginDep) -> HTMLResponse:
+    board, problem = await read_board(state)
+    banner = compare_banner(state) | {
+        "env": "releases",
+        "label": "RELEASES: " + " | ".join(s.label for s in state.registry.values()),
+        "title": "[RELEASES]",
+    }
+    age = (datetime.now(UTC) - board.generated_at).total_seconds() if board else None
+    return await render(
+        request,
+        state,
+        "releases.html",
+        env=None,
+        login=login,
+        compare=True,
+        banner=banner,
+        board=board,
+        problem=problem,
+        board_age=duration(int(age)) if age is not None else None,
+        stale=age is not None and age > 300,
+        sparkline=sparkline,
+        duration=duration,
+        known_envs=set(state.registry),
+    )
