@@ -225,6 +225,7 @@ def serve_web(*, host: str, port: int, workers: int = 1) -> None:
     """The Procfile's ``web``: the app named by ``RAXX_APP`` on ``$PORT``."""
     import uvicorn
 
+    from raxx.common.asgi import run_server, server_options
     from raxx.common.logging import configure_logging
     from raxx.common.secrets import install_redaction
 
@@ -232,19 +233,12 @@ def serve_web(*, host: str, port: int, workers: int = 1) -> None:
     built = build_web_app()  # refuse to start here, once, before any worker is forked
     configure_logging(built.log_level)
     install_redaction(built.redact)
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "access_log": False,
-        "log_config": None,
-        "proxy_headers": built.proxy_headers,
-        "forwarded_allow_ips": "*" if built.proxy_headers else None,
-        "timeout_graceful_shutdown": 25,  # Heroku sends SIGTERM, then SIGKILL 30 s later
-    }
+    # Heroku sends SIGTERM, then SIGKILL 30 s later.
+    options = server_options(host=host, port=port, proxy_headers=built.proxy_headers, graceful_s=25)
     if workers > 1:
         uvicorn.run("raxx.runtime:web_app_factory", factory=True, workers=workers, **options)
     else:
-        uvicorn.run(built.app, loop="uvloop", http="httptools", **options)
+        run_server(built.app, host=host, port=port, proxy_headers=built.proxy_headers, graceful_s=25)
 
 
 # -- the release phase --------------------------------------------------------------------

@@ -111,3 +111,25 @@ def install_json_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body("internal_error", "an unexpected error occurred", request_id=request_id), status_code=500
         )
+
+
+def server_options(*, host: str, port: int, proxy_headers: bool = False, graceful_s: int = 10) -> dict[str, Any]:
+    """uvicorn's options for every Raxx server: no access log (we log events), our log config,
+    forwarded headers trusted only behind a router, a bounded graceful shutdown."""
+    return {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "log_config": None,
+        "proxy_headers": proxy_headers,
+        "forwarded_allow_ips": "*" if proxy_headers else None,
+        "timeout_graceful_shutdown": graceful_s,
+    }
+
+
+def run_server(app: Any, *, host: str, port: int, proxy_headers: bool = False, graceful_s: int = 10) -> None:
+    """Serve ``app`` in this process with uvloop and httptools (measured fastest here)."""
+    import uvicorn
+
+    options = server_options(host=host, port=port, proxy_headers=proxy_headers, graceful_s=graceful_s)
+    uvicorn.run(app, loop="uvloop", http="httptools", **options)

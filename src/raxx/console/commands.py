@@ -33,26 +33,14 @@ def console() -> None:
 @click.option("--proxy-headers/--no-proxy-headers", default=False, help="trust X-Forwarded-* (behind a router)")
 def serve(host: str, port: int, proxy_headers: bool) -> None:
     """Serve the console; settings come from CONSOLE_* variables."""
-    import uvicorn
-
+    from raxx.common.asgi import run_server
     from raxx.common.logging import configure_logging
     from raxx.console.app import create_app
     from raxx.console.config import ConsoleSettings
 
     settings = load_settings(ConsoleSettings)
     configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        proxy_headers=proxy_headers,
-        forwarded_allow_ips="*" if proxy_headers else None,
-        timeout_graceful_shutdown=10,
-    )
+    run_server(create_app(settings), host=host, port=port, proxy_headers=proxy_headers)
 
 
 def run_in_db(database_url: str | None, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

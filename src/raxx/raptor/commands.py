@@ -19,24 +19,14 @@ def raptor() -> None:
 @click.option("--port", type=int, envvar="PORT", default=8101, show_default=True)
 def serve(host: str, port: int) -> None:
     """Serve Raptor; its environment and database come from RAPTOR_* settings."""
-    import uvicorn
-
+    from raxx.common.asgi import run_server
     from raxx.common.logging import configure_logging
     from raxx.raptor.app import create_app
     from raxx.raptor.config import RaptorSettings
 
     settings = load_settings(RaptorSettings)
     configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-    )
+    run_server(create_app(settings), host=host, port=port)
 
 
 def _token_database_url(database_url: str | None) -> str:
