@@ -24,9 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -56,6 +57,7 @@ class Sample:
     p50_ms: float
     p99_ms: float
     errors: int
+    unexpected: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,33 +76,73 @@ def percentile(values: list[float], q: float) -> float:
 async def _http_load(url: str, method: str, body: bytes | None, headers: dict[str, str], conns: int, seconds: int,
                      expect: int) -> Sample:
     latencies: list[float] = []
-    errors = 0
+    unexpected: Counter[int] = Counter()
     loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=conns)) as session:
         deadline = loop.time() + seconds
 
         async def worker() -> None:
-            nonlocal errors
             while loop.time() < deadline:
                 started = time.perf_counter()
                 async with session.request(method, url, data=body, headers=headers) as response:
                     await response.read()
                     if response.status != expect:
-                        errors += 1
+                        unexpected[response.status] += 1
                 latencies.append((time.perf_counter() - started) * 1000)
 
         began = loop.time()
         await asyncio.gather(*(worker() for _ in range(conns)))
         elapsed = loop.time() - began
-    return Sample(len(latencies) / elapsed, percentile(latencies, 0.5), percentile(latencies, 0.99), errors)
+    return Sample(len(latencies) / elapsed, percentile(latencies, 0.5), percentile(latencies, 0.99),
+                  sum(unexpected.values()), dict(unexpected))
 
 
-def http_scenario(url: str, method: str, body: bytes | None, headers: dict[str, str], seconds: int,
-                  expect: int) -> Callable[[int], Sample]:
-    def run(conns: int) -> Sample:
-        return asyncio.run(_http_load(url, method, body, headers, conns, seconds, expect))
+WRK_SCRIPT = """
+wrk.method = {method}
+{body}
+{headers}
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), summary.errors.status + summary.errors.connect
+    + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
 
-    return run
+
+def _lua(value: str) -> str:
+    return "[==[" + value + "]==]"
+
+
+def wrk_load(url: str, method: str, body: bytes | None, headers: dict[str, str], conns: int, seconds: int,
+             script_dir: Path) -> Sample:
+    """wrk counts any non-2xx/3xx as an error, which is what every scenario here expects."""
+    script = script_dir / f"wrk-{secrets.token_hex(4)}.lua"
+    script.write_text(WRK_SCRIPT.format(
+        method=_lua(method),
+        body=f"wrk.body = {_lua(body.decode())}" if body else "",
+        headers="\n".join(f"wrk.headers[ {_lua(k)} ] = {_lua(v)}" for k, v in headers.items()),
+    ))
+    out = subprocess.run(["wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{seconds}s", "-s", str(script), url],
+                         capture_output=True, text=True, check=True, timeout=seconds + 60)
+    if "RESULT " not in out.stdout:
+        raise RuntimeError(f"wrk printed no result: {out.stdout} {out.stderr}")
+    requests, duration_us, p50_us, p99_us, errors = (int(x) for x in out.stdout.split("RESULT ")[1].split())
+    return Sample(requests / (duration_us / 1e6), p50_us / 1000, p99_us / 1000, errors)
+
+
+@dataclass
+class LoadGenerator:
+    use_wrk: bool
+    script_dir: Path
+
+    def scenario(self, url: str, method: str, body: bytes | None, headers: dict[str, str], seconds: int,
+                 expect: int) -> Callable[[int], Sample]:
+        def run(conns: int) -> Sample:
+            if self.use_wrk:
+                return wrk_load(url, method, body, headers, conns, seconds, self.script_dir)
+            return asyncio.run(_http_load(url, method, body, headers, conns, seconds, expect))
+
+        return run
 
 
 def pgbench_scenario(dsn: str, seconds: int, workdir: Path) -> Callable[[int], Sample]:
@@ -123,11 +165,16 @@ def pgbench_scenario(dsn: str, seconds: int, workdir: Path) -> Callable[[int], S
     return run
 
 
+LOG_DIR = ROOT / "test-output" / "bench"
+
+
 @contextmanager
-def server(args: list[str], env: dict[str, str], port: int) -> Iterator[str]:
-    """Start a server process, wait until it answers, stop it (by its own pid) at the end."""
-    process = subprocess.Popen(args, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+def server(args: list[str], env: dict[str, str], port: int, log_name: str) -> Iterator[str]:
+    """Start a server process, wait until it answers, stop it (by its own pid) at the end.
+    Its output goes to ``test-output/bench/<log_name>.log``."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log = (LOG_DIR / f"{log_name}.log").open("w")
+    process = subprocess.Popen(args, env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -146,6 +193,7 @@ def server(args: list[str], env: dict[str, str], port: int) -> Iterator[str]:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
 
 
 async def _get(url: str) -> None:
@@ -175,11 +223,13 @@ def databases(admin_url: str) -> Iterator[tuple[ProvisionedDatabase, Provisioned
             drop_role(admin_url, role)
 
 
-def scenarios(raptor: str, minimal: str, token: str, pg_dsn: str, seconds: int, workdir: Path) -> list[Scenario]:
+def scenarios(
+    load: LoadGenerator, raptor: str, minimal: str, token: str, pg_dsn: str, seconds: int, workdir: Path
+) -> list[Scenario]:
     auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "X-Raxx-Actor": "bench"}
-    submit = http_scenario(f"{raptor}/v1/orders", "POST",
+    submit = load.scenario(f"{raptor}/v1/orders", "POST",
                            b'{"symbol":"AAPL","side":"buy","type":"market","quantity":"1"}', auth, seconds, 201)
-    insert = http_scenario(f"{minimal}/orders", "POST", b'{"symbol":"AAPL","qty":7,"price":"123.45"}',
+    insert = load.scenario(f"{minimal}/orders", "POST", b'{"symbol":"AAPL","qty":7,"price":"123.45"}',
                            {"Content-Type": "application/json"}, seconds, 201)
     pgbench = pgbench_scenario(pg_dsn, seconds, workdir)
     get = {"Authorization": f"Bearer {token}"}
@@ -192,13 +242,13 @@ def scenarios(raptor: str, minimal: str, token: str, pg_dsn: str, seconds: int, 
         ]
     out += [
         Scenario("minimal: 100 orders as plain dicts", "list c8", 8,
-                 http_scenario(f"{minimal}/orders/dicts", "GET", None, {}, seconds, 200)),
+                 load.scenario(f"{minimal}/orders/dicts", "GET", None, {}, seconds, 200)),
         Scenario("minimal: 100 orders, response_model", "list c8", 8,
-                 http_scenario(f"{minimal}/orders/model", "GET", None, {}, seconds, 200)),
+                 load.scenario(f"{minimal}/orders/model", "GET", None, {}, seconds, 200)),
         Scenario("minimal: 100 orders, pre-serialized", "list c8", 8,
-                 http_scenario(f"{minimal}/orders/raw", "GET", None, {}, seconds, 200)),
+                 load.scenario(f"{minimal}/orders/raw", "GET", None, {}, seconds, 200)),
         Scenario("Raptor GET /v1/orders?limit=100", "list c8", 8,
-                 http_scenario(f"{raptor}/v1/orders?limit=100", "GET", None, get, seconds, 200)),
+                 load.scenario(f"{raptor}/v1/orders?limit=100", "GET", None, get, seconds, 200)),
     ]
     return out
 
@@ -219,6 +269,11 @@ def report(results: dict[str, list[Sample]], plan: list[Scenario]) -> None:
             rounds = " ".join(f"{x.ops_per_s:.0f}" for x in results[s.name])
             print(f"{s.name:<40} {m.ops_per_s:>9.0f} {m.ops_per_s / baseline.ops_per_s:>7.3f} "
                   f"{m.p50_ms:>8.2f} {m.p99_ms:>8.2f} {m.errors:>6}  {rounds}")
+            statuses: Counter[int] = Counter()
+            for sample in results[s.name]:
+                statuses.update(sample.unexpected)
+            if statuses:
+                print(f"{'':<40} unexpected statuses: {dict(statuses)} (server logs in {LOG_DIR})")
     for conns in (8, 32):
         raptor = medians[f"Raptor POST /v1/orders c{conns}"].ops_per_s
         minimal = medians[f"minimal FastAPI insert c{conns}"].ops_per_s
@@ -230,10 +285,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--loadgen", choices=["auto", "wrk", "aiohttp"], default="auto",
+                        help="auto: wrk when installed, else aiohttp")
     args = parser.parse_args()
     admin = os.environ.get("RAXX_TEST_DATABASE_URL", DEFAULT_ADMIN)
-    wrk = "wrk is installed but not used" if shutil.which("wrk") else "wrk not found"
-    print(f"load generator: aiohttp, in this process ({wrk})")
+    use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and shutil.which("wrk") is not None)
+    if use_wrk:
+        print("load generator: wrk -t2 (a separate C process)")
+    else:
+        missing = "" if shutil.which("wrk") else " because wrk is missing (apt-get install -y wrk)"
+        print(f"load generator: aiohttp in this process{missing}; it competes with the servers for CPU")
     print(f"PostgreSQL: {admin.rsplit('@', 1)[-1]}; rounds {args.rounds} x {args.seconds}s, interleaved; medians")
     with tempfile.TemporaryDirectory() as tmp, databases(admin) as (raptor_db, minimal_db):
         token = issue_token_sync(raptor_db.runtime_url, environment="staging", scopes=["trade"], name="bench")
@@ -243,10 +304,11 @@ def main() -> int:
             "RAPTOR_PAPER_STARTING_CASH": "1000000000000", "PYTHONPATH": str(ROOT / "src"),
         }
         with server([sys.executable, "-m", "raxx", "raptor", "serve", "--port", str(raptor_port)], raptor_env,
-                    raptor_port) as raptor, \
+                    raptor_port, "raptor") as raptor, \
              server([sys.executable, str(ROOT / "bench" / "minimal_insert_app.py"), str(minimal_port),
-                     libpq_url(minimal_db.runtime_url)], {}, minimal_port) as minimal:
-            plan = scenarios(raptor, minimal, token, libpq_url(minimal_db.owner_url), args.seconds, Path(tmp))
+                     libpq_url(minimal_db.runtime_url)], {}, minimal_port, "minimal") as minimal:
+            load = LoadGenerator(use_wrk=use_wrk, script_dir=Path(tmp))
+            plan = scenarios(load, raptor, minimal, token, libpq_url(minimal_db.owner_url), args.seconds, Path(tmp))
             warm = {s.name: s for s in plan}
             for name in ("Raptor POST /v1/orders c8", "minimal FastAPI insert c8"):
                 warm[name].run(8)  # warm-up: pools filled, code paths hot; also seeds 100+ orders to list

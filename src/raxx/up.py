@@ -146,9 +146,7 @@ def _issue_raptor_token(store: LocalSecrets, env: str, db: ProvisionedDatabase) 
     key = f"RAPTOR_TOKEN_{env.upper()}"
     if store.values.get(key):
         return
-    if importlib.util.find_spec("raxx.raptor.token") is None:
-        return  # Raptor without token support: the console shows "no token configured"
-    from raxx.raptor.token.service import issue_token_sync  # type: ignore[import-not-found,unused-ignore]
+    from raxx.raptor.token.service import issue_token_sync
 
     store.set(
         key,

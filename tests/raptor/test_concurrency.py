@@ -47,3 +47,26 @@ async def test_concurrent_different_orders_all_land_and_cash_adds_up(raptor_db: 
     assert [r.status_code for r in responses] == [201] * 20
     assert account["cash"] == "99800"
     assert positions[0]["quantity"] == "20"
+
+
+async def test_concurrent_buys_sells_and_cancels_keep_the_book_consistent(raptor_db: ProvisionedDatabase) -> None:
+    """Buys lock the account then the position; sells must take them in the same order, or a
+    buy and a sell of one symbol deadlock (a 503 here)."""
+    async with trading_client(raptor_db, db_pool_size=45, paper_pool_size=20) as client:
+        await pin(client, "AAPL", "10")
+        seed = await client.post("/v1/orders", json=order_body(quantity="100"))
+        assert seed.json()["status"] == "filled"
+        resting = [
+            (await client.post("/v1/orders", json=order_body(type="limit", limit_price="5", quantity="1"))).json()
+            for _ in range(5)
+        ]
+        calls = [client.post("/v1/orders", json=order_body(side=side, quantity="1")) for side in ("buy", "sell") * 20]
+        calls += [client.delete(f"/v1/orders/{order['id']}") for order in resting]
+        responses = await asyncio.gather(*calls)
+        account = (await client.get("/v1/account")).json()
+        positions = (await client.get("/v1/positions")).json()["positions"]
+    assert [r.status_code for r in responses] == [201] * 40 + [200] * 5, [r.text for r in responses if r.is_error]
+    assert {r.json()["status"] for r in responses[:40]} == {"filled"}
+    assert positions[0]["quantity"] == "100"
+    assert positions[0]["available"] == "100"
+    assert account["cash"] == account["buying_power"] == "99000"

@@ -45,6 +45,10 @@ def create_app(
             settings.database_url,
             application_name=f"raptor-{settings.environment}",
             pool_size=settings.db_pool_size,
+            # A fixed-size pool: overflow connections are closed on return, so under a burst
+            # every request would pay a new connection (measured: throughput fell at 32
+            # connections); waiting for a pooled one is cheaper.
+            max_overflow=0,
         )
         broker = broker_factory(settings)
         state = RaptorState(
@@ -54,6 +58,7 @@ def create_app(
             started_at=utcnow(),
             migration_heads=script_heads("raptor"),
             broker=broker,
+            autocommit_engine=engine.execution_options(isolation_level="AUTOCOMMIT"),
             tokens=TokenVerifier(engine, environment=settings.environment, cache_seconds=settings.token_cache_seconds),
             extra_ready_checks=[broker.ready],
             broker_identity=broker.identity,

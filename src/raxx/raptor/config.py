@@ -51,7 +51,7 @@ class RaptorSettings(BaseSettings):
     paper_liquidity: Decimal | None = Field(
         default=None, gt=0, description="most quantity one fill may take (None: fill whole); makes partial fills"
     )
-    paper_pool_size: int = 5
+    paper_pool_size: int = Field(default=5, ge=1, description="connections of the paper broker's own pool")
 
     # Alpaca (RAPTOR_ALPACA_*), when RAPTOR_BROKER=alpaca. Each environment has its own paper
     # account and key pair; the keys come from the secrets chain (Infisical or config vars).

@@ -25,6 +25,8 @@ class RaptorState:
     migration_heads: set[str]
     broker: Broker
     tokens: TokenVerifier
+    #: The same pool, each statement its own transaction (order submission records in steps).
+    autocommit_engine: AsyncEngine
     database_fingerprint: str | None = None
     #: More readiness probes (the broker adds one); each returns a ReadyCheck.
     extra_ready_checks: list[Callable[[], Awaitable[ReadyCheck]]] = field(default_factory=list)

@@ -20,12 +20,15 @@ def paper_engine(settings: RaptorSettings) -> AsyncEngine:
 
     Its commits do not wait for the WAL flush: Raptor records every broker answer with a
     synchronous commit afterwards, which flushes the WAL up to and past the venue's commit.
+    No pre-ping (a round trip per checkout on the order path): after a database restart the
+    first use of a stale connection fails as ``BrokerUnavailable``, the pool drops its
+    connections, and the order it carried stays pending until the sync pass places it.
     """
     return create_async_engine(
         sqlalchemy_url(settings.database_url),
         pool_size=settings.paper_pool_size,
-        max_overflow=10,
-        pool_pre_ping=True,
+        max_overflow=0,  # fixed size, like the app's pool: no connection churn under bursts
+        pool_pre_ping=False,
         pool_recycle=1800,
         connect_args={
             "application_name": f"raptor-{settings.environment}-paper",
@@ -45,15 +48,15 @@ def build_broker(settings: RaptorSettings) -> Broker:
 
 def build_paper_broker(settings: RaptorSettings, broker_class: type[PaperBroker] = PaperBroker) -> PaperBroker:
     return broker_class(
-            paper_engine(settings),
-            prices=PricePath(
-                seed=settings.paper_seed,
-                tick_seconds=settings.paper_tick_seconds,
-                volatility=settings.paper_volatility,
-            ),
-            starting_cash=settings.paper_starting_cash,
-            liquidity=settings.paper_liquidity,
-        )
+        paper_engine(settings),
+        prices=PricePath(
+            seed=settings.paper_seed,
+            tick_seconds=settings.paper_tick_seconds,
+            volatility=settings.paper_volatility,
+        ),
+        starting_cash=settings.paper_starting_cash,
+        liquidity=settings.paper_liquidity,
+    )
 
 
 def alpaca_broker(settings: RaptorSettings) -> AlpacaBroker:

@@ -10,6 +10,12 @@ periodic pass still uses for resting orders): a buy reserves quantity x (limit o
 price) and is refused beyond buying power; a sell holds its shares and is refused
 beyond the free position; a marketable order fills at the price, at most ``liquidity``
 at a time. Refusals leave nothing behind: the statement returns no row.
+
+Lock order is the account row, then the position row, everywhere (here, ``maintain`` and
+``cancel``): a sell reads ``account_lock`` (an InitPlan, run before the position row is
+locked) so that a buy and a sell of one symbol cannot deadlock. Rows changed since the
+statement's snapshot are rechecked on their newest version (READ COMMITTED re-evaluates the
+WHERE and SET of a row it waited for), so every check and sum uses current values.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ PLACE_ORDER = text(
         FROM input i
         WHERE NOT EXISTS (SELECT 1 FROM paper_orders WHERE client_order_id = :client_order_id)
     ),
+    account_lock AS (
+        SELECT id FROM paper_account WHERE id = 1 FOR UPDATE
+    ),
     sized AS (
         SELECT t.*, t.fill_qty * t.price AS amount, t.need * (t.qty - t.fill_qty) / t.qty AS still_reserved
         FROM terms t
@@ -47,6 +56,7 @@ PLACE_ORDER = text(
             cost_basis = p.cost_basis - p.cost_basis * s.fill_qty / p.quantity
         FROM sized s
         WHERE s.side = 'sell' AND p.symbol = :symbol AND p.quantity - p.held >= s.qty
+          AND EXISTS (SELECT 1 FROM account_lock)
         RETURNING p.symbol
     ),
     funds AS (

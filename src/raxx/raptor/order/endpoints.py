@@ -45,7 +45,9 @@ def _utc(value: datetime | None) -> datetime | None:
     },
 )
 async def submit_order(body: OrderCreate, state: StateDep, caller: TradeCaller, request_id: RequestIdDep) -> Response:
-    order, created = await service.submit(state.engine, state.broker, caller=caller, request_id=request_id, body=body)
+    order, created = await service.submit(
+        state.autocommit_engine, state.broker, caller=caller, request_id=request_id, body=body
+    )
     return _json(order, 201 if created else 200)
 
 

@@ -35,14 +35,14 @@ _INSERT_UNLESS_HALTED = text(
                'new', :token_id, :actor, :request_id
         WHERE NOT (SELECT halted FROM switch)
         ON CONFLICT (client_order_id) DO NOTHING
-        RETURNING id
+        RETURNING id, created_at
     ),
     logged AS (
         INSERT INTO request_log (request_id, action, target, token_id, actor)
         SELECT :request_id, 'order.submit', CAST(:id AS text), :token_id, :actor FROM inserted
         ON CONFLICT (request_id) DO NOTHING
     )
-    SELECT EXISTS (SELECT 1 FROM inserted) AS inserted, (SELECT halted FROM switch) AS halted,
+    SELECT (SELECT created_at FROM inserted) AS created_at, (SELECT halted FROM switch) AS halted,
            (SELECT count(*) FROM flush) AS flush_set
     """
 )
@@ -54,10 +54,13 @@ class Page:
     has_more: bool
 
 
-async def insert_unless_halted(session: Db, values: dict[str, Any], *, durable: bool = True) -> tuple[bool, bool]:
-    """Insert a new order; return (inserted, halted). Not inserted means halted or a known id."""
+async def insert_unless_halted(
+    session: Db, values: dict[str, Any], *, durable: bool = True
+) -> tuple[datetime | None, bool]:
+    """Insert a new order; return (its created_at or None when not inserted, halted).
+    Not inserted means halted or a known client order id."""
     row = (await session.execute(_INSERT_UNLESS_HALTED, {**values, "durable": durable})).one()
-    return bool(row.inserted), bool(row.halted)
+    return row.created_at, bool(row.halted)
 
 
 async def find_by_client_order_id(session: Db, client_order_id: str) -> RowMapping | None:
@@ -74,6 +77,11 @@ async def find(session: Db, order_id: uuid.UUID, *, for_update: bool = False) ->
 async def update_order(session: Db, order_id: uuid.UUID, values: dict[str, Any]) -> RowMapping:
     stmt = update(ORDERS).where(ORDERS.c.id == order_id).values(**values).returning(*ORDERS.columns)
     return (await session.execute(stmt)).mappings().one()
+
+
+async def record_outcome(session: Db, order_id: uuid.UUID, values: dict[str, Any]) -> None:
+    """``update_order`` for a caller that already knows the whole row (no RETURNING to decode)."""
+    await session.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(**values))
 
 
 async def open_orders(

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from raxx.common.clock import utcnow
@@ -46,11 +46,11 @@ PENDING_GRACE = timedelta(seconds=5)
 _COMPARED = ("symbol", "side", "type", "time_in_force", "quantity", "limit_price")
 
 
-def to_read(row: RowMapping) -> OrderRead:
+def to_read(row: Mapping[Any, Any]) -> OrderRead:
     return OrderRead.model_validate(dict(row))
 
 
-def _same_order(row: RowMapping, body: OrderCreate) -> bool:
+def _same_order(row: Mapping[Any, Any], body: OrderCreate) -> bool:
     """Decimals compare by value: ``10`` and ``10.00`` are the same quantity."""
     return all(row[name] == getattr(body, name) for name in _COMPARED)
 
@@ -78,27 +78,34 @@ async def submit(
     asked, before the broker hears of it, and the broker's answer is recorded after.
     A crash or a broker that does not answer in between leaves a ``new`` order without
     a broker id, which ``sync_open_orders`` finishes (the broker dedupes by client id).
+    ``engine`` must be in autocommit (``RaptorState.autocommit_engine``): each statement
+    is its own commit.
     """
     order_id = uuid.uuid4()
     client_order_id = body.client_order_id or f"rx-{order_id.hex}"
-    async with engine.connect() as raw:
-        conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
-        inserted, halted = await repository.insert_unless_halted(
-            conn,
-            {
-                "id": order_id, "client_order_id": client_order_id, "symbol": body.symbol, "side": body.side,
-                "type": body.type, "time_in_force": body.time_in_force, "quantity": body.quantity,
-                "limit_price": body.limit_price, "token_id": caller.token_id, "actor": caller.actor,
-                "request_id": request_id,
-            },
-            durable=not broker.shares_raptor_database,
+    recorded: dict[str, Any] = {
+        "id": order_id, "client_order_id": client_order_id, "symbol": body.symbol, "side": body.side,
+        "type": body.type, "time_in_force": body.time_in_force, "quantity": body.quantity,
+        "limit_price": body.limit_price, "token_id": caller.token_id, "actor": caller.actor, "request_id": request_id,
+    }
+    async with engine.connect() as conn:
+        created_at, halted = await repository.insert_unless_halted(
+            conn, recorded, durable=not broker.shares_raptor_database
         )
-        if not inserted:
+        if created_at is None:
             replayed = await _replay(conn, caller=caller, request_id=request_id, body=body,
                                      client_order_id=client_order_id, halted=halted)
             return replayed, False
-        row = await _place(conn, broker, order_id=order_id, intent=_intent(client_order_id, body))
+        row = await _place(conn, broker, row={**recorded, **_NEW_ORDER, "created_at": created_at,
+                                              "updated_at": created_at}, intent=_intent(client_order_id, body))
     return to_read(row), True
+
+
+#: What a freshly recorded order holds besides what the caller sent (the table's defaults).
+_NEW_ORDER: dict[str, Any] = {
+    "status": "new", "filled_quantity": 0, "filled_avg_price": None, "fills": [], "reject_reason": None,
+    "cancel_reason": None, "broker_order_id": None, "canceled_at": None, "filled_at": None,
+}
 
 
 def _intent(client_order_id: str, body: OrderCreate) -> OrderIntent:
@@ -108,22 +115,23 @@ def _intent(client_order_id: str, body: OrderCreate) -> OrderIntent:
     )
 
 
-def _recorded_intent(row: RowMapping) -> OrderIntent:
+def _recorded_intent(row: Mapping[Any, Any]) -> OrderIntent:
     return OrderIntent(
         client_order_id=row["client_order_id"], symbol=row["symbol"], side=row["side"], type=row["type"],
         time_in_force=row["time_in_force"], quantity=row["quantity"], limit_price=row["limit_price"],
     )
 
 
-async def _place(conn: repository.Db, broker: Broker, *, order_id: uuid.UUID, intent: OrderIntent) -> RowMapping:
+async def _place(
+    conn: repository.Db, broker: Broker, *, row: Mapping[Any, Any], intent: OrderIntent
+) -> Mapping[Any, Any]:
     """Send a recorded order to the broker and record its answer (placed or rejected)."""
+    order_id = row["id"]
     try:
         placed = await broker.submit(intent)
     except BrokerRejected as exc:
         raptor_event(log, "order.submit.rejected", order_id=str(order_id), code=exc.code)
-        return await repository.update_order(
-            conn, order_id, {"status": "rejected", "reject_reason": exc.reason, "updated_at": utcnow()}
-        )
+        outcome = {"status": "rejected", "reject_reason": exc.reason, "updated_at": utcnow()}
     except BrokerUnavailable as exc:
         raptor_event(log, "order.submit.broker_unavailable", level=logging.WARNING, order_id=str(order_id))
         raise BrokerUnavailableError(
@@ -131,8 +139,11 @@ async def _place(conn: repository.Db, broker: Broker, *, order_id: uuid.UUID, in
             "placed or closed when the broker answers",
             extra={"order_id": str(order_id)},
         ) from exc
-    raptor_event(log, "order.submit.ok", order_id=str(order_id), status=placed.status)
-    return await repository.update_order(conn, order_id, _broker_values(placed))
+    else:
+        raptor_event(log, "order.submit.ok", order_id=str(order_id), status=placed.status)
+        outcome = _broker_values(placed)
+    await repository.record_outcome(conn, order_id, outcome)
+    return {**row, **outcome}
 
 
 async def _replay(
@@ -167,8 +178,8 @@ async def get(
 
 
 async def _sync(
-    session: AsyncSession, broker: Broker, row: RowMapping, *, pending_grace: timedelta = PENDING_GRACE
-) -> RowMapping:
+    session: AsyncSession, broker: Broker, row: Mapping[Any, Any], *, pending_grace: timedelta = PENDING_GRACE
+) -> Mapping[Any, Any]:
     if row["status"] not in ("new", "partially_filled"):
         return row
     if row["broker_order_id"] is None:
@@ -184,8 +195,8 @@ async def _sync(
 
 
 async def _finish_pending(
-    session: AsyncSession, broker: Broker, row: RowMapping, *, pending_grace: timedelta
-) -> RowMapping:
+    session: AsyncSession, broker: Broker, row: Mapping[Any, Any], *, pending_grace: timedelta
+) -> Mapping[Any, Any]:
     """An order on record that never got the broker's answer: adopt the broker's copy if it
     has one, else place it now (the client order id makes that safe), unless halted since."""
     if utcnow() - row["created_at"] < pending_grace:
@@ -203,7 +214,7 @@ async def _finish_pending(
              "cancel_reason": "trading was halted before the order reached the broker"},
         )
     try:
-        return await _place(session, broker, order_id=row["id"], intent=_recorded_intent(row))
+        return await _place(session, broker, row=row, intent=_recorded_intent(row))
     except BrokerUnavailableError:
         return row
 
@@ -212,10 +223,10 @@ async def cancel(
     session: AsyncSession, broker: Broker, *, caller: Caller, request_id: str, order_id: uuid.UUID
 ) -> OrderRead:
     """Cancel one order. Canceling a canceled order is a no-op; a filled or rejected one is a 409."""
-    row = await repository.find(session, order_id, for_update=True)
-    if row is None:
+    found = await repository.find(session, order_id, for_update=True)
+    if found is None:
         raise OrderNotFound(f"no order {order_id}")
-    row = await _cancel_row(session, broker, row)
+    row = await _cancel_row(session, broker, found)
     await requests.record(
         session, request_id=request_id, action="order.cancel", target=str(order_id), token_id=caller.token_id,
         actor=caller.actor,
@@ -224,7 +235,7 @@ async def cancel(
     return to_read(row)
 
 
-async def _cancel_row(session: AsyncSession, broker: Broker, row: RowMapping) -> RowMapping:
+async def _cancel_row(session: AsyncSession, broker: Broker, row: Mapping[Any, Any]) -> Mapping[Any, Any]:
     status = row["status"]
     if status == "canceled":
         return row
@@ -251,7 +262,7 @@ async def _cancel_row(session: AsyncSession, broker: Broker, row: RowMapping) ->
     return await repository.update_order(session, row["id"], _broker_values(canceled))
 
 
-async def _cancel_at_broker(broker: Broker, row: RowMapping) -> BrokerOrder | None:
+async def _cancel_at_broker(broker: Broker, row: Mapping[Any, Any]) -> BrokerOrder | None:
     broker_order_id = row["broker_order_id"]
     if broker_order_id is None:
         found = await broker.get_by_client_order_id(row["client_order_id"])
