@@ -91,6 +91,7 @@ class Sample:
     p99_ms: float
     errors: int
     cpu_us: float = float("nan")  # server CPU (user + system) per request, all processes on the path
+    hop_cpu_us: float = float("nan")  # of which the hop in front of Raptor (nginx or the console)
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -200,9 +201,9 @@ def wrk(url: str, headers: dict[str, str], conns: int, seconds: int, script: Pat
     argv = ["wrk", "-t", "1" if conns == 1 else "2", "-c", str(conns), "-d", f"{seconds}s", "-s", str(script)]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
-    cpu_before = cpu_seconds(pids)
+    cpu_before, hop_before = cpu_seconds(pids), cpu_seconds(pids[1:])
     out = subprocess.run(pinned(1, [*argv, url]), capture_output=True, text=True, check=True, timeout=seconds + 60)
-    cpu = cpu_seconds(pids) - cpu_before
+    cpu, hop = cpu_seconds(pids) - cpu_before, cpu_seconds(pids[1:]) - hop_before
     match = re.search(r"^JSON (.*)$", out.stdout, re.M)
     if match is None:
         raise RuntimeError(f"wrk printed no report:\n{out.stdout}\n{out.stderr}")
@@ -213,6 +214,7 @@ def wrk(url: str, headers: dict[str, str], conns: int, seconds: int, script: Pat
         p99_ms=data["p99_us"] / 1000,
         errors=data["errors"] + data["non2xx"],
         cpu_us=cpu / max(1, data["requests"]) * 1e6,
+        hop_cpu_us=hop / max(1, data["requests"]) * 1e6,
     )
 
 
@@ -269,6 +271,7 @@ def _median(samples: list[Sample]) -> Sample:
         p99_ms=statistics.median(s.p99_ms for s in samples),
         errors=sum(s.errors for s in samples),
         cpu_us=statistics.median(s.cpu_us for s in samples),
+        hop_cpu_us=statistics.median(s.hop_cpu_us for s in samples),
     )
 
 
@@ -279,14 +282,15 @@ def report(results: dict[str, list[Sample]], switch: list[float], args: argparse
         print(f"\n== GET orders ({LIST_QUERY}), c={conns}, {args.rounds} rounds x {args.seconds}s, medians")
         print(
             f"{'path':<10}{'req/s':>8}{'ratio':>8}{'p50 ms':>8}{'p99 ms':>8}{'+p50 ms':>9}{'CPU us/req':>11}"
-            f"{'CPU ratio':>10}{'errors':>7}  rounds req/s"
+            f"{'CPU ratio':>10}{'hop CPU':>9}{'errors':>7}  rounds req/s"
         )
         for path in ("direct", "nginx", "console"):
             m = med[f"{path} c{conns}"]
             rounds = " ".join(f"{s.rps:.0f}" for s in results[f"{path} c{conns}"])
             print(
                 f"{path:<10}{m.rps:>8.0f}{m.rps / base.rps:>8.3f}{m.p50_ms:>8.2f}{m.p99_ms:>8.2f}"
-                f"{m.p50_ms - base.p50_ms:>9.2f}{m.cpu_us:>11.0f}{base.cpu_us / m.cpu_us:>10.3f}{m.errors:>7}  {rounds}"
+                f"{m.p50_ms - base.p50_ms:>9.2f}{m.cpu_us:>11.0f}{base.cpu_us / m.cpu_us:>10.3f}"
+                f"{m.hop_cpu_us:>9.0f}{m.errors:>7}  {rounds}"
             )
     throughput = med["console c32"].rps / med["direct c32"].rps
     by_cpu = med["direct c32"].cpu_us / med["console c32"].cpu_us
