@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import psycopg
@@ -21,7 +22,15 @@ async def test_two_processes_hammering_appends_leave_one_valid_chain(
     go = tmp_path / "go"
     workers = [worker_process("append", console_db.runtime_url, str(PER_PROCESS), str(TASKS), str(go))
                for _ in range(2)]
-    go.touch()  # both start together: the append lock, not luck, must order them
+    # Both start together, once both have imported and connected: the append lock, not
+    # luck, must order them (under load one process could otherwise finish before the
+    # other one has even started).
+    deadline = time.monotonic() + 90
+    while len(list(tmp_path.glob("ready-*"))) < len(workers):
+        assert time.monotonic() < deadline, "the worker processes did not get ready"
+        assert all(w.poll() is None for w in workers), "a worker process exited before the start"
+        time.sleep(0.02)
+    go.touch()
     for worker in workers:
         _, err = worker.communicate(timeout=120)
         assert worker.returncode == 0, err.decode()

@@ -24,6 +24,9 @@ from raxx.console.audit.service import AuditContext, AuditTrail
 async def append(url: str, count: int, tasks: int, go_file: Path) -> None:
     engine = create_engine(url, application_name=f"audit-worker-{os.getpid()}", pool_size=tasks)
     trail = AuditTrail(engine)
+    async with engine.connect():  # warm the pool: the race starts at "go", not at import time
+        pass
+    (go_file.parent / f"ready-{os.getpid()}").touch()
     while not go_file.exists():
         await asyncio.sleep(0.01)
 
