@@ -179,6 +179,54 @@ def _ensure_demo_user(console_url: str, password: str | None) -> str | None:
     return run_sync(work)
 
 
+SMOKE_USER = "gate-smoke"
+
+
+def _ensure_smoke_token(console_url: str, store: LocalSecrets) -> None:
+    """A read-only console user and API token for the gate's console smoke checks."""
+    if store.values.get("GATE_CONSOLE_SMOKE_TOKEN"):
+        return
+    from raxx.console.apitoken import service as api_tokens
+    from raxx.console.auth import repository, service
+
+    async def work() -> str:
+        from raxx.common.db import create_engine, session_factory
+
+        engine = create_engine(console_url, application_name="raxx-up", pool_size=1)
+        try:
+            async with session_factory(engine)() as db, db.begin():
+                if await repository.user_by_name(db, SMOKE_USER) is None:
+                    # Nobody signs in as this user: a long random password nobody knows.
+                    password = secrets.token_urlsafe(32)
+                    await service.create_user(db, SMOKE_USER, password, dict.fromkeys(RAPTOR_ENVS, "viewer"))
+                token = await api_tokens.create(
+                    db, user_name=SMOKE_USER, name="gate smoke checks (raxx up)", expires_days=None
+                )
+                return token.plaintext
+        finally:
+            await engine.dispose()
+
+    store.set("GATE_CONSOLE_SMOKE_TOKEN", run_sync(work))
+
+
+def write_gate_env(top: Topology) -> Path:
+    """``<data_dir>/gate.env``: what ``raxx gate ...`` needs to act on this local topology."""
+    ledger = top.databases.ledger
+    values = {
+        "GATE_PLATFORM": "local",
+        "GATE_TOPOLOGY_FILE": str(top.data_dir / "run" / "topology.json"),
+        "GATE_POLICY_FILE": str(policy_file()),
+        "GATE_AUDIT_DATABASE_URL": top.databases.console.runtime_url,
+        "GATE_CONSOLE_SMOKE_TOKEN": top.store.values.get("GATE_CONSOLE_SMOKE_TOKEN", ""),
+    }
+    if ledger is not None:
+        values["GATE_DATABASE_URL"] = ledger.runtime_url
+        values["GATE_MIGRATION_DATABASE_URL"] = ledger.owner_url
+    path = top.data_dir / "gate.env"
+    write_dotenv(path, values)
+    return path
+
+
 def write_registry(path: Path, options: UpOptions) -> None:
     ports = {"staging": options.staging_port, "prod": options.prod_port}
     lines = ["# Written by raxx up: the local topology's environment registry.", 'default = "staging"', ""]
@@ -321,6 +369,7 @@ def start_topology(options: UpOptions, *, out: Any = None) -> Topology:
         if dbs.ledger is not None:
             migrate_tree("ledger", dbs.ledger.owner_url, dbs.ledger.runtime_url)
         demo_password = _ensure_demo_user(dbs.console.owner_url, env.get("RAXX_DEMO_PASSWORD"))
+        _ensure_smoke_token(dbs.console.owner_url, store)
         write_registry(data_dir / "environments.toml", options)
         (data_dir / "logs").mkdir(exist_ok=True)
         supervisor = Supervisor(data_dir / "run", out=out, log_dir=data_dir / "logs")
@@ -339,7 +388,9 @@ def start_topology(options: UpOptions, *, out: Any = None) -> Topology:
         if embedded is not None and started:
             embedded.stop()
         raise
-    return Topology(options, data_dir, supervisor, dbs, store, embedded, started, demo_password)
+    top = Topology(options, data_dir, supervisor, dbs, store, embedded, started, demo_password)
+    write_gate_env(top)
+    return top
 
 
 def _print_summary(top: Topology, elapsed: float) -> None:
@@ -359,6 +410,7 @@ def _print_summary(top: Topology, elapsed: float) -> None:
             say("  (this generated password is shown once; reset it with: raxx console user passwd demo)")
     else:
         say(f"  Sign in at {console}/login as {DEMO_USER} (password set at first start, or RAXX_DEMO_PASSWORD)")
+    say(f"  Release gate on this topology: set -a; . {top.data_dir / 'gate.env'}; set +a; raxx gate board")
     say("  Ctrl-C stops everything.")
     say("")
 

@@ -120,3 +120,31 @@ def test_stopping_leaves_no_process_behind(test_databases, tmp_path) -> None:  #
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_gate_env_lets_the_gate_act_on_this_topology(topology: Topology) -> None:
+    """``raxx up`` leaves what ``raxx gate`` needs: ledger, topology, policy, a smoke token."""
+    import subprocess
+    import sys
+
+    from raxx.common.secrets import parse_dotenv
+
+    values = parse_dotenv((topology.data_dir / "gate.env").read_text())
+    assert values["GATE_PLATFORM"] == "local"
+    token = values["GATE_CONSOLE_SMOKE_TOKEN"]
+    for env in ("staging", "prod"):
+        read = httpx.get(
+            topology.url("console-prod") + f"/api/{env}/orders?limit=1", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert read.status_code == 200, read.text
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
+    board = subprocess.run(
+        [sys.executable, "-m", "raxx", "gate", "board", "--json"],
+        capture_output=True,
+        text=True,
+        env={**base, **values},
+        timeout=120,
+    )
+    assert board.returncode == 0, board.stderr
+    services = {d["service"] for d in json.loads(board.stdout)["deployments"]}
+    assert {"raptor-staging", "raptor-prod"} <= services
