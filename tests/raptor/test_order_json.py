@@ -43,7 +43,8 @@ async def test_the_list_writes_every_order_as_the_single_order_endpoint_does(rap
                 "'at', '2026-11-27T10:00:00+00:00')) WHERE id = (SELECT id FROM orders ORDER BY created_at LIMIT 1)"
             )
         listed = (await client.get("/v1/orders", params={"limit": 100})).json()
-        assert len(listed["orders"]) == 6 and listed["next_cursor"] is None
+        assert len(listed["orders"]) == 6
+        assert listed["next_cursor"] is None
         for order in listed["orders"]:
             single = (await client.get(f"/v1/orders/{order['id']}")).json()
             assert order == single
@@ -65,4 +66,5 @@ async def test_the_list_pages_with_a_cursor_over_json_rows(raptor_db: Provisione
             if cursor is None:
                 break
         everything = [o["id"] for o in (await client.get("/v1/orders", params={"limit": 100})).json()["orders"]]
-    assert seen == everything and len(seen) == 6
+    assert seen == everything
+    assert len(seen) == 6
