@@ -20,6 +20,7 @@ from datetime import datetime, time
 from decimal import Decimal
 from typing import Any, cast
 
+import psycopg
 from psycopg.errors import TransactionRollback
 from sqlalchemy import ColumnElement, Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -142,6 +143,40 @@ class PaperBroker:
         if row is not None:
             return book.to_broker_order(_order_state(row))
         return await self._existing_or_refusal(intent, now)
+
+    # -- the fused placement (Raptor's order record and the venue in one transaction) --
+
+    @property
+    def places_in_raptor_transaction(self) -> bool:
+        """Whether Raptor may record and place an order in one transaction on this venue's
+        pool (``raptor_submit_paper``): only when submission is the venue's own. A subclass
+        that reroutes ``submit`` (a flaky link in tests) keeps the generic two-step path."""
+        return type(self).submit is PaperBroker.submit
+
+    def placement_terms(self, intent: OrderIntent) -> dict[str, Any]:
+        """What the placement needs from Python: the venue's order id, liquidity, the price
+        path's current price and the clock (the same values ``submit`` passes)."""
+        now = self._clock.now()
+        return {
+            "venue_order_id": uuid.uuid4(),
+            "liquidity": self._liquidity,
+            "path_price": self._prices.price_at(intent.symbol, now),
+            "now": now,
+            "now_iso": now.isoformat(),
+        }
+
+    @asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A psycopg connection of the venue's pool, in autocommit, for driver-level calls."""
+        async with self._connect() as pooled:
+            conn = await pooled.execution_options(isolation_level="AUTOCOMMIT")  # reset on return
+            raw = await conn.get_raw_connection()
+            yield cast(psycopg.AsyncConnection[Any], raw.driver_connection)
+
+    async def explain_refusal(self, intent: OrderIntent) -> BrokerOrder:
+        """The venue placed nothing for ``intent``: its copy if it has one, else raise the
+        ``BrokerRejected`` its rules give on the book as it is now."""
+        return await self._existing_or_refusal(intent, self._clock.now())
 
     async def _place(self, params: dict[str, Any]) -> RowMapping | None:
         """Run the placement statement; retry when PostgreSQL aborted it to break a deadlock.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any, cast
 
+import psycopg
 from fastapi import APIRouter, Query, Response
 
 from raxx.raptor.deps import BrokerDep, ReadCaller, RequestIdDep, SessionDep, StateDep, TradeCaller
@@ -58,7 +60,7 @@ async def submit_order(body: OrderCreate, state: StateDep, caller: TradeCaller, 
     responses=error_responses(*AUTH_ERRORS),
 )
 async def list_orders(
-    session: SessionDep,
+    state: StateDep,
     caller: ReadCaller,
     status: Annotated[list[OrderStatus] | None, Query(description="repeat to match any of several")] = None,
     symbol: Symbol | None = None,
@@ -67,22 +69,21 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
 ) -> Response:
-    page = await repository.list_page(
-        session,
-        statuses=status or [],
-        symbol=symbol,
-        since=_utc(created_since),
-        until=_utc(created_until),
-        before=cursors.decode(cursor) if cursor else None,
-        limit=limit,
-    )
-    last = page.rows[-1] if page.rows and page.has_more else None
-    return _json(
-        OrderList(
-            orders=[service.to_read(r) for r in page.rows],
-            next_cursor=cursors.encode(last["created_at"], last["id"]) if last else None,
+    before = cursors.decode(cursor) if cursor else None
+    async with state.autocommit_engine.connect() as pooled:
+        raw = await pooled.get_raw_connection()
+        page = await repository.list_page_json(
+            cast(psycopg.AsyncConnection[Any], raw.driver_connection),
+            statuses=status or [],
+            symbol=symbol,
+            since=_utc(created_since),
+            until=_utc(created_until),
+            before=before,
+            limit=limit,
         )
-    )
+    next_cursor = cursors.encode(*page.last_key) if page.last_key else None
+    body = '{"orders":[' + ",".join(page.orders_json) + '],"next_cursor":' + json.dumps(next_cursor) + "}"
+    return Response(body.encode(), media_type=JSON)
 
 
 @router.delete(
@@ -113,7 +114,10 @@ async def get_order(order_id: uuid.UUID, session: SessionDep, state: StateDep, c
     response_model=OrderRead,
     summary="Cancel one order (idempotent; works while halted)",
     responses=error_responses(
-        *AUTH_ERRORS, 404, 409, 503,
+        *AUTH_ERRORS,
+        404,
+        409,
+        503,
         d409="the order is filled or rejected (`order_not_cancelable`, with `status`)",
     ),
 )

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.rows import dict_row
 from sqlalchemy import ColumnElement, Table, and_, select, text, tuple_, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -46,6 +49,30 @@ _INSERT_UNLESS_HALTED = text(
            (SELECT count(*) FROM flush) AS flush_set
     """
 )
+
+
+# The paper venue's whole submission, one call (migration r20261127_0003). Driver-level:
+# psycopg prepares it per connection after a few calls; no SQLAlchemy compile or row
+# processing on the hot path.
+_SUBMIT_PAPER = (
+    "SELECT * FROM raptor_submit_paper(%(id)s, %(client_order_id)s, %(symbol)s, %(side)s, %(type)s, "
+    "%(time_in_force)s, %(quantity)s, %(limit_price)s, %(token_id)s, %(actor)s, %(request_id)s, "
+    "%(venue_order_id)s, %(liquidity)s, %(path_price)s, %(now)s, %(now_iso)s)"
+)
+
+
+async def submit_paper(conn: psycopg.AsyncConnection[Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Record, log and place an order with the paper venue in one transaction.
+
+    Returns ``outcome`` (``placed``; ``refused``: recorded as new, the venue placed nothing;
+    ``not_inserted``: halted or a known client order id, nothing written), ``halted`` and,
+    unless not inserted, the order's outcome columns. ``conn`` is in autocommit.
+    """
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_SUBMIT_PAPER, values)
+        row = await cur.fetchone()
+    assert row is not None  # the function returns exactly one row
+    return row
 
 
 @dataclass(frozen=True)
@@ -125,3 +152,60 @@ async def list_page(
     )
     rows = list((await session.execute(stmt)).mappings().all())
     return Page(rows=rows[:limit], has_more=len(rows) > limit)
+
+
+@dataclass(frozen=True)
+class JsonPage:
+    """A page of orders already written as JSON by PostgreSQL (``raptor_order_json``)."""
+
+    orders_json: list[str]
+    has_more: bool
+    last_key: tuple[datetime, uuid.UUID] | None
+
+
+_LIST_JSON = pgsql.SQL(
+    "SELECT o.created_at, o.id, raptor_order_json(o)::text FROM orders o WHERE {} "
+    "ORDER BY o.created_at DESC, o.id DESC LIMIT %(limit)s"
+)
+
+
+async def list_page_json(
+    conn: psycopg.AsyncConnection[Any],
+    *,
+    statuses: Sequence[str],
+    symbol: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> JsonPage:
+    """``list_page`` with each order as ``OrderRead``'s JSON, built in PostgreSQL: no row
+    decoding, validation or serialization in Python for a list of hundreds."""
+    conditions = ["true"]
+    params: dict[str, Any] = {"limit": limit + 1}
+    if statuses:
+        conditions.append("o.status = ANY(%(statuses)s)")
+        params["statuses"] = list(statuses)
+    if symbol:
+        conditions.append("o.symbol = %(symbol)s")
+        params["symbol"] = symbol
+    if since:
+        conditions.append("o.created_at >= %(since)s")
+        params["since"] = since
+    if until:
+        conditions.append("o.created_at < %(until)s")
+        params["until"] = until
+    if before:
+        conditions.append("(o.created_at, o.id) < (%(before_at)s, %(before_id)s)")
+        params["before_at"], params["before_id"] = before
+    query = _LIST_JSON.format(pgsql.SQL(" AND ").join(pgsql.SQL(c) for c in conditions))
+    async with conn.cursor() as cur:
+        await cur.execute(query, params)  # fixed fragments only; values are parameters
+        rows = await cur.fetchall()
+    shown = rows[:limit]
+    has_more = len(rows) > limit
+    return JsonPage(
+        orders_json=[r[2] for r in shown],
+        has_more=has_more,
+        last_key=(shown[-1][0], shown[-1][1]) if has_more and shown else None,
+    )

@@ -8,12 +8,16 @@ the same client order id, which the broker also treats as idempotent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
+import psycopg
+from psycopg.errors import TransactionRollback, UniqueViolation
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from raxx.common.clock import utcnow
@@ -28,6 +32,7 @@ from raxx.raptor.broker.base import (
     BrokerUnavailable,
     OrderIntent,
 )
+from raxx.raptor.broker.paper import PLACE_RETRIES, PaperBroker
 from raxx.raptor.errors import BrokerUnavailable as BrokerUnavailableError
 from raxx.raptor.errors import IdempotencyConflict, OrderNotCancelable, OrderNotFound
 from raxx.raptor.logctx import raptor_event
@@ -84,51 +89,146 @@ async def submit(
     order_id = uuid.uuid4()
     client_order_id = body.client_order_id or f"rx-{order_id.hex}"
     recorded: dict[str, Any] = {
-        "id": order_id, "client_order_id": client_order_id, "symbol": body.symbol, "side": body.side,
-        "type": body.type, "time_in_force": body.time_in_force, "quantity": body.quantity,
-        "limit_price": body.limit_price, "token_id": caller.token_id, "actor": caller.actor, "request_id": request_id,
+        "id": order_id,
+        "client_order_id": client_order_id,
+        "symbol": body.symbol,
+        "side": body.side,
+        "type": body.type,
+        "time_in_force": body.time_in_force,
+        "quantity": body.quantity,
+        "limit_price": body.limit_price,
+        "token_id": caller.token_id,
+        "actor": caller.actor,
+        "request_id": request_id,
     }
+    if isinstance(broker, PaperBroker) and broker.places_in_raptor_transaction:
+        return await _submit_on_paper_venue(
+            engine, broker, caller=caller, request_id=request_id, body=body, recorded=recorded
+        )
     async with engine.connect() as conn:
         created_at, halted = await repository.insert_unless_halted(
             conn, recorded, durable=not broker.shares_raptor_database
         )
         if created_at is None:
-            replayed = await _replay(conn, caller=caller, request_id=request_id, body=body,
-                                     client_order_id=client_order_id, halted=halted)
+            replayed = await _replay(
+                conn, caller=caller, request_id=request_id, body=body, client_order_id=client_order_id, halted=halted
+            )
             return replayed, False
-        row = await _place(conn, broker, row={**recorded, **_NEW_ORDER, "created_at": created_at,
-                                              "updated_at": created_at}, intent=_intent(client_order_id, body))
+        row = await _place(
+            conn,
+            broker.submit,
+            row={**recorded, **_NEW_ORDER, "created_at": created_at, "updated_at": created_at},
+            intent=_intent(client_order_id, body),
+        )
     return to_read(row), True
+
+
+async def _submit_on_paper_venue(
+    engine: AsyncEngine,
+    broker: PaperBroker,
+    *,
+    caller: Caller,
+    request_id: str,
+    body: OrderCreate,
+    recorded: dict[str, Any],
+) -> tuple[OrderRead, bool]:
+    """The paper venue lives in Raptor's database: record, log and place in one transaction
+    (``raptor_submit_paper``), so there is no window in which one has the order and the
+    other does not. Replays, halts and refusals take the generic steps."""
+    intent = _intent(recorded["client_order_id"], body)
+    result = await _submit_paper_with_retries(broker, {**recorded, **broker.placement_terms(intent)})
+    if result["outcome"] == "not_inserted":
+        async with engine.connect() as conn:
+            replayed = await _replay(
+                conn,
+                caller=caller,
+                request_id=request_id,
+                body=body,
+                client_order_id=recorded["client_order_id"],
+                halted=result["halted"],
+            )
+        return replayed, False
+    row = {**recorded, **_NEW_ORDER, "created_at": result["created_at"], "updated_at": result["updated_at"]}
+    if result["outcome"] == "refused":  # on record as new; the venue's rules say why, recorded as rejected
+        async with engine.connect() as conn:
+            return to_read(await _place(conn, broker.explain_refusal, row=row, intent=intent)), True
+    raptor_event(log, "order.submit.ok", order_id=str(recorded["id"]), status=result["status"])
+    return to_read({**row, **{name: result[name] for name in _PLACED_COLUMNS}}), True
+
+
+_PLACED_COLUMNS = ("status", "broker_order_id", "filled_quantity", "filled_avg_price", "fills", "filled_at")
+
+
+async def _submit_paper_with_retries(broker: PaperBroker, values: dict[str, Any]) -> dict[str, Any]:
+    """Run ``raptor_submit_paper``; run it again when PostgreSQL aborted it whole.
+
+    A deadlock between opposite orders on one symbol (see ``paper_sql``) or a concurrent
+    first use of the same client order id aborts the transaction with nothing applied, so
+    running it again is safe; the second time the id's unique constraint sends it to replay.
+    """
+    for attempt in range(PLACE_RETRIES):
+        try:
+            async with broker.driver_connection() as conn:
+                return await repository.submit_paper(conn, values)
+        except (TransactionRollback, UniqueViolation):
+            if attempt == PLACE_RETRIES - 1:
+                raise
+            await asyncio.sleep(0.005 * (attempt + 1) + random.random() * 0.01)  # noqa: S311 - jitter
+        except psycopg.OperationalError as exc:  # the venue is this database: it did not answer
+            raise BrokerUnavailable(f"paper broker database error: {type(exc).__name__}") from exc
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 #: What a freshly recorded order holds besides what the caller sent (the table's defaults).
 _NEW_ORDER: dict[str, Any] = {
-    "status": "new", "filled_quantity": 0, "filled_avg_price": None, "fills": [], "reject_reason": None,
-    "cancel_reason": None, "broker_order_id": None, "canceled_at": None, "filled_at": None,
+    "status": "new",
+    "filled_quantity": 0,
+    "filled_avg_price": None,
+    "fills": [],
+    "reject_reason": None,
+    "cancel_reason": None,
+    "broker_order_id": None,
+    "canceled_at": None,
+    "filled_at": None,
 }
 
 
 def _intent(client_order_id: str, body: OrderCreate) -> OrderIntent:
     return OrderIntent(
-        client_order_id=client_order_id, symbol=body.symbol, side=body.side, type=body.type,
-        time_in_force=body.time_in_force, quantity=body.quantity, limit_price=body.limit_price,
+        client_order_id=client_order_id,
+        symbol=body.symbol,
+        side=body.side,
+        type=body.type,
+        time_in_force=body.time_in_force,
+        quantity=body.quantity,
+        limit_price=body.limit_price,
     )
 
 
 def _recorded_intent(row: Mapping[Any, Any]) -> OrderIntent:
     return OrderIntent(
-        client_order_id=row["client_order_id"], symbol=row["symbol"], side=row["side"], type=row["type"],
-        time_in_force=row["time_in_force"], quantity=row["quantity"], limit_price=row["limit_price"],
+        client_order_id=row["client_order_id"],
+        symbol=row["symbol"],
+        side=row["side"],
+        type=row["type"],
+        time_in_force=row["time_in_force"],
+        quantity=row["quantity"],
+        limit_price=row["limit_price"],
     )
 
 
 async def _place(
-    conn: repository.Db, broker: Broker, *, row: Mapping[Any, Any], intent: OrderIntent
+    conn: repository.Db,
+    send: Callable[[OrderIntent], Awaitable[BrokerOrder]],
+    *,
+    row: Mapping[Any, Any],
+    intent: OrderIntent,
 ) -> Mapping[Any, Any]:
-    """Send a recorded order to the broker and record its answer (placed or rejected)."""
+    """Send a recorded order to the broker (``send``: its ``submit``, or the paper venue's
+    ``explain_refusal``) and record its answer (placed or rejected)."""
     order_id = row["id"]
     try:
-        placed = await broker.submit(intent)
+        placed = await send(intent)
     except BrokerRejected as exc:
         raptor_event(log, "order.submit.rejected", order_id=str(order_id), code=exc.code)
         outcome = {"status": "rejected", "reject_reason": exc.reason, "updated_at": utcnow()}
@@ -160,8 +260,12 @@ async def _replay(
             extra={"order_id": str(existing["id"])},
         )
     await requests.record(
-        conn, request_id=request_id, action="order.submit", target=str(existing["id"]),
-        token_id=caller.token_id, actor=caller.actor,
+        conn,
+        request_id=request_id,
+        action="order.submit",
+        target=str(existing["id"]),
+        token_id=caller.token_id,
+        actor=caller.actor,
     )
     raptor_event(log, "order.submit.replayed", order_id=str(existing["id"]))
     return to_read(existing)
@@ -209,12 +313,17 @@ async def _finish_pending(
         return await repository.update_order(session, row["id"], _broker_values(found))
     if (await trading_repository.current(session))["halted"]:
         return await repository.update_order(
-            session, row["id"],
-            {"status": "canceled", "canceled_at": utcnow(), "updated_at": utcnow(),
-             "cancel_reason": "trading was halted before the order reached the broker"},
+            session,
+            row["id"],
+            {
+                "status": "canceled",
+                "canceled_at": utcnow(),
+                "updated_at": utcnow(),
+                "cancel_reason": "trading was halted before the order reached the broker",
+            },
         )
     try:
-        return await _place(session, broker, row=row, intent=_recorded_intent(row))
+        return await _place(session, broker.submit, row=row, intent=_recorded_intent(row))
     except BrokerUnavailableError:
         return row
 
@@ -228,7 +337,11 @@ async def cancel(
         raise OrderNotFound(f"no order {order_id}")
     row = await _cancel_row(session, broker, found)
     await requests.record(
-        session, request_id=request_id, action="order.cancel", target=str(order_id), token_id=caller.token_id,
+        session,
+        request_id=request_id,
+        action="order.cancel",
+        target=str(order_id),
+        token_id=caller.token_id,
         actor=caller.actor,
     )
     raptor_event(log, "order.cancel.ok", order_id=str(order_id))
@@ -255,9 +368,14 @@ async def _cancel_row(session: AsyncSession, broker: Broker, row: Mapping[Any, A
         raise BrokerUnavailableError(f"the broker did not answer ({exc.reason}); the order is unchanged") from exc
     if canceled is None:  # recorded here but never reached the broker (a crash mid-submit)
         return await repository.update_order(
-            session, row["id"],
-            {"status": "canceled", "canceled_at": utcnow(), "updated_at": utcnow(),
-             "cancel_reason": "canceled on request; the order never reached the broker"},
+            session,
+            row["id"],
+            {
+                "status": "canceled",
+                "canceled_at": utcnow(),
+                "updated_at": utcnow(),
+                "cancel_reason": "canceled on request; the order never reached the broker",
+            },
         )
     return await repository.update_order(session, row["id"], _broker_values(canceled))
 
@@ -285,8 +403,12 @@ async def cancel_all(session: AsyncSession, broker: Broker, *, caller: Caller, r
         except (OrderNotCancelable, BrokerUnavailableError) as exc:
             failed.append(CancelFailure(order_id=row["id"], error=exc.code, detail=str(exc.detail)))
     await requests.record(
-        session, request_id=request_id, action="order.cancel_all", target=f"{len(canceled)} orders",
-        token_id=caller.token_id, actor=caller.actor,
+        session,
+        request_id=request_id,
+        action="order.cancel_all",
+        target=f"{len(canceled)} orders",
+        token_id=caller.token_id,
+        actor=caller.actor,
     )
     raptor_event(log, "order.cancel_all.ok", canceled=len(canceled), failed=len(failed))
     return CancelAllResult(canceled=canceled, failed=failed)
