@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,3 +87,15 @@ class Deadline:
 
     def __bool__(self) -> bool:
         return time.monotonic() < self.end
+
+
+def guarded(tally: Tally, label: str, target: Callable[..., None], *args: Any) -> threading.Thread:
+    """A load thread whose unexpected exception counts as an error of ``label`` (never lost)."""
+
+    def run() -> None:
+        try:
+            target(*args)
+        except Exception as exc:  # a crashed load thread is a failure the test must see
+            tally.error(label, f"load thread crashed: {exc!r}")
+
+    return threading.Thread(target=run, name=label)
