@@ -34,7 +34,13 @@ def _two_consoles_behind_nginx(stack: Stack, tmp_path: Path) -> tuple[list[str],
 
 
 def _upstream(response: httpx.Response) -> str:
+    """Which console served it, as nginx says (``127.0.0.1:PORT``)."""
     return response.headers.get("x-raxx-upstream", "?")
+
+
+def _by_instance(counts: Counter[str], upstreams: list[str]) -> dict[str, int]:
+    names = {url.removeprefix("http://"): f"console-{i}" for i, url in enumerate(upstreams, 1)}
+    return {names.get(addr, addr): n for addr, n in sorted(counts.items())}
 
 
 def _place(api: httpx.Client, env: str) -> httpx.Response:
@@ -121,9 +127,9 @@ def test_two_consoles_behind_nginx_share_sessions_switches_and_one_audit_chain(
             "every action has one attempt and one outcome; one chain, gapless, verifies",
         ],
         figures={
-            "page_requests_by_instance": dict(seen),
+            "page_requests_by_instance": _by_instance(seen, upstreams),
             "actions_taken": total,
-            "actions_by_instance": dict(served),
+            "actions_by_instance": _by_instance(served, upstreams),
             "audit_events": len(events),
             "audit_attempts": len(attempts),
             "audit_outcomes_ok": len(outcomes),
