@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.fixtures.report import FIGURES_DIR
 from tests.fixtures.database import REPO_ROOT
+from tests.fixtures.report import FIGURES_DIR
 
 REPORT = REPO_ROOT / "docs" / "reliability.md"
 
