@@ -1,4 +1,8 @@
-pytest_plugins = ["tests.fixtures.database", "tests.fixtures.apps", "tests.fixtures.topology", "tests.fixtures.browser"]
+pytest_plugins = [
+    "tests.fixtures.database", "tests.fixtures.apps", "tests.fixtures.topology", "tests.fixtures.browser",
+    "tests.fixtures.processes",
+    "tests.fixtures.report",
+]
 
 
 def pytest_collection_modifyitems(items: list) -> None:  # type: ignore[type-arg]

@@ -162,8 +162,12 @@ class RaptorClient:
         """Ask the backend who it is, unless a fresh answer is cached."""
         if not force and self._fresh():
             return self.status
+        asked_at = time.monotonic()
         async with self._identity_lock:
-            if not force and self._fresh():
+            # A check that finished while we waited answers us too, even "unreachable":
+            # otherwise N waiters behind a slow backend re-ask it one by one, and the
+            # last one waits N timeouts instead of one.
+            if not force and (self._fresh() or self.status.checked_at >= asked_at):
                 return self.status
             previous, self.status = self.status, await self._fetch_identity()
         if self.status.state == "misconfigured" and previous.state != "misconfigured" and self.on_mismatch:
