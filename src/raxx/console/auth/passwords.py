@@ -1,11 +1,18 @@
 """Password hashing (argon2id) and policy (NIST SP 800-63B: length over composition).
 
+The console signs in with a password alone (single-factor), so NIST SP 800-63B rev 4
+asks for at least 15 characters; no composition rules, any Unicode, up to 128
+characters, never truncated; a blocklist of common and breached passwords. A password
+is NFKC-normalized before it is measured, hashed or verified (800-63B 5.1.1.2), so the
+same passphrase typed on two keyboards is the same password.
+
 Hashing runs in a worker thread: argon2id is deliberately slow and must not stall the
 event loop that serves everyone else.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from functools import lru_cache
 from importlib.resources import files
 
@@ -15,7 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from raxx.common.errors import BadRequest
 
-MIN_LENGTH = 12
+MIN_LENGTH = 15  # NIST SP 800-63B rev 4: single-factor passwords SHALL be at least 15
 MAX_LENGTH = 128
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
 # Verified against when the user does not exist, so timing does not reveal valid names.
@@ -33,8 +40,13 @@ def common_passwords() -> frozenset[str]:
     return frozenset(line.strip().lower() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 
+def normalized(password: str) -> str:
+    return unicodedata.normalize("NFKC", password)
+
+
 def check_policy(password: str, *, username: str = "") -> None:
     """Refuse short, over-long, common or name-derived passwords; never demand symbols."""
+    password = normalized(password)
     if len(password) < MIN_LENGTH:
         raise WeakPassword(f"use at least {MIN_LENGTH} characters (a passphrase works well)")
     if len(password) > MAX_LENGTH:
@@ -49,17 +61,17 @@ def check_policy(password: str, *, username: str = "") -> None:
 
 
 async def hash_password(password: str) -> str:
-    return await anyio.to_thread.run_sync(_hasher.hash, password)
+    return await anyio.to_thread.run_sync(_hasher.hash, normalized(password))
 
 
 def hash_password_sync(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher.hash(normalized(password))
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
     def _verify() -> bool:
         try:
-            return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+            return _hasher.verify(password_hash or _DUMMY_HASH, normalized(password)) and password_hash is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
