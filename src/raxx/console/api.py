@@ -21,6 +21,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from raxx.common.contracts import ErrorBody
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest, NotFound, RaxxError
 from raxx.console.actions import ACTIONS, Actor, authorize
@@ -32,9 +33,53 @@ from raxx.console.trading import service
 from raxx.console.trading.forms import ORDER_FIELDS, new_client_order_id, parse_order_form, parse_reason
 from raxx.console.trading.refusals import refusal_from
 
-router = APIRouter(prefix="/api", tags=["api"], route_class=AuditedRoute)
 JSON = "application/json"
 CONFIRM_HEADER = "x-raxx-confirm"
+
+_ERRORS = {
+    400: "the body is not a JSON object (`invalid_json`)",
+    401: "no bearer token, or a malformed, unknown, revoked or expired one (`invalid_token`)",
+    403: "your role in that environment does not allow it (`permission_denied`)",
+    404: "no such environment (`unknown_environment`) or order (`order_not_found`)",
+    409: "Raptor refused (`trading_halted`, `order_not_cancelable`, `idempotency_conflict`); nothing was done",
+    422: "validation error: `detail` lists each offending field",
+    428: "protected environment: add `X-Raxx-Confirm: <env>` (`confirmation_required`); nothing was sent",
+    502: "Raptor answered wrongly or claims another environment; nothing was sent",
+    503: "Raptor or its broker is unavailable",
+    504: "Raptor timed out: the request may have been applied, check before retrying",
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries: every listed code renders the one error shape."""
+    return {code: {"model": ErrorBody, "description": _ERRORS[code]} for code in codes}
+
+
+def _json_body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
+    """``openapi_extra`` declaring the JSON body an endpoint reads itself (as raw bytes, to check it field by field)."""
+    return {"requestBody": {"required": required, "content": {JSON: {"schema": schema}}}}
+
+
+_ORDER_BODY = {
+    "type": "object",
+    "required": ["symbol", "side", "type", "quantity"],
+    "properties": {
+        "symbol": {"type": "string"},
+        "side": {"type": "string", "enum": ["buy", "sell"]},
+        "type": {"type": "string", "enum": ["market", "limit"]},
+        "quantity": {"type": "string", "description": "decimal string"},
+        "limit_price": {"type": ["string", "null"], "description": "decimal string; limit orders only"},
+        "time_in_force": {"type": "string", "enum": ["day", "gtc"]},
+        "client_order_id": {"type": "string", "description": "the same id and body place one order"},
+    },
+}
+_HALT_BODY = {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}}
+#: Every ``/api/{env}`` call: token, role, environment, and a Raptor that may be down or slow.
+_ENV_ERRORS = (401, 403, 404, 422, 502, 503, 504)
+#: Mutations add Raptor's refusals and the protected-environment confirmation.
+_ACTION_ERRORS = (*_ENV_ERRORS, 409, 428)
+
+router = APIRouter(prefix="/api", tags=["api"], route_class=AuditedRoute)
 
 
 class ConfirmationRequired(RaxxError):
@@ -93,13 +138,13 @@ def _field_errors(errors: dict[str, str]) -> BadRequest:
     return BadRequest(detail, code="validation_error", status_code=422)
 
 
-@router.get("/whoami")
+@router.get("/whoami", responses=_errors(401))
 async def whoami(actor: ApiActorDep) -> dict[str, Any]:
     """The token's user and the roles it acts with, per environment."""
     return {"user": actor.user_name, "token_id": actor.token_id, "roles": dict(actor.roles)}
 
 
-@router.get("/{env}/identity")
+@router.get("/{env}/identity", responses=_errors(*_ENV_ERRORS))
 async def identity(env: str, request: Request) -> Response:
     _, spec, state = await api_env_reader(request, env)
     status = await state.clients[spec.name].check_identity()
@@ -107,37 +152,45 @@ async def identity(env: str, request: Request) -> Response:
     return _json({"environment": spec.name, "state": status.state, "error": status.error, "identity": identity_json})
 
 
-@router.get("/{env}/orders")
+@router.get("/{env}/orders", responses=_errors(400, *_ENV_ERRORS))
 async def list_orders(env: str, request: Request) -> Response:
     actor, spec, state = await api_env_reader(request, env)
     return await _passthrough(state, actor, spec, "v1/orders", request.url.query)
 
 
-@router.get("/{env}/orders/{order_id}")
+@router.get("/{env}/orders/{order_id}", responses=_errors(*_ENV_ERRORS))
 async def get_order(env: str, order_id: str, request: Request) -> Response:
     actor, spec, state = await api_env_reader(request, env)
     return await _passthrough(state, actor, spec, f"v1/orders/{_order_id(order_id)}", "")
 
 
-@router.get("/{env}/positions")
+@router.get("/{env}/positions", responses=_errors(*_ENV_ERRORS))
 async def positions(env: str, request: Request) -> Response:
     actor, spec, state = await api_env_reader(request, env)
     return await _passthrough(state, actor, spec, "v1/positions", "")
 
 
-@router.get("/{env}/account")
+@router.get("/{env}/account", responses=_errors(*_ENV_ERRORS))
 async def account(env: str, request: Request) -> Response:
     actor, spec, state = await api_env_reader(request, env)
     return await _passthrough(state, actor, spec, "v1/account", "")
 
 
-@router.get("/{env}/trading")
+@router.get("/{env}/trading", responses=_errors(*_ENV_ERRORS))
 async def trading(env: str, request: Request) -> Response:
     actor, spec, state = await api_env_reader(request, env)
     return await _passthrough(state, actor, spec, "v1/trading", "")
 
 
-@router.post("/{env}/orders")
+@router.post(
+    "/{env}/orders",
+    status_code=201,
+    responses={
+        200: {"description": "a replay of the same `client_order_id`: the order it placed"},
+        **_errors(400, *_ACTION_ERRORS),
+    },
+    openapi_extra=_json_body(_ORDER_BODY),
+)
 @audited("order.place", target_field="symbol")
 async def place_order(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
     """Place an order. Send ``client_order_id`` to make retries safe (the same id places one order)."""
@@ -156,7 +209,7 @@ async def place_order(request: Request, state: StateDep, actor: ApiActorDep, spe
     return _json(placed.order.model_dump(mode="json"), 201 if placed.created else 200)
 
 
-@router.delete("/{env}/orders/{order_id}")
+@router.delete("/{env}/orders/{order_id}", responses=_errors(*_ACTION_ERRORS))
 @audited("order.cancel", target_field="order_id")
 async def cancel_order(order_id: str, request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
     _may(actor, spec, "order.cancel")
@@ -166,7 +219,7 @@ async def cancel_order(order_id: str, request: Request, state: StateDep, actor: 
     return _json(order.model_dump(mode="json"))
 
 
-@router.delete("/{env}/orders")
+@router.delete("/{env}/orders", responses=_errors(*_ACTION_ERRORS))
 @audited("order.cancel_all")
 async def cancel_all(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
     _may(actor, spec, "order.cancel_all")
@@ -175,7 +228,7 @@ async def cancel_all(request: Request, state: StateDep, actor: ApiActorDep, spec
     return _json(result.model_dump(mode="json"))
 
 
-@router.post("/{env}/trading/halt")
+@router.post("/{env}/trading/halt", responses=_errors(400, *_ACTION_ERRORS), openapi_extra=_json_body(_HALT_BODY))
 @audited("trading.halt")
 async def halt(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
     _may(actor, spec, "trading.halt")
@@ -188,7 +241,7 @@ async def halt(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvD
     return _json(result.model_dump(mode="json"))
 
 
-@router.post("/{env}/trading/resume")
+@router.post("/{env}/trading/resume", responses=_errors(*_ACTION_ERRORS))
 @audited("trading.resume")
 async def resume(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
     _may(actor, spec, "trading.resume")
