@@ -51,6 +51,7 @@ CONSOLE_MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/"): SIGNED_IN,
     ("POST", "/logout"): SIGNED_IN,
     ("GET", "/compare"): SIGNED_IN,
+    ("GET", "/releases"): SIGNED_IN,  # read-only: what runs where, from the gate's ledger
     ("GET", "/tokens"): SIGNED_IN,
     ("POST", "/tokens"): SIGNED_IN,
     ("POST", "/tokens/{token_id}/revoke"): SIGNED_IN,
