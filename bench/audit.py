@@ -50,8 +50,7 @@ from raxx.console.audit.service import AuditContext, AuditTrail
 from raxx.console.audit.verify import VERIFY_SQL, verify_chain
 
 ENVIRONMENTS = ["staging"] * 12 + ["prod"] * 7 + [None]
-PAIRED_ACTIONS = ["order.cancel", "order.place", "order.cancel_all", "trading.halt", "trading.resume",
-                  "position.close"]
+PAIRED_ACTIONS = ["order.cancel", "order.place", "order.cancel_all", "trading.halt", "trading.resume", "position.close"]
 SINGLE_ACTIONS = ["env.switch", "auth.login", "auth.logout", "access.denied"]
 OUTCOMES = ["ok"] * 17 + ["failed", "failed", "denied"]
 ACTORS = [f"operator{n:02d}" for n in range(40)]
@@ -69,8 +68,11 @@ PLAIN_INSERT = text(
 
 
 def admin_url() -> str:
-    return (os.environ.get("RAXX_BENCH_DATABASE_URL") or os.environ.get("RAXX_TEST_DATABASE_URL")
-            or "postgresql://postgres@127.0.0.1:5432/postgres")
+    return (
+        os.environ.get("RAXX_BENCH_DATABASE_URL")
+        or os.environ.get("RAXX_TEST_DATABASE_URL")
+        or "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
 
 
 @dataclass
@@ -82,8 +84,14 @@ class BenchDatabases:
     def fresh(self, label: str) -> ProvisionedDatabase:
         name = f"rxb_{self.run_id}_{label}"
         self.created.append(name)
-        db = provision_database(self.admin, database=name, owner=f"rxb_{self.run_id}_owner", owner_password="o",
-                                runtime=f"rxb_{self.run_id}_app", runtime_password="a")
+        db = provision_database(
+            self.admin,
+            database=name,
+            owner=f"rxb_{self.run_id}_owner",
+            owner_password="o",
+            runtime=f"rxb_{self.run_id}_app",
+            runtime_password="a",
+        )
         upgrade("console", db.owner_url, runtime_url=db.runtime_url)
         return db
 
@@ -128,25 +136,44 @@ async def bench_appends(db: ProvisionedDatabase, *, rounds: int, seconds: float)
     trail = AuditTrail(engine)
 
     async def chained(writer: int) -> None:
-        ctx = AuditContext(actor_name=ACTORS[writer], environment="prod", request_id=uuid.uuid4().hex,
-                           client_ip="203.0.113.9", user_agent="bench")
+        ctx = AuditContext(
+            actor_name=ACTORS[writer],
+            environment="prod",
+            request_id=uuid.uuid4().hex,
+            client_ip="203.0.113.9",
+            user_agent="bench",
+        )
         await trail.record(ctx, "order.cancel", outcome="ok", target="ord-1", params={"qty": 1}, http_status=200)
 
     async def plain(writer: int) -> None:
         async with engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(PLAIN_INSERT, {
-                "event_id": uuid.uuid4(), "at": datetime.now(UTC), "actor": ACTORS[writer], "env": "prod",
-                "action": "order.cancel", "target": "ord-1", "params": '{"qty":1}', "request_id": uuid.uuid4().hex,
-                "prev_hash": secrets.token_hex(32), "hash": secrets.token_hex(32),
-            })
+            await conn.execute(
+                PLAIN_INSERT,
+                {
+                    "event_id": uuid.uuid4(),
+                    "at": datetime.now(UTC),
+                    "actor": ACTORS[writer],
+                    "env": "prod",
+                    "action": "order.cancel",
+                    "target": "ord-1",
+                    "params": '{"qty":1}',
+                    "request_id": uuid.uuid4().hex,
+                    "prev_hash": secrets.token_hex(32),
+                    "hash": secrets.token_hex(32),
+                },
+            )
 
     results: dict[str, list[float]] = {k: [] for k in ("chained-1", "plain-1", "chained-8", "plain-8")}
     await _for_duration(8, 1.0, chained)  # warm-up: pool connections, plans, caches
     await _for_duration(8, 1.0, plain)
     for round_no in range(rounds):
-        for name, fn, writers in (("chained-1", chained, 1), ("plain-1", plain, 1),
-                                  ("chained-8", chained, 8), ("plain-8", plain, 8)):
+        for name, fn, writers in (
+            ("chained-1", chained, 1),
+            ("plain-1", plain, 1),
+            ("chained-8", chained, 8),
+            ("plain-8", plain, 8),
+        ):
             results[name].append(await _for_duration(writers, seconds, fn))
         print(f"  round {round_no + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in results.items()))
     await engine.dispose()
@@ -167,9 +194,16 @@ def generate_events(count: int, *, seed: int = 7) -> Iterator[tuple[Any, ...]]:
         at += timedelta(microseconds=rng.randint(1000, 60_000_000))
         if pending_attempt is not None:
             attempt_id, base = pending_attempt
-            body = {**base, "event_id": str(uuid.UUID(int=rng.getrandbits(128))), "phase": "outcome",
-                    "outcome": rng.choice(OUTCOMES), "attempt_id": attempt_id, "http_status": 200, "params": {},
-                    "occurred_at": format_timestamp(at)}
+            body = {
+                **base,
+                "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                "phase": "outcome",
+                "outcome": rng.choice(OUTCOMES),
+                "attempt_id": attempt_id,
+                "http_status": 200,
+                "params": {},
+                "occurred_at": format_timestamp(at),
+            }
             pending_attempt = None
         else:
             body = _new_body(rng, at)
@@ -179,11 +213,29 @@ def generate_events(count: int, *, seed: int = 7) -> Iterator[tuple[Any, ...]]:
         recorded = format_timestamp(at)
         raw = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
         digest = chain_hash(prev, seq, recorded, raw)
-        yield (seq, body["event_id"], body["occurred_at"], recorded, body["actor_id"], body["actor_name"],
-               body["session_hash"], body["environment"], body["action"], body["target"],
-               orjson.dumps(body["params"]).decode(), body["phase"], body["outcome"], body["attempt_id"],
-               body["http_status"], body["error"], body["request_id"], body["client_ip"], body["user_agent"],
-               prev, digest)
+        yield (
+            seq,
+            body["event_id"],
+            body["occurred_at"],
+            recorded,
+            body["actor_id"],
+            body["actor_name"],
+            body["session_hash"],
+            body["environment"],
+            body["action"],
+            body["target"],
+            orjson.dumps(body["params"]).decode(),
+            body["phase"],
+            body["outcome"],
+            body["attempt_id"],
+            body["http_status"],
+            body["error"],
+            body["request_id"],
+            body["client_ip"],
+            body["user_agent"],
+            prev,
+            digest,
+        )
         prev = digest
 
 
@@ -192,22 +244,32 @@ def _new_body(rng: random.Random, at: datetime) -> dict[str, Any]:
     action = rng.choice(SINGLE_ACTIONS if single else PAIRED_ACTIONS)
     actor = rng.choice(ACTORS)
     return {
-        "v": BODY_VERSION, "event_id": str(uuid.UUID(int=rng.getrandbits(128))), "occurred_at": format_timestamp(at),
-        "actor_id": None, "actor_name": actor,
+        "v": BODY_VERSION,
+        "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
+        "occurred_at": format_timestamp(at),
+        "actor_id": None,
+        "actor_name": actor,
         "session_hash": hashlib.sha256(actor.encode()).hexdigest(),
         "environment": None if action.startswith("auth.") else rng.choice(ENVIRONMENTS),
-        "action": action, "target": f"ord-{rng.randint(1, 10**6)}" if action.startswith("order") else None,
+        "action": action,
+        "target": f"ord-{rng.randint(1, 10**6)}" if action.startswith("order") else None,
         "params": {"qty": rng.randint(1, 500)} if action == "order.place" else {},
-        "phase": "outcome" if single else "attempt", "outcome": rng.choice(OUTCOMES) if single else None,
-        "attempt_id": None, "http_status": 200 if single else None, "error": None,
-        "request_id": uuid.UUID(int=rng.getrandbits(128)).hex, "client_ip": "203.0.113.9",
+        "phase": "outcome" if single else "attempt",
+        "outcome": rng.choice(OUTCOMES) if single else None,
+        "attempt_id": None,
+        "http_status": 200 if single else None,
+        "error": None,
+        "request_id": uuid.UUID(int=rng.getrandbits(128)).hex,
+        "client_ip": "203.0.113.9",
         "user_agent": "Mozilla/5.0 (bench)",
     }
 
 
-COLUMNS = ("seq, event_id, occurred_at, recorded_at, actor_id, actor_name, session_hash, environment, action,"
-           " target, params, phase, outcome, attempt_id, http_status, error, request_id, client_ip, user_agent,"
-           " prev_hash, hash")
+COLUMNS = (
+    "seq, event_id, occurred_at, recorded_at, actor_id, actor_name, session_hash, environment, action,"
+    " target, params, phase, outcome, attempt_id, http_status, error, request_id, client_ip, user_agent,"
+    " prev_hash, hash"
+)
 
 
 def load_events(superuser_url: str, count: int) -> float:
@@ -264,7 +326,8 @@ def random_filter(rng: random.Random) -> tuple[EventFilter, int | None]:
         actor=rng.choice(ACTORS) if rng.random() < 0.4 else None,
         action=rng.choice([*PAIRED_ACTIONS, *SINGLE_ACTIONS, "order.*"]) if rng.random() < 0.5 else None,
         outcome=rng.choice(["ok", "failed", "denied", "unknown"]) if rng.random() < 0.3 else None,
-        since=since, until=until,
+        since=since,
+        until=until,
     )
     before = rng.randint(1, 10**6) if rng.random() < 0.3 else None
     return filters, before
@@ -320,8 +383,10 @@ async def main() -> None:
             print(f"| {label} | {statistics.median(runs):.2f} | {args.events / statistics.median(runs):,.0f} |")
         print(f"3. audit page: {args.queries} filtered queries (keyset, 50 rows) over {args.events:,} events")
         page = await bench_page(engine, queries=args.queries)
-        print(f"| page query | p50 {percentile(page, 50):.1f} ms | p95 {percentile(page, 95):.1f} ms | "
-              f"max {max(page):.1f} ms |")
+        print(
+            f"| page query | p50 {percentile(page, 50):.1f} ms | p95 {percentile(page, 95):.1f} ms | "
+            f"max {max(page):.1f} ms |"
+        )
         await engine.dispose()
     finally:
         dbs.cleanup()

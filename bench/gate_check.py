@@ -58,8 +58,13 @@ async def load(ctx: GateContext) -> float:
                     "FROM generate_series(CAST(:start AS timestamptz), CAST(:end AS timestamptz), "
                     "interval '30 seconds') AS t"
                 ),
-                {"d": deployment, "staging": deployment == "raptor-staging", "last": LAST_DEPLOY,
-                 "start": NOW - YEAR, "end": NOW},
+                {
+                    "d": deployment,
+                    "staging": deployment == "raptor-staging",
+                    "last": LAST_DEPLOY,
+                    "start": NOW - YEAR,
+                    "end": NOW,
+                },
             )
         await session.execute(
             text(
@@ -116,8 +121,24 @@ async def measure(ctx: GateContext, rounds: int) -> dict[str, list[float]]:
 def cli_wall_time(url: str, rounds: int) -> list[float]:
     soaked = (NOW - timedelta(days=2)).strftime("r%Y%m%d")
     env = {**os.environ, "GATE_DATABASE_URL": url, "GATE_POLICY_FILE": str(POLICY), "PYTHONPATH": str(REPO / "src")}
-    args = [sys.executable, "-m", "raxx", "gate", "check", "--app", "raptor", "--env", "prod", "--release", soaked,
-            "--trigger", "dispatch", "--by", "carol", "--json"]
+    args = [
+        sys.executable,
+        "-m",
+        "raxx",
+        "gate",
+        "check",
+        "--app",
+        "raptor",
+        "--env",
+        "prod",
+        "--release",
+        soaked,
+        "--trigger",
+        "dispatch",
+        "--by",
+        "carol",
+        "--json",
+    ]
     times = []
     for _ in range(rounds):
         started = time.perf_counter()
@@ -130,13 +151,15 @@ async def main(args: argparse.Namespace) -> None:
     admin = os.environ.get("RAXX_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     run = secrets.token_hex(3)
     name, owner, runtime = f"rxb_{run}_ledger", f"rxb_{run}_owner", f"rxb_{run}_app"
-    db = provision_database(admin, database=name, owner=owner, owner_password="o" + run, runtime=runtime,
-                            runtime_password="a" + run)
+    db = provision_database(
+        admin, database=name, owner=owner, owner_password="o" + run, runtime=runtime, runtime_password="a" + run
+    )
     try:
         upgrade("ledger", db.owner_url, runtime_url=db.runtime_url)
         settings = GateSettings(database_url=db.owner_url, policy_file=POLICY)
-        async with open_context(settings, policy=load_policy(POLICY), clock=FrozenClock(NOW),
-                                secrets=EnvironSecrets({})) as ctx:
+        async with open_context(
+            settings, policy=load_policy(POLICY), clock=FrozenClock(NOW), secrets=EnvironSecrets({})
+        ) as ctx:
             seconds = await load(ctx)
             async with ctx.sessions() as session:
                 rows = (await session.execute(text("SELECT count(*) FROM health_sample"))).scalar_one()

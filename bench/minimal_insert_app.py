@@ -42,8 +42,15 @@ class OrderOut(BaseModel):
 
 
 ORDERS: list[dict[str, Any]] = [
-    {"id": i, "symbol": "AAPL", "qty": i, "price": Decimal("123.45"), "side": "buy", "status": "filled",
-     "created_at": datetime(2026, 11, 26, 12, 0, i % 60, tzinfo=UTC)}
+    {
+        "id": i,
+        "symbol": "AAPL",
+        "qty": i,
+        "price": Decimal("123.45"),
+        "side": "buy",
+        "status": "filled",
+        "created_at": datetime(2026, 11, 26, 12, 0, i % 60, tzinfo=UTC),
+    }
     for i in range(100)
 ]
 RAW = orjson.dumps([{**o, "price": str(o["price"]), "created_at": o["created_at"].isoformat()} for o in ORDERS])
@@ -66,8 +73,13 @@ def build(dsn: str) -> FastAPI:
             cur = await conn.execute(INSERT, (order.symbol, order.qty, order.price))
             row = await cur.fetchone()
         assert row is not None
-        return {"id": row[0], "symbol": order.symbol, "qty": order.qty, "price": str(order.price),
-                "created_at": row[1].isoformat()}
+        return {
+            "id": row[0],
+            "symbol": order.symbol,
+            "qty": order.qty,
+            "price": str(order.price),
+            "created_at": row[1].isoformat(),
+        }
 
     @app.get("/orders/dicts")
     async def dicts():  # type: ignore[no-untyped-def]  # deliberately undeclared: the slow path
@@ -85,5 +97,12 @@ def build(dsn: str) -> FastAPI:
 
 
 if __name__ == "__main__":
-    uvicorn.run(build(sys.argv[2]), host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
-                access_log=False, log_level="warning")
+    uvicorn.run(
+        build(sys.argv[2]),
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )

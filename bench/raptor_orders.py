@@ -73,8 +73,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def _http_load(url: str, method: str, body: bytes | None, headers: dict[str, str], conns: int, seconds: int,
-                     expect: int) -> Sample:
+async def _http_load(
+    url: str, method: str, body: bytes | None, headers: dict[str, str], conns: int, seconds: int, expect: int
+) -> Sample:
     latencies: list[float] = []
     unexpected: Counter[int] = Counter()
     loop = asyncio.get_running_loop()
@@ -93,8 +94,13 @@ async def _http_load(url: str, method: str, body: bytes | None, headers: dict[st
         began = loop.time()
         await asyncio.gather(*(worker() for _ in range(conns)))
         elapsed = loop.time() - began
-    return Sample(len(latencies) / elapsed, percentile(latencies, 0.5), percentile(latencies, 0.99),
-                  sum(unexpected.values()), dict(unexpected))
+    return Sample(
+        len(latencies) / elapsed,
+        percentile(latencies, 0.5),
+        percentile(latencies, 0.99),
+        sum(unexpected.values()),
+        dict(unexpected),
+    )
 
 
 WRK_SCRIPT = """
@@ -113,17 +119,25 @@ def _lua(value: str) -> str:
     return "[==[" + value + "]==]"
 
 
-def wrk_load(url: str, method: str, body: bytes | None, headers: dict[str, str], conns: int, seconds: int,
-             script_dir: Path) -> Sample:
+def wrk_load(
+    url: str, method: str, body: bytes | None, headers: dict[str, str], conns: int, seconds: int, script_dir: Path
+) -> Sample:
     """wrk counts any non-2xx/3xx as an error, which is what every scenario here expects."""
     script = script_dir / f"wrk-{secrets.token_hex(4)}.lua"
-    script.write_text(WRK_SCRIPT.format(
-        method=_lua(method),
-        body=f"wrk.body = {_lua(body.decode())}" if body else "",
-        headers="\n".join(f"wrk.headers[ {_lua(k)} ] = {_lua(v)}" for k, v in headers.items()),
-    ))
-    out = subprocess.run(["wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{seconds}s", "-s", str(script), url],
-                         capture_output=True, text=True, check=True, timeout=seconds + 60)
+    script.write_text(
+        WRK_SCRIPT.format(
+            method=_lua(method),
+            body=f"wrk.body = {_lua(body.decode())}" if body else "",
+            headers="\n".join(f"wrk.headers[ {_lua(k)} ] = {_lua(v)}" for k, v in headers.items()),
+        )
+    )
+    out = subprocess.run(
+        ["wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{seconds}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    )
     if "RESULT " not in out.stdout:
         raise RuntimeError(f"wrk printed no result: {out.stdout} {out.stderr}")
     requests, duration_us, p50_us, p99_us, errors = (int(x) for x in out.stdout.split("RESULT ")[1].split())
@@ -135,8 +149,9 @@ class LoadGenerator:
     use_wrk: bool
     script_dir: Path
 
-    def scenario(self, url: str, method: str, body: bytes | None, headers: dict[str, str], seconds: int,
-                 expect: int) -> Callable[[int], Sample]:
+    def scenario(
+        self, url: str, method: str, body: bytes | None, headers: dict[str, str], seconds: int, expect: int
+    ) -> Callable[[int], Sample]:
         def run(conns: int) -> Sample:
             if self.use_wrk:
                 return wrk_load(url, method, body, headers, conns, seconds, self.script_dir)
@@ -153,9 +168,27 @@ def pgbench_scenario(dsn: str, seconds: int, workdir: Path) -> Callable[[int], S
     def run(conns: int) -> Sample:
         logdir = Path(tempfile.mkdtemp(dir=workdir))
         out = subprocess.run(
-            [binary, "-n", "-M", "prepared", "-f", str(script), "-c", str(conns), "-j", "2", "-T", str(seconds),
-             "-l", f"--log-prefix={logdir}/pgb", dsn],
-            capture_output=True, text=True, check=True, timeout=seconds + 60,
+            [
+                binary,
+                "-n",
+                "-M",
+                "prepared",
+                "-f",
+                str(script),
+                "-c",
+                str(conns),
+                "-j",
+                "2",
+                "-T",
+                str(seconds),
+                "-l",
+                f"--log-prefix={logdir}/pgb",
+                dsn,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
         )
         tps = float(re.search(r"tps = ([\d.]+)", out.stdout).group(1))  # type: ignore[union-attr]
         latencies = [int(line.split()[2]) / 1000 for f in logdir.iterdir() for line in f.read_text().splitlines()]
@@ -207,8 +240,9 @@ def databases(admin_url: str) -> Iterator[tuple[ProvisionedDatabase, Provisioned
     names = {"raptor": f"rxbench_{run}_raptor", "minimal": f"rxbench_{run}_min"}
     owner, runtime = f"rxbench_{run}_owner", f"rxbench_{run}_app"
     made = {
-        key: provision_database(admin_url, database=name, owner=owner, owner_password=run + "o", runtime=runtime,
-                                runtime_password=run + "r")
+        key: provision_database(
+            admin_url, database=name, owner=owner, owner_password=run + "o", runtime=runtime, runtime_password=run + "r"
+        )
         for key, name in names.items()
     }
     try:
@@ -227,10 +261,22 @@ def scenarios(
     load: LoadGenerator, raptor: str, minimal: str, token: str, pg_dsn: str, seconds: int, workdir: Path
 ) -> list[Scenario]:
     auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "X-Raxx-Actor": "bench"}
-    submit = load.scenario(f"{raptor}/v1/orders", "POST",
-                           b'{"symbol":"AAPL","side":"buy","type":"market","quantity":"1"}', auth, seconds, 201)
-    insert = load.scenario(f"{minimal}/orders", "POST", b'{"symbol":"AAPL","qty":7,"price":"123.45"}',
-                           {"Content-Type": "application/json"}, seconds, 201)
+    submit = load.scenario(
+        f"{raptor}/v1/orders",
+        "POST",
+        b'{"symbol":"AAPL","side":"buy","type":"market","quantity":"1"}',
+        auth,
+        seconds,
+        201,
+    )
+    insert = load.scenario(
+        f"{minimal}/orders",
+        "POST",
+        b'{"symbol":"AAPL","qty":7,"price":"123.45"}',
+        {"Content-Type": "application/json"},
+        seconds,
+        201,
+    )
     pgbench = pgbench_scenario(pg_dsn, seconds, workdir)
     get = {"Authorization": f"Bearer {token}"}
     out = []
@@ -241,22 +287,42 @@ def scenarios(
             Scenario(f"Raptor POST /v1/orders c{conns}", f"insert c{conns}", conns, submit),
         ]
     out += [
-        Scenario("minimal: 100 orders as plain dicts", "list c8", 8,
-                 load.scenario(f"{minimal}/orders/dicts", "GET", None, {}, seconds, 200)),
-        Scenario("minimal: 100 orders, response_model", "list c8", 8,
-                 load.scenario(f"{minimal}/orders/model", "GET", None, {}, seconds, 200)),
-        Scenario("minimal: 100 orders, pre-serialized", "list c8", 8,
-                 load.scenario(f"{minimal}/orders/raw", "GET", None, {}, seconds, 200)),
-        Scenario("Raptor GET /v1/orders?limit=100", "list c8", 8,
-                 load.scenario(f"{raptor}/v1/orders?limit=100", "GET", None, get, seconds, 200)),
+        Scenario(
+            "minimal: 100 orders as plain dicts",
+            "list c8",
+            8,
+            load.scenario(f"{minimal}/orders/dicts", "GET", None, {}, seconds, 200),
+        ),
+        Scenario(
+            "minimal: 100 orders, response_model",
+            "list c8",
+            8,
+            load.scenario(f"{minimal}/orders/model", "GET", None, {}, seconds, 200),
+        ),
+        Scenario(
+            "minimal: 100 orders, pre-serialized",
+            "list c8",
+            8,
+            load.scenario(f"{minimal}/orders/raw", "GET", None, {}, seconds, 200),
+        ),
+        Scenario(
+            "Raptor GET /v1/orders?limit=100",
+            "list c8",
+            8,
+            load.scenario(f"{raptor}/v1/orders?limit=100", "GET", None, get, seconds, 200),
+        ),
     ]
     return out
 
 
 def report(results: dict[str, list[Sample]], plan: list[Scenario]) -> None:
     medians = {
-        name: Sample(statistics.median(s.ops_per_s for s in samples), statistics.median(s.p50_ms for s in samples),
-                     statistics.median(s.p99_ms for s in samples), sum(s.errors for s in samples))
+        name: Sample(
+            statistics.median(s.ops_per_s for s in samples),
+            statistics.median(s.p50_ms for s in samples),
+            statistics.median(s.p99_ms for s in samples),
+            sum(s.errors for s in samples),
+        )
         for name, samples in results.items()
     }
     for group in dict.fromkeys(s.group for s in plan):
@@ -267,8 +333,10 @@ def report(results: dict[str, list[Sample]], plan: list[Scenario]) -> None:
         for s in members:
             m = medians[s.name]
             rounds = " ".join(f"{x.ops_per_s:.0f}" for x in results[s.name])
-            print(f"{s.name:<40} {m.ops_per_s:>9.0f} {m.ops_per_s / baseline.ops_per_s:>7.3f} "
-                  f"{m.p50_ms:>8.2f} {m.p99_ms:>8.2f} {m.errors:>6}  {rounds}")
+            print(
+                f"{s.name:<40} {m.ops_per_s:>9.0f} {m.ops_per_s / baseline.ops_per_s:>7.3f} "
+                f"{m.p50_ms:>8.2f} {m.p99_ms:>8.2f} {m.errors:>6}  {rounds}"
+            )
             statuses: Counter[int] = Counter()
             for sample in results[s.name]:
                 statuses.update(sample.unexpected)
@@ -277,16 +345,19 @@ def report(results: dict[str, list[Sample]], plan: list[Scenario]) -> None:
     for conns in (8, 32):
         raptor = medians[f"Raptor POST /v1/orders c{conns}"].ops_per_s
         minimal = medians[f"minimal FastAPI insert c{conns}"].ops_per_s
-        print(f"\nRaptor order path / minimal insert endpoint, c{conns}: {raptor / minimal:.3f} "
-              f"(goal >= 1.0); minimal / pgbench: {minimal / medians[f'pgbench insert c{conns}'].ops_per_s:.3f}")
+        print(
+            f"\nRaptor order path / minimal insert endpoint, c{conns}: {raptor / minimal:.3f} "
+            f"(goal >= 1.0); minimal / pgbench: {minimal / medians[f'pgbench insert c{conns}'].ops_per_s:.3f}"
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--loadgen", choices=["auto", "wrk", "aiohttp"], default="auto",
-                        help="auto: wrk when installed, else aiohttp")
+    parser.add_argument(
+        "--loadgen", choices=["auto", "wrk", "aiohttp"], default="auto", help="auto: wrk when installed, else aiohttp"
+    )
     args = parser.parse_args()
     admin = os.environ.get("RAXX_TEST_DATABASE_URL", DEFAULT_ADMIN)
     use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and shutil.which("wrk") is not None)
@@ -300,13 +371,31 @@ def main() -> int:
         token = issue_token_sync(raptor_db.runtime_url, environment="staging", scopes=["trade"], name="bench")
         raptor_port, minimal_port = free_port(), free_port()
         raptor_env = {
-            "RAPTOR_ENVIRONMENT": "staging", "RAPTOR_DATABASE_URL": raptor_db.runtime_url, "RAPTOR_RELEASE": "bench",
-            "RAPTOR_PAPER_STARTING_CASH": "1000000000000", "PYTHONPATH": str(ROOT / "src"),
+            "RAPTOR_ENVIRONMENT": "staging",
+            "RAPTOR_DATABASE_URL": raptor_db.runtime_url,
+            "RAPTOR_RELEASE": "bench",
+            "RAPTOR_PAPER_STARTING_CASH": "1000000000000",
+            "PYTHONPATH": str(ROOT / "src"),
         }
-        with server([sys.executable, "-m", "raxx", "raptor", "serve", "--port", str(raptor_port)], raptor_env,
-                    raptor_port, "raptor") as raptor, \
-             server([sys.executable, str(ROOT / "bench" / "minimal_insert_app.py"), str(minimal_port),
-                     libpq_url(minimal_db.runtime_url)], {}, minimal_port, "minimal") as minimal:
+        with (
+            server(
+                [sys.executable, "-m", "raxx", "raptor", "serve", "--port", str(raptor_port)],
+                raptor_env,
+                raptor_port,
+                "raptor",
+            ) as raptor,
+            server(
+                [
+                    sys.executable,
+                    str(ROOT / "bench" / "minimal_insert_app.py"),
+                    str(minimal_port),
+                    libpq_url(minimal_db.runtime_url),
+                ],
+                {},
+                minimal_port,
+                "minimal",
+            ) as minimal,
+        ):
             load = LoadGenerator(use_wrk=use_wrk, script_dir=Path(tmp))
             plan = scenarios(load, raptor, minimal, token, libpq_url(minimal_db.owner_url), args.seconds, Path(tmp))
             warm = {s.name: s for s in plan}

@@ -1,5 +1,8 @@
 pytest_plugins = [
-    "tests.fixtures.database", "tests.fixtures.apps", "tests.fixtures.topology", "tests.fixtures.browser",
+    "tests.fixtures.database",
+    "tests.fixtures.apps",
+    "tests.fixtures.topology",
+    "tests.fixtures.browser",
     "tests.fixtures.processes",
     "tests.fixtures.report",
 ]

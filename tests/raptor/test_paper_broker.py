@@ -24,8 +24,15 @@ def _broker(db: ProvisionedDatabase, clock: FrozenClock) -> PaperBroker:
 
 
 def _limit(client_order_id: str, price: str, tif: str = "day") -> OrderIntent:
-    return OrderIntent(client_order_id=client_order_id, symbol="AAPL", side="buy", type="limit",
-                       time_in_force=tif, quantity=Decimal(1), limit_price=Decimal(price))  # type: ignore[arg-type]
+    return OrderIntent(
+        client_order_id=client_order_id,
+        symbol="AAPL",
+        side="buy",
+        type="limit",
+        time_in_force=tif,
+        quantity=Decimal(1),
+        limit_price=Decimal(price),
+    )  # type: ignore[arg-type]
 
 
 async def test_day_orders_expire_at_the_session_end_and_gtc_orders_rest(raptor_db: ProvisionedDatabase) -> None:

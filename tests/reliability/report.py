@@ -61,7 +61,10 @@ def run_tests() -> tuple[int, str]:
         old.unlink()  # a scenario that fails this time must not keep last run's figures
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/reliability"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     sys.stdout.write(done.stdout[-3000:])
     sys.stderr.write(done.stderr[-3000:])

@@ -30,14 +30,21 @@ def _raptor_changes(stack: Stack) -> int:
 
 def _try_mutations(api: httpx.Client) -> list[httpx.Response]:
     body = {"symbol": "AAPL", "side": "buy", "type": "market", "quantity": "1"}
-    return [api.post("/api/prod/orders", json={**body, "client_order_id": client_order_id()},
-                     headers={"X-Raxx-Confirm": "prod"}) for _ in range(ATTEMPTS)]
+    return [
+        api.post(
+            "/api/prod/orders", json={**body, "client_order_id": client_order_id()}, headers={"X-Raxx-Confirm": "prod"}
+        )
+        for _ in range(ATTEMPTS)
+    ]
 
 
 def _read_only(test_databases: DatabaseFactory, database: str, on: bool) -> None:
     with psycopg.connect(libpq_url(test_databases.admin_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = {}").format(
-            sql.Identifier(database), sql.SQL("on" if on else "off")))
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = {}").format(
+                sql.Identifier(database), sql.SQL("on" if on else "off")
+            )
+        )
         # Open connections keep their setting: end them so the pool reconnects under the new one.
         conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
 
@@ -110,8 +117,9 @@ def _until_acting_again(api: httpx.Client, since: float, limit_s: float = 20.0) 
     """Seconds from ``since`` until a prod order is placed again (None: not within ``limit_s``)."""
     body = {"symbol": "AAPL", "side": "buy", "type": "market", "quantity": "1"}
     while time.monotonic() - since < limit_s:
-        placed = api.post("/api/prod/orders", json={**body, "client_order_id": client_order_id()},
-                          headers={"X-Raxx-Confirm": "prod"})
+        placed = api.post(
+            "/api/prod/orders", json={**body, "client_order_id": client_order_id()}, headers={"X-Raxx-Confirm": "prod"}
+        )
         if placed.status_code == 201:
             return time.monotonic() - since
         time.sleep(0.1)

@@ -33,8 +33,15 @@ KILL_AFTER_ANSWERS = 150
 def _burst(url: str, token: str, share: int, tally: Tally, answered: threading.Event) -> None:
     with httpx.Client(base_url=url, timeout=10, headers={"Authorization": f"Bearer {token}"}) as api:
         for _ in range(share):
-            body = {"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1", "limit_price": "1.00",
-                    "time_in_force": "gtc", "client_order_id": client_order_id()}
+            body = {
+                "symbol": "AAPL",
+                "side": "buy",
+                "type": "limit",
+                "quantity": "1",
+                "limit_price": "1.00",
+                "time_in_force": "gtc",
+                "client_order_id": client_order_id(),
+            }
             try:
                 placed = api.post("/api/staging/orders", json=body)
             except httpx.TransportError as exc:
@@ -86,8 +93,10 @@ def test_console_killed_mid_burst_loses_no_audit_attempt_and_the_reconciler_clos
     console = stack.start_console()
     token = stack.api_token()
     tally, answered = Tally(), threading.Event()
-    clients = [guarded(tally, "load thread", _burst, console.url, token, BURST // CLIENTS, tally, answered)
-               for _ in range(CLIENTS)]
+    clients = [
+        guarded(tally, "load thread", _burst, console.url, token, BURST // CLIENTS, tally, answered)
+        for _ in range(CLIENTS)
+    ]
     for c in clients:
         c.start()
     assert answered.wait(60), f"the burst never reached {KILL_AFTER_ANSWERS} answers: {tally.samples}"

@@ -23,8 +23,13 @@ def _prod_orders(stack: Stack, tally: Tally, stop: threading.Event, token: str) 
     headers = {"Authorization": f"Bearer {token}", "X-Raxx-Confirm": "prod"}
     with httpx.Client(base_url=stack.services["console"].url, timeout=10, headers=headers) as api:
         while not stop.is_set():
-            body = {"symbol": "MSFT", "side": "buy", "type": "market", "quantity": "1",
-                    "client_order_id": client_order_id()}
+            body = {
+                "symbol": "MSFT",
+                "side": "buy",
+                "type": "market",
+                "quantity": "1",
+                "client_order_id": client_order_id(),
+            }
             started = time.monotonic()
             placed = api.post("/api/prod/orders", json=body)
             if placed.status_code == 201:
@@ -107,8 +112,11 @@ def test_staging_outage_leaves_prod_untouched_and_staging_recovers_without_conso
     assert tally.served["staging page during outage (banner + error)"] > 0
     assert tally.errors["staging page too slow during outage"] == 0, tally.samples
     assert tally.errors["staging page"] == 0, tally.samples
-    prod_audited = [e for e in audit_events(stack.console.owner_url)
-                    if e.action == "order.place" and e.phase == "attempt" and e.environment == "prod"]
+    prod_audited = [
+        e
+        for e in audit_events(stack.console.owner_url)
+        if e.action == "order.place" and e.phase == "attempt" and e.environment == "prod"
+    ]
     assert len(prod_audited) == tally.served["prod action"]
 
     reliability_report.record(

@@ -44,8 +44,15 @@ def _by_instance(counts: Counter[str], upstreams: list[str]) -> dict[str, int]:
 
 
 def _place(api: httpx.Client, env: str) -> httpx.Response:
-    body = {"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1", "limit_price": "1.00",
-            "time_in_force": "gtc", "client_order_id": client_order_id()}
+    body = {
+        "symbol": "AAPL",
+        "side": "buy",
+        "type": "limit",
+        "quantity": "1",
+        "limit_price": "1.00",
+        "time_in_force": "gtc",
+        "client_order_id": client_order_id(),
+    }
     headers = {"X-Raxx-Confirm": env} if env == "prod" else {}
     return api.post(f"/api/{env}/orders", json=body, headers=headers)
 
@@ -74,7 +81,8 @@ def test_two_consoles_behind_nginx_share_sessions_switches_and_one_audit_chain(
         switched = httpx.post(
             upstreams[0] + "/switch",
             data={"csrf_token": csrf, "from_env": "staging", "to_env": "prod", "confirmed": "yes"},
-            cookies=cookies, timeout=10,
+            cookies=cookies,
+            timeout=10,
         )
         assert switched.status_code == 303, switched.text
         landed = httpx.get(upstreams[1] + "/", cookies=cookies, timeout=10)

@@ -40,8 +40,10 @@ def _phase(url: str, token: str, tally: Tally, phase: str, *, staging_load: bool
     deadline = Deadline(PHASE_S)
     threads = [guarded(tally, f"prod ({phase})", _read, url, token, "prod", f"prod ({phase})", tally, deadline)]
     if staging_load:
-        threads += [guarded(tally, "staging (slowed)", _read, url, token, "staging", "staging (slowed)", tally,
-                            deadline) for _ in range(STAGING_CLIENTS)]
+        threads += [
+            guarded(tally, "staging (slowed)", _read, url, token, "staging", "staging (slowed)", tally, deadline)
+            for _ in range(STAGING_CLIENTS)
+        ]
     for t in threads:
         t.start()
     for t in threads:

@@ -45,8 +45,14 @@ def token() -> None:
 
 @token.command("issue")
 @click.option("--env", "environment", required=True, help="the environment the token is for (staging, prod)")
-@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["read", "trade", "admin"]),
-              help="repeat for several; trade and admin imply read")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(["read", "trade", "admin"]),
+    help="repeat for several; trade and admin imply read",
+)
 @click.option("--name", default=None, help="who or what holds the token (default: the scopes)")
 @click.option("--database-url", default=None, help="the environment's database (default: RAPTOR_DATABASE_URL)")
 def issue(environment: str, scopes: tuple[str, ...], name: str | None, database_url: str | None) -> None:
@@ -56,9 +62,7 @@ def issue(environment: str, scopes: tuple[str, ...], name: str | None, database_
 
     configured = os.environ.get("RAPTOR_ENVIRONMENT")
     if configured and configured != environment:
-        raise ConfigError(
-            f"refusing to issue a {environment!r} token: RAPTOR_ENVIRONMENT says this is {configured!r}"
-        )
+        raise ConfigError(f"refusing to issue a {environment!r} token: RAPTOR_ENVIRONMENT says this is {configured!r}")
     plaintext = issue_token_sync(
         _token_database_url(database_url),
         environment=environment,

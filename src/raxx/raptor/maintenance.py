@@ -31,6 +31,11 @@ async def run_forever(state: RaptorState, interval: float) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log_event(log, "maintenance.pass.failed", level=logging.WARNING,
-                      environment=state.settings.environment, error=type(exc).__name__)
+            log_event(
+                log,
+                "maintenance.pass.failed",
+                level=logging.WARNING,
+                environment=state.settings.environment,
+                error=type(exc).__name__,
+            )
         await asyncio.sleep(interval)

@@ -78,16 +78,31 @@ class FakeRaptor:
 
             def do_GET(self) -> None:
                 if self.path == "/v1/identity":
-                    self._send(200, {"service": "raptor", "environment": fake.environment, "release": "t",
-                                     "database": "db:0", "started_at": "2026-01-01T00:00:00Z"})
+                    self._send(
+                        200,
+                        {
+                            "service": "raptor",
+                            "environment": fake.environment,
+                            "release": "t",
+                            "database": "db:0",
+                            "started_at": "2026-01-01T00:00:00Z",
+                        },
+                    )
                     return
                 match = re.fullmatch(r"/v1/requests/([^/]+)", self.path)
                 if match:
                     fake.lookups += 1
                     seen = fake.handled.get(match.group(1))
-                    self._send(200, {"request_id": match.group(1), "found": seen is not None,
-                                     "action": seen and seen["action"], "target": seen and seen["target"],
-                                     "at": seen and seen["at"]})
+                    self._send(
+                        200,
+                        {
+                            "request_id": match.group(1),
+                            "found": seen is not None,
+                            "action": seen and seen["action"],
+                            "target": seen and seen["target"],
+                            "at": seen and seen["at"],
+                        },
+                    )
                     return
                 self._send(404, {"error": "not_found", "detail": self.path})
 
@@ -97,8 +112,12 @@ class FakeRaptor:
                     self._send(404, {"error": "not_found", "detail": self.path})
                     return
                 request_id = self.headers.get("X-Request-ID", "")
-                record = {"action": "order.cancel", "target": match.group(1),
-                          "at": datetime.now(UTC).isoformat(), "request_id": request_id}
+                record = {
+                    "action": "order.cancel",
+                    "target": match.group(1),
+                    "at": datetime.now(UTC).isoformat(),
+                    "request_id": request_id,
+                }
                 fake.mutations.append(record)
                 fake.handled[request_id] = record
                 self._send(200, {"order_id": match.group(1), "status": "cancelled"})
@@ -129,5 +148,8 @@ def worker_process(*args: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)])}
     return subprocess.Popen(
         [sys.executable, "-m", "tests.console.audit.worker", *args],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )

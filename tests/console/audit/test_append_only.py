@@ -36,8 +36,10 @@ async def test_runtime_role_has_exactly_insert_and_select(console_db: Provisione
             "ORDER BY 1, 2"
         ).fetchall()
     assert rows == [
-        ("audit_checkpoint", "INSERT"), ("audit_checkpoint", "SELECT"),
-        ("audit_event", "INSERT"), ("audit_event", "SELECT"),
+        ("audit_checkpoint", "INSERT"),
+        ("audit_checkpoint", "SELECT"),
+        ("audit_event", "INSERT"),
+        ("audit_event", "SELECT"),
     ]
 
 

@@ -22,8 +22,9 @@ from raxx.console.audit.verify import VERIFY_SQL, verify_since_last_checkpoint
 from tests.console.audit.helpers import audit_context, tamper
 
 
-async def test_checkpoint_of_the_empty_chain_is_the_genesis(runtime_engine: AsyncEngine,
-                                                            signer: CheckpointSigner) -> None:
+async def test_checkpoint_of_the_empty_chain_is_the_genesis(
+    runtime_engine: AsyncEngine, signer: CheckpointSigner
+) -> None:
     checkpoint = await create_checkpoint(runtime_engine, signer)
     assert (checkpoint.seq, checkpoint.hash) == (0, GENESIS_HASH)
     assert signer.problem_with(checkpoint) is None

@@ -31,8 +31,11 @@ def _seed(db: ProvisionedDatabase) -> None:
         engine = create_engine(db.runtime_url, application_name="test-seed", pool_size=1)
         trail = AuditTrail(engine)
         for n, (env, actor) in enumerate([("staging", "alice"), ("prod", "bob"), ("prod", "alice")]):
-            attempt = await trail.attempt(AuditContext(actor_name=actor, environment=env, request_id=f"r{n}"),
-                                          "order.cancel", target=f"=HYPERLINK(\"x\")-{n}")
+            attempt = await trail.attempt(
+                AuditContext(actor_name=actor, environment=env, request_id=f"r{n}"),
+                "order.cancel",
+                target=f'=HYPERLINK("x")-{n}',
+            )
             await trail.outcome(attempt, "ok", http_status=200)
         await trail.record(AuditContext(actor_name="alice"), "auth.login", outcome="ok")
         await engine.dispose()
@@ -50,8 +53,7 @@ def test_verify_ok_prints_count_and_head_and_records_itself(console_db: Provisio
     assert row == ("ok", "7")
 
 
-def test_verify_exit_codes_name_what_broke(console_db: ProvisionedDatabase, superuser_url: str,
-                                           tmp_path: Path) -> None:
+def test_verify_exit_codes_name_what_broke(console_db: ProvisionedDatabase, superuser_url: str, tmp_path: Path) -> None:
     _seed(console_db)
     checkpoint_file = tmp_path / "checkpoints.jsonl"
     made = _raxx(console_db, "checkpoint", "--export", str(checkpoint_file), tmp=tmp_path)
@@ -81,8 +83,9 @@ def test_verify_exit_codes_name_what_broke(console_db: ProvisionedDatabase, supe
     assert (report["ok"], report["first_broken_seq"], report["missing_ranges"]) == (False, 2, [[3, 3]])
 
 
-def test_verify_with_a_checkpoint_needs_the_key_and_a_readable_file(console_db: ProvisionedDatabase,
-                                                                    tmp_path: Path) -> None:
+def test_verify_with_a_checkpoint_needs_the_key_and_a_readable_file(
+    console_db: ProvisionedDatabase, tmp_path: Path
+) -> None:
     missing_key = _raxx(console_db, "verify", "--checkpoint", str(tmp_path / "x"), key=None, tmp=tmp_path)
     assert missing_key.exit_code == 78
     assert "CONSOLE_AUDIT_SIGNING_KEY" in missing_key.stderr
@@ -107,7 +110,9 @@ def test_export_jsonl_filters_and_streams(console_db: ProvisionedDatabase) -> No
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(e["seq"], e["phase"], e["environment"], e["actor_name"]) for e in lines] == [
-        (5, "attempt", "prod", "alice"), (6, "outcome", "prod", "alice")]
+        (5, "attempt", "prod", "alice"),
+        (6, "outcome", "prod", "alice"),
+    ]
     assert lines[1]["prev_hash"] == lines[0]["hash"]
     assert lines[0]["occurred_at"].endswith("Z")
     assert "exported 2 event(s)" in result.stderr
@@ -118,8 +123,18 @@ def test_export_jsonl_filters_and_streams(console_db: ProvisionedDatabase) -> No
 def test_export_csv_to_a_file_defuses_formulas(console_db: ProvisionedDatabase, tmp_path: Path) -> None:
     _seed(console_db)
     out = tmp_path / "audit.csv"
-    result = _raxx(console_db, "export", "--action", "order.*", "--since", "2000-01-01T00:00:00Z",
-                   "--format", "csv", "--output", str(out))
+    result = _raxx(
+        console_db,
+        "export",
+        "--action",
+        "order.*",
+        "--since",
+        "2000-01-01T00:00:00Z",
+        "--format",
+        "csv",
+        "--output",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert len(rows) == 6
@@ -154,8 +169,9 @@ def test_checkpoint_all_exports_every_stored_checkpoint(console_db: ProvisionedD
     assert [json.loads(line)["seq"] for line in result.stdout.splitlines()] == [7, 14]
 
 
-def test_checkpoint_refuses_to_sign_a_broken_chain(console_db: ProvisionedDatabase, superuser_url: str,
-                                                   tmp_path: Path) -> None:
+def test_checkpoint_refuses_to_sign_a_broken_chain(
+    console_db: ProvisionedDatabase, superuser_url: str, tmp_path: Path
+) -> None:
     _seed(console_db)
     with tamper(superuser_url) as conn:
         conn.execute("UPDATE audit_event SET target = 'x' WHERE seq = 1")
@@ -165,8 +181,9 @@ def test_checkpoint_refuses_to_sign_a_broken_chain(console_db: ProvisionedDataba
 
 
 @pytest.mark.parametrize("older_than", ["0s"])
-def test_reconcile_without_a_registry_marks_open_attempts_unknown(console_db: ProvisionedDatabase,
-                                                                  older_than: str) -> None:
+def test_reconcile_without_a_registry_marks_open_attempts_unknown(
+    console_db: ProvisionedDatabase, older_than: str
+) -> None:
     async def open_attempt() -> None:
         engine = create_engine(console_db.runtime_url, application_name="test", pool_size=1)
         await AuditTrail(engine).attempt(AuditContext(environment="prod", request_id="r9"), "trading.halt")

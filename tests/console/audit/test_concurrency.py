@@ -20,8 +20,9 @@ async def test_two_processes_hammering_appends_leave_one_valid_chain(
     console_db: ProvisionedDatabase, runtime_engine: AsyncEngine, tmp_path: Path
 ) -> None:
     go = tmp_path / "go"
-    workers = [worker_process("append", console_db.runtime_url, str(PER_PROCESS), str(TASKS), str(go))
-               for _ in range(2)]
+    workers = [
+        worker_process("append", console_db.runtime_url, str(PER_PROCESS), str(TASKS), str(go)) for _ in range(2)
+    ]
     # Both start together, once both have imported and connected: the append lock, not
     # luck, must order them (under load one process could otherwise finish before the
     # other one has even started).

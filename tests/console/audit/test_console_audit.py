@@ -24,8 +24,11 @@ def _events(db: ProvisionedDatabase) -> list[dict[str, object]]:
 
 def _mutating_routes(db: ProvisionedDatabase, registry_file: Path) -> list[tuple[str, APIRoute]]:
     app = console_app(db, registry_file)
-    routes = [(path, r) for path, r in walk_routes(app.routes)
-              if isinstance(r, APIRoute) and (r.methods or set()) & MUTATING_METHODS]
+    routes = [
+        (path, r)
+        for path, r in walk_routes(app.routes)
+        if isinstance(r, APIRoute) and (r.methods or set()) & MUTATING_METHODS
+    ]
     assert routes, "the console has no state-changing route: this walk would prove nothing"
     return routes
 
@@ -64,8 +67,9 @@ async def test_sign_in_switch_and_sign_out_are_recorded_with_who_and_where(
     console: httpx.AsyncClient, console_db: ProvisionedDatabase
 ) -> None:
     page = await console.get("/login")
-    refused = await console.post("/login", data={"username": "alice", "password": "wrong password!",
-                                                 "csrf_token": csrf_from(page.text)})
+    refused = await console.post(
+        "/login", data={"username": "alice", "password": "wrong password!", "csrf_token": csrf_from(page.text)}
+    )
     assert refused.status_code == 401
     await login(console, "alice", PASSWORD)
     cookie = console.cookies["raxx_session"]
@@ -99,8 +103,9 @@ async def test_sign_in_switch_and_sign_out_are_recorded_with_who_and_where(
     assert ok_login["params"]["user_id"]
 
 
-async def test_csrf_failure_is_recorded_as_a_denied_action(console: httpx.AsyncClient,
-                                                           console_db: ProvisionedDatabase) -> None:
+async def test_csrf_failure_is_recorded_as_a_denied_action(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
     await login(console, "alice", PASSWORD)
     response = await console.post("/switch", data={"csrf_token": "forged", "to_env": "staging"})
     assert response.status_code == 403
@@ -109,8 +114,9 @@ async def test_csrf_failure_is_recorded_as_a_denied_action(console: httpx.AsyncC
     assert str(outcome["error"]).startswith("csrf_failed")
 
 
-async def test_permission_denial_on_a_page_is_recorded(console: httpx.AsyncClient,
-                                                       console_db: ProvisionedDatabase) -> None:
+async def test_permission_denial_on_a_page_is_recorded(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
     await login(console, "victor", PASSWORD)
     assert (await console.get("/prod/")).status_code == 403
     denial = _events(console_db)[-1]
@@ -126,8 +132,9 @@ async def test_a_switch_is_refused_when_its_attempt_cannot_be_recorded(
     role = psycopg.conninfo.conninfo_to_dict(console_db.runtime_url)["user"]
     with psycopg.connect(superuser_url, autocommit=True) as conn:
         conn.execute(f'REVOKE INSERT ON audit_event FROM "{role}"')
-    response = await console.post("/switch", data={"csrf_token": csrf, "from_env": "staging", "to_env": "prod",
-                                                   "confirmed": "yes"})
+    response = await console.post(
+        "/switch", data={"csrf_token": csrf, "from_env": "staging", "to_env": "prod", "confirmed": "yes"}
+    )
     assert response.status_code == 503
     assert "audit trail could not record" in response.text
     assert (await console.get("/")).headers["location"] == "/staging/"  # the switch did not happen
@@ -148,8 +155,9 @@ async def test_audit_page_filters_pages_and_shows_pairs(
     engine = create_engine(console_db.runtime_url, application_name="test", pool_size=2)
     trail = AuditTrail(engine)
     for n in range(60):
-        attempt = await trail.attempt(AuditContext(actor_name="bob", environment="staging", request_id=f"r{n}"),
-                                      "order.cancel", target=f"ord-{n}")
+        attempt = await trail.attempt(
+            AuditContext(actor_name="bob", environment="staging", request_id=f"r{n}"), "order.cancel", target=f"ord-{n}"
+        )
         await trail.outcome(attempt, "ok" if n % 3 else "failed", http_status=200 if n % 3 else 502)
     await trail.record(AuditContext(actor_name="carol", environment="prod"), "trading.halt", outcome="ok")
     await engine.dispose()

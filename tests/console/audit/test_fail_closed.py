@@ -19,8 +19,9 @@ from tests.console.audit.helpers import FakeRaptor, audit_context
 async def _cancel_through_audit(trail: AuditTrail, raptor: FakeRaptor) -> None:
     """What a console route does: one line of audit around the call to Raptor."""
     async with trail.action(audit_context(), "order.cancel", target="ord-1") as act, httpx.AsyncClient() as client:
-        response = await client.post(f"{raptor.url}/v1/orders/ord-1/cancel",
-                                     headers={"X-Request-ID": act.request_id or ""})
+        response = await client.post(
+            f"{raptor.url}/v1/orders/ord-1/cancel", headers={"X-Request-ID": act.request_id or ""}
+        )
         act.set(http_status=response.status_code)
 
 
@@ -33,8 +34,9 @@ async def unreachable_engine() -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
-async def test_unreachable_audit_database_refuses_the_action(unreachable_engine: AsyncEngine,
-                                                             fake_raptor: FakeRaptor) -> None:
+async def test_unreachable_audit_database_refuses_the_action(
+    unreachable_engine: AsyncEngine, fake_raptor: FakeRaptor
+) -> None:
     with pytest.raises(AuditUnavailable) as refused:
         await _cancel_through_audit(AuditTrail(unreachable_engine), fake_raptor)
     assert fake_raptor.calls == 0

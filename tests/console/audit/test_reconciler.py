@@ -31,11 +31,8 @@ async def _events(engine: AsyncEngine) -> list[repository.EventRecord]:
         return [e async for e in repository.stream_events(conn, repository.EventFilter())]
 
 
-
 def _lookup(raptor: FakeRaptor, client: httpx.AsyncClient, *, environment: str = "staging") -> HttpRequestLookup:
-    registry = EnvironmentRegistry.from_mapping(
-        {"environments": {environment: {"raptor_url": raptor.url}}}
-    )
+    registry = EnvironmentRegistry.from_mapping({"environments": {environment: {"raptor_url": raptor.url}}})
     return HttpRequestLookup(registry, EnvironSecrets({f"RAPTOR_TOKEN_{environment.upper()}": "tok"}), client)
 
 
@@ -47,8 +44,12 @@ async def test_killed_process_leaves_an_attempt_that_becomes_unknown(
     (attempt,) = await _events(runtime_engine)
     assert (attempt.phase, attempt.request_id) == ("attempt", "req-killed")
 
-    report = await reconcile(runtime_engine, None, older_than=timedelta(minutes=10), clock=FrozenClock(
-        SystemClock().now() + timedelta(minutes=11)))
+    report = await reconcile(
+        runtime_engine,
+        None,
+        older_than=timedelta(minutes=10),
+        clock=FrozenClock(SystemClock().now() + timedelta(minutes=11)),
+    )
 
     assert report.closed == {"ok": 0, "failed": 0, "unknown": 1}
     _, outcome = await _events(runtime_engine)
@@ -56,12 +57,16 @@ async def test_killed_process_leaves_an_attempt_that_becomes_unknown(
     assert outcome.params["reconciled"] is True
     assert outcome.params["raptor_found"] is None
     assert (outcome.actor_name, outcome.environment, outcome.session_hash) == (
-        attempt.actor_name, attempt.environment, attempt.session_hash)
+        attempt.actor_name,
+        attempt.environment,
+        attempt.session_hash,
+    )
     assert (await verify_chain(runtime_engine)).ok
 
 
-async def test_recent_attempts_are_left_alone(console_db: ProvisionedDatabase, runtime_engine: AsyncEngine,
-                                              fake_raptor: FakeRaptor) -> None:
+async def test_recent_attempts_are_left_alone(
+    console_db: ProvisionedDatabase, runtime_engine: AsyncEngine, fake_raptor: FakeRaptor
+) -> None:
     _kill_mid_action(console_db, fake_raptor, "req-recent")
     report = await reconcile(runtime_engine, None, older_than=timedelta(minutes=10), clock=SystemClock())
     assert report.examined == 0
@@ -73,8 +78,12 @@ async def test_raptor_that_did_it_resolves_the_attempt_ok(
 ) -> None:
     _kill_mid_action(console_db, fake_raptor, "req-done")
     async with httpx.AsyncClient() as client:
-        report = await reconcile(runtime_engine, _lookup(fake_raptor, client), older_than=timedelta(minutes=10),
-                                 clock=FrozenClock(SystemClock().now() + timedelta(minutes=11)))
+        report = await reconcile(
+            runtime_engine,
+            _lookup(fake_raptor, client),
+            older_than=timedelta(minutes=10),
+            clock=FrozenClock(SystemClock().now() + timedelta(minutes=11)),
+        )
     assert report.closed["ok"] == 1
     _, outcome = await _events(runtime_engine)
     assert outcome.outcome == "ok"
@@ -88,8 +97,12 @@ async def test_raptor_that_never_saw_it_resolves_the_attempt_failed(
 ) -> None:
     await trail.attempt(audit_context(request_id="req-lost"), "order.cancel", target="ord-5")
     async with httpx.AsyncClient() as client:
-        report = await reconcile(runtime_engine, _lookup(fake_raptor, client), older_than=timedelta(minutes=10),
-                                 clock=FrozenClock(SystemClock().now() + timedelta(minutes=11)))
+        report = await reconcile(
+            runtime_engine,
+            _lookup(fake_raptor, client),
+            older_than=timedelta(minutes=10),
+            clock=FrozenClock(SystemClock().now() + timedelta(minutes=11)),
+        )
     assert report.closed["failed"] == 1
     _, outcome = await _events(runtime_engine)
     assert (outcome.outcome, outcome.params["raptor_found"]) == ("failed", False)
@@ -102,8 +115,12 @@ async def test_a_backend_claiming_another_environment_is_not_asked(
     try:
         await trail.attempt(audit_context(request_id="req-x"), "order.cancel")
         async with httpx.AsyncClient() as client:
-            report = await reconcile(runtime_engine, _lookup(impostor, client), older_than=timedelta(0),
-                                     clock=FrozenClock(SystemClock().now() + timedelta(seconds=1)))
+            report = await reconcile(
+                runtime_engine,
+                _lookup(impostor, client),
+                older_than=timedelta(0),
+                clock=FrozenClock(SystemClock().now() + timedelta(seconds=1)),
+            )
     finally:
         impostor.stop()
     assert report.closed["unknown"] == 1
@@ -115,8 +132,12 @@ async def test_unreachable_raptor_means_unknown(trail: AuditTrail, runtime_engin
     gone = FakeRaptor().start()
     gone.stop()
     async with httpx.AsyncClient(timeout=2) as client:
-        report = await reconcile(runtime_engine, _lookup(gone, client), older_than=timedelta(0),
-                                 clock=FrozenClock(SystemClock().now() + timedelta(seconds=1)))
+        report = await reconcile(
+            runtime_engine,
+            _lookup(gone, client),
+            older_than=timedelta(0),
+            clock=FrozenClock(SystemClock().now() + timedelta(seconds=1)),
+        )
     assert report.closed["unknown"] == 1
     _, outcome = await _events(runtime_engine)
     assert outcome.params["reason"] == "Raptor could not be asked"
@@ -126,12 +147,14 @@ async def test_two_reconcilers_close_each_attempt_once(trail: AuditTrail, runtim
     for n in range(5):
         await trail.attempt(audit_context(request_id=f"req-{n}"), "trading.halt")
     clock = FrozenClock(SystemClock().now() + timedelta(minutes=11))
-    reports = await asyncio.gather(*(reconcile(runtime_engine, None, older_than=timedelta(minutes=10), clock=clock)
-                                     for _ in range(2)))
+    reports = await asyncio.gather(
+        *(reconcile(runtime_engine, None, older_than=timedelta(minutes=10), clock=clock) for _ in range(2))
+    )
     assert sum(r.closed["unknown"] for r in reports) == 5
     for report in reports:
         assert report.closed["unknown"] + report.already_closed == report.examined
     events = await _events(runtime_engine)
     assert len(events) == 10
     assert sorted(str(e.attempt_id) for e in events if e.phase == "outcome") == sorted(
-        str(e.event_id) for e in events if e.phase == "attempt")
+        str(e.event_id) for e in events if e.phase == "attempt"
+    )

@@ -27,8 +27,9 @@ async def _fill(trail: AuditTrail, pairs: int) -> None:
             pass
 
 
-async def test_an_edited_event_is_found_with_its_seq(trail: AuditTrail, runtime_engine: AsyncEngine,
-                                                     superuser_url: str) -> None:
+async def test_an_edited_event_is_found_with_its_seq(
+    trail: AuditTrail, runtime_engine: AsyncEngine, superuser_url: str
+) -> None:
     await _fill(trail, 5)
     with tamper(superuser_url) as conn:
         conn.execute("UPDATE audit_event SET environment = 'prod' WHERE seq = 4")
@@ -39,8 +40,9 @@ async def test_an_edited_event_is_found_with_its_seq(trail: AuditTrail, runtime_
     assert report.exit_code() == EXIT_EDITED
 
 
-async def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(trail: AuditTrail, runtime_engine: AsyncEngine,
-                                                                   superuser_url: str) -> None:
+async def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(
+    trail: AuditTrail, runtime_engine: AsyncEngine, superuser_url: str
+) -> None:
     await _fill(trail, 3)
     with tamper(superuser_url) as conn:
         conn.execute("UPDATE audit_event SET hash = repeat('a', 64) WHERE seq = 2")
@@ -49,8 +51,9 @@ async def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(trail: AuditT
     assert report.first_broken_seq == 2
 
 
-async def test_params_edit_is_found_whatever_jsonb_does_to_key_order(trail: AuditTrail, runtime_engine: AsyncEngine,
-                                                                     superuser_url: str) -> None:
+async def test_params_edit_is_found_whatever_jsonb_does_to_key_order(
+    trail: AuditTrail, runtime_engine: AsyncEngine, superuser_url: str
+) -> None:
     await trail.record(audit_context(), "order.place", outcome="ok", params={"qty": 10, "symbol": "AAPL"})
     await trail.record(audit_context(), "order.place", outcome="ok", params={"qty": 5, "symbol": "MSFT"})
     assert (await verify_chain(runtime_engine)).ok
@@ -60,8 +63,9 @@ async def test_params_edit_is_found_whatever_jsonb_does_to_key_order(trail: Audi
     assert [(f.kind, f.seq) for f in report.findings] == [("edited", 2)]
 
 
-async def test_deleting_from_the_middle_reports_the_missing_range(trail: AuditTrail, runtime_engine: AsyncEngine,
-                                                                  superuser_url: str) -> None:
+async def test_deleting_from_the_middle_reports_the_missing_range(
+    trail: AuditTrail, runtime_engine: AsyncEngine, superuser_url: str
+) -> None:
     await _fill(trail, 5)
     with tamper(superuser_url) as conn:
         conn.execute("DELETE FROM audit_event WHERE seq BETWEEN 4 AND 6")
@@ -72,8 +76,9 @@ async def test_deleting_from_the_middle_reports_the_missing_range(trail: AuditTr
     assert report.count == 7
 
 
-async def test_deleting_the_first_events_is_a_missing_range_too(trail: AuditTrail, runtime_engine: AsyncEngine,
-                                                                superuser_url: str) -> None:
+async def test_deleting_the_first_events_is_a_missing_range_too(
+    trail: AuditTrail, runtime_engine: AsyncEngine, superuser_url: str
+) -> None:
     await _fill(trail, 2)
     with tamper(superuser_url) as conn:
         conn.execute("DELETE FROM audit_event WHERE seq <= 2")
@@ -81,8 +86,9 @@ async def test_deleting_the_first_events_is_a_missing_range_too(trail: AuditTrai
     assert report.missing_ranges() == [(1, 2)]
 
 
-async def test_tail_deletion_is_invisible_without_a_checkpoint(trail: AuditTrail, runtime_engine: AsyncEngine,
-                                                               superuser_url: str) -> None:
+async def test_tail_deletion_is_invisible_without_a_checkpoint(
+    trail: AuditTrail, runtime_engine: AsyncEngine, superuser_url: str
+) -> None:
     await _fill(trail, 5)
     with tamper(superuser_url) as conn:
         conn.execute("DELETE FROM audit_event WHERE seq > 7")
@@ -123,8 +129,9 @@ async def test_tail_deletion_then_new_appends_diverge_from_the_checkpoint(
     assert report.exit_code() == EXIT_TRUNCATED
 
 
-async def test_stored_checkpoints_count_too(trail: AuditTrail, runtime_engine: AsyncEngine, superuser_url: str,
-                                            signer: CheckpointSigner) -> None:
+async def test_stored_checkpoints_count_too(
+    trail: AuditTrail, runtime_engine: AsyncEngine, superuser_url: str, signer: CheckpointSigner
+) -> None:
     await _fill(trail, 2)
     checkpoint = await create_checkpoint(runtime_engine, signer)
     with tamper(superuser_url) as conn:
@@ -179,7 +186,10 @@ def test_signing_key_must_be_long_enough() -> None:
 
 
 async def test_parallel_verify_finds_the_same_problems_across_range_boundaries(
-    trail: AuditTrail, runtime_engine: AsyncEngine, superuser_url: str, signer: CheckpointSigner,
+    trail: AuditTrail,
+    runtime_engine: AsyncEngine,
+    superuser_url: str,
+    signer: CheckpointSigner,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import raxx.console.audit.verify as verify_module
@@ -200,5 +210,4 @@ async def test_parallel_verify_finds_the_same_problems_across_range_boundaries(
     expected = [("missing", 9), ("edited", 16), ("broken_link", 17), ("edited", 21), ("truncated", 29)]
     assert [(f.kind, f.seq) for f in single.findings] == expected
     assert [(f.kind, f.seq) for f in parallel.findings] == expected
-    assert (parallel.count, parallel.head_seq, parallel.head_hash) == (single.count, single.head_seq,
-                                                                       single.head_hash)
+    assert (parallel.count, parallel.head_seq, parallel.head_hash) == (single.count, single.head_seq, single.head_hash)

@@ -60,14 +60,22 @@ async def test_session_id_is_stored_only_as_its_sha256(trail: AuditTrail, runtim
 
 async def test_secrets_in_params_are_redacted_everywhere(trail: AuditTrail, runtime_engine: AsyncEngine) -> None:
     params = {
-        "password": "hunter2", "nested": {"Authorization": "Bearer abc", "X-Api-Key": "k-123", "qty": 3},
-        "list": [{"csrf_token": "t-456"}], "price": 123.45, "big": 2**60, "note": "ok",
+        "password": "hunter2",
+        "nested": {"Authorization": "Bearer abc", "X-Api-Key": "k-123", "qty": 3},
+        "list": [{"csrf_token": "t-456"}],
+        "price": 123.45,
+        "big": 2**60,
+        "note": "ok",
     }
     await trail.record(audit_context(), "user.update", outcome="ok", params=params)
     (event,) = await _rows(runtime_engine)
     assert event.params == {
-        "password": "[redacted]", "nested": {"Authorization": "[redacted]", "X-Api-Key": "[redacted]", "qty": 3},
-        "list": [{"csrf_token": "[redacted]"}], "price": "123.45", "big": str(2**60), "note": "ok",
+        "password": "[redacted]",
+        "nested": {"Authorization": "[redacted]", "X-Api-Key": "[redacted]", "qty": 3},
+        "list": [{"csrf_token": "[redacted]"}],
+        "price": "123.45",
+        "big": str(2**60),
+        "note": "ok",
     }
     async with runtime_engine.connect() as conn:
         dump = (await conn.execute(text("SELECT row_to_json(e)::text FROM audit_event e"))).scalar_one()
@@ -82,8 +90,13 @@ async def test_untrusted_client_strings_cannot_forge_lines(trail: AuditTrail, ru
         user_agent="curl\x00/8\u2028fake\u202e" + "A" * 2000,
         actor_name="mallory\nadmin",
     )
-    await trail.record(ctx, "auth.login_failed", outcome="denied", error="bad password\r\nfor bob",
-                       params={"username": "bob\r\nroot", "\x1b[31mkey": "v\x00"})
+    await trail.record(
+        ctx,
+        "auth.login_failed",
+        outcome="denied",
+        error="bad password\r\nfor bob",
+        params={"username": "bob\r\nroot", "\x1b[31mkey": "v\x00"},
+    )
     (event,) = await _rows(runtime_engine)
     assert event.client_ip == "10.0.0.1\\x0d\\x0aevent=login outcome=ok"
     assert event.user_agent is not None
@@ -123,14 +136,20 @@ async def test_empty_chain_verifies_and_says_truncation_needs_a_checkpoint(runti
 async def test_single_events_have_no_environment_when_console_wide(
     trail: AuditTrail, runtime_engine: AsyncEngine
 ) -> None:
-    await trail.record(audit_context(environment=None, actor_id=None, actor_name="bob"), "auth.login_failed",
-                       outcome="denied", http_status=401, error="invalid credentials")
+    await trail.record(
+        audit_context(environment=None, actor_id=None, actor_name="bob"),
+        "auth.login_failed",
+        outcome="denied",
+        http_status=401,
+        error="invalid credentials",
+    )
     (event,) = await _rows(runtime_engine)
     assert (event.environment, event.phase, event.outcome, event.http_status) == (None, "outcome", "denied", 401)
 
 
-async def test_bad_action_or_outcome_or_environment_is_refused_before_writing(trail: AuditTrail,
-                                                                             runtime_engine: AsyncEngine) -> None:
+async def test_bad_action_or_outcome_or_environment_is_refused_before_writing(
+    trail: AuditTrail, runtime_engine: AsyncEngine
+) -> None:
     with pytest.raises(ValueError, match="action"):
         await trail.record(audit_context(), "Order Cancel", outcome="ok")
     with pytest.raises(ValueError, match="outcome"):
@@ -152,8 +171,9 @@ async def test_action_helper_records_ok_with_what_the_body_says(
 ) -> None:
     ctx = audit_context(request_id="req-ok")
     async with trail.action(ctx, "order.cancel", target="ord-7") as act, httpx.AsyncClient() as client:
-        response = await client.post(f"{fake_raptor.url}/v1/orders/ord-7/cancel",
-                                     headers={"X-Request-ID": act.request_id or ""})
+        response = await client.post(
+            f"{fake_raptor.url}/v1/orders/ord-7/cancel", headers={"X-Request-ID": act.request_id or ""}
+        )
         act.set(http_status=response.status_code, status=response.json()["status"])
     attempt, outcome = await _rows(runtime_engine)
     assert fake_raptor.mutations[0]["request_id"] == "req-ok" == attempt.request_id
@@ -182,8 +202,9 @@ async def test_action_helper_records_what_an_exception_means(
     assert recorded.error
 
 
-async def test_late_outcome_after_reconciler_is_kept_as_its_own_event(trail: AuditTrail,
-                                                                     runtime_engine: AsyncEngine) -> None:
+async def test_late_outcome_after_reconciler_is_kept_as_its_own_event(
+    trail: AuditTrail, runtime_engine: AsyncEngine
+) -> None:
     async with trail.action(audit_context(), "trading.halt") as act:
         # The reconciler got there first (the call took longer than its threshold).
         await trail.outcome(act.attempt, "unknown", params={"reconciled": True})
@@ -219,6 +240,7 @@ async def test_concurrent_appends_in_one_process_share_commits_and_fail_alone(
     assert isinstance(refused[0], OutcomeAlreadyRecorded)
     rows = await _rows(runtime_engine)
     assert [r.seq for r in rows] == list(range(1, 27))
-    assert sorted(r.request_id or "" for r in rows[2:]) == sorted([f"r{n}" for n in range(12)] +
-                                                                  [f"s{n}" for n in range(12)])
+    assert sorted(r.request_id or "" for r in rows[2:]) == sorted(
+        [f"r{n}" for n in range(12)] + [f"s{n}" for n in range(12)]
+    )
     assert (await verify_chain(runtime_engine)).ok

@@ -35,11 +35,18 @@ def start_audit_tasks(
         interval = timedelta(minutes=settings.audit_checkpoint_minutes)
         tasks.append(asyncio.create_task(run_periodic_checkpoints(engine, signer, interval=interval)))
     else:
-        log_event(log, "audit.checkpoint.disabled", level=logging.WARNING,
-                  reason=f"{SIGNING_KEY_SECRET} is not set: deletion of the newest events would go unnoticed")
+        log_event(
+            log,
+            "audit.checkpoint.disabled",
+            level=logging.WARNING,
+            reason=f"{SIGNING_KEY_SECRET} is not set: deletion of the newest events would go unnoticed",
+        )
     after = timedelta(minutes=settings.audit_reconcile_after_minutes)
-    tasks.append(asyncio.create_task(
-        run_periodic_reconcile(engine, RaptorClientsLookup(clients), older_than=after, interval=after / 2,
-                               clock=SystemClock())
-    ))
+    tasks.append(
+        asyncio.create_task(
+            run_periodic_reconcile(
+                engine, RaptorClientsLookup(clients), older_than=after, interval=after / 2, clock=SystemClock()
+            )
+        )
+    )
     return tasks

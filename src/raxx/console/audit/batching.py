@@ -73,8 +73,9 @@ class AppendBatcher:
             return appended
 
 
-def _settle(future: asyncio.Future[Appended], *, result: Appended | None = None,
-            error: BaseException | None = None) -> None:
+def _settle(
+    future: asyncio.Future[Appended], *, result: Appended | None = None, error: BaseException | None = None
+) -> None:
     """Resolve a caller's future unless it gave up waiting (timeout, cancellation)."""
     if future.done():
         return
@@ -83,4 +84,3 @@ def _settle(future: asyncio.Future[Appended], *, result: Appended | None = None,
     else:
         assert result is not None
         future.set_result(result)
-

@@ -138,8 +138,14 @@ class CheckpointSigner:
     def checkpoint(self, seq: int, chain_hash: str, created_at: datetime) -> Checkpoint:
         message = signed_message(self.origin, seq, chain_hash, created_at)
         return Checkpoint(
-            checkpoint_id=uuid.uuid4(), seq=seq, hash=chain_hash, created_at=created_at, origin=self.origin,
-            algorithm=self.algorithm, key_id=self.key_id, signature=self.sign(message),
+            checkpoint_id=uuid.uuid4(),
+            seq=seq,
+            hash=chain_hash,
+            created_at=created_at,
+            origin=self.origin,
+            algorithm=self.algorithm,
+            key_id=self.key_id,
+            signature=self.sign(message),
         )
 
     def problem_with(self, checkpoint: Checkpoint) -> str | None:
@@ -194,8 +200,14 @@ async def create_checkpoint(
 
 def _checkpoint_row(cp: Checkpoint) -> dict[str, Any]:
     return {
-        "checkpoint_id": cp.checkpoint_id, "seq": cp.seq, "hash": cp.hash, "created_at": cp.created_at,
-        "origin": cp.origin, "algorithm": cp.algorithm, "key_id": cp.key_id, "signature": cp.signature,
+        "checkpoint_id": cp.checkpoint_id,
+        "seq": cp.seq,
+        "hash": cp.hash,
+        "created_at": cp.created_at,
+        "origin": cp.origin,
+        "algorithm": cp.algorithm,
+        "key_id": cp.key_id,
+        "signature": cp.signature,
     }
 
 

@@ -52,7 +52,10 @@ database_option = click.option(
     "--database-url", envvar="CONSOLE_DATABASE_URL", help="console database URL [env: CONSOLE_DATABASE_URL]"
 )
 env_file_option = click.option(
-    "--env-file", type=click.Path(dir_okay=False, path_type=Path), default=Path(".env"), show_default=True,
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path(".env"),
+    show_default=True,
     help="development .env file consulted for secrets before the process environment",
 )
 
@@ -116,8 +119,12 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(
-        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), transient=True,
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
     ) as bar:
         task = bar.add_task(label, total=None)
 
@@ -130,16 +137,31 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
 @audit.command()
 @database_option
 @env_file_option
-@click.option("--checkpoint", "checkpoint_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="an exported checkpoint file (JSON Lines) to check the chain against; repeatable")
+@click.option(
+    "--checkpoint",
+    "checkpoint_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="an exported checkpoint file (JSON Lines) to check the chain against; repeatable",
+)
 @click.option("--no-stored", is_flag=True, help="ignore the checkpoints stored in the database")
 @click.option("--no-record", is_flag=True, help="do not record this verification as an audit event")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-@click.option("--workers", type=click.IntRange(1, 64), default=lambda: os.cpu_count() or 1,
-              show_default="CPU count", help="processes verifying ranges of a long chain (over 200,000 events)")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=lambda: os.cpu_count() or 1,
+    show_default="CPU count",
+    help="processes verifying ranges of a long chain (over 200,000 events)",
+)
 def verify(
-    database_url: str | None, env_file: Path, checkpoint_files: tuple[Path, ...], no_stored: bool,
-    no_record: bool, as_json: bool, workers: int,
+    database_url: str | None,
+    env_file: Path,
+    checkpoint_files: tuple[Path, ...],
+    no_stored: bool,
+    no_record: bool,
+    as_json: bool,
+    workers: int,
 ) -> None:
     """Walk the hash chain and report OK (count, head) or what is broken. Exit codes: see `raxx audit --help`."""
     signer = _signer(env_file, required=bool(checkpoint_files))
@@ -148,8 +170,9 @@ def verify(
     async def work(engine: AsyncEngine) -> VerifyReport:
         stored = [] if no_stored else await stored_checkpoints(engine)
         with _progress("verifying") as progress:
-            report = await verify_chain(engine, checkpoints=exported, stored=stored, signer=signer,
-                                        progress=progress, workers=workers)
+            report = await verify_chain(
+                engine, checkpoints=exported, stored=stored, signer=signer, progress=progress, workers=workers
+            )
         if not no_record:
             await AuditTrail(engine).record(
                 _cli_context(), "audit.verify", outcome="ok" if report.ok else "failed", params=report.as_dict()
@@ -204,18 +227,35 @@ def parse_duration(value: str) -> timedelta:
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="file to write (default: stdout)")
 def export(
-    database_url: str | None, since: str | None, until: str | None, environment: str | None, actor: str | None,
-    action: str | None, outcome: str | None, fmt: str, output: Path | None,
+    database_url: str | None,
+    since: str | None,
+    until: str | None,
+    environment: str | None,
+    actor: str | None,
+    action: str | None,
+    outcome: str | None,
+    fmt: str,
+    output: Path | None,
 ) -> None:
     """Stream matching events in chain order as JSON Lines or CSV."""
-    filters = EventFilter(environment=environment, actor=actor, action=action, outcome=outcome,
-                          since=_parse_time(since), until=_parse_time(until))
+    filters = EventFilter(
+        environment=environment,
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        since=_parse_time(since),
+        until=_parse_time(until),
+    )
 
     async def work(engine: AsyncEngine) -> int:
         with _open_output(output) as out:
             count = await export_events(engine, out, filters, fmt="csv" if fmt == "csv" else "jsonl")
-        await AuditTrail(engine).record(_cli_context(), "audit.export", outcome="ok",
-                                        params={"filters": _filter_params(filters), "format": fmt, "count": count})
+        await AuditTrail(engine).record(
+            _cli_context(),
+            "audit.export",
+            outcome="ok",
+            params={"filters": _filter_params(filters), "format": fmt, "count": count},
+        )
         return count
 
     count = _run(database_url, work)
@@ -238,8 +278,12 @@ def _open_output(output: Path | None) -> Iterator[TextIO]:
 @audit.command()
 @database_option
 @env_file_option
-@click.option("--export", "export_to", type=click.Path(dir_okay=False, path_type=Path),
-              help="append the checkpoint(s) to this file (JSON Lines) instead of stdout")
+@click.option(
+    "--export",
+    "export_to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="append the checkpoint(s) to this file (JSON Lines) instead of stdout",
+)
 @click.option("--all", "export_all", is_flag=True, help="export every stored checkpoint instead of signing a new one")
 def checkpoint(database_url: str | None, env_file: Path, export_to: Path | None, export_all: bool) -> None:
     """Verify the chain since the last checkpoint, then sign and store its head."""
@@ -265,9 +309,13 @@ def checkpoint(database_url: str | None, env_file: Path, export_to: Path | None,
 @env_file_option
 @click.option("--older-than", default="10m", show_default=True, help="close attempts open longer than this")
 @click.option("--lookback", default="30d", show_default=True, help="ignore attempts older than this")
-@click.option("--environments", "environments_file", envvar="CONSOLE_ENVIRONMENTS_FILE",
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="environment registry (TOML) naming each Raptor to ask [env: CONSOLE_ENVIRONMENTS_FILE]")
+@click.option(
+    "--environments",
+    "environments_file",
+    envvar="CONSOLE_ENVIRONMENTS_FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="environment registry (TOML) naming each Raptor to ask [env: CONSOLE_ENVIRONMENTS_FILE]",
+)
 def reconcile(
     database_url: str | None, env_file: Path, older_than: str, lookback: str, environments_file: Path | None
 ) -> None:
@@ -283,8 +331,13 @@ def reconcile(
     async def work(engine: AsyncEngine) -> str:
         async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
             lookup = HttpRequestLookup(registry, _secrets(env_file), client) if registry else None
-            report = await run_reconcile(engine, lookup, older_than=parse_duration(older_than),
-                                         lookback=parse_duration(lookback), clock=SystemClock())
+            report = await run_reconcile(
+                engine,
+                lookup,
+                older_than=parse_duration(older_than),
+                lookback=parse_duration(lookback),
+                clock=SystemClock(),
+            )
         return report.summary()
 
     click.echo(_run(database_url, work))

@@ -21,9 +21,27 @@ from raxx.console.audit.repository import EventFilter, EventRecord
 
 ExportFormat = Literal["jsonl", "csv"]
 COLUMNS = (
-    "seq", "event_id", "occurred_at", "recorded_at", "actor_id", "actor_name", "session_hash", "environment",
-    "action", "target", "params", "phase", "outcome", "attempt_id", "http_status", "error", "request_id",
-    "client_ip", "user_agent", "prev_hash", "hash",
+    "seq",
+    "event_id",
+    "occurred_at",
+    "recorded_at",
+    "actor_id",
+    "actor_name",
+    "session_hash",
+    "environment",
+    "action",
+    "target",
+    "params",
+    "phase",
+    "outcome",
+    "attempt_id",
+    "http_status",
+    "error",
+    "request_id",
+    "client_ip",
+    "user_agent",
+    "prev_hash",
+    "hash",
 )
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 

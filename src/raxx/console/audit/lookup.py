@@ -42,8 +42,9 @@ class HttpRequestLookup:
             headers={"Authorization": f"Bearer {token}", "X-Request-ID": uuid.uuid4().hex},
         )
         if response.status_code != 200:
-            log_event(log, "audit.lookup.refused", level=logging.WARNING, environment=environment,
-                      status=response.status_code)
+            log_event(
+                log, "audit.lookup.refused", level=logging.WARNING, environment=environment, status=response.status_code
+            )
             return None
         try:
             return RequestLookupResult.model_validate_json(response.content)
@@ -59,8 +60,13 @@ class HttpRequestLookup:
         except ValidationError:
             return False
         if response.status_code != 200 or identity.environment != environment:
-            log_event(log, "audit.lookup.identity_mismatch", level=logging.ERROR, expected=environment,
-                      actual=identity.environment)
+            log_event(
+                log,
+                "audit.lookup.identity_mismatch",
+                level=logging.ERROR,
+                expected=environment,
+                actual=identity.environment,
+            )
             return False
         self._verified.add(environment)
         return True

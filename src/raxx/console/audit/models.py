@@ -41,9 +41,7 @@ class AuditEvent(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     phase: Mapped[str] = mapped_column(Text, nullable=False)
     outcome: Mapped[str | None] = mapped_column(Text, nullable=True)
-    attempt_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("audit_event.event_id"), nullable=True
-    )
+    attempt_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("audit_event.event_id"), nullable=True)
     http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     request_id: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -71,7 +69,9 @@ class AuditEvent(Base):
         Index("ix_audit_event_environment_action_seq", "environment", "action", "seq"),
         Index("ix_audit_event_recorded_at_seq", "recorded_at", "seq"),
         Index(
-            "ix_audit_event_not_ok_seq", "outcome", "seq",
+            "ix_audit_event_not_ok_seq",
+            "outcome",
+            "seq",
             postgresql_where=text("outcome IN ('denied', 'failed', 'unknown')"),
         ),
         Index("ix_audit_event_request_id", "request_id", postgresql_where=text("request_id IS NOT NULL")),

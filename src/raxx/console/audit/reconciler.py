@@ -95,17 +95,21 @@ async def _ask(lookup: RaptorRequestLookup | None, record: EventRecord) -> Reque
     try:
         answer = await lookup.lookup(record.environment, record.request_id)
     except Exception as exc:  # an unreachable Raptor means "unknown", never a crashed reconciler
-        log_event(log, "audit.reconcile.lookup_failed", level=logging.WARNING, attempt_seq=record.seq,
-                  environment=record.environment, error=type(exc).__name__)
+        log_event(
+            log,
+            "audit.reconcile.lookup_failed",
+            level=logging.WARNING,
+            attempt_seq=record.seq,
+            environment=record.environment,
+            error=type(exc).__name__,
+        )
         return None
     if answer is not None and answer.request_id != record.request_id:
         return None
     return answer
 
 
-def _verdict(
-    record: EventRecord, answer: RequestLookupResult | None, *, asked: bool
-) -> tuple[Outcome, dict[str, Any]]:
+def _verdict(record: EventRecord, answer: RequestLookupResult | None, *, asked: bool) -> tuple[Outcome, dict[str, Any]]:
     params: dict[str, Any] = {"reconciled": True}
     if answer is None:
         params["raptor_found"] = None
@@ -141,8 +145,14 @@ def _attempt_of(record: EventRecord) -> Attempt:
         user_agent=record.user_agent,
     )
     return Attempt(
-        event_id=record.event_id, seq=record.seq, hash=record.hash, recorded_at=record.recorded_at,
-        occurred_at=record.occurred_at, context=context, action=record.action, target=record.target,
+        event_id=record.event_id,
+        seq=record.seq,
+        hash=record.hash,
+        recorded_at=record.recorded_at,
+        occurred_at=record.occurred_at,
+        context=context,
+        action=record.action,
+        target=record.target,
     )
 
 

@@ -141,12 +141,22 @@ def _time_conditions(filters: EventFilter) -> list[ColumnElement[bool]]:
     becomes a seq range (two index probes), so the page's newest-first scan stays short."""
     conditions: list[ColumnElement[bool]] = []
     if filters.since:
-        first = (select(AuditEvent.seq).where(AuditEvent.recorded_at >= filters.since)
-                 .order_by(AuditEvent.recorded_at, AuditEvent.seq).limit(1).scalar_subquery())
+        first = (
+            select(AuditEvent.seq)
+            .where(AuditEvent.recorded_at >= filters.since)
+            .order_by(AuditEvent.recorded_at, AuditEvent.seq)
+            .limit(1)
+            .scalar_subquery()
+        )
         conditions += [AuditEvent.recorded_at >= filters.since, AuditEvent.seq >= first]
     if filters.until:
-        last = (select(AuditEvent.seq).where(AuditEvent.recorded_at < filters.until)
-                .order_by(AuditEvent.recorded_at.desc(), AuditEvent.seq.desc()).limit(1).scalar_subquery())
+        last = (
+            select(AuditEvent.seq)
+            .where(AuditEvent.recorded_at < filters.until)
+            .order_by(AuditEvent.recorded_at.desc(), AuditEvent.seq.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
         conditions += [AuditEvent.recorded_at < filters.until, AuditEvent.seq <= last]
     return conditions
 

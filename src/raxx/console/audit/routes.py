@@ -91,8 +91,9 @@ class AuditedRoute(APIRoute):
             trail: AuditTrail = state.audit
             fields = await _request_fields(request)
             ctx = await audit_context(request, state, environment=_environment(spec, request, fields, state))
-            async with trail.action(ctx, spec.action, target=_field(spec.target_field, request, fields),
-                                    params=fields) as act:
+            async with trail.action(
+                ctx, spec.action, target=_field(spec.target_field, request, fields), params=fields
+            ) as act:
                 request.state.audit = act
                 response = await handler(request)
                 act.set_from_status(response.status_code)
@@ -193,9 +194,13 @@ async def record_refusal(request: Request, code: str, detail: object, status: in
     try:
         ctx = await audit_context(request, state, environment=environment)
         await state.audit.record(
-            ctx, "identity.mismatch" if is_mismatch else "access.denied",
-            outcome="failed" if is_mismatch else "denied", target=request.url.path, http_status=status,
-            error=f"{code}: {detail}", params={"method": request.method},
+            ctx,
+            "identity.mismatch" if is_mismatch else "access.denied",
+            outcome="failed" if is_mismatch else "denied",
+            target=request.url.path,
+            http_status=status,
+            error=f"{code}: {detail}",
+            params={"method": request.method},
         )
     except Exception as exc:  # the refusal stands; the log says the audit write failed
         log_event(log, "audit.refusal.unrecorded", level=logging.ERROR, code=code, error=type(exc).__name__)

@@ -186,11 +186,30 @@ class AuditTrail:
     ) -> Attempt:
         """Commit an attempt; raise :class:`AuditUnavailable` if it cannot be written."""
         event_id, occurred_at = uuid.uuid4(), self.clock.now()
-        body = _body(ctx, action, event_id=event_id, occurred_at=occurred_at, target=target, params=params,
-                     phase="attempt", outcome=None, attempt_id=None, http_status=None, error=None)
+        body = _body(
+            ctx,
+            action,
+            event_id=event_id,
+            occurred_at=occurred_at,
+            target=target,
+            params=params,
+            phase="attempt",
+            outcome=None,
+            attempt_id=None,
+            http_status=None,
+            error=None,
+        )
         appended = await self._append(body, action=action)
-        return Attempt(event_id=event_id, seq=appended.seq, hash=appended.hash, recorded_at=appended.recorded_at,
-                       occurred_at=occurred_at, context=ctx, action=action, target=target)
+        return Attempt(
+            event_id=event_id,
+            seq=appended.seq,
+            hash=appended.hash,
+            recorded_at=appended.recorded_at,
+            occurred_at=occurred_at,
+            context=ctx,
+            action=action,
+            target=target,
+        )
 
     async def outcome(
         self,
@@ -221,9 +240,19 @@ class AuditTrail:
     ) -> Recorded:
         """Commit a single event (phase ``outcome``, no attempt); raise :class:`AuditUnavailable` on failure."""
         event_id = uuid.uuid4()
-        body = _body(ctx, action, event_id=event_id, occurred_at=self.clock.now(), target=target, params=params,
-                     phase="outcome", outcome=_checked_outcome(outcome), attempt_id=None,
-                     http_status=http_status, error=error)
+        body = _body(
+            ctx,
+            action,
+            event_id=event_id,
+            occurred_at=self.clock.now(),
+            target=target,
+            params=params,
+            phase="outcome",
+            outcome=_checked_outcome(outcome),
+            attempt_id=None,
+            http_status=http_status,
+            error=error,
+        )
         appended = await self._append(body, action=action)
         return Recorded(event_id=event_id, seq=appended.seq, hash=appended.hash, recorded_at=appended.recorded_at)
 
@@ -243,8 +272,11 @@ class AuditTrail:
             yield scope
         except BaseException as exc:
             verdict = classify_exception(exc)
-            scope.set(scope.outcome if scope.outcome not in (None, "ok") else _checked_outcome(verdict.outcome),
-                      http_status=scope.http_status or verdict.http_status, error=verdict.error)
+            scope.set(
+                scope.outcome if scope.outcome not in (None, "ok") else _checked_outcome(verdict.outcome),
+                http_status=scope.http_status or verdict.http_status,
+                error=verdict.error,
+            )
             await self._close(scope)
             raise
         else:
@@ -253,26 +285,51 @@ class AuditTrail:
     async def _close(self, scope: ActionScope) -> None:
         with anyio.CancelScope(shield=True):
             try:
-                await self._write_outcome(scope.attempt, scope.outcome or "ok", http_status=scope.http_status,
-                                          error=scope.error, params=scope.params)
+                await self._write_outcome(
+                    scope.attempt,
+                    scope.outcome or "ok",
+                    http_status=scope.http_status,
+                    error=scope.error,
+                    params=scope.params,
+                )
                 scope.outcome_recorded = True
             except OutcomeAlreadyRecorded:
                 await self._late_outcome(scope)
             except AuditUnavailable as exc:
-                log_event(log, "audit.outcome.failed", level=logging.ERROR, attempt_seq=scope.attempt.seq,
-                          action=scope.attempt.action, outcome=scope.outcome or "ok", detail=str(exc.detail))
+                log_event(
+                    log,
+                    "audit.outcome.failed",
+                    level=logging.ERROR,
+                    attempt_seq=scope.attempt.seq,
+                    action=scope.attempt.action,
+                    outcome=scope.outcome or "ok",
+                    detail=str(exc.detail),
+                )
 
     async def _late_outcome(self, scope: ActionScope) -> None:
         """The reconciler closed this attempt first; keep what really happened as its own event."""
         attempt = scope.attempt
         params = {**scope.params, "late_outcome_of": str(attempt.event_id)}
         try:
-            await self.record(attempt.context, attempt.action, outcome=scope.outcome or "ok", target=attempt.target,
-                              params=params, http_status=scope.http_status, error=scope.error)
+            await self.record(
+                attempt.context,
+                attempt.action,
+                outcome=scope.outcome or "ok",
+                target=attempt.target,
+                params=params,
+                http_status=scope.http_status,
+                error=scope.error,
+            )
             scope.outcome_recorded = True
         except AuditUnavailable as exc:
-            log_event(log, "audit.outcome.failed", level=logging.ERROR, attempt_seq=attempt.seq,
-                      action=attempt.action, detail=str(exc.detail))
+            log_event(
+                log,
+                "audit.outcome.failed",
+                level=logging.ERROR,
+                attempt_seq=attempt.seq,
+                action=attempt.action,
+                detail=str(exc.detail),
+            )
 
     async def _write_outcome(
         self,
@@ -284,9 +341,19 @@ class AuditTrail:
         params: Mapping[str, Any] | None,
     ) -> Recorded:
         event_id = uuid.uuid4()
-        body = _body(attempt.context, attempt.action, event_id=event_id, occurred_at=self.clock.now(),
-                     target=attempt.target, params=params, phase="outcome", outcome=_checked_outcome(outcome),
-                     attempt_id=attempt.event_id, http_status=http_status, error=error)
+        body = _body(
+            attempt.context,
+            attempt.action,
+            event_id=event_id,
+            occurred_at=self.clock.now(),
+            target=attempt.target,
+            params=params,
+            phase="outcome",
+            outcome=_checked_outcome(outcome),
+            attempt_id=attempt.event_id,
+            http_status=http_status,
+            error=error,
+        )
         appended = await self._append(body, action=attempt.action)
         return Recorded(event_id=event_id, seq=appended.seq, hash=appended.hash, recorded_at=appended.recorded_at)
 
@@ -311,9 +378,7 @@ def _violates(exc: IntegrityError, constraint: str) -> bool:
 def _unavailable(action: str, exc: BaseException) -> AuditUnavailable:
     reason = _reason(exc)
     log_event(log, "audit.append.failed", level=logging.ERROR, action=action, reason=reason)
-    return AuditUnavailable(
-        f"the audit trail could not record {action!r} ({reason}); the action was not performed"
-    )
+    return AuditUnavailable(f"the audit trail could not record {action!r} ({reason}); the action was not performed")
 
 
 def _reason(exc: BaseException) -> str:

@@ -77,8 +77,9 @@ class _Chunk:
     leftover: dict[int, list[Checkpoint]] = field(default_factory=dict)
 
 
-def _verify_chunk(url: str, lo: int, hi: int, wanted: dict[int, list[Checkpoint]],
-                  progress: ProgressFn | None = None, total: int = 0) -> _Chunk:
+def _verify_chunk(
+    url: str, lo: int, hi: int, wanted: dict[int, list[Checkpoint]], progress: ProgressFn | None = None, total: int = 0
+) -> _Chunk:
     chunk = _Chunk()
     report = VerifyReport()
     walk = _Walk(report, wanted, lo, GENESIS_HASH)
@@ -130,6 +131,7 @@ def _copy_fields(line: str) -> list[Any]:
 def _unescape(match: re.Match[str]) -> str:
     char = match.group(1)
     return _COPY_ESCAPES.get(char, char)
+
 
 ProgressFn = Callable[[int, int], None]
 
@@ -259,9 +261,7 @@ async def verify_chain(
         _merge(walk, chunk)
     _check_checkpoints_reached(walk, trusted)
     if not trusted:
-        report.notes.append(
-            "no checkpoint was given: deleting the newest events cannot be detected without one"
-        )
+        report.notes.append("no checkpoint was given: deleting the newest events cannot be detected without one")
     return report
 
 
@@ -296,8 +296,10 @@ async def _run_chunks(
     loop = asyncio.get_running_loop()
     done = 0
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [loop.run_in_executor(pool, _verify_chunk, url, lo, hi, part)
-                   for (lo, hi), part in zip(ranges, parts, strict=True)]
+        futures = [
+            loop.run_in_executor(pool, _verify_chunk, url, lo, hi, part)
+            for (lo, hi), part in zip(ranges, parts, strict=True)
+        ]
         for finished in asyncio.as_completed(futures):
             done += (await finished).count
             if progress:
@@ -366,11 +368,24 @@ def _check_rows(walk: _Walk, rows: Sequence[Sequence[Any]]) -> None:
             report.add(Finding("broken_link", seq, "prev_hash does not match the previous event's hash"))
         body = dumps(
             {
-                "v": BODY_VERSION, "event_id": row[4], "occurred_at": row[5], "actor_id": row[6],
-                "actor_name": row[7], "session_hash": row[8], "environment": row[9], "action": row[10],
-                "target": row[11], "params": loads(row[12]), "phase": row[13], "outcome": row[14],
-                "attempt_id": row[15], "http_status": row[16], "error": row[17], "request_id": row[18],
-                "client_ip": row[19], "user_agent": row[20],
+                "v": BODY_VERSION,
+                "event_id": row[4],
+                "occurred_at": row[5],
+                "actor_id": row[6],
+                "actor_name": row[7],
+                "session_hash": row[8],
+                "environment": row[9],
+                "action": row[10],
+                "target": row[11],
+                "params": loads(row[12]),
+                "phase": row[13],
+                "outcome": row[14],
+                "attempt_id": row[15],
+                "http_status": row[16],
+                "error": row[17],
+                "request_id": row[18],
+                "client_ip": row[19],
+                "user_agent": row[20],
             },
             option=sort_keys,
         )

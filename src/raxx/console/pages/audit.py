@@ -44,9 +44,7 @@ def _parse_time(label: str, value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _filters(
-    state: ConsoleState, login: Login, page_env: str, query: dict[str, str | None]
-) -> tuple[EventFilter, str]:
+def _filters(state: ConsoleState, login: Login, page_env: str, query: dict[str, str | None]) -> tuple[EventFilter, str]:
     visible = tuple(auditable_environments(state, login))
     chosen = query["environment"] if query["environment"] is not None else page_env
     if chosen not in (ALL, EventFilter.NO_ENVIRONMENT) and chosen not in visible:
@@ -85,16 +83,31 @@ async def audit_list(
     after: Annotated[int | None, Query(ge=0)] = None,
 ) -> HTMLResponse:
     require_capability(login, spec.name, "audit")
-    query = {"environment": environment, "actor": actor, "action": action, "outcome": outcome, "since": since,
-             "until": until, "request_id": request_id}
+    query = {
+        "environment": environment,
+        "actor": actor,
+        "action": action,
+        "outcome": outcome,
+        "since": since,
+        "until": until,
+        "request_id": request_id,
+    }
     filters, chosen = _filters(state, login, spec.name, query)
     page = await browse.event_page(state.audit.engine, filters, before=before, after=after)
     kept = {k: v for k, v in {**query, "environment": chosen}.items() if v}
     return await render(
-        request, state, "audit.html", env=spec, login=login,
-        page=page, query=kept, chain=await browse.chain_status(state.audit.engine),
+        request,
+        state,
+        "audit.html",
+        env=spec,
+        login=login,
+        page=page,
+        query=kept,
+        chain=await browse.chain_status(state.audit.engine),
         choices=[ALL, *auditable_environments(state, login), EventFilter.NO_ENVIRONMENT],
-        chosen=chosen, outcomes=OUTCOMES, tag=_tagger(state),
+        chosen=chosen,
+        outcomes=OUTCOMES,
+        tag=_tagger(state),
     )
 
 
@@ -108,8 +121,15 @@ async def audit_event(request: Request, state: StateDep, login: LoginDep, spec: 
     if partner is not None and partner.environment is not None and partner.environment not in visible:
         partner = None
     return await render(
-        request, state, "audit_event.html", env=spec, login=login,
-        event=event, partner=partner, fields=_detail_fields(event), tag=_tagger(state),
+        request,
+        state,
+        "audit_event.html",
+        env=spec,
+        login=login,
+        event=event,
+        partner=partner,
+        fields=_detail_fields(event),
+        tag=_tagger(state),
     )
 
 
@@ -135,10 +155,22 @@ def _tagger(state: ConsoleState) -> Any:
 
 def _detail_fields(event: EventRecord) -> list[tuple[str, Any]]:
     return [
-        ("seq", event.seq), ("event id", event.event_id), ("phase", event.phase), ("outcome", event.outcome),
-        ("action", event.action), ("target", event.target), ("occurred at (UTC)", event.occurred_at),
-        ("recorded at (UTC)", event.recorded_at), ("actor", event.actor_name), ("actor id", event.actor_id),
-        ("session (SHA-256)", event.session_hash), ("HTTP status", event.http_status), ("error", event.error),
-        ("request id", event.request_id), ("client IP", event.client_ip), ("user agent", event.user_agent),
-        ("previous hash", event.prev_hash), ("hash", event.hash),
+        ("seq", event.seq),
+        ("event id", event.event_id),
+        ("phase", event.phase),
+        ("outcome", event.outcome),
+        ("action", event.action),
+        ("target", event.target),
+        ("occurred at (UTC)", event.occurred_at),
+        ("recorded at (UTC)", event.recorded_at),
+        ("actor", event.actor_name),
+        ("actor id", event.actor_id),
+        ("session (SHA-256)", event.session_hash),
+        ("HTTP status", event.http_status),
+        ("error", event.error),
+        ("request id", event.request_id),
+        ("client IP", event.client_ip),
+        ("user agent", event.user_agent),
+        ("previous hash", event.prev_hash),
+        ("hash", event.hash),
     ]

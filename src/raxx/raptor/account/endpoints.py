@@ -13,8 +13,12 @@ from raxx.raptor.openapi import AUTH_ERRORS, error_responses
 router = APIRouter(prefix="/v1/account", tags=["account"])
 
 
-@router.get("", response_model=AccountRead, summary="Cash, equity, buying power and the broker account",
-            responses=error_responses(*AUTH_ERRORS, 503))
+@router.get(
+    "",
+    response_model=AccountRead,
+    summary="Cash, equity, buying power and the broker account",
+    responses=error_responses(*AUTH_ERRORS, 503),
+)
 async def get_account(broker: BrokerDep, settings: SettingsDep, caller: ReadCaller) -> AccountRead:
     try:
         account = await broker.account()

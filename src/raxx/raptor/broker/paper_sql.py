@@ -97,4 +97,3 @@ PLACE_ORDER = text(
     SELECT * FROM placed
     """
 )
-

@@ -38,22 +38,34 @@ def _paper(broker: Broker) -> PaperBroker:
     return broker
 
 
-@router.get("/{symbol}", response_model=PriceRead, summary="The paper broker's current price",
-            responses=error_responses(*AUTH_ERRORS, 404, 503))
+@router.get(
+    "/{symbol}",
+    response_model=PriceRead,
+    summary="The paper broker's current price",
+    responses=error_responses(*AUTH_ERRORS, 404, 503),
+)
 async def get_price(symbol: Symbol, broker: BrokerDep, caller: ReadCaller) -> PriceRead:
     price, pinned = await _paper(broker).quote(symbol)
     return PriceRead(symbol=symbol, price=price, pinned=pinned)
 
 
-@router.put("/{symbol}", response_model=PriceRead, summary="Pin a price; resting orders it crosses fill now",
-            responses=error_responses(*BODY_ERRORS, 404, 503))
+@router.put(
+    "/{symbol}",
+    response_model=PriceRead,
+    summary="Pin a price; resting orders it crosses fill now",
+    responses=error_responses(*BODY_ERRORS, 404, 503),
+)
 async def set_price(symbol: Symbol, body: PriceSet, broker: BrokerDep, caller: AdminCaller) -> PriceRead:
     await _paper(broker).set_price(symbol, body.price)
     return PriceRead(symbol=symbol, price=body.price, pinned=True)
 
 
-@router.delete("/{symbol}", response_model=PriceRead, summary="Unpin: the seeded price path applies again",
-               responses=error_responses(*AUTH_ERRORS, 404, 503))
+@router.delete(
+    "/{symbol}",
+    response_model=PriceRead,
+    summary="Unpin: the seeded price path applies again",
+    responses=error_responses(*AUTH_ERRORS, 404, 503),
+)
 async def clear_price(symbol: Symbol, broker: BrokerDep, caller: AdminCaller) -> PriceRead:
     paper = _paper(broker)
     await paper.clear_price(symbol)

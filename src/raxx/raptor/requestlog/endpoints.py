@@ -27,6 +27,11 @@ async def lookup_request(
     if row is None:
         return RequestLookup(request_id=request_id, found=False)
     return RequestLookup(
-        request_id=request_id, found=True, action=row["action"], target=row["target"], at=row["at"],
-        token_id=row["token_id"], actor=row["actor"],
+        request_id=request_id,
+        found=True,
+        action=row["action"],
+        target=row["target"],
+        at=row["at"],
+        token_id=row["token_id"],
+        actor=row["actor"],
     )

@@ -57,7 +57,11 @@ def issue_token_sync(database_url: str, *, environment: str, scopes: list[str], 
     try:
         with engine.begin() as conn:
             repository.insert(
-                conn, token_id=token_id, environment=environment, name=name, scopes=granted,
+                conn,
+                token_id=token_id,
+                environment=environment,
+                name=name,
+                scopes=granted,
                 secret_hash=hash_secret(secret),
             )
     finally:

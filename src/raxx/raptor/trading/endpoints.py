@@ -12,8 +12,12 @@ from raxx.raptor.trading.schemas import HaltRequest, TradingStateRead
 router = APIRouter(prefix="/v1/trading", tags=["trading"])
 
 
-@router.get("", response_model=TradingStateRead, summary="Whether trading is halted, why and by whom",
-            responses=error_responses(*AUTH_ERRORS))
+@router.get(
+    "",
+    response_model=TradingStateRead,
+    summary="Whether trading is halted, why and by whom",
+    responses=error_responses(*AUTH_ERRORS),
+)
 async def get_trading(session: SessionDep, caller: ReadCaller) -> TradingStateRead:
     return await service.get_state(session)
 

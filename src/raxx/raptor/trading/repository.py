@@ -27,8 +27,9 @@ async def switch(
     stmt = (
         update(STATE)
         .where(STATE.c.id == 1)
-        .values(halted=halted, reason=reason, changed_at=func.now(), actor=actor, token_id=token_id,
-                request_id=request_id)
+        .values(
+            halted=halted, reason=reason, changed_at=func.now(), actor=actor, token_id=token_id, request_id=request_id
+        )
         .returning(*STATE.columns)
     )
     return (await session.execute(stmt)).mappings().one()

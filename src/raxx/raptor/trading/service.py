@@ -31,18 +31,30 @@ async def halt(session: AsyncSession, *, caller: Caller, request_id: str, reason
     state = await repository.current(session, for_update=True)
     if not state["halted"]:
         state = await repository.switch(
-            session, halted=True, reason=reason.strip(), actor=caller.actor, token_id=caller.token_id,
+            session,
+            halted=True,
+            reason=reason.strip(),
+            actor=caller.actor,
+            token_id=caller.token_id,
             request_id=request_id,
         )
         await repository.append_event(
-            session, action="halt", reason=reason.strip(), actor=caller.actor, token_id=caller.token_id,
+            session,
+            action="halt",
+            reason=reason.strip(),
+            actor=caller.actor,
+            token_id=caller.token_id,
             request_id=request_id,
         )
         raptor_event(log, "trading.halt.ok", reason=reason.strip())
     else:
         raptor_event(log, "trading.halt.already_halted")
     await requests.record(
-        session, request_id=request_id, action="trading.halt", target="trading", token_id=caller.token_id,
+        session,
+        request_id=request_id,
+        action="trading.halt",
+        target="trading",
+        token_id=caller.token_id,
         actor=caller.actor,
     )
     return _read(state)
@@ -55,14 +67,22 @@ async def resume(session: AsyncSession, *, caller: Caller, request_id: str) -> T
             session, halted=False, reason=None, actor=caller.actor, token_id=caller.token_id, request_id=request_id
         )
         await repository.append_event(
-            session, action="resume", reason=None, actor=caller.actor, token_id=caller.token_id,
+            session,
+            action="resume",
+            reason=None,
+            actor=caller.actor,
+            token_id=caller.token_id,
             request_id=request_id,
         )
         raptor_event(log, "trading.resume.ok")
     else:
         raptor_event(log, "trading.resume.not_halted")
     await requests.record(
-        session, request_id=request_id, action="trading.resume", target="trading", token_id=caller.token_id,
+        session,
+        request_id=request_id,
+        action="trading.resume",
+        target="trading",
+        token_id=caller.token_id,
         actor=caller.actor,
     )
     return _read(state)

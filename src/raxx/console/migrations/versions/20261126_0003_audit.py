@@ -148,9 +148,7 @@ def _create_event_table() -> None:
             " OR (phase = 'outcome' AND outcome IS NOT NULL)",
             name=op.f("ck_audit_event_phase_outcome_shape"),
         ),
-        sa.CheckConstraint(
-            "length(hash) = 64 AND length(prev_hash) = 64", name=op.f("ck_audit_event_hash_length")
-        ),
+        sa.CheckConstraint("length(hash) = 64 AND length(prev_hash) = 64", name=op.f("ck_audit_event_hash_length")),
         sa.ForeignKeyConstraint(
             ["attempt_id"], ["audit_event.event_id"], name=op.f("fk_audit_event_attempt_id_audit_event")
         ),
@@ -159,7 +157,10 @@ def _create_event_table() -> None:
         sa.UniqueConstraint("prev_hash", name=op.f("uq_audit_event_prev_hash")),
     )
     op.create_index(
-        "uq_audit_event_attempt_id", "audit_event", ["attempt_id"], unique=True,
+        "uq_audit_event_attempt_id",
+        "audit_event",
+        ["attempt_id"],
+        unique=True,
         postgresql_where=sa.text("attempt_id IS NOT NULL"),
     )
     op.create_index("ix_audit_event_environment_seq", "audit_event", ["environment", "seq"])
@@ -168,15 +169,21 @@ def _create_event_table() -> None:
     op.create_index("ix_audit_event_environment_action_seq", "audit_event", ["environment", "action", "seq"])
     op.create_index("ix_audit_event_recorded_at_seq", "audit_event", ["recorded_at", "seq"])
     op.create_index(
-        "ix_audit_event_not_ok_seq", "audit_event", ["outcome", "seq"],
+        "ix_audit_event_not_ok_seq",
+        "audit_event",
+        ["outcome", "seq"],
         postgresql_where=sa.text("outcome IN ('denied', 'failed', 'unknown')"),
     )
     op.create_index(
-        "ix_audit_event_request_id", "audit_event", ["request_id"],
+        "ix_audit_event_request_id",
+        "audit_event",
+        ["request_id"],
         postgresql_where=sa.text("request_id IS NOT NULL"),
     )
     op.create_index(
-        "ix_audit_event_open_attempts", "audit_event", ["recorded_at"],
+        "ix_audit_event_open_attempts",
+        "audit_event",
+        ["recorded_at"],
         postgresql_where=sa.text("phase = 'attempt'"),
     )
 

@@ -153,6 +153,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_release_board")),
     )
 
+
 def downgrade() -> None:
     op.drop_table("release_board")
     op.drop_index("ix_retirement_decision_subject", table_name="retirement_decision")
