@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
 import psycopg
 import pytest
 
 from raxx.common.provision import ProvisionedDatabase
+from raxx.raptor.app import create_app
+from tests.fixtures.apps import raptor_settings
 from tests.fixtures.database import DatabaseFactory
-from tests.fixtures.raptor import order_body, pin, trading_client
+from tests.fixtures.raptor import QUIET, auth, issue, order_body, pin, trading_client
 
 
 async def test_every_mutation_is_found_by_its_request_id(raptor_db: ProvisionedDatabase) -> None:
@@ -66,3 +71,32 @@ async def test_history_is_append_only_for_the_app_role(
         for statement in ("UPDATE request_log SET actor = 'mallory'", "DELETE FROM trading_events"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
+
+
+async def test_a_halt_is_committed_before_its_response_is_sent(raptor_db: ProvisionedDatabase) -> None:
+    """The request's commit runs before the response starts (FastAPI's default runs it after)."""
+    app = create_app(raptor_settings(raptor_db, "staging", **QUIET))
+    logged_at_start: list[bool] = []
+
+    def logged(request_id: str) -> bool:
+        with psycopg.connect(raptor_db.runtime_url) as conn:
+            return conn.execute("SELECT 1 FROM request_log WHERE request_id = %s", (request_id,)).fetchone() is not None
+
+    async def watched(scope: Any, receive: Any, send: Any) -> None:
+        async def watching(message: Any) -> None:
+            if message["type"] == "http.response.start" and scope["path"] == "/v1/trading/halt":
+                logged_at_start.append(logged("req-halt-commit"))
+            await send(message)
+
+        await app(scope, receive, watching)
+
+    token = issue(raptor_db, "staging", "trade", "admin")
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=watched), base_url="http://testserver") as client,
+    ):
+        halted = await client.post(
+            "/v1/trading/halt", json={"reason": "r"}, headers={**auth(token), "X-Request-ID": "req-halt-commit"}
+        )
+    assert halted.status_code == 200, halted.text
+    assert logged_at_start == [True]

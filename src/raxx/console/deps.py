@@ -42,7 +42,10 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-DbDep = Annotated[AsyncSession, Depends(get_db)]
+# Function scope: the commit runs before the response is sent. FastAPI's default (request
+# scope) runs it after, so a client could act on a "done" whose transaction was not yet (or
+# never) committed: e.g. follow the login redirect before its session row existed.
+DbDep = Annotated[AsyncSession, Depends(get_db, scope="function")]
 
 
 def is_secure(request: Request, state: ConsoleState) -> bool:

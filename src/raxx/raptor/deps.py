@@ -59,7 +59,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# Function scope: the commit runs before the response is sent. FastAPI's default (request
+# scope) runs it after, so a client could act on a "done" whose transaction was not yet (or
+# never) committed: e.g. follow the login redirect before its session row existed.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def get_request_id(request: Request) -> str:
