@@ -21,9 +21,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import multiprocessing
-import re
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +46,8 @@ BATCH_SIZE = 5000
 #: Below this many events one process verifies (starting processes costs about a second).
 PARALLEL_MIN_EVENTS = 200_000
 
-# Text straight from the server: nothing is parsed into Python types except params.
+# Text straight from the server (seq and http_status as ints): nothing else becomes a Python type
+# except params, so nothing is rounded or reformatted on the way to the hash.
 # Timestamps use canonical.PG_TIMESTAMP_FORMAT (a test pins the two together).
 VERIFY_SQL = """
 SELECT seq, prev_hash, hash,
@@ -58,8 +58,6 @@ SELECT seq, prev_hash, hash,
        attempt_id::text, http_status, error, request_id, client_ip, user_agent
 FROM audit_event WHERE seq > {start} AND seq <= {end} ORDER BY seq
 """
-_COPY_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
-_COPY_ESCAPE_RE = re.compile(r"\\(.)")
 
 
 @dataclass
@@ -98,39 +96,21 @@ def _verify_chunk(
     return chunk
 
 
-def _stream_rows(pg: psycopg.Connection[Any], lo: int, hi: int) -> Iterator[list[list[Any]]]:
-    """Rows in batches, through COPY TO STDOUT: the server formats the next rows while we
-    hash these (two cores busy instead of one), with no round trip per batch."""
-    sql = f"COPY ({VERIFY_SQL.format(start=int(lo), end=int(hi)).strip()}) TO STDOUT"
-    batch: list[list[Any]] = []
-    pending = b""
-    with pg.cursor() as cur, cur.copy(sql) as copy:
-        for data in copy:
-            # libpq hands over one row per message; the split keeps us right if it ever does not.
-            *lines, pending = (pending + bytes(data)).split(b"\n")
-            batch.extend(_copy_fields(line.decode()) for line in lines)
-            if len(batch) >= BATCH_SIZE:
-                yield batch
-                batch = []
-    if batch:
-        yield batch
+def _stream_rows(pg: psycopg.Connection[Any], lo: int, hi: int) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows in batches through a server-side cursor, the next batch fetched while this one is hashed.
 
-
-def _copy_fields(line: str) -> list[Any]:
-    """One COPY text-format line to values: ``\\N`` is NULL, backslash escapes undone."""
-    fields: list[Any] = line.split("\t")
-    for i, value in enumerate(fields):
-        if "\\" in value:
-            fields[i] = None if value == "\\N" else _COPY_ESCAPE_RE.sub(_unescape, value)
-    fields[0] = int(fields[0])
-    if fields[16] is not None:
-        fields[16] = int(fields[16])
-    return fields
-
-
-def _unescape(match: re.Match[str]) -> str:
-    char = match.group(1)
-    return _COPY_ESCAPES.get(char, char)
+    Why a cursor and not COPY: psycopg's C loaders build each row's tuple in ~3 µs, where
+    splitting and unescaping COPY text in Python cost ~10 µs a row, the largest single cost
+    of a verify (``bench/README.md``). Why the prefetch thread: PostgreSQL formats the next
+    batch while this process hashes the previous one, as COPY's streaming did.
+    """
+    with pg.transaction(), pg.cursor(name="raxx_audit_verify") as cur:
+        cur.execute(VERIFY_SQL.format(start=int(lo), end=int(hi)))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-verify-fetch") as fetcher:
+            pending = fetcher.submit(cur.fetchmany, BATCH_SIZE)
+            while rows := pending.result():
+                pending = fetcher.submit(cur.fetchmany, BATCH_SIZE)
+                yield rows
 
 
 ProgressFn = Callable[[int, int], None]
