@@ -17,11 +17,11 @@ existing fills to that form. ``tests/raptor/test_order_json.py`` holds the rende
 equal to what ``OrderRead`` writes for every kind of order.
 """
 
-import importlib.util
 from collections.abc import Sequence
-from pathlib import Path
 
 from alembic import op
+
+from raxx.common.migrations import revision_sql
 
 revision: str = "r20261127_0004"
 down_revision: str | Sequence[str] | None = "r20261127_0003"
@@ -63,13 +63,7 @@ UPDATE orders o SET fills = COALESCE((
 
 def _read_time_renderer() -> str:
     """``raptor_order_json`` as revision r20261127_0003 created it (for the downgrade)."""
-    path = Path(__file__).with_name("20261127_0003_fast_paths.py")
-    spec = importlib.util.spec_from_file_location("raptor_r20261127_0003", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    created: str = module.ORDER_JSON
+    created = revision_sql("raptor", "r20261127_0003", "ORDER_JSON")
     return created[created.index("CREATE FUNCTION raptor_order_json") :]
 
 
