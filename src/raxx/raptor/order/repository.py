@@ -61,12 +61,16 @@ _SUBMIT_PAPER = (
 )
 
 
+#: The SQLSTATE ``raptor_submit_paper`` raises when the venue refuses: the transaction is undone.
+PAPER_REFUSED = "RX001"
+
+
 async def submit_paper(conn: psycopg.AsyncConnection[Any], values: dict[str, Any]) -> dict[str, Any]:
     """Record, log and place an order with the paper venue in one transaction.
 
-    Returns ``outcome`` (``placed``; ``refused``: recorded as new, the venue placed nothing;
-    ``not_inserted``: halted or a known client order id, nothing written), ``halted`` and,
-    unless not inserted, the order's outcome columns. ``conn`` is in autocommit.
+    Returns ``outcome`` (``placed``; ``not_inserted``: halted or a known client order id,
+    nothing written), ``halted`` and, when placed, the order's outcome columns. A refusal
+    by the venue raises ``PAPER_REFUSED``, having written nothing. ``conn`` is in autocommit.
     """
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_SUBMIT_PAPER, values)

@@ -115,10 +115,31 @@ async def submit(
         return await _submit_on_paper_venue(
             engine, driver, broker, caller=caller, request_id=request_id, body=body, recorded=recorded
         )
+    return await _submit_in_steps(
+        engine,
+        broker.submit,
+        caller=caller,
+        request_id=request_id,
+        body=body,
+        recorded=recorded,
+        durable=not broker.shares_raptor_database,
+    )
+
+
+async def _submit_in_steps(
+    engine: AsyncEngine,
+    send: Callable[[OrderIntent], Awaitable[BrokerOrder]],
+    *,
+    caller: Caller,
+    request_id: str,
+    body: OrderCreate,
+    recorded: dict[str, Any],
+    durable: bool,
+) -> tuple[OrderRead, bool]:
+    """Record the order (unless halted or known), then ``send`` it and record the answer."""
+    client_order_id = recorded["client_order_id"]
     async with engine.connect() as conn:
-        created_at, halted = await repository.insert_unless_halted(
-            conn, recorded, durable=not broker.shares_raptor_database
-        )
+        created_at, halted = await repository.insert_unless_halted(conn, recorded, durable=durable)
         if created_at is None:
             replayed = await _replay(
                 conn, caller=caller, request_id=request_id, body=body, client_order_id=client_order_id, halted=halted
@@ -126,7 +147,7 @@ async def submit(
             return replayed, False
         row = await _place(
             conn,
-            broker.submit,
+            send,
             row={**recorded, **_NEW_ORDER, "created_at": created_at, "updated_at": created_at},
             intent=_intent(client_order_id, body),
         )
@@ -145,7 +166,8 @@ async def _submit_on_paper_venue(
 ) -> tuple[OrderRead, bool]:
     """The paper venue lives in Raptor's database: record, log and place in one transaction
     (``raptor_submit_paper``), so there is no window in which one has the order and the
-    other does not. Replays, halts and refusals take the generic steps."""
+    other does not. Replays and halts take the generic replay; a refusal by the venue
+    (nothing written) the generic steps, with the venue's reason recorded as a rejection."""
     intent = _intent(recorded["client_order_id"], body)
     result = await _submit_paper_with_retries(driver, {**recorded, **broker.placement_terms(intent)})
     if result["outcome"] == "not_inserted":
@@ -159,10 +181,17 @@ async def _submit_on_paper_venue(
                 halted=result["halted"],
             )
         return replayed, False
+    if result["outcome"] == "refused":
+        return await _submit_in_steps(
+            engine,
+            broker.explain_refusal,
+            caller=caller,
+            request_id=request_id,
+            body=body,
+            recorded=recorded,
+            durable=True,
+        )
     row = {**recorded, **_NEW_ORDER, "created_at": result["created_at"], "updated_at": result["updated_at"]}
-    if result["outcome"] == "refused":  # on record as new; the venue's rules say why, recorded as rejected
-        async with engine.connect() as conn:
-            return to_read(await _place(conn, broker.explain_refusal, row=row, intent=intent)), True
     raptor_event(log, "order.submit.ok", order_id=str(recorded["id"]), status=result["status"])
     return to_read({**row, **{name: result[name] for name in _PLACED_COLUMNS}}), True
 
@@ -181,12 +210,17 @@ async def _submit_paper_with_retries(driver: DriverPool, values: dict[str, Any])
         try:
             async with driver.connection() as conn:
                 return await repository.submit_paper(conn, values)
-        except (TransactionRollback, UniqueViolation):
-            if attempt == PLACE_RETRIES - 1:
+        except psycopg.Error as exc:
+            if exc.sqlstate == repository.PAPER_REFUSED:  # undone whole: beyond buying power or position
+                return {"outcome": "refused", "halted": False}
+            if isinstance(exc, (TransactionRollback, UniqueViolation)):  # aborted whole: run it again
+                if attempt == PLACE_RETRIES - 1:
+                    raise
+            elif isinstance(exc, psycopg.OperationalError):  # the venue is this database: it did not answer
+                raise BrokerUnavailable(f"paper broker database error: {type(exc).__name__}") from exc
+            else:
                 raise
-            await asyncio.sleep(0.005 * (attempt + 1) + random.random() * 0.01)  # noqa: S311 - jitter
-        except psycopg.OperationalError as exc:  # the venue is this database: it did not answer
-            raise BrokerUnavailable(f"paper broker database error: {type(exc).__name__}") from exc
+        await asyncio.sleep(0.005 * (attempt + 1) + random.random() * 0.01)  # noqa: S311 - jitter
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
