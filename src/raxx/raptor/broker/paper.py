@@ -123,7 +123,7 @@ class PaperBroker:
     # -- orders --------------------------------------------------------------------
 
     async def submit(self, intent: OrderIntent) -> BrokerOrder:
-        """Place an order in one statement; a known client order id returns the venue's copy."""
+        """Place an order in one call; a known client order id returns the venue's copy."""
         now = self._clock.now()
         params = {
             "id": uuid.uuid4(),
@@ -172,12 +172,12 @@ class PaperBroker:
         return await self._existing_or_refusal(intent, self._clock.now())
 
     async def _place(self, params: dict[str, Any]) -> RowMapping | None:
-        """Run the placement statement; retry when PostgreSQL aborted it to break a deadlock.
+        """Run the placement call; retry when PostgreSQL aborted it to break a deadlock.
 
-        The statement's data-modifying parts may lock the account and position rows in either
-        order (PostgreSQL does not order CTEs), so two opposite orders on one symbol can
-        deadlock. PostgreSQL then aborts one of them whole (nothing applied), and running it
-        again is safe; the client order id's unique constraint keeps it idempotent.
+        ``raptor_paper_settle`` locks the account row, then the position row, like every other
+        writer, so a deadlock should not happen; if PostgreSQL still aborts the call (nothing
+        applied), running it again is safe: the client order id's unique constraint keeps it
+        idempotent.
         """
         for attempt in range(PLACE_RETRIES):
             try:
