@@ -17,6 +17,9 @@ from raxx.raptor.wire import Symbol
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 JSON = "application/json"
+#: Orders per page of the list when no ``limit`` is given, and the most a page may hold.
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
 
 
 def order_json(model: OrderRead | OrderList, status_code: int = 200) -> Response:
@@ -64,7 +67,7 @@ async def list_orders(
     symbol: Symbol | None = None,
     created_since: Annotated[datetime | None, Query(description="inclusive; no offset means UTC")] = None,
     created_until: Annotated[datetime | None, Query(description="exclusive; no offset means UTC")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
 ) -> Response:
     body = await service.list_json(

@@ -33,7 +33,7 @@ from raxx.raptor.broker.base import BrokerUnavailable
 from raxx.raptor.broker.paper import PaperBroker
 from raxx.raptor.deps import ACTOR_MAX_LENGTH, ACTOR_PATTERN, authenticate
 from raxx.raptor.order import service
-from raxx.raptor.order.endpoints import JSON, order_json
+from raxx.raptor.order.endpoints import DEFAULT_PAGE, JSON, MAX_PAGE, order_json
 from raxx.raptor.order.schemas import OrderCreate
 from raxx.raptor.state import RaptorState
 from raxx.raptor.token.service import Caller
@@ -54,8 +54,6 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "client_order_id": (str, type(None)),
 }
 _REQUIRED = frozenset({"symbol", "side", "type", "quantity"})
-_DEFAULT_LIMIT = 50
-_MAX_LIMIT = 500
 _LIMIT_QUERY = re.compile(rb"limit=([1-9][0-9]{0,2})")
 
 
@@ -190,12 +188,12 @@ def _plain_submission(messages: list[Message]) -> OrderCreate | None:
 def _plain_limit(query: bytes) -> int | None:
     """``limit`` of a query that holds nothing else (filters and cursors take the routed path)."""
     if not query:
-        return _DEFAULT_LIMIT
+        return DEFAULT_PAGE
     match = _LIMIT_QUERY.fullmatch(query)
     if match is None:
         return None
     limit = int(match.group(1))
-    return limit if limit <= _MAX_LIMIT else None
+    return limit if limit <= MAX_PAGE else None
 
 
 def _request_id(scope: Scope) -> str:
