@@ -54,5 +54,15 @@ def script_heads(tree: str) -> set[str]:
     return set(script.get_heads())
 
 
+def revision_sql(tree: str, revision: str, name: str) -> str:
+    """The SQL text an earlier revision keeps in its module variable ``name``: a later
+    revision's downgrade restores what that one created without writing it twice."""
+    script = ScriptDirectory.from_config(alembic_config(tree, "postgresql://x@localhost/x"))
+    found = script.get_revision(revision)
+    if found is None:
+        raise ConfigError(f"no revision {revision!r} in the {tree} tree")
+    return str(getattr(found.module, name))
+
+
 def current_heads(conn: Connection) -> set[str]:
     return set(MigrationContext.configure(conn).get_current_heads())

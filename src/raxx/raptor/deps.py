@@ -78,6 +78,24 @@ _bearer = HTTPBearer(
 )
 
 
+#: What ``X-Raxx-Actor`` may hold: printable ASCII, no surrounding spaces, 1 to 200 characters.
+ACTOR_PATTERN = r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$"
+ACTOR_MAX_LENGTH = 200
+
+
+async def authenticate(state: RaptorState, raw_token: str, actor: str | None) -> Caller:
+    """Verify a presented token for this environment; name the caller in the log context.
+
+    The routed dependency (``get_caller``) and the order fast path (``order.fast``) both
+    come through here, so a token is judged one way only.
+    """
+    environment_var.set(state.settings.environment)
+    caller = await state.tokens.verify(raw_token)
+    actor_var.set(actor)
+    token_var.set(caller.token_id)
+    return replace(caller, actor=actor)
+
+
 async def get_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -85,20 +103,17 @@ async def get_caller(
         str | None,
         Header(
             alias="X-Raxx-Actor",
-            max_length=200,
-            pattern=r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$",
+            max_length=ACTOR_MAX_LENGTH,
+            pattern=ACTOR_PATTERN,
             description="the operator acting through the console; recorded with every mutation",
         ),
     ] = None,
 ) -> Caller:
     state = state_of(request)
-    environment_var.set(state.settings.environment)
     if credentials is None:
+        environment_var.set(state.settings.environment)
         raise MissingToken("an Authorization: Bearer token is required")
-    caller = await state.tokens.verify(credentials.credentials)
-    actor_var.set(actor)
-    token_var.set(caller.token_id)
-    return replace(caller, actor=actor)
+    return await authenticate(state, credentials.credentials, actor)
 
 
 def require(scope: str) -> Callable[[Caller], Awaitable[Caller]]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from raxx.common.contracts import ReadyCheck
@@ -27,6 +30,9 @@ class RaptorState:
     tokens: TokenVerifier
     #: The same pool, each statement its own transaction (order submission records in steps).
     autocommit_engine: AsyncEngine
+    #: Driver-level connections (psycopg, autocommit, no SQLAlchemy) for the two hot
+    #: statements: the paper submission in one call and the list of orders.
+    driver_pool: AsyncConnectionPool[AsyncConnection[Any]]
     database_fingerprint: str | None = None
     #: More readiness probes (the broker adds one); each returns a ReadyCheck.
     extra_ready_checks: list[Callable[[], Awaitable[ReadyCheck]]] = field(default_factory=list)

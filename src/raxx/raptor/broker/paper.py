@@ -20,7 +20,6 @@ from datetime import datetime, time
 from decimal import Decimal
 from typing import Any, cast
 
-import psycopg
 from psycopg.errors import TransactionRollback
 from sqlalchemy import ColumnElement, Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -46,6 +45,7 @@ from raxx.raptor.broker.book import AccountState, OrderState, PositionState
 from raxx.raptor.broker.paper_sql import PLACE_ORDER
 from raxx.raptor.broker.pricing import PricePath
 from raxx.raptor.models.paper import PaperAccount, PaperOrder, PaperPosition, PaperPrice
+from raxx.raptor.wire import wire_time
 
 #: How often a placement PostgreSQL aborted as a deadlock victim is run again.
 PLACE_RETRIES = 5
@@ -123,7 +123,7 @@ class PaperBroker:
     # -- orders --------------------------------------------------------------------
 
     async def submit(self, intent: OrderIntent) -> BrokerOrder:
-        """Place an order in one statement; a known client order id returns the venue's copy."""
+        """Place an order in one call; a known client order id returns the venue's copy."""
         now = self._clock.now()
         params = {
             "id": uuid.uuid4(),
@@ -162,16 +162,9 @@ class PaperBroker:
             "liquidity": self._liquidity,
             "path_price": self._prices.price_at(intent.symbol, now),
             "now": now,
-            "now_iso": now.isoformat(),
+            # The fill's time as the API writes it: Raptor's order record keeps the venue's fills.
+            "now_iso": wire_time(now),
         }
-
-    @asynccontextmanager
-    async def driver_connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """A psycopg connection of the venue's pool, in autocommit, for driver-level calls."""
-        async with self._connect() as pooled:
-            conn = await pooled.execution_options(isolation_level="AUTOCOMMIT")  # reset on return
-            raw = await conn.get_raw_connection()
-            yield cast(psycopg.AsyncConnection[Any], raw.driver_connection)
 
     async def explain_refusal(self, intent: OrderIntent) -> BrokerOrder:
         """The venue placed nothing for ``intent``: its copy if it has one, else raise the
@@ -179,12 +172,12 @@ class PaperBroker:
         return await self._existing_or_refusal(intent, self._clock.now())
 
     async def _place(self, params: dict[str, Any]) -> RowMapping | None:
-        """Run the placement statement; retry when PostgreSQL aborted it to break a deadlock.
+        """Run the placement call; retry when PostgreSQL aborted it to break a deadlock.
 
-        The statement's data-modifying parts may lock the account and position rows in either
-        order (PostgreSQL does not order CTEs), so two opposite orders on one symbol can
-        deadlock. PostgreSQL then aborts one of them whole (nothing applied), and running it
-        again is safe; the client order id's unique constraint keeps it idempotent.
+        ``raptor_paper_settle`` locks the account row, then the position row, like every other
+        writer, so a deadlock should not happen; if PostgreSQL still aborts the call (nothing
+        applied), running it again is safe: the client order id's unique constraint keeps it
+        idempotent.
         """
         for attempt in range(PLACE_RETRIES):
             try:

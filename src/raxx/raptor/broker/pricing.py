@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 CENT = Decimal("0.01")
 _OCTAVES = 5
+_MEMO_SIZE = 4096
 
 
 def _unit(seed: int, symbol: str, label: str, index: int) -> float:
@@ -28,6 +29,8 @@ class PricePath:
         self.seed = seed
         self.tick_seconds = tick_seconds
         self.volatility = volatility
+        # The price is a pure function of (symbol, tick): computed once per tick, not per order.
+        self._by_tick: dict[tuple[str, int], Decimal] = {}
 
     def base_price(self, symbol: str) -> Decimal:
         """Between 20 and 500, fixed per symbol and seed."""
@@ -35,6 +38,16 @@ class PricePath:
 
     def price_at(self, symbol: str, when: datetime) -> Decimal:
         tick = math.floor(when.timestamp() / self.tick_seconds)
+        known = self._by_tick.get((symbol, tick))
+        if known is not None:
+            return known
+        if len(self._by_tick) >= _MEMO_SIZE:
+            self._by_tick.clear()
+        price = self._price_at_tick(symbol, tick)
+        self._by_tick[(symbol, tick)] = price
+        return price
+
+    def _price_at_tick(self, symbol: str, tick: int) -> Decimal:
         wander = 0.0
         weight_sum = 0.0
         for octave in range(_OCTAVES):

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, cast
+from typing import Annotated
 
-import psycopg
 from fastapi import APIRouter, Query, Response
 
 from raxx.raptor.deps import BrokerDep, ReadCaller, RequestIdDep, SessionDep, StateDep, TradeCaller
 from raxx.raptor.openapi import AUTH_ERRORS, BODY_ERRORS, error_responses
 from raxx.raptor.order import cursor as cursors
-from raxx.raptor.order import repository, service
+from raxx.raptor.order import service
 from raxx.raptor.order.schemas import CancelAllResult, OrderCreate, OrderList, OrderRead, OrderStatus
 from raxx.raptor.wire import Symbol
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 JSON = "application/json"
+#: Orders per page of the list when no ``limit`` is given, and the most a page may hold.
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
 
 
-def _json(model: OrderRead | OrderList, status_code: int = 200) -> Response:
+def order_json(model: OrderRead | OrderList, status_code: int = 200) -> Response:
     """Pre-serialized by pydantic-core: the model was built and validated once already."""
     return Response(model.__pydantic_serializer__.to_json(model), status_code=status_code, media_type=JSON)
 
@@ -48,9 +49,9 @@ def _utc(value: datetime | None) -> datetime | None:
 )
 async def submit_order(body: OrderCreate, state: StateDep, caller: TradeCaller, request_id: RequestIdDep) -> Response:
     order, created = await service.submit(
-        state.autocommit_engine, state.broker, caller=caller, request_id=request_id, body=body
+        state.autocommit_engine, state.driver_pool, state.broker, caller=caller, request_id=request_id, body=body
     )
-    return _json(order, 201 if created else 200)
+    return order_json(order, 201 if created else 200)
 
 
 @router.get(
@@ -66,24 +67,19 @@ async def list_orders(
     symbol: Symbol | None = None,
     created_since: Annotated[datetime | None, Query(description="inclusive; no offset means UTC")] = None,
     created_until: Annotated[datetime | None, Query(description="exclusive; no offset means UTC")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
 ) -> Response:
-    before = cursors.decode(cursor) if cursor else None
-    async with state.autocommit_engine.connect() as pooled:
-        raw = await pooled.get_raw_connection()
-        page = await repository.list_page_json(
-            cast(psycopg.AsyncConnection[Any], raw.driver_connection),
-            statuses=status or [],
-            symbol=symbol,
-            since=_utc(created_since),
-            until=_utc(created_until),
-            before=before,
-            limit=limit,
-        )
-    next_cursor = cursors.encode(*page.last_key) if page.last_key else None
-    body = '{"orders":[' + ",".join(page.orders_json) + '],"next_cursor":' + json.dumps(next_cursor) + "}"
-    return Response(body.encode(), media_type=JSON)
+    body = await service.list_json(
+        state.driver_pool,
+        statuses=status or [],
+        symbol=symbol,
+        since=_utc(created_since),
+        until=_utc(created_until),
+        before=cursors.decode(cursor) if cursor else None,
+        limit=limit,
+    )
+    return Response(body, media_type=JSON)
 
 
 @router.delete(
@@ -106,7 +102,7 @@ async def cancel_all_orders(
 )
 async def get_order(order_id: uuid.UUID, session: SessionDep, state: StateDep, caller: ReadCaller) -> Response:
     grace = timedelta(seconds=state.settings.pending_grace_seconds)
-    return _json(await service.get(session, state.broker, order_id, pending_grace=grace))
+    return order_json(await service.get(session, state.broker, order_id, pending_grace=grace))
 
 
 @router.delete(
@@ -124,4 +120,4 @@ async def get_order(order_id: uuid.UUID, session: SessionDep, state: StateDep, c
 async def cancel_order(
     order_id: uuid.UUID, session: SessionDep, broker: BrokerDep, caller: TradeCaller, request_id: RequestIdDep
 ) -> Response:
-    return _json(await service.cancel(session, broker, caller=caller, request_id=request_id, order_id=order_id))
+    return order_json(await service.cancel(session, broker, caller=caller, request_id=request_id, order_id=order_id))

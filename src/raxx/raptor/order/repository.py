@@ -61,12 +61,16 @@ _SUBMIT_PAPER = (
 )
 
 
+#: The SQLSTATE ``raptor_submit_paper`` raises when the venue refuses: the transaction is undone.
+PAPER_REFUSED = "RX001"
+
+
 async def submit_paper(conn: psycopg.AsyncConnection[Any], values: dict[str, Any]) -> dict[str, Any]:
     """Record, log and place an order with the paper venue in one transaction.
 
-    Returns ``outcome`` (``placed``; ``refused``: recorded as new, the venue placed nothing;
-    ``not_inserted``: halted or a known client order id, nothing written), ``halted`` and,
-    unless not inserted, the order's outcome columns. ``conn`` is in autocommit.
+    Returns ``outcome`` (``placed``; ``not_inserted``: halted or a known client order id,
+    nothing written), ``halted`` and, when placed, the order's outcome columns. A refusal
+    by the venue raises ``PAPER_REFUSED``, having written nothing. ``conn`` is in autocommit.
     """
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_SUBMIT_PAPER, values)
@@ -156,16 +160,32 @@ async def list_page(
 
 @dataclass(frozen=True)
 class JsonPage:
-    """A page of orders already written as JSON by PostgreSQL (``raptor_order_json``)."""
+    """A page of orders as their stored API JSON (``orders.wire_json``, rendered on write)."""
 
-    orders_json: list[str]
+    #: The orders' JSON objects joined by commas, newest first (UTF-8).
+    orders_json: bytes
     has_more: bool
     last_key: tuple[datetime, uuid.UUID] | None
 
 
+# One row back, whatever the page size: PostgreSQL joins the stored JSON of the page and
+# names the last shown order's key when there is more. Python then decodes one value
+# instead of a row per order (measured: fetching 101 rows was most of the list's CPU).
 _LIST_JSON = pgsql.SQL(
-    "SELECT o.created_at, o.id, raptor_order_json(o)::text FROM orders o WHERE {} "
-    "ORDER BY o.created_at DESC, o.id DESC LIMIT %(limit)s"
+    """
+    WITH page AS (
+        SELECT o.created_at, o.id, o.wire_json FROM orders o WHERE {}
+        ORDER BY o.created_at DESC, o.id DESC LIMIT %(fetch)s
+    ),
+    numbered AS (
+        SELECT p.*, row_number() OVER (ORDER BY p.created_at DESC, p.id DESC) AS n FROM page p
+    )
+    SELECT convert_to(COALESCE(string_agg(wire_json, ',' ORDER BY n) FILTER (WHERE n <= %(shown)s), ''), 'UTF8'),
+           count(*) > %(shown)s,
+           max(created_at) FILTER (WHERE n = %(shown)s),
+           (array_agg(id) FILTER (WHERE n = %(shown)s))[1]
+    FROM numbered
+    """
 )
 
 
@@ -179,10 +199,11 @@ async def list_page_json(
     before: tuple[datetime, uuid.UUID] | None,
     limit: int,
 ) -> JsonPage:
-    """``list_page`` with each order as ``OrderRead``'s JSON, built in PostgreSQL: no row
-    decoding, validation or serialization in Python for a list of hundreds."""
+    """``list_page`` with each order as ``OrderRead``'s JSON, rendered by PostgreSQL when the
+    order was written (migration r20261127_0004): no row decoding, validation or
+    serialization in Python, and no rendering per read."""
     conditions = ["true"]
-    params: dict[str, Any] = {"limit": limit + 1}
+    params: dict[str, Any] = {"fetch": limit + 1, "shown": limit}
     if statuses:
         conditions.append("o.status = ANY(%(statuses)s)")
         params["statuses"] = list(statuses)
@@ -199,13 +220,9 @@ async def list_page_json(
         conditions.append("(o.created_at, o.id) < (%(before_at)s, %(before_id)s)")
         params["before_at"], params["before_id"] = before
     query = _LIST_JSON.format(pgsql.SQL(" AND ").join(pgsql.SQL(c) for c in conditions))
-    async with conn.cursor() as cur:
+    async with conn.cursor(binary=True) as cur:  # binary: the bytea arrives as bytes, undecoded
         await cur.execute(query, params)  # fixed fragments only; values are parameters
-        rows = await cur.fetchall()
-    shown = rows[:limit]
-    has_more = len(rows) > limit
-    return JsonPage(
-        orders_json=[r[2] for r in shown],
-        has_more=has_more,
-        last_key=(shown[-1][0], shown[-1][1]) if has_more and shown else None,
-    )
+        row = await cur.fetchone()
+    assert row is not None  # an aggregate without GROUP BY returns one row
+    joined, has_more, last_at, last_id = row
+    return JsonPage(orders_json=joined, has_more=has_more, last_key=(last_at, last_id) if has_more else None)

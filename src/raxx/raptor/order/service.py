@@ -9,15 +9,17 @@ the same client order id, which the broker also treats as idempotent.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.errors import TransactionRollback, UniqueViolation
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from raxx.common.clock import utcnow
@@ -36,14 +38,17 @@ from raxx.raptor.broker.paper import PLACE_RETRIES, PaperBroker
 from raxx.raptor.errors import BrokerUnavailable as BrokerUnavailableError
 from raxx.raptor.errors import IdempotencyConflict, OrderNotCancelable, OrderNotFound
 from raxx.raptor.logctx import raptor_event
+from raxx.raptor.order import cursor as cursors
 from raxx.raptor.order import repository
 from raxx.raptor.order.schemas import CancelAllResult, CancelFailure, OrderCreate, OrderRead
 from raxx.raptor.requestlog import repository as requests
 from raxx.raptor.token.service import Caller
 from raxx.raptor.trading import repository as trading_repository
 from raxx.raptor.trading.service import halted_error
+from raxx.raptor.wire import plain_decimal, wire_time
 
 log = logging.getLogger("raxx.raptor.order")
+DriverPool = AsyncConnectionPool[psycopg.AsyncConnection[Any]]
 CANCEL_ALL_LIMIT = 1000
 SYNC_BATCH = 100
 #: How long an order may wait for the broker's first answer before the sync pass takes over.
@@ -66,7 +71,11 @@ def _broker_values(placed: BrokerOrder) -> dict[str, Any]:
         "broker_order_id": placed.broker_order_id,
         "filled_quantity": placed.filled_quantity,
         "filled_avg_price": placed.filled_avg_price,
-        "fills": [{"quantity": str(f.quantity), "price": str(f.price), "at": f.at.isoformat()} for f in placed.fills],
+        # In the API's own form (see ``wire_time``): the list renders stored fills as they are.
+        "fills": [
+            {"quantity": plain_decimal(f.quantity), "price": plain_decimal(f.price), "at": wire_time(f.at)}
+            for f in placed.fills
+        ],
         "canceled_at": placed.canceled_at,
         "filled_at": placed.filled_at,
         "cancel_reason": placed.cancel_reason,
@@ -75,7 +84,7 @@ def _broker_values(placed: BrokerOrder) -> dict[str, Any]:
 
 
 async def submit(
-    engine: AsyncEngine, broker: Broker, *, caller: Caller, request_id: str, body: OrderCreate
+    engine: AsyncEngine, driver: DriverPool, broker: Broker, *, caller: Caller, request_id: str, body: OrderCreate
 ) -> tuple[OrderRead, bool]:
     """Place an order; return it and whether it is new (False: an idempotent replay).
 
@@ -84,7 +93,8 @@ async def submit(
     A crash or a broker that does not answer in between leaves a ``new`` order without
     a broker id, which ``sync_open_orders`` finishes (the broker dedupes by client id).
     ``engine`` must be in autocommit (``RaptorState.autocommit_engine``): each statement
-    is its own commit.
+    is its own commit. ``driver`` (``RaptorState.driver_pool``) serves the paper venue's
+    one-call submission.
     """
     order_id = uuid.uuid4()
     client_order_id = body.client_order_id or f"rx-{order_id.hex}"
@@ -103,12 +113,33 @@ async def submit(
     }
     if isinstance(broker, PaperBroker) and broker.places_in_raptor_transaction:
         return await _submit_on_paper_venue(
-            engine, broker, caller=caller, request_id=request_id, body=body, recorded=recorded
+            engine, driver, broker, caller=caller, request_id=request_id, body=body, recorded=recorded
         )
+    return await _submit_in_steps(
+        engine,
+        broker.submit,
+        caller=caller,
+        request_id=request_id,
+        body=body,
+        recorded=recorded,
+        durable=not broker.shares_raptor_database,
+    )
+
+
+async def _submit_in_steps(
+    engine: AsyncEngine,
+    send: Callable[[OrderIntent], Awaitable[BrokerOrder]],
+    *,
+    caller: Caller,
+    request_id: str,
+    body: OrderCreate,
+    recorded: dict[str, Any],
+    durable: bool,
+) -> tuple[OrderRead, bool]:
+    """Record the order (unless halted or known), then ``send`` it and record the answer."""
+    client_order_id = recorded["client_order_id"]
     async with engine.connect() as conn:
-        created_at, halted = await repository.insert_unless_halted(
-            conn, recorded, durable=not broker.shares_raptor_database
-        )
+        created_at, halted = await repository.insert_unless_halted(conn, recorded, durable=durable)
         if created_at is None:
             replayed = await _replay(
                 conn, caller=caller, request_id=request_id, body=body, client_order_id=client_order_id, halted=halted
@@ -116,7 +147,7 @@ async def submit(
             return replayed, False
         row = await _place(
             conn,
-            broker.submit,
+            send,
             row={**recorded, **_NEW_ORDER, "created_at": created_at, "updated_at": created_at},
             intent=_intent(client_order_id, body),
         )
@@ -125,6 +156,7 @@ async def submit(
 
 async def _submit_on_paper_venue(
     engine: AsyncEngine,
+    driver: DriverPool,
     broker: PaperBroker,
     *,
     caller: Caller,
@@ -134,9 +166,10 @@ async def _submit_on_paper_venue(
 ) -> tuple[OrderRead, bool]:
     """The paper venue lives in Raptor's database: record, log and place in one transaction
     (``raptor_submit_paper``), so there is no window in which one has the order and the
-    other does not. Replays, halts and refusals take the generic steps."""
+    other does not. Replays and halts take the generic replay; a refusal by the venue
+    (nothing written) the generic steps, with the venue's reason recorded as a rejection."""
     intent = _intent(recorded["client_order_id"], body)
-    result = await _submit_paper_with_retries(broker, {**recorded, **broker.placement_terms(intent)})
+    result = await _submit_paper_with_retries(driver, {**recorded, **broker.placement_terms(intent)})
     if result["outcome"] == "not_inserted":
         async with engine.connect() as conn:
             replayed = await _replay(
@@ -148,10 +181,17 @@ async def _submit_on_paper_venue(
                 halted=result["halted"],
             )
         return replayed, False
+    if result["outcome"] == "refused":
+        return await _submit_in_steps(
+            engine,
+            broker.explain_refusal,
+            caller=caller,
+            request_id=request_id,
+            body=body,
+            recorded=recorded,
+            durable=True,
+        )
     row = {**recorded, **_NEW_ORDER, "created_at": result["created_at"], "updated_at": result["updated_at"]}
-    if result["outcome"] == "refused":  # on record as new; the venue's rules say why, recorded as rejected
-        async with engine.connect() as conn:
-            return to_read(await _place(conn, broker.explain_refusal, row=row, intent=intent)), True
     raptor_event(log, "order.submit.ok", order_id=str(recorded["id"]), status=result["status"])
     return to_read({**row, **{name: result[name] for name in _PLACED_COLUMNS}}), True
 
@@ -159,7 +199,7 @@ async def _submit_on_paper_venue(
 _PLACED_COLUMNS = ("status", "broker_order_id", "filled_quantity", "filled_avg_price", "fills", "filled_at")
 
 
-async def _submit_paper_with_retries(broker: PaperBroker, values: dict[str, Any]) -> dict[str, Any]:
+async def _submit_paper_with_retries(driver: DriverPool, values: dict[str, Any]) -> dict[str, Any]:
     """Run ``raptor_submit_paper``; run it again when PostgreSQL aborted it whole.
 
     A deadlock between opposite orders on one symbol (see ``paper_sql``) or a concurrent
@@ -168,14 +208,19 @@ async def _submit_paper_with_retries(broker: PaperBroker, values: dict[str, Any]
     """
     for attempt in range(PLACE_RETRIES):
         try:
-            async with broker.driver_connection() as conn:
+            async with driver.connection() as conn:
                 return await repository.submit_paper(conn, values)
-        except (TransactionRollback, UniqueViolation):
-            if attempt == PLACE_RETRIES - 1:
+        except psycopg.Error as exc:
+            if exc.sqlstate == repository.PAPER_REFUSED:  # undone whole: beyond buying power or position
+                return {"outcome": "refused", "halted": False}
+            if isinstance(exc, (TransactionRollback, UniqueViolation)):  # aborted whole: run it again
+                if attempt == PLACE_RETRIES - 1:
+                    raise
+            elif isinstance(exc, psycopg.OperationalError):  # the venue is this database: it did not answer
+                raise BrokerUnavailable(f"paper broker database error: {type(exc).__name__}") from exc
+            else:
                 raise
-            await asyncio.sleep(0.005 * (attempt + 1) + random.random() * 0.01)  # noqa: S311 - jitter
-        except psycopg.OperationalError as exc:  # the venue is this database: it did not answer
-            raise BrokerUnavailable(f"paper broker database error: {type(exc).__name__}") from exc
+        await asyncio.sleep(0.005 * (attempt + 1) + random.random() * 0.01)  # noqa: S311 - jitter
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
@@ -269,6 +314,34 @@ async def _replay(
     )
     raptor_event(log, "order.submit.replayed", order_id=str(existing["id"]))
     return to_read(existing)
+
+
+async def list_json(
+    driver: DriverPool,
+    *,
+    statuses: Sequence[str],
+    symbol: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> bytes:
+    """A page of orders, newest first, as ``OrderList``'s JSON (the orders written by PostgreSQL)."""
+    for attempt in range(2):
+        try:
+            async with driver.connection() as conn:
+                page = await repository.list_page_json(
+                    conn, statuses=statuses, symbol=symbol, since=since, until=until, before=before, limit=limit
+                )
+            break
+        except psycopg.OperationalError:
+            if attempt == 1:
+                raise
+            # A connection the database dropped (a restart): the pool replaces it; once more.
+    else:
+        raise AssertionError("unreachable: the last attempt returns or raises")
+    next_cursor = cursors.encode(*page.last_key) if page.last_key else None
+    return b'{"orders":[' + page.orders_json + b'],"next_cursor":' + json.dumps(next_cursor).encode() + b"}"
 
 
 async def get(
