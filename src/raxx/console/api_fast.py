@@ -133,7 +133,8 @@ def _response_headers(headers: list[tuple[bytes, bytes]], scope: Scope, request_
 
 
 async def _send_json(send: Send, status: int, content: bytes) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
+    # The routed endpoint's ``Response(content, media_type=JSON)`` sets these two, in this order.
+    headers = [(b"content-length", str(len(content)).encode()), (b"content-type", b"application/json")]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": content})
 

@@ -118,10 +118,10 @@ class _Connection(asyncio.Protocol):
 
     # one exchange
     async def exchange(self, request: bytes) -> WireResponse:
-        if self.transport is None or self.closed:
-            raise ResponseBroken("the connection is closed")
         self._chunks, self._content_type, self._framed, self._headers_done = [], "", False, False
         self.received_any, self.keep_alive = False, False
+        if self.transport is None or self.closed or self.transport.is_closing():
+            raise ResponseBroken("the connection is closed")
         self._parser = httptools.HttpResponseParser(self)
         self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(request)
