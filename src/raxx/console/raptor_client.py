@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
@@ -328,8 +329,11 @@ class RaptorClient:
         json: Any = None,
         params: Params | None = None,
     ) -> RaptorResponse:
-        """An authenticated call with its JSON body decoded (see :meth:`send`)."""
-        raw = await self.send(method, path, ctx, json=json, params=params)
+        """An authenticated call with its JSON body decoded (see :meth:`send`; reads go through :meth:`read`)."""
+        if method == "GET" and json is None:
+            raw = await self.read(path, ctx, query=urlencode(_encode_params(params) or []))
+        else:
+            raw = await self.send(method, path, ctx, json=json, params=params)
         try:
             body = orjson.loads(raw.content) if raw.content else None
         except orjson.JSONDecodeError:

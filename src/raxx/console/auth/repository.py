@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +39,22 @@ async def session_with_user(db: AsyncSession, id_hash: str) -> tuple[Session, Us
         await db.execute(select(Session, User).join(User, User.id == Session.user_id).where(Session.id_hash == id_hash))
     ).first()
     return (row[0], row[1]) if row else None
+
+
+async def session_user_roles(db: AsyncSession, id_hash: str) -> tuple[Session, User, dict[str, str]] | None:
+    """A session, its user and the user's roles per environment, in one round trip (every page asks)."""
+    roles = (
+        select(func.coalesce(func.json_object_agg(UserRole.environment, UserRole.role), literal_column("'{}'::json")))
+        .where(UserRole.user_id == User.id)
+        .correlate(User)
+        .scalar_subquery()
+    )
+    row = (
+        await db.execute(
+            select(Session, User, roles).join(User, User.id == Session.user_id).where(Session.id_hash == id_hash)
+        )
+    ).first()
+    return (row[0], row[1], dict(row[2])) if row else None
 
 
 async def touch_session(db: AsyncSession, id_hash: str, when: datetime) -> None:
