@@ -131,7 +131,10 @@ class RaptorClient:
         self._identity_ttl = identity_ttl_s
         self._session: aiohttp.ClientSession | None = None
         self._reads: KeepAliveClient | None = None  # the JSON API's reads (see :meth:`read`)
-        self._read_auth = f"Authorization: Bearer {token}\r\nAccept: */*\r\n".encode("latin-1") if token else b""
+        # Raw header lines for the keep-alive client; a token it could not write as is goes through aiohttp.
+        self._read_auth = (
+            f"Authorization: Bearer {token}\r\nAccept: */*\r\n".encode() if token and _plain_ascii(token) else b""
+        )
         self._identity_lock = asyncio.Lock()
         self.status = IdentityStatus()
         #: Called once each time this backend starts naming another environment (the console records it).
@@ -289,18 +292,10 @@ class RaptorClient:
         ``query`` is an already-encoded query string, forwarded as is.
         """
         target = "/" + path.lstrip("/") + ("?" + query if query else "")
-        if (
-            self._reads is None
-            or " " in target
-            or not _plain_ascii(target)
-            or not _plain_ascii(ctx.actor + ctx.request_id)
-        ):
-            return await self.send("GET", path, ctx, query=query)  # aiohttp encodes what this client would not
-        if not self._token:
-            raise BackendNotConfigured(
-                f"no Raptor token is configured for {self.environment} ({self.spec.token_secret})",
-                extra={"request_id": ctx.request_id},
-            )
+        raw_safe = " " not in target and _plain_ascii(target) and _plain_ascii(ctx.actor + ctx.request_id)
+        if self._reads is None or not self._read_auth or not raw_safe:
+            # aiohttp encodes what this client would write as is (and refuses a missing token)
+            return await self.send("GET", path, ctx, query=query)
         await self.verified()
         headers = b"%bX-Request-ID: %b\r\nX-Raxx-Actor: %b\r\n" % (
             self._read_auth,
