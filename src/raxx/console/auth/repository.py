@@ -16,11 +16,6 @@ async def user_by_name(db: AsyncSession, name: str) -> User | None:
     return (await db.execute(select(User).where(User.name == name))).scalar_one_or_none()
 
 
-async def roles_of(db: AsyncSession, user_id: uuid.UUID) -> dict[str, str]:
-    rows = await db.execute(select(UserRole.environment, UserRole.role).where(UserRole.user_id == user_id))
-    return {env: role for env, role in rows.all()}
-
-
 async def upsert_role(db: AsyncSession, user_id: uuid.UUID, environment: str, role: str) -> None:
     stmt = insert(UserRole).values(user_id=user_id, environment=environment, role=role)
     stmt = stmt.on_conflict_do_update(
