@@ -259,21 +259,86 @@ async def test_reads_answer_the_same_whether_identity_is_fresh_or_in_doubt(
     ]
     staging = console_asgi.state.console.clients["staging"]
 
-    async def answers() -> list[tuple[int, object]]:
+    async def answers(*, identity_in_doubt: bool) -> list[tuple[int, object, list[tuple[str, str]]]]:
         out = []
         for path, params in requests:
+            if identity_in_doubt:  # as after a connection error: identity must be asked again
+                staging.status = IdentityStatus()
             response = await console.get(path, params=params, headers=bearer(token))
             body = response.json()
-            if isinstance(body, dict):
-                body.pop("request_id", None)
-            out.append((response.status_code, body))
+            if isinstance(body, dict) and "error" in body:  # a refusal names this request
+                assert body.pop("request_id") == response.headers["x-request-id"]
+            # Every header, in order, but the ones that differ per request by design.
+            headers = [(k, v) for k, v in response.headers.multi_items() if k not in ("date", "x-request-id")]
+            out.append((response.status_code, body, headers))
         return out
 
     await staging.check_identity(force=True)
     assert staging.verified_fresh()
-    fast = await answers()
-    staging.status = IdentityStatus()  # as after a connection error: identity must be asked again
-    routed = await answers()
+    fast = await answers(identity_in_doubt=False)
+    routed = await answers(identity_in_doubt=True)
+    staging.status = IdentityStatus()
+    await console.get("/api/staging/trading", headers=bearer(token))
     assert staging.verified_fresh()  # the routed path verified it again before sending the token
     assert fast == routed
-    assert [status for status, _ in fast] == [200, 422, 404, 200, 404]
+    assert [status for status, _, _ in fast] == [200, 422, 404, 200, 404]
+
+
+async def test_the_read_path_forwards_request_id_and_actor_after_checking_identity(
+    console_asgi: FastAPI, console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    token = await new_token(console_db, "alice")
+    staging = console_asgi.state.console.clients["staging"]
+    await staging.check_identity(force=True)
+    lean = staging._reads
+    assert lean is not None
+    sent: list[tuple[str, bytes]] = []
+    original = lean.get
+
+    async def spy(target: str, headers: bytes) -> object:
+        sent.append((target, headers))
+        return await original(target, headers)
+
+    lean.get = spy  # type: ignore[method-assign]
+    answer = await console.get(
+        "/api/staging/orders", params={"limit": "3"}, headers={**bearer(token), "X-Request-ID": "script-42"}
+    )
+    assert answer.status_code == 200
+    assert answer.headers["x-request-id"] == "script-42"
+    assert sent == [
+        (
+            "/v1/orders?limit=3",
+            f"Authorization: Bearer {staging._token}\r\nAccept: */*\r\n".encode()
+            + b"X-Request-ID: script-42\r\nX-Raxx-Actor: alice (api)\r\n",
+        )
+    ]
+    # Identity in doubt: the read path does not answer, and the routed endpoint checks identity
+    # before any credential leaves (here on aiohttp, with the same headers).
+    staging.status = IdentityStatus()
+    sent.clear()
+    again = await console.get("/api/staging/orders", headers=bearer(token))
+    assert again.status_code == 200
+    assert sent == []
+    assert staging.verified_fresh()
+
+
+async def test_a_crash_on_the_read_path_gets_the_one_error_shape(
+    console_asgi: FastAPI, console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    token = await new_token(console_db, "alice")
+    staging = console_asgi.state.console.clients["staging"]
+    await staging.check_identity(force=True)
+
+    async def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("a bug")
+
+    staging.read = broken  # type: ignore[method-assign]
+    answer = await console.get("/api/staging/orders", headers=bearer(token))
+    assert answer.status_code == 500
+    assert answer.json() == {
+        "error": "internal_error",
+        "detail": "An unexpected error occurred; nothing more was done.",
+        "request_id": answer.headers["x-request-id"],
+    }
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["cache-control"] == "no-store"

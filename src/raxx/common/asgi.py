@@ -35,6 +35,14 @@ def accept_request_id(value: str | None) -> str:
     return new_request_id()
 
 
+def request_id_of_scope(scope: Scope) -> str:
+    """The request's id: the caller's ``X-Request-ID`` if well-formed, else a new one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return accept_request_id(value.decode("latin-1"))
+    return new_request_id()
+
+
 class RequestIdMiddleware:
     """Pure ASGI (no BaseHTTPMiddleware overhead): sets and echoes ``X-Request-ID``."""
 
@@ -45,12 +53,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                incoming = value.decode("latin-1")
-                break
-        request_id = accept_request_id(incoming)
+        request_id = request_id_of_scope(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
 

@@ -8,9 +8,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from raxx.common.asgi import RequestIdMiddleware
 from raxx.common.clock import utcnow
@@ -62,6 +64,19 @@ ROUTERS: tuple[APIRouter, ...] = (
     home.router,  # last: its /{env} catch-all redirect must not shadow the others
 )
 STATIC_DIR = __file__.rsplit("/", 1)[0] + "/static"
+
+
+class ConsoleApp(FastAPI):
+    """FastAPI with the JSON API's read path (``api_fast``) in front of its whole middleware stack."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.read_fast_path = ApiReadFastPath(self.state)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if await self.read_fast_path.answered(scope, send):
+            return
+        await super().__call__(scope, receive, send)
 
 
 def login_policy(settings: ConsoleSettings) -> LoginPolicy:
@@ -149,8 +164,7 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
                 await ledger.dispose()
             await engine.dispose()
 
-    app = FastAPI(title="Raxx console", version=settings.release, lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.add_middleware(ApiReadFastPath)  # innermost of ours: request id and security headers still apply
+    app = ConsoleApp(title="Raxx console", version=settings.release, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     install_console_error_handlers(app)

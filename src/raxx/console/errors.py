@@ -78,6 +78,14 @@ def _json_response(status: int, code: str, detail: object, extra: dict[str, Any]
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+INTERNAL_ERROR_DETAIL = "An unexpected error occurred; nothing more was done."
+
+
+def json_internal_error(request_id: str) -> JSONResponse:
+    """The JSON API's answer to a bug (for code outside the routed app: ``api_fast``)."""
+    return _json_response(500, "internal_error", INTERNAL_ERROR_DETAIL, {}, request_id)
+
+
 def json_error(exc: RaxxError, request_id: str) -> JSONResponse:
     """A refusal in the JSON API's one shape (for code outside the routed app: ``api_fast``)."""
     return _json_response(exc.status_code, exc.code, exc.detail, _public_extra(exc), request_id)
@@ -148,9 +156,7 @@ def install_console_error_handlers(app: FastAPI) -> None:
             error=type(exc).__name__,
         )
         try:
-            return await _render_error(
-                request, 500, "internal_error", "An unexpected error occurred; nothing more was done."
-            )
+            return await _render_error(request, 500, "internal_error", INTERNAL_ERROR_DETAIL)
         except Exception:
             return JSONResponse(
                 error_body("internal_error", "unexpected error", request_id=request_id_of(request)), 500

@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
@@ -27,6 +28,7 @@ from raxx.common.contracts import Identity
 from raxx.common.environments import EnvironmentRegistry, EnvironmentSpec
 from raxx.common.errors import RaxxError
 from raxx.common.logging import log_event
+from raxx.console.keepalive import ConnectFailed, ConnectTimeout, KeepAliveClient, Origin, ResponseBroken
 
 log = logging.getLogger("raxx.console.raptor")
 
@@ -128,6 +130,11 @@ class RaptorClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
         self._identity_ttl = identity_ttl_s
         self._session: aiohttp.ClientSession | None = None
+        self._reads: KeepAliveClient | None = None  # the JSON API's reads (see :meth:`read`)
+        # Raw header lines for the keep-alive client; a token it could not write as is goes through aiohttp.
+        self._read_auth = (
+            f"Authorization: Bearer {token}\r\nAccept: */*\r\n".encode() if token and _plain_ascii(token) else b""
+        )
         self._identity_lock = asyncio.Lock()
         self.status = IdentityStatus()
         #: Called once each time this backend starts naming another environment (the console records it).
@@ -146,8 +153,16 @@ class RaptorClient:
         self._session = aiohttp.ClientSession(
             base_url=self.spec.raptor_url + "/", connector=connector, timeout=self._timeout, raise_for_status=False
         )
+        origin = Origin.of(self.spec.raptor_url)
+        if origin is not None:  # https goes through aiohttp only
+            self._reads = KeepAliveClient(
+                origin, timeout_s=self.timeout_s, connect_timeout_s=float(self._timeout.sock_connect or self.timeout_s)
+            )
 
     async def close(self) -> None:
+        if self._reads is not None:
+            self._reads.close()
+            self._reads = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -270,6 +285,36 @@ class RaptorClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._transport_failure(exc, ctx) from None
 
+    async def read(self, path: str, ctx: CallContext, *, query: str | None = None) -> RawResponse:
+        """``GET path?query`` for the JSON API's read path: :meth:`send`'s checks and answer, on the
+        lean keep-alive client (``keepalive.py``) where the URL allows, else on aiohttp.
+
+        ``query`` is an already-encoded query string, forwarded as is.
+        """
+        target = "/" + path.lstrip("/") + ("?" + query if query else "")
+        raw_safe = " " not in target and _plain_ascii(target) and _plain_ascii(ctx.actor + ctx.request_id)
+        if self._reads is None or not self._read_auth or not raw_safe:
+            # aiohttp encodes what this client would write as is (and refuses a missing token)
+            return await self.send("GET", path, ctx, query=query)
+        await self.verified()
+        headers = b"%bX-Request-ID: %b\r\nX-Raxx-Actor: %b\r\n" % (
+            self._read_auth,
+            ctx.request_id.encode(),
+            ctx.actor.encode(),
+        )
+        started = time.monotonic()
+        try:
+            answer = await self._reads.get(target, headers)
+        except (ConnectionError, TimeoutError) as exc:
+            raise self._transport_failure(exc, ctx) from None
+        return RawResponse(
+            status=answer.status,
+            content=answer.body,
+            content_type=answer.content_type.partition(";")[0].strip().lower(),
+            request_id=ctx.request_id,
+            latency_ms=(time.monotonic() - started) * 1000,
+        )
+
     async def call(
         self,
         method: str,
@@ -279,8 +324,11 @@ class RaptorClient:
         json: Any = None,
         params: Params | None = None,
     ) -> RaptorResponse:
-        """An authenticated call with its JSON body decoded (see :meth:`send`)."""
-        raw = await self.send(method, path, ctx, json=json, params=params)
+        """An authenticated call with its JSON body decoded (see :meth:`send`; reads go through :meth:`read`)."""
+        if method == "GET" and json is None:
+            raw = await self.read(path, ctx, query=urlencode(_encode_params(params) or []))
+        else:
+            raw = await self.send(method, path, ctx, json=json, params=params)
         try:
             body = orjson.loads(raw.content) if raw.content else None
         except orjson.JSONDecodeError:
@@ -295,7 +343,9 @@ class RaptorClient:
         )
         detail = f"{self.spec.label} Raptor: {_describe(exc, self.timeout_s)}"
         kind = BackendTimeout if isinstance(exc, TimeoutError) else BackendUnavailable
-        if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+        if isinstance(
+            exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError | ConnectFailed | ConnectTimeout
+        ):
             return kind(detail + ". Nothing was sent.", extra={"request_id": ctx.request_id})
         failure = kind(
             f"{detail}. The request may have reached {self.environment}: check before retrying.",
@@ -317,11 +367,18 @@ def _encode_params(params: Params | None) -> list[tuple[str, str]] | None:
     return encoded
 
 
+def _plain_ascii(text: str) -> bool:
+    """Printable ASCII only (no CR, LF or other controls): safe to write as is into a request head."""
+    return text.isascii() and text.isprintable()
+
+
 def _describe(exc: BaseException, timeout_s: float) -> str:
     if isinstance(exc, TimeoutError):
         return f"no answer within {timeout_s:g} s"
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, aiohttp.ClientConnectorError | ConnectFailed):
         return "connection refused or host unreachable"
+    if isinstance(exc, ResponseBroken):
+        return f"the connection broke: {exc}"
     if isinstance(exc, RaxxError):
         return str(exc.detail)
     return f"{type(exc).__name__}: {exc}"[:200]

@@ -22,6 +22,18 @@ HEADERS = [
 ]
 
 
+def with_security_headers(headers: list[tuple[bytes, bytes]], scope: Scope) -> list[tuple[bytes, bytes]]:
+    """``headers`` plus every security header they do not already set (a new list)."""
+    headers = list(headers)
+    present = {name.lower() for name, _ in headers}
+    headers.extend(h for h in HEADERS if h[0] not in present)
+    if b"cache-control" not in present:
+        headers.append((b"cache-control", b"no-store"))
+    if scope.get("scheme") == "https":
+        headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+    return headers
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -33,14 +45,7 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(h for h in HEADERS if h[0] not in present)
-                if b"cache-control" not in present:
-                    headers.append((b"cache-control", b"no-store"))
-                if scope.get("scheme") == "https":
-                    headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
-                message["headers"] = headers
+                message["headers"] = with_security_headers(message.get("headers", []), scope)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from raxx.common.environments import EnvironmentRegistry
 from raxx.console.apitoken.service import ApiTokenVerifier
 from raxx.console.audit.service import AuditTrail
+from raxx.console.auth.actors import SessionActors
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
 from raxx.console.raptor_client import RaptorClients
@@ -31,3 +32,5 @@ class ConsoleState:
     audit: AuditTrail
     api_tokens: ApiTokenVerifier
     extras: dict[str, Any] = field(default_factory=dict)
+    #: The audit trail's "which user does this session cookie name" answers (``auth/actors.py``).
+    session_actors: SessionActors = field(default_factory=SessionActors)

@@ -125,10 +125,17 @@ async def _session_actor(state: ConsoleState, token: str | None) -> tuple[Any, s
     """The user a session cookie claims, read-only (the route itself decides whether it is valid)."""
     if not token or len(token) > 128:
         return None, None
+    session_hash = hash_token(token)
+    known = state.session_actors.get(session_hash)
+    if known is not None:
+        return known
     async with state.sessions() as db:
-        found = await auth_repository.session_with_user(db, hash_token(token))
-        actor = (found[1].id, found[1].name) if found else (None, None)
+        found = await auth_repository.session_with_user(db, session_hash)
+        actor = (found[1].id, found[1].name) if found else None
         await db.rollback()
+    if actor is None:
+        return None, None
+    state.session_actors.remember(session_hash, actor)
     return actor
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,11 +14,6 @@ from raxx.console.auth.models import LoginAttempt, Session, User, UserRole
 
 async def user_by_name(db: AsyncSession, name: str) -> User | None:
     return (await db.execute(select(User).where(User.name == name))).scalar_one_or_none()
-
-
-async def roles_of(db: AsyncSession, user_id: uuid.UUID) -> dict[str, str]:
-    rows = await db.execute(select(UserRole.environment, UserRole.role).where(UserRole.user_id == user_id))
-    return {env: role for env, role in rows.all()}
 
 
 async def upsert_role(db: AsyncSession, user_id: uuid.UUID, environment: str, role: str) -> None:
@@ -39,6 +34,22 @@ async def session_with_user(db: AsyncSession, id_hash: str) -> tuple[Session, Us
         await db.execute(select(Session, User).join(User, User.id == Session.user_id).where(Session.id_hash == id_hash))
     ).first()
     return (row[0], row[1]) if row else None
+
+
+async def session_user_roles(db: AsyncSession, id_hash: str) -> tuple[Session, User, dict[str, str]] | None:
+    """A session, its user and the user's roles per environment, in one round trip (every page asks)."""
+    roles = (
+        select(func.coalesce(func.json_object_agg(UserRole.environment, UserRole.role), literal_column("'{}'::json")))
+        .where(UserRole.user_id == User.id)
+        .correlate(User)
+        .scalar_subquery()
+    )
+    row = (
+        await db.execute(
+            select(Session, User, roles).join(User, User.id == Session.user_id).where(Session.id_hash == id_hash)
+        )
+    ).first()
+    return (row[0], row[1], dict(row[2])) if row else None
 
 
 async def touch_session(db: AsyncSession, id_hash: str, when: datetime) -> None:

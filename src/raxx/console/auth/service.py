@@ -145,10 +145,10 @@ async def open_session(
 async def load_login(db: AsyncSession, token: str, *, policy: LoginPolicy, now: datetime | None = None) -> Login | None:
     """The session behind a cookie, or None when it is unknown, revoked, expired or idle."""
     now = now or utcnow()
-    found = await repository.session_with_user(db, hash_token(token))
+    found = await repository.session_user_roles(db, hash_token(token))
     if found is None:
         return None
-    session, user = found
+    session, user, roles = found
     if session.revoked_at is not None or user.disabled_at is not None or session.expires_at <= now:
         return None
     if now - session.last_seen_at > policy.idle_timeout:
@@ -163,7 +163,7 @@ async def load_login(db: AsyncSession, token: str, *, policy: LoginPolicy, now: 
         current_env=session.current_env,
         user_id=user.id,
         user_name=user.name,
-        roles=await repository.roles_of(db, user.id),
+        roles=roles,
     )
 
 
