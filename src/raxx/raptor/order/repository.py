@@ -11,7 +11,7 @@ from typing import Any, Literal, cast
 import psycopg
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
-from sqlalchemy import ColumnElement, Table, and_, select, text, tuple_, update
+from sqlalchemy import Table, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -79,12 +79,6 @@ async def submit_paper(conn: psycopg.AsyncConnection[Any], values: dict[str, Any
     return row
 
 
-@dataclass(frozen=True)
-class Page:
-    rows: list[RowMapping]
-    has_more: bool
-
-
 async def insert_unless_halted(
     session: Db, values: dict[str, Any], *, durable: bool = True
 ) -> tuple[datetime | None, bool]:
@@ -124,38 +118,6 @@ async def open_orders(
     if lock != "none":
         stmt = stmt.with_for_update(skip_locked=lock == "skip")
     return (await session.execute(stmt)).mappings().all()
-
-
-async def list_page(
-    session: AsyncSession,
-    *,
-    statuses: Sequence[str],
-    symbol: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    before: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> Page:
-    """Newest first; ``before`` is the (created_at, id) of the last row of the previous page."""
-    conditions: list[ColumnElement[bool]] = []
-    if statuses:
-        conditions.append(ORDERS.c.status.in_(statuses))
-    if symbol:
-        conditions.append(ORDERS.c.symbol == symbol)
-    if since:
-        conditions.append(ORDERS.c.created_at >= since)
-    if until:
-        conditions.append(ORDERS.c.created_at < until)
-    if before:
-        conditions.append(tuple_(ORDERS.c.created_at, ORDERS.c.id) < tuple_(*before))
-    stmt = (
-        select(ORDERS)
-        .where(and_(True, *conditions))
-        .order_by(ORDERS.c.created_at.desc(), ORDERS.c.id.desc())
-        .limit(limit + 1)
-    )
-    rows = list((await session.execute(stmt)).mappings().all())
-    return Page(rows=rows[:limit], has_more=len(rows) > limit)
 
 
 @dataclass(frozen=True)
@@ -199,9 +161,10 @@ async def list_page_json(
     before: tuple[datetime, uuid.UUID] | None,
     limit: int,
 ) -> JsonPage:
-    """``list_page`` with each order as ``OrderRead``'s JSON, rendered by PostgreSQL when the
-    order was written (migration r20261127_0004): no row decoding, validation or
-    serialization in Python, and no rendering per read."""
+    """Orders newest first (``before``: the (created_at, id) of the previous page's last row),
+    each as ``OrderRead``'s JSON, rendered by PostgreSQL when the order was written
+    (migration r20261127_0004): no row decoding, validation or serialization in Python,
+    and no rendering per read."""
     conditions = ["true"]
     params: dict[str, Any] = {"fetch": limit + 1, "shown": limit}
     if statuses:
