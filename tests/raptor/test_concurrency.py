@@ -12,8 +12,8 @@ from tests.fixtures.raptor import order_body, pin, trading_client
 async def test_fifty_concurrent_submissions_of_one_client_order_id_create_one_order(
     test_databases: DatabaseFactory, raptor_db: ProvisionedDatabase
 ) -> None:
-    # A pool big enough that all fifty requests hold their own connection at once: the
-    # database's unique constraint, not a lock in this process, has to sort them out.
+    # In one app the paper submissions share calls (order/batching.py), and a call meets its
+    # own earlier insert of the id; test_paper_batches races five apps' calls against each other.
     async with trading_client(raptor_db, db_pool_size=55) as client:
         await pin(client, "AAPL", "100")
         body = order_body(client_order_id="storm-1", quantity="1")

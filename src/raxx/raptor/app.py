@@ -26,6 +26,7 @@ from raxx.raptor.broker.base import Broker, BrokerUnavailable
 from raxx.raptor.broker.factory import build_broker
 from raxx.raptor.config import RaptorSettings
 from raxx.raptor.health.endpoints import router as health_router
+from raxx.raptor.order.batching import PaperSubmissionBatcher
 from raxx.raptor.order.endpoints import router as order_router
 from raxx.raptor.order.fast import OrderFastPath
 from raxx.raptor.paper.endpoints import router as paper_router
@@ -66,6 +67,7 @@ def create_app(
             broker=broker,
             autocommit_engine=engine.execution_options(isolation_level="AUTOCOMMIT"),
             driver_pool=driver_pool,
+            paper_submissions=PaperSubmissionBatcher(driver_pool),
             tokens=TokenVerifier(engine, environment=settings.environment, cache_seconds=settings.token_cache_seconds),
             extra_ready_checks=[broker.ready],
             broker_identity=broker.identity,

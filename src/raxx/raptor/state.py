@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from raxx.common.contracts import ReadyCheck
 from raxx.raptor.broker.base import Broker
 from raxx.raptor.config import RaptorSettings
+from raxx.raptor.order.batching import PaperSubmissionBatcher
 from raxx.raptor.token.service import TokenVerifier
 
 
@@ -33,6 +34,8 @@ class RaptorState:
     #: Driver-level connections (psycopg, autocommit, no SQLAlchemy) for the two hot
     #: statements: the paper submission in one call and the list of orders.
     driver_pool: AsyncConnectionPool[AsyncConnection[Any]]
+    #: Places paper-venue orders that arrive together in one call (on ``driver_pool``).
+    paper_submissions: PaperSubmissionBatcher
     database_fingerprint: str | None = None
     #: More readiness probes (the broker adds one); each returns a ReadyCheck.
     extra_ready_checks: list[Callable[[], Awaitable[ReadyCheck]]] = field(default_factory=list)

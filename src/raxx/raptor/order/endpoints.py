@@ -12,7 +12,7 @@ from raxx.raptor.deps import BrokerDep, ReadCaller, RequestIdDep, SessionDep, St
 from raxx.raptor.openapi import AUTH_ERRORS, BODY_ERRORS, error_responses
 from raxx.raptor.order import cursor as cursors
 from raxx.raptor.order import service
-from raxx.raptor.order.schemas import CancelAllResult, OrderCreate, OrderList, OrderRead, OrderStatus
+from raxx.raptor.order.schemas import CancelAllResult, OrderCreate, OrderList, OrderRead, OrderStatus, order_bytes
 from raxx.raptor.wire import Symbol
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -23,8 +23,12 @@ MAX_PAGE = 500
 
 
 def order_json(model: OrderRead | OrderList, status_code: int = 200) -> Response:
-    """Pre-serialized by pydantic-core: the model was built and validated once already."""
-    return Response(model.__pydantic_serializer__.to_json(model), status_code=status_code, media_type=JSON)
+    return Response(order_bytes(model), status_code=status_code, media_type=JSON)
+
+
+def submitted_json(submitted: service.Submitted) -> Response:
+    """201 with a new order, 200 with the order a replayed client order id first placed."""
+    return Response(submitted.json, status_code=201 if submitted.created else 200, media_type=JSON)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -48,10 +52,16 @@ def _utc(value: datetime | None) -> datetime | None:
     },
 )
 async def submit_order(body: OrderCreate, state: StateDep, caller: TradeCaller, request_id: RequestIdDep) -> Response:
-    order, created = await service.submit(
-        state.autocommit_engine, state.driver_pool, state.broker, caller=caller, request_id=request_id, body=body
+    return submitted_json(
+        await service.submit(
+            state.autocommit_engine,
+            state.paper_submissions,
+            state.broker,
+            caller=caller,
+            request_id=request_id,
+            body=body,
+        )
     )
-    return order_json(order, 201 if created else 200)
 
 
 @router.get(

@@ -33,7 +33,7 @@ from raxx.raptor.broker.base import BrokerUnavailable
 from raxx.raptor.broker.paper import PaperBroker
 from raxx.raptor.deps import ACTOR_MAX_LENGTH, ACTOR_PATTERN, authenticate
 from raxx.raptor.order import service
-from raxx.raptor.order.endpoints import DEFAULT_PAGE, JSON, MAX_PAGE, order_json
+from raxx.raptor.order.endpoints import DEFAULT_PAGE, JSON, MAX_PAGE, submitted_json
 from raxx.raptor.order.schemas import OrderCreate
 from raxx.raptor.state import RaptorState
 from raxx.raptor.token.service import Caller
@@ -86,9 +86,9 @@ class OrderFastPath:
             await self.app(scope, replay, send)
             return
         try:
-            order, created = await service.submit(
+            submitted = await service.submit(
                 state.autocommit_engine,
-                state.driver_pool,
+                state.paper_submissions,
                 state.broker,
                 caller=caller,
                 request_id=_request_id(scope),
@@ -97,7 +97,7 @@ class OrderFastPath:
         except (RaxxError, BrokerUnavailable) as exc:
             await _refusal(scope, replay, send, exc)
             return
-        await order_json(order, 201 if created else 200)(scope, replay, send)
+        await submitted_json(submitted)(scope, replay, send)
 
     async def _list(self, scope: Scope, receive: Receive, send: Send) -> bool:
         limit = _plain_limit(scope["query_string"])

@@ -10,7 +10,6 @@ from typing import Any, Literal, cast
 
 import psycopg
 from psycopg import sql as pgsql
-from psycopg.rows import dict_row
 from sqlalchemy import Table, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -51,32 +50,36 @@ _INSERT_UNLESS_HALTED = text(
 )
 
 
-# The paper venue's whole submission, one call (migration r20261127_0003). Driver-level:
-# psycopg prepares it per connection after a few calls; no SQLAlchemy compile or row
-# processing on the hot path.
-_SUBMIT_PAPER = (
-    "SELECT * FROM raptor_submit_paper(%(id)s, %(client_order_id)s, %(symbol)s, %(side)s, %(type)s, "
-    "%(time_in_force)s, %(quantity)s, %(limit_price)s, %(token_id)s, %(actor)s, %(request_id)s, "
-    "%(venue_order_id)s, %(liquidity)s, %(path_price)s, %(now)s, %(now_iso)s)"
+#: What a paper placement needs per order, in the order of ``raptor_submit_paper_batch``'s
+#: array parameters (migration r20261127_0006).
+PAPER_COLUMNS = (
+    "id", "client_order_id", "symbol", "side", "type", "time_in_force", "quantity", "limit_price", "token_id",
+    "actor", "request_id", "venue_order_id", "liquidity", "path_price", "now", "now_iso",
+)  # fmt: skip
+# Driver-level: psycopg prepares it per connection after a few calls; no SQLAlchemy compile
+# or row processing on the hot path. The casts name the arrays' types for a NULL-only array.
+_SUBMIT_PAPER_BATCH = (
+    "CALL raptor_submit_paper_batch(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
+    "%s::numeric[], %s::numeric[], %s::text[], %s::text[], %s::text[], %s::uuid[], %s::numeric[], %s::numeric[], "
+    "%s::timestamptz[], %s::text[])"
 )
 
 
-#: The SQLSTATE ``raptor_submit_paper`` raises when the venue refuses: the transaction is undone.
-PAPER_REFUSED = "RX001"
-
-
-async def submit_paper(conn: psycopg.AsyncConnection[Any], values: dict[str, Any]) -> dict[str, Any]:
-    """Record, log and place an order with the paper venue in one transaction.
-
-    Returns ``outcome`` (``placed``; ``not_inserted``: halted or a known client order id,
-    nothing written), ``halted`` and, when placed, the order's outcome columns. A refusal
-    by the venue raises ``PAPER_REFUSED``, having written nothing. ``conn`` is in autocommit.
-    """
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_SUBMIT_PAPER, values)
+async def submit_paper_batch(
+    conn: psycopg.AsyncConnection[Any], orders: Sequence[dict[str, Any]]
+) -> tuple[bool, list[tuple[str, str | None, str | None]]]:
+    """Record, log and place orders with the paper venue in one call, durably committed
+    when it returns. Returns whether trading is halted and, per order in the given order,
+    (outcome, status, API JSON): ``placed``; ``not_inserted`` (halted or a known client
+    order id: nothing written for it); ``refused`` (the venue would not take it: nothing
+    written for it). ``conn`` must be in autocommit: the procedure commits."""
+    columns = [[order[name] for order in orders] for name in PAPER_COLUMNS]
+    async with conn.cursor() as cur:
+        await cur.execute(_SUBMIT_PAPER_BATCH, columns)
         row = await cur.fetchone()
-    assert row is not None  # the function returns exactly one row
-    return row
+    assert row is not None  # CALL returns its INOUT parameters as one row
+    halted, outcomes, statuses, wire_jsons = row
+    return bool(halted), list(zip(outcomes, statuses, wire_jsons, strict=True))
 
 
 async def insert_unless_halted(

@@ -99,3 +99,8 @@ class CancelFailure(BaseModel):
 class CancelAllResult(BaseModel):
     canceled: list[OrderRead]
     failed: list[CancelFailure] = Field(description="orders the broker would not cancel (filled meanwhile, ...)")
+
+
+def order_bytes(model: OrderRead | OrderList | CancelAllResult) -> bytes:
+    """The model's JSON, by pydantic-core: it was built and validated once already."""
+    return model.__pydantic_serializer__.to_json(model)

@@ -8,17 +8,14 @@ the same client order id, which the broker also treats as idempotent.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
-from psycopg.errors import TransactionRollback, UniqueViolation
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -34,13 +31,14 @@ from raxx.raptor.broker.base import (
     BrokerUnavailable,
     OrderIntent,
 )
-from raxx.raptor.broker.paper import PLACE_RETRIES, PaperBroker
+from raxx.raptor.broker.paper import PaperBroker
 from raxx.raptor.errors import BrokerUnavailable as BrokerUnavailableError
 from raxx.raptor.errors import IdempotencyConflict, OrderNotCancelable, OrderNotFound
 from raxx.raptor.logctx import raptor_event
 from raxx.raptor.order import cursor as cursors
 from raxx.raptor.order import repository
-from raxx.raptor.order.schemas import CancelAllResult, CancelFailure, OrderCreate, OrderRead
+from raxx.raptor.order.batching import PaperSubmissionBatcher
+from raxx.raptor.order.schemas import CancelAllResult, CancelFailure, OrderCreate, OrderRead, order_bytes
 from raxx.raptor.requestlog import repository as requests
 from raxx.raptor.token.service import Caller
 from raxx.raptor.trading import repository as trading_repository
@@ -58,6 +56,18 @@ _COMPARED = ("symbol", "side", "type", "time_in_force", "quantity", "limit_price
 
 def to_read(row: Mapping[Any, Any]) -> OrderRead:
     return OrderRead.model_validate(dict(row))
+
+
+class Submitted(NamedTuple):
+    """A submission's answer: the order as the API writes it, and whether it is new
+    (False: an idempotent replay of the order first placed with its client order id)."""
+
+    json: bytes
+    created: bool
+
+    @classmethod
+    def of(cls, order: OrderRead, created: bool) -> Submitted:
+        return cls(order_bytes(order), created)
 
 
 def _same_order(row: Mapping[Any, Any], body: OrderCreate) -> bool:
@@ -84,8 +94,14 @@ def _broker_values(placed: BrokerOrder) -> dict[str, Any]:
 
 
 async def submit(
-    engine: AsyncEngine, driver: DriverPool, broker: Broker, *, caller: Caller, request_id: str, body: OrderCreate
-) -> tuple[OrderRead, bool]:
+    engine: AsyncEngine,
+    submissions: PaperSubmissionBatcher,
+    broker: Broker,
+    *,
+    caller: Caller,
+    request_id: str,
+    body: OrderCreate,
+) -> Submitted:
     """Place an order; return it and whether it is new (False: an idempotent replay).
 
     Two commits, on purpose (like an audit attempt): the order is on record, with who
@@ -93,8 +109,8 @@ async def submit(
     A crash or a broker that does not answer in between leaves a ``new`` order without
     a broker id, which ``sync_open_orders`` finishes (the broker dedupes by client id).
     ``engine`` must be in autocommit (``RaptorState.autocommit_engine``): each statement
-    is its own commit. ``driver`` (``RaptorState.driver_pool``) serves the paper venue's
-    one-call submission.
+    is its own commit. ``submissions`` (``RaptorState.paper_submissions``) places orders on
+    the paper venue in one call per batch.
     """
     order_id = uuid.uuid4()
     client_order_id = body.client_order_id or f"rx-{order_id.hex}"
@@ -113,7 +129,7 @@ async def submit(
     }
     if isinstance(broker, PaperBroker) and broker.places_in_raptor_transaction:
         return await _submit_on_paper_venue(
-            engine, driver, broker, caller=caller, request_id=request_id, body=body, recorded=recorded
+            engine, submissions, broker, caller=caller, request_id=request_id, body=body, recorded=recorded
         )
     return await _submit_in_steps(
         engine,
@@ -135,7 +151,7 @@ async def _submit_in_steps(
     body: OrderCreate,
     recorded: dict[str, Any],
     durable: bool,
-) -> tuple[OrderRead, bool]:
+) -> Submitted:
     """Record the order (unless halted or known), then ``send`` it and record the answer."""
     client_order_id = recorded["client_order_id"]
     async with engine.connect() as conn:
@@ -144,33 +160,35 @@ async def _submit_in_steps(
             replayed = await _replay(
                 conn, caller=caller, request_id=request_id, body=body, client_order_id=client_order_id, halted=halted
             )
-            return replayed, False
+            return Submitted.of(replayed, False)
         row = await _place(
             conn,
             send,
             row={**recorded, **_NEW_ORDER, "created_at": created_at, "updated_at": created_at},
             intent=_intent(client_order_id, body),
         )
-    return to_read(row), True
+    return Submitted.of(to_read(row), True)
 
 
 async def _submit_on_paper_venue(
     engine: AsyncEngine,
-    driver: DriverPool,
+    submissions: PaperSubmissionBatcher,
     broker: PaperBroker,
     *,
     caller: Caller,
     request_id: str,
     body: OrderCreate,
     recorded: dict[str, Any],
-) -> tuple[OrderRead, bool]:
+) -> Submitted:
     """The paper venue lives in Raptor's database: record, log and place in one transaction
-    (``raptor_submit_paper``), so there is no window in which one has the order and the
-    other does not. Replays and halts take the generic replay; a refusal by the venue
-    (nothing written) the generic steps, with the venue's reason recorded as a rejection."""
+    (``raptor_submit_paper_batch``, with whatever other orders arrived meanwhile), so there
+    is no window in which one has the order and the other does not; the answer is the
+    order's JSON as PostgreSQL rendered it on write. Replays and halts take the generic
+    replay; a refusal by the venue (nothing written) the generic steps, with the venue's
+    reason recorded as a rejection."""
     intent = _intent(recorded["client_order_id"], body)
-    result = await _submit_paper_with_retries(driver, {**recorded, **broker.placement_terms(intent)})
-    if result["outcome"] == "not_inserted":
+    placement = await submissions.place({**recorded, **broker.placement_terms(intent)})
+    if placement.outcome == "not_inserted":
         async with engine.connect() as conn:
             replayed = await _replay(
                 conn,
@@ -178,10 +196,10 @@ async def _submit_on_paper_venue(
                 request_id=request_id,
                 body=body,
                 client_order_id=recorded["client_order_id"],
-                halted=result["halted"],
+                halted=placement.halted,
             )
-        return replayed, False
-    if result["outcome"] == "refused":
+        return Submitted.of(replayed, False)
+    if placement.outcome == "refused":
         return await _submit_in_steps(
             engine,
             broker.explain_refusal,
@@ -191,37 +209,9 @@ async def _submit_on_paper_venue(
             recorded=recorded,
             durable=True,
         )
-    row = {**recorded, **_NEW_ORDER, "created_at": result["created_at"], "updated_at": result["updated_at"]}
-    raptor_event(log, "order.submit.ok", order_id=str(recorded["id"]), status=result["status"])
-    return to_read({**row, **{name: result[name] for name in _PLACED_COLUMNS}}), True
-
-
-_PLACED_COLUMNS = ("status", "broker_order_id", "filled_quantity", "filled_avg_price", "fills", "filled_at")
-
-
-async def _submit_paper_with_retries(driver: DriverPool, values: dict[str, Any]) -> dict[str, Any]:
-    """Run ``raptor_submit_paper``; run it again when PostgreSQL aborted it whole.
-
-    A deadlock between opposite orders on one symbol (see ``paper_sql``) or a concurrent
-    first use of the same client order id aborts the transaction with nothing applied, so
-    running it again is safe; the second time the id's unique constraint sends it to replay.
-    """
-    for attempt in range(PLACE_RETRIES):
-        try:
-            async with driver.connection() as conn:
-                return await repository.submit_paper(conn, values)
-        except psycopg.Error as exc:
-            if exc.sqlstate == repository.PAPER_REFUSED:  # undone whole: beyond buying power or position
-                return {"outcome": "refused", "halted": False}
-            if isinstance(exc, (TransactionRollback, UniqueViolation)):  # aborted whole: run it again
-                if attempt == PLACE_RETRIES - 1:
-                    raise
-            elif isinstance(exc, psycopg.OperationalError):  # the venue is this database: it did not answer
-                raise BrokerUnavailable(f"paper broker database error: {type(exc).__name__}") from exc
-            else:
-                raise
-        await asyncio.sleep(0.005 * (attempt + 1) + random.random() * 0.01)  # noqa: S311 - jitter
-    raise AssertionError("unreachable: the last attempt returns or raises")
+    assert placement.wire_json is not None  # placed: the procedure returns the stored JSON
+    raptor_event(log, "order.submit.ok", order_id=str(recorded["id"]), status=placement.status)
+    return Submitted(placement.wire_json.encode(), True)
 
 
 #: What a freshly recorded order holds besides what the caller sent (the table's defaults).

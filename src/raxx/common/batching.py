@@ -1,0 +1,78 @@
+"""Callers' requests that arrive while a call is running are served by the next call, together.
+
+The pattern behind the console's audit appends and Raptor's paper submissions: the
+database serializes that work (one audit chain, one paper account), so concurrent callers
+gain nothing from their own round trips and commits and lose a WAL flush each. Here the
+first caller starts a call at once (no timer: alone, nothing waits), whoever arrives
+meanwhile is queued, and the next call takes the queue, up to ``max_batch`` items. Each
+caller resumes when the call that carried its item has finished, with its own result.
+
+If a call fails, its items are run again one by one, so one item's error never fails the
+others; a subclass names the failures that are the callee's rather than an item's (the
+database did not answer), which fail every item of the call at once instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from raxx.common.aio import settle
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Batcher(Generic[T, R]):
+    """Subclasses implement ``call`` (all items in one go, results in order) and may
+    implement ``whole_call_failure``."""
+
+    def __init__(self, *, max_batch: int, max_in_flight: int = 1) -> None:
+        self.max_batch = max_batch
+        self.max_in_flight = max_in_flight
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._drainers: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def submit(self, item: T) -> R:
+        """Run ``item`` in the next call; its result, or the error its call raised."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (tests, a restarted lifespan): start afresh
+            self._loop, self._pending, self._drainers = loop, [], set()
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append((item, future))
+        # A drainer that found the queue empty has finished (done) before its done-callbacks
+        # run: count only the running ones, or this item could wait for a drainer that left.
+        self._drainers = {drainer for drainer in self._drainers if not drainer.done()}
+        if len(self._drainers) < self.max_in_flight:
+            self._drainers.add(loop.create_task(self._drain()))
+        return await future
+
+    async def call(self, items: list[T]) -> list[R]:
+        raise NotImplementedError
+
+    def whole_call_failure(self, exc: Exception) -> Callable[[], BaseException] | None:
+        """For a failure that is not any item's fault: a maker of one exception per waiting
+        caller (each raises it with its own traceback). None: run the items one by one."""
+        return None
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            await self._run(batch)
+
+    async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        try:
+            results = await self.call([item for item, _ in batch])
+        except Exception as exc:
+            failure = self.whole_call_failure(exc)
+            if failure is not None or len(batch) == 1:
+                for _, future in batch:
+                    settle(future, error=failure() if failure is not None else exc)
+                return
+            for pending in batch:  # isolate the failing item; the others still run
+                await self._run([pending])
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            settle(future, result=result)

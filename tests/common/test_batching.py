@@ -1,0 +1,115 @@
+"""``raxx.common.batching``: who shares a call, who waits, and how failures are dealt."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from raxx.common.batching import Batcher
+
+
+async def _turns(n: int = 3) -> None:
+    """Let the event loop run ``n`` times: a task started, then its drainer started."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+class Doubler(Batcher[int, int]):
+    """Doubles items; a negative item fails its call; zero stands for an outage."""
+
+    def __init__(self, *, max_batch: int = 8, max_in_flight: int = 1) -> None:
+        super().__init__(max_batch=max_batch, max_in_flight=max_in_flight)
+        self.calls: list[list[int]] = []
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def call(self, items: list[int]) -> list[int]:
+        self.calls.append(items)
+        await self.release.wait()
+        if 0 in items:
+            raise ConnectionError("down")
+        if any(item < 0 for item in items):
+            raise ValueError(f"bad items in {items}")
+        return [item * 2 for item in items]
+
+    def whole_call_failure(self, exc: Exception) -> Callable[[], BaseException] | None:
+        return (lambda: ConnectionError(str(exc))) if isinstance(exc, ConnectionError) else None
+
+
+async def test_a_lone_item_is_called_at_once_and_later_arrivals_share_the_next_call() -> None:
+    batcher = Doubler()
+    batcher.release.clear()
+    first = asyncio.create_task(batcher.submit(1))
+    await _turns()
+    assert batcher.calls == [[1]]  # started without waiting for company
+    rest = [asyncio.create_task(batcher.submit(n)) for n in (2, 3, 4)]
+    await _turns()
+    batcher.release.set()
+    assert await first == 2
+    assert [await task for task in rest] == [4, 6, 8]
+    assert batcher.calls == [[1], [2, 3, 4]]
+
+
+async def test_a_call_takes_at_most_max_batch_items() -> None:
+    batcher = Doubler(max_batch=2)
+    results = await asyncio.gather(*(batcher.submit(n) for n in range(1, 6)))
+    assert results == [2, 4, 6, 8, 10]
+    assert max(len(call) for call in batcher.calls) == 2
+
+
+async def test_an_item_submitted_right_after_a_call_finished_is_still_served() -> None:
+    """The drainer that served the first item is done before its done-callbacks run; the
+    next item must start a new one rather than wait for it (this hung once)."""
+    batcher = Doubler()
+    assert await batcher.submit(1) == 2
+    async with asyncio.timeout(5):  # in this task: wait_for's own task would start a turn later
+        assert await batcher.submit(2) == 4
+
+
+async def test_a_failing_item_fails_alone() -> None:
+    batcher = Doubler()
+    batcher.release.clear()
+    blocker = asyncio.create_task(batcher.submit(1))
+    await _turns()
+    others = [asyncio.create_task(batcher.submit(n)) for n in (2, -1, 3)]
+    await _turns()
+    batcher.release.set()
+    assert await blocker == 2
+    results = await asyncio.gather(*others, return_exceptions=True)
+    assert results[0] == 4
+    assert results[2] == 6
+    assert isinstance(results[1], ValueError)
+    assert batcher.calls == [[1], [2, -1, 3], [2], [-1], [3]]
+
+
+async def test_a_whole_call_failure_fails_every_item_of_the_call_with_its_own_exception() -> None:
+    batcher = Doubler()
+    batcher.release.clear()
+    blocker = asyncio.create_task(batcher.submit(1))
+    await _turns()
+    others = [asyncio.create_task(batcher.submit(n)) for n in (0, 5, 6)]
+    await _turns()
+    batcher.release.set()
+    await blocker
+    results = await asyncio.gather(*others, return_exceptions=True)
+    assert all(isinstance(result, ConnectionError) for result in results)
+    assert len({id(result) for result in results}) == 3
+    assert batcher.calls == [[1], [0, 5, 6]]  # not retried one by one
+
+
+async def test_a_caller_that_gave_up_does_not_break_the_others() -> None:
+    batcher = Doubler()
+    batcher.release.clear()
+    blocker = asyncio.create_task(batcher.submit(1))
+    await _turns()
+    impatient = asyncio.create_task(batcher.submit(2))
+    patient = asyncio.create_task(batcher.submit(3))
+    await _turns()
+    impatient.cancel()
+    batcher.release.set()
+    assert await blocker == 2
+    assert await patient == 6
+    with pytest.raises(asyncio.CancelledError):
+        await impatient

@@ -1,0 +1,181 @@
+"""Paper submissions that arrive together share one database call (``order/batching.py``),
+and every order still gets exactly the answer it would have had alone."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from raxx.common.db import libpq_url
+from raxx.common.provision import ProvisionedDatabase
+from raxx.raptor.broker.base import BrokerUnavailable, OrderIntent
+from raxx.raptor.broker.paper import PaperBroker
+from raxx.raptor.order import repository
+from raxx.raptor.order.batching import PaperSubmissionBatcher
+from tests.fixtures.database import DatabaseFactory
+from tests.fixtures.raptor import order_body, pin, trading_client
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every ``raptor_submit_paper_batch`` call made during the test."""
+    sizes: list[int] = []
+    real = repository.submit_paper_batch
+
+    async def counting(conn: psycopg.AsyncConnection[Any], orders: Sequence[dict[str, Any]]) -> Any:
+        sizes.append(len(orders))
+        return await real(conn, orders)
+
+    monkeypatch.setattr(repository, "submit_paper_batch", counting)
+    return sizes
+
+
+async def test_orders_that_arrive_together_are_placed_in_fewer_calls(
+    raptor_db: ProvisionedDatabase, calls: list[int]
+) -> None:
+    async with trading_client(raptor_db) as client:
+        await pin(client, "AAPL", "10")
+        responses = await asyncio.gather(
+            *(client.post("/v1/orders", json=order_body(client_order_id=f"b-{i}", quantity="1")) for i in range(24))
+        )
+        account = (await client.get("/v1/account")).json()
+    assert [r.status_code for r in responses] == [201] * 24
+    assert sorted(r.json()["client_order_id"] for r in responses) == sorted(f"b-{i}" for i in range(24))
+    assert all(r.json()["status"] == "filled" and r.json()["fills"][0]["price"] == "10" for r in responses)
+    assert sum(calls) == 24
+    assert len(calls) < 24, calls
+    assert max(calls) > 1, calls
+    assert account["cash"] == str(100000 - 240)
+
+
+async def test_one_call_answers_each_order_as_if_it_were_alone(
+    raptor_db: ProvisionedDatabase, calls: list[int]
+) -> None:
+    async with trading_client(raptor_db) as client:
+        await pin(client, "AAPL", "100")
+        first = await client.post("/v1/orders", json=order_body(client_order_id="known", quantity="1"))
+        assert first.status_code == 201
+        calls.clear()
+        placed, too_big, replay, conflict, short = await asyncio.gather(
+            client.post("/v1/orders", json=order_body(client_order_id="new", quantity="2")),
+            client.post("/v1/orders", json=order_body(client_order_id="too-big", quantity="5000")),
+            client.post("/v1/orders", json=order_body(client_order_id="known", quantity="1")),
+            client.post("/v1/orders", json=order_body(client_order_id="known", quantity="3")),
+            client.post("/v1/orders", json=order_body(client_order_id="short", side="sell", quantity="50")),
+        )
+        account = (await client.get("/v1/account")).json()
+    assert max(calls) > 1, calls  # they did share a call
+    assert (placed.status_code, placed.json()["status"]) == (201, "filled")
+    assert (too_big.status_code, too_big.json()["status"]) == (201, "rejected")
+    assert "buying power" in too_big.json()["reject_reason"]
+    assert (replay.status_code, replay.json()["id"]) == (200, first.json()["id"])
+    assert (conflict.status_code, conflict.json()["error"]) == (409, "idempotency_conflict")
+    assert (short.status_code, short.json()["status"]) == (201, "rejected")
+    assert account["cash"] == str(100000 - 100 - 200)
+
+
+async def test_fifty_submissions_of_one_id_through_five_apps_create_one_order(
+    test_databases: DatabaseFactory, raptor_db: ProvisionedDatabase
+) -> None:
+    """Five processes' worth of batchers racing: only the database can sort them out."""
+    body = order_body(client_order_id="storm-5", quantity="1")
+    async with (
+        trading_client(raptor_db) as a,
+        trading_client(raptor_db) as b,
+        trading_client(raptor_db) as c,
+        trading_client(raptor_db) as d,
+        trading_client(raptor_db) as e,
+    ):
+        await pin(a, "AAPL", "100")
+        responses = await asyncio.gather(*(app.post("/v1/orders", json=body) for app in (a, b, c, d, e) * 10))
+    assert sorted(r.status_code for r in responses) == [200] * 49 + [201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    with psycopg.connect(test_databases.superuser_url(raptor_db.database)) as conn:
+        counted = conn.execute(
+            "SELECT (SELECT count(*) FROM orders WHERE client_order_id = 'storm-5'),"
+            " (SELECT count(*) FROM paper_orders WHERE client_order_id = 'storm-5'),"
+            " (SELECT cash FROM paper_account)"
+        ).fetchone()
+    assert counted == (1, 1, Decimal(100000 - 100))
+
+
+async def test_an_order_the_database_cannot_take_does_not_fail_the_others(
+    raptor_db: ProvisionedDatabase, monkeypatch: pytest.MonkeyPatch, calls: list[int]
+) -> None:
+    """A price beyond the column's range aborts the call it is in; the batcher runs that
+    call's orders one by one, so only that order fails (a 500: it is not the caller's fault)."""
+    real = PaperBroker.placement_terms
+
+    def overflowing(self: PaperBroker, intent: OrderIntent) -> dict[str, Any]:
+        terms = real(self, intent)
+        return {**terms, "path_price": Decimal("1e30")} if intent.symbol == "MSFT" else terms
+
+    monkeypatch.setattr(PaperBroker, "placement_terms", overflowing)
+    async with trading_client(raptor_db, raise_app_exceptions=False) as client:
+        await pin(client, "AAPL", "10")
+        responses = await asyncio.gather(
+            *(client.post("/v1/orders", json=order_body(client_order_id=f"ok-{i}", quantity="1")) for i in range(4)),
+            client.post("/v1/orders", json=order_body(symbol="MSFT", client_order_id="bad", quantity="1")),
+        )
+        orders = (await client.get("/v1/orders")).json()["orders"]
+    assert [r.status_code for r in responses] == [201] * 4 + [500]
+    assert responses[4].json()["error"] == "internal_error"
+    assert sorted(o["client_order_id"] for o in orders) == [f"ok-{i}" for i in range(4)]
+    assert max(calls) > 1, calls  # the bad order did share a call before it was isolated
+
+
+async def test_a_database_that_does_not_answer_fails_every_order_of_the_call_at_once(
+    raptor_db: ProvisionedDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[int] = []
+    real = PaperSubmissionBatcher._call_with_retries
+
+    async def counting(self: PaperSubmissionBatcher, orders: list[dict[str, Any]]) -> Any:
+        attempts.append(len(orders))
+        return await real(self, orders)
+
+    monkeypatch.setattr(PaperSubmissionBatcher, "_call_with_retries", counting)
+    closed_port = libpq_url(raptor_db.runtime_url).replace(":5432/", ":1/")
+    pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+        closed_port, min_size=1, max_size=1, timeout=0.5, open=False, kwargs={"autocommit": True}
+    )
+    await pool.open(wait=False)
+    try:
+        batcher = PaperSubmissionBatcher(pool)
+        outcomes = await asyncio.gather(
+            *(batcher.place(_values(f"down-{i}")) for i in range(3)), return_exceptions=True
+        )
+    finally:
+        await pool.close()
+    assert all(isinstance(o, BrokerUnavailable) for o in outcomes), outcomes
+    assert len({id(o) for o in outcomes}) == 3  # each request raises its own
+    assert sum(attempts) == 3, attempts
+    assert len(attempts) <= 2, attempts  # the call failed whole, not order by order
+
+
+def _values(client_order_id: str) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "client_order_id": client_order_id,
+        "symbol": "AAPL",
+        "side": "buy",
+        "type": "market",
+        "time_in_force": "day",
+        "quantity": Decimal(1),
+        "limit_price": None,
+        "token_id": "t",
+        "actor": None,
+        "request_id": client_order_id,
+        "venue_order_id": uuid.uuid4(),
+        "liquidity": None,
+        "path_price": Decimal(10),
+        "now": None,
+        "now_iso": None,
+    }
