@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -24,7 +25,10 @@ class JsonFormatter(logging.Formatter):
                 payload[key] = value
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str, separators=(",", ":"))
+        # orjson: a log line is written per order on Raptor's hot path, and the stdlib
+        # encoder was a measurable part of that path's CPU. Anything it does not know
+        # (a Decimal, an exception) is written as its str, as before.
+        return orjson.dumps(payload, default=str).decode()
 
 
 def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:

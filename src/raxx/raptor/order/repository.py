@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
+import orjson
 import psycopg
 from psycopg import sql as pgsql
 from sqlalchemy import Table, select, text, update
@@ -50,19 +51,15 @@ _INSERT_UNLESS_HALTED = text(
 )
 
 
-#: What a paper placement needs per order, in the order of ``raptor_submit_paper_batch``'s
-#: array parameters (migration r20261127_0006).
+#: What a paper placement needs per order: the fields of each object in
+#: ``raptor_submit_paper_batch``'s JSON array (migration r20261127_0006).
 PAPER_COLUMNS = (
     "id", "client_order_id", "symbol", "side", "type", "time_in_force", "quantity", "limit_price", "token_id",
     "actor", "request_id", "venue_order_id", "liquidity", "path_price", "now", "now_iso",
 )  # fmt: skip
 # Driver-level: psycopg prepares it per connection after a few calls; no SQLAlchemy compile
-# or row processing on the hot path. The casts name the arrays' types for a NULL-only array.
-_SUBMIT_PAPER_BATCH = (
-    "CALL raptor_submit_paper_batch(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
-    "%s::numeric[], %s::numeric[], %s::text[], %s::text[], %s::text[], %s::uuid[], %s::numeric[], %s::numeric[], "
-    "%s::timestamptz[], %s::text[])"
-)
+# or row processing on the hot path.
+_SUBMIT_PAPER_BATCH = "CALL raptor_submit_paper_batch(%s::json)"
 
 
 async def submit_paper_batch(
@@ -73,9 +70,12 @@ async def submit_paper_batch(
     (outcome, status, API JSON): ``placed``; ``not_inserted`` (halted or a known client
     order id: nothing written for it); ``refused`` (the venue would not take it: nothing
     written for it). ``conn`` must be in autocommit: the procedure commits."""
-    columns = [[order[name] for order in orders] for name in PAPER_COLUMNS]
+    # One JSON text: measured, psycopg's per-element dumping of sixteen typed arrays was a
+    # tenth of the order path's CPU. Decimals are written as their exact str; times are
+    # aware (UTC). Fields beyond ``PAPER_COLUMNS`` would be ignored by the procedure.
+    document = orjson.dumps(list(orders), default=str)
     async with conn.cursor() as cur:
-        await cur.execute(_SUBMIT_PAPER_BATCH, columns)
+        await cur.execute(_SUBMIT_PAPER_BATCH, (document.decode(),))
         row = await cur.fetchone()
     assert row is not None  # CALL returns its INOUT parameters as one row
     halted, outcomes, statuses, wire_jsons = row
