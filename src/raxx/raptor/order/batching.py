@@ -11,7 +11,7 @@ orders. One call at a time: measured under wrk, two or more calls in flight (eac
 for the venue's lock in turn while the other flushes) placed fewer orders per second than
 one call carrying them all, at 8 and at 32 connections.
 
-Failure is per order, as if each had its own call: the procedure reports replays and venue
+Failure is per order, as if each had its own call: the database call reports replays and venue
 refusals per order; a batch that PostgreSQL aborted whole (a deadlock with the venue's other
 writers) is run again, nothing of it having been applied; any other error is isolated by
 running the batch's orders one by one, so one order's error never fails another's. A

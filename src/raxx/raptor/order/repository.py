@@ -59,7 +59,7 @@ PAPER_COLUMNS = (
 )  # fmt: skip
 # Driver-level: psycopg prepares it per connection after a few calls; no SQLAlchemy compile
 # or row processing on the hot path.
-_SUBMIT_PAPER_BATCH = "CALL raptor_submit_paper_batch(%s::json)"
+_SUBMIT_PAPER_BATCH = "SELECT * FROM raptor_submit_paper_batch(%s::json)"
 
 
 async def submit_paper_batch(
@@ -69,15 +69,15 @@ async def submit_paper_batch(
     when it returns. Returns whether trading is halted and, per order in the given order,
     (outcome, status, API JSON): ``placed``; ``not_inserted`` (halted or a known client
     order id: nothing written for it); ``refused`` (the venue would not take it: nothing
-    written for it). ``conn`` must be in autocommit: the procedure commits."""
+    written for it). ``conn`` is in autocommit: the statement is its own transaction."""
     # One JSON text: measured, psycopg's per-element dumping of sixteen typed arrays was a
     # tenth of the order path's CPU. Decimals are written as their exact str; times are
-    # aware (UTC). Fields beyond ``PAPER_COLUMNS`` would be ignored by the procedure.
+    # aware (UTC). Fields beyond ``PAPER_COLUMNS`` would be ignored by the function.
     document = orjson.dumps(list(orders), default=str)
     async with conn.cursor() as cur:
         await cur.execute(_SUBMIT_PAPER_BATCH, (document.decode(),))
         row = await cur.fetchone()
-    assert row is not None  # CALL returns its INOUT parameters as one row
+    assert row is not None  # a function with OUT parameters returns one row
     halted, outcomes, statuses, wire_jsons = row
     return bool(halted), list(zip(outcomes, statuses, wire_jsons, strict=True))
 

@@ -209,7 +209,7 @@ async def _submit_on_paper_venue(
             recorded=recorded,
             durable=True,
         )
-    assert placement.wire_json is not None  # placed: the procedure returns the stored JSON
+    assert placement.wire_json is not None  # placed: the function returns the stored JSON
     raptor_event(log, "order.submit.ok", order_id=str(recorded["id"]), status=placement.status)
     return Submitted(placement.wire_json.encode(), True)
 
