@@ -179,3 +179,32 @@ def _values(client_order_id: str) -> dict[str, Any]:
         "now": None,
         "now_iso": None,
     }
+
+
+async def test_an_id_only_the_venue_has_is_adopted_not_placed_twice(
+    test_databases: DatabaseFactory, raptor_db: ProvisionedDatabase
+) -> None:
+    """The venue has a copy Raptor has no order for (placed on the venue directly): the
+    batch writes nothing for it, and the generic steps record the venue's copy."""
+    async with trading_client(raptor_db) as client:
+        await pin(client, "AAPL", "10")
+        assert (
+            await client.post("/v1/orders", json=order_body(client_order_id="seed", quantity="1"))
+        ).status_code == 201
+        with psycopg.connect(test_databases.superuser_url(raptor_db.database), autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO paper_orders (id, client_order_id, symbol, side, type, time_in_force, quantity,"
+                " limit_price, status, filled_quantity, filled_avg_price, reserved_cash, fills, created_at,"
+                " updated_at, filled_at)"
+                " SELECT gen_random_uuid(), 'venue-only', symbol, side, type, time_in_force, quantity, limit_price,"
+                " status, filled_quantity, filled_avg_price, reserved_cash, fills, created_at, updated_at, filled_at"
+                " FROM paper_orders WHERE client_order_id = 'seed'"
+            )
+            venue_id = conn.execute("SELECT id FROM paper_orders WHERE client_order_id = 'venue-only'").fetchone()
+        adopted = await client.post("/v1/orders", json=order_body(client_order_id="venue-only", quantity="1"))
+        account = (await client.get("/v1/account")).json()
+    assert adopted.status_code == 201, adopted.text
+    assert venue_id is not None
+    assert adopted.json()["broker_order_id"] == str(venue_id[0])
+    assert adopted.json()["status"] == "filled"
+    assert account["cash"] == str(100000 - 10)  # the seed only: nothing was settled twice
