@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from contextvars import ContextVar
 from typing import Any
 
@@ -15,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from raxx.common.errors import RaxxError, error_body
+from raxx.common.ids import uuid7
 from raxx.common.logging import log_event
 
 log = logging.getLogger("raxx.http")
@@ -25,7 +25,8 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """Time-ordered (UUIDv7): Raptor's request log is keyed by it and written per order."""
+    return uuid7().hex
 
 
 def accept_request_id(value: str | None) -> str:

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from raxx.common.clock import Clock, SystemClock
 from raxx.common.contracts import ReadyCheck
+from raxx.common.ids import uuid7
 from raxx.raptor.broker import book
 from raxx.raptor.broker.base import (
     BrokerAccount,
@@ -126,7 +127,7 @@ class PaperBroker:
         """Place an order in one call; a known client order id returns the venue's copy."""
         now = self._clock.now()
         params = {
-            "id": uuid.uuid4(),
+            "id": uuid7(),
             "client_order_id": intent.client_order_id,
             "symbol": intent.symbol,
             "side": intent.side,
@@ -158,7 +159,7 @@ class PaperBroker:
         path's current price and the clock (the same values ``submit`` passes)."""
         now = self._clock.now()
         return {
-            "venue_order_id": uuid.uuid4(),
+            "venue_order_id": uuid7(),
             "liquidity": self._liquidity,
             "path_price": self._prices.price_at(intent.symbol, now),
             "now": now,

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from raxx.common.clock import utcnow
 from raxx.common.errors import Conflict
+from raxx.common.ids import uuid7
 from raxx.raptor.broker.base import (
     Broker,
     BrokerError,
@@ -112,7 +113,7 @@ async def submit(
     is its own commit. ``submissions`` (``RaptorState.paper_submissions``) places orders on
     the paper venue in one call per batch.
     """
-    order_id = uuid.uuid4()
+    order_id = uuid7()  # time-ordered: the order tables' indexes grow at their right edge
     client_order_id = body.client_order_id or f"rx-{order_id.hex}"
     recorded: dict[str, Any] = {
         "id": order_id,
