@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import click
@@ -26,7 +27,12 @@ def serve(host: str, port: int) -> None:
 
     settings = load_settings(RaptorSettings)
     configure_logging(settings.log_level)
-    run_server(create_app(settings), host=host, port=port)
+    app = create_app(settings)
+    # As the console does: what is built so far lives as long as the process; keep it out of
+    # the cyclic GC's full collections, which otherwise walk it all. (The list's p99 under
+    # wrk at c8: 9-73 ms in three runs before, 8-37 ms in four after; noisy, not only GC.)
+    gc.freeze()
+    run_server(app, host=host, port=port)
 
 
 def _token_database_url(database_url: str | None) -> str:
