@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Generic, TypeVar
-
-from raxx.common.aio import settle
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -69,10 +67,21 @@ class Batcher(Generic[T, R]):
             failure = self.whole_call_failure(exc)
             if failure is not None or len(batch) == 1:
                 for _, future in batch:
-                    settle(future, error=failure() if failure is not None else exc)
+                    _settle(future, error=failure() if failure is not None else exc)
                 return
             for pending in batch:  # isolate the failing item; the others still run
                 await self._run([pending])
             return
         for (_, future), result in zip(batch, results, strict=True):
-            settle(future, result=result)
+            _settle(future, result=result)
+
+
+def _settle(future: asyncio.Future[Any], *, result: Any = None, error: BaseException | None = None) -> None:
+    """Resolve a caller's future unless it gave up waiting (a timeout, a client that went
+    away): setting a done future raises."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

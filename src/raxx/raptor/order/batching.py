@@ -67,7 +67,7 @@ class PaperSubmissionBatcher(Batcher[dict[str, Any], Placement]):
         self.pool = pool
 
     async def place(self, values: dict[str, Any]) -> Placement:
-        """Place one order (``repository.PAPER_COLUMNS`` as keys); returns once its call has
+        """Place one order (the fields ``repository.submit_paper_batch`` names); returns once its call has
         committed durably, or raises its error (``BrokerUnavailable``: the database did not answer)."""
         return await self.submit(values)
 

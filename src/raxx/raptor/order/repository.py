@@ -51,12 +51,6 @@ _INSERT_UNLESS_HALTED = text(
 )
 
 
-#: What a paper placement needs per order: the fields of each object in
-#: ``raptor_submit_paper_batch``'s JSON array (migration r20261127_0006).
-PAPER_COLUMNS = (
-    "id", "client_order_id", "symbol", "side", "type", "time_in_force", "quantity", "limit_price", "token_id",
-    "actor", "request_id", "venue_order_id", "liquidity", "path_price", "now", "now_iso",
-)  # fmt: skip
 # Driver-level: psycopg prepares it per connection after a few calls; no SQLAlchemy compile
 # or row processing on the hot path.
 _SUBMIT_PAPER_BATCH = "SELECT * FROM raptor_submit_paper_batch(%s::json)"
@@ -66,13 +60,17 @@ async def submit_paper_batch(
     conn: psycopg.AsyncConnection[Any], orders: Sequence[dict[str, Any]]
 ) -> tuple[bool, list[tuple[str, str | None, str | None]]]:
     """Record, log and place orders with the paper venue in one call, durably committed
-    when it returns. Returns whether trading is halted and, per order in the given order,
+    when it returns. Each order holds id, client_order_id, symbol, side, type,
+    time_in_force, quantity, limit_price, token_id, actor, request_id (``service``'s
+    record) and venue_order_id, liquidity, path_price, now, now_iso (the venue's
+    ``placement_terms``): the fields of ``raptor_submit_paper_batch``'s JSON objects.
+    Returns whether trading is halted and, per order in the given order,
     (outcome, status, API JSON): ``placed``; ``not_inserted`` (halted or a known client
     order id: nothing written for it); ``refused`` (the venue would not take it: nothing
     written for it). ``conn`` is in autocommit: the statement is its own transaction."""
     # One JSON text: measured, psycopg's per-element dumping of sixteen typed arrays was a
     # tenth of the order path's CPU. Decimals are written as their exact str; times are
-    # aware (UTC). Fields beyond ``PAPER_COLUMNS`` would be ignored by the function.
+    # aware (UTC). Fields beyond those the function names would be ignored.
     document = orjson.dumps(list(orders), default=str)
     async with conn.cursor() as cur:
         await cur.execute(_SUBMIT_PAPER_BATCH, (document.decode(),))
