@@ -12,6 +12,7 @@ from raxx.raptor.deps import BrokerDep, ReadCaller, RequestIdDep, SessionDep, St
 from raxx.raptor.openapi import AUTH_ERRORS, BODY_ERRORS, error_responses
 from raxx.raptor.order import cursor as cursors
 from raxx.raptor.order import service
+from raxx.raptor.order.repository import OrderFilter
 from raxx.raptor.order.schemas import CancelAllResult, OrderCreate, OrderList, OrderRead, OrderStatus, order_bytes
 from raxx.raptor.wire import Symbol
 
@@ -80,15 +81,15 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
 ) -> Response:
-    body = await service.list_json(
-        state.driver_pool,
-        statuses=status or [],
+    page = OrderFilter(
+        limit=limit,
+        statuses=status or (),
         symbol=symbol,
         since=_utc(created_since),
         until=_utc(created_until),
         before=cursors.decode(cursor) if cursor else None,
-        limit=limit,
     )
+    body = await service.list_json(state.driver_pool, page)
     return Response(body, media_type=JSON)
 
 

@@ -34,6 +34,7 @@ from raxx.raptor.broker.paper import PaperBroker
 from raxx.raptor.deps import ACTOR_MAX_LENGTH, ACTOR_PATTERN, authenticate
 from raxx.raptor.order import service
 from raxx.raptor.order.endpoints import DEFAULT_PAGE, JSON, MAX_PAGE, submitted_json
+from raxx.raptor.order.repository import OrderFilter
 from raxx.raptor.order.schemas import OrderCreate
 from raxx.raptor.state import RaptorState
 from raxx.raptor.token.service import Caller
@@ -107,9 +108,7 @@ class OrderFastPath:
         state: RaptorState = scope["app"].state.raptor
         if await _caller(state, headers, "read") is None:
             return False
-        body = await service.list_json(
-            state.driver_pool, statuses=(), symbol=None, since=None, until=None, before=None, limit=limit
-        )
+        body = await service.list_json(state.driver_pool, OrderFilter(limit=limit))
         await Response(body, media_type=JSON)(scope, receive, send)
         return True
 

@@ -152,37 +152,41 @@ _LIST_JSON = pgsql.SQL(
 )
 
 
-async def list_page_json(
-    conn: psycopg.AsyncConnection[Any],
-    *,
-    statuses: Sequence[str],
-    symbol: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    before: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> JsonPage:
-    """Orders newest first (``before``: the (created_at, id) of the previous page's last row),
-    each as ``OrderRead``'s JSON, rendered by PostgreSQL when the order was written
+@dataclass(frozen=True)
+class OrderFilter:
+    """Which orders a page of the list holds, newest first: at most ``limit``, of the given
+    statuses (any when empty) and symbol, created in [since, until), and older than
+    ``before``, the (created_at, id) of the previous page's last order."""
+
+    limit: int
+    statuses: Sequence[str] = ()
+    symbol: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before: tuple[datetime, uuid.UUID] | None = None
+
+
+async def list_page_json(conn: psycopg.AsyncConnection[Any], page: OrderFilter) -> JsonPage:
+    """The orders ``page`` selects, each as ``OrderRead``'s JSON, rendered by PostgreSQL when the order was written
     (migration r20261127_0004): no row decoding, validation or serialization in Python,
     and no rendering per read."""
     conditions = ["true"]
-    params: dict[str, Any] = {"fetch": limit + 1, "shown": limit}
-    if statuses:
+    params: dict[str, Any] = {"fetch": page.limit + 1, "shown": page.limit}
+    if page.statuses:
         conditions.append("o.status = ANY(%(statuses)s)")
-        params["statuses"] = list(statuses)
-    if symbol:
+        params["statuses"] = list(page.statuses)
+    if page.symbol:
         conditions.append("o.symbol = %(symbol)s")
-        params["symbol"] = symbol
-    if since:
+        params["symbol"] = page.symbol
+    if page.since:
         conditions.append("o.created_at >= %(since)s")
-        params["since"] = since
-    if until:
+        params["since"] = page.since
+    if page.until:
         conditions.append("o.created_at < %(until)s")
-        params["until"] = until
-    if before:
+        params["until"] = page.until
+    if page.before:
         conditions.append("(o.created_at, o.id) < (%(before_at)s, %(before_id)s)")
-        params["before_at"], params["before_id"] = before
+        params["before_at"], params["before_id"] = page.before
     query = _LIST_JSON.format(pgsql.SQL(" AND ").join(pgsql.SQL(c) for c in conditions))
     async with conn.cursor(binary=True) as cur:  # binary: the bytea arrives as bytes, undecoded
         await cur.execute(query, params)  # fixed fragments only; values are parameters

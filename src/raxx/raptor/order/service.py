@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Any, NamedTuple
 
 import psycopg
@@ -307,23 +307,12 @@ async def _replay(
     return to_read(existing)
 
 
-async def list_json(
-    driver: DriverPool,
-    *,
-    statuses: Sequence[str],
-    symbol: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    before: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> bytes:
+async def list_json(driver: DriverPool, page: repository.OrderFilter) -> bytes:
     """A page of orders, newest first, as ``OrderList``'s JSON (the orders written by PostgreSQL)."""
     for attempt in range(2):
         try:
             async with driver.connection() as conn:
-                page = await repository.list_page_json(
-                    conn, statuses=statuses, symbol=symbol, since=since, until=until, before=before, limit=limit
-                )
+                found = await repository.list_page_json(conn, page)
             break
         except psycopg.OperationalError:
             if attempt == 1:
@@ -331,8 +320,8 @@ async def list_json(
             # A connection the database dropped (a restart): the pool replaces it; once more.
     else:
         raise AssertionError("unreachable: the last attempt returns or raises")
-    next_cursor = cursors.encode(*page.last_key) if page.last_key else None
-    return b'{"orders":[' + page.orders_json + b'],"next_cursor":' + json.dumps(next_cursor).encode() + b"}"
+    next_cursor = cursors.encode(*found.last_key) if found.last_key else None
+    return b'{"orders":[' + found.orders_json + b'],"next_cursor":' + json.dumps(next_cursor).encode() + b"}"
 
 
 async def get(
