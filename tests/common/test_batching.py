@@ -113,3 +113,23 @@ async def test_a_caller_that_gave_up_does_not_break_the_others() -> None:
     assert await patient == 6
     with pytest.raises(asyncio.CancelledError):
         await impatient
+
+
+class KeyedDoubler(Doubler):
+    """Items of equal absolute value are repeats of one another."""
+
+    def batch_key(self, item: int) -> object | None:
+        return abs(item)
+
+
+async def test_repeats_of_a_key_go_in_separate_calls_in_arrival_order() -> None:
+    batcher = KeyedDoubler()
+    batcher.release.clear()
+    first = asyncio.create_task(batcher.submit(9))
+    await _turns()
+    rest = [asyncio.create_task(batcher.submit(n)) for n in (1, 2, 1, 3, 1, 2)]
+    await _turns()
+    batcher.release.set()
+    assert await first == 18
+    assert [await task for task in rest] == [2, 4, 2, 6, 2, 4]
+    assert batcher.calls == [[9], [1, 2, 3], [1, 2], [1]]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -208,3 +209,86 @@ async def test_an_id_only_the_venue_has_is_adopted_not_placed_twice(
     assert adopted.json()["broker_order_id"] == str(venue_id[0])
     assert adopted.json()["status"] == "filled"
     assert account["cash"] == str(100000 - 10)  # the seed only: nothing was settled twice
+
+
+#: Orders whose answers depend on the orders before them in the same call: shares bought
+#: then sold, buying power used up, a resting limit buy's reserve, a partial fill, a sale
+#: held on the book. (side, symbol, type, quantity, limit price, liquidity)
+_SEQUENCE: list[tuple[str, str, str, str, str | None, str | None]] = [
+    ("buy", "AAPL", "market", "10", None, None),
+    ("sell", "AAPL", "market", "4", None, None),  # only the shares bought just before
+    ("buy", "MSFT", "limit", "100", "40", None),  # rests: reserves 4,000
+    ("buy", "AAPL", "market", "1000", None, None),  # beyond what is left
+    ("buy", "AAPL", "market", "900", None, None),  # within it
+    ("sell", "AAPL", "market", "7", None, None),
+    ("sell", "MSFT", "market", "1", None, None),  # no MSFT shares: the limit buy rests
+    ("buy", "AAPL", "market", "5", None, "3"),  # partially filled, the rest reserved
+    ("sell", "AAPL", "limit", "5", "150", None),  # rests: the shares are held
+]
+
+
+async def test_a_call_of_many_orders_ends_where_one_call_per_order_ends(
+    test_databases: DatabaseFactory, raptor_db: ProvisionedDatabase
+) -> None:
+    """The batch function settles in variables and writes once; it must agree, order by
+    order and in the books, with the same orders placed one call each."""
+    async with trading_client(raptor_db) as client:  # creates the paper account
+        await pin(client, "AAPL", "100")
+        await pin(client, "MSFT", "50")
+    admin = test_databases.superuser_url(raptor_db.database)
+    together = await _place_sequence(raptor_db, admin, [list(range(len(_SEQUENCE)))])
+    alone = await _place_sequence(raptor_db, admin, [[i] for i in range(len(_SEQUENCE))])
+    assert together == alone
+    outcomes, books = together
+    assert outcomes == [
+        ("placed", "filled"),
+        ("placed", "filled"),
+        ("placed", "new"),
+        ("refused", None),
+        ("placed", "filled"),
+        ("placed", "filled"),
+        ("refused", None),
+        ("placed", "partially_filled"),
+        ("placed", "new"),
+    ]
+    assert books["positions"] == [("AAPL", Decimal("902"), Decimal("5"), Decimal("90200"))]
+    assert books["rows"] == (7, 7, 7)  # orders, the venue's copies, request log: the placed ones
+
+
+async def _place_sequence(
+    raptor_db: ProvisionedDatabase, admin: str, calls: list[list[int]]
+) -> tuple[list[tuple[str, str | None]], dict[str, Any]]:
+    """Place ``_SEQUENCE`` on fresh books in the given calls; the answers and the books."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("TRUNCATE orders, paper_orders, request_log, paper_positions")
+        conn.execute("UPDATE paper_account SET cash = 100000, reserved = 0")
+    answers: list[tuple[str, str | None]] = []
+    async with await psycopg.AsyncConnection.connect(libpq_url(raptor_db.runtime_url), autocommit=True) as conn:
+        for call in calls:
+            orders = [_sequence_order(i) for i in call]
+            halted, rows = await repository.submit_paper_batch(conn, orders)
+            assert not halted
+            answers += [(outcome, status) for outcome, status, _ in rows]
+    with psycopg.connect(admin) as conn:
+        account = conn.execute("SELECT cash, reserved FROM paper_account").fetchone()
+        positions = conn.execute("SELECT symbol, quantity, held, cost_basis FROM paper_positions ORDER BY 1").fetchall()
+        rows = conn.execute(
+            "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM paper_orders),"
+            " (SELECT count(*) FROM request_log)"
+        ).fetchone()
+    return answers, {"account": account, "positions": positions, "rows": rows}
+
+
+def _sequence_order(i: int) -> dict[str, Any]:
+    side, symbol, kind, quantity, limit_price, liquidity = _SEQUENCE[i]
+    return {
+        **_values(f"seq-{i}"),
+        "side": side,
+        "symbol": symbol,
+        "type": kind,
+        "quantity": Decimal(quantity),
+        "limit_price": None if limit_price is None else Decimal(limit_price),
+        "liquidity": None if liquidity is None else Decimal(liquidity),
+        "now": datetime(2026, 11, 27, 12, 0, tzinfo=UTC),
+        "now_iso": "2026-11-27T12:00:00Z",
+    }

@@ -4,7 +4,8 @@ The pattern behind the console's audit appends and Raptor's paper submissions: t
 database serializes that work (one audit chain, one paper account), so concurrent callers
 gain nothing from their own round trips and commits and lose a WAL flush each. Here the
 first caller starts a call at once (no timer: alone, nothing waits), whoever arrives
-meanwhile is queued, and the next call takes the queue, up to ``max_batch`` items. Each
+meanwhile is queued, and the next call takes the queue, up to ``max_batch`` items (items
+a subclass gives the same ``batch_key`` go in separate calls, in arrival order). Each
 caller resumes when the call that carried its item has finished, with its own result.
 
 If a call fails, its items are run again one by one, so one item's error never fails the
@@ -55,10 +56,31 @@ class Batcher(Generic[T, R]):
         caller (each raises it with its own traceback). None: run the items one by one."""
         return None
 
+    def batch_key(self, item: T) -> object | None:
+        """Items with equal keys never share a call: a repeat waits for the next call, which
+        then sees what the earlier one did. None (the default): no such constraint."""
+        return None
+
     async def _drain(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-            await self._run(batch)
+            await self._run(self._take())
+
+    def _take(self) -> list[tuple[T, asyncio.Future[R]]]:
+        """The next call's items: the queue's first ``max_batch``, a repeated key left queued
+        (in its place, ahead of later arrivals)."""
+        batch: list[tuple[T, asyncio.Future[R]]] = []
+        rest: list[tuple[T, asyncio.Future[R]]] = []
+        seen: set[object] = set()
+        for entry in self._pending:
+            key = self.batch_key(entry[0])
+            if len(batch) >= self.max_batch or (key is not None and key in seen):
+                rest.append(entry)
+                continue
+            if key is not None:
+                seen.add(key)
+            batch.append(entry)
+        self._pending = rest
+        return batch
 
     async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:

@@ -71,6 +71,12 @@ class PaperSubmissionBatcher(Batcher[dict[str, Any], Placement]):
         committed durably, or raises its error (``BrokerUnavailable``: the database did not answer)."""
         return await self.submit(values)
 
+    def batch_key(self, item: dict[str, Any]) -> object | None:
+        # One client order id per call: the database call judges each order against what is
+        # committed plus the call's earlier orders, and a repeat must see whether the first
+        # was placed or refused (migration r20261127_0007).
+        return str(item["client_order_id"])
+
     async def call(self, items: list[dict[str, Any]]) -> list[Placement]:
         return await self._call_with_retries(items)
 
