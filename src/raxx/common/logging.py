@@ -38,6 +38,9 @@ def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+    # Nor where in the source a line was logged (the logging HOWTO's "Optimization": no
+    # stack walk per record); the event name says where.
+    logging._srcfile = None
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_output else logging.Formatter("%(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
