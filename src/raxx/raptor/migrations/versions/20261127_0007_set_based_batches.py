@@ -170,7 +170,9 @@ BEGIN
     -- Every order and the venue's copy, one insert per table, run whole before the loop
     -- reads its first row. Known ids are found by the inserts' arbiter indexes, not by
     -- lookups the planner could turn into sequential scans (a plan cached while the table
-    -- looked empty). The loop settles the money and the shares order by order, in variables.
+    -- looked empty). The inserts are not sorted: a batch's client order ids are distinct, so
+    -- their order changes nothing (sorting cost 3 % of a batch of 4). The loop settles the
+    -- money and the shares order by order, in variables.
     FOR r IN
         WITH s AS (
             SELECT x.*, t.price, t.fill_qty, t.need, t.amount, t.still_reserved, v.status, v.avg_price, v.fills,
@@ -190,7 +192,7 @@ BEGIN
             SELECT s.id, s.client_order_id, s.symbol, s.side, s.type, s.time_in_force, s.quantity, s.limit_price,
                    s.status, s.venue_order_id::text, s.fill_qty, s.avg_price, s.fills, s.filled_at,
                    clock_timestamp(), s.token_id, s.actor, s.request_id
-            FROM s ORDER BY s.ordinality
+            FROM s
             ON CONFLICT (client_order_id) DO NOTHING
             RETURNING o.id, o.status, o.wire_json
         ), po AS (
@@ -200,7 +202,7 @@ BEGIN
             SELECT s.venue_order_id, s.client_order_id, s.symbol, s.side, s.type, s.time_in_force, s.quantity,
                    s.limit_price, s.status, s.fill_qty, s.avg_price, s.still_reserved, s.fills, s.now, s.now,
                    s.filled_at
-            FROM s JOIN o ON o.id = s.id ORDER BY s.ordinality
+            FROM s JOIN o ON o.id = s.id
             ON CONFLICT (client_order_id) DO NOTHING
             RETURNING po.id
         )
