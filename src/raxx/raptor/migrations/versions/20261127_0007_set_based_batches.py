@@ -239,14 +239,16 @@ BEGIN
             v_pos_cost[k] := v_cost;
             v_pos_touched[k] := false;
         END IF;
+        -- Beyond buying power (a buy) or the free position (a sell: no short selling)? IS NOT
+        -- TRUE: no account row is no buying power, as the per-order UPDATE found no row.
+        IF (CASE WHEN r.side = 'buy' THEN v_cash - v_reserved >= r.need
+                 ELSE v_pos_qty[k] - v_pos_held[k] >= r.quantity END) IS NOT TRUE THEN
+            v_refused := v_refused || r.id;
+            v_refused_venue := v_refused_venue || r.venue_order_id;
+            outcomes[i] := 'refused';
+            CONTINUE;
+        END IF;
         IF r.side = 'buy' THEN
-            -- IS NOT TRUE: no account row is no buying power, as the per-order UPDATE found no row.
-            IF (v_cash - v_reserved >= r.need) IS NOT TRUE THEN  -- beyond buying power
-                v_refused := v_refused || r.id;
-                v_refused_venue := v_refused_venue || r.venue_order_id;
-                outcomes[i] := 'refused';
-                CONTINUE;
-            END IF;
             v_cash := round(v_cash - r.amount, 12);
             v_reserved := round(v_reserved + r.still_reserved, 12);
             IF r.fill_qty > 0 THEN
@@ -255,12 +257,6 @@ BEGIN
                 v_pos_touched[k] := true;
             END IF;
         ELSE
-            IF (v_pos_qty[k] - v_pos_held[k] >= r.quantity) IS NOT TRUE THEN  -- beyond the free position
-                v_refused := v_refused || r.id;
-                v_refused_venue := v_refused_venue || r.venue_order_id;
-                outcomes[i] := 'refused';
-                CONTINUE;
-            END IF;
             v_pos_held[k] := round(v_pos_held[k] + r.quantity - r.fill_qty, 8);
             v_pos_cost[k] := round(v_pos_cost[k] - v_pos_cost[k] * r.fill_qty / v_pos_qty[k], 12);
             v_pos_qty[k] := round(v_pos_qty[k] - r.fill_qty, 8);
