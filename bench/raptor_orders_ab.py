@@ -147,14 +147,18 @@ def measure(versions: list[Version], connections: list[int], rounds: int, second
                 rates[(version.label, conns)].append(sample.ops_per_s)
         print(f"round {round_no + 1}/{rounds} done", file=sys.stderr)
     base = versions[0].label
-    print(f"\n{'version':<12} {'conns':>5} {'median/s':>9} {'ratio':>6}  rounds")
+    print(f"\n{'version':<12} {'conns':>5} {'median/s':>9} {'ratio':>6} {'paired':>6}  rounds")
     for conns in connections:
-        reference = statistics.median(rates[(base, conns)])
+        references = rates[(base, conns)]
+        reference = statistics.median(references)
         for version in versions:
             values = rates[(version.label, conns)]
             median = statistics.median(values)
+            # The median of each round's own ratio: a round's two measurements ran back to
+            # back, so a slow spell of the shared machine hits both.
+            paired = statistics.median(v / r for v, r in zip(values, references, strict=True))
             each = " ".join(f"{v:.0f}" for v in values)
-            print(f"{version.label:<12} {conns:>5} {median:>9.0f} {median / reference:>6.3f}  {each}")
+            print(f"{version.label:<12} {conns:>5} {median:>9.0f} {median / reference:>6.3f} {paired:>6.3f}  {each}")
 
 
 def _headers(version: Version) -> dict[str, str]:

@@ -143,7 +143,8 @@ async def test_a_database_that_does_not_answer_fails_every_order_of_the_call_at_
         return await real(self, orders)
 
     monkeypatch.setattr(PaperSubmissionBatcher, "_call_with_retries", counting)
-    closed_port = libpq_url(raptor_db.runtime_url).replace(":5432/", ":1/")
+    # Port 1: nothing listens there, whichever server the tests use (5432 or the embedded one's).
+    closed_port = libpq_url(raptor_db.runtime_url) + "?port=1"
     pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
         closed_port, min_size=1, max_size=1, timeout=0.5, open=False, kwargs={"autocommit": True}
     )

@@ -50,7 +50,7 @@ class Placement:
     outcome: str
     halted: bool
     status: str | None = None
-    wire_json: str | None = None
+    wire_json: bytes | None = None
 
 
 class PaperSubmissionBatcher(Batcher[dict[str, Any], Placement]):

@@ -15,6 +15,7 @@ from sqlalchemy import Table, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from raxx.common.prepared import PreparedQuery
 from raxx.raptor.models.order import OPEN_STATUSES, Order
 
 ORDERS = cast(Table, Order.__table__)
@@ -53,12 +54,16 @@ _INSERT_UNLESS_HALTED = text(
 
 # Driver-level: psycopg prepares it per connection after a few calls; no SQLAlchemy compile
 # or row processing on the hot path.
-_SUBMIT_PAPER_BATCH = "SELECT * FROM raptor_submit_paper_batch(%s::json)"
+_SUBMIT_PAPER_BATCH = PreparedQuery(
+    "raxx_submit_paper_batch",
+    "SELECT f.halted, u.o, u.s, u.w FROM raptor_submit_paper_batch($1::json) f"
+    " CROSS JOIN LATERAL unnest(f.outcomes, f.statuses, f.wire_jsons) WITH ORDINALITY AS u(o, s, w, n) ORDER BY u.n",
+)
 
 
 async def submit_paper_batch(
     conn: psycopg.AsyncConnection[Any], orders: Sequence[dict[str, Any]]
-) -> tuple[bool, list[tuple[str, str | None, str | None]]]:
+) -> tuple[bool, list[tuple[str, str | None, bytes | None]]]:
     """Record, log and place orders with the paper venue in one call, durably committed
     when it returns. Each order holds id, client_order_id, symbol, side, type,
     time_in_force, quantity, limit_price, token_id, actor, request_id (``service``'s
@@ -71,13 +76,16 @@ async def submit_paper_batch(
     # One JSON text: measured, psycopg's per-element dumping of sixteen typed arrays was a
     # tenth of the order path's CPU. Decimals are written as their exact str; times are
     # aware (UTC). Fields beyond those the function names would be ignored.
-    document = orjson.dumps(list(orders), default=str)
-    async with conn.cursor() as cur:
-        await cur.execute(_SUBMIT_PAPER_BATCH, (document.decode(),))
-        row = await cur.fetchone()
-    assert row is not None  # a function with OUT parameters returns one row
-    halted, outcomes, statuses, wire_jsons = row
-    return bool(halted), list(zip(outcomes, statuses, wire_jsons, strict=True))
+    rows = await _SUBMIT_PAPER_BATCH.fetch(conn, [orjson.dumps(list(orders), default=str)])
+    halted = bool(rows) and rows[0][0] == b"t"
+    return halted, [
+        (_text(outcome), None if status is None else _text(status), wire_json) for _, outcome, status, wire_json in rows
+    ]
+
+
+def _text(value: bytes | None) -> str:
+    assert value is not None
+    return value.decode()
 
 
 async def insert_unless_halted(

@@ -212,7 +212,7 @@ async def _submit_on_paper_venue(
         )
     assert placement.wire_json is not None  # placed: the function returns the stored JSON
     raptor_event(log, "order.submit.ok", order_id=str(recorded["id"]), status=placement.status)
-    return Submitted(placement.wire_json.encode(), True)
+    return Submitted(placement.wire_json, True)
 
 
 #: What a freshly recorded order holds besides what the caller sent (the table's defaults).
