@@ -78,11 +78,16 @@ def prepare(version: Version) -> None:
     )
 
 
-def empty_tables(version: Version) -> None:
+def empty_tables(version: Version, admin: str) -> None:
+    """Emptied tables, and a checkpoint: the server's own (its ``max_wal_size`` is reached
+    every few rounds under this load) would otherwise land in a random measurement, whose
+    commits then wait for full-page images."""
     with psycopg.connect(libpq_url(version.database.owner_url), autocommit=True) as conn:
         conn.execute(f"TRUNCATE {', '.join(TABLES)}")
         conn.execute("UPDATE paper_account SET cash = %s, reserved = 0", (Decimal(STARTING_CASH),))
         conn.execute("VACUUM ANALYZE")
+    with psycopg.connect(libpq_url(admin), autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
 
 
 @contextmanager
@@ -133,14 +138,16 @@ def serve(stack: ExitStack, version: Version) -> None:
     version.url = stack.enter_context(server(args, env, port, f"ab-{version.label}"))
 
 
-def measure(versions: list[Version], connections: list[int], rounds: int, seconds: int, scripts: Path) -> None:
+def measure(
+    versions: list[Version], connections: list[int], rounds: int, seconds: int, scripts: Path, admin: str
+) -> None:
     rates: dict[tuple[str, int], list[float]] = {(v.label, c): [] for v in versions for c in connections}
     for version in versions:  # warm-up: pools filled, code paths hot
         wrk_load(f"{version.url}/v1/orders", "POST", ORDER, _headers(version), 8, 2, scripts)
     for round_no in range(rounds):
         for conns in connections:
             for version in versions if round_no % 2 == 0 else versions[::-1]:
-                empty_tables(version)
+                empty_tables(version, admin)
                 sample = wrk_load(f"{version.url}/v1/orders", "POST", ORDER, _headers(version), conns, seconds, scripts)
                 if sample.errors:
                     print(f"{version.label} c{conns}: {sample.errors} requests failed (logs in test-output/bench)")
@@ -191,7 +198,7 @@ def main() -> int:
         for version in versions:
             prepare(version)
             serve(stack, version)
-        measure(versions, connections, args.rounds, args.seconds, Path(scripts))
+        measure(versions, connections, args.rounds, args.seconds, Path(scripts), admin)
     return 0
 
 

@@ -133,3 +133,34 @@ async def test_repeats_of_a_key_go_in_separate_calls_in_arrival_order() -> None:
     assert await first == 18
     assert [await task for task in rest] == [2, 4, 2, 6, 2, 4]
     assert batcher.calls == [[9], [1, 2, 3], [1, 2], [1]]
+
+
+class Holder(Doubler):
+    """Counts its ``drained`` calls; the first one waits for ``let_go``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drained_calls = 0
+        self.let_go = asyncio.Event()
+
+    async def drained(self) -> None:
+        self.drained_calls += 1
+        if self.drained_calls == 1:
+            await self.let_go.wait()
+
+
+async def test_drained_is_called_when_the_queue_empties_and_an_item_arriving_meanwhile_is_served() -> None:
+    """``drained`` may yield (giving a connection back); the drainer is still running then, so
+    no new one starts for an item that arrives: this one must serve it before it stops."""
+    batcher = Holder()
+    assert await batcher.submit(1) == 2
+    assert batcher.drained_calls == 1  # the call is done; its drainer waits in drained
+    second = asyncio.create_task(batcher.submit(2))
+    await _turns()
+    assert batcher.calls == [[1]]  # no second drainer started
+    batcher.let_go.set()
+    async with asyncio.timeout(5):
+        assert await second == 4  # served by the drainer that was in drained
+    await _turns()
+    assert batcher.calls == [[1], [2]]
+    assert batcher.drained_calls == 2  # and it found the queue empty again

@@ -162,6 +162,66 @@ async def test_a_database_that_does_not_answer_fails_every_order_of_the_call_at_
     assert len(attempts) <= 2, attempts  # the call failed whole, not order by order
 
 
+async def test_the_drainer_holds_one_connection_and_a_dead_one_fails_only_its_call(
+    test_databases: DatabaseFactory, raptor_db: ProvisionedDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While orders keep coming the drainer's calls share one connection, given back when
+    the queue empties. One that dies while held (a database restart, a killed backend)
+    fails the call it was in, and the next call takes another."""
+    pids: list[int] = []
+    in_second, go_on = asyncio.Event(), asyncio.Event()
+    real = repository.submit_paper_batch
+
+    async def observed(conn: psycopg.AsyncConnection[Any], orders: Sequence[dict[str, Any]]) -> Any:
+        pids.append(conn.info.backend_pid)
+        if len(pids) == 2:  # the second call: more orders queue behind it, then its backend dies
+            in_second.set()
+            await go_on.wait()
+            with psycopg.connect(test_databases.superuser_url(raptor_db.database), autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        return await real(conn, orders)
+
+    monkeypatch.setattr(repository, "submit_paper_batch", observed)
+    with psycopg.connect(test_databases.superuser_url(raptor_db.database), autocommit=True) as admin:
+        admin.execute("INSERT INTO paper_account (id, account_id, cash) VALUES (1, 'PA-HELD', 1000)")
+    pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+        libpq_url(raptor_db.runtime_url), min_size=2, max_size=2, open=False, kwargs={"autocommit": True}
+    )
+    await pool.open(wait=True)
+    try:
+        batcher = PaperSubmissionBatcher(pool)
+        async with asyncio.timeout(10):
+            first = asyncio.create_task(batcher.place(_timed("first")))
+            while not pids:  # the first call is under way: what comes now waits for the next
+                await asyncio.sleep(0)
+            second = [asyncio.create_task(batcher.place(_timed(f"second-{i}"))) for i in range(2)]
+            await in_second.wait()
+            third = [asyncio.create_task(batcher.place(_timed(f"third-{i}"))) for i in range(2)]
+            await asyncio.sleep(0)
+            go_on.set()
+            assert (await first).outcome == "placed"
+            failed = await asyncio.gather(*second, return_exceptions=True)
+            assert [p.outcome for p in await asyncio.gather(*third)] == ["placed", "placed"]
+            await asyncio.sleep(0.05)
+        stats = pool.get_stats()
+    finally:
+        await pool.close()
+    assert all(isinstance(f, BrokerUnavailable) for f in failed), failed
+    assert len(pids) == 3, pids
+    assert pids[0] == pids[1]  # held from one call to the next
+    assert pids[2] != pids[1]  # the dead one was given back, not reused
+    assert stats["pool_available"] == 2  # the last one was given back when the queue emptied
+
+
+def _timed(client_order_id: str) -> dict[str, Any]:
+    """``_values`` with the venue's time filled in, as ``placement_terms`` gives it."""
+    return {
+        **_values(client_order_id),
+        "now": datetime(2026, 11, 27, 12, 0, tzinfo=UTC),
+        "now_iso": "2026-11-27T12:00:00Z",
+    }
+
+
 def _values(client_order_id: str) -> dict[str, Any]:
     return {
         "id": uuid.uuid4(),

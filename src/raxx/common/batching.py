@@ -25,7 +25,7 @@ R = TypeVar("R")
 
 class Batcher(Generic[T, R]):
     """Subclasses implement ``call`` (all items in one go, results in order) and may
-    implement ``whole_call_failure``."""
+    implement ``whole_call_failure``, ``batch_key`` and ``drained``."""
 
     def __init__(self, *, max_batch: int, max_in_flight: int = 1) -> None:
         self.max_batch = max_batch
@@ -61,9 +61,15 @@ class Batcher(Generic[T, R]):
         then sees what the earlier one did. None (the default): no such constraint."""
         return None
 
+    async def drained(self) -> None:
+        """The queue is empty and this drainer is about to stop: give back what its calls
+        shared (a held connection). An item that arrives meanwhile is still served."""
+
     async def _drain(self) -> None:
         while self._pending:
-            await self._run(self._take())
+            while self._pending:
+                await self._run(self._take())
+            await self.drained()  # it may yield: whatever arrived meanwhile is this drainer's
 
     def _take(self) -> list[tuple[T, asyncio.Future[R]]]:
         """The next call's items: the queue's first ``max_batch``, a repeated key left queued

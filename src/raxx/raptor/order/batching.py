@@ -37,7 +37,8 @@ from raxx.raptor.order import repository
 
 #: Orders per call at most: the venue's lock is held while a call places its orders.
 MAX_BATCH = 32
-#: Calls at once (see the module's docstring for the measurement).
+#: Calls at once (see the module's docstring for the measurement). One drainer: it holds
+#: the connection its calls share.
 MAX_IN_FLIGHT = 1
 
 
@@ -56,15 +57,12 @@ class Placement:
 class PaperSubmissionBatcher(Batcher[dict[str, Any], Placement]):
     """Places paper orders through ``raptor_submit_paper_batch`` on ``pool`` (autocommit)."""
 
-    def __init__(
-        self,
-        pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]],
-        *,
-        max_batch: int = MAX_BATCH,
-        max_in_flight: int = MAX_IN_FLIGHT,
-    ) -> None:
-        super().__init__(max_batch=max_batch, max_in_flight=max_in_flight)
+    def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]], *, max_batch: int = MAX_BATCH) -> None:
+        super().__init__(max_batch=max_batch, max_in_flight=MAX_IN_FLIGHT)
         self.pool = pool
+        # The one drainer's connection, kept from call to call while orders keep coming
+        # (a checkout and return per call was ~4 % of a call at 8 connections, measured).
+        self._conn: psycopg.AsyncConnection[Any] | None = None
 
     async def place(self, values: dict[str, Any]) -> Placement:
         """Place one order (the fields ``repository.submit_paper_batch`` names); returns once its call has
@@ -85,14 +83,26 @@ class PaperSubmissionBatcher(Batcher[dict[str, Any], Placement]):
             return lambda: _unavailable(exc)
         return None
 
+    async def drained(self) -> None:
+        await self._give_back()
+
+    async def _give_back(self) -> None:
+        """The held connection back to the pool, which closes it if it is broken."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self.pool.putconn(conn)
+
     async def _call_with_retries(self, orders: list[dict[str, Any]]) -> list[Placement]:
         """One call; again when PostgreSQL aborted it whole (nothing of it was applied)."""
         for attempt in range(PLACE_RETRIES):
             try:
-                async with self.pool.connection() as conn:
-                    halted, rows = await repository.submit_paper_batch(conn, orders)
+                if self._conn is None:
+                    self._conn = await self.pool.getconn()
+                halted, rows = await repository.submit_paper_batch(self._conn, orders)
                 return [Placement(outcome, halted, status, wire_json) for outcome, status, wire_json in rows]
             except psycopg.OperationalError as exc:  # the venue is this database: it did not answer
+                if not isinstance(exc, TransactionRollback):
+                    await self._give_back()  # maybe broken: the next call takes another
                 if isinstance(exc, TransactionRollback) and attempt < PLACE_RETRIES - 1:
                     await asyncio.sleep(0.005 * (attempt + 1) + random.random() * 0.01)  # noqa: S311 - jitter
                     continue
