@@ -39,9 +39,11 @@ class PreparedQuery:
         self._prepared_on: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()
 
     async def fetch(self, conn: psycopg.AsyncConnection[Any], params: Sequence[bytes | None]) -> list[Row]:
-        """Run on ``conn`` (idle, or in the caller's transaction); every row, each column the
-        server's text (None for NULL). A failed statement raises psycopg's error for its
-        SQLSTATE, as a cursor would."""
+        """Run on ``conn``; every row, each column the server's text (None for NULL). A
+        failed statement raises psycopg's error for its SQLSTATE, as a cursor would.
+
+        No transaction is opened here: on an autocommit connection the statement is its own
+        transaction; inside a transaction the caller opened, it is part of that one."""
         async with conn.lock:
             if conn not in self._prepared_on:
                 await self._prepare(conn)
