@@ -164,3 +164,19 @@ async def test_drained_is_called_when_the_queue_empties_and_an_item_arriving_mea
     await _turns()
     assert batcher.calls == [[1], [2]]
     assert batcher.drained_calls == 2  # and it found the queue empty again
+
+
+async def test_a_drainer_cancelled_mid_call_still_calls_drained() -> None:
+    """At shutdown a drainer can be cancelled inside a call; what it holds is given back."""
+    batcher = Holder()
+    batcher.let_go.set()
+    batcher.release.clear()
+    waiting = asyncio.create_task(batcher.submit(1))
+    await _turns()
+    assert batcher.calls == [[1]]
+    for drainer in set(batcher._drainers):
+        drainer.cancel()
+    async with asyncio.timeout(5):
+        with pytest.raises(asyncio.CancelledError):
+            await waiting  # cancelled with its call, not left waiting forever
+    assert batcher.drained_calls == 1

@@ -10,7 +10,9 @@ caller resumes when the call that carried its item has finished, with its own re
 
 If a call fails, its items are run again one by one, so one item's error never fails the
 others; a subclass names the failures that are the callee's rather than an item's (the
-database did not answer), which fail every item of the call at once instead.
+database did not answer), which fail every item of the call at once instead. A drainer
+cancelled inside a call (the loop shutting down) cancels that call's callers rather than
+leaving them waiting, and still gives back what it held (``drained``).
 """
 
 from __future__ import annotations
@@ -62,14 +64,18 @@ class Batcher(Generic[T, R]):
         return None
 
     async def drained(self) -> None:
-        """The queue is empty and this drainer is about to stop: give back what its calls
-        shared (a held connection). An item that arrives meanwhile is still served."""
+        """This drainer is about to stop (the queue is empty, or it was cancelled): give back
+        what its calls shared (a held connection). An item that arrives meanwhile is still served."""
 
     async def _drain(self) -> None:
-        while self._pending:
+        try:
             while self._pending:
-                await self._run(self._take())
-            await self.drained()  # it may yield: whatever arrived meanwhile is this drainer's
+                while self._pending:
+                    await self._run(self._take())
+                await self.drained()  # it may yield: whatever arrived meanwhile is this drainer's
+        except asyncio.CancelledError:  # the loop is shutting down mid-call
+            await self.drained()
+            raise
 
     def _take(self) -> list[tuple[T, asyncio.Future[R]]]:
         """The next call's items: the queue's first ``max_batch``, a repeated key left queued
@@ -89,6 +95,14 @@ class Batcher(Generic[T, R]):
         return batch
 
     async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        try:
+            await self._call_and_settle(batch)
+        except asyncio.CancelledError:  # the drainer was cancelled: its callers must not wait forever
+            for _, future in batch:
+                future.cancel()  # a no-op for those already answered
+            raise
+
+    async def _call_and_settle(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
             results = await self.call([item for item, _ in batch])
         except Exception as exc:

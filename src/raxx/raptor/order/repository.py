@@ -52,8 +52,10 @@ _INSERT_UNLESS_HALTED = text(
 )
 
 
-# Driver-level: psycopg prepares it per connection after a few calls; no SQLAlchemy compile
-# or row processing on the hot path.
+# Through libpq directly (``raxx.common.prepared``): this call holds the paper account's
+# lock, so the Python between two calls is the database's idle time. The function's arrays
+# come back as one row of text per order (in the batch's order), so no array literal of
+# escaped JSON is built by the server or parsed here.
 _SUBMIT_PAPER_BATCH = PreparedQuery(
     "raxx_submit_paper_batch",
     "SELECT f.halted, u.o, u.s, u.w FROM raptor_submit_paper_batch($1::json) f"
@@ -70,7 +72,7 @@ async def submit_paper_batch(
     record) and venue_order_id, liquidity, path_price, now, now_iso (the venue's
     ``placement_terms``): the fields of ``raptor_submit_paper_batch``'s JSON objects.
     Returns whether trading is halted and, per order in the given order,
-    (outcome, status, API JSON): ``placed``; ``not_inserted`` (halted or a known client
+    (outcome, status, API JSON as UTF-8 bytes): ``placed``; ``not_inserted`` (halted or a known client
     order id: nothing written for it); ``refused`` (the venue would not take it: nothing
     written for it). ``conn`` is in autocommit: the statement is its own transaction."""
     # One JSON text: measured, psycopg's per-element dumping of sixteen typed arrays was a
@@ -84,7 +86,7 @@ async def submit_paper_batch(
 
 
 def _text(value: bytes | None) -> str:
-    assert value is not None
+    assert value is not None  # the function gives every order an outcome
     return value.decode()
 
 
