@@ -100,12 +100,13 @@ class PaperSubmissionBatcher(Batcher[dict[str, Any], Placement]):
                     self._conn = await self.pool.getconn()
                 halted, rows = await repository.submit_paper_batch(self._conn, orders)
                 return [Placement(outcome, halted, status, wire_json) for outcome, status, wire_json in rows]
-            except psycopg.OperationalError as exc:  # the venue is this database: it did not answer
-                if not isinstance(exc, TransactionRollback):
-                    await self._give_back()  # maybe broken: the next call takes another
-                if isinstance(exc, TransactionRollback) and attempt < PLACE_RETRIES - 1:
+            except TransactionRollback as exc:  # aborted whole (a deadlock): the connection is fine
+                if attempt < PLACE_RETRIES - 1:
                     await asyncio.sleep(0.005 * (attempt + 1) + random.random() * 0.01)  # noqa: S311 - jitter
                     continue
+                raise BrokerUnavailable(f"paper broker database error: {type(exc).__name__}") from exc
+            except psycopg.OperationalError as exc:  # the venue is this database: it did not answer
+                await self._give_back()  # maybe broken: the next call takes another
                 raise BrokerUnavailable(f"paper broker database error: {type(exc).__name__}") from exc
             except UniqueViolation:
                 # The venue's own placement raced this call for a client order id; once more
