@@ -133,7 +133,7 @@ async def bench_appends(db: ProvisionedDatabase, *, rounds: int, seconds: float)
     with psycopg.connect(db.owner_url, autocommit=True) as conn:
         conn.execute(PLAIN_TABLE_SQL)
         conn.execute(f'GRANT SELECT, INSERT ON bench_plain_event TO "{db.runtime_url.split("//")[1].split(":")[0]}"')
-    engine = create_engine(db.runtime_url, application_name="bench-audit", pool_size=8, max_overflow=0)
+    engine = create_engine(db.runtime_url, application_name="bench-audit", pool_size=8)
     trail = AuditTrail(engine)
 
     async def chained(writer: int) -> None:

@@ -82,8 +82,10 @@ def web(host: str, port: int, workers: int) -> None:
 @cli.command()
 def release() -> None:
     """Run the migrations of the app named by RAXX_APP: the Procfile's release phase."""
+    from raxx.common.logging import configure_logging
     from raxx.runtime import run_release
 
+    configure_logging("INFO")  # its start-up lines (the connections it may hold) go to stderr
     click.echo(run_release())
 
 

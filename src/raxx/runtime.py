@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic_settings import BaseSettings
 
+from raxx.common.dbbudget import BudgetSettings
 from raxx.common.errors import ConfigError
 from raxx.common.secrets import ChainSecrets, SecretStatus, build_secrets_chain
 from raxx.common.settings import load_settings
@@ -198,12 +199,12 @@ def build_web_app(environ: Mapping[str, str] | None = None) -> WebApp:
         from raxx.raptor.app import create_app as create_raptor_app
         from raxx.raptor.config import RaptorSettings
 
-        raptor = settings_from_chain(RaptorSettings, spec.prefix, chain)
+        raptor = settings_from_chain(RaptorSettings, spec.prefix, chain, budget=budget_from(values))
         return WebApp(spec, create_raptor_app(raptor), raptor.log_level, False, secret_values(spec, chain))
     from raxx.console.app import create_app as create_console_app
     from raxx.console.config import ConsoleSettings
 
-    console = settings_from_chain(ConsoleSettings, spec.prefix, chain)
+    console = settings_from_chain(ConsoleSettings, spec.prefix, chain, budget=budget_from(values))
     # Heroku's router is the only way in and sets X-Forwarded-Proto: trusting it gives
     # Secure cookies and https redirects.
     return WebApp(spec, create_console_app(console, secrets=chain), console.log_level, True, secret_values(spec, chain))
@@ -230,6 +231,9 @@ def serve_web(*, host: str, port: int, workers: int = 1) -> None:
     from raxx.common.secrets import install_redaction
 
     configure_logging("INFO")  # start-up events (secrets loaded: where and how many keys, never values)
+    # The workers about to start are what the connection budget divides by, whichever way
+    # their number was given (WEB_CONCURRENCY or --workers): each spawned worker reads it.
+    os.environ["WEB_CONCURRENCY"] = str(workers)
     built = build_web_app()  # refuse to start here, once, before any worker is forked
     configure_logging(built.log_level)
     install_redaction(built.redact)
@@ -257,11 +261,39 @@ def run_release(environ: Mapping[str, str] | None = None) -> str:
     owner = chain.get(f"{spec.prefix}MIGRATION_DATABASE_URL") or chain.get(spec.database_var)
     if not owner:
         raise ConfigError(f"{spec.database_var} is required but not set (on Heroku: attach Postgres for DATABASE_URL)")
+    check_formation(spec, chain, values)
     lines = [migrate_one(spec.tree, owner, chain.get(spec.database_var))]
     ledger = chain.get("GATE_MIGRATION_DATABASE_URL") or chain.get("GATE_DATABASE_URL")
     if ledger:
         lines.append(migrate_one("ledger", ledger, chain.get("GATE_DATABASE_URL")))
     return "\n".join(lines)
+
+
+def check_formation(spec: AppSpec, chain: ChainSecrets, environ: Mapping[str, str]) -> None:
+    """State the release phase's own connections and refuse a formation the connection
+    budget cannot fit: a failed release phase keeps the current release (and its config)
+    serving, so a config change that would overrun the database never goes live."""
+    from raxx.common import dbbudget
+    from raxx.common.logging import log_pools
+
+    budget = budget_from(environ)
+    checked = [dbbudget.release_pools(budget, spec.name)]
+    if spec.name == "raptor":
+        paper = (chain.get("RAPTOR_BROKER") or "paper") == "paper"
+        checked.append(dbbudget.raptor_web_pools(budget, paper=paper))
+    else:
+        database_url = chain.get(spec.database_var) or ""
+        ledger_url = chain.get("CONSOLE_LEDGER_DATABASE_URL")
+        checked.append(dbbudget.console_web_pools(budget, database_url=database_url, ledger_url=ledger_url))
+        if chain.get("GATE_DATABASE_URL"):
+            checked.append(dbbudget.monitor_pools(budget))
+    log_pools(log, *checked)
+
+
+def budget_from(environ: Mapping[str, str]) -> BudgetSettings:
+    """The connection budget ``environ`` declares (config vars: ``RAXX_*``, ``WEB_CONCURRENCY``)."""
+    found = {name: environ[var] for name, var in BudgetSettings.variables().items() if var in environ}
+    return load_settings(BudgetSettings, **found)
 
 
 def migrate_one(tree: str, owner: str, runtime: str | None) -> str:

@@ -56,16 +56,16 @@ class Venue:
 async def venue(request: pytest.FixtureRequest, test_databases: DatabaseFactory) -> AsyncIterator[Venue]:
     if request.param == "paper":
         db: ProvisionedDatabase = test_databases.fresh("raptor")
+        engine = create_engine(db.runtime_url, application_name="contract-paper", pool_size=2)
         paper = PaperBroker(
-            create_engine(db.runtime_url, application_name="contract-paper", pool_size=2),
-            prices=PricePath(seed=7, tick_seconds=1.0, volatility=0.02),
-            starting_cash=STARTING_CASH,
+            engine, prices=PricePath(seed=7, tick_seconds=1.0, volatility=0.02), starting_cash=STARTING_CASH
         )
         await paper.start()
         try:
             yield Venue("paper", paper, paper.set_price)
         finally:
             await paper.close()
+            await engine.dispose()
         return
     fake = FakeAlpaca(cash=STARTING_CASH)
 

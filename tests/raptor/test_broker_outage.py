@@ -10,6 +10,7 @@ from raxx.raptor.broker.base import Broker, BrokerOrder, BrokerUnavailable, Orde
 from raxx.raptor.broker.factory import build_paper_broker
 from raxx.raptor.broker.paper import PaperBroker
 from raxx.raptor.config import RaptorSettings
+from raxx.raptor.database import RaptorDatabase
 from tests.fixtures.apps import asgi_client, raptor_settings
 from tests.fixtures.raptor import QUIET, auth, issue, order_body, pin
 
@@ -28,8 +29,9 @@ class UnreachableAtFirst(PaperBroker):
 
 
 def _app_with_flaky_broker(db: ProvisionedDatabase) -> FastAPI:
-    def factory(settings: RaptorSettings) -> Broker:
-        return build_paper_broker(settings, UnreachableAtFirst)
+    def factory(settings: RaptorSettings, db: RaptorDatabase) -> Broker:
+        assert db.venue_engine is not None
+        return build_paper_broker(settings, db.venue_engine, UnreachableAtFirst)
 
     return create_app(raptor_settings(db, "staging", **QUIET, pending_grace_seconds=0), broker_factory=factory)
 

@@ -14,7 +14,7 @@ async def test_fifty_concurrent_submissions_of_one_client_order_id_create_one_or
 ) -> None:
     # In one app the paper submissions share calls (order/batching.py), and a call meets its
     # own earlier insert of the id; test_paper_batches races five apps' calls against each other.
-    async with trading_client(raptor_db, db_pool_size=55) as client:
+    async with trading_client(raptor_db) as client:
         await pin(client, "AAPL", "100")
         body = order_body(client_order_id="storm-1", quantity="1")
         responses = await asyncio.gather(*(client.post("/v1/orders", json=body) for _ in range(50)))
@@ -37,7 +37,7 @@ async def test_fifty_concurrent_submissions_of_one_client_order_id_create_one_or
 
 
 async def test_concurrent_different_orders_all_land_and_cash_adds_up(raptor_db: ProvisionedDatabase) -> None:
-    async with trading_client(raptor_db, db_pool_size=25) as client:
+    async with trading_client(raptor_db) as client:
         await pin(client, "AAPL", "10")
         responses = await asyncio.gather(
             *(client.post("/v1/orders", json=order_body(client_order_id=f"c-{i}", quantity="1")) for i in range(20))
@@ -52,7 +52,7 @@ async def test_concurrent_different_orders_all_land_and_cash_adds_up(raptor_db: 
 async def test_concurrent_buys_sells_and_cancels_keep_the_book_consistent(raptor_db: ProvisionedDatabase) -> None:
     """Buys lock the account then the position; sells must take them in the same order, or a
     buy and a sell of one symbol deadlock (a 503 here)."""
-    async with trading_client(raptor_db, db_pool_size=45, paper_pool_size=20) as client:
+    async with trading_client(raptor_db) as client:
         await pin(client, "AAPL", "10")
         seed = await client.post("/v1/orders", json=order_body(quantity="100"))
         assert seed.json()["status"] == "filled"

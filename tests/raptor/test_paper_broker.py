@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from raxx.common.clock import FrozenClock
+from raxx.common.db import create_engine
 from raxx.common.provision import ProvisionedDatabase
 from raxx.raptor.broker.base import BrokerNotCancelable, BrokerOrderNotFound, OrderIntent, OrderQuery
-from raxx.raptor.broker.factory import paper_engine
 from raxx.raptor.broker.paper import PaperBroker
 from raxx.raptor.broker.pricing import PricePath
 from tests.fixtures.apps import raptor_settings
 from tests.fixtures.raptor import order_body, pin, trading_client
 
 
-def _broker(db: ProvisionedDatabase, clock: FrozenClock) -> PaperBroker:
+@asynccontextmanager
+async def _broker(db: ProvisionedDatabase, clock: FrozenClock) -> AsyncIterator[PaperBroker]:
+    """The venue on an engine of its own, started; the engine is disposed after the block."""
     settings = raptor_settings(db)
     prices = PricePath(seed=settings.paper_seed, tick_seconds=1, volatility=0.02)
-    return PaperBroker(paper_engine(settings), prices=prices, starting_cash=Decimal(10_000), clock=clock)
+    engine = create_engine(db.runtime_url, application_name="test-paper", pool_size=2)
+    broker = PaperBroker(engine, prices=prices, starting_cash=Decimal(10_000), clock=clock)
+    await broker.start()
+    try:
+        yield broker
+    finally:
+        await engine.dispose()
 
 
 def _limit(client_order_id: str, price: str, tif: str = "day") -> OrderIntent:
@@ -37,9 +47,7 @@ def _limit(client_order_id: str, price: str, tif: str = "day") -> OrderIntent:
 
 async def test_day_orders_expire_at_the_session_end_and_gtc_orders_rest(raptor_db: ProvisionedDatabase) -> None:
     clock = FrozenClock(datetime(2026, 11, 26, 15, 0, tzinfo=UTC))
-    broker = _broker(raptor_db, clock)
-    await broker.start()
-    try:
+    async with _broker(raptor_db, clock) as broker:
         await broker.set_price("AAPL", Decimal(100))
         day = await broker.submit(_limit("day-1", "50"))
         gtc = await broker.submit(_limit("gtc-1", "50", tif="gtc"))
@@ -47,8 +55,6 @@ async def test_day_orders_expire_at_the_session_end_and_gtc_orders_rest(raptor_d
         await broker.maintain()
         expired, resting = await broker.get(day.broker_order_id), await broker.get(gtc.broker_order_id)
         account = await broker.account()
-    finally:
-        await broker.close()
     assert expired.status == "canceled"
     assert expired.cancel_reason is not None
     assert "expired" in expired.cancel_reason
@@ -57,9 +63,7 @@ async def test_day_orders_expire_at_the_session_end_and_gtc_orders_rest(raptor_d
 
 
 async def test_resubmission_cancel_rules_and_lookups(raptor_db: ProvisionedDatabase) -> None:
-    broker = _broker(raptor_db, FrozenClock(datetime(2026, 11, 26, 15, 0, tzinfo=UTC)))
-    await broker.start()
-    try:
+    async with _broker(raptor_db, FrozenClock(datetime(2026, 11, 26, 15, 0, tzinfo=UTC))) as broker:
         await broker.set_price("AAPL", Decimal(100))
         first = await broker.submit(_limit("same", "90"))
         again = await broker.submit(_limit("same", "95"))  # the venue keeps the first
@@ -74,8 +78,6 @@ async def test_resubmission_cancel_rules_and_lookups(raptor_db: ProvisionedDatab
         missing = await broker.get_by_client_order_id("never")
         listed_open = await broker.list_orders(OrderQuery(status="open"))
         listed_all = await broker.list_orders(OrderQuery(status="all", symbols=("AAPL",)))
-    finally:
-        await broker.close()
     assert again.broker_order_id == first.broker_order_id
     assert again.limit_price == Decimal(90)
     assert canceled.status == "canceled"

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from raxx.common.db import BUSY_EXCEPTIONS, busy_error, is_database_busy
 from raxx.common.errors import RaxxError, error_body
 from raxx.common.ids import uuid7
 from raxx.common.logging import log_event
@@ -88,7 +90,9 @@ def install_json_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RaxxError)
     async def _raxx_error(request: Request, exc: RaxxError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status_code)
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers())
+
+    install_database_busy_handler(app, _raxx_error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -115,6 +119,21 @@ def install_json_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body("internal_error", "an unexpected error occurred", request_id=request_id), status_code=500
         )
+
+
+def install_database_busy_handler(app: FastAPI, render: Callable[[Request, RaxxError], Awaitable[Response]]) -> None:
+    """A connection that could not be had in time, wherever it surfaces, is answered like
+    ``DatabaseBusy`` (``render``: the app's own rendering of a refusal): a 503 with
+    ``Retry-After``, logged as one line, never a traceback. Any other database error is
+    raised on to the app's handling of a bug."""
+
+    async def _busy(request: Request, exc: Exception) -> Response:
+        if not is_database_busy(exc):
+            raise exc
+        return await render(request, busy_error(exc, "unnamed"))
+
+    for cls in BUSY_EXCEPTIONS:
+        app.add_exception_handler(cls, _busy)
 
 
 def server_options(*, host: str, port: int, proxy_headers: bool = False, graceful_s: int = 10) -> dict[str, Any]:

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
+import psycopg
+import psycopg_pool
+import sqlalchemy.exc
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from raxx.common.errors import ConfigError
+from raxx.common.dbbudget import ACQUIRE_TIMEOUT_S
+from raxx.common.errors import ConfigError, DatabaseBusy
+from raxx.common.logging import log_event
+
+log = logging.getLogger("raxx.db")
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -41,16 +51,72 @@ def url_username(url: str) -> str | None:
     return make_url(sqlalchemy_url(url)).username
 
 
-def create_engine(url: str, *, application_name: str, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
-    """An async engine with pre-ping so a restarted PostgreSQL is reconnected to by itself."""
+def create_engine(url: str, *, application_name: str, pool_size: int) -> AsyncEngine:
+    """An async engine of at most ``pool_size`` connections (``raxx.common.dbbudget`` sizes
+    it), with pre-ping so a restarted PostgreSQL is reconnected to by itself.
+
+    Never more: an overflow connection is one the budget did not count (and overflow
+    connections are closed on return, so a burst paid a new connection each, measured).
+    A checkout waits at most ``ACQUIRE_TIMEOUT_S`` for a connection to come back."""
     return create_async_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
-        max_overflow=max_overflow,
+        max_overflow=0,
+        pool_timeout=ACQUIRE_TIMEOUT_S,
         pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={"application_name": application_name, "connect_timeout": 5},
     )
+
+
+#: SQLSTATE 53300: the server has no connection slot left for this role or database.
+TOO_MANY_CONNECTIONS = psycopg.errors.TooManyConnections.sqlstate
+
+
+#: Where "no connection in time" surfaces: SQLAlchemy's pool wait, psycopg's pool wait, the
+#: server's refusal (raw, or wrapped by SQLAlchemy with other operational errors).
+BUSY_EXCEPTIONS: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.TimeoutError,
+    sqlalchemy.exc.OperationalError,
+    psycopg_pool.PoolTimeout,
+    psycopg.errors.TooManyConnections,
+)
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` means "no connection could be had in time": a pool's wait ran out,
+    or the server refused a new connection for lack of slots (``too many connections``)."""
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        exc = exc.orig  # type: ignore[assignment]
+    if isinstance(exc, sqlalchemy.exc.TimeoutError | psycopg_pool.PoolTimeout):
+        return True
+    return isinstance(exc, psycopg.Error) and exc.sqlstate == TOO_MANY_CONNECTIONS
+
+
+def busy_error(exc: BaseException, pool: str) -> DatabaseBusy:
+    """The 503 a request gets instead of ``exc`` (never the server's text: it names roles),
+    logged as one line naming the pool (``db.connection.busy``): an operator graphs these."""
+    refused = _refused(exc)
+    log_event(log, "db.connection.busy", level=logging.WARNING, pool=pool, refused_by_server=refused)
+    what = "the database has no free connection" if refused else "the wait for a pooled connection ran out"
+    return DatabaseBusy(f"the database is busy ({what}); retry shortly")
+
+
+def _refused(exc: BaseException) -> bool:
+    orig = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
+    return isinstance(orig, psycopg.Error) and orig.sqlstate == TOO_MANY_CONNECTIONS
+
+
+@contextmanager
+def busy_as_unavailable(pool: str) -> Iterator[None]:
+    """Turn a connection of ``pool`` that could not be had in time into ``DatabaseBusy`` (a
+    clean 503 with ``Retry-After``, never a traceback); any other error passes unchanged."""
+    try:
+        yield
+    except (sqlalchemy.exc.SQLAlchemyError, psycopg.Error) as exc:
+        if is_database_busy(exc):
+            raise busy_error(exc, pool) from None
+        raise
 
 
 def create_sync(url: str, *, application_name: str) -> Engine:

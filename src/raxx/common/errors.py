@@ -15,6 +15,8 @@ class RaxxError(Exception):
     status_code: int = 400
     code: str = "bad_request"
     exit_code: int = 1
+    #: Seconds a client should wait before trying again (``Retry-After``), if it should.
+    retry_after_s: int | None = None
 
     def __init__(
         self,
@@ -34,6 +36,10 @@ class RaxxError(Exception):
 
     def body(self) -> dict[str, Any]:
         return error_body(self.code, self.detail, **self.extra)
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers that go with the refusal (``Retry-After`` on a 503)."""
+        return {} if self.retry_after_s is None else {"Retry-After": str(self.retry_after_s)}
 
 
 def error_body(code: str, detail: Any, **extra: Any) -> dict[str, Any]:
@@ -77,6 +83,14 @@ class Unavailable(RaxxError):
     status_code = 503
     code = "unavailable"
     exit_code = 69  # EX_UNAVAILABLE
+    retry_after_s = 2
+
+
+class DatabaseBusy(Unavailable):
+    """No database connection could be had in time (the budgeted pool stayed full, or the
+    server had no free slot): the request did nothing; the client retries."""
+
+    code = "database_busy"
 
 
 class ConfigError(RaxxError):

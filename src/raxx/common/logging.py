@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from raxx.common.dbbudget import Pools
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -48,6 +51,13 @@ def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def log_pools(logger: logging.Logger, *pools: Pools) -> None:
+    """The start-up line every process writes for each set of pools it opens
+    (``db.budget.ok``): the sizes, the database's limit and how the budget gave them."""
+    for one in pools:
+        log_event(logger, "db.budget.ok", **one.log_fields())
 
 
 def log_event(logger: logging.Logger, event: str, *, level: int = logging.INFO, **fields: Any) -> None:

@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from raxx.common.asgi import RequestIdMiddleware
 from raxx.common.clock import utcnow
 from raxx.common.db import create_engine, session_factory
-from raxx.common.logging import log_event
+from raxx.common.logging import log_event, log_pools
 from raxx.common.secrets import SecretsProvider
 from raxx.console.api import router as api_router
 from raxx.console.api_fast import ApiReadFastPath
@@ -121,10 +121,13 @@ def _record_mismatches(clients: RaptorClients, trail: AuditTrail) -> None:
 def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = None) -> FastAPI:
     registry = settings.load_registry()  # a bad registry refuses to start, before serving anything
     provider = secrets or settings.secrets_provider()
+    pools = settings.pools()  # a formation the connection budget cannot fit refuses here too
+    ledger_pools = settings.ledger_pools()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url, application_name="console", pool_size=settings.db_pool_size)
+        engine = create_engine(settings.database_url, application_name="console", pool_size=pools["app"])
+        log_pools(log, pools, *([ledger_pools] if ledger_pools else []))
         tokens = {name: provider.get(spec.token_secret) for name, spec in registry.items()}
         clients = RaptorClients.build(
             registry,

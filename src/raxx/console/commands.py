@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from raxx.common.aio import run_sync
 from raxx.common.db import create_engine, session_factory
 from raxx.common.errors import ConfigError
-from raxx.common.settings import load_settings
+from raxx.common.settings import load_settings, one_off_pool
 
 T = TypeVar("T")
 
@@ -55,7 +55,7 @@ def run_in_db(database_url: str | None, work: Callable[[AsyncSession], Awaitable
         raise ConfigError("CONSOLE_DATABASE_URL is required but not set (or pass --database-url)")
 
     async def _run() -> T:
-        engine = create_engine(database_url, application_name="raxx-cli", pool_size=1)
+        engine = create_engine(database_url, application_name="raxx-cli", pool_size=one_off_pool("raxx console"))
         try:
             async with session_factory(engine)() as db, db.begin():
                 return await work(db)

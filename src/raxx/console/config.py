@@ -8,11 +8,12 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from raxx.common.dbbudget import BudgetSettings, Pools, console_web_pools, ledger_read_pools
 from raxx.common.environments import EnvironmentRegistry
 from raxx.common.errors import ConfigError
 from raxx.common.release import current_release
 from raxx.common.secrets import ChainSecrets, build_secrets_chain
-from raxx.common.settings import refuse_placeholder
+from raxx.common.settings import load_budget, refuse_placeholder
 
 DEFAULT_REGISTRY = Path(__file__).parent / "environments.toml"
 #: First path segments the console uses itself: an environment of that name would be unreachable.
@@ -63,7 +64,8 @@ class ConsoleSettings(BaseSettings):
     login_lockout_after: int = Field(default=10, ge=2, description="failed logins in the window before refusing")
     login_window_minutes: float = Field(default=15.0, gt=0)
 
-    db_pool_size: int = 10
+    #: The connection budget (``RAXX_*``, ``WEB_CONCURRENCY``): every pool is sized from it.
+    budget: BudgetSettings = Field(default_factory=load_budget)
 
     confirm_ttl_s: float = Field(
         default=300.0, ge=10, le=3600, description="how long a typed confirmation stays valid (protected envs)"
@@ -91,6 +93,15 @@ class ConsoleSettings(BaseSettings):
     @property
     def migrations_url(self) -> str:
         return self.migration_database_url or self.database_url
+
+    def pools(self) -> Pools:
+        """A web worker's pool on the console database, or the refusal when the formation
+        cannot fit the declared budget (``raxx.common.dbbudget``)."""
+        return console_web_pools(self.budget, database_url=self.database_url, ledger_url=self.ledger_database_url)
+
+    def ledger_pools(self) -> Pools | None:
+        """The board's read pool on the ledger, when this console reads one."""
+        return ledger_read_pools(self.budget) if self.ledger_database_url else None
 
     def load_registry(self) -> EnvironmentRegistry:
         registry = EnvironmentRegistry.from_toml(self.environments_file)

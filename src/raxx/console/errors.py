@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from raxx.common.asgi import request_id_of, validation_details
+from raxx.common.asgi import install_database_busy_handler, request_id_of, validation_details
 from raxx.common.environments import ENV_NAME_RE
 from raxx.common.errors import RaxxError, error_body
 from raxx.common.logging import log_event
@@ -71,10 +71,18 @@ async def _render_error(
     )
 
 
-def _json_response(status: int, code: str, detail: object, extra: dict[str, Any], request_id: str) -> JSONResponse:
+def _json_response(
+    status: int,
+    code: str,
+    detail: object,
+    extra: dict[str, Any],
+    request_id: str,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = error_body(code, detail, **extra)
     body["request_id"] = request_id
-    headers = {"WWW-Authenticate": 'Bearer realm="raxx-console"'} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="raxx-console"'}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -88,7 +96,7 @@ def json_internal_error(request_id: str) -> JSONResponse:
 
 def json_error(exc: RaxxError, request_id: str) -> JSONResponse:
     """A refusal in the JSON API's one shape (for code outside the routed app: ``api_fast``)."""
-    return _json_response(exc.status_code, exc.code, exc.detail, _public_extra(exc), request_id)
+    return _json_response(exc.status_code, exc.code, exc.detail, _public_extra(exc), request_id, exc.headers())
 
 
 def _flatten(detail: object) -> str:
@@ -134,7 +142,11 @@ def install_console_error_handlers(app: FastAPI) -> None:
             from raxx.console.audit.routes import record_refusal  # import here: routes imports state
 
             await record_refusal(request, exc.code, exc.detail, exc.status_code)
-        return await _render_error(request, exc.status_code, exc.code, exc.detail, _public_extra(exc))
+        response = await _render_error(request, exc.status_code, exc.code, exc.detail, _public_extra(exc))
+        response.headers.update(exc.headers())  # Retry-After on a 503
+        return response
+
+    install_database_busy_handler(app, _raxx)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from raxx.common.dbbudget import gate_command_pools, monitor_pools
 from raxx.common.errors import BadRequest
 from raxx.common.settings import load_settings
 from raxx.gate.config import GateSettings
@@ -22,11 +23,12 @@ from raxx.gate.verdict import VERDICT_WORDS, ExitCode
 T = TypeVar("T")
 
 
-def _run(body: Callable[[GateContext], Awaitable[T]]) -> T:
+def _run(body: Callable[[GateContext], Awaitable[T]], *, monitor: bool = False) -> T:
     settings = load_settings(GateSettings)
+    pools = monitor_pools(settings.budget) if monitor else gate_command_pools(settings.budget)
 
     async def main() -> T:
-        async with open_context(settings) as ctx:
+        async with open_context(settings, pools=pools) as ctx:
             return await body(ctx)
 
     return asyncio.run(main())
@@ -460,4 +462,4 @@ def monitor(once: bool) -> None:
         install_stop_signals(stop)
         await watcher.run(stop, interval=settings.monitor_interval)
 
-    _run(body)
+    _run(body, monitor=True)

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from raxx.common.dbbudget import BudgetSettings
+from raxx.common.settings import load_budget
 from raxx.gate.platform.heroku import DEFAULT_BUILDS, DEFAULT_PROMOTE_FROM
 
 
@@ -53,6 +55,8 @@ class GateSettings(BaseSettings):
     source_dir: Path = Field(default=Path("."), description="the git checkout Heroku builds are packed from")
     actor: str | None = Field(default=None, description="who runs the command; defaults to GITHUB_ACTOR or USER")
     log_level: str = "INFO"
+    #: The connection budget (``RAXX_*``): the ledger's pool for a command or the monitor.
+    budget: BudgetSettings = Field(default_factory=load_budget)
 
     @property
     def migrations_url(self) -> str:

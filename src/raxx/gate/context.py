@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -11,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from raxx.common.clock import Clock, SystemClock
 from raxx.common.db import create_engine, session_factory
+from raxx.common.dbbudget import Pools, gate_command_pools
 from raxx.common.errors import ConfigError
+from raxx.common.logging import log_pools
 from raxx.common.secrets import EnvironSecrets, SecretsProvider
 from raxx.gate.checks.smoke import SmokeContext
 from raxx.gate.config import GateSettings
@@ -22,6 +25,8 @@ from raxx.gate.platform.local import LocalPlatform
 from raxx.gate.platform.source import GitSource
 from raxx.gate.policy import Policy, load_policy
 from raxx.gate.topology import Locator
+
+log = logging.getLogger("raxx.gate")
 
 
 @dataclass
@@ -57,10 +62,14 @@ async def open_context(
     platform: Platform | None = None,
     http: httpx.AsyncClient | None = None,
     secrets: SecretsProvider | None = None,
+    pools: Pools | None = None,
 ) -> AsyncIterator[GateContext]:
-    """Open the ledger engine and one HTTP client; close both on exit."""
+    """Open the ledger engine and one HTTP client; close both on exit. ``pools``: the
+    ledger pool this process may open (default: a gate command's, ``raxx.common.dbbudget``)."""
     policy = policy or load_policy(settings.policy_file)
-    engine = create_engine(settings.database_url, application_name="raxx-gate", pool_size=3, max_overflow=2)
+    pools = pools or gate_command_pools(settings.budget)
+    log_pools(log, pools)
+    engine = create_engine(settings.database_url, application_name="raxx-gate", pool_size=pools["pool"])
     own_http = http is None
     client = http or httpx.AsyncClient(timeout=settings.http_timeout)
     own_platform = platform is None

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from raxx.common.db import create_engine
+from raxx.common.dbbudget import one_off_pools
 from raxx.gate.audit_evidence import AuditEvidence, SqlAuditEvidence
 from raxx.gate.checks.retirement import evaluate_retirement
 from raxx.gate.context import GateContext
@@ -37,7 +38,10 @@ async def retire_check_flow(
     now = ctx.clock.now()
     engine = None
     if audit is None and ctx.settings.audit_database_url:
-        engine = create_engine(ctx.settings.audit_database_url, application_name="raxx-gate-audit", pool_size=1)
+        pools = one_off_pools(ctx.settings.budget, "console", "gate retire-check")
+        engine = create_engine(
+            ctx.settings.audit_database_url, application_name="raxx-gate-audit", pool_size=pools["pool"]
+        )
         audit = SqlAuditEvidence(engine)
     try:
         async with ctx.sessions() as session:

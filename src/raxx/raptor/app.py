@@ -1,4 +1,4 @@
-"""Raptor's app factory. Nothing happens at import time; the lifespan owns the engine."""
+"""Raptor's app factory. Nothing happens at import time; the lifespan builds the connection owner."""
 
 from __future__ import annotations
 
@@ -7,17 +7,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
 
 from raxx.common.asgi import RequestIdMiddleware, install_json_error_handlers
 from raxx.common.clock import utcnow
-from raxx.common.db import create_engine, libpq_url, session_factory
-from raxx.common.errors import error_body
 from raxx.common.logging import log_event
 from raxx.common.migrations import script_heads
 from raxx.raptor import maintenance
@@ -25,8 +20,9 @@ from raxx.raptor.account.endpoints import router as account_router
 from raxx.raptor.broker.base import Broker, BrokerUnavailable
 from raxx.raptor.broker.factory import build_broker
 from raxx.raptor.config import RaptorSettings
+from raxx.raptor.database import RaptorDatabase, raptor_pools
+from raxx.raptor.errors import BrokerUnavailable as BrokerUnavailableError
 from raxx.raptor.health.endpoints import router as health_router
-from raxx.raptor.order.batching import PaperSubmissionBatcher
 from raxx.raptor.order.endpoints import router as order_router
 from raxx.raptor.order.fast import OrderFastPath
 from raxx.raptor.paper.endpoints import router as paper_router
@@ -40,35 +36,30 @@ log = logging.getLogger("raxx.raptor")
 
 
 def create_app(
-    settings: RaptorSettings, *, broker_factory: Callable[[RaptorSettings], Broker] = build_broker
+    settings: RaptorSettings,
+    *,
+    broker_factory: Callable[[RaptorSettings, RaptorDatabase], Broker] = build_broker,
 ) -> FastAPI:
-    """The app for one environment; ``broker_factory`` picks the venue (tests wrap the paper one)."""
+    """The app for one environment; ``broker_factory`` picks the venue (tests wrap the paper one).
+
+    Its pool sizes are worked out here, before anything is served: a formation that cannot
+    fit the declared connection budget refuses to start (``BudgetTooSmall``, exit 78)."""
+    pools = raptor_pools(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(
-            settings.database_url,
-            application_name=f"raptor-{settings.environment}",
-            pool_size=settings.db_pool_size,
-            # A fixed-size pool: overflow connections are closed on return, so under a burst
-            # every request would pay a new connection (measured: throughput fell at 32
-            # connections); waiting for a pooled one is cheaper.
-            max_overflow=0,
-        )
-        driver_pool = _driver_pool(settings)
-        await driver_pool.open(wait=False)  # connects in the background: a database still down is /readyz's to say
-        broker = broker_factory(settings)
+        db = RaptorDatabase(settings, pools)
+        await db.open()
+        broker = broker_factory(settings, db)
         state = RaptorState(
             settings=settings,
-            engine=engine,
-            sessions=session_factory(engine),
+            db=db,
             started_at=utcnow(),
             migration_heads=script_heads("raptor"),
             broker=broker,
-            autocommit_engine=engine.execution_options(isolation_level="AUTOCOMMIT"),
-            driver_pool=driver_pool,
-            paper_submissions=PaperSubmissionBatcher(driver_pool),
-            tokens=TokenVerifier(engine, environment=settings.environment, cache_seconds=settings.token_cache_seconds),
+            tokens=TokenVerifier(
+                db.statements, environment=settings.environment, cache_seconds=settings.token_cache_seconds
+            ),
             extra_ready_checks=[broker.ready],
             broker_identity=broker.identity,
         )
@@ -86,8 +77,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await background
             await broker.close()
-            await driver_pool.close()
-            await engine.dispose()
+            await db.close()
 
     app = FastAPI(
         title=f"Raptor ({settings.environment})",
@@ -113,21 +103,6 @@ def create_app(
     return app
 
 
-def _driver_pool(settings: RaptorSettings) -> AsyncConnectionPool[AsyncConnection[Any]]:
-    """psycopg's own pool: a checkout costs a fraction of SQLAlchemy's (no pre-ping round trip,
-    no isolation-level switch on the way out and back). No check on checkout either: after a
-    database restart a stale connection fails once (the paper submission answers 503 and the
-    order stays unplaced; the list retries once) and the pool replaces it."""
-    return AsyncConnectionPool(
-        libpq_url(settings.database_url),
-        min_size=1,
-        max_size=settings.db_pool_size,
-        kwargs={"autocommit": True, "application_name": f"raptor-{settings.environment}", "connect_timeout": 5},
-        open=False,
-        name=f"raptor-{settings.environment}-driver",
-    )
-
-
 async def _start_broker(state: RaptorState) -> None:
     """A broker that cannot start yet (database down) makes /readyz say so; it is retried."""
     try:
@@ -150,4 +125,5 @@ def _start_maintenance(state: RaptorState) -> asyncio.Task[None] | None:
 
 
 async def _broker_unavailable(request: Request, exc: BrokerUnavailable) -> JSONResponse:
-    return JSONResponse(error_body("broker_unavailable", f"the broker did not answer ({exc.reason})"), status_code=503)
+    refusal = BrokerUnavailableError(f"the broker did not answer ({exc.reason})")
+    return JSONResponse(refusal.body(), status_code=refusal.status_code, headers=refusal.headers())

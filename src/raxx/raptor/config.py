@@ -9,9 +9,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from raxx.common.dbbudget import BudgetSettings
 from raxx.common.environments import ENV_NAME_RE
 from raxx.common.errors import ConfigError
 from raxx.common.release import current_release
+from raxx.common.settings import load_budget
 
 ALPACA_PAPER_URL = "https://paper-api.alpaca.markets"
 ALPACA_LIVE_HOST = "api.alpaca.markets"
@@ -29,7 +31,9 @@ class RaptorSettings(BaseSettings):
     release: str = Field(default_factory=current_release)
     log_level: str = "INFO"
     development: bool = False
-    db_pool_size: int = 10
+    #: The connection budget (``RAXX_DB_PLAN``, ``RAXX_WEB_DYNOS``, ``WEB_CONCURRENCY``, ...):
+    #: every pool this process opens is sized from it (``raxx.raptor.database``).
+    budget: BudgetSettings = Field(default_factory=load_budget)
 
     #: Which venue executes orders: the built-in paper broker, or an Alpaca paper account.
     broker: Literal["paper", "alpaca"] = "paper"
@@ -51,7 +55,6 @@ class RaptorSettings(BaseSettings):
     paper_liquidity: Decimal | None = Field(
         default=None, gt=0, description="most quantity one fill may take (None: fill whole); makes partial fills"
     )
-    paper_pool_size: int = Field(default=5, ge=1, description="connections of the paper broker's own pool")
 
     # Alpaca (RAPTOR_ALPACA_*), when RAPTOR_BROKER=alpaca. Each environment has its own paper
     # account and key pair; the keys come from the secrets chain (Infisical or config vars).

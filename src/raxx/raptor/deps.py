@@ -1,5 +1,5 @@
-"""Named dependencies: ``StateDep``, ``SessionDep``, ``SettingsDep``, ``BrokerDep`` and the
-callers by scope (``ReadCaller``, ``TradeCaller``, ``AdminCaller``)."""
+"""Named dependencies: ``StateDep``, ``SessionDep``, ``DatabaseDep``, ``SettingsDep``,
+``BrokerDep`` and the callers by scope (``ReadCaller``, ``TradeCaller``, ``AdminCaller``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from raxx.common.asgi import request_id_of
 from raxx.raptor.broker.base import Broker
 from raxx.raptor.config import RaptorSettings
+from raxx.raptor.database import RaptorDatabase
 from raxx.raptor.errors import InsufficientScope, MissingToken
 from raxx.raptor.logctx import actor_var, environment_var, token_var
 from raxx.raptor.state import RaptorState
@@ -48,15 +49,19 @@ async def get_broker(request: Request) -> Broker:
 BrokerDep = Annotated[Broker, Depends(get_broker)]
 
 
+async def get_database(request: Request) -> RaptorDatabase:
+    return state_of(request).db
+
+
+#: The owner of this process's connections, for services whose statements are not one
+#: transaction (an order recorded, then placed, then its outcome; a batched placement).
+DatabaseDep = Annotated[RaptorDatabase, Depends(get_database)]
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request owns the transaction: commit on success, roll back on any error."""
-    async with state_of(request).sessions() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    async with state_of(request).db.transaction() as session:
+        yield session
 
 
 # Function scope: the commit runs before the response is sent. FastAPI's default (request

@@ -20,7 +20,7 @@ log = logging.getLogger("raxx.raptor.maintenance")
 async def run_once(state: RaptorState) -> None:
     await state.broker.maintain()
     grace = timedelta(seconds=state.settings.pending_grace_seconds)
-    await sync_open_orders(state.sessions, state.broker, pending_grace=grace)
+    await sync_open_orders(state.db, state.broker, pending_grace=grace)
 
 
 async def run_forever(state: RaptorState, interval: float) -> None:

@@ -27,7 +27,7 @@ async def _cancel_through_audit(trail: AuditTrail, raptor: FakeRaptor) -> None:
 
 @pytest.fixture
 async def unreachable_engine() -> AsyncIterator[AsyncEngine]:
-    engine = create_engine("postgresql://app:pw@127.0.0.1:1/console", application_name="test-down")
+    engine = create_engine("postgresql://app:pw@127.0.0.1:1/console", application_name="test-down", pool_size=2)
     try:
         yield engine
     finally:

@@ -29,8 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from raxx.common.clock import SystemClock
 from raxx.common.db import create_engine, redact_url
+from raxx.common.dbbudget import ONE_OFF
 from raxx.common.errors import BadRequest, ConfigError, Unavailable
 from raxx.common.secrets import ChainSecrets, DotenvSecrets, EnvironSecrets
+from raxx.common.settings import load_budget, one_off_pool
 from raxx.console.audit.checkpoint import (
     SIGNING_KEY_SECRET,
     CheckpointSigner,
@@ -81,7 +83,7 @@ def _run(url: str | None, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
         raise ConfigError("CONSOLE_DATABASE_URL is required but not set (or pass --database-url)")
 
     async def main() -> T:
-        engine = create_engine(url, application_name="raxx-audit-cli", pool_size=2, max_overflow=2)
+        engine = create_engine(url, application_name="raxx-audit-cli", pool_size=one_off_pool("raxx audit"))
         try:
             return await work(engine)
         except (SQLAlchemyError, psycopg.Error, OSError) as exc:
@@ -90,6 +92,16 @@ def _run(url: str | None, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
             await engine.dispose()
 
     return asyncio.run(main())
+
+
+def verify_workers(requested: int) -> int:
+    """Worker processes for ``verify``: each opens a connection of its own, so where a
+    connection budget is declared they stay within the one-off's reservation (the engine
+    keeps one more); locally, as many as asked."""
+    budget = load_budget()
+    if not budget.declared:
+        return requested
+    return max(1, min(requested, ONE_OFF - 1))
 
 
 def _secrets(env_file: Path) -> ChainSecrets:
@@ -166,6 +178,7 @@ def verify(
     """Walk the hash chain and report OK (count, head) or what is broken. Exit codes: see `raxx audit --help`."""
     signer = _signer(env_file, required=bool(checkpoint_files))
     exported = [cp for path in checkpoint_files for cp in read_checkpoint_file(path)]
+    workers = verify_workers(workers)
 
     async def work(engine: AsyncEngine) -> VerifyReport:
         stored = [] if no_stored else await stored_checkpoints(engine)

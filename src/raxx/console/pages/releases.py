@@ -38,8 +38,9 @@ def ledger_engine(state: ConsoleState) -> AsyncEngine | None:
     if not url:
         return None
     engine = state.extras.get(_ENGINE_KEY)
-    if engine is None:
-        engine = create_engine(url, application_name="console-releases", pool_size=2, max_overflow=0)
+    pools = state.settings.ledger_pools()
+    if engine is None and pools is not None:
+        engine = create_engine(url, application_name="console-releases", pool_size=pools["ledger"])
         state.extras[_ENGINE_KEY] = engine
     return engine  # type: ignore[no-any-return,unused-ignore]
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from raxx.common.db import sqlalchemy_url
 from raxx.common.errors import ConfigError
 from raxx.raptor.broker.alpaca import AlpacaBroker
 from raxx.raptor.broker.alpaca_api import AlpacaClient
@@ -12,43 +11,25 @@ from raxx.raptor.broker.base import Broker
 from raxx.raptor.broker.paper import PaperBroker
 from raxx.raptor.broker.pricing import PricePath
 from raxx.raptor.config import RaptorSettings, check_alpaca_url
+from raxx.raptor.database import RaptorDatabase
 
 
-def paper_engine(settings: RaptorSettings) -> AsyncEngine:
-    """The paper broker's own small pool: a request holds one connection of the app's pool
-    while the broker works, so sharing one pool could starve itself under load.
-
-    Its commits do not wait for the WAL flush: Raptor records every broker answer with a
-    synchronous commit afterwards, which flushes the WAL up to and past the venue's commit.
-    No pre-ping (a round trip per checkout on the order path): after a database restart the
-    first use of a stale connection fails as ``BrokerUnavailable``, the pool drops its
-    connections, and the order it carried stays pending until the sync pass places it.
-    """
-    return create_async_engine(
-        sqlalchemy_url(settings.database_url),
-        pool_size=settings.paper_pool_size,
-        max_overflow=0,  # fixed size, like the app's pool: no connection churn under bursts
-        pool_pre_ping=False,
-        pool_recycle=1800,
-        connect_args={
-            "application_name": f"raptor-{settings.environment}-paper",
-            "connect_timeout": 5,
-            "options": "-c synchronous_commit=off",
-        },
-    )
-
-
-def build_broker(settings: RaptorSettings) -> Broker:
+def build_broker(settings: RaptorSettings, db: RaptorDatabase | None = None) -> Broker:
+    """The venue ``settings`` name; the paper venue works on ``db``'s venue pool."""
     if settings.broker == "paper":
-        return build_paper_broker(settings)
+        if db is None or db.venue_engine is None:
+            raise AssertionError("the paper venue works on the venue pool of Raptor's database")
+        return build_paper_broker(settings, db.venue_engine)
     if settings.broker == "alpaca":
         return alpaca_broker(settings)
     raise AssertionError(f"unknown broker {settings.broker!r}")  # settings validation makes this unreachable
 
 
-def build_paper_broker(settings: RaptorSettings, broker_class: type[PaperBroker] = PaperBroker) -> PaperBroker:
+def build_paper_broker(
+    settings: RaptorSettings, venue: AsyncEngine, broker_class: type[PaperBroker] = PaperBroker
+) -> PaperBroker:
     return broker_class(
-        paper_engine(settings),
+        venue,
         prices=PricePath(
             seed=settings.paper_seed,
             tick_seconds=settings.paper_tick_seconds,

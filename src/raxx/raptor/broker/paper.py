@@ -14,8 +14,8 @@ import random
 import secrets
 import string
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, time
 from decimal import Decimal
 from typing import Any, cast
@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from raxx.common.clock import Clock, SystemClock
 from raxx.common.contracts import ReadyCheck
+from raxx.common.db import busy_as_unavailable
 from raxx.common.ids import uuid7
 from raxx.raptor.broker import book
 from raxx.raptor.broker.base import (
@@ -106,7 +107,7 @@ class PaperBroker:
             self._account_id = (await conn.execute(select(ACCOUNT.c.account_id))).scalar_one()
 
     async def close(self) -> None:
-        await self._engine.dispose()
+        """Nothing to close: the engine belongs to whoever made it (``RaptorDatabase``)."""
 
     def identity(self) -> dict[str, object]:
         return {"broker": self.name, "broker_account_id": self._account_id, "paper": True}
@@ -350,19 +351,15 @@ class PaperBroker:
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncConnection]:
-        try:
+        with _unavailable_on_error():
             async with self._engine.begin() as conn:
                 yield conn
-        except (DBAPIError, OSError, TimeoutError) as exc:
-            raise BrokerUnavailable(f"paper broker database error: {type(exc).__name__}") from exc
 
     @asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
-        try:
+        with _unavailable_on_error():
             async with self._engine.connect() as conn:
                 yield conn
-        except (DBAPIError, OSError, TimeoutError) as exc:
-            raise BrokerUnavailable(f"paper broker database error: {type(exc).__name__}") from exc
 
     async def _lock_account(self, conn: AsyncConnection) -> AccountState:
         row = (await conn.execute(select(ACCOUNT).where(ACCOUNT.c.id == 1).with_for_update())).mappings().one()
@@ -422,6 +419,17 @@ class PaperBroker:
         for order in orders:
             values = _order_values(order)
             await conn.execute(update(ORDERS).where(ORDERS.c.id == values.pop("id")).values(**values))
+
+
+@contextmanager
+def _unavailable_on_error() -> Iterator[None]:
+    """The venue is this database: one that does not answer is an unavailable broker; one
+    whose connections are all in use is a busy database (both 503s with ``Retry-After``)."""
+    try:
+        with busy_as_unavailable("venue"):
+            yield
+    except (DBAPIError, OSError, TimeoutError) as exc:
+        raise BrokerUnavailable(f"paper broker database error: {type(exc).__name__}") from exc
 
 
 def _order_id(broker_order_id: str) -> uuid.UUID:

@@ -17,7 +17,7 @@ READY_TIMEOUT_S = 3.0
 async def check_readiness(state: RaptorState) -> Readiness:
     checks: list[ReadyCheck] = []
     try:
-        async with asyncio.timeout(READY_TIMEOUT_S), state.engine.connect() as conn:
+        async with asyncio.timeout(READY_TIMEOUT_S), state.db.statements() as conn:
             await conn.execute(text("SELECT 1"))
             checks.append(ReadyCheck(name="database", ok=True))
             heads = await conn.run_sync(current_heads)
@@ -49,7 +49,7 @@ async def check_readiness(state: RaptorState) -> Readiness:
 async def identity(state: RaptorState) -> Identity:
     if state.database_fingerprint is None:
         try:
-            async with asyncio.timeout(READY_TIMEOUT_S), state.engine.connect() as conn:
+            async with asyncio.timeout(READY_TIMEOUT_S), state.db.statements() as conn:
                 state.database_fingerprint = await database_fingerprint(conn)
         except Exception:  # identity must answer even when the database does not
             state.database_fingerprint = None

@@ -14,8 +14,10 @@ one call carrying them all, at 8 and at 32 connections.
 Failure is per order, as if each had its own call: the database call reports replays and venue
 refusals per order; a batch that PostgreSQL aborted whole (a deadlock with the venue's other
 writers) is run again, nothing of it having been applied; any other error is isolated by
-running the batch's orders one by one, so one order's error never fails another's. A
-database that does not answer fails every order of the call (``BrokerUnavailable``: 503).
+running the batch's orders one by one, so one order's error never fails another's. No
+connection in time (every one busy, or a database that does not answer) fails every order
+of the call with ``DatabaseBusy``, and a connection that breaks mid-call with
+``BrokerUnavailable`` (both 503 with ``Retry-After``; nothing of the call was applied).
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from typing import Any
 
 import psycopg
 from psycopg.errors import TransactionRollback, UniqueViolation
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from raxx.common.batching import Batcher
+from raxx.common.db import busy_error
+from raxx.common.errors import DatabaseBusy
 from raxx.raptor.broker.base import BrokerUnavailable
 from raxx.raptor.broker.paper import PLACE_RETRIES
 from raxx.raptor.order import repository
@@ -81,6 +85,8 @@ class PaperSubmissionBatcher(Batcher[dict[str, Any], Placement]):
     def whole_call_failure(self, exc: Exception) -> Callable[[], BaseException] | None:
         if isinstance(exc, BrokerUnavailable):  # the database, not an order: every order of the call
             return lambda: _unavailable(exc)
+        if isinstance(exc, DatabaseBusy):  # no connection in time: every order of the call, nothing done
+            return lambda: DatabaseBusy(exc.detail)
         return None
 
     async def drained(self) -> None:
@@ -92,12 +98,20 @@ class PaperSubmissionBatcher(Batcher[dict[str, Any], Placement]):
         if conn is not None:
             await self.pool.putconn(conn)
 
+    async def _take_connection(self) -> psycopg.AsyncConnection[Any]:
+        """A connection for this drainer's calls; the pool stayed full for its whole wait:
+        ``DatabaseBusy`` (a 503 with ``Retry-After``; nothing was placed)."""
+        try:
+            return await self.pool.getconn()
+        except PoolTimeout as exc:
+            raise busy_error(exc, "driver") from None
+
     async def _call_with_retries(self, orders: list[dict[str, Any]]) -> list[Placement]:
         """One call; again when PostgreSQL aborted it whole (nothing of it was applied)."""
         for attempt in range(PLACE_RETRIES):
             try:
                 if self._conn is None:
-                    self._conn = await self.pool.getconn()
+                    self._conn = await self._take_connection()
                 halted, rows = await repository.submit_paper_batch(self._conn, orders)
                 return [Placement(outcome, halted, status, wire_json) for outcome, status, wire_json in rows]
             except TransactionRollback as exc:  # aborted whole (a deadlock): the connection is fine

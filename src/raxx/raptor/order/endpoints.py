@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from raxx.raptor.deps import BrokerDep, ReadCaller, RequestIdDep, SessionDep, StateDep, TradeCaller
+from raxx.raptor.deps import BrokerDep, DatabaseDep, ReadCaller, RequestIdDep, SessionDep, StateDep, TradeCaller
 from raxx.raptor.openapi import AUTH_ERRORS, BODY_ERRORS, error_responses
 from raxx.raptor.order import cursor as cursors
 from raxx.raptor.order import service
@@ -52,17 +52,10 @@ def _utc(value: datetime | None) -> datetime | None:
         **error_responses(*BODY_ERRORS, 409, 503),
     },
 )
-async def submit_order(body: OrderCreate, state: StateDep, caller: TradeCaller, request_id: RequestIdDep) -> Response:
-    return submitted_json(
-        await service.submit(
-            state.autocommit_engine,
-            state.paper_submissions,
-            state.broker,
-            caller=caller,
-            request_id=request_id,
-            body=body,
-        )
-    )
+async def submit_order(
+    body: OrderCreate, db: DatabaseDep, broker: BrokerDep, caller: TradeCaller, request_id: RequestIdDep
+) -> Response:
+    return submitted_json(await service.submit(db, broker, caller=caller, request_id=request_id, body=body))
 
 
 @router.get(
@@ -72,7 +65,7 @@ async def submit_order(body: OrderCreate, state: StateDep, caller: TradeCaller, 
     responses=error_responses(*AUTH_ERRORS),
 )
 async def list_orders(
-    state: StateDep,
+    db: DatabaseDep,
     caller: ReadCaller,
     status: Annotated[list[OrderStatus] | None, Query(description="repeat to match any of several")] = None,
     symbol: Symbol | None = None,
@@ -89,7 +82,7 @@ async def list_orders(
         until=_utc(created_until),
         before=cursors.decode(cursor) if cursor else None,
     )
-    body = await service.list_json(state.driver_pool, page)
+    body = await service.list_json(db, page)
     return Response(body, media_type=JSON)
 
 

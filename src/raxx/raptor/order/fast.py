@@ -88,12 +88,7 @@ class OrderFastPath:
             return
         try:
             submitted = await service.submit(
-                state.autocommit_engine,
-                state.paper_submissions,
-                state.broker,
-                caller=caller,
-                request_id=_request_id(scope),
-                body=body,
+                state.db, state.broker, caller=caller, request_id=_request_id(scope), body=body
             )
         except (RaxxError, BrokerUnavailable) as exc:
             await _refusal(scope, replay, send, exc)
@@ -108,7 +103,11 @@ class OrderFastPath:
         state: RaptorState = scope["app"].state.raptor
         if await _caller(state, headers, "read") is None:
             return False
-        body = await service.list_json(state.driver_pool, OrderFilter(limit=limit))
+        try:
+            body = await service.list_json(state.db, OrderFilter(limit=limit))
+        except RaxxError as exc:  # no connection in time: the routed endpoint's same 503
+            await _refusal(scope, receive, send, exc)
+            return True
         await Response(body, media_type=JSON)(scope, receive, send)
         return True
 

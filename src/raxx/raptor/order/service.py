@@ -1,9 +1,10 @@
 """Order rules: idempotent submission, cancel, sync with the broker.
 
-Raptor records the order first (so a crash leaves a trace), then asks the broker, then
-records what the broker said, all in the request's transaction. If the broker cannot
-be reached the transaction rolls back and nothing is recorded: the caller retries with
-the same client order id, which the broker also treats as idempotent.
+A submission records the order before the broker hears of it and the broker's answer after
+(two commits: a crash or a silent broker leaves a pending order that ``sync_open_orders``
+finishes); on the paper venue the whole placement is one batched call in one transaction.
+Reads, cancels and the sync run in the request's transaction (``SessionDep``). Every
+connection comes from ``RaptorDatabase``: services and endpoints never choose a pool.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from datetime import timedelta
 from typing import Any, NamedTuple
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from raxx.common.clock import utcnow
 from raxx.common.errors import Conflict
@@ -33,12 +33,12 @@ from raxx.raptor.broker.base import (
     OrderIntent,
 )
 from raxx.raptor.broker.paper import PaperBroker
+from raxx.raptor.database import RaptorDatabase
 from raxx.raptor.errors import BrokerUnavailable as BrokerUnavailableError
 from raxx.raptor.errors import IdempotencyConflict, OrderNotCancelable, OrderNotFound
 from raxx.raptor.logctx import raptor_event
 from raxx.raptor.order import cursor as cursors
 from raxx.raptor.order import repository
-from raxx.raptor.order.batching import PaperSubmissionBatcher
 from raxx.raptor.order.schemas import CancelAllResult, CancelFailure, OrderCreate, OrderRead, order_bytes
 from raxx.raptor.requestlog import repository as requests
 from raxx.raptor.token.service import Caller
@@ -47,7 +47,6 @@ from raxx.raptor.trading.service import halted_error
 from raxx.raptor.wire import plain_decimal, wire_time
 
 log = logging.getLogger("raxx.raptor.order")
-DriverPool = AsyncConnectionPool[psycopg.AsyncConnection[Any]]
 CANCEL_ALL_LIMIT = 1000
 SYNC_BATCH = 100
 #: How long an order may wait for the broker's first answer before the sync pass takes over.
@@ -95,13 +94,7 @@ def _broker_values(placed: BrokerOrder) -> dict[str, Any]:
 
 
 async def submit(
-    engine: AsyncEngine,
-    submissions: PaperSubmissionBatcher,
-    broker: Broker,
-    *,
-    caller: Caller,
-    request_id: str,
-    body: OrderCreate,
+    db: RaptorDatabase, broker: Broker, *, caller: Caller, request_id: str, body: OrderCreate
 ) -> Submitted:
     """Place an order; return it and whether it is new (False: an idempotent replay).
 
@@ -109,9 +102,8 @@ async def submit(
     asked, before the broker hears of it, and the broker's answer is recorded after.
     A crash or a broker that does not answer in between leaves a ``new`` order without
     a broker id, which ``sync_open_orders`` finishes (the broker dedupes by client id).
-    ``engine`` must be in autocommit (``RaptorState.autocommit_engine``): each statement
-    is its own commit. ``submissions`` (``RaptorState.paper_submissions``) places orders on
-    the paper venue in one call per batch.
+    No connection is held while the broker works. On the paper venue the whole placement
+    is one call in one transaction (``RaptorDatabase.place_paper``, batched).
     """
     order_id = uuid7()  # time-ordered: the order tables' indexes grow at their right edge
     client_order_id = body.client_order_id or f"rx-{order_id.hex}"
@@ -130,10 +122,10 @@ async def submit(
     }
     if isinstance(broker, PaperBroker) and broker.places_in_raptor_transaction:
         return await _submit_on_paper_venue(
-            engine, submissions, broker, caller=caller, request_id=request_id, body=body, recorded=recorded
+            db, broker, caller=caller, request_id=request_id, body=body, recorded=recorded
         )
     return await _submit_in_steps(
-        engine,
+        db,
         broker.submit,
         caller=caller,
         request_id=request_id,
@@ -144,7 +136,7 @@ async def submit(
 
 
 async def _submit_in_steps(
-    engine: AsyncEngine,
+    db: RaptorDatabase,
     send: Callable[[OrderIntent], Awaitable[BrokerOrder]],
     *,
     caller: Caller,
@@ -153,27 +145,26 @@ async def _submit_in_steps(
     recorded: dict[str, Any],
     durable: bool,
 ) -> Submitted:
-    """Record the order (unless halted or known), then ``send`` it and record the answer."""
+    """Record the order (unless halted or known), then ``send`` it and record the answer;
+    each step its own statement and transaction (``db.statements()``), and no connection
+    held while the broker works (an Alpaca call may take seconds)."""
     client_order_id = recorded["client_order_id"]
-    async with engine.connect() as conn:
+    async with db.statements() as conn:
         created_at, halted = await repository.insert_unless_halted(conn, recorded, durable=durable)
         if created_at is None:
             replayed = await _replay(
                 conn, caller=caller, request_id=request_id, body=body, client_order_id=client_order_id, halted=halted
             )
             return Submitted.of(replayed, False)
-        row = await _place(
-            conn,
-            send,
-            row={**recorded, **_NEW_ORDER, "created_at": created_at, "updated_at": created_at},
-            intent=_intent(client_order_id, body),
-        )
-    return Submitted.of(to_read(row), True)
+    row = {**recorded, **_NEW_ORDER, "created_at": created_at, "updated_at": created_at}
+    outcome = await _broker_outcome(send, order_id=row["id"], intent=_intent(client_order_id, body))
+    async with db.statements() as conn:
+        await repository.record_outcome(conn, row["id"], outcome)
+    return Submitted.of(to_read({**row, **outcome}), True)
 
 
 async def _submit_on_paper_venue(
-    engine: AsyncEngine,
-    submissions: PaperSubmissionBatcher,
+    db: RaptorDatabase,
     broker: PaperBroker,
     *,
     caller: Caller,
@@ -188,9 +179,9 @@ async def _submit_on_paper_venue(
     replay; a refusal by the venue (nothing written) the generic steps, with the venue's
     reason recorded as a rejection."""
     intent = _intent(recorded["client_order_id"], body)
-    placement = await submissions.place({**recorded, **broker.placement_terms(intent)})
+    placement = await db.place_paper({**recorded, **broker.placement_terms(intent)})
     if placement.outcome == "not_inserted":
-        async with engine.connect() as conn:
+        async with db.statements() as conn:
             replayed = await _replay(
                 conn,
                 caller=caller,
@@ -202,7 +193,7 @@ async def _submit_on_paper_venue(
         return Submitted.of(replayed, False)
     if placement.outcome == "refused":
         return await _submit_in_steps(
-            engine,
+            db,
             broker.explain_refusal,
             caller=caller,
             request_id=request_id,
@@ -253,21 +244,16 @@ def _recorded_intent(row: Mapping[Any, Any]) -> OrderIntent:
     )
 
 
-async def _place(
-    conn: repository.Db,
-    send: Callable[[OrderIntent], Awaitable[BrokerOrder]],
-    *,
-    row: Mapping[Any, Any],
-    intent: OrderIntent,
-) -> Mapping[Any, Any]:
+async def _broker_outcome(
+    send: Callable[[OrderIntent], Awaitable[BrokerOrder]], *, order_id: uuid.UUID, intent: OrderIntent
+) -> dict[str, Any]:
     """Send a recorded order to the broker (``send``: its ``submit``, or the paper venue's
-    ``explain_refusal``) and record its answer (placed or rejected)."""
-    order_id = row["id"]
+    ``explain_refusal``) and return what to record of its answer (placed or rejected)."""
     try:
         placed = await send(intent)
     except BrokerRejected as exc:
         raptor_event(log, "order.submit.rejected", order_id=str(order_id), code=exc.code)
-        outcome = {"status": "rejected", "reject_reason": exc.reason, "updated_at": utcnow()}
+        return {"status": "rejected", "reject_reason": exc.reason, "updated_at": utcnow()}
     except BrokerUnavailable as exc:
         raptor_event(log, "order.submit.broker_unavailable", level=logging.WARNING, order_id=str(order_id))
         raise BrokerUnavailableError(
@@ -275,11 +261,8 @@ async def _place(
             "placed or closed when the broker answers",
             extra={"order_id": str(order_id)},
         ) from exc
-    else:
-        raptor_event(log, "order.submit.ok", order_id=str(order_id), status=placed.status)
-        outcome = _broker_values(placed)
-    await repository.record_outcome(conn, order_id, outcome)
-    return {**row, **outcome}
+    raptor_event(log, "order.submit.ok", order_id=str(order_id), status=placed.status)
+    return _broker_values(placed)
 
 
 async def _replay(
@@ -307,11 +290,11 @@ async def _replay(
     return to_read(existing)
 
 
-async def list_json(driver: DriverPool, page: repository.OrderFilter) -> bytes:
+async def list_json(db: RaptorDatabase, page: repository.OrderFilter) -> bytes:
     """A page of orders, newest first, as ``OrderList``'s JSON (the orders written by PostgreSQL)."""
     for attempt in range(2):
         try:
-            async with driver.connection() as conn:
+            async with db.hot() as conn:
                 found = await repository.list_page_json(conn, page)
             break
         except psycopg.OperationalError:
@@ -376,9 +359,11 @@ async def _finish_pending(
             },
         )
     try:
-        return await _place(session, broker.submit, row=row, intent=_recorded_intent(row))
+        outcome = await _broker_outcome(broker.submit, order_id=row["id"], intent=_recorded_intent(row))
     except BrokerUnavailableError:
         return row
+    await repository.record_outcome(session, row["id"], outcome)
+    return {**row, **outcome}
 
 
 async def cancel(
@@ -467,10 +452,8 @@ async def cancel_all(session: AsyncSession, broker: Broker, *, caller: Caller, r
     return CancelAllResult(canceled=canceled, failed=failed)
 
 
-async def sync_open_orders(
-    sessions: async_sessionmaker[AsyncSession], broker: Broker, *, pending_grace: timedelta = PENDING_GRACE
-) -> None:
+async def sync_open_orders(db: RaptorDatabase, broker: Broker, *, pending_grace: timedelta = PENDING_GRACE) -> None:
     """Bring open orders up to date with the broker (fills of resting limit orders, expiries)."""
-    async with sessions() as session, session.begin():
+    async with db.transaction() as session:
         for row in await repository.open_orders(session, limit=SYNC_BATCH, lock="skip"):
             await _sync(session, broker, row, pending_grace=pending_grace)

@@ -7,9 +7,11 @@ is what every authenticated request goes through.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from raxx.common.db import create_sync
 from raxx.common.environments import validate_env_name
@@ -28,6 +30,9 @@ from raxx.raptor.token.format import (
     validate_scopes,
 )
 from raxx.raptor.token.repository import TokenRecord
+
+#: Where a verifier gets a connection for a lookup (``RaptorDatabase.statements``).
+Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
 
 @dataclass(frozen=True)
@@ -95,8 +100,8 @@ class TokenVerifier:
     order path to one database round trip; revocation takes effect within that delay.
     """
 
-    def __init__(self, engine: AsyncEngine, *, environment: str, cache_seconds: float) -> None:
-        self._engine = engine
+    def __init__(self, connect: Connect, *, environment: str, cache_seconds: float) -> None:
+        self._connect = connect
         self._environment = environment
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, TokenRecord]] = {}
@@ -132,7 +137,7 @@ class TokenVerifier:
         hit = self._cache.get(token_id)
         if hit and now - hit[0] < self._cache_seconds:
             return hit[1]
-        async with self._engine.connect() as conn:
+        async with self._connect() as conn:
             record = await repository.find(conn, token_id)
         if record is not None and self._cache_seconds > 0:
             self._cache[token_id] = (now, record)
