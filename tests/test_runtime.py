@@ -113,9 +113,9 @@ def test_release_migrates_the_apps_database_from_heroku_database_url(test_databa
     first = runner.invoke(cli, ["release"], env=env)
     second = runner.invoke(cli, ["release"], env=env)
     assert first.exit_code == 0, first.output
-    assert first.output.startswith(MIGRATIONS_APPLIED_MARKER)
+    assert first.stdout.startswith(MIGRATIONS_APPLIED_MARKER)  # its log lines go to stderr
     assert second.exit_code == 0, second.output
-    assert second.output.startswith(NO_MIGRATIONS_MARKER)
+    assert second.stdout.startswith(NO_MIGRATIONS_MARKER)
 
 
 def test_the_app_hosting_the_monitor_also_migrates_the_ledger(test_databases: DatabaseFactory) -> None:
@@ -123,7 +123,7 @@ def test_the_app_hosting_the_monitor_also_migrates_the_ledger(test_databases: Da
     env = {"RAXX_APP": "console", "DATABASE_URL": console.owner_url, "GATE_DATABASE_URL": ledger.owner_url}
     result = CliRunner().invoke(cli, ["release"], env=env)
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()
     assert [line.split(": ")[2].split()[0] for line in lines] == ["console", "ledger"]
     assert all(line.startswith(MIGRATIONS_APPLIED_MARKER) for line in lines)
 
@@ -138,8 +138,8 @@ def test_release_after_a_rollback_leaves_a_newer_schema_alone(test_databases: Da
         conn.execute("UPDATE alembic_version SET version_num = 'r29991231_0099_from_the_future'")
     result = CliRunner().invoke(cli, ["release"], env=env)
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(NO_MIGRATIONS_MARKER)
-    assert "newer than this release (a rollback)" in result.output
+    assert result.stdout.startswith(NO_MIGRATIONS_MARKER)
+    assert "newer than this release (a rollback)" in result.stdout
 
 
 def test_release_without_a_database_refuses_naming_it() -> None:

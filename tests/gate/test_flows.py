@@ -193,15 +193,17 @@ async def test_rollback_goes_to_the_previous_release_and_warns_about_migrations(
 async def test_one_deploy_per_app_and_environment_at_a_time(
     ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
-    async with gate_context(ledger_db, topology_file=fake_topology.topology_file) as ctx:
-        async with deploy_lock(ctx, "raptor", "staging", holder="erin", purpose="deploy r7"):
+    # Erin's deploy is another process, with its own connections (a gate command's budget).
+    topology = fake_topology.topology_file
+    async with gate_context(ledger_db, topology_file=topology) as ctx, gate_context(ledger_db) as erins:
+        async with deploy_lock(erins, "raptor", "staging", holder="erin", purpose="deploy r7"):
             with pytest.raises(DeployLocked, match="erin"):
                 await deploy_flow(ctx, _request("r1", "staging", commit="c1", artifact_digest="d1"))
             report = await check_flow(ctx, _request("r1", "staging", commit="c1", artifact_digest="d1"))
             lock = next(r for r in report.results if r.name == "lock")
             assert "erin (deploy r7)" in lock.reason
             assert report.exit_code is ExitCode.BLOCKED
-        async with deploy_lock(ctx, "raptor", "prod", holder="erin", purpose="promote r7"):
+        async with deploy_lock(erins, "raptor", "prod", holder="erin", purpose="promote r7"):
             other_env = await deploy_flow(ctx, _request("r1", "staging", commit="c1", artifact_digest="d1"))
     assert other_env.exit_code is ExitCode.PASS, other_env.summary
     assert fake_topology.services["raptor-staging"].release == "r1"

@@ -84,13 +84,14 @@ class RaptorDatabase:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """The request's transaction: committed when the block ends, rolled back on any error.
 
-        Its connection is taken up front, so a pool that stays full is a ``DatabaseBusy``
-        before the request did anything."""
+        Its connection is taken at the first statement, not before: a request that holds a
+        connection while it asks for another of the same pool (its token check, before the
+        endpoint runs) could wait for itself. A connection that cannot be had in time is a
+        ``DatabaseBusy``."""
         async with self._sessions() as session:
-            with busy_as_unavailable("request"):
-                await session.connection()
             try:
-                yield session
+                with busy_as_unavailable("request"):
+                    yield session
                 await session.commit()
             except BaseException:
                 await session.rollback()
