@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from raxx.cli import _register_groups, cli
+from raxx.common.dbbudget import BudgetSettings
 from raxx.common.release import MIGRATIONS_APPLIED_MARKER, NO_MIGRATIONS_MARKER
 from raxx.common.secrets import ChainSecrets, EnvironSecrets
 from raxx.runtime import APPS, WEB_APPS, app_spec, heroku_environ, required_secrets
@@ -83,6 +84,9 @@ def test_app_json_describes_every_key_a_heroku_app_can_require() -> None:
     # Database URLs come from Heroku Postgres (DATABASE_URL), not from the manifest.
     assert needed - {"RAPTOR_DATABASE_URL", "CONSOLE_DATABASE_URL"} <= described
     assert "RAPTOR_ALPACA_ALLOW_LIVE" not in described  # live trading is never part of a deployment's config
+    # The connection budget is declared with the app (an explicit limit is the exception).
+    budget = set(BudgetSettings.variables().values()) - {"RAXX_DB_CONNECTION_LIMIT", "RAXX_LEDGER_DB_CONNECTION_LIMIT"}
+    assert budget <= described
 
 
 def test_heroku_database_url_stands_in_for_the_apps_own() -> None:

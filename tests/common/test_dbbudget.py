@@ -62,6 +62,12 @@ def test_raptor_on_essential_0_with_two_workers_fits_the_documented_reservations
     assert dict(alpaca.sizes) == {"request": 4, "driver": 4}
 
 
+def test_a_large_plan_gives_a_worker_no_more_than_it_uses() -> None:
+    pools = raptor_web_pools(budget(db_plan="standard-0", web_concurrency=2), paper=True)
+    assert dict(pools.sizes) == {"request": 10, "driver": 10, "venue": 5}  # not 58: the local sizes cap it
+    assert "25 each (the most one uses)" in pools.budget.explain()
+
+
 def test_without_a_declared_limit_every_process_keeps_its_local_sizes() -> None:
     assert dict(raptor_web_pools(budget(web_concurrency=8), paper=True).sizes) == {
         "request": 10,

@@ -13,7 +13,8 @@ the release phase, the monitor and the one-offs:
   Postgres plan name), else none declared (local: every process keeps a fixed local size);
 * fixed reservations: the release phase, one one-off, the monitor where it connects, the
   console workers' ledger reads where they connect (``RESERVED``);
-* what is left is shared evenly by the web workers: ``RAXX_WEB_DYNOS`` x ``WEB_CONCURRENCY``;
+* what is left is shared evenly by the web workers: ``RAXX_WEB_DYNOS`` x ``WEB_CONCURRENCY``,
+  each at most its local size (``LOCAL_WEB_WORKER``);
 * each web worker splits its share between its pools (``Lane``: a minimum each, the rest by
   weight). A share below the minimums refuses to start (``BudgetTooSmall``, exit 78).
 
@@ -156,12 +157,14 @@ class DatabaseBudget:
         return sum(n for _, n in self.reserved)
 
     def web_share(self) -> int:
-        """What each web worker may hold (the local size when no limit is declared)."""
+        """What each web worker may hold: an even share of what the reservations leave, at
+        most the local size (the sizes measured in ``bench/``: more connections per worker
+        only queue more work on the database), which is also the size when no limit is declared."""
         if self.limit is None:
             return self.local_share
         if self.web_workers == 0:
             return 0
-        return max(self.limit - self.reserved_total, 0) // self.web_workers
+        return min(max(self.limit - self.reserved_total, 0) // self.web_workers, self.local_share)
 
     def check_reservations(self) -> None:
         if self.limit is not None and self.reserved_total > self.limit:
@@ -176,6 +179,8 @@ class DatabaseBudget:
         if self.web_workers:
             left = self.limit - self.reserved_total
             line += f", {left} left for {self.web_workers} web workers: {self.web_share()} each"
+            if self.web_share() == self.local_share:
+                line += " (the most one uses)"
         return line
 
 
