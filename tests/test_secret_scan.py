@@ -11,11 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -29,6 +25,7 @@ from tests.fixtures.fake_infisical import FakeInfisical
 from tests.fixtures.network import LOOPBACK_ONLY
 from tests.fixtures.raptor import issue
 from tests.fixtures.servers import serve
+from tests.fixtures.web import web_process
 
 pytestmark = LOOPBACK_ONLY
 
@@ -43,37 +40,6 @@ def base_env(**extra: str) -> dict[str, str]:
     prefixes = ("RAPTOR_", "CONSOLE_", "GATE_", "INFISICAL_", "RAXX_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes) and k != "DATABASE_URL"}
     return {**env, **extra}
-
-
-@contextmanager
-def web_process(env: dict[str, str], log: Path) -> Iterator[str]:
-    """``raxx web`` (the Procfile's web process) on a free port; its output goes to ``log``."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "raxx", "web", "--host", "127.0.0.1"],
-            env={**env, "PORT": str(port)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    raise AssertionError(f"raxx web exited {process.returncode}:\n{log.read_text()}")
-                try:
-                    if httpx.get(url + "/healthz", timeout=1).status_code < 500:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"raxx web did not answer in 60 s:\n{log.read_text()}")
-                time.sleep(0.2)
-            yield url
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
 
 
 class Seen:

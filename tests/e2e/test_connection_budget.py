@@ -35,6 +35,7 @@ from raxx.common.pgembed import free_port
 from raxx.common.provision import ProvisionedDatabase, drop_database, drop_role, provision_database
 from raxx.raptor.token.service import issue_token_sync
 from tests.fixtures.database import DatabaseFactory
+from tests.fixtures.web import web_process
 
 pytestmark = pytest.mark.e2e
 
@@ -163,38 +164,27 @@ def test_two_workers_at_the_connection_limit_wait_instead_of_failing(
     ]
     token = issue_token_sync(limited_db.owner_url, environment="staging", scopes=["read", "trade"], name="budget")
 
-    port = free_port()
     log = tmp_path / "web.log"
-    with log.open("w") as out:
-        web = subprocess.Popen(
-            [sys.executable, "-m", "raxx", "web", "--host", "127.0.0.1"],
-            env={**env, "PORT": str(port)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
     one_off: list[psycopg.Connection[tuple[object, ...]]] = []
-    try:
-        wait_until_ready(web, url, log)
-        one_off = [psycopg.connect(libpq_url(limited_db.owner_url)) for _ in range(ONE_OFF_HOLDS)]
-        for conn in one_off:
-            conn.execute("BEGIN; SELECT 1")  # held open, as `heroku run` or psql would
-        stop: list[bool] = []
-        seen: list[int] = []
-        watcher = threading.Thread(
-            target=peak_connections, args=(test_databases.admin_url, owner_of(limited_db), stop, seen)
-        )
-        watcher.start()
+    with web_process(env, log, ready_path="/readyz") as url:
         try:
-            load = asyncio.run(hammer(url, token))
+            one_off = [psycopg.connect(libpq_url(limited_db.owner_url)) for _ in range(ONE_OFF_HOLDS)]
+            for conn in one_off:
+                conn.execute("BEGIN; SELECT 1")  # held open, as `heroku run` or psql would
+            stop: list[bool] = []
+            seen: list[int] = []
+            watcher = threading.Thread(
+                target=peak_connections, args=(test_databases.admin_url, owner_of(limited_db), stop, seen)
+            )
+            watcher.start()
+            try:
+                load = asyncio.run(hammer(url, token))
+            finally:
+                stop.append(True)
+                watcher.join()
         finally:
-            stop.append(True)
-            watcher.join()
-    finally:
-        for conn in one_off:
-            conn.close()
-        web.terminate()
-        web.wait(timeout=40)
+            for conn in one_off:
+                conn.close()
     text = log.read_text()
 
     total = sum(load.statuses.values())
@@ -209,8 +199,8 @@ def test_two_workers_at_the_connection_limit_wait_instead_of_failing(
     assert "too many connections" not in everything
     assert "Traceback" not in text
     # Each worker said what it holds: 8 of the 20 (3 + 3 + 2).
-    stated = [(e["holder"], e["pools"], e["limit"]) for e in events(text, "db.budget.ok")]
-    assert stated == [("raptor web worker", {"request": 3, "driver": 3, "venue": 2}, LIMIT)] * 2, text[-3000:]
+    workers = [(e["holder"], e["pools"], e["limit"]) for e in events(text, "db.budget.ok")]
+    assert workers == [("raptor web worker", {"request": 3, "driver": 3, "venue": 2}, LIMIT)] * 2, text[-3000:]
     assert seen
     assert max(seen) <= LIMIT
     with psycopg.connect(test_databases.superuser_url(limited_db.database)) as conn:
@@ -234,21 +224,6 @@ def events(output: str, name: str) -> list[dict[str, Any]]:
 
 def owner_of(db: ProvisionedDatabase) -> str:
     return str(httpx.URL(db.owner_url).username)
-
-
-def wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"raxx web exited {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"raxx web was not ready in 90 s:\n{log.read_text()}")
-        time.sleep(0.3)
 
 
 def test_a_formation_that_cannot_fit_refuses_to_start_and_to_release(limited_db: ProvisionedDatabase) -> None:

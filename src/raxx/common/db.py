@@ -15,6 +15,7 @@ from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from raxx.common.dbbudget import ACQUIRE_TIMEOUT_S
 from raxx.common.errors import ConfigError, DatabaseBusy
@@ -120,9 +121,11 @@ def busy_as_unavailable(pool: str) -> Iterator[None]:
 
 
 def create_sync(url: str, *, application_name: str) -> Engine:
+    """A synchronous engine for a command's few statements: no pool, one connection at a time
+    (what a one-off's reservation in ``raxx.common.dbbudget`` counts)."""
     return create_sync_engine(
         sqlalchemy_url(url),
-        pool_pre_ping=True,
+        poolclass=NullPool,
         connect_args={"application_name": application_name, "connect_timeout": 5},
     )
 
