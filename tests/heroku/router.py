@@ -1,0 +1,233 @@
+"""Heroku's router, played by Debian's nginx: TLS in front of every app's web dynos.
+
+What it reproduces (Dev Center: "HTTP Routing", "HTTP Request IDs", "Request Timeout"):
+
+* TLS terminates at the router; the dyno gets plain HTTP with ``X-Forwarded-Proto: https``,
+  ``X-Forwarded-Port``, ``X-Forwarded-For`` (the client's address appended to any it
+  sent), ``X-Request-Start`` (ms since the epoch) and ``X-Request-Id``: the client's when
+  it is 20-200 characters of letters, digits, ``+/=-``, else a new one (nginx's
+  ``$request_id``, 32 hex digits).
+* A request is spread over the app's web dynos at random; a dyno that refuses the
+  connection (stopped, booting) is skipped for another (before anything was sent, so
+  POSTs too), and an app with no dyno answering gets a 503.
+* 30 s for the dyno's response (H12 Request timeout) answered as a 503, like every router
+  error (H13 for a connection closed without a response); ``X-Heroku-Local-Error`` says
+  which. The app's own statuses pass through untouched.
+* No keep-alive to dynos: every request opens its own connection to the dyno.
+
+Each app gets its own port (Heroku tells apps apart by host name and SNI; one port per
+app keeps the URLs plain ``https://127.0.0.1:<port>``). The access log is written in the
+router's ``at=info method=... dyno=web.1 ... status=...`` form.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.heroku.pki import Pki
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+ROUTER_TIMEOUT_S = 30
+
+HTTP = """
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  client_body_temp_path {prefix}/body;
+  proxy_temp_path {prefix}/proxy;
+  fastcgi_temp_path {prefix}/fastcgi;
+  uwsgi_temp_path {prefix}/uwsgi;
+  scgi_temp_path {prefix}/scgi;
+  map $http_x_request_id $heroku_request_id {{
+    "~^[A-Za-z0-9+/=-]{{20,200}}$" $http_x_request_id;
+    default $request_id;
+  }}
+  map $msec $heroku_request_start {{
+    "~^(?<s>[0-9]+)\\.(?<ms>[0-9]+)$" "$s$ms";
+  }}
+  map $upstream_addr $heroku_dyno {{
+{dyno_map}
+    default "none";
+  }}
+  map $status $heroku_at {{ 503 "error"; default "info"; }}
+  log_format heroku 'at=$heroku_at code=$sent_http_x_heroku_local_error method=$request_method path="$request_uri" '
+                    'host=$http_host request_id=$heroku_request_id fwd="$remote_addr" dyno=$heroku_dyno '
+                    'connect=${{upstream_connect_time}}s service=${{upstream_response_time}}s status=$status '
+                    'bytes=$body_bytes_sent protocol=https';
+{upstreams}
+{servers}
+}}
+"""
+
+UPSTREAM = """  upstream {name} {{
+    random;
+{servers}
+  }}"""
+
+SERVER = """  server {{
+    listen 127.0.0.1:{port} ssl;
+    server_name {name}.localhost 127.0.0.1 localhost;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:tls_{name}:1m;
+    access_log {prefix}/{name}.access.log heroku;
+    client_max_body_size 10m;
+    location / {{
+      proxy_pass http://{name};
+      proxy_http_version 1.1;
+      proxy_set_header Connection close;
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto https;
+      proxy_set_header X-Forwarded-Port {port};
+      proxy_set_header X-Request-Start $heroku_request_start;
+      proxy_set_header X-Request-Id $heroku_request_id;
+      proxy_connect_timeout 5s;
+      proxy_send_timeout {timeout}s;
+      proxy_read_timeout {timeout}s;
+      proxy_buffering off;
+      proxy_next_upstream error;
+      proxy_next_upstream_tries {tries};
+      error_page 504 =503 @h12;
+      error_page 502 =503 @h13;
+    }}
+    location @h12 {{
+      add_header X-Heroku-Local-Error H12 always;
+      add_header X-Request-Id $heroku_request_id always;
+      default_type text/html;
+      return 503 "<!DOCTYPE html><title>Application Error</title><p>Request timeout (H12)</p>\\n";
+    }}
+    location @h13 {{
+      add_header X-Heroku-Local-Error H13 always;
+      add_header X-Request-Id $heroku_request_id always;
+      default_type text/html;
+      return 503 "<!DOCTYPE html><title>Application Error</title><p>No response from a web dyno (H13)</p>\\n";
+    }}
+  }}"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Route:
+    """An app's public side: its router port and its web dynos' ports by dyno name."""
+
+    app: str
+    port: int
+    dynos: dict[str, int]
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+
+class Router:
+    """One nginx process routing every app; ``reload()`` after a formation change."""
+
+    def __init__(self, prefix: Path, pki: Pki, *, timeout_s: int = ROUTER_TIMEOUT_S) -> None:
+        self.prefix = prefix
+        self.pki = pki
+        self.timeout_s = timeout_s
+        self.routes: dict[str, Route] = {}
+        self.process: subprocess.Popen[bytes] | None = None
+        prefix.mkdir(parents=True, exist_ok=True)
+
+    def add(self, app: str, dynos: dict[str, int]) -> Route:
+        route = Route(app, free_port(), dict(dynos))
+        self.routes[app] = route
+        return route
+
+    def config(self) -> str:
+        def upstream_name(app: str) -> str:
+            return app.replace("-", "_")
+
+        dyno_map = "\n".join(
+            f'    "127.0.0.1:{port}" "{dyno}";' for route in self.routes.values() for dyno, port in route.dynos.items()
+        )
+        upstreams = "\n".join(
+            UPSTREAM.format(
+                name=upstream_name(route.app),
+                servers="\n".join(f"    server 127.0.0.1:{port} max_fails=0;" for port in route.dynos.values()),
+            )
+            for route in self.routes.values()
+        )
+        servers = "\n".join(
+            SERVER.format(
+                name=upstream_name(route.app),
+                port=route.port,
+                cert=self.pki.cert_file,
+                key=self.pki.key_file,
+                prefix=self.prefix,
+                timeout=self.timeout_s,
+                tries=max(1, len(route.dynos)),
+            )
+            for route in self.routes.values()
+        )
+        return HTTP.format(prefix=self.prefix, dyno_map=dyno_map, upstreams=upstreams, servers=servers)
+
+    def _write(self) -> Path:
+        path = self.prefix / "nginx.conf"
+        path.write_text(self.config())
+        return path
+
+    def start(self) -> None:
+        config = self._write()
+        check = subprocess.run([NGINX, "-t", "-p", str(self.prefix), "-c", str(config)], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError(f"router config refused by nginx:\n{check.stderr}")
+        with (self.prefix / "stderr.log").open("ab") as err:
+            self.process = subprocess.Popen(
+                [
+                    NGINX,
+                    "-p",
+                    str(self.prefix),
+                    "-c",
+                    str(config),
+                    "-e",
+                    str(self.prefix / "error.log"),
+                    "-g",
+                    "daemon off;",
+                ],
+                stdout=err,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 15
+        pending = {route.port for route in self.routes.values()}
+        while pending and time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("router (nginx) exited: " + (self.prefix / "error.log").read_text(errors="replace"))
+            for port in list(pending):
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    pending.discard(port)
+            time.sleep(0.05)
+        if pending:
+            raise RuntimeError(f"router did not listen on {sorted(pending)} in 15 s")
+
+    def access_log(self, app: str) -> Path:
+        return self.prefix / f"{app.replace('-', '_')}.access.log"
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGQUIT)  # graceful: finish what is in flight
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
