@@ -116,6 +116,11 @@ class PostgresAddon:
             row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = %s", (self.name,)).fetchone()
         return int(row[0]) if row else 0
 
+    def admin_connect(self) -> psycopg.Connection[tuple[object, ...]]:
+        """A superuser connection to this add-on's database (outside its role's limit), for checks."""
+        head, _, _ = libpq_url(self.server.admin_url).rpartition("/")
+        return psycopg.connect(f"{head}/{self.name}", autocommit=True)
+
     def drop(self) -> None:
         ident = sql.Identifier(self.name)
         with psycopg.connect(libpq_url(self.server.admin_url), autocommit=True) as conn:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import shutil
 import subprocess
 import time
 import uuid
@@ -89,6 +90,8 @@ class HerokuLocal:
         self.repo = repo.resolve()
         self.state.mkdir(parents=True, exist_ok=True)
         self.logs = self.state / "logs"
+        for stale in (self.logs, self.state / "router", self.state / "pki"):  # a previous run's
+            shutil.rmtree(stale, ignore_errors=True)
         self.slug_dir = (slug_dir or self.state / "slug").resolve()
         self.procfile = read_procfile(self.repo / "Procfile")
         self.manifest: AppManifest = read_app_json(self.repo / "app.json")
@@ -309,13 +312,16 @@ class HerokuLocal:
     def log_files(self) -> list[Path]:
         return sorted(p for p in self.logs.rglob("*.log") if p.name != "heroku.log")
 
-    def grep_logs(self, needle: str) -> list[str]:
-        """Lines of every dyno's log containing ``needle`` (case-insensitive), prefixed app[dyno]."""
+    def grep_logs(self, needle: str, context: int = 160) -> list[str]:
+        """Lines of every dyno's log containing ``needle`` (case-insensitive), prefixed app[dyno],
+        cut to ``context`` characters around the last match (a traceback is one long JSON line)."""
         found = []
         for path in self.log_files():
             for line in path.read_text(errors="replace").splitlines():
-                if needle.lower() in line.lower():
-                    found.append(f"{path.parent.name}[{path.stem}]: {line}")
+                at = line.lower().rfind(needle.lower())
+                if at >= 0:
+                    start = max(0, at - context)
+                    found.append(f"{path.parent.name}[{path.stem}]: ...{line[start : at + len(needle) + context]}")
         return found
 
     def stop(self) -> dict[str, int | None]:

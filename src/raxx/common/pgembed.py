@@ -78,6 +78,7 @@ class EmbeddedPostgres:
         return self.port
 
     def ensure_initialised(self) -> None:
+        _bin_dir()  # first: without the `local` extra, say what to install before touching anything
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if (self.pgdata / "PG_VERSION").exists():
             return

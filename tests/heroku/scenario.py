@@ -1,0 +1,400 @@
+"""The CI scenario: Raxx's three apps under the harness, checked the way production would test them.
+
+Steps (each adds figures to the report and failures to ``report.failures``):
+
+1. build the slug (production requirements only) and bring the formation up over TLS,
+   release phases first; ``raxx up`` inside the slug must say what it lacks;
+2. a failing release phase (a config change that breaks ``raxx release``) leaves the
+   previous release serving, same dynos;
+3. the router's headers: a client's ``X-Request-Id`` passed through, a bad one replaced;
+   ``X-Forwarded-Proto: https`` seen by the console (``__Host-`` cookies);
+4. a console session through the console's router with a personal API token: place and
+   cancel an order in staging and in prod;
+5. load at the connection limit: N clients submitting orders to Raptor staging while a
+   one-off dyno holds connections; 0 ``too many connections`` (answers and logs), 0
+   dropped connections, 0 5xx but 503, 503 under 1 %; meanwhile a frozen Raptor prod dyno
+   is answered by the router with a 503 H12 after 30 s;
+6. a dyno restart under load: retrying clients; every request answered within 30 s, every
+   accepted order recorded exactly once, nothing left pending;
+7. a credential rotation of Raptor staging's database: the old password refused, the new
+   one in use, orders still placed through the console;
+8. every dyno stopped with SIGTERM: exit status 0, no R12, no traceback in any log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from tests.heroku.formation import RAPTORS, Formation, bring_up
+from tests.heroku.load import LoadResult, submit_orders
+from tests.heroku.platform import HerokuLocal, ReleaseFailed
+from tests.heroku.router import free_port
+
+STAGING, PROD = RAPTORS["staging"], RAPTORS["prod"]
+HOLD_COMMAND = (
+    "python -c \"import os, time, psycopg; held = [psycopg.connect(os.environ['DATABASE_URL']) "
+    "for _ in range({n})]; print('holding', len(held), flush=True); time.sleep(900)\""
+)
+
+
+@dataclass
+class ScenarioOptions:
+    clients: int = 64
+    load_seconds: float = 15.0
+    restart_seconds: float = 20.0
+    held_connections: int = 2
+    fresh_slug: bool = False
+    check_h12: bool = True
+
+
+@dataclass
+class Report:
+    figures: dict[str, Any] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def check(self, condition: bool, failure: str) -> None:
+        if not condition:
+            self.failures.append(failure)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "failures": self.failures, **self.figures}
+
+    def render(self) -> str:
+        lines = ["heroku-local scenario: " + ("PASSED" if self.ok else f"FAILED ({len(self.failures)})")]
+        for key, value in self.figures.items():
+            lines.append(f"  {key}: {value}")
+        lines += [f"  FAIL: {failure}" for failure in self.failures]
+        return "\n".join(lines)
+
+
+def run_scenario(
+    state: Path,
+    *,
+    repo: Path,
+    options: ScenarioOptions | None = None,
+    admin_url: str | None = None,
+    slug_dir: Path | None = None,
+) -> Report:
+    options = options or ScenarioOptions()
+    report = Report()
+    harness = HerokuLocal(state, repo=repo, admin_url=admin_url, slug_dir=slug_dir)
+    started = time.monotonic()
+    try:
+        formation = bring_up(harness, fresh_slug=options.fresh_slug)
+        assert harness.slug is not None
+        assert harness.server is not None
+        report.figures["slug"] = harness.slug.summary().splitlines()[0]
+        report.figures["boot_s"] = {k: round(v, 1) for k, v in formation.boot_s.items()}
+        report.figures["up_after_s"] = round(time.monotonic() - started, 1)
+        report.check(harness.server.checks_passwords(), "the PostgreSQL server does not check passwords (trust)")
+        _check_slug(harness, report)
+        _failing_release(harness, report)
+        ssl_context = harness.pki.client_context() if harness.pki else ssl.create_default_context()
+        _router_headers(formation, ssl_context, report)
+        _console_session(formation, ssl_context, report, "session")
+        _connection_limit_load(harness, formation, ssl_context, options, report)
+        _restart_under_load(harness, formation, ssl_context, options, report)
+        _rotation(harness, formation, ssl_context, report)
+        _clean_stop(harness, report)
+    except Exception as exc:  # a step that could not run is a failure with its reason
+        report.failures.append(f"scenario stopped: {type(exc).__name__}: {exc}")
+    finally:
+        harness.close()
+        report.figures["total_s"] = round(time.monotonic() - started, 1)
+        report.figures["logs"] = str(harness.logs)
+    return report
+
+
+# -- 1. the slug ------------------------------------------------------------------------
+
+
+def _check_slug(harness: HerokuLocal, report: Report) -> None:
+    assert harness.slug is not None
+    extra = harness.slug.local_only_installed()
+    report.check(not extra, f"local-only packages in the slug: {extra}")
+    ports = " ".join(f"--{flag}-port {free_port()}" for flag in ("console", "staging", "prod"))
+    status, output = harness.run(STAGING, f'raxx up --data-dir "$(mktemp -d)" {ports}', timeout=60)
+    last = output.strip().splitlines()[-1] if output.strip() else ""
+    report.figures["raxx_up_in_slug"] = f"exit {status}: {last}"
+    report.check(status == 78 and "`local` extra" in last, f"raxx up in the slug: exit {status}: {output[-600:]!r}")
+
+
+# -- 2. a failing release phase -------------------------------------------------------
+
+
+def _failing_release(harness: HerokuLocal, report: Report) -> None:
+    app = harness.apps[PROD]
+    before = (app.current.version if app.current else None, {n: d.pid for n, d in app.dynos.items()})
+    try:
+        harness.release(PROD, {"RAXX_APP": "raptr"}, "a typo in RAXX_APP")
+        report.failures.append("a release whose release phase fails was accepted")
+    except ReleaseFailed as exc:
+        report.figures["failed_release"] = str(exc).splitlines()[0]
+    after = (app.current.version if app.current else None, {n: d.pid for n, d in app.dynos.items()})
+    report.check(before == after, f"a failed release changed the running release or dynos: {before} -> {after}")
+    answer = httpx.get(app.url + "/readyz", verify=harness.pki.client_context() if harness.pki else True, timeout=10)
+    report.check(answer.status_code == 200, f"Raptor prod after a failed release: /readyz {answer.status_code}")
+
+
+# -- 3. the router ----------------------------------------------------------------------
+
+
+def _router_headers(formation: Formation, ctx: ssl.SSLContext, report: Report) -> None:
+    with httpx.Client(verify=ctx, timeout=10) as client:
+        mine = "harness-" + secrets.token_hex(12)
+        echoed = client.get(formation.raptor_url("staging") + "/healthz", headers={"X-Request-Id": mine})
+        report.check(echoed.headers.get("x-request-id") == mine, f"client X-Request-Id not passed: {echoed.headers}")
+        replaced = client.get(formation.raptor_url("staging") + "/healthz", headers={"X-Request-Id": "short"})
+        rid = replaced.headers.get("x-request-id", "")
+        report.check(rid != "short" and len(rid) == 32, f"a malformed X-Request-Id was not replaced: {rid!r}")
+        login = client.get(formation.console_url + "/login")
+        cookies = login.headers.get_list("set-cookie")
+        report.check(
+            any(c.startswith("__Host-") and "Secure" in c for c in cookies),
+            f"the console did not see https through the router (cookies: {cookies})",
+        )
+
+
+# -- 4. an operator's session through the console ---------------------------------------
+
+
+def _console_session(formation: Formation, ctx: ssl.SSLContext, report: Report, label: str) -> None:
+    headers = {"Authorization": f"Bearer {formation.console_token}"}
+    done = []
+    with httpx.Client(base_url=formation.console_url, verify=ctx, timeout=30, headers=headers) as client:
+        for env in RAPTORS:
+            confirm = {"X-Raxx-Confirm": env} if env == "prod" else {}
+            order = {
+                "symbol": "AAPL",
+                "side": "buy",
+                "type": "limit",
+                "quantity": "1",
+                "limit_price": "1.00",
+                "client_order_id": f"hx-{label}-{env}-{secrets.token_hex(4)}",
+            }
+            placed = client.post(f"/api/{env}/orders", json=order, headers=confirm)
+            if placed.status_code != 201:
+                report.failures.append(f"{label}: placing in {env} via the console: {placed.status_code} {placed.text}")
+                continue
+            order_id = placed.json()["id"]
+            canceled = client.delete(f"/api/{env}/orders/{order_id}")
+            status = client.get(f"/api/{env}/orders/{order_id}").json().get("status")
+            ok = canceled.status_code == 200 and status == "canceled"
+            report.check(ok, f"{label}: cancel in {env}: {canceled.status_code} {canceled.text} (status {status})")
+            done.append(f"{env}: placed and canceled" if ok else f"{env}: cancel failed")
+    report.figures[f"console_{label}"] = done
+
+
+# -- 5. load at the connection limit ----------------------------------------------------
+
+
+class ConnectionSampler:
+    """Peak connections per add-on role while a step runs (``pg_stat_activity``, every 0.2 s)."""
+
+    def __init__(self, harness: HerokuLocal) -> None:
+        self.addons = {f"{app.name} {att}": a for app in harness.apps.values() for att, a in app.addons.items()}
+        self.peak: dict[str, int] = dict.fromkeys(self.addons, 0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, addon in self.addons.items():
+                with contextlib.suppress(psycopg.Error):
+                    self.peak[name] = max(self.peak[name], addon.connections())
+            self._stop.wait(0.2)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[ConnectionSampler]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            self._thread.join(5)
+
+
+def _load(formation: Formation, ctx: ssl.SSLContext, **kwargs: Any) -> LoadResult:
+    return asyncio.run(
+        submit_orders(
+            formation.raptor_url("staging") + "/v1/orders",
+            formation.raptor_tokens["staging"],
+            ssl_context=ctx,
+            **kwargs,
+        )
+    )
+
+
+def _connection_limit_load(
+    harness: HerokuLocal, formation: Formation, ctx: ssl.SSLContext, options: ScenarioOptions, report: Report
+) -> None:
+    hold = harness.start_one_off(STAGING, HOLD_COMMAND.format(n=options.held_connections))
+    addon = harness.apps[STAGING].addons["DATABASE"]
+    deadline = time.monotonic() + 20
+    while "holding" not in hold.tail() and time.monotonic() < deadline and hold.running():
+        time.sleep(0.1)
+    report.check(
+        "holding" in hold.tail(), f"the one-off could not hold {options.held_connections} connections: {hold.tail()}"
+    )
+    h12: dict[str, Any] = {}
+    probe = threading.Thread(target=_probe_h12, args=(harness, ctx, h12), daemon=True)
+    if options.check_h12:
+        probe.start()
+    try:
+        with ConnectionSampler(harness).running() as sampler:
+            tag = "hx-limit-" + secrets.token_hex(3)
+            result = _load(formation, ctx, tag=tag, clients=options.clients, seconds=options.load_seconds)
+    finally:
+        hold.stop()
+    report.figures["load_at_limit"] = {
+        **result.as_dict(),
+        "held_by_one_off": options.held_connections,
+        "connection_limit": addon.connection_limit,
+        "peak_connections": sampler.peak,
+    }
+    too_many = harness.grep_logs("too many connections") + [s for s in result.samples if "too many connections" in s]
+    report.check(not too_many, f"'too many connections' {len(too_many)} times (logs and answers), e.g. {too_many[:2]}")
+    report.check(result.dropped == 0, f"{result.dropped} dropped connections, e.g. {result.samples[:3]}")
+    report.check(result.timeouts == 0, f"{result.timeouts} requests timed out")
+    report.check(
+        result.server_errors_not_503 == 0, f"{result.server_errors_not_503} 5xx other than 503: {result.samples[:3]}"
+    )
+    report.check(result.share_503 < 0.01, f"503s are {result.share_503:.1%} of requests (limit 1 %)")
+    report.check(result.count(200, 300) > 0, "no order was accepted under load")
+    for name, peak in sampler.peak.items():
+        report.check(peak <= addon.connection_limit, f"{name} peaked at {peak} connections")
+    if options.check_h12:
+        probe.join(60)
+        report.figures["h12"] = h12
+        report.check(
+            h12.get("status") == 503 and h12.get("code") == "H12" and 29 <= h12.get("seconds", 0) <= 35,
+            f"a frozen dyno was not answered with 503 H12 after 30 s: {h12}",
+        )
+
+
+def _probe_h12(harness: HerokuLocal, ctx: ssl.SSLContext, out: dict[str, Any]) -> None:
+    """Freeze Raptor prod's dyno (SIGSTOP to its processes): the router must give up at 30 s."""
+    dyno = harness.apps[PROD].dynos["web.1"]
+    assert dyno.pid is not None
+    os.killpg(dyno.pid, signal.SIGSTOP)
+    started = time.monotonic()
+    try:
+        answer = httpx.get(harness.apps[PROD].url + "/healthz", verify=ctx, timeout=60)
+        out.update(status=answer.status_code, code=answer.headers.get("x-heroku-local-error"))
+    except httpx.HTTPError as exc:
+        out.update(error=str(exc))
+    finally:
+        out["seconds"] = round(time.monotonic() - started, 1)
+        os.killpg(dyno.pid, signal.SIGCONT)
+
+
+# -- 6. a restart under load ------------------------------------------------------------
+
+
+def _restart_under_load(
+    harness: HerokuLocal, formation: Formation, ctx: ssl.SSLContext, options: ScenarioOptions, report: Report
+) -> None:
+    restarted: dict[str, Any] = {}
+
+    def restart_later() -> None:
+        time.sleep(options.restart_seconds / 4)
+        started = time.monotonic()
+        restarted.update(harness.restart(STAGING))
+        restarted["cycle_s"] = round(time.monotonic() - started, 1)
+
+    cycler = threading.Thread(target=restart_later, daemon=True)
+    cycler.start()
+    tag = "hx-restart-" + secrets.token_hex(3)
+    result = _load(formation, ctx, tag=tag, clients=options.clients, seconds=options.restart_seconds, retry=True)
+    cycler.join(60)
+    pending, counts = _settled_orders(harness, tag)
+    duplicated = sorted(cid for cid, n in counts.items() if n != 1)
+    missing = sorted(result.accepted - counts.keys())
+    unanswered_recorded = sorted(counts.keys() - result.accepted)
+    report.figures["restart_under_load"] = {
+        **result.as_dict(),
+        "restart": {k: v for k, v in restarted.items()},
+        "orders_in_database": len(counts),
+        "recorded_without_2xx": len(unanswered_recorded),
+        "pending_after_grace": pending,
+    }
+    status = restarted.get("web.1", (None, 0.0))
+    report.check(status[0] == 0, f"the restarted dyno exited {status[0]} (expected 0 after SIGTERM)")
+    report.check(max(result.latencies, default=0) < 30, f"a request took {max(result.latencies, default=0):.1f} s")
+    report.check(not result.unanswered, f"{len(result.unanswered)} orders never got a final answer")
+    report.check(not duplicated, f"orders recorded more than once: {duplicated[:5]}")
+    report.check(not missing, f"2xx orders missing from the database: {missing[:5]}")
+    report.check(not unanswered_recorded, f"orders recorded that no client was told about: {unanswered_recorded[:5]}")
+    report.check(pending == 0, f"{pending} orders left pending (no broker answer) after the grace period")
+    report.check(
+        result.server_errors_not_503 == 0, f"{result.server_errors_not_503} 5xx other than 503: {result.samples[:3]}"
+    )
+
+
+def _settled_orders(harness: HerokuLocal, tag: str, wait_s: float = 20.0) -> tuple[int, dict[str, int]]:
+    """Orders of ``tag`` in Raptor staging's database, once nothing is pending (or ``wait_s``)."""
+    addon = harness.apps[STAGING].addons["DATABASE"]
+    deadline = time.monotonic() + wait_s
+    while True:
+        with addon.admin_connect() as conn:
+            rows = conn.execute(
+                "SELECT client_order_id, count(*), count(*) FILTER (WHERE status = 'new' AND broker_order_id IS NULL) "
+                "FROM orders WHERE client_order_id LIKE %s GROUP BY client_order_id",
+                (tag + "-%",),
+            ).fetchall()
+        pending = sum(int(r[2]) for r in rows)
+        if pending == 0 or time.monotonic() > deadline:
+            return pending, {str(r[0]): int(r[1]) for r in rows}
+        time.sleep(1.0)
+
+
+# -- 7. credential rotation ---------------------------------------------------------------
+
+
+def _rotation(harness: HerokuLocal, formation: Formation, ctx: ssl.SSLContext, report: Report) -> None:
+    started = time.monotonic()
+    old, new = harness.rotate_credentials(STAGING)
+    report.figures["rotation_s"] = round(time.monotonic() - started, 1)
+    try:
+        psycopg.connect(old, connect_timeout=5).close()
+        report.failures.append("the old DATABASE_URL still connects after the rotation")
+    except psycopg.OperationalError as exc:
+        report.check("password" in str(exc), f"the old password was refused for another reason: {exc}")
+    psycopg.connect(new, connect_timeout=5).close()
+    dyno_env = harness.apps[STAGING].dynos["web.1"].env
+    report.check(dyno_env["DATABASE_URL"] == new, "the restarted dyno did not get the new DATABASE_URL")
+    _console_session(formation, ctx, report, "after_rotation")
+    result = _load(formation, ctx, tag="hx-rotated-" + secrets.token_hex(3), clients=8, seconds=3)
+    report.figures["after_rotation_load"] = {"requests": result.requests, "statuses": dict(result.statuses)}
+    report.check(result.count(200, 300) > 0 and result.count(500, 600) == 0, f"after rotation: {result.as_dict()}")
+
+
+# -- 8. stopping --------------------------------------------------------------------------
+
+
+def _clean_stop(harness: HerokuLocal, report: Report) -> None:
+    statuses = harness.stop()
+    report.figures["stop_exit_statuses"] = statuses
+    report.check(all(s == 0 for s in statuses.values()), f"dynos did not exit 0 on SIGTERM: {statuses}")
+    killed = [f"{a.name} {n}" for a in harness.apps.values() for n, d in a.dynos.items() if d.killed]
+    report.check(not killed, f"dynos needed SIGKILL (R12): {killed}")
+    tracebacks = harness.grep_logs("Traceback")
+    report.check(not tracebacks, f"{len(tracebacks)} tracebacks in the logs, e.g. {tracebacks[:3]}")
