@@ -13,6 +13,7 @@ import asyncio
 import ssl
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,7 @@ class LoadResult:
     dropped: int = 0
     timeouts: int = 0
     latencies: list[float] = field(default_factory=list)
-    accepted: set[str] = field(default_factory=set)  # client order ids answered 2xx
+    accepted: set[str] = field(default_factory=set)  # request tags (client order ids) answered 2xx
     unanswered: set[str] = field(default_factory=set)  # ids that never got a final answer
     samples: list[str] = field(default_factory=list)  # bodies of unexpected answers
 
@@ -93,9 +94,43 @@ async def submit_orders(
     seconds: float,
     ssl_context: ssl.SSLContext,
     retry: bool = False,
+) -> LoadResult:
+    """``clients`` coroutines POSTing orders to ``url`` for ``seconds``; what each was answered."""
+    return await hammer(
+        "POST",
+        url,
+        token,
+        tag=tag,
+        clients=clients,
+        seconds=seconds,
+        ssl_context=ssl_context,
+        retry=retry,
+        body=order_body,
+    )
+
+
+async def read_repeatedly(
+    url: str, token: str, *, clients: int, seconds: float, ssl_context: ssl.SSLContext
+) -> LoadResult:
+    """``clients`` coroutines GETting ``url`` for ``seconds`` (a dashboard's polling)."""
+    return await hammer("GET", url, token, tag="read", clients=clients, seconds=seconds, ssl_context=ssl_context)
+
+
+async def hammer(
+    method: str,
+    url: str,
+    token: str,
+    *,
+    tag: str,
+    clients: int,
+    seconds: float,
+    ssl_context: ssl.SSLContext,
+    retry: bool = False,
+    body: Callable[[str, int], dict[str, str]] | None = None,
     request_timeout_s: float = 35.0,
 ) -> LoadResult:
-    """``clients`` coroutines POSTing ``url`` for ``seconds``; what each was answered."""
+    """``clients`` coroutines sending ``method url`` for ``seconds``, each request tagged
+    ``<tag>-<client>-<n>`` (the order's client id when ``body`` makes orders)."""
     result = LoadResult(tag, clients, seconds)
     headers = {"Authorization": f"Bearer {token}", "X-Raxx-Actor": "heroku-local load"}
     connector = aiohttp.TCPConnector(limit=clients, ssl=ssl_context)
@@ -103,18 +138,19 @@ async def submit_orders(
     deadline = time.monotonic() + seconds
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as session:
 
-        async def one(client_order_id: str, n: int) -> tuple[bool, float]:
+        async def one(request_tag: str, n: int) -> tuple[bool, float]:
             """One attempt: (final answer received, seconds to wait before retrying)."""
             started = time.monotonic()
             try:
-                async with session.post(url, json=order_body(client_order_id, n)) as response:
+                json_body = body(request_tag, n) if body else None
+                async with session.request(method, url, json=json_body) as response:
                     text = await response.text()
                     result.latencies.append(time.monotonic() - started)
                     result.statuses[response.status] += 1
                     if router := response.headers.get("X-Heroku-Local-Error"):
                         result.router_errors[router] += 1
                     if 200 <= response.status < 300:
-                        result.accepted.add(client_order_id)
+                        result.accepted.add(request_tag)
                         return True, 0.0
                     if response.status >= 500 and response.status != 503 and len(result.samples) < 5:
                         result.samples.append(f"{response.status} {text[:300]}")
@@ -134,14 +170,14 @@ async def submit_orders(
             n = 0
             while time.monotonic() < deadline:
                 n += 1
-                client_order_id = f"{tag}-{number}-{n}"
-                final, wait = await one(client_order_id, n)
+                request_tag = f"{tag}-{number}-{n}"
+                final, wait = await one(request_tag, n)
                 while retry and not final:
                     if time.monotonic() > deadline + FINAL_WAIT_S:
-                        result.unanswered.add(client_order_id)
+                        result.unanswered.add(request_tag)
                         break
                     await asyncio.sleep(min(wait, 2.0))
-                    final, wait = await one(client_order_id, n)
+                    final, wait = await one(request_tag, n)
 
         await asyncio.gather(*(client(i) for i in range(clients)))
     return result

@@ -39,8 +39,8 @@ from typing import Any
 import httpx
 import psycopg
 
-from tests.heroku.formation import RAPTORS, Formation, bring_up
-from tests.heroku.load import LoadResult, submit_orders
+from tests.heroku.formation import CONSOLE, RAPTORS, Formation, bring_up
+from tests.heroku.load import LoadResult, read_repeatedly, submit_orders
 from tests.heroku.platform import HerokuLocal, ReleaseFailed
 from tests.heroku.router import free_port
 
@@ -312,26 +312,63 @@ def _probe_h12(harness: HerokuLocal, ctx: ssl.SSLContext, out: dict[str, Any]) -
 def _restart_under_load(
     harness: HerokuLocal, formation: Formation, ctx: ssl.SSLContext, options: ScenarioOptions, report: Report
 ) -> None:
+    """Raptor staging (one dyno) restarted under order load; meanwhile the console (two dynos,
+    cycled one by one) restarted under an operator's polling, which must not notice."""
     restarted: dict[str, Any] = {}
+    console_restarted: dict[str, Any] = {}
 
-    def restart_later() -> None:
+    def restart_later(app: str, out: dict[str, Any]) -> None:
         time.sleep(options.restart_seconds / 4)
         started = time.monotonic()
-        restarted.update(harness.restart(STAGING))
-        restarted["cycle_s"] = round(time.monotonic() - started, 1)
+        out.update(harness.restart(app))
+        out["cycle_s"] = round(time.monotonic() - started, 1)
 
-    cycler = threading.Thread(target=restart_later, daemon=True)
-    cycler.start()
+    cyclers = [
+        threading.Thread(target=restart_later, args=(STAGING, restarted), daemon=True),
+        threading.Thread(target=restart_later, args=(CONSOLE, console_restarted), daemon=True),
+    ]
+    for cycler in cyclers:
+        cycler.start()
     tag = "hx-restart-" + secrets.token_hex(3)
-    result = _load(formation, ctx, tag=tag, clients=options.clients, seconds=options.restart_seconds, retry=True)
-    cycler.join(60)
+
+    async def both() -> tuple[LoadResult, LoadResult]:
+        orders = submit_orders(
+            formation.raptor_url("staging") + "/v1/orders",
+            formation.raptor_tokens["staging"],
+            tag=tag,
+            clients=options.clients,
+            seconds=options.restart_seconds,
+            ssl_context=ctx,
+            retry=True,
+        )
+        reads = read_repeatedly(
+            formation.console_url + "/api/whoami",
+            formation.console_token,
+            clients=8,
+            seconds=options.restart_seconds * 1.5,
+            ssl_context=ctx,
+        )
+        return await asyncio.gather(orders, reads)
+
+    result, reads = asyncio.run(both())
+    for cycler in cyclers:
+        cycler.join(90)
+    report.figures["console_restart_under_reads"] = {**reads.as_dict(), "restart": console_restarted}
+    report.check(
+        reads.requests > 0 and reads.count(200, 300) == reads.requests,
+        f"console reads during its dynos' restart were not all answered 2xx: {reads.as_dict()} {reads.samples[:3]}",
+    )
+    report.check(
+        all(status == 0 for _name, (status, _s) in _dyno_stops(console_restarted)),
+        f"console dynos did not exit 0 when restarted: {console_restarted}",
+    )
     pending, counts = _settled_orders(harness, tag)
     duplicated = sorted(cid for cid, n in counts.items() if n != 1)
     missing = sorted(result.accepted - counts.keys())
     unanswered_recorded = sorted(counts.keys() - result.accepted)
     report.figures["restart_under_load"] = {
         **result.as_dict(),
-        "restart": {k: v for k, v in restarted.items()},
+        "restart": restarted,
         "orders_in_database": len(counts),
         "recorded_without_2xx": len(unanswered_recorded),
         "pending_after_grace": pending,
@@ -347,6 +384,10 @@ def _restart_under_load(
     report.check(
         result.server_errors_not_503 == 0, f"{result.server_errors_not_503} 5xx other than 503: {result.samples[:3]}"
     )
+
+
+def _dyno_stops(restarted: dict[str, Any]) -> list[tuple[str, tuple[int | None, float]]]:
+    return [(k, v) for k, v in restarted.items() if isinstance(v, tuple)]
 
 
 def _settled_orders(harness: HerokuLocal, tag: str, wait_s: float = 20.0) -> tuple[int, dict[str, int]]:
