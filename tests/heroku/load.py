@@ -94,43 +94,13 @@ async def submit_orders(
     seconds: float,
     ssl_context: ssl.SSLContext,
     retry: bool = False,
-) -> LoadResult:
-    """``clients`` coroutines POSTing orders to ``url`` for ``seconds``; what each was answered."""
-    return await hammer(
-        "POST",
-        url,
-        token,
-        tag=tag,
-        clients=clients,
-        seconds=seconds,
-        ssl_context=ssl_context,
-        retry=retry,
-        body=order_body,
-    )
-
-
-async def read_repeatedly(
-    url: str, token: str, *, clients: int, seconds: float, ssl_context: ssl.SSLContext
-) -> LoadResult:
-    """``clients`` coroutines GETting ``url`` for ``seconds`` (a dashboard's polling)."""
-    return await hammer("GET", url, token, tag="read", clients=clients, seconds=seconds, ssl_context=ssl_context)
-
-
-async def hammer(
-    method: str,
-    url: str,
-    token: str,
-    *,
-    tag: str,
-    clients: int,
-    seconds: float,
-    ssl_context: ssl.SSLContext,
-    retry: bool = False,
-    body: Callable[[str, int], dict[str, str]] | None = None,
+    method: str = "POST",
+    body: Callable[[str, int], dict[str, str]] | None = order_body,
     request_timeout_s: float = 35.0,
 ) -> LoadResult:
-    """``clients`` coroutines sending ``method url`` for ``seconds``, each request tagged
-    ``<tag>-<client>-<n>`` (the order's client id when ``body`` makes orders)."""
+    """``clients`` coroutines sending ``method url`` (by default: orders) for ``seconds``;
+    what each was answered. Each request is tagged ``<tag>-<client>-<n>``: the order's
+    client id, or just a name with ``method="GET", body=None`` (a dashboard's polling)."""
     result = LoadResult(tag, clients, seconds)
     headers = {"Authorization": f"Bearer {token}", "X-Raxx-Actor": "heroku-local load"}
     connector = aiohttp.TCPConnector(limit=clients, ssl=ssl_context)

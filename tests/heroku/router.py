@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -32,9 +31,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.fixtures.nginx import NGINX, launch_nginx
 from tests.heroku.pki import Pki
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 ROUTER_TIMEOUT_S = 30
 
 HTTP = """
@@ -190,23 +189,7 @@ class Router:
         check = subprocess.run([NGINX, "-t", "-p", str(self.prefix), "-c", str(config)], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"router config refused by nginx:\n{check.stderr}")
-        with (self.prefix / "stderr.log").open("ab") as err:
-            self.process = subprocess.Popen(
-                [
-                    NGINX,
-                    "-p",
-                    str(self.prefix),
-                    "-c",
-                    str(config),
-                    "-e",
-                    str(self.prefix / "error.log"),
-                    "-g",
-                    "daemon off;",
-                ],
-                stdout=err,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = launch_nginx(self.prefix, config)
         deadline = time.monotonic() + 15
         pending = {route.port for route in self.routes.values()}
         while pending and time.monotonic() < deadline:

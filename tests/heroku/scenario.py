@@ -40,7 +40,7 @@ import httpx
 import psycopg
 
 from tests.heroku.formation import CONSOLE, RAPTORS, Formation, bring_up
-from tests.heroku.load import LoadResult, read_repeatedly, submit_orders
+from tests.heroku.load import LoadResult, submit_orders
 from tests.heroku.platform import HerokuLocal, ReleaseFailed
 from tests.heroku.router import free_port
 
@@ -341,9 +341,12 @@ def _restart_under_load(
             ssl_context=ctx,
             retry=True,
         )
-        reads = read_repeatedly(
+        reads = submit_orders(
             formation.console_url + "/api/whoami",
             formation.console_token,
+            tag="read",
+            method="GET",
+            body=None,
             clients=8,
             seconds=options.restart_seconds * 1.5,
             ssl_context=ctx,
