@@ -65,7 +65,7 @@ def bring_up(harness: HerokuLocal, *, fresh_slug: bool = False, compress: bool =
     for env, app in RAPTORS.items():
         harness.release(
             app,
-            {"RAXX_APP": "raptor", "RAPTOR_ENVIRONMENT": env, "RAPTOR_BROKER": "paper"},
+            {"RAXX_APP": "raptor", "RAPTOR_ENVIRONMENT": env, "RAPTOR_BROKER": "paper", **budget(harness, app)},
             "Deploy (first release)",
         )
         formation.boot_s.update({f"{app} {k}": v for k, v in harness.start_formation(app).items()})
@@ -89,6 +89,7 @@ def bring_up(harness: HerokuLocal, *, fresh_slug: bool = False, compress: bool =
             "GATE_URL_RAPTOR_STAGING": harness.apps[RAPTORS["staging"]].url,
             "GATE_URL_RAPTOR_PROD": harness.apps[RAPTORS["prod"]].url,
             "GATE_URL_CONSOLE_PROD": harness.apps[CONSOLE].url,
+            **budget(harness, CONSOLE),
         },
         "Deploy (first release)",
     )
@@ -106,6 +107,18 @@ def bring_up(harness: HerokuLocal, *, fresh_slug: bool = False, compress: bool =
         harness, CONSOLE, f'raxx console token create harness --user {OPERATOR} --database-url "$DATABASE_URL"'
     )
     return formation
+
+
+def budget(harness: HerokuLocal, app: str) -> dict[str, str]:
+    """The connection budget's declaration (issue 17 item 2, ``raxx.common.dbbudget``): the
+    Postgres plan of each attachment and the web dynos that share it."""
+    declared = {
+        "RAXX_DB_PLAN": harness.manifest.postgres_plan,
+        "RAXX_WEB_DYNOS": str(harness.apps[app].formation.get("web", 1)),
+    }
+    if "GATE_DATABASE" in harness.apps[app].addons:
+        declared["RAXX_LEDGER_DB_PLAN"] = harness.manifest.postgres_plan
+    return declared
 
 
 def one_off_line(harness: HerokuLocal, app: str, command: str) -> str:
