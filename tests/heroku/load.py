@@ -4,7 +4,7 @@ Every request carries a unique ``client_order_id`` (``<tag>-<client>-<n>``), so 
 database can be checked afterwards against what each client was told. With
 ``retry=True`` a client behaves as a careful script does during a restart: an order that
 got no answer or a 503 is sent again with the same id (idempotent) until it gets a final
-answer, honouring ``Retry-After``.
+answer, honouring ``Retry-After`` (else waiting 0.2 s, doubling up to 2 s).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class LoadResult:
     accepted: set[str] = field(default_factory=set)  # request tags (client order ids) answered 2xx
     unanswered: set[str] = field(default_factory=set)  # ids that never got a final answer
     samples: list[str] = field(default_factory=list)  # bodies of unexpected answers
+    too_many_connections: int = 0  # answers whose body names PostgreSQL's refusal
 
     @property
     def requests(self) -> int:
@@ -64,6 +65,7 @@ class LoadResult:
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "router_errors": dict(self.router_errors),
             "dropped_connections": self.dropped,
+            "too_many_connections_in_answers": self.too_many_connections,
             "timeouts": self.timeouts,
             "share_503": round(self.share_503, 4),
             "p50_ms": round(self.percentile(0.5) * 1000, 1),
@@ -116,6 +118,7 @@ async def submit_orders(
                 async with session.request(method, url, json=json_body) as response:
                     text = await response.text()
                     result.latencies.append(time.monotonic() - started)
+                    result.too_many_connections += "too many connections" in text
                     result.statuses[response.status] += 1
                     if router := response.headers.get("X-Heroku-Local-Error"):
                         result.router_errors[router] += 1
@@ -142,11 +145,13 @@ async def submit_orders(
                 n += 1
                 request_tag = f"{tag}-{number}-{n}"
                 final, wait = await one(request_tag, n)
+                backoff = 0.2
                 while retry and not final:
                     if time.monotonic() > deadline + FINAL_WAIT_S:
                         result.unanswered.add(request_tag)
                         break
-                    await asyncio.sleep(min(wait, 2.0))
+                    await asyncio.sleep(min(max(wait, backoff), 2.0))  # Retry-After, else doubling
+                    backoff *= 2
                     final, wait = await one(request_tag, n)
 
         await asyncio.gather(*(client(i) for i in range(clients)))
