@@ -165,12 +165,28 @@ def _router_headers(formation: Formation, ctx: ssl.SSLContext, report: Report) -
         replaced = client.get(formation.raptor_url("staging") + "/healthz", headers={"X-Request-Id": "short"})
         rid = replaced.headers.get("x-request-id", "")
         report.check(rid != "short" and len(rid) == 32, f"a malformed X-Request-Id was not replaced: {rid!r}")
+        _dynos_verify_the_router(formation, report)
         login = client.get(formation.console_url + "/login")
         cookies = login.headers.get_list("set-cookie")
         report.check(
             any(c.startswith("__Host-") and "Secure" in c for c in cookies),
             f"the console did not see https through the router (cookies: {cookies})",
         )
+
+
+def _dynos_verify_the_router(formation: Formation, report: Report) -> None:
+    """A console dyno's https to Raptor is verified: with the harness CA in SSL_CERT_FILE it
+    connects, without it the same call fails verification (so the console's calls that
+    work are verified ones, not unchecked ones)."""
+    url = formation.raptor_url("staging") + "/healthz"
+    probe = f"python -c \"import urllib.request; print(urllib.request.urlopen('{url}', timeout=10).status)\""
+    trusted, out = formation.harness.run(CONSOLE, probe, timeout=60)
+    untrusted, err = formation.harness.run(CONSOLE, f"env -u SSL_CERT_FILE {probe}", timeout=60)
+    report.figures["tls_verification"] = f"with the harness CA: exit {trusted}; without: exit {untrusted}"
+    report.check(
+        trusted == 0 and out.startswith("200"), f"a console dyno could not reach Raptor over https: {out[-300:]}"
+    )
+    report.check(untrusted != 0 and "CERTIFICATE_VERIFY_FAILED" in err, f"https was not verified: {err[-300:]}")
 
 
 # -- 4. an operator's session through the console ---------------------------------------
