@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.heroku.dyno import BASIC_WEB_CONCURRENCY
 from tests.heroku.platform import HerokuLocal
 
 RAPTORS = {"staging": "raxx-raptor-staging", "prod": "raxx-raptor-prod"}
@@ -111,14 +112,17 @@ def bring_up(harness: HerokuLocal, *, fresh_slug: bool = False, compress: bool =
 
 def budget(harness: HerokuLocal, app: str) -> dict[str, str]:
     """The connection budget's declaration (issue 17 item 2, ``raxx.common.dbbudget``): the
-    Postgres plan of each attachment and the web dynos that share it."""
+    Postgres plan of each attachment, the web dynos that share it and their workers, as the
+    deploying docs set them; only what app.json declares (a tree without the budget has none)."""
+    formation = harness.apps[app].formation
     declared = {
         "RAXX_DB_PLAN": harness.manifest.postgres_plan,
-        "RAXX_WEB_DYNOS": str(harness.apps[app].formation.get("web", 1)),
+        "RAXX_WEB_DYNOS": str(formation.get("web", 1)),
+        "WEB_CONCURRENCY": BASIC_WEB_CONCURRENCY,
     }
     if "GATE_DATABASE" in harness.apps[app].addons:
         declared["RAXX_LEDGER_DB_PLAN"] = harness.manifest.postgres_plan
-    return declared
+    return {name: value for name, value in declared.items() if name in harness.manifest.declared}
 
 
 def one_off_line(harness: HerokuLocal, app: str, command: str) -> str:
