@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", "XDG_RUNTIME_DIR is not set")  # as pyproject's pytest settings do
     args = _parser().parse_args(argv)
     state: Path = args.state.resolve()
     if args.command == "slug":
