@@ -125,6 +125,7 @@ def _up(state: Path, args: argparse.Namespace) -> int:
 def _scenario(state: Path, args: argparse.Namespace) -> int:
     from tests.heroku.scenario import ScenarioOptions, run_scenario
 
+    signal.signal(signal.SIGTERM, _on_sigterm)  # stop every dyno on the way out, as Ctrl-C does
     report = run_scenario(
         state,
         repo=REPO,
