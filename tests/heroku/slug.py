@@ -19,6 +19,7 @@ import io
 import json
 import shutil
 import subprocess
+import sys
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,9 +105,17 @@ def _dependency_key(repo: Path) -> str:
     return digest.hexdigest()
 
 
-def _python_version(repo: Path) -> str:
+def _python(repo: Path) -> str:
+    """The interpreter ``.python-version`` names (the buildpack installs that version): on PATH,
+    else the one this harness runs on when it is that version (as scripts/install finds it)."""
     path = repo / ".python-version"
-    return path.read_text().strip() if path.exists() else "3.11"
+    version = path.read_text().strip() if path.exists() else "3.11"
+    found = shutil.which(f"python{version}")
+    if found:
+        return found
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
+        return getattr(sys, "_base_executable", sys.executable)
+    raise SlugError(f"Python {version} (.python-version) is not installed")
 
 
 def build_slug(repo: Path, root: Path, *, fresh: bool = False, compress: bool = False, log: Path | None = None) -> Slug:
@@ -129,7 +138,7 @@ def build_slug(repo: Path, root: Path, *, fresh: bool = False, compress: bool = 
         shutil.copy2(repo / rel, target)
     log_file = log or (root.parent / "build.log")
     if not reuse:
-        _run([f"python{_python_version(repo)}", "-m", "venv", str(python)], root, log_file)
+        _run([_python(repo), "-m", "venv", str(python)], root, log_file)
         key_file.unlink(missing_ok=True)
     _run(
         [
