@@ -137,6 +137,7 @@ def build_slug(repo: Path, root: Path, *, fresh: bool = False, compress: bool = 
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(repo / rel, target)
     log_file = log or (root.parent / "build.log")
+    log_file.write_text("")  # this build's log only
     if not reuse:
         _run([_python(repo), "-m", "venv", str(python)], root, log_file)
         key_file.unlink(missing_ok=True)
