@@ -30,6 +30,7 @@ from tests.heroku.addons import PostgresAddon, PostgresServer
 from tests.heroku.dyno import Dyno, DynoError, dyno_environment
 from tests.heroku.manifest import AppManifest, read_app_json, read_procfile
 from tests.heroku.pki import Pki, make_pki
+from tests.heroku.queue import BootQueue
 from tests.heroku.router import Route, Router, free_port
 from tests.heroku.slug import Slug, build_slug
 
@@ -102,6 +103,7 @@ class HerokuLocal:
         self.server: PostgresServer | None = None
         self.pki: Pki | None = None
         self.router: Router | None = None
+        self.queue = BootQueue()
         self.slug: Slug | None = None
         self.commit = _git_head(self.repo)
 
@@ -144,7 +146,7 @@ class HerokuLocal:
         for name in app_names:
             app = self.apps[name]
             if app.ports:
-                app.route = self.router.add(name, app.ports)
+                app.route = self.router.add(name, app.ports, self.queue.add(name))
         self.router.start()
         return self.router
 
@@ -243,6 +245,7 @@ class HerokuLocal:
         for dyno_name, dyno in app.dynos.items():
             if dyno.process_type == "web":
                 boots[dyno_name] = dyno.wait_bound()
+                self.queue.set_up(name, dyno.port, True)
         return boots
 
     def restart(self, name: str, dyno_names: list[str] | None = None) -> dict[str, tuple[int | None, float]]:
@@ -255,6 +258,11 @@ class HerokuLocal:
         done: dict[str, tuple[int | None, float]] = {}
         for dyno_name in dyno_names or list(app.dynos):
             old = app.dynos[dyno_name]
+            web = old.process_type == "web"
+            if web:  # the router stops sending to a dyno before it gets SIGTERM
+                self.queue.set_up(name, old.port, False)
+                if self.router is not None:
+                    self.router.set_down(name, dyno_name, True)
             started = time.monotonic()
             status = old.stop()
             stopped_in = time.monotonic() - started
@@ -262,8 +270,11 @@ class HerokuLocal:
             fresh.exit_statuses = old.exit_statuses
             app.dynos[dyno_name] = fresh
             fresh.start()
-            if fresh.process_type == "web":
+            if web:
                 fresh.wait_bound()
+                self.queue.set_up(name, fresh.port, True)
+                if self.router is not None:
+                    self.router.set_down(name, dyno_name, False)
             done[dyno_name] = (status, stopped_in)
         return done
 
@@ -339,6 +350,7 @@ class HerokuLocal:
             self.stop()
         if self.router is not None:
             self.router.stop()
+        self.queue.stop()
         if drop:
             for app in self.apps.values():
                 for addon in app.addons.values():

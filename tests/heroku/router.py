@@ -7,9 +7,11 @@ What it reproduces (Dev Center: "HTTP Routing", "HTTP Request IDs", "Request Tim
   sent), ``X-Request-Start`` (ms since the epoch) and ``X-Request-Id``: the client's when
   it is 20-200 characters of letters, digits, ``+/=-``, else a new one (nginx's
   ``$request_id``, 32 hex digits).
-* A request is spread over the app's web dynos at random; a dyno that refuses the
-  connection (stopped, booting) is skipped for another (before anything was sent, so
-  POSTs too), and an app with no dyno answering gets a 503.
+* A request is spread over the app's web dynos (round robin: nginx's ``random`` cannot have
+  a backup server); a dyno being stopped is taken out of the rotation first (Heroku's router
+  stops routing to a dyno it sends SIGTERM), one that refuses the connection is skipped for
+  another (before anything was sent, so POSTs too), and while no dyno is up a request waits
+  for one in the boot queue (``tests/heroku/queue.py``, Heroku's H20 window).
 * 30 s for the dyno's response (H12 Request timeout) answered as a 503, like every router
   error (H13 for a connection closed without a response); ``X-Heroku-Local-Error`` says
   which. The app's own statuses pass through untouched.
@@ -27,8 +29,9 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.fixtures.nginx import NGINX, launch_nginx
@@ -69,7 +72,6 @@ http {{
 """
 
 UPSTREAM = """  upstream {name} {{
-    random;
 {servers}
   }}"""
 
@@ -129,6 +131,8 @@ class Route:
     app: str
     port: int
     dynos: dict[str, int]
+    queue_port: int | None = None
+    down: set[str] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -144,25 +148,44 @@ class Router:
         self.timeout_s = timeout_s
         self.routes: dict[str, Route] = {}
         self.process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()  # restarts of several apps run in parallel
         prefix.mkdir(parents=True, exist_ok=True)
 
-    def add(self, app: str, dynos: dict[str, int]) -> Route:
-        route = Route(app, free_port(), dict(dynos))
+    def add(self, app: str, dynos: dict[str, int], queue_port: int | None = None) -> Route:
+        route = Route(app, free_port(), dict(dynos), queue_port)
         self.routes[app] = route
         return route
+
+    def set_down(self, app: str, dyno: str, down: bool) -> None:
+        """Take a dyno out of the rotation (before it is stopped) or put it back (once up)."""
+        with self._lock:
+            route = self.routes[app]
+            if down:
+                route.down.add(dyno)
+            else:
+                route.down.discard(dyno)
+            self.reload()
+
+    def reload(self) -> None:
+        """New config, graceful: nginx's old workers finish the requests they carry."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self._write()
+        os.kill(self.process.pid, signal.SIGHUP)
+        time.sleep(0.5)  # the new workers take the listening sockets
 
     def config(self) -> str:
         def upstream_name(app: str) -> str:
             return app.replace("-", "_")
 
         dyno_map = "\n".join(
-            f'    "127.0.0.1:{port}" "{dyno}";' for route in self.routes.values() for dyno, port in route.dynos.items()
+            f'    "127.0.0.1:{port}" "{dyno}";'
+            for route in self.routes.values()
+            for dyno, port in [*route.dynos.items(), ("queue", route.queue_port)]
+            if port is not None
         )
         upstreams = "\n".join(
-            UPSTREAM.format(
-                name=upstream_name(route.app),
-                servers="\n".join(f"    server 127.0.0.1:{port} max_fails=0;" for port in route.dynos.values()),
-            )
+            UPSTREAM.format(name=upstream_name(route.app), servers=self._servers(route))
             for route in self.routes.values()
         )
         servers = "\n".join(
@@ -173,11 +196,21 @@ class Router:
                 key=self.pki.key_file,
                 prefix=self.prefix,
                 timeout=self.timeout_s,
-                tries=max(1, len(route.dynos)),
+                tries=len(route.dynos) + (route.queue_port is not None),
             )
             for route in self.routes.values()
         )
         return HTTP.format(prefix=self.prefix, dyno_map=dyno_map, upstreams=upstreams, servers=servers)
+
+    @staticmethod
+    def _servers(route: Route) -> str:
+        lines = [
+            f"    server 127.0.0.1:{port} max_fails=0{' down' if dyno in route.down else ''};"
+            for dyno, port in route.dynos.items()
+        ]
+        if route.queue_port is not None:
+            lines.append(f"    server 127.0.0.1:{route.queue_port} backup;")
+        return "\n".join(lines)
 
     def _write(self) -> Path:
         path = self.prefix / "nginx.conf"

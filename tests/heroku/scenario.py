@@ -118,6 +118,7 @@ def run_scenario(
     except Exception as exc:  # a step that could not run is a failure with its reason
         report.failures.append(f"scenario stopped: {type(exc).__name__}: {exc}")
     finally:
+        report.figures["held_by_the_router_queue"] = harness.queue.held
         harness.close()
         report.figures["total_s"] = round(time.monotonic() - started, 1)
         report.figures["logs"] = str(harness.logs)
@@ -400,7 +401,14 @@ def _restart_under_load(
     }
     status = restarted.get("web.1", (None, 0.0))
     report.check(status[0] == 0, f"the restarted dyno exited {status[0]} (expected 0 after SIGTERM)")
-    report.check(max(result.latencies, default=0) < 30, f"a request took {max(result.latencies, default=0):.1f} s")
+    # In-flight requests: the stopped dyno drained them (exit 0 above, no SIGKILL) and none was
+    # cut (H13). Requests that arrived while it was down waited in the router's queue, within
+    # the router's 30 s (an H12 there would be the harness's stricter clock, not Heroku's).
+    report.check(
+        not result.router_errors.get("H13"), f"the router saw {result.router_errors['H13']} requests cut (H13)"
+    )
+    report.check(result.timeouts == 0, f"{result.timeouts} requests got no answer within the client's 35 s")
+    report.check(max(result.latencies, default=0) < 31, f"a request took {max(result.latencies, default=0):.1f} s")
     report.check(not result.unanswered, f"{len(result.unanswered)} orders never got a final answer")
     report.check(not duplicated, f"orders recorded more than once: {duplicated[:5]}")
     report.check(not missing, f"2xx orders missing from the database: {missing[:5]}")
