@@ -73,6 +73,7 @@ class LoadResult:
             "max_ms": round(max(self.latencies, default=0.0) * 1000, 1),
             "accepted_orders": len(self.accepted),
             "unanswered_orders": len(self.unanswered),
+            "samples": self.samples[:3],
         }
 
 
