@@ -15,17 +15,20 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from psycopg_pool import AsyncConnectionPool
 
 from raxx.common.errors import ConfigError
 from raxx.common.provision import ProvisionedDatabase
 from raxx.raptor.broker.alpaca import AlpacaBroker
-from raxx.raptor.broker.alpaca_api import AlpacaClient
+from raxx.raptor.broker.alpaca_api import AlpacaClient, AlpacaHTTPError
 from raxx.raptor.broker.base import BrokerOrderNotFound, BrokerRejected, BrokerUnavailable, OrderIntent
-from raxx.raptor.broker.factory import build_broker
+from raxx.raptor.broker.budget import BudgetRate, SharedBudget
+from raxx.raptor.broker.factory import alpaca_broker
 from raxx.raptor.config import RaptorSettings
+from raxx.raptor.database import DriverPool
 from tests.fixtures.fake_alpaca import FakeAlpaca
 from tests.fixtures.network import LOOPBACK_ONLY
-from tests.fixtures.raptor import order_body, trading_client
+from tests.fixtures.raptor import driver_pool, order_body, trading_client
 from tests.fixtures.servers import ThreadedServer, serve
 
 pytestmark = LOOPBACK_ONLY
@@ -59,6 +62,11 @@ def settings(**overrides: Any) -> RaptorSettings:
     return RaptorSettings(**values)
 
 
+def unopened_pool() -> DriverPool:
+    """A driver pool that never connects: enough to build a broker without using it."""
+    return AsyncConnectionPool("postgresql://u@127.0.0.1/db", open=False)
+
+
 @pytest.fixture
 def fake() -> Iterator[tuple[FakeAlpaca, ThreadedServer]]:
     venue = FakeAlpaca()
@@ -70,7 +78,12 @@ def fake() -> Iterator[tuple[FakeAlpaca, ThreadedServer]]:
 async def broker(fake: tuple[FakeAlpaca, ThreadedServer]) -> AsyncIterator[AlpacaBroker]:
     venue, server = fake
     client = AlpacaClient(
-        base_url=server.url, key_id=venue.key_id, secret_key=venue.secret_key, timeout_s=0.5, connect_timeout_s=0.5
+        base_url=server.url,
+        key_id=venue.key_id,
+        secret_key=venue.secret_key,
+        budget=None,
+        timeout_s=0.5,
+        connect_timeout_s=0.5,
     )
     adapter = AlpacaBroker(client)
     yield adapter
@@ -84,9 +97,11 @@ def test_the_paper_endpoint_is_the_default_and_live_needs_an_explicit_setting() 
     assert settings().alpaca_base_url == PAPER
     with pytest.raises(ConfigError, match="RAPTOR_ALPACA_ALLOW_LIVE"):
         settings(alpaca_base_url="https://api.alpaca.markets")
-    live = build_broker(settings(alpaca_base_url="https://api.alpaca.markets", alpaca_allow_live=True))
+    live = alpaca_broker(
+        settings(alpaca_base_url="https://api.alpaca.markets", alpaca_allow_live=True), unopened_pool()
+    )
     assert live.paper is False
-    assert build_broker(settings()).paper is True
+    assert alpaca_broker(settings(), unopened_pool()).paper is True
 
 
 @pytest.mark.parametrize(
@@ -106,7 +121,7 @@ def test_missing_keys_are_named() -> None:
 def test_the_secret_key_is_not_in_any_repr() -> None:
     configured = settings()
     assert "alpaca-secret-for-settings" not in repr(configured)
-    assert "alpaca-secret-for-settings" not in repr(build_broker(configured).client)  # type: ignore[attr-defined]
+    assert "alpaca-secret-for-settings" not in repr(alpaca_broker(configured, unopened_pool()).client)
 
 
 # -- the wire ------------------------------------------------------------------------------
@@ -138,7 +153,7 @@ def order_json(**overrides: Any) -> dict[str, Any]:
 @respx.mock
 async def test_a_submission_sends_strings_the_client_order_id_and_the_key_headers() -> None:
     route = respx.post(f"{PAPER}/v2/orders").mock(return_value=httpx.Response(200, json=order_json()))
-    client = AlpacaClient(base_url=PAPER, key_id="PKKEY", secret_key="sk")
+    client = AlpacaClient(base_url=PAPER, key_id="PKKEY", secret_key="sk", budget=None)
     placed = await AlpacaBroker(client).submit(intent())
     await client.aclose()
     request = route.calls[0].request
@@ -169,7 +184,7 @@ async def test_money_sent_as_json_numbers_never_passes_through_a_float() -> None
         "short_market_value": "0",
     }
     respx.get(f"{PAPER}/v2/account").mock(return_value=httpx.Response(200, text=json.dumps(account)))
-    client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s")
+    client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s", budget=None)
     read = await AlpacaBroker(client).account()
     await client.aclose()
     assert (read.cash, read.buying_power, read.equity) == (Decimal("100000.1"), Decimal("0.1"), Decimal("100000.3"))
@@ -203,7 +218,7 @@ def test_alpaca_statuses_map_onto_raptors(alpaca_status: str, filled: str, ours:
 @respx.mock
 async def test_a_bare_404_without_a_json_body_is_not_found_not_a_crash() -> None:
     respx.delete(f"{PAPER}/v2/orders/abc").mock(return_value=httpx.Response(404, text=""))
-    client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s")
+    client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s", budget=None)
     with pytest.raises(BrokerOrderNotFound):
         await AlpacaBroker(client).cancel("abc")
     await client.aclose()
@@ -226,10 +241,12 @@ async def test_a_rate_limited_read_waits_and_retries() -> None:
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
 
-    client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s", sleep=sleep)
+    client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s", budget=None, sleep=sleep)
     await AlpacaBroker(client).start()
     await client.aclose()
-    assert (route.call_count, waits, client.rate_limit_remaining) == (2, [2.0], 17)
+    assert (route.call_count, client.rate_limit_remaining) == (2, 17)
+    assert len(waits) == 1
+    assert 2.0 <= waits[0] <= 2.25  # as told, plus a little jitter
 
 
 @respx.mock
@@ -240,7 +257,7 @@ async def test_rejections_carry_raptors_codes() -> None:
             httpx.Response(422, json={"code": 40010001, "message": 'asset "ZZZZ" not found'}),
         ]
     )
-    client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s")
+    client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s", budget=None)
     broker = AlpacaBroker(client)
     with pytest.raises(BrokerRejected) as poor:
         await broker.submit(intent("c-poor"))
@@ -249,6 +266,138 @@ async def test_rejections_carry_raptors_codes() -> None:
     await client.aclose()
     assert (poor.value.code, unknown.value.code) == ("insufficient_buying_power", "unknown_symbol")
     assert "insufficient buying power" in poor.value.reason
+
+
+# -- rate limits and retries ---------------------------------------------------------------
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def rate_limited(reset_in: int) -> httpx.Response:
+    """Alpaca's 429: its error body and its rate-limit headers, no ``Retry-After``."""
+    headers = {
+        "X-RateLimit-Limit": "200",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": str(int(time.time()) + reset_in),
+    }
+    return httpx.Response(429, json={"code": 42910000, "message": "rate limit exceeded"}, headers=headers)
+
+
+ACCOUNT = {"account_number": "PA1", "status": "ACTIVE"}
+
+
+@respx.mock
+async def test_a_429_without_retry_after_waits_until_alpacas_reset() -> None:
+    route = respx.get(f"{PAPER}/v2/account").mock(side_effect=[rate_limited(3), httpx.Response(200, json=ACCOUNT)])
+    sleeps = Sleeps()
+    client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s", budget=None, sleep=sleeps)
+    await AlpacaBroker(client).account()
+    await client.aclose()
+    assert route.call_count == 2
+    assert len(sleeps.waits) == 1
+    assert 2.0 <= sleeps.waits[0] <= 3.25  # the reset is in whole seconds
+
+
+@respx.mock
+async def test_a_429_asking_for_longer_than_a_request_may_wait_is_not_waited_out() -> None:
+    route = respx.get(f"{PAPER}/v2/account").mock(return_value=rate_limited(45))
+    sleeps = Sleeps()
+    client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s", budget=None, sleep=sleeps)
+    with pytest.raises(BrokerUnavailable, match="rate limit was reached"):
+        await AlpacaBroker(client).account()
+    await client.aclose()
+    assert (route.call_count, sleeps.waits) == (1, [])
+
+
+@respx.mock
+async def test_reads_are_retried_with_jittered_exponential_backoff() -> None:
+    route = respx.get(f"{PAPER}/v2/positions").mock(
+        side_effect=[httpx.Response(503), httpx.ReadTimeout("slow"), httpx.Response(200, json=[])]
+    )
+    sleeps = Sleeps()
+    client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s", budget=None, sleep=sleeps)
+    assert await AlpacaBroker(client).positions() == []
+    await client.aclose()
+    assert route.call_count == 3
+    assert 0 <= sleeps.waits[0] <= 0.25
+    assert 0 <= sleeps.waits[1] <= 0.5
+
+
+@respx.mock
+async def test_a_submission_is_repeated_after_a_429_but_never_after_an_unclear_failure() -> None:
+    route = respx.post(f"{PAPER}/v2/orders").mock(side_effect=[rate_limited(0), httpx.Response(200, json=order_json())])
+    client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s", budget=None, sleep=Sleeps())
+    placed = await AlpacaBroker(client).submit(intent())
+    assert (placed.client_order_id, route.call_count) == ("c-1", 2)
+    route.side_effect = [httpx.Response(502), httpx.Response(200, json=order_json())]
+    route.reset()
+    with pytest.raises(AlpacaHTTPError):
+        await client.submit_order({"client_order_id": "c-2"})  # the broker reconciles, the client never repeats
+    await client.aclose()
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_a_cancel_is_sent_again_only_when_it_never_left() -> None:
+    cancel = respx.delete(f"{PAPER}/v2/orders/o-1").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(204)]
+    )
+    respx.get(f"{PAPER}/v2/orders/o-1").mock(
+        return_value=httpx.Response(200, json=order_json(id="o-1", status="canceled"))
+    )
+    client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s", budget=None, sleep=Sleeps())
+    broker = AlpacaBroker(client)
+    assert (await broker.cancel("o-1")).status == "canceled"
+    assert cancel.call_count == 2
+    cancel.reset()
+    cancel.side_effect = [httpx.ReadTimeout("no answer"), httpx.Response(204)]
+    with pytest.raises(BrokerUnavailable, match="may or may not have been received"):
+        await broker.cancel("o-1")
+    await client.aclose()
+    assert cancel.call_count == 1
+
+
+@respx.mock
+async def test_a_spent_budget_sends_nothing_and_says_the_order_was_not_sent(raptor_db: ProvisionedDatabase) -> None:
+    route = respx.post(f"{PAPER}/v2/orders").mock(return_value=httpx.Response(200, json=order_json()))
+    async with driver_pool(raptor_db) as pool:
+        budget = SharedBudget(pool, name="alpaca:spent", rate=BudgetRate(60.0, 1), max_wait_s=1.0)
+        client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s", budget=budget)
+        broker = AlpacaBroker(client)
+        await broker.submit(intent("c-first"))
+        with pytest.raises(BrokerUnavailable, match="spent for the next 60 s; order c-second was not sent"):
+            await broker.submit(intent("c-second"))
+        await client.aclose()
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_a_429_holds_the_budget_of_every_process_of_the_account(raptor_db: ProvisionedDatabase) -> None:
+    """Two processes (two pools) on one account: one meets a 429, the other waits with it."""
+    respx.get(f"{PAPER}/v2/account").mock(
+        side_effect=[rate_limited(4), httpx.Response(200, json=ACCOUNT), httpx.Response(200, json=ACCOUNT)]
+    )
+    first, second = Sleeps(), Sleeps()
+    async with driver_pool(raptor_db) as pool_a, driver_pool(raptor_db) as pool_b:
+        rate = BudgetRate.under(200, 60.0)
+        budgets = [
+            SharedBudget(pool, name="alpaca:held", rate=rate, max_wait_s=10.0, sleep=sleeps)
+            for pool, sleeps in ((pool_a, first), (pool_b, second))
+        ]
+        one = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s", budget=budgets[0], sleep=first)
+        two = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s", budget=budgets[1], sleep=second)
+        await one.account()  # 429: Alpaca resets in ~4 s; waits, holds the budget, tries again
+        await two.account()  # the other process was not there for the 429, and waits all the same
+        await one.aclose()
+        await two.aclose()
+    assert 3.0 <= first.waits[0] <= 4.25
+    assert 3.0 <= second.waits[-1] <= 4.6
 
 
 # -- unclear failures and reconciliation (local fake, real HTTP) ----------------------------
@@ -294,7 +443,7 @@ async def test_when_even_the_lookup_fails_the_outcome_is_unknown_and_says_so() -
     async def no_wait(_: float) -> None:
         return None
 
-    client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s", sleep=no_wait)
+    client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s", budget=None, sleep=no_wait)
     with pytest.raises(BrokerUnavailable, match="whether order c-lost reached Alpaca is not known yet"):
         await AlpacaBroker(client).submit(intent("c-lost"))
     await client.aclose()
@@ -315,7 +464,7 @@ async def test_a_refused_key_is_not_an_unclear_submission(
 
 async def test_wrong_keys_make_ready_fail_and_name_the_setting(fake: tuple[FakeAlpaca, ThreadedServer]) -> None:
     _, server = fake
-    client = AlpacaClient(base_url=server.url, key_id="PKWRONG", secret_key="wrong", timeout_s=2)
+    client = AlpacaClient(base_url=server.url, key_id="PKWRONG", secret_key="wrong", budget=None, timeout_s=2)
     adapter = AlpacaBroker(client)
     check = await adapter.ready()
     with pytest.raises(BrokerUnavailable, match="RAPTOR_ALPACA_API_KEY_ID"):
@@ -332,7 +481,7 @@ async def test_a_stalled_venue_is_cut_off_by_the_timeout() -> None:
     listener.listen(8)
     port = listener.getsockname()[1]
     client = AlpacaClient(
-        base_url=f"http://127.0.0.1:{port}", key_id="k", secret_key="s", timeout_s=0.3, read_retries=0
+        base_url=f"http://127.0.0.1:{port}", key_id="k", secret_key="s", budget=None, timeout_s=0.3, read_retries=0
     )
     try:
         started = time.monotonic()

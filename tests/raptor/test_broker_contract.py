@@ -73,7 +73,9 @@ async def venue(request: pytest.FixtureRequest, test_databases: DatabaseFactory)
         fake.set_price(symbol, price)
 
     with serve(fake.app()) as server:
-        client = AlpacaClient(base_url=server.url, key_id=fake.key_id, secret_key=fake.secret_key, timeout_s=5)
+        client = AlpacaClient(
+            base_url=server.url, key_id=fake.key_id, secret_key=fake.secret_key, budget=None, timeout_s=5
+        )
         alpaca = AlpacaBroker(client, cancel_settle_s=1.0)
         await alpaca.start()
         try:

@@ -66,8 +66,17 @@ class RaptorSettings(BaseSettings):
     alpaca_allow_live: bool = False
     alpaca_timeout_s: float = Field(default=10.0, gt=0, le=60, description="seconds to wait for one answer")
     alpaca_connect_timeout_s: float = Field(default=3.0, gt=0, le=30)
-    alpaca_requests_per_minute: int = Field(
-        default=150, gt=0, le=1000, description="client-side budget under Alpaca's 200/min per account"
+    #: Alpaca's limit for the account: 200 requests a minute (more with Alpaca Plus). Every
+    #: process of the environment draws from one budget in its database that keeps each
+    #: window 5 % under it (``raptor/broker/budget.py``).
+    alpaca_rate_limit: int = Field(
+        default=200, ge=3, le=10000, description="Alpaca's request limit for the account, per window"
+    )
+    alpaca_rate_window_s: float = Field(
+        default=60.0, gt=0, le=3600, description="the window Alpaca counts requests in (60 s; tests shorten it)"
+    )
+    alpaca_budget_max_wait_s: float = Field(
+        default=10.0, ge=0, le=25, description="longest a request waits for the account's budget before a 503"
     )
 
     @field_validator("environment")

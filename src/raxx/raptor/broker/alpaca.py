@@ -9,6 +9,8 @@ unclear failure (timeout, connection reset, 5xx) the order is looked up by that 
 before anything else: found, it is the answer; not found, it is submitted once more
 (Alpaca refuses a duplicate id, so that cannot make two orders); still unclear, the
 caller gets ``BrokerUnavailable`` and Raptor's sync pass finishes the job later.
+A request that never left (the account's shared request budget refused it, or the
+connection did not open) is not reconciled: it is simply not sent yet.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ class AlpacaBroker:
                 raise BrokerRejected(f"alpaca refused the order: {exc.message}", code=reject_code(exc)) from None
             return await self._reconcile(intent, body, f"alpaca answered HTTP {exc.status}")
         except AlpacaUnreachable as exc:
+            if not exc.sent:  # nothing left this process; Raptor's sync pass places it later
+                raise BrokerUnavailable(f"alpaca: {exc}; order {intent.client_order_id} was not sent") from None
             return await self._reconcile(intent, body, f"alpaca: {exc}")
 
     async def _reconcile(self, intent: OrderIntent, body: dict[str, Any], why: str) -> BrokerOrder:
@@ -159,6 +163,8 @@ class AlpacaBroker:
                 raise BrokerNotCancelable(f"alpaca: {exc.message}", order=current) from None
             raise _unavailable(exc) from None
         except AlpacaUnreachable as exc:
+            if not exc.sent:
+                raise BrokerUnavailable(f"alpaca: {exc}; the cancel was not sent") from None
             raise BrokerUnavailable(f"alpaca: {exc}; the cancel may or may not have been received") from None
         return await self._settled(broker_order_id)
 
