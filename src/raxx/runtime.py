@@ -112,7 +112,7 @@ def _static_requirements(spec: AppSpec) -> dict[str, str]:
             "CONSOLE_DATABASE_URL": "users, sessions and the audit trail (Heroku: DATABASE_URL)",
             "CONSOLE_SECRET_KEY": "signs CSRF and confirmation tokens",
         }
-    return {"GATE_DATABASE_URL": "the release ledger"}
+    return {}
 
 
 def required_secrets(spec: AppSpec, chain: ChainSecrets) -> dict[str, str]:
@@ -139,7 +139,10 @@ def _console_token_secrets(chain: ChainSecrets) -> dict[str, str]:
 
 def _gate_secrets(chain: ChainSecrets) -> dict[str, str]:
     needed: dict[str, str] = {}
-    if (chain.get("GATE_PLATFORM") or "local") == "heroku":
+    from_heroku = bool(chain.get("GATE_DATABASE_URL_FROM"))
+    if not from_heroku:  # else read at run time from that Heroku config var
+        needed["GATE_DATABASE_URL"] = "the release ledger"
+    if from_heroku or (chain.get("GATE_PLATFORM") or "local") == "heroku":
         needed["GATE_HEROKU_API_TOKEN"] = "a Heroku OAuth authorization for the Platform API"  # noqa: S105
     return needed
 

@@ -130,3 +130,30 @@ async def test_a_rollback_posts_the_earlier_release_id() -> None:
     assert made.version == 9
     with pytest.raises(ValueError, match="exactly one"):
         await heroku.create_release("acme")
+
+
+@respx.mock
+async def test_config_vars_are_the_apps_flat_object_read_with_the_v3_accept_and_the_token() -> None:
+    # platform-api schema, config-var "Info for App": a flat object; a value may be null.
+    body = {"DATABASE_URL": "postgres://u:p@ec2.example:5432/d", "GATE_DATABASE_URL": "postgres://g:q@h/l", "X": None}
+    route = respx.get(f"{API}/apps/acme-console/config-vars").mock(return_value=httpx.Response(200, json=body))
+    heroku = client()
+    values = await heroku.config_vars("acme-console")
+    await heroku.aclose()
+    assert values == {"DATABASE_URL": "postgres://u:p@ec2.example:5432/d", "GATE_DATABASE_URL": "postgres://g:q@h/l"}
+    request = route.calls[0].request
+    assert request.headers["Accept"] == "application/vnd.heroku+json; version=3"
+    assert request.headers["Authorization"] == "Bearer tok"
+
+
+@respx.mock
+async def test_config_vars_without_access_are_an_auth_error() -> None:
+    respx.get(f"{API}/apps/acme-console/config-vars").mock(
+        return_value=httpx.Response(
+            403, json={"id": "forbidden", "message": "You do not have access to the app acme-console."}
+        )
+    )
+    heroku = client()
+    with pytest.raises(HerokuAuthError, match="You do not have access"):
+        await heroku.config_vars("acme-console")
+    await heroku.aclose()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
@@ -52,13 +53,27 @@ def url_username(url: str) -> str | None:
     return make_url(sqlalchemy_url(url)).username
 
 
-def create_engine(url: str, *, application_name: str, pool_size: int) -> AsyncEngine:
+#: Given the URL a connection just failed with, the URL to use now (None: nothing newer).
+UrlRefresh = Callable[[str], Awaitable[str | None]]
+
+
+def create_engine(
+    url: str, *, application_name: str, pool_size: int, refresh_url: UrlRefresh | None = None
+) -> AsyncEngine:
     """An async engine of at most ``pool_size`` connections (``raxx.common.dbbudget`` sizes
     it), with pre-ping so a restarted PostgreSQL is reconnected to by itself.
 
     Never more: an overflow connection is one the budget did not count (and overflow
     connections are closed on return, so a burst paid a new connection each, measured).
-    A checkout waits at most ``ACQUIRE_TIMEOUT_S`` for a connection to come back."""
+    A checkout waits at most ``ACQUIRE_TIMEOUT_S`` for a connection to come back.
+
+    ``refresh_url``: for a URL that is read at run time and can change under a running
+    process (Heroku rotates Heroku Postgres credentials): when a new connection fails, the
+    engine asks for the current URL and, if it changed, connects with that one instead."""
+    options: dict[str, Any] = {"application_name": application_name, "connect_timeout": 5}
+    how: dict[str, Any] = {"connect_args": options}
+    if refresh_url is not None:
+        how = {"async_creator": _refreshing_connect(libpq_url(url), refresh_url, options)}
     return create_async_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
@@ -66,8 +81,27 @@ def create_engine(url: str, *, application_name: str, pool_size: int) -> AsyncEn
         pool_timeout=ACQUIRE_TIMEOUT_S,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={"application_name": application_name, "connect_timeout": 5},
+        **how,
     )
+
+
+def _refreshing_connect(
+    url: str, refresh_url: UrlRefresh, options: dict[str, Any]
+) -> Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]:
+    current = [url]
+
+    async def connect() -> psycopg.AsyncConnection[Any]:
+        used = current[0]
+        try:
+            return await psycopg.AsyncConnection.connect(used, **options)
+        except psycopg.OperationalError:
+            newer = await refresh_url(used)
+            if newer is None or libpq_url(newer) == used:
+                raise
+            current[0] = libpq_url(newer)
+            return await psycopg.AsyncConnection.connect(current[0], **options)
+
+    return connect
 
 
 #: SQLSTATE 53300: the server has no connection slot left for this role or database.

@@ -6,18 +6,27 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from raxx.common.dbbudget import BudgetSettings
+from raxx.common.errors import ConfigError
 from raxx.common.settings import load_budget
+from raxx.gate.platform.config_vars import ConfigVarRef
 from raxx.gate.platform.heroku import DEFAULT_BUILDS, DEFAULT_PROMOTE_FROM
 
 
 class GateSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATE_", extra="ignore", populate_by_name=True)
 
-    database_url: str = Field(description="runtime PostgreSQL URL of the ledger (required)")
+    database_url: str | None = Field(
+        default=None, description="runtime PostgreSQL URL of the ledger (this or database_url_from is required)"
+    )
+    database_url_from: str | None = Field(
+        default=None,
+        description="the ledger URL is this Heroku config var, read at run time: APP:VAR, "
+        "e.g. acme-console:GATE_DATABASE_URL (needs GATE_HEROKU_API_TOKEN)",
+    )
     migration_database_url: str | None = Field(
         default=None, description="owner role URL for the ledger's migrations; defaults to database_url"
     )
@@ -27,6 +36,9 @@ class GateSettings(BaseSettings):
     )
     audit_database_url: str | None = Field(
         default=None, description="read-only URL of the console database (audit trail evidence for retire-check)"
+    )
+    audit_database_url_from: str | None = Field(
+        default=None, description="the audit database URL is this Heroku config var: APP:VAR (read at run time)"
     )
     monitor_interval: float = Field(default=30.0, gt=0, description="seconds between two health polls")
     http_timeout: float = Field(default=5.0, gt=0, description="seconds for one probe or smoke request")
@@ -58,9 +70,34 @@ class GateSettings(BaseSettings):
     #: The connection budget (``RAXX_*``): the ledger's pool for a command or the monitor.
     budget: BudgetSettings = Field(default_factory=load_budget)
 
+    @model_validator(mode="after")
+    def _one_url_each(self) -> GateSettings:
+        for name in ("database_url", "audit_database_url"):
+            if getattr(self, name) and getattr(self, f"{name}_from"):
+                raise ConfigError(f"set GATE_{name.upper()} or GATE_{name.upper()}_FROM, not both")
+        if not self.database_url and not self.database_url_from:
+            raise ConfigError("GATE_DATABASE_URL (or GATE_DATABASE_URL_FROM) is required but not set")
+        self.url_refs()  # a malformed APP:VAR is refused now, by name
+        return self
+
+    def url_refs(self) -> dict[str, ConfigVarRef]:
+        """The URL settings to read from Heroku config vars at run time, by field name."""
+        return {
+            name: ConfigVarRef.parse(text, setting=f"GATE_{name.upper()}_FROM")
+            for name in ("database_url", "audit_database_url")
+            if (text := getattr(self, f"{name}_from"))
+        }
+
+    @property
+    def ledger_url(self) -> str:
+        """The ledger's URL; with ``database_url_from`` only once ``open_context`` has read it."""
+        if not self.database_url:
+            raise ConfigError("the ledger URL has not been read from GATE_DATABASE_URL_FROM yet")
+        return self.database_url
+
     @property
     def migrations_url(self) -> str:
-        return self.migration_database_url or self.database_url
+        return self.migration_database_url or self.ledger_url
 
     def resolved_actor(self) -> str | None:
         """The person (or CI actor) on whose behalf a command runs."""

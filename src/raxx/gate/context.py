@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from raxx.common.clock import Clock, SystemClock
-from raxx.common.db import create_engine, session_factory
+from raxx.common.db import UrlRefresh, create_engine, session_factory
 from raxx.common.dbbudget import Pools, gate_command_pools
 from raxx.common.errors import ConfigError
 from raxx.common.logging import log_pools
@@ -19,6 +19,7 @@ from raxx.common.secrets import EnvironSecrets, SecretsProvider
 from raxx.gate.checks.smoke import SmokeContext
 from raxx.gate.config import GateSettings
 from raxx.gate.platform.base import Platform
+from raxx.gate.platform.config_vars import ConfigVarReader
 from raxx.gate.platform.heroku import HerokuLayout, HerokuPlatform
 from raxx.gate.platform.heroku_api import HerokuClient
 from raxx.gate.platform.local import LocalPlatform
@@ -64,12 +65,16 @@ async def open_context(
     secrets: SecretsProvider | None = None,
     pools: Pools | None = None,
 ) -> AsyncIterator[GateContext]:
-    """Open the ledger engine and one HTTP client; close both on exit. ``pools``: the
-    ledger pool this process may open (default: a gate command's, ``raxx.common.dbbudget``)."""
+    """Read the database URLs the settings point at (Heroku config vars), open the ledger
+    engine and one HTTP client; close them on exit. ``pools``: the ledger pool this process
+    may open (default: a gate command's, ``raxx.common.dbbudget``)."""
     policy = policy or load_policy(settings.policy_file)
     pools = pools or gate_command_pools(settings.budget)
     log_pools(log, pools)
-    engine = create_engine(settings.database_url, application_name="raxx-gate", pool_size=pools["pool"])
+    settings, refresh = await read_database_urls(settings)
+    engine = create_engine(
+        settings.ledger_url, application_name="raxx-gate", pool_size=pools["pool"], refresh_url=refresh
+    )
     own_http = http is None
     client = http or httpx.AsyncClient(timeout=settings.http_timeout)
     own_platform = platform is None
@@ -95,6 +100,30 @@ async def open_context(
         await engine.dispose()
 
 
+async def read_database_urls(settings: GateSettings) -> tuple[GateSettings, UrlRefresh | None]:
+    """``settings`` with every ``*_FROM`` URL read from its Heroku config var now, and how the
+    ledger engine reads its URL again after a failed connection (None: a URL given as is)."""
+    refs = settings.url_refs()
+    if not refs:
+        return settings, None
+    heroku_token(settings)
+    reader = ConfigVarReader(lambda: heroku_client(settings))
+    values = {name: await reader.read(ref) for name, ref in refs.items()}
+    ledger = refs.get("database_url")
+    return settings.model_copy(update=values), reader.refresher(ledger) if ledger else None
+
+
+def heroku_client(settings: GateSettings) -> HerokuClient:
+    return HerokuClient(heroku_token(settings), base_url=settings.heroku_api_url, timeout_s=settings.heroku_timeout_s)
+
+
+def heroku_token(settings: GateSettings) -> str:
+    if settings.heroku_api_token is None or not settings.heroku_api_token.get_secret_value():
+        why = "GATE_PLATFORM=heroku" if settings.platform == "heroku" else "a *_FROM setting"
+        raise ConfigError(f"GATE_HEROKU_API_TOKEN (or HEROKU_API_KEY) is required: {why} reads the Platform API")
+    return settings.heroku_api_token.get_secret_value()
+
+
 def build_platform(settings: GateSettings, policy: Policy, http: httpx.AsyncClient) -> Platform | None:
     """The platform ``GATE_PLATFORM`` names (None when the local one has no topology to drive)."""
     if settings.platform == "heroku":
@@ -106,15 +135,10 @@ def build_platform(settings: GateSettings, policy: Policy, http: httpx.AsyncClie
 
 def heroku_platform(settings: GateSettings) -> HerokuPlatform:
     """Refuses, by name, a Heroku configuration that could not deploy."""
-    if settings.heroku_api_token is None or not settings.heroku_api_token.get_secret_value():
-        raise ConfigError("GATE_PLATFORM=heroku needs GATE_HEROKU_API_TOKEN (or HEROKU_API_KEY)")
+    heroku_token(settings)
     if not settings.heroku_apps:
         raise ConfigError('GATE_PLATFORM=heroku needs GATE_HEROKU_APPS, e.g. {"raptor-staging": "acme-raptor-staging"}')
-    client = HerokuClient(
-        settings.heroku_api_token.get_secret_value(),
-        base_url=settings.heroku_api_url,
-        timeout_s=settings.heroku_timeout_s,
-    )
+    client = heroku_client(settings)
     layout = HerokuLayout(
         apps=dict(settings.heroku_apps),
         promote_from=dict(settings.heroku_promote_from),

@@ -213,6 +213,17 @@ class HerokuClient:
         body = await self._json("GET", f"/apps/{app}")
         return HerokuApp(id=str(body["id"]), name=str(body["name"]), web_url=body.get("web_url"))
 
+    async def config_vars(self, app: str) -> dict[str, str]:
+        """The app's config vars as its dynos get them now (``GET /apps/{app}/config-vars``).
+
+        Read at the moment of need, never kept: Heroku changes ``DATABASE_URL`` and every
+        other attachment's URL when it rotates a Heroku Postgres credential. Reading them
+        needs a token with access to protected resources (``global`` or ``read-protected``).
+        The schema allows ``null`` values (a var being unset); those are left out.
+        """
+        body = await self._json("GET", f"/apps/{app}/config-vars")
+        return {str(name): str(value) for name, value in body.items() if isinstance(value, str)}
+
     async def releases(self, app: str, *, limit: int = 50) -> list[HerokuRelease]:
         """The newest ``limit`` releases, newest first (``Range: version ..; order=desc``)."""
         items = await self._paged(f"/apps/{app}/releases", "version", limit)
