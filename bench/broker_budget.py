@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import secrets
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -27,10 +25,9 @@ from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
+from scratch import scratch_database
 
 from raxx.common.db import libpq_url
-from raxx.common.migrations import upgrade
-from raxx.common.provision import drop_database, drop_role, provision_database
 from raxx.raptor.broker.budget import BudgetRate, SharedBudget
 
 Way = Callable[[], Awaitable[None]]
@@ -81,19 +78,8 @@ async def measure(url: str, calls: int, rounds: int) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    admin = os.environ.get("RAXX_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    run = secrets.token_hex(3)
-    name, owner, runtime = f"rxb_{run}_raptor", f"rxb_{run}_owner", f"rxb_{run}_app"
-    db = provision_database(
-        admin, database=name, owner=owner, owner_password="o" + run, runtime=runtime, runtime_password="a" + run
-    )
-    try:
-        upgrade("raptor", db.owner_url, runtime_url=db.runtime_url)
+    with scratch_database("raptor") as db:
         asyncio.run(measure(libpq_url(db.runtime_url), args.calls, args.rounds))
-    finally:
-        drop_database(admin, name)
-        for role in (owner, runtime):
-            drop_role(admin, role)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -20,11 +19,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from scratch import scratch_database
 from sqlalchemy import text
 
 from raxx.common.clock import FrozenClock
-from raxx.common.migrations import upgrade
-from raxx.common.provision import drop_database, drop_role, provision_database
 from raxx.common.secrets import EnvironSecrets
 from raxx.gate.checks.gate import GateRequest
 from raxx.gate.config import GateSettings
@@ -148,14 +146,7 @@ def cli_wall_time(url: str, rounds: int) -> list[float]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    admin = os.environ.get("RAXX_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    run = secrets.token_hex(3)
-    name, owner, runtime = f"rxb_{run}_ledger", f"rxb_{run}_owner", f"rxb_{run}_app"
-    db = provision_database(
-        admin, database=name, owner=owner, owner_password="o" + run, runtime=runtime, runtime_password="a" + run
-    )
-    try:
-        upgrade("ledger", db.owner_url, runtime_url=db.runtime_url)
+    with scratch_database("ledger") as db:
         settings = GateSettings(database_url=db.owner_url, policy_file=POLICY)
         async with open_context(
             settings, policy=load_policy(POLICY), clock=FrozenClock(NOW), secrets=EnvironSecrets({})
@@ -172,10 +163,6 @@ async def main(args: argparse.Namespace) -> None:
             med = statistics.median(times)
             p90 = sorted(times)[int(len(times) * 0.9) - 1]
             print(f"{label:<14} {med:>10.2f} {p90:>8.2f} {med / base:>18.1f}")
-    finally:
-        drop_database(admin, name)
-        for role in (owner, runtime):
-            drop_role(admin, role)
 
 
 if __name__ == "__main__":
