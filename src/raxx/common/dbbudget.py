@@ -280,9 +280,11 @@ def ledger_database(settings: BudgetSettings, *, console_reads: bool) -> Databas
 
 #: Raptor's pools (``raxx.raptor.database``): the request's transactions and small reads
 #: (SQLAlchemy), the hot statements on psycopg's own pool (the paper batcher holds one of
-#: them while orders keep coming, so two at least: lists never wait behind it), and the
-#: paper venue's own (a request holding its transaction may ask the venue; the venue never
-#: waits for a request's connection, so two pools cannot deadlock).
+#: them while orders keep coming, so two at least: lists never wait behind it; with Alpaca,
+#: the account's request budget takes one for one short statement per Alpaca request, and
+#: no Alpaca path holds one while it asks the broker), and the paper venue's own (a request
+#: holding its transaction may ask the venue; the venue never waits for a request's
+#: connection, so two pools cannot deadlock).
 RAPTOR_LANES: Final = (Lane("request", 2, 2), Lane("driver", 2, 2), Lane("venue", 1, 1))
 RAPTOR_LANES_NO_VENUE: Final = RAPTOR_LANES[:2]
 #: The console's one pool: sessions, the audit trail, API tokens, its background tasks.

@@ -10,7 +10,8 @@ owns all three so that nothing else opens a connection or chooses between them:
 * ``driver`` (psycopg's own pool, autocommit): the two hot statements, the paper batch call
   and the list of orders; a checkout costs a fraction of SQLAlchemy's (no pre-ping round
   trip, no isolation-level switch and reset; ``bench/README.md``). The paper batcher holds
-  one of these while orders keep coming (``place_paper``).
+  one of these while orders keep coming (``place_paper``). With Alpaca, the account's
+  request budget (``broker/budget.py``) runs one short statement here per Alpaca request.
 * ``venue`` (the paper broker's own small engine, paper venue only): a request holding its
   transaction may ask the venue (a cancel locks the order, then the venue's book), so the
   venue cannot share the request's pool without starving itself; the venue never waits
