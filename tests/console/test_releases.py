@@ -55,7 +55,14 @@ def board() -> ReleaseBoard:
             blockers=["soak: 18 h 00 min remaining", "approvals: 0 of 1"],
         ),
         approvals=[
-            BoardApproval(approved_by="bob", approved_at=NOW, commit="r2r2r2", artifact_digest="sha256:r2", valid=False)
+            BoardApproval(
+                approved_by="bob",
+                approved_at=NOW,
+                commit="r2r2r2",
+                artifact_digest="sha256:r2",
+                valid=False,
+                void_reason="bob approved an earlier stint of r2",
+            )
         ],
         health=[
             BoardHealthPoint(
@@ -97,7 +104,7 @@ async def test_releases_page_shows_current_previous_soak_blockers_and_health(
     assert 'progress max="86400" value="21600"' in text
     assert "18 h 00 min remaining" in text
     assert "approvals: 0 of 1" in text
-    assert "void: release changed" in text
+    assert "bob (void: bob approved an earlier stint of r2)" in text
     assert "critical: fills stuck" in text
     assert text.count('class="spark-ok"') == 22
     assert text.count('class="spark-bad"') == 1

@@ -71,3 +71,20 @@ def test_sparkline_marks_missing_buckets() -> None:
         BoardHealthPoint(start=start, samples=10, ok=0),
     ]
     assert sparkline(points) == "█· "
+
+
+async def test_board_marks_an_approval_of_an_earlier_stint_void_with_the_reason(ledger_db: ProvisionedDatabase) -> None:
+    clock = FrozenClock(T0)
+    async with gate_context(ledger_db, clock=clock) as ctx:
+        await add_release(ctx, "raptor", "staging", "r2", at=T0, by="alice")
+        await approve(ctx, app="raptor", environment="prod", release_id="r2", approver="bob", comment=None)
+        clock.set(T0 + H)
+        await add_release(ctx, "raptor", "staging", "r2", at=clock.now(), by="alice")  # same build, new stint
+        async with ctx.sessions() as session:
+            board = await build_board(session, ctx.policy, now=clock.now())
+    staging = next(d for d in board.deployments if d.service == "raptor-staging")
+    assert [(a.approved_by, a.valid) for a in staging.approvals] == [("bob", False)]
+    assert staging.approvals[0].void_reason is not None
+    assert "earlier stint of r2" in staging.approvals[0].void_reason
+    assert staging.soak is not None
+    assert "approvals: 0/1" in staging.soak.blockers

@@ -165,3 +165,12 @@ def test_deploy_freeze_break_glass_and_rollback_from_the_command_line(
     no_reason = _raxx(ledger_db, *deploy, "--release", "r3", "--break-glass", **env)
     assert no_reason.exit_code == 1
     assert "--break-glass needs --reason" in no_reason.output
+
+
+def test_approve_during_the_soak_says_how_much_soak_remains(ledger_db: ProvisionedDatabase) -> None:
+    _seed(ledger_db, soak_hours=6, approve=False)
+    result = _raxx(ledger_db, "gate", "approve", "--app", "raptor", "--env", "prod", "--release", "r1", "--by", "bob")
+    assert result.exit_code == 0, result.output
+    assert "approved r1" in result.output
+    assert "approved during the soak: 18h of 1d remain on raptor-staging" in result.output
+    assert "void if raptor-staging moves on before then" in result.output

@@ -96,6 +96,8 @@ class BoardApproval(BaseModel):
     commit: str
     artifact_digest: str
     valid: bool
+    #: Why it does not count (the gate's words), when it is void.
+    void_reason: str | None = None
 
 
 class BoardHealthPoint(BaseModel):

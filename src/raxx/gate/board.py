@@ -22,6 +22,7 @@ from raxx.common.contracts import (
     BoardSoak,
     ReleaseBoard,
 )
+from raxx.gate.checks.conditions import approval_void_reason
 from raxx.gate.checks.gate import GateReport, GateRequest, evaluate_gate
 from raxx.gate.ledger.models import Release, ReleaseBoardSnapshot
 from raxx.gate.ledger.repository import (
@@ -78,7 +79,7 @@ async def _deployment(session: AsyncSession, policy: Policy, env: EnvironmentPol
             app=env.app, environment=target.name, release_id=current.release_id, trigger=None, actor=None
         )
         report = await evaluate_gate(session, policy, request, now=now)
-        board.approvals = await _approvals(session, target, current)
+        board.approvals = await _approvals(session, target, report)
         board.soak = _soak(report, target, board.approvals)
     return board
 
@@ -114,18 +115,23 @@ def _soak(report: GateReport, target: EnvironmentPolicy, approvals: list[BoardAp
     )
 
 
-async def _approvals(session: AsyncSession, target: EnvironmentPolicy, release: Release) -> list[BoardApproval]:
-    found = await ApprovalRepository(session).for_release(target.app, target.name, release.release_id)
-    return [
-        BoardApproval(
-            approved_by=a.approved_by,
-            approved_at=a.approved_at,
-            commit=a.commit,
-            artifact_digest=a.artifact_digest,
-            valid=(a.commit, a.artifact_digest) == (release.commit, release.artifact_digest),
+async def _approvals(session: AsyncSession, target: EnvironmentPolicy, report: GateReport) -> list[BoardApproval]:
+    candidate = report.candidate
+    found = await ApprovalRepository(session).for_release(target.app, target.name, report.request.release_id)
+    board = []
+    for a in found:
+        void = approval_void_reason(a, candidate, report.soak) if candidate else "no soaked release to bind it to"
+        board.append(
+            BoardApproval(
+                approved_by=a.approved_by,
+                approved_at=a.approved_at,
+                commit=a.commit,
+                artifact_digest=a.artifact_digest,
+                valid=void is None,
+                void_reason=void,
+            )
         )
-        for a in found
-    ]
+    return board
 
 
 async def _health(session: AsyncSession, service: str, now: datetime) -> list[BoardHealthPoint]:

@@ -266,7 +266,8 @@ def rollback(app: str, environment: str, to: str | None, by: str | None, reason:
 @click.option("--by", help="the approver")
 @click.option("--comment")
 def approve(app: str, environment: str, release_id: str, by: str | None, comment: str | None) -> None:
-    """Approve the soaked RELEASE for ENV (bound to its commit and artifact)."""
+    """Approve RELEASE for ENV (bound to its commit, artifact and current stint on the soak environment)."""
+    from raxx.gate.records import approval_notice
     from raxx.gate.records import approve as approve_release
 
     actor = _actor(by)
@@ -279,6 +280,7 @@ def approve(app: str, environment: str, release_id: str, by: str | None, comment
         f"approved {row.release_id} (commit {row.commit[:12]}, artifact {row.artifact_digest}) "
         f"for {app}-{environment} by {row.approved_by}"
     )
+    click.echo(approval_notice(row))
 
 
 @gate.command()

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from raxx.common.errors import BadRequest, Forbidden, NotFound
-from raxx.gate.checks.conditions import candidate_from
 from raxx.gate.checks.gate import GateRequest, evaluate_gate
 from raxx.gate.context import GateContext
 from raxx.gate.ledger.models import SEVERITIES, Approval, Attestation, Freeze, Incident
@@ -15,8 +14,8 @@ from raxx.gate.ledger.repository import (
     AttestationRepository,
     FreezeRepository,
     IncidentRepository,
-    ReleaseRepository,
 )
+from raxx.gate.policy import format_duration
 
 
 class SelfApproval(Forbidden):
@@ -26,10 +25,13 @@ class SelfApproval(Forbidden):
 async def approve(
     ctx: GateContext, *, app: str, environment: str, release_id: str, approver: str, comment: str | None
 ) -> Approval:
-    """Approve exactly the soaked release: its commit and artifact are bound into the approval.
+    """Approve the release's current stint on the soak environment: release, commit, artifact
+    and that stint are bound into the approval (what voids it: ``approval_void_reason``).
 
-    Refused when the approver deployed that release to the soak environment (the
-    person who triggered it cannot approve it); at promotion time, an approval by the
+    Allowed during the soak (the approval then records how much soak remained: see
+    :func:`approval_notice`); refused when the stint already ended before its soak
+    completed, and when the approver deployed that release to the soak environment (the
+    person who triggered it cannot approve it). At promotion time, an approval by the
     person promoting does not count either.
     """
     env = ctx.policy.environment(app, environment)
@@ -37,29 +39,62 @@ async def approve(
         raise BadRequest(f"{env.service} takes no approvals")
     now = ctx.clock.now()
     async with ctx.sessions() as session:
-        stint, _ = await ReleaseRepository(session).latest_stint(app, env.soak.source, release_id)
-        if stint is None:
-            raise NotFound(f"{release_id} never ran on {app}-{env.soak.source}; there is nothing to approve yet")
-        if stint.deployed_by == approver:
-            raise SelfApproval(f"{approver} deployed {release_id} to {env.soak.source} and cannot approve it")
         request = GateRequest(app=app, environment=environment, release_id=release_id, trigger=None, actor=None)
         report = await evaluate_gate(session, ctx.policy, request, now=now)
-        candidate = candidate_from(stint, app=app, environment=environment)
+        soak = report.soak
+        if soak is None or soak.stint is None or report.candidate is None:
+            raise NotFound(f"{release_id} never ran on {app}-{env.soak.source}; there is nothing to approve yet")
+        stint = soak.stint
+        if stint.deployed_by == approver:
+            raise SelfApproval(f"{approver} deployed {release_id} to {env.soak.source} and cannot approve it")
+        if soak.superseded_by is not None and not soak.completed:
+            raise BadRequest(
+                f"{soak.source_service} moved on to {soak.superseded_by.release_id} before {release_id} completed "
+                f"its soak; deploy {release_id} there again and approve that stint"
+            )
         approval = await ApprovalRepository(session).add(
             Approval(
                 app=app,
                 environment=environment,
                 release_id=release_id,
-                commit=candidate.commit,
-                artifact_digest=candidate.artifact_digest,
+                commit=report.candidate.commit,
+                artifact_digest=report.candidate.artifact_digest,
+                stint_id=stint.id,
                 approved_by=approver,
                 approved_at=now,
                 comment=comment,
-                gate_state={"conditions": [r.as_dict() for r in report.results]},
+                gate_state={
+                    "conditions": [r.as_dict() for r in report.results],
+                    "stint": {
+                        "service": soak.source_service,
+                        "release_record": str(stint.id),
+                        "since": stint.deployed_at.isoformat(),
+                    },
+                    "soak": {
+                        "completed": soak.completed,
+                        "elapsed_seconds": int(soak.elapsed.total_seconds()),
+                        "remaining_seconds": int(soak.remaining.total_seconds()),
+                        "window_seconds": int(soak.window.total_seconds()),
+                    },
+                },
             )
         )
         await session.commit()
         return approval
+
+
+def approval_notice(approval: Approval) -> str:
+    """What ``raxx gate approve`` tells the approver about the stint and soak they approved."""
+    soak, stint = approval.gate_state["soak"], approval.gate_state["stint"]
+    where = f"{stint['service']} (stint since {stint['since']})"
+    if soak["completed"]:
+        return f"{approval.release_id} has completed its soak on {where}; a redeploy there voids this approval"
+    remaining = format_duration(timedelta(seconds=soak["remaining_seconds"]))
+    window = format_duration(timedelta(seconds=soak["window_seconds"]))
+    return (
+        f"approved during the soak: {remaining} of {window} remain on {where}; this approval is void if "
+        f"{stint['service']} moves on before then, and whenever {approval.release_id} is redeployed there"
+    )
 
 
 async def freeze(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from raxx.gate.checks.soak import SoakProgress
 from raxx.gate.ledger.models import Approval, Release
 from raxx.gate.ledger.repository import ApprovalRepository, FreezeRepository, IncidentRepository, LockRepository
-from raxx.gate.policy import EnvironmentPolicy
+from raxx.gate.policy import EnvironmentPolicy, format_duration
 from raxx.gate.verdict import CheckResult, failed, passed, unknown
 
 
@@ -24,6 +26,8 @@ class Candidate:
     commit: str
     artifact_digest: str
     version_tag: str | None = None
+    #: The soak environment's deploy record the candidate soaked in (None for a direct deploy).
+    stint_id: uuid.UUID | None = None
 
     def matches(self, approval: Approval) -> bool:
         return (approval.app, approval.environment, approval.release_id, approval.commit, approval.artifact_digest) == (
@@ -36,7 +40,7 @@ class Candidate:
 
 
 def candidate_from(release: Release, *, app: str, environment: str) -> Candidate:
-    """The candidate for ``environment`` built from its soak on another environment."""
+    """The candidate for ``environment`` built from its stint (soak) on another environment."""
     return Candidate(
         app=app,
         environment=environment,
@@ -44,7 +48,43 @@ def candidate_from(release: Release, *, app: str, environment: str) -> Candidate
         commit=release.commit,
         artifact_digest=release.artifact_digest,
         version_tag=release.version_tag,
+        stint_id=release.id,
     )
+
+
+def approval_void_reason(approval: Approval, candidate: Candidate, soak: SoakProgress | None) -> str | None:
+    """Why ``approval`` does not count for ``candidate``, or None when it does. The one home of the rule.
+
+    An approval binds to the release, its commit and artifact, and the stint it was given
+    in: the deploy record since which the release has been current on the soak
+    environment. It is void when any of them differs from the candidate's, and when
+    staging moved on (another release replaced it) before that stint completed its soak.
+    A stint that completed its soak stays promotable after staging moves on (the soak
+    rule); so do the approvals given in it, whose evidence can no longer change.
+    """
+    who = approval.approved_by
+    if not candidate.matches(approval):
+        return (
+            f"{who} approved commit {approval.commit[:12]} / artifact {approval.artifact_digest[:19]}, which changed"
+        )
+    if candidate.stint_id is None or soak is None or soak.stint is None:
+        return None
+    stint = soak.stint
+    since = f"{soak.source_service} since {stint.deployed_at:%Y-%m-%d %H:%M:%S}"
+    if approval.stint_id is None:
+        return f"{who} approved before approvals named their stint; the stint on {since} needs a new approval"
+    if approval.stint_id != candidate.stint_id:
+        return (
+            f"{who} approved an earlier stint of {candidate.release_id} "
+            f"(at {approval.approved_at:%Y-%m-%d %H:%M:%S}); the stint on {since} needs a new approval"
+        )
+    if soak.superseded_by is not None and not soak.completed:
+        moved = soak.superseded_by
+        return (
+            f"{soak.source_service} moved on to {moved.release_id} at {moved.deployed_at:%Y-%m-%d %H:%M:%S} "
+            f"after {format_duration(soak.elapsed)} of soak; the stint {who} approved ended unsoaked"
+        )
+    return None
 
 
 def check_trigger(
@@ -90,7 +130,11 @@ def check_artifact(candidate: Candidate | None, expected_commit: str | None) -> 
 
 
 async def check_approvals(
-    session: AsyncSession, env: EnvironmentPolicy, candidate: Candidate | None, actor: str | None
+    session: AsyncSession,
+    env: EnvironmentPolicy,
+    candidate: Candidate | None,
+    actor: str | None,
+    soak: SoakProgress | None = None,
 ) -> CheckResult:
     needed = env.approvals_required
     if needed == 0:
@@ -98,7 +142,7 @@ async def check_approvals(
     if candidate is None:
         return unknown("approvals", "no soaked release to bind approvals to")
     found = await ApprovalRepository(session).for_release(candidate.app, candidate.environment, candidate.release_id)
-    valid, notes = _sort_approvals(found, candidate, actor)
+    valid, notes = _sort_approvals(found, candidate, actor, soak)
     approvers = sorted({a.approved_by for a in valid})
     evidence = {"approved_by": approvers, "required": needed, "void": notes}
     if actor is None:
@@ -110,16 +154,13 @@ async def check_approvals(
 
 
 def _sort_approvals(
-    found: Sequence[Approval], candidate: Candidate, actor: str | None
+    found: Sequence[Approval], candidate: Candidate, actor: str | None, soak: SoakProgress | None
 ) -> tuple[list[Approval], list[str]]:
     valid: dict[str, Approval] = {}
     notes: list[str] = []
     for approval in found:
-        if not candidate.matches(approval):
-            notes.append(
-                f"{approval.approved_by} approved commit {approval.commit[:12]} / artifact "
-                f"{approval.artifact_digest[:19]}, which changed"
-            )
+        if void := approval_void_reason(approval, candidate, soak):
+            notes.append(void)
         elif actor is not None and approval.approved_by == actor:
             notes.append(f"{approval.approved_by} triggers this deploy and cannot approve it")
         else:

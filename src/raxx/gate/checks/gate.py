@@ -95,7 +95,7 @@ async def evaluate_gate(
     results.append(artifact)
     if soak is not None:
         results.extend(soak.results)
-    results.append(await check_approvals(session, env, candidate, request.actor))
+    results.append(await check_approvals(session, env, candidate, request.actor, soak))
     if soak is not None:
         results.append(await check_incidents(session, request.app, soak.clock_start, now))
     else:

@@ -40,6 +40,11 @@ class SoakProgress:
         return max(timedelta(0), self.window - self.elapsed)
 
     @property
+    def completed(self) -> bool:
+        """The stint reached its window: what the soak condition passes on."""
+        return self.stint is not None and self.elapsed >= self.window
+
+    @property
     def fraction(self) -> float:
         return min(1.0, self.elapsed / self.window) if self.window else 0.0
 
@@ -116,7 +121,7 @@ def _soak_result(rule: SoakRule, p: SoakProgress, stint_end: datetime, now: date
         "restart_reason": p.restart_reason,
     }
     done = f"{format_duration(p.elapsed)} of {format_duration(rule.window)}"
-    if p.elapsed >= rule.window:
+    if p.completed:
         where = "" if p.superseded_by is None else f" (before {p.superseded_by.release_id} replaced it)"
         return passed("soak", f"soaked {done} on {p.source_service}{where}", **evidence)
     if p.superseded_by is not None:

@@ -78,7 +78,10 @@ class Release(IdMixin, Base):
 
 
 class Approval(IdMixin, Base):
-    """An approval binds to exactly what was approved; it is void if any part changes."""
+    """An approval binds to exactly what was approved, stint included.
+
+    What makes one void is decided in one place: ``raxx.gate.checks.conditions.approval_void_reason``.
+    """
 
     __tablename__ = "approval"
     __table_args__ = (Index("ix_approval_target", "app", "environment", "release_id"),)
@@ -88,6 +91,9 @@ class Approval(IdMixin, Base):
     release_id: Mapped[str] = mapped_column(String(200))
     commit: Mapped[str] = mapped_column(String(64))
     artifact_digest: Mapped[str] = mapped_column(String(200))
+    #: The soak environment's deploy record since which the release had been current when it
+    #: was approved (its stint). Null only for approvals recorded before stints were bound.
+    stint_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("release.id"))
     approved_by: Mapped[str] = mapped_column(String(200))
     approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     comment: Mapped[str | None] = mapped_column(Text)
