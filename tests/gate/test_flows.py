@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from raxx.common.clock import FrozenClock
-from raxx.common.errors import BadRequest
+from raxx.common.errors import BadRequest, NotFound
 from raxx.common.provision import ProvisionedDatabase
 from raxx.gate.checks.gate import GateRequest
 from raxx.gate.context import GateContext
@@ -223,3 +223,27 @@ async def test_the_first_recorded_deploy_rolls_back_to_what_the_platform_ran_bef
         ("r0", "succeeded", "r1"),
     ]
     assert rows[1].commit == "unknown (before the ledger)"
+
+
+async def test_a_rollback_can_go_past_the_ledgers_first_record(
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
+) -> None:
+    """The first gate deploys replaced what ``raxx up`` started with (r0): back to it, with or without --to."""
+    clock = FrozenClock(T0)
+    console = {"app": "console", "environment": "prod", "trigger": "push", "commit": "c1", "artifact_digest": "d1"}
+    async with gate_context(ledger_db, clock=clock, topology_file=fake_topology.topology_file) as ctx:
+        assert (await deploy_flow(ctx, _request("c1", **console))).exit_code is ExitCode.PASS
+        await deploy_flow(ctx, _request("r1", "staging", commit="c1", artifact_digest="d1"))
+        clock.advance(H)
+        await deploy_flow(ctx, _request("r2", "staging", commit="c2", artifact_digest="d2"))
+        clock.advance(H)
+        previous = await rollback_flow(ctx, "console", "prod", to=None, actor="dave", reason="c1 broke logins")
+        named = await rollback_flow(ctx, "raptor", "staging", to="r0", actor="dave", reason=None)
+        with pytest.raises(NotFound, match="r9 never ran on raptor-staging"):
+            await rollback_flow(ctx, "raptor", "staging", to="r9", actor="dave", reason=None)
+    for result in (previous, named):
+        assert result.exit_code is ExitCode.PASS, result.summary
+        assert result.rollback is not None
+        assert (result.rollback.release_id, result.rollback.commit) == ("r0", "unknown (before the ledger)")
+    assert fake_topology.services["console-prod"].release == "r0"
+    assert fake_topology.services["raptor-staging"].release == "r0"

@@ -21,6 +21,9 @@ from raxx.gate.platform.base import PlatformError
 from raxx.gate.policy import EnvironmentPolicy
 from raxx.gate.verdict import CheckResult, ExitCode, Status
 
+#: How many past deploys a rollback looks through (newest first).
+ROLLBACK_HISTORY = 500
+
 
 @dataclass
 class FlowResult:
@@ -217,7 +220,7 @@ async def _roll_back_to(
 async def _ran_record(
     releases: ReleaseRepository, env: EnvironmentPolicy, release_id: str, *, required: bool = True
 ) -> Release | None:
-    for record in await releases.ran(env.app, env.name, limit=500):
+    for record in await releases.ran(env.app, env.name, limit=ROLLBACK_HISTORY):
         if record.release_id == release_id:
             return record
     if required:
@@ -260,8 +263,12 @@ async def rollback_flow(
 async def _rollback_plan(
     releases: ReleaseRepository, env: EnvironmentPolicy, to: str | None
 ) -> tuple[Release, str, list[Release]]:
-    """The current record, the target release id, and the deploys being undone (newest first)."""
-    ran = list(await releases.ran(env.app, env.name, limit=500))
+    """The current record, the target release id, and the deploys being undone (newest first).
+
+    Past the ledger's first record, the target can still be what ran before it: the release
+    the platform reported when the first record was written (its ``previous_release``).
+    """
+    ran = list(await releases.ran(env.app, env.name, limit=ROLLBACK_HISTORY))
     if not ran:
         raise NotFound(f"nothing has run on {env.service} according to the ledger")
     current = ran[0]
@@ -272,6 +279,9 @@ async def _rollback_plan(
         if record.release_id == (to or record.release_id) and record.release_id != current.release_id:
             return current, record.release_id, undone
         undone.append(record)
+    before_ledger = ran[-1].previous_release if len(ran) < ROLLBACK_HISTORY else None
+    if before_ledger and before_ledger != current.release_id and to in (None, before_ledger):
+        return current, before_ledger, undone
     raise NotFound(f"{to or 'an earlier release'} never ran on {env.service}; nothing to roll back to")
 
 
