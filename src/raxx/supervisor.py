@@ -62,6 +62,9 @@ class Child:
     process: subprocess.Popen[str] | None = None
     restarts: int = 0
     started_at: float = 0.0
+    #: Wall-clock time of the last start on purpose (start-up or deploy), for the monitor:
+    #: a probe failing soon after it is "starting". A restart after a crash leaves it.
+    planned_start: str | None = None
     last_lines: list[str] = field(default_factory=list)
 
 
@@ -83,6 +86,14 @@ def http_ok(url: str, timeout: float = 2.0) -> tuple[bool, dict[str, Any] | None
             return resp.status == 200, body if isinstance(body, dict) else None
     except (urllib.error.URLError, OSError, ValueError):
         return False, None
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 class Supervisor:
@@ -125,7 +136,8 @@ class Supervisor:
     def add(self, spec: ServiceSpec) -> None:
         self.children[spec.name] = Child(spec)
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, *, planned: bool = True) -> None:
+        """Start ``name``; ``planned`` False for a restart after a crash (no start grace)."""
         child = self.children[name]
         spec = child.spec
         env = {**os.environ, **spec.env}
@@ -143,9 +155,53 @@ class Supervisor:
             preexec_fn=_die_with_parent,
         )
         child.started_at = time.monotonic()
+        if planned:
+            child.planned_start = now_iso()
         assert child.process.stdout is not None
         index = list(self.children).index(name)
         threading.Thread(target=self._pump, args=(child, child.process.stdout, index), daemon=True).start()
+
+    def resume(self) -> dict[str, str]:
+        """Take over from the previous run in ``run_dir``; return the releases to keep.
+
+        A service the gate has deployed (it has an answer in ``applied/``) keeps the release
+        the previous run last ran it on (its ``topology.json``): the ledger says that release
+        runs there, and starting another one first would restart it moments later and
+        record a release that never was deployed. The other services start with the
+        checkout's release. Deploy requests left in ``desired/`` are taken as seen, never
+        replayed: the gate that wrote them has had its answer, or has given up.
+        """
+        previous = _read_json(self.run_dir / "topology.json") or {}
+        keep = {
+            name: str(item["release"])
+            for name, item in (previous.get("services") or {}).items()
+            if isinstance(item, dict) and item.get("release") and (self.run_dir / "applied" / f"{name}.json").exists()
+        }
+        desired_dir = self.run_dir / "desired"
+        for path in sorted(desired_dir.glob("*.json")) if desired_dir.is_dir() else []:
+            request_id = (_read_json(path) or {}).get("request_id")
+            if request_id:
+                self._seen_requests[path.stem] = str(request_id)
+        return keep
+
+    def start_all(self) -> None:
+        """Start the services, then those that watch them (no URL: the monitor) once they are ready.
+
+        The topology file is written as soon as the services are started, so nothing
+        probes the previous run's processes; the monitor starts last, so its first round
+        finds every deployment up rather than starting.
+        """
+        served = [name for name, child in self.children.items() if child.spec.url is not None]
+        for name in served:
+            self.start(name)
+        self.write_topology()
+        for name in served:
+            self.wait_ready(name)
+        for name in self.children:
+            if name not in served:
+                self.start(name)
+                self.wait_ready(name)
+        self.write_topology()
 
     def wait_ready(self, name: str, timeout: float = 60.0, *, release: str | None = None) -> None:
         """Block until the service answers ready (and reports ``release``, when given)."""
@@ -201,6 +257,7 @@ class Supervisor:
                 "url": spec.url,
                 "pid": child.process.pid if child.process else None,
                 "release": spec.release,
+                "started_at": child.planned_start,
             }
         payload = {"data_dir": str(self.run_dir.parent), "services": services, "updated_at": now_iso()}
         payload.update(extra or {})
@@ -223,7 +280,7 @@ class Supervisor:
             return
         self.say(f"{name:>15} | exited with code {code}; restarting (attempt {child.restarts})")
         time.sleep(min(child.restarts, 3))
-        self.start(name)
+        self.start(name, planned=False)
         self.write_topology()
 
     def _handle_deploy_requests(self) -> None:
@@ -265,6 +322,7 @@ class Supervisor:
             child.spec.release = release
             self.stop_child(name)
             self.start(name)
+            self.write_topology()  # its new start time: the monitor counts it as starting meanwhile
             try:
                 self.wait_ready(name, release=release)
             except Unavailable:

@@ -374,14 +374,11 @@ def start_topology(options: UpOptions, *, out: Any = None) -> Topology:
         (data_dir / "logs").mkdir(exist_ok=True)
         supervisor = Supervisor(data_dir / "run", out=out, log_dir=data_dir / "logs")
         supervisor.migrator = migrate_tree
-        release = current_release()
-        for spec in build_services(options, data_dir, dbs, store, release):
+        kept = supervisor.resume()
+        for spec in build_services(options, data_dir, dbs, store, current_release()):
+            spec.release = kept.get(spec.name, spec.release)
             supervisor.add(spec)
-        for name in supervisor.children:
-            supervisor.start(name)
-        for name in supervisor.children:
-            supervisor.wait_ready(name)
-        supervisor.write_topology()
+        supervisor.start_all()
     except BaseException:
         if supervisor is not None:
             supervisor.stop_all()

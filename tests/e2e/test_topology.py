@@ -148,3 +148,58 @@ def test_gate_env_lets_the_gate_act_on_this_topology(topology: Topology) -> None
     assert board.returncode == 0, board.stderr
     services = {d["service"] for d in json.loads(board.stdout)["deployments"]}
     assert {"raptor-staging", "raptor-prod"} <= services
+
+
+def test_a_second_start_runs_the_deployed_release_at_once_and_records_no_failed_sample(
+    test_databases,  # type: ignore[no-untyped-def]
+    tmp_path,
+) -> None:
+    """Restarting ``raxx up`` keeps what the gate deployed, without a detour, and the monitor stays honest."""
+    import threading
+    from datetime import UTC, datetime
+
+    from raxx.up import start_topology
+    from tests.fixtures.topology import drop_topology_databases, topology_options
+
+    options = topology_options(
+        test_databases, tmp_path, database_prefix=f"rxt_{test_databases.run_id}_again", monitor_interval=0.3
+    )
+    log = tmp_path / "up.log"
+    try:
+        with log.open("w") as out:
+            first = start_topology(options, out=out)
+            try:
+                desired = first.data_dir / "run" / "desired"
+                desired.mkdir(exist_ok=True)
+                (desired / "raptor-staging.json").write_text(json.dumps({"release": "kept-r1", "request_id": "r-1"}))
+                first.supervisor.tick()
+            finally:
+                first.stop()
+            restarted_at = datetime.now(UTC)
+            second = start_topology(options, out=out)
+            loop = threading.Thread(target=second.supervisor.run_forever, args=(0.1,), daemon=True)
+            loop.start()
+            try:
+                assert second.supervisor.children["raptor-staging"].spec.release == "kept-r1"
+                ledger = second.databases.ledger
+                assert ledger is not None
+                rows: list[tuple[object, ...]] = []
+                deadline = time.monotonic() + 60
+                while len(rows) < 9 and time.monotonic() < deadline:  # three rounds of the monitor
+                    time.sleep(0.3)
+                    with psycopg.connect(ledger.runtime_url) as conn:
+                        rows = conn.execute(
+                            "SELECT deployment, ok, reason FROM health_sample WHERE observed_at >= %s",
+                            (restarted_at,),
+                        ).fetchall()
+                assert httpx.get(second.url("raptor-staging") + "/v1/identity").json()["release"] == "kept-r1"
+                assert second.supervisor.children["raptor-staging"].restarts == 0
+            finally:
+                second.stop()
+                loop.join(timeout=10)
+        # the first run's deploy, and no replay of it by the second run
+        assert log.read_text().count("deploying release") == 1
+        assert len(rows) >= 9, "the monitor did not poll"
+        assert [r for r in rows if not r[1]] == []  # every deployment was up before the monitor began
+    finally:
+        drop_topology_databases(test_databases.admin_url, options.database_prefix)

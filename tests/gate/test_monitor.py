@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -19,7 +20,7 @@ from raxx.gate.board import read_board
 from raxx.gate.context import GateContext
 from raxx.gate.ledger.models import HealthSample
 from raxx.gate.monitor import Monitor
-from tests.fixtures.gate import POLICY_FILE, T0, LocalTopology, gate_context
+from tests.fixtures.gate import POLICY_FILE, T0, LocalTopology, add_release, gate_context
 
 
 def _monitor(ctx: GateContext) -> Monitor:
@@ -123,3 +124,54 @@ def _count(db: ProvisionedDatabase) -> int:
     with psycopg.connect(db.runtime_url) as conn:
         row = conn.execute("SELECT count(*) FROM health_sample").fetchone()
     return int(row[0]) if row else 0
+
+
+# --- samples while a deployment is starting (issue 18, item 9) ---------------------------------
+
+
+async def test_a_failed_probe_while_a_deployment_is_starting_is_recorded_as_starting(
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
+) -> None:
+    """Each start the monitor can see: a deploy in progress, the process's own start, raxx up's start."""
+    services = fake_topology.services
+    services["raptor-prod"].url = "http://127.0.0.1:9"  # down: the deploy below is restarting it
+    services["raptor-staging"].broken_releases.add(services["raptor-staging"].release)
+    services["raptor-staging"].started_at = T0 - timedelta(seconds=10)  # up, not ready yet
+    services["console-prod"].url = "http://127.0.0.1:9"
+    services["console-prod"].planned_start = T0 - timedelta(seconds=5)  # raxx up started it 5 s ago
+    fake_topology.supervisor.write_topology()
+    async with gate_context(ledger_db, topology_file=fake_topology.topology_file) as ctx:
+        await add_release(ctx, "raptor", "prod", "r1", at=T0 - timedelta(seconds=30), status="deploying")
+        probes = {p.deployment: p for p in await _monitor(ctx).poll_once()}
+        rows = {r.deployment: r for r in await _samples(ctx)}
+    for name, why in (
+        ("raptor-prod", "the deploy of r1 is in progress"),
+        ("raptor-staging", "its process started at 08:59:50"),
+        ("console-prod", "raxx up started it at 08:59:55"),
+    ):
+        assert (rows[name].ok, rows[name].starting) == (False, True), name
+        assert rows[name].reason is not None
+        assert rows[name].reason.startswith(f"starting ({why}): health: "), rows[name].reason
+        assert probes[name].starting
+
+
+async def test_a_failed_probe_after_the_start_grace_is_a_failure(
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
+) -> None:
+    """A minute after the deploy finished, after a crash restart, or a deploy stuck for ever: failures."""
+    services = fake_topology.services
+    services["raptor-prod"].url = "http://127.0.0.1:9"
+    services["raptor-staging"].broken_releases.add(services["raptor-staging"].release)
+    services["console-prod"].url = "http://127.0.0.1:9"
+    services["console-prod"].planned_start = T0 - timedelta(seconds=61)
+    fake_topology.supervisor.write_topology()
+    async with gate_context(ledger_db, topology_file=fake_topology.topology_file) as ctx:
+        await add_release(ctx, "raptor", "prod", "r1", at=T0 - timedelta(minutes=10), status="deploying")
+        await add_release(ctx, "raptor", "staging", "r1", at=T0 - timedelta(seconds=61))
+        await _monitor(ctx).poll_once()
+        rows = {r.deployment: r for r in await _samples(ctx)}
+    assert {name: (r.ok, r.starting) for name, r in rows.items()} == {
+        "raptor-prod": (False, False),
+        "raptor-staging": (False, False),
+        "console-prod": (False, False),
+    }

@@ -250,3 +250,20 @@ async def test_a_critical_incident_does_not_block_the_fix_reaching_staging(ledge
             ),
         )
     assert report.exit_code is ExitCode.PASS, report.as_dict()
+
+
+async def test_starting_samples_count_neither_for_nor_against_the_soak(ledger_db: ProvisionedDatabase) -> None:
+    clock = FrozenClock(T0)
+    async with gate_context(ledger_db, clock=clock) as ctx:
+        await add_release(ctx, "raptor", "staging", "r1", at=T0, by="alice")
+        ready = T0 + timedelta(seconds=40)
+        await add_samples(ctx, "raptor-staging", T0, ready, release=None, ok=False, starting=True)
+        end = T0 + 24 * H + timedelta(seconds=11)  # the last sample at 24 h 10 s: the window reaches T0 + 10 s
+        await add_samples(ctx, "raptor-staging", ready, end, release="r1")
+        clock.set(end)
+        report = await _check(ctx)
+    rate = next(r for r in report.results if r.name == "success_rate")
+    assert rate.status is Status.PASS
+    assert rate.evidence["ok"] == rate.evidence["samples"] == 2880
+    assert report.soak is not None
+    assert report.soak.restart_reason is None

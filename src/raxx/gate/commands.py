@@ -452,13 +452,13 @@ def monitor(once: bool) -> None:
             http=ctx.http,
             clock=ctx.clock,
             timeout=settings.http_timeout,
+            start_grace=settings.monitor_start_grace,
+            deploy_timeout=settings.deploy_timeout,
         )
         if once:
             for probe in await watcher.poll_once():
-                click.echo(
-                    f"{probe.deployment}: {'ok' if probe.ok else 'FAIL'} {probe.release_seen or '-'} "
-                    f"{probe.reason or ''}".rstrip()
-                )
+                word = "ok" if probe.ok else "starting" if probe.starting else "FAIL"
+                click.echo(f"{probe.deployment}: {word} {probe.release_seen or '-'} {probe.reason or ''}".rstrip())
             return
         stop = asyncio.Event()
         install_stop_signals(stop)

@@ -41,6 +41,9 @@ class GateSettings(BaseSettings):
         default=None, description="the audit database URL is this Heroku config var: APP:VAR (read at run time)"
     )
     monitor_interval: float = Field(default=30.0, gt=0, description="seconds between two health polls")
+    monitor_start_grace: float = Field(
+        default=60.0, ge=0, description="seconds after a start during which a failed probe is 'starting'"
+    )
     http_timeout: float = Field(default=5.0, gt=0, description="seconds for one probe or smoke request")
     deploy_timeout: float = Field(default=180.0, gt=0, description="seconds to wait for a platform deploy")
     platform: Literal["local", "heroku"] = Field(

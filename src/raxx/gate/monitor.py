@@ -1,7 +1,8 @@
 """``raxx monitor``: polls every deployment's health and identity, records one sample each.
 
 Survives a deployment being down (a failed sample with the reason) and the ledger
-being down (logs, retries next round); stops cleanly on SIGTERM or SIGINT.
+being down (logs, retries next round); stops cleanly on SIGTERM or SIGINT. A probe that
+fails while the deployment is starting (``raxx.gate.starting``) is recorded as starting.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import contextlib
 import logging
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -21,7 +23,9 @@ from raxx.common.clock import Clock
 from raxx.common.logging import log_event
 from raxx.gate.board import build_board, publish_board
 from raxx.gate.ledger.models import HealthSample
+from raxx.gate.ledger.repository import ReleaseRepository
 from raxx.gate.policy import Policy
+from raxx.gate.starting import DEFAULT_START_GRACE, StartEvidence, starting_reason
 from raxx.gate.topology import Locator, ServiceInfo
 
 log = logging.getLogger("raxx.gate.monitor")
@@ -34,6 +38,10 @@ class Probe:
     latency_ms: float | None
     release_seen: str | None
     reason: str | None
+    #: When the process says it started (its identity's ``started_at``), if it answered.
+    process_started_at: datetime | None = None
+    #: Unhealthy while starting: recorded, but neither a success nor a failure.
+    starting: bool = False
 
 
 class Monitor:
@@ -46,6 +54,8 @@ class Monitor:
         http: httpx.AsyncClient,
         clock: Clock,
         timeout: float = 5.0,
+        start_grace: float = DEFAULT_START_GRACE,
+        deploy_timeout: float = 180.0,
     ) -> None:
         self.policy = policy
         self.locator = locator
@@ -53,6 +63,8 @@ class Monitor:
         self.http = http
         self.clock = clock
         self.timeout = timeout
+        self.start_grace = timedelta(seconds=start_grace)
+        self.deploy_timeout = timedelta(seconds=deploy_timeout)
 
     async def poll_once(self) -> list[Probe]:
         """Probe every deployment concurrently and record the samples in one transaction."""
@@ -64,6 +76,7 @@ class Monitor:
         observed_at = self.clock.now()
         probes = list(await asyncio.gather(*(self.probe(s) for s in services)))
         async with self.sessions() as session:
+            probes = [await self._classify(session, s, p, observed_at) for s, p in zip(services, probes, strict=True)]
             session.add_all(
                 HealthSample(
                     deployment=p.deployment,
@@ -72,12 +85,22 @@ class Monitor:
                     latency_ms=p.latency_ms,
                     release_seen=p.release_seen,
                     reason=p.reason,
+                    starting=p.starting,
                 )
                 for p in probes
             )
             await session.commit()
         await self.refresh_board()
         return probes
+
+    async def _classify(self, session: AsyncSession, service: ServiceInfo, probe: Probe, at: datetime) -> Probe:
+        """A failed probe of a deployment that is starting becomes a starting one."""
+        if probe.ok:
+            return probe
+        last = await ReleaseRepository(session).history(service.app, service.environment, limit=1)
+        evidence = StartEvidence(probe.process_started_at, service.started_at, last[0] if last else None)
+        why = starting_reason(evidence, at, grace=self.start_grace, deploy_timeout=self.deploy_timeout)
+        return replace(probe, starting=True, reason=f"starting ({why}): {probe.reason}") if why else probe
 
     async def refresh_board(self) -> None:
         """Rebuild the releases board the console shows; a failure here never stops sampling."""
@@ -106,6 +129,7 @@ class Monitor:
             latency if health is not None else None,
             str(release) if release else None,
             reason,
+            process_started_at=_timestamp(identity.get("started_at")) if identity and not identity_error else None,
         )
 
     @staticmethod
@@ -159,6 +183,15 @@ class Monitor:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
         log_event(log, "gate.monitor.stop.ok", rounds=rounds)
         return rounds
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """An ISO 8601 time with its zone, or None (a missing or unreadable one proves nothing)."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ class ServiceInfo:
     url: str
     release: str | None = None
     pid: int | None = None
+    #: When ``raxx up`` last started it on purpose (start-up or deploy; not after a crash).
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,18 @@ def _services(raw: dict[str, Any]) -> dict[str, ServiceInfo]:
             url=str(item["url"]).rstrip("/"),
             release=item.get("release"),
             pid=item.get("pid"),
+            started_at=_moment(item.get("started_at")),
         )
         for name, item in raw.items()
         if item.get("url") and item.get("environment")  # the monitor itself has neither
     }
+
+
+def _moment(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def url_variable(service: str) -> str:
@@ -98,5 +109,14 @@ class Locator:
             live = topology.services.get(env.service) if topology else None
             url = live.url if live else (self._configured(env.service) or env.url)
             if url:
-                found.append(ServiceInfo(env.service, env.app, env.name, url, live.release if live else None))
+                found.append(
+                    ServiceInfo(
+                        env.service,
+                        env.app,
+                        env.name,
+                        url,
+                        live.release if live else None,
+                        started_at=live.started_at if live else None,
+                    )
+                )
         return found

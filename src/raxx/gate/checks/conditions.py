@@ -64,9 +64,7 @@ def approval_void_reason(approval: Approval, candidate: Candidate, soak: SoakPro
     """
     who = approval.approved_by
     if not candidate.matches(approval):
-        return (
-            f"{who} approved commit {approval.commit[:12]} / artifact {approval.artifact_digest[:19]}, which changed"
-        )
+        return f"{who} approved commit {approval.commit[:12]} / artifact {approval.artifact_digest[:19]}, which changed"
     if candidate.stint_id is None or soak is None or soak.stint is None:
         return None
     stint = soak.stint

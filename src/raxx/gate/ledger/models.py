@@ -102,10 +102,17 @@ class Approval(IdMixin, Base):
 
 
 class HealthSample(Base):
-    """One poll of one deployment by the monitor. Compact: about a million rows a year each."""
+    """One poll of one deployment by the monitor. Compact: about a million rows a year each.
+
+    A sample is ok, failed, or ``starting``: not healthy while the deployment was within its
+    start grace (``raxx.gate.monitor``), counted neither as success nor as failure.
+    """
 
     __tablename__ = "health_sample"
-    __table_args__ = (Index("ix_health_sample_deployment_observed", "deployment", "observed_at"),)
+    __table_args__ = (
+        Index("ix_health_sample_deployment_observed", "deployment", "observed_at"),
+        CheckConstraint("NOT (ok AND starting)", name="starting_not_ok"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     deployment: Mapped[str] = mapped_column(String(80))
@@ -114,6 +121,7 @@ class HealthSample(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float)
     release_seen: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(Text)
+    starting: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
 
 
 class Incident(IdMixin, Base):

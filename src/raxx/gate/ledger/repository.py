@@ -155,7 +155,10 @@ class SampleRepository:
     async def stats(
         self, deployment: str, start: datetime, end: datetime, *, release: str | None = None
     ) -> SampleStats:
-        """Counts in [start, end]; with ``release``, a sample that saw another release is not ok."""
+        """Counts in [start, end]; with ``release``, a sample that saw another release is not ok.
+
+        Starting samples are left out: they neither prove nor disprove health.
+        """
         ok = HealthSample.ok if release is None else and_(HealthSample.ok, HealthSample.release_seen == release)
         row = (
             await self.session.execute(
@@ -168,6 +171,7 @@ class SampleRepository:
                     HealthSample.deployment == deployment,
                     HealthSample.observed_at >= start,
                     HealthSample.observed_at <= end,
+                    HealthSample.starting.is_(False),
                 )
             )
         ).one()
@@ -181,7 +185,9 @@ class SampleRepository:
         A break is a sample showing another release (the exact release was not current)
         or a sample that follows a silence longer than ``max_gap_seconds`` (health was not
         proven meanwhile). Failed samples are not breaks; they count against the success
-        rate. Only [start, end] is scanned, through the (deployment, observed_at) index.
+        rate. Starting samples take part: one showing another release is a break, and they
+        show the monitor was running. Only [start, end] is scanned, through the
+        (deployment, observed_at) index.
         """
         inner = (
             select(
@@ -214,7 +220,7 @@ class SampleRepository:
     async def buckets(
         self, deployment: str, start: datetime, end: datetime, *, bucket_seconds: int
     ) -> list[tuple[datetime, int, int]]:
-        """(bucket start, samples, ok samples) per bucket, for sparklines."""
+        """(bucket start, samples, ok samples) per bucket, for sparklines (starting samples left out)."""
         bucket = func.to_timestamp(
             func.floor(func.extract("epoch", HealthSample.observed_at) / bucket_seconds) * bucket_seconds
         ).label("bucket")
@@ -224,6 +230,7 @@ class SampleRepository:
                 HealthSample.deployment == deployment,
                 HealthSample.observed_at >= start,
                 HealthSample.observed_at <= end,
+                HealthSample.starting.is_(False),
             )
             .group_by(bucket)
             .order_by(bucket)
