@@ -19,6 +19,7 @@ import pytest
 
 from raxx.common.pgembed import free_port
 from raxx.common.provision import ProvisionedDatabase
+from raxx.console.audit.keys import SigningKey
 from tests.fixtures.apps import add_user, csrf_from, write_registry
 from tests.fixtures.fake_alpaca import FakeAlpaca
 from tests.fixtures.fake_infisical import FakeInfisical
@@ -33,6 +34,7 @@ ALPACA_SECRET = "alpaca-paper-secret-Zq81xW"
 RAPTOR_INFISICAL_SECRET = "ua-raptor-secret-Hh3k9"
 CONSOLE_INFISICAL_SECRET = "ua-console-secret-Pp2m7"
 CONSOLE_SECRET_KEY = "console-signing-key-" + "Kx9" * 12
+AUDIT_SIGNING_KEY = SigningKey.generate().compact()
 OPERATOR_PASSWORD = "correct horse battery staple 42"
 
 
@@ -156,6 +158,7 @@ def test_no_secret_value_reaches_logs_error_bodies_or_pages(
         "/console",
         {
             "CONSOLE_SECRET_KEY": CONSOLE_SECRET_KEY,
+            "CONSOLE_AUDIT_SIGNING_KEY": AUDIT_SIGNING_KEY,
             "RAPTOR_TOKEN_STAGING": raptor_token,
             "RAPTOR_TOKEN_PROD": prod_token,
         },
@@ -166,6 +169,7 @@ def test_no_secret_value_reaches_logs_error_bodies_or_pages(
         "raptor infisical client secret": RAPTOR_INFISICAL_SECRET,
         "console infisical client secret": CONSOLE_INFISICAL_SECRET,
         "console secret key": CONSOLE_SECRET_KEY,
+        "audit checkpoint signing key": AUDIT_SIGNING_KEY,
         "raptor staging token": raptor_token,
         "raptor prod token": prod_token,
         "raptor database password": raptor_db.runtime_url.split(":")[2].split("@")[0],

@@ -111,6 +111,7 @@ def _static_requirements(spec: AppSpec) -> dict[str, str]:
         return {
             "CONSOLE_DATABASE_URL": "users, sessions and the audit trail (Heroku: DATABASE_URL)",
             "CONSOLE_SECRET_KEY": "signs CSRF and confirmation tokens",
+            "CONSOLE_AUDIT_SIGNING_KEY": "Ed25519 key signing audit checkpoints (`raxx audit keygen`)",
         }
     return {}
 

@@ -244,13 +244,28 @@ def write_registry(path: Path, options: UpOptions) -> None:
     path.write_text("\n".join(lines))
 
 
+def ensure_checkpoint_key(store: LocalSecrets) -> None:
+    """The console's Ed25519 checkpoint key in ``secrets.env`` (its secrets chain reads that file).
+
+    A data directory from before Ed25519 holds an HMAC secret there: it moves to
+    ``CONSOLE_AUDIT_HMAC_KEY``, where it still verifies the checkpoints it signed.
+    """
+    from raxx.console.audit.keys import SigningKey, is_private_key
+
+    current = store.values.get("CONSOLE_AUDIT_SIGNING_KEY")
+    if current and not is_private_key(current):
+        store.set("CONSOLE_AUDIT_HMAC_KEY", current)
+        current = None
+    if not current:
+        store.set("CONSOLE_AUDIT_SIGNING_KEY", SigningKey.generate().compact())
+
+
 def build_services(
     options: UpOptions, data_dir: Path, dbs: Databases, store: LocalSecrets, release: str
 ) -> list[ServiceSpec]:
     py = [sys.executable, "-m", "raxx"]
     ports = {"staging": options.staging_port, "prod": options.prod_port}
-    # The console reads this from its secrets chain (CONSOLE_DOTENV_FILE): it signs audit checkpoints.
-    store.get_or_create("CONSOLE_AUDIT_SIGNING_KEY", lambda: secrets.token_urlsafe(48))
+    ensure_checkpoint_key(store)
     services = [
         ServiceSpec(
             name=f"raptor-{env}",

@@ -203,3 +203,46 @@ def test_a_second_start_runs_the_deployed_release_at_once_and_records_no_failed_
         assert [r for r in rows if not r[1]] == []  # every deployment was up before the monitor began
     finally:
         drop_topology_databases(test_databases.admin_url, options.database_prefix)
+
+
+def test_checkpoints_verify_against_the_public_key_the_console_publishes(topology: Topology, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``raxx up`` generated the Ed25519 key; an outsider fetches the public key and needs no secret."""
+    import subprocess
+    import sys
+
+    url = topology.url("console-prod") + "/.well-known/raxx-audit-keys.json"
+    served = httpx.get(url)  # no sign-in: a public key is public
+    assert served.status_code == 200
+    assert served.headers["content-type"].startswith("application/json")
+    (current,) = served.json()["keys"]
+    assert current["status"] == "current"
+    assert current["public_key"].startswith("ed25519:")
+    assert "private" not in served.text
+    console_db = topology.databases.console
+    checkpoints = tmp_path / "checkpoints.jsonl"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CONSOLE_", "GATE_", "RAPTOR_"))}
+
+    def raxx(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "raxx", "audit", *args, "--database-url", console_db.runtime_url],
+            capture_output=True,
+            text=True,
+            env=clean,
+            timeout=120,
+        )
+
+    made = raxx("checkpoint", "--export", str(checkpoints), "--env-file", str(topology.data_dir / "secrets.env"))
+    assert made.returncode == 0, made.stderr
+    assert json.loads(checkpoints.read_text().splitlines()[-1])["key_id"] == current["key_id"]
+    verified = raxx(
+        "verify",
+        "--no-record",
+        "--checkpoint",
+        str(checkpoints),
+        "--public-key",
+        url,
+        "--env-file",
+        str(tmp_path / "none"),
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert verified.stdout.startswith("OK: ")

@@ -23,6 +23,7 @@ from raxx.console.api import router as api_router
 from raxx.console.api_fast import ApiReadFastPath
 from raxx.console.apitoken.service import ApiTokenVerifier
 from raxx.console.audit.background import start_audit_tasks
+from raxx.console.audit.checkpoint import checkpoint_keys
 from raxx.console.audit.service import AuditContext, AuditTrail
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
@@ -123,6 +124,7 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
     provider = secrets or settings.secrets_provider()
     pools = settings.pools()  # a formation the connection budget cannot fit refuses here too
     ledger_pools = settings.ledger_pools()
+    audit_keys = checkpoint_keys(provider)  # so does a checkpoint key that cannot sign
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -150,9 +152,10 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             started_at=utcnow(),
             audit=trail,
             api_tokens=ApiTokenVerifier(engine, cache_seconds=settings.api_token_cache_s),
+            audit_keys=audit_keys,
         )
         watcher = asyncio.create_task(_identity_watch(clients, settings.identity_ttl_s))
-        audit_tasks = start_audit_tasks(engine, clients, settings, provider)
+        audit_tasks = start_audit_tasks(engine, clients, settings, audit_keys)
         log_event(log, "console.start.ok", release=settings.release, environments=list(registry))
         try:
             yield

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from raxx.common.db import create_engine
 from raxx.common.provision import ProvisionedDatabase
 from raxx.console.audit.checkpoint import CheckpointSigner
+from raxx.console.audit.keys import load_signing_key
 from raxx.console.audit.service import AuditTrail
 from tests.console.audit.helpers import SIGNING_KEY, FakeRaptor
 from tests.fixtures.database import DatabaseFactory
@@ -37,7 +38,7 @@ def superuser_url(test_databases: DatabaseFactory, console_db: ProvisionedDataba
 
 @pytest.fixture
 def signer() -> CheckpointSigner:
-    return CheckpointSigner(SIGNING_KEY)
+    return CheckpointSigner(load_signing_key(SIGNING_KEY, source="test"))
 
 
 @pytest.fixture

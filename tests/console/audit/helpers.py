@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -20,7 +21,10 @@ import psycopg
 
 from raxx.console.audit.service import AuditContext
 
-SIGNING_KEY = "test-signing-key-0123456789abcdef-0123456789"
+#: A fixed Ed25519 private key (its 32-byte seed is 0, 1, ..., 31), as CONSOLE_AUDIT_SIGNING_KEY holds it.
+SIGNING_KEY = "ed25519-private:" + base64.b64encode(bytes(range(32))).decode()
+#: The kind of HMAC secret CONSOLE_AUDIT_SIGNING_KEY held before Ed25519.
+LEGACY_HMAC_KEY = "test-signing-key-0123456789abcdef-0123456789"
 
 
 def audit_context(**overrides: Any) -> AuditContext:

@@ -9,14 +9,8 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from raxx.console.audit.canonical import GENESIS_HASH, PG_TIMESTAMP_FORMAT
-from raxx.console.audit.checkpoint import (
-    CheckpointSigner,
-    create_checkpoint,
-    export_lines,
-    read_checkpoint_file,
-    run_periodic_checkpoints,
-    stored_checkpoints,
-)
+from raxx.console.audit.checkpoint import CheckpointSigner, export_lines, read_checkpoint_file, stored_checkpoints
+from raxx.console.audit.checkpointer import create_checkpoint, run_periodic_checkpoints
 from raxx.console.audit.service import AuditTrail
 from raxx.console.audit.verify import VERIFY_SQL, verify_since_last_checkpoint
 from tests.console.audit.helpers import audit_context, tamper
@@ -63,12 +57,12 @@ async def test_incremental_verify_starts_at_the_last_checkpoint_and_still_catche
     await create_checkpoint(runtime_engine, signer)
     for _ in range(3):
         await trail.record(audit_context(), "auth.logout", outcome="ok")
-    report = await verify_since_last_checkpoint(runtime_engine, signer)
+    report = await verify_since_last_checkpoint(runtime_engine, signer.verifier)
     assert report.ok
     assert (report.start_seq, report.count, report.head_seq) == (4, 3, 7)
     with tamper(superuser_url) as conn:
         conn.execute("UPDATE audit_event SET outcome = 'denied' WHERE seq = 6")
-    report = await verify_since_last_checkpoint(runtime_engine, signer)
+    report = await verify_since_last_checkpoint(runtime_engine, signer.verifier)
     assert [(f.kind, f.seq) for f in report.findings] == [("edited", 6)]
 
 

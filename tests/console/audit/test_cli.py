@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from raxx.cli import _register_groups, cli
 from raxx.common.db import create_engine
 from raxx.common.provision import ProvisionedDatabase
+from raxx.console.audit.keys import SigningKey, load_signing_key
 from raxx.console.audit.service import AuditContext, AuditTrail
 from tests.console.audit.helpers import SIGNING_KEY, tamper
 
@@ -194,3 +195,48 @@ def test_reconcile_without_a_registry_marks_open_attempts_unknown(
     assert result.exit_code == 0, result.output
     assert "1 open attempt(s) examined; closed as ok: 0, failed: 0, unknown: 1" in result.stdout
     assert _raxx(console_db, "reconcile", "--older-than", "soon").exit_code == 1
+
+
+def test_anyone_verifies_checkpoints_with_the_published_public_key_and_no_secret(
+    console_db: ProvisionedDatabase, superuser_url: str, tmp_path: Path
+) -> None:
+    _seed(console_db)
+    checkpoints = tmp_path / "checkpoints.jsonl"
+    assert _raxx(console_db, "checkpoint", "--export", str(checkpoints), tmp=tmp_path).exit_code == 0
+    published = _raxx(console_db, "checkpoint", "--public-key", tmp=tmp_path)
+    assert published.exit_code == 0, published.output
+    document = json.loads(published.stdout)
+    assert [k["status"] for k in document["keys"]] == ["current"]
+    assert document["keys"][0]["key_id"] == json.loads(checkpoints.read_text())["key_id"]
+    keys_file = tmp_path / "raxx-audit-keys.json"
+    keys_file.write_text(published.stdout)
+    args = ("verify", "--no-record", "--no-stored", "--checkpoint", str(checkpoints))
+
+    outsider = _raxx(console_db, *args, "--public-key", str(keys_file), key=None, tmp=tmp_path)
+    assert outsider.exit_code == 0, outsider.output
+    assert outsider.stdout.startswith("OK: 7 events")
+    compact = document["keys"][0]["public_key"]
+    assert _raxx(console_db, *args, "--public-key", compact, key=None, tmp=tmp_path).exit_code == 0
+    stranger = SigningKey.generate().public.compact()
+    wrong_key = _raxx(console_db, *args, "--public-key", stranger, key=None, tmp=tmp_path)
+    assert wrong_key.exit_code == 6
+    assert "whose public key was not given" in wrong_key.stdout
+
+    with tamper(superuser_url) as conn:
+        conn.execute("DELETE FROM audit_event WHERE seq >= 6")
+    truncated = _raxx(console_db, *args, "--public-key", str(keys_file), key=None, tmp=tmp_path)
+    assert truncated.exit_code == 5, truncated.output
+    unreadable = _raxx(console_db, *args, "--public-key", str(tmp_path / "nope.pem"), key=None, tmp=tmp_path)
+    assert unreadable.exit_code == 1
+    assert "--public-key" in unreadable.stderr
+
+
+def test_keygen_prints_a_key_the_console_accepts(tmp_path: Path) -> None:
+    _register_groups()
+    result = CliRunner().invoke(cli, ["audit", "keygen"], catch_exceptions=False)
+    assert result.exit_code == 0
+    name, value = result.stdout.strip().split("=", 1)
+    assert name == "CONSOLE_AUDIT_SIGNING_KEY"
+    key = load_signing_key(value, source=name)
+    assert f"key id {key.key_id}" in result.stderr
+    assert value not in result.stderr

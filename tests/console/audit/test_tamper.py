@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from raxx.console.audit.checkpoint import CheckpointSigner, create_checkpoint, export_lines, read_checkpoint_file
+from raxx.console.audit.checkpoint import CheckpointSigner, export_lines, read_checkpoint_file
+from raxx.console.audit.checkpointer import create_checkpoint
+from raxx.console.audit.keys import KeyFormatError, SigningKey, load_signing_key
 from raxx.console.audit.service import AuditTrail
 from raxx.console.audit.verify import (
     EXIT_BAD_CHECKPOINT,
@@ -108,7 +110,7 @@ async def test_tail_deletion_is_found_against_an_exported_checkpoint(
     with tamper(superuser_url) as conn:
         conn.execute("DELETE FROM audit_event WHERE seq > 7")
         conn.execute("DELETE FROM audit_checkpoint")  # the attacker cleans up the database copy too
-    report = await verify_chain(runtime_engine, checkpoints=read_checkpoint_file(exported), signer=signer)
+    report = await verify_chain(runtime_engine, checkpoints=read_checkpoint_file(exported), verifier=signer.verifier)
     assert not report.ok
     assert report.exit_code() == EXIT_TRUNCATED
     (finding,) = report.findings
@@ -124,7 +126,7 @@ async def test_tail_deletion_then_new_appends_diverge_from_the_checkpoint(
     with tamper(superuser_url) as conn:
         conn.execute("DELETE FROM audit_event WHERE seq > 4")
     await _fill(trail, 2)  # the chain grows past the checkpoint again, with other events
-    report = await verify_chain(runtime_engine, checkpoints=[checkpoint], signer=signer)
+    report = await verify_chain(runtime_engine, checkpoints=[checkpoint], verifier=signer.verifier)
     assert [(f.kind, f.seq) for f in report.findings] == [("diverged", 6)]
     assert report.exit_code() == EXIT_TRUNCATED
 
@@ -136,7 +138,7 @@ async def test_stored_checkpoints_count_too(
     checkpoint = await create_checkpoint(runtime_engine, signer)
     with tamper(superuser_url) as conn:
         conn.execute("DELETE FROM audit_event WHERE seq = 4")
-    report = await verify_chain(runtime_engine, stored=[checkpoint], signer=signer)
+    report = await verify_chain(runtime_engine, stored=[checkpoint], verifier=signer.verifier)
     assert [f.kind for f in report.findings] == ["truncated"]
 
 
@@ -149,12 +151,12 @@ async def test_a_rewritten_chain_cannot_match_a_checkpoint_signed_with_a_key_it_
     forged = json.loads(checkpoint.to_json()) | {"hash": "b" * 64}
     path = tmp_path / "forged.jsonl"
     path.write_text(json.dumps(forged) + "\n")
-    report = await verify_chain(runtime_engine, checkpoints=read_checkpoint_file(path), signer=signer)
+    report = await verify_chain(runtime_engine, checkpoints=read_checkpoint_file(path), verifier=signer.verifier)
     assert [f.kind for f in report.findings] == ["bad_checkpoint"]
     assert report.exit_code() == EXIT_BAD_CHECKPOINT
-    other = CheckpointSigner("another-key-of-at-least-32-bytes-length!")
-    report = await verify_chain(runtime_engine, checkpoints=[checkpoint], signer=other)
-    assert "another key" in report.findings[0].detail
+    other = CheckpointSigner(SigningKey.generate())
+    report = await verify_chain(runtime_engine, checkpoints=[checkpoint], verifier=other.verifier)
+    assert f"signed with key {checkpoint.key_id}, whose public key was not given" in report.findings[0].detail
 
 
 async def test_several_problems_report_the_first_broken_seq_and_the_most_severe_code(
@@ -177,12 +179,12 @@ async def test_intact_chain_exit_code_is_zero(trail: AuditTrail, runtime_engine:
     assert (await verify_chain(runtime_engine)).exit_code() == EXIT_OK
 
 
-def test_signing_key_must_be_long_enough() -> None:
-    from raxx.common.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="at least 32 bytes"):
-        CheckpointSigner("short")
-    assert CheckpointSigner(SIGNING_KEY).key_id == CheckpointSigner(SIGNING_KEY).key_id
+def test_the_signing_key_must_be_an_ed25519_private_key() -> None:
+    for wrong in ("short", "ed25519-private:AAAA", SigningKey.generate().public.compact()):
+        with pytest.raises(KeyFormatError, match="is not an Ed25519 private key"):
+            load_signing_key(wrong, source="CONSOLE_AUDIT_SIGNING_KEY")
+    key = load_signing_key(SIGNING_KEY, source="CONSOLE_AUDIT_SIGNING_KEY")
+    assert key.key_id == load_signing_key(SIGNING_KEY, source="x").key_id == key.public.key_id
 
 
 async def test_parallel_verify_finds_the_same_problems_across_range_boundaries(
@@ -197,7 +199,7 @@ async def test_parallel_verify_finds_the_same_problems_across_range_boundaries(
     await _fill(trail, 15)  # 30 events
     checkpoint = await create_checkpoint(runtime_engine, signer)
     monkeypatch.setattr(verify_module, "PARALLEL_MIN_EVENTS", 4)  # cut 30 events into 4 ranges of 8
-    parallel = await verify_chain(runtime_engine, checkpoints=[checkpoint], signer=signer, workers=2)
+    parallel = await verify_chain(runtime_engine, checkpoints=[checkpoint], verifier=signer.verifier, workers=2)
     assert parallel.ok, parallel.summary()
     assert (parallel.count, parallel.head_seq) == (30, 30)
     with tamper(superuser_url) as conn:
@@ -205,8 +207,8 @@ async def test_parallel_verify_finds_the_same_problems_across_range_boundaries(
         conn.execute("UPDATE audit_event SET hash = repeat('c', 64) WHERE seq = 16")  # a range's last row
         conn.execute("UPDATE audit_event SET action = 'order.place' WHERE seq = 21")
         conn.execute("DELETE FROM audit_event WHERE seq > 28")
-    single = await verify_chain(runtime_engine, checkpoints=[checkpoint], signer=signer)
-    parallel = await verify_chain(runtime_engine, checkpoints=[checkpoint], signer=signer, workers=2)
+    single = await verify_chain(runtime_engine, checkpoints=[checkpoint], verifier=signer.verifier)
+    parallel = await verify_chain(runtime_engine, checkpoints=[checkpoint], verifier=signer.verifier, workers=2)
     expected = [("missing", 9), ("edited", 16), ("broken_link", 17), ("edited", 21), ("truncated", 29)]
     assert [(f.kind, f.seq) for f in single.findings] == expected
     assert [(f.kind, f.seq) for f in parallel.findings] == expected

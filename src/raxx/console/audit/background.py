@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from raxx.common.clock import SystemClock
 from raxx.common.logging import log_event
-from raxx.common.secrets import SecretsProvider
-from raxx.console.audit.checkpoint import SIGNING_KEY_SECRET, CheckpointSigner, run_periodic_checkpoints
+from raxx.console.audit.checkpoint import SIGNING_KEY_SECRET, CheckpointKeys
+from raxx.console.audit.checkpointer import run_periodic_checkpoints
 from raxx.console.audit.lookup import RaptorClientsLookup
 from raxx.console.audit.reconciler import run_periodic_reconcile
 from raxx.console.config import ConsoleSettings
@@ -25,13 +25,12 @@ log = logging.getLogger("raxx.console.audit")
 
 
 def start_audit_tasks(
-    engine: AsyncEngine, clients: RaptorClients, settings: ConsoleSettings, secrets: SecretsProvider
+    engine: AsyncEngine, clients: RaptorClients, settings: ConsoleSettings, keys: CheckpointKeys
 ) -> list[asyncio.Task[None]]:
     """Start the periodic checkpointer (when a signing key is configured) and the reconciler."""
     tasks = []
-    key = secrets.get(SIGNING_KEY_SECRET)
-    if key:
-        signer = CheckpointSigner(key)
+    signer = keys.signer()
+    if signer is not None:
         interval = timedelta(minutes=settings.audit_checkpoint_minutes)
         tasks.append(asyncio.create_task(run_periodic_checkpoints(engine, signer, interval=interval)))
     else:

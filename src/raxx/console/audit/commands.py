@@ -1,12 +1,15 @@
 """``raxx audit ...``: verify, export, checkpoint, reconcile. Thin: parse, call, render, exit.
 
-The database is ``CONSOLE_DATABASE_URL`` (or ``--database-url``); the checkpoint key is
-the secret ``CONSOLE_AUDIT_SIGNING_KEY`` (``.env`` file, then the process environment).
+The database is ``CONSOLE_DATABASE_URL`` (or ``--database-url``). Checkpoints are signed
+with the Ed25519 private key ``CONSOLE_AUDIT_SIGNING_KEY`` (``.env`` file, then the process
+environment); verifying needs only public keys: ``--public-key`` (a file, the console's
+``/.well-known/raxx-audit-keys.json`` URL, or ``ed25519:...``), else the local configuration's.
 
 ``raxx audit verify`` exit codes: 0 intact; 3 an event was edited or a link broken;
 4 events missing (gaps); 5 chain shorter than or different from a checkpoint
 (newest events deleted, or rewritten); 6 a checkpoint's signature does not verify or
-its file cannot be read; 69 database unreachable; 78 configuration missing.
+its file cannot be read; 69 database unreachable; 78 configuration missing or a key that
+cannot be read.
 """
 
 from __future__ import annotations
@@ -34,13 +37,17 @@ from raxx.common.errors import BadRequest, ConfigError, Unavailable
 from raxx.common.secrets import ChainSecrets, DotenvSecrets, EnvironSecrets
 from raxx.common.settings import load_budget, one_off_pool
 from raxx.console.audit.checkpoint import (
+    LEGACY_HMAC_SECRET,
+    PUBLIC_KEYS_SETTING,
     SIGNING_KEY_SECRET,
-    CheckpointSigner,
-    create_checkpoint,
+    CheckpointKeys,
+    CheckpointVerifier,
+    checkpoint_keys,
     export_lines,
     read_checkpoint_file,
     stored_checkpoints,
 )
+from raxx.console.audit.checkpointer import create_checkpoint
 from raxx.console.audit.export import export_events
 from raxx.console.audit.repository import EventFilter
 from raxx.console.audit.service import AuditContext, AuditTrail
@@ -73,7 +80,10 @@ def audit() -> None:
       4   events are missing (a gap in seq)
       5   the chain is shorter than, or differs from, a signed checkpoint
       6   a checkpoint's signature does not verify, or its file cannot be read
-      69  the database is unreachable;  78  configuration is missing
+      69  the database is unreachable;  78  configuration is missing, or a key cannot be read
+
+    Checkpoints verify with public keys only: `raxx audit verify --public-key KEY`
+    (a file, the console's /.well-known/raxx-audit-keys.json URL, or ed25519:BASE64).
     """
 
 
@@ -108,12 +118,30 @@ def _secrets(env_file: Path) -> ChainSecrets:
     return ChainSecrets([DotenvSecrets(env_file), EnvironSecrets()])
 
 
-def _signer(env_file: Path, *, required: bool) -> CheckpointSigner | None:
-    secrets = _secrets(env_file)
-    if required:
-        return CheckpointSigner(secrets.require(SIGNING_KEY_SECRET))
-    key = secrets.get(SIGNING_KEY_SECRET)
-    return CheckpointSigner(key) if key else None
+def _keys(env_file: Path) -> CheckpointKeys:
+    return checkpoint_keys(_secrets(env_file))
+
+
+def _verifier(env_file: Path, public_keys: tuple[str, ...], *, required: bool) -> CheckpointVerifier | None:
+    """The keys given with ``--public-key`` (nothing secret needed), else the local configuration's.
+
+    The old HMAC secret, when present, still verifies checkpoints from before Ed25519.
+    """
+    if public_keys:
+        from raxx.console.audit.keyfiles import read_public_keys
+
+        legacy = _secrets(env_file).get(LEGACY_HMAC_SECRET)
+        return CheckpointVerifier(read_public_keys(public_keys), hmac_key=legacy)
+    keys = _keys(env_file)
+    if keys.signing is None and not keys.older and keys.hmac_key is None:
+        if required:
+            raise ConfigError(
+                f"verifying a checkpoint needs its public key: pass --public-key (a file, the console's "
+                f"/.well-known/raxx-audit-keys.json URL, or ed25519:...), or set {SIGNING_KEY_SECRET} "
+                f"or {PUBLIC_KEYS_SETTING}"
+            )
+        return None
+    return keys.verifier()
 
 
 def _cli_context() -> AuditContext:
@@ -156,6 +184,14 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="an exported checkpoint file (JSON Lines) to check the chain against; repeatable",
 )
+@click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    metavar="KEY",
+    help="a public key that verifies checkpoints: a file (PEM, or the keys document), the console's "
+    "/.well-known/raxx-audit-keys.json URL, or ed25519:BASE64; repeatable. No secret is then needed",
+)
 @click.option("--no-stored", is_flag=True, help="ignore the checkpoints stored in the database")
 @click.option("--no-record", is_flag=True, help="do not record this verification as an audit event")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
@@ -170,13 +206,14 @@ def verify(
     database_url: str | None,
     env_file: Path,
     checkpoint_files: tuple[Path, ...],
+    public_keys: tuple[str, ...],
     no_stored: bool,
     no_record: bool,
     as_json: bool,
     workers: int,
 ) -> None:
     """Walk the hash chain and report OK (count, head) or what is broken. Exit codes: see `raxx audit --help`."""
-    signer = _signer(env_file, required=bool(checkpoint_files))
+    verifier = _verifier(env_file, public_keys, required=bool(checkpoint_files))
     exported = [cp for path in checkpoint_files for cp in read_checkpoint_file(path)]
     workers = verify_workers(workers)
 
@@ -184,7 +221,7 @@ def verify(
         stored = [] if no_stored else await stored_checkpoints(engine)
         with _progress("verifying") as progress:
             report = await verify_chain(
-                engine, checkpoints=exported, stored=stored, signer=signer, progress=progress, workers=workers
+                engine, checkpoints=exported, stored=stored, verifier=verifier, progress=progress, workers=workers
             )
         if not no_record:
             await AuditTrail(engine).record(
@@ -298,10 +335,28 @@ def _open_output(output: Path | None) -> Iterator[TextIO]:
     help="append the checkpoint(s) to this file (JSON Lines) instead of stdout",
 )
 @click.option("--all", "export_all", is_flag=True, help="export every stored checkpoint instead of signing a new one")
-def checkpoint(database_url: str | None, env_file: Path, export_to: Path | None, export_all: bool) -> None:
+@click.option(
+    "--public-key",
+    "public_key",
+    is_flag=True,
+    help="print the public keys that verify this console's checkpoints (the document the console "
+    "serves at /.well-known/raxx-audit-keys.json) and exit",
+)
+def checkpoint(
+    database_url: str | None, env_file: Path, export_to: Path | None, export_all: bool, public_key: bool
+) -> None:
     """Verify the chain since the last checkpoint, then sign and store its head."""
-    signer = _signer(env_file, required=True)
-    assert signer is not None
+    keys = _keys(env_file)
+    if public_key:
+        if keys.signing is None and not keys.older:
+            raise ConfigError(f"no checkpoint key is configured: set {SIGNING_KEY_SECRET} (`raxx audit keygen`)")
+        import json
+
+        click.echo(json.dumps(keys.public_document(), indent=2))
+        return
+    signer = keys.signer()
+    if signer is None:
+        raise ConfigError(f"{SIGNING_KEY_SECRET} is required but not set (generate one: `raxx audit keygen`)")
 
     async def work(engine: AsyncEngine) -> str:
         if export_all:
@@ -315,6 +370,20 @@ def checkpoint(database_url: str | None, env_file: Path, export_to: Path | None,
         with export_to.open("a", encoding="utf-8") as handle:
             handle.write(lines)
         click.echo(f"checkpoint(s) appended to {export_to}", err=True)
+
+
+@audit.command()
+def keygen() -> None:
+    """Print a new Ed25519 checkpoint signing key (for CONSOLE_AUDIT_SIGNING_KEY), once.
+
+    Its public key and key id go to stderr. Store the private key as a secret; when it
+    replaces an older one, add the older public key to CONSOLE_AUDIT_PUBLIC_KEYS.
+    """
+    from raxx.console.audit.keys import SigningKey
+
+    key = SigningKey.generate()
+    click.echo(f"{SIGNING_KEY_SECRET}={key.compact()}")
+    click.echo(f"public key {key.public.compact()} (key id {key.key_id})", err=True)
 
 
 @audit.command()

@@ -43,7 +43,7 @@ from raxx.console.audit.chainwalk import (
     Walk,
     verify_range,
 )
-from raxx.console.audit.checkpoint import Checkpoint, CheckpointSigner, stored_checkpoints
+from raxx.console.audit.checkpoint import Checkpoint, CheckpointVerifier, stored_checkpoints
 
 __all__ = [
     "EXIT_BAD_CHECKPOINT",
@@ -67,7 +67,7 @@ async def verify_chain(
     *,
     checkpoints: Sequence[Checkpoint] = (),
     stored: Sequence[Checkpoint] = (),
-    signer: CheckpointSigner | None = None,
+    verifier: CheckpointVerifier | None = None,
     start_after: tuple[int, str] | None = None,
     progress: ProgressFn | None = None,
     workers: int = 1,
@@ -75,17 +75,20 @@ async def verify_chain(
     """Verify the chain (from the start, or after a trusted ``(seq, hash)`` anchor).
 
     ``checkpoints`` (exported, kept elsewhere) and ``stored`` (the checkpoint table)
-    are compared with the chain. With a ``signer`` their signatures are checked first:
-    a checkpoint that fails is reported (``bad_checkpoint``) and not used, except a
-    stored one signed by another (rotated) key, which is only noted.
+    are compared with the chain. With a ``verifier`` (public keys only: no secret) their
+    signatures are checked first: a checkpoint that fails is reported (``bad_checkpoint``)
+    and not used, except a stored one signed by a key the verifier does not hold, which is
+    only noted. Without one, stored checkpoints are used unchecked and the report says so.
     ``progress(done, total)`` is called as rows are checked. With ``workers`` > 1 a
     long chain is cut into seq ranges verified by that many processes (the links
     between ranges are checked when their verdicts are merged).
     """
     start_seq, start_hash = start_after or (0, GENESIS_HASH)
     report = VerifyReport(start_seq=start_seq, head_seq=start_seq, head_hash=start_hash)
-    trusted = _trusted_checkpoints(report, checkpoints, signer, other_keys_are_notes=False)
-    trusted += _trusted_checkpoints(report, stored, signer, other_keys_are_notes=True)
+    trusted = _trusted_checkpoints(report, checkpoints, verifier, other_keys_are_notes=False)
+    trusted += _trusted_checkpoints(report, stored, verifier, other_keys_are_notes=True)
+    if verifier is None and stored:
+        report.notes.append("no public key was given: the stored checkpoints' signatures were not checked")
     report.checkpoints_checked = len(trusted)
     walk = Walk(report, _by_seq(trusted, after=start_seq), start_seq, start_hash)
     async with engine.connect() as conn:
@@ -168,15 +171,15 @@ def _merge(walk: Walk, chunk: Chunk) -> None:
 def _trusted_checkpoints(
     report: VerifyReport,
     checkpoints: Sequence[Checkpoint],
-    signer: CheckpointSigner | None,
+    verifier: CheckpointVerifier | None,
     *,
     other_keys_are_notes: bool,
 ) -> list[Checkpoint]:
     trusted = []
     for cp in checkpoints:
-        problem = signer.problem_with(cp) if signer else None
-        if problem and other_keys_are_notes and signer and cp.key_id != signer.key_id:
-            report.notes.append(f"checkpoint {cp.checkpoint_id} was signed by another key ({cp.key_id}); not used")
+        problem = verifier.problem_with(cp) if verifier else None
+        if problem and other_keys_are_notes and verifier and not verifier.holds_key_for(cp):
+            report.notes.append(f"checkpoint {cp.checkpoint_id} not used: {problem}")
         elif problem:
             report.add(Finding("bad_checkpoint", cp.seq, f"checkpoint {cp.checkpoint_id}: {problem}"))
         else:
@@ -215,18 +218,18 @@ def _check_checkpoints_reached(walk: Walk) -> None:
                 walk.report.add(Finding("diverged", seq, f"the event checkpoint {cp.checkpoint_id} signed is gone"))
 
 
-async def verify_since_last_checkpoint(engine: AsyncEngine, signer: CheckpointSigner) -> VerifyReport:
+async def verify_since_last_checkpoint(engine: AsyncEngine, verifier: CheckpointVerifier) -> VerifyReport:
     """Incremental verify: from the newest stored checkpoint whose signature and anchor hold.
 
     Used before signing a new checkpoint, so periodic checkpoints stay cheap on a long chain.
     Falls back to a full walk when no stored checkpoint can serve as the anchor.
     """
-    trusted = [cp for cp in await stored_checkpoints(engine, limit=5) if not signer.problem_with(cp)]
+    trusted = [cp for cp in await stored_checkpoints(engine, limit=5) if not verifier.problem_with(cp)]
     for cp in trusted:
         if cp.seq == 0:
             break
         async with engine.connect() as conn:
             anchored = await repository.hash_at(conn, cp.seq) == cp.hash
         if anchored:
-            return await verify_chain(engine, stored=trusted, start_after=(cp.seq, cp.hash))
-    return await verify_chain(engine, stored=trusted)
+            return await verify_chain(engine, stored=trusted, verifier=verifier, start_after=(cp.seq, cp.hash))
+    return await verify_chain(engine, stored=trusted, verifier=verifier)

@@ -7,6 +7,7 @@ console-wide events (sign-in, sign-out) that have no environment.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -130,6 +131,20 @@ async def audit_event(request: Request, state: StateDep, login: LoginDep, spec: 
         partner=partner,
         fields=_detail_fields(event),
         tag=_tagger(state),
+    )
+
+
+@router.get("/.well-known/raxx-audit-keys.json", tags=["audit"])
+async def checkpoint_public_keys(state: StateDep) -> Response:
+    """The public keys that verify this console's audit checkpoints (no sign-in: they are public).
+
+    ``raxx audit verify --public-key`` takes this document (its URL or a saved copy): a
+    verifier needs nothing secret, and cannot forge a checkpoint.
+    """
+    return Response(
+        json.dumps(state.audit_keys.public_document(), indent=2) + "\n",
+        media_type="application/json",
+        headers={"cache-control": "public, max-age=300"},
     )
 
 
