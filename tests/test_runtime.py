@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -248,7 +249,8 @@ def test_secrets_check_for_the_console_lists_each_environments_token(tmp_path: P
     assert result.exit_code == 78
     assert "RAPTOR_TOKEN_PROD" in result.output
     assert "rpt_staging_token" not in result.output
-    assert "CONSOLE_DATABASE_URL  present" in result.output
+    assert re.search(r"CONSOLE_DATABASE_URL +present", result.output)
+    assert re.search(r"CONSOLE_AUDIT_SIGNING_KEY +MISSING", result.output)  # production signs checkpoints
 
 
 def test_secrets_check_with_infisical_unreachable_says_so() -> None:
