@@ -158,10 +158,13 @@ async def test_a_failed_probe_while_a_deployment_is_starting_is_recorded_as_star
 async def test_a_failed_probe_after_the_start_grace_is_a_failure(
     ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:
-    """A minute after the deploy finished, after a crash restart, or a deploy stuck for ever: failures."""
+    """A minute after the deploy finished, a deploy stuck for ever, a start that names another
+    environment: failures."""
     services = fake_topology.services
     services["raptor-prod"].url = "http://127.0.0.1:9"
     services["raptor-staging"].broken_releases.add(services["raptor-staging"].release)
+    services["raptor-staging"].environment = "prod"  # just started, but as the wrong environment
+    services["raptor-staging"].started_at = T0 - timedelta(seconds=5)
     services["console-prod"].url = "http://127.0.0.1:9"
     services["console-prod"].planned_start = T0 - timedelta(seconds=61)
     fake_topology.supervisor.write_topology()

@@ -42,6 +42,8 @@ class Probe:
     process_started_at: datetime | None = None
     #: Unhealthy while starting: recorded, but neither a success nor a failure.
     starting: bool = False
+    #: Its identity names another environment: a misconfiguration, never "starting".
+    wrong_environment: bool = False
 
 
 class Monitor:
@@ -95,7 +97,7 @@ class Monitor:
 
     async def _classify(self, session: AsyncSession, service: ServiceInfo, probe: Probe, at: datetime) -> Probe:
         """A failed probe of a deployment that is starting becomes a starting one."""
-        if probe.ok:
+        if probe.ok or probe.wrong_environment:
             return probe
         last = await ReleaseRepository(session).history(service.app, service.environment, limit=1)
         evidence = StartEvidence(probe.process_started_at, service.started_at, last[0] if last else None)
@@ -123,13 +125,15 @@ class Monitor:
         )
         release = identity.get("release") if identity else None
         reason = self._reason(service, health, health_error, identity, identity_error)
+        answered = identity if identity and not identity_error else {}
         return Probe(
             service.service,
             reason is None,
             latency if health is not None else None,
             str(release) if release else None,
             reason,
-            process_started_at=_timestamp(identity.get("started_at")) if identity and not identity_error else None,
+            process_started_at=_timestamp(answered.get("started_at")),
+            wrong_environment=answered.get("environment", service.environment) != service.environment,
         )
 
     @staticmethod

@@ -12,8 +12,10 @@ before ``t``:
 
 or when a deploy to it is in progress (ledger status ``deploying``) that began less than
 ``GATE_DEPLOY_TIMEOUT`` plus the grace ago (a deploy whose process crashed cannot excuse
-failures for ever). Every other unhealthy probe is a failure. A starting sample counts
-neither as a success nor as a failure: soak, retirement and the board leave it out.
+failures for ever). Every other unhealthy probe is a failure, and so is one whose identity
+names another environment (the monitor never asks: a misconfiguration is not a start). A
+starting sample counts neither as a success nor as a failure: soak, retirement and the
+board leave it out.
 """
 
 from __future__ import annotations
