@@ -45,6 +45,7 @@ CONSOLE_MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/favicon/{env}.svg"): PUBLIC,
     ("GET", "/favicon.ico"): PUBLIC,
     ("GET", "/audit-assets/env-tags.css"): PUBLIC,
+    ("GET", "/.well-known/raxx-audit-keys.json"): PUBLIC,  # public keys: they verify, they cannot sign
     ("GET", "/static"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,  # documents the JSON API for script authors; names no secret
     ("GET", "/{env}"): PUBLIC,  # a bare redirect to /{env}/, which is then checked
