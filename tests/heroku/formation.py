@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from raxx.console.audit.keys import SigningKey
 from tests.heroku.dyno import BASIC_WEB_CONCURRENCY
 from tests.heroku.platform import HerokuLocal
 
@@ -84,6 +85,7 @@ def bring_up(harness: HerokuLocal, *, fresh_slug: bool = False, compress: bool =
         {
             "RAXX_APP": "console",
             "CONSOLE_SECRET_KEY": secrets.token_urlsafe(48),
+            "CONSOLE_AUDIT_SIGNING_KEY": SigningKey.generate().compact(),
             "CONSOLE_ENVIRONMENTS_FILE": str(registry),
             "RAPTOR_TOKEN_STAGING": formation.raptor_tokens["staging"],
             "RAPTOR_TOKEN_PROD": formation.raptor_tokens["prod"],
