@@ -37,11 +37,8 @@ from raxx.common.errors import BadRequest, ConfigError, Unavailable
 from raxx.common.secrets import ChainSecrets, DotenvSecrets, EnvironSecrets
 from raxx.common.settings import load_budget, one_off_pool
 from raxx.console.audit.checkpoint import (
-    LEGACY_HMAC_SECRET,
-    PUBLIC_KEYS_SETTING,
     SIGNING_KEY_SECRET,
     CheckpointKeys,
-    CheckpointVerifier,
     checkpoint_keys,
     export_lines,
     read_checkpoint_file,
@@ -49,6 +46,7 @@ from raxx.console.audit.checkpoint import (
 )
 from raxx.console.audit.checkpointer import create_checkpoint
 from raxx.console.audit.export import export_events
+from raxx.console.audit.keyfiles import verifier_for
 from raxx.console.audit.repository import EventFilter
 from raxx.console.audit.service import AuditContext, AuditTrail
 from raxx.console.audit.verify import VerifyReport, verify_chain
@@ -122,28 +120,6 @@ def _keys(env_file: Path) -> CheckpointKeys:
     return checkpoint_keys(_secrets(env_file))
 
 
-def _verifier(env_file: Path, public_keys: tuple[str, ...], *, required: bool) -> CheckpointVerifier | None:
-    """The keys given with ``--public-key`` (nothing secret needed), else the local configuration's.
-
-    The old HMAC secret, when present, still verifies checkpoints from before Ed25519.
-    """
-    if public_keys:
-        from raxx.console.audit.keyfiles import read_public_keys
-
-        legacy = _secrets(env_file).get(LEGACY_HMAC_SECRET)
-        return CheckpointVerifier(read_public_keys(public_keys), hmac_key=legacy)
-    keys = _keys(env_file)
-    if keys.signing is None and not keys.older and keys.hmac_key is None:
-        if required:
-            raise ConfigError(
-                f"verifying a checkpoint needs its public key: pass --public-key (a file, the console's "
-                f"/.well-known/raxx-audit-keys.json URL, or ed25519:...), or set {SIGNING_KEY_SECRET} "
-                f"or {PUBLIC_KEYS_SETTING}"
-            )
-        return None
-    return keys.verifier()
-
-
 def _cli_context() -> AuditContext:
     """Who acts when a person runs ``raxx audit``: the operating-system user, no environment."""
     return AuditContext(actor_name=f"cli:{getpass.getuser()}", user_agent="raxx-cli")
@@ -213,7 +189,7 @@ def verify(
     workers: int,
 ) -> None:
     """Walk the hash chain and report OK (count, head) or what is broken. Exit codes: see `raxx audit --help`."""
-    verifier = _verifier(env_file, public_keys, required=bool(checkpoint_files))
+    verifier = verifier_for(public_keys, _secrets(env_file), required=bool(checkpoint_files))
     exported = [cp for path in checkpoint_files for cp in read_checkpoint_file(path)]
     workers = verify_workers(workers)
 
