@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from raxx.common.errors import ConfigError, UnknownEnvironment
 
@@ -128,8 +129,8 @@ def _spec_from_table(name: str, table: Any, source: str, url_override: str | Non
     if not COLOR_RE.match(color):
         raise ConfigError(f"{where}: color must look like #rrggbb, got {color!r}")
     raptor_url = url_override or table.get("raptor_url")
-    if not isinstance(raptor_url, str) or not raptor_url.startswith(("http://", "https://")):
-        raise ConfigError(f"{where}: raptor_url must be an http(s) URL")
+    if not isinstance(raptor_url, str) or not _backend_url(raptor_url):
+        raise ConfigError(f"{where}: raptor_url must be an http(s) URL: a host, no credentials, query or fragment")
     token_secret = table.get("token_secret", f"RAPTOR_TOKEN_{name.upper().replace('-', '_')}")
     protected = bool(table.get("protected", False))
     confirm = table.get("confirm_actions", list(DEFAULT_CONFIRM_ACTIONS) if protected else [])
@@ -144,3 +145,14 @@ def _spec_from_table(name: str, table: Any, source: str, url_override: str | Non
         protected=protected,
         confirm_actions=tuple(confirm),
     )
+
+
+def _backend_url(url: str) -> bool:
+    """``http(s)://host[:port][/path]``: what the console's Raptor client can call."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        return False
+    plain = not (parts.username or parts.password or parts.query or parts.fragment)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and plain

@@ -1,29 +1,58 @@
-"""A lean HTTP/1.1 client for the JSON API's reads: ``GET`` over pooled keep-alive connections.
+"""The console's HTTP/1.1 client for Raptor: pooled keep-alive connections, plain or TLS.
 
-Why not aiohttp here: profiling the console's proxied read (``bench/console_proxy.py``,
+Why not aiohttp (or httpx): profiling the console's proxied read (``bench/console_proxy.py``,
 ``bench/README.md`` "Console") put aiohttp's request path (URL objects, cookie jar, trace
 hooks, request and response objects, stream reader) at about half of the console's CPU
-per read. A read needs much less: one ``GET`` on a reused connection, the body framed by
-``Content-Length``, chunked encoding or the connection's close (parsed by httptools, the
-parser uvicorn already uses), a connect timeout and a total one. Everything else (writes,
-identity checks, readiness) stays on aiohttp.
+per read, and the maintained clients measured against this one over TLS cost more CPU per
+request (``bench/client_cost.py``). A call to Raptor needs much less: one request on a
+reused connection, the body framed by ``Content-Length``, chunked encoding or the
+connection's close (parsed by httptools, the parser uvicorn already uses), a connect
+timeout and a total one.
 
-Failures are told apart by whether the request left: :class:`ConnectFailed` and
-:class:`ConnectTimeout` mean nothing was sent; :class:`ResponseBroken` and a plain
-``TimeoutError`` mean it was, and the answer was lost.
+``https://`` origins go through asyncio's SSL transport (uvloop's in the servers): SNI and
+host-name checking against the URL's host, certificates verified against the system trust
+store (OpenSSL's default paths, so ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` apply), ALPN
+``http/1.1``. A handshake that fails is :class:`TlsFailed`; there is never a retry in plain
+HTTP.
+
+Failures are told apart by whether the request left, and then by what happened, so that
+the caller can decide what to believe about the backend (:class:`ConnectRefused`,
+:class:`TlsFailed`, :class:`ResponseReset`, :class:`ResponseClosed`):
+
+* :class:`ConnectFailed` (and its kinds) and :class:`ConnectTimeout`: nothing was sent;
+* :class:`ResponseBroken` (and its kinds) and a plain ``TimeoutError``: it was, and the
+  answer was lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httptools
 
+#: Where a connection goes: the peer's address and port as the socket reports them.
+Peer = tuple[str, int]
+#: RFC 9110 9.2.2: a request of these methods may be repeated when its connection died unanswered.
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"})
+
 
 class ConnectFailed(ConnectionError):
     """The connection could not be opened: nothing was sent."""
+
+
+class ConnectRefused(ConnectFailed):
+    """The peer refused the connection (nothing listens there)."""
+
+
+class TlsFailed(ConnectFailed):
+    """The TLS handshake failed: a certificate not trusted or not for this host, or no TLS there.
+
+    Nothing was sent, and nothing is sent in plain HTTP instead.
+    """
 
 
 class ConnectTimeout(TimeoutError):
@@ -32,6 +61,14 @@ class ConnectTimeout(TimeoutError):
 
 class ResponseBroken(ConnectionError):
     """The request was sent but no complete, well-formed answer came back."""
+
+
+class ResponseReset(ResponseBroken):
+    """The peer reset the connection before a complete answer."""
+
+
+class ResponseClosed(ResponseBroken):
+    """The peer closed the connection before a complete answer."""
 
 
 @dataclass(frozen=True)
@@ -43,20 +80,36 @@ class WireResponse:
 
 @dataclass(frozen=True)
 class Origin:
-    """Where requests go: host, port, the ``Host`` header and a path prefix (``http`` only)."""
+    """Where requests go: scheme, host, port, the ``Host`` header and a path prefix."""
 
+    scheme: str
     host: str
     port: int
     authority: str
     base_path: str
 
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "https"
+
     @classmethod
-    def of(cls, url: str) -> Origin | None:
-        """The origin of a plain ``http://`` URL; None for anything this client does not speak."""
+    def of(cls, url: str) -> Origin:
+        """The origin of an ``http://`` or ``https://`` URL; ValueError for anything else."""
         parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname or parts.username or parts.query or parts.fragment:
-            return None
-        return cls(parts.hostname, parts.port or 80, parts.netloc, parts.path.rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} is not an http(s) URL with a host")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError(f"{url!r}: credentials, a query or a fragment have no place in a backend URL")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return cls(parts.scheme, parts.hostname, port, parts.netloc, parts.path.rstrip("/"))
+
+
+def tls_context() -> ssl.SSLContext:
+    """Certificate and host-name verification against the system trust store (and
+    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set), HTTP/1.1 by ALPN."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 class _Connection(asyncio.Protocol):
@@ -64,6 +117,7 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
+        self.peer: Peer | None = None
         self.closed = False
         self.received_any = False
         self._waiter: asyncio.Future[WireResponse] | None = None
@@ -77,6 +131,8 @@ class _Connection(asyncio.Protocol):
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.peer = (str(peer[0]), int(peer[1])) if peer else None
 
     def data_received(self, data: bytes) -> None:
         if self._parser is None:  # bytes nobody asked for: this connection cannot be trusted any more
@@ -95,8 +151,12 @@ class _Connection(asyncio.Protocol):
             return
         if self._headers_done and not self._framed:  # the body ran until the server closed
             self._complete()
+        elif isinstance(exc, ConnectionResetError):
+            self._fail(ResponseReset("the connection was reset before a complete answer"))
+        elif exc is None:
+            self._fail(ResponseClosed("the connection closed before a complete answer"))
         else:
-            self._fail(ResponseBroken("the connection closed before a complete answer"))
+            self._fail(ResponseBroken(f"the connection broke before a complete answer: {exc}"))
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -121,7 +181,7 @@ class _Connection(asyncio.Protocol):
         self._chunks, self._content_type, self._framed, self._headers_done = [], "", False, False
         self.received_any, self.keep_alive = False, False
         if self.transport is None or self.closed or self.transport.is_closing():
-            raise ResponseBroken("the connection is closed")
+            raise ResponseClosed("the connection is closed")
         self._parser = httptools.HttpResponseParser(self)
         self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(request)
@@ -153,38 +213,55 @@ class _Connection(asyncio.Protocol):
 
 
 class KeepAliveClient:
-    """``GET`` requests to one origin over at most ``limit`` pooled keep-alive connections."""
+    """Requests to one origin over at most ``limit`` pooled keep-alive connections.
 
-    def __init__(self, origin: Origin, *, timeout_s: float, connect_timeout_s: float, limit: int = 64) -> None:
+    ``on_connect``, when set, is called with the peer address of every new connection
+    (before its first request is written), so a caller can notice a backend that moved.
+    """
+
+    def __init__(
+        self,
+        origin: Origin,
+        *,
+        timeout_s: float,
+        connect_timeout_s: float,
+        limit: int = 64,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.origin = origin
+        self.on_connect: Callable[[Peer | None], None] | None = None
         self._timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
+        self._tls = (tls or tls_context()) if origin.tls else None
         self._slots = asyncio.Semaphore(limit)
         self._idle: list[_Connection] = []
         self._host_line = b"Host: " + origin.authority.encode("ascii") + b"\r\n"
+        self._base_path = origin.base_path.encode("ascii")
 
     async def get(self, target: str, headers: bytes) -> WireResponse:
-        """``GET origin.base_path + target``; ``headers`` are complete ``Name: value\\r\\n`` lines.
+        """``GET origin.base_path + target``; see :meth:`request`."""
+        return await self.request(b"GET", target, headers)
+
+    async def request(self, method: bytes, target: str, headers: bytes, body: bytes | None = None) -> WireResponse:
+        """``method origin.base_path + target``; ``headers`` are complete ``Name: value\\r\\n``
+        lines, ``body`` is sent with its ``Content-Length``.
 
         Raises ConnectFailed or ConnectTimeout (nothing sent), ResponseBroken or TimeoutError (sent).
         """
-        request = b"".join(
-            (
-                b"GET ",
-                (self.origin.base_path + target).encode("ascii"),
-                b" HTTP/1.1\r\n",
-                self._host_line,
-                headers,
-                b"\r\n",
-            )
-        )
+        parts = [method, b" ", self._base_path, target.encode("ascii"), b" HTTP/1.1\r\n", self._host_line, headers]
+        if body is not None:
+            parts.append(b"Content-Length: %d\r\n\r\n" % len(body))
+            parts.append(body)
+        else:
+            parts.append(b"\r\n")
+        request = b"".join(parts)
         sent = False
         try:
             async with asyncio.timeout(self._timeout_s):
                 async with self._slots:
                     connection, reused = await self._acquire()
                     sent = True
-                    return await self._exchange(connection, reused, request)
+                    return await self._exchange(connection, reused and method in IDEMPOTENT, request)
         except ConnectTimeout:
             raise
         except TimeoutError:
@@ -192,21 +269,20 @@ class KeepAliveClient:
                 raise ConnectTimeout(f"no connection within {self._timeout_s:g} s") from None
             raise
 
-    async def _exchange(self, connection: _Connection, reused: bool, request: bytes) -> WireResponse:
+    async def _exchange(self, connection: _Connection, may_repeat: bool, request: bytes) -> WireResponse:
         try:
             response = await connection.exchange(request)
         except ResponseBroken:
             connection.close()
-            if not reused or connection.received_any:
+            if not may_repeat or connection.received_any:
                 raise
-            # The server closed an idle connection as we reused it (keep-alive timeout). A GET
-            # changes nothing, so it is repeated once, on a new connection.
+            # The server closed an idle connection as we reused it (keep-alive timeout). An
+            # idempotent request is repeated once, on a new connection (as aiohttp does).
             try:
                 connection = await self._connect()
             except (ConnectFailed, ConnectTimeout) as exc:
-                raise ResponseBroken(f"the connection closed, and reconnecting failed: {exc}") from None
-            response = await self._exchange(connection, False, request)
-            return response
+                raise ResponseClosed(f"the connection closed, and reconnecting failed: {exc}") from None
+            return await self._exchange(connection, False, request)
         except BaseException:  # a timeout or cancellation mid-answer: the connection's state is unknown
             connection.close()
             raise
@@ -225,13 +301,29 @@ class KeepAliveClient:
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
+        origin = self.origin
         try:
             async with asyncio.timeout(self._connect_timeout_s):
-                _, connection = await loop.create_connection(_Connection, self.origin.host, self.origin.port)
+                if self._tls is None:
+                    _, connection = await loop.create_connection(_Connection, origin.host, origin.port)
+                else:
+                    _, connection = await loop.create_connection(
+                        _Connection, origin.host, origin.port, ssl=self._tls, server_hostname=origin.host
+                    )
         except TimeoutError:
             raise ConnectTimeout(f"no connection within {self._connect_timeout_s:g} s") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise TlsFailed(f"TLS: the certificate of {origin.authority} was refused: {exc.verify_message}") from None
+        except ssl.SSLError as exc:
+            raise TlsFailed(f"TLS: the handshake with {origin.authority} failed: {exc.reason or exc}") from None
+        except ConnectionRefusedError:
+            raise ConnectRefused(f"{origin.authority} refused the connection") from None
         except OSError as exc:
-            raise ConnectFailed(str(exc)) from None
+            if self._tls is not None and isinstance(exc, ConnectionResetError | BrokenPipeError):
+                raise TlsFailed(f"TLS: {origin.authority} closed the connection during the handshake") from None
+            raise ConnectFailed(f"{origin.authority}: {exc.strerror or exc}") from None
+        if self.on_connect is not None:
+            self.on_connect(connection.peer)
         return connection
 
     def close(self) -> None:

@@ -1,9 +1,10 @@
-"""Outbound calls to each environment's Raptor: one pooled aiohttp session per environment.
+"""Outbound calls to each environment's Raptor: one pooled keep-alive client per environment.
 
-Why aiohttp: measured on this machine, a shared aiohttp session kept ~0.55x of direct
-throughput through a Python proxy where a shared httpx client kept ~0.15x (see
-``bench/README.md``). One session (and connection pool) per environment, so a slow or
-dead staging can never exhaust the connections prod needs.
+Every call (identity, readiness, reads, actions) goes over ``keepalive.py``, plain HTTP or
+TLS as the registry's URL says: measured on this machine, it costs the console a fraction
+of aiohttp's CPU per proxied read, and a shared httpx client kept ~0.15x of direct
+throughput (``bench/README.md``). One client (and connection pool) per environment, so a
+slow or dead staging can never exhaust the connections prod needs.
 
 Identity before credentials: an environment's token is only ever sent after that
 backend's ``/v1/identity`` named the expected environment, checked at most
@@ -18,9 +19,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
-import aiohttp
 import orjson
 from pydantic import ValidationError
 
@@ -28,7 +28,14 @@ from raxx.common.contracts import Identity
 from raxx.common.environments import EnvironmentRegistry, EnvironmentSpec
 from raxx.common.errors import RaxxError
 from raxx.common.logging import log_event
-from raxx.console.keepalive import ConnectFailed, ConnectTimeout, KeepAliveClient, Origin, ResponseBroken
+from raxx.console.keepalive import (
+    ConnectFailed,
+    ConnectTimeout,
+    KeepAliveClient,
+    Origin,
+    ResponseBroken,
+    TlsFailed,
+)
 
 log = logging.getLogger("raxx.console.raptor")
 
@@ -125,16 +132,14 @@ class RaptorClient:
         identity_ttl_s: float,
     ) -> None:
         self.spec = spec
+        self.origin = Origin.of(spec.raptor_url)  # ValueError for a URL the client cannot call
         self._token = token
-        self._auth = f"Bearer {token}"
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
+        self._timeout_s = timeout_s
+        self._connect_timeout_s = connect_timeout_s
         self._identity_ttl = identity_ttl_s
-        self._session: aiohttp.ClientSession | None = None
-        self._reads: KeepAliveClient | None = None  # the JSON API's reads (see :meth:`read`)
-        # Raw header lines for the keep-alive client; a token it could not write as is goes through aiohttp.
-        self._read_auth = (
-            f"Authorization: Bearer {token}\r\nAccept: */*\r\n".encode() if token and _plain_ascii(token) else b""
-        )
+        self._http: KeepAliveClient | None = None
+        # Header lines sent with every authenticated call, written once.
+        self._auth = b"Authorization: Bearer %b\r\nAccept: */*\r\n" % _header_value(token or "")
         self._identity_lock = asyncio.Lock()
         self.status = IdentityStatus()
         #: Called once each time this backend starts naming another environment (the console records it).
@@ -146,32 +151,21 @@ class RaptorClient:
 
     @property
     def timeout_s(self) -> float:
-        return float(self._timeout.total or 0)
+        return self._timeout_s
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=64, keepalive_timeout=30, ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(
-            base_url=self.spec.raptor_url + "/", connector=connector, timeout=self._timeout, raise_for_status=False
-        )
-        origin = Origin.of(self.spec.raptor_url)
-        if origin is not None:  # https goes through aiohttp only
-            self._reads = KeepAliveClient(
-                origin, timeout_s=self.timeout_s, connect_timeout_s=float(self._timeout.sock_connect or self.timeout_s)
-            )
+        self._http = KeepAliveClient(self.origin, timeout_s=self._timeout_s, connect_timeout_s=self._connect_timeout_s)
 
     async def close(self) -> None:
-        if self._reads is not None:
-            self._reads.close()
-            self._reads = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def http(self) -> KeepAliveClient:
+        if self._http is None:
             raise BackendUnavailable(f"the {self.environment} client is not started")
-        return self._session
+        return self._http
 
     async def check_identity(self, *, force: bool = False) -> IdentityStatus:
         """Ask the backend who it is, unless a fresh answer is cached."""
@@ -197,12 +191,11 @@ class RaptorClient:
     async def _fetch_identity(self) -> IdentityStatus:
         started = time.monotonic()
         try:
-            async with self.session.get("v1/identity") as resp:
-                payload = await resp.json(content_type=None)
-                if resp.status != 200:
-                    raise BackendUnavailable(f"identity answered HTTP {resp.status}")
-            identity = Identity.model_validate(payload)
-        except (aiohttp.ClientError, TimeoutError, BackendUnavailable, ValidationError, ValueError) as exc:
+            answer = await self.http.get("/v1/identity", _ANONYMOUS)
+            if answer.status != 200:
+                raise BackendUnavailable(f"identity answered HTTP {answer.status}")
+            identity = Identity.model_validate_json(answer.body)
+        except (ConnectionError, TimeoutError, BackendUnavailable, ValidationError) as exc:
             return IdentityStatus(
                 state="unreachable", error=_describe(exc, self.timeout_s), checked_at=time.monotonic()
             )
@@ -241,9 +234,9 @@ class RaptorClient:
     async def readiness(self) -> tuple[int, Any]:
         """``/readyz`` needs no credentials; it is read even when identity is in doubt."""
         try:
-            async with self.session.get("readyz") as resp:
-                return resp.status, await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            answer = await self.http.get("/readyz", _ANONYMOUS)
+            return answer.status, orjson.loads(answer.body) if answer.body.strip() else None
+        except (ConnectionError, TimeoutError, orjson.JSONDecodeError) as exc:
             raise BackendUnavailable(_describe(exc, self.timeout_s)) from None
 
     async def send(
@@ -259,7 +252,8 @@ class RaptorClient:
         """An authenticated call returning Raptor's bytes untouched (the JSON API passes them on).
 
         Identity is verified first; the token never leaves otherwise. ``query`` is an
-        already-encoded query string (forwarded as is); ``params`` are encoded here.
+        already-encoded query string (forwarded as is); ``params`` are encoded here and
+        appended to it; ``json`` is sent as the JSON body.
         """
         if not self._token:
             raise BackendNotConfigured(
@@ -267,44 +261,23 @@ class RaptorClient:
                 extra={"request_id": ctx.request_id},
             )
         await self.verified()
-        headers = {"Authorization": self._auth, "X-Request-ID": ctx.request_id, "X-Raxx-Actor": ctx.actor}
-        url = path.lstrip("/") + ("?" + query if query else "")
-        started = time.monotonic()
-        try:
-            async with self.session.request(
-                method, url, json=json, params=_encode_params(params), headers=headers
-            ) as resp:
-                content = await resp.read()
-                return RawResponse(
-                    status=resp.status,
-                    content=content,
-                    content_type=resp.content_type,
-                    request_id=ctx.request_id,
-                    latency_ms=(time.monotonic() - started) * 1000,
-                )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise self._transport_failure(exc, ctx) from None
-
-    async def read(self, path: str, ctx: CallContext, *, query: str | None = None) -> RawResponse:
-        """``GET path?query`` for the JSON API's read path: :meth:`send`'s checks and answer, on the
-        lean keep-alive client (``keepalive.py``) where the URL allows, else on aiohttp.
-
-        ``query`` is an already-encoded query string, forwarded as is.
-        """
+        encoded = urlencode(_encode_params(params) or [])
+        query = "&".join(q for q in (query, encoded) if q)
         target = "/" + path.lstrip("/") + ("?" + query if query else "")
-        raw_safe = " " not in target and _plain_ascii(target) and _plain_ascii(ctx.actor + ctx.request_id)
-        if self._reads is None or not self._read_auth or not raw_safe:
-            # aiohttp encodes what this client would write as is (and refuses a missing token)
-            return await self.send("GET", path, ctx, query=query)
-        await self.verified()
         headers = b"%bX-Request-ID: %b\r\nX-Raxx-Actor: %b\r\n" % (
-            self._read_auth,
-            ctx.request_id.encode(),
-            ctx.actor.encode(),
+            self._auth,
+            _header_value(ctx.request_id),
+            _header_value(ctx.actor),
         )
+        body = None
+        if json is not None:
+            headers += b"Content-Type: application/json\r\n"
+            body = orjson.dumps(json)
+        elif method in _BODY_METHODS:
+            body = b""
         started = time.monotonic()
         try:
-            answer = await self._reads.get(target, headers)
+            answer = await self.http.request(method.encode("ascii"), _request_target(target), headers, body)
         except (ConnectionError, TimeoutError) as exc:
             raise self._transport_failure(exc, ctx) from None
         return RawResponse(
@@ -315,6 +288,10 @@ class RaptorClient:
             latency_ms=(time.monotonic() - started) * 1000,
         )
 
+    async def read(self, path: str, ctx: CallContext, *, query: str | None = None) -> RawResponse:
+        """``GET path?query``, :meth:`send`'s checks and answer (``query`` forwarded as is)."""
+        return await self.send("GET", path, ctx, query=query)
+
     async def call(
         self,
         method: str,
@@ -324,11 +301,8 @@ class RaptorClient:
         json: Any = None,
         params: Params | None = None,
     ) -> RaptorResponse:
-        """An authenticated call with its JSON body decoded (see :meth:`send`; reads go through :meth:`read`)."""
-        if method == "GET" and json is None:
-            raw = await self.read(path, ctx, query=urlencode(_encode_params(params) or []))
-        else:
-            raw = await self.send(method, path, ctx, json=json, params=params)
+        """An authenticated call with its JSON body decoded (see :meth:`send`)."""
+        raw = await self.send(method, path, ctx, json=json, params=params)
         try:
             body = orjson.loads(raw.content) if raw.content else None
         except orjson.JSONDecodeError:
@@ -343,9 +317,7 @@ class RaptorClient:
         )
         detail = f"{self.spec.label} Raptor: {_describe(exc, self.timeout_s)}"
         kind = BackendTimeout if isinstance(exc, TimeoutError) else BackendUnavailable
-        if isinstance(
-            exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError | ConnectFailed | ConnectTimeout
-        ):
+        if isinstance(exc, ConnectFailed | ConnectTimeout):
             return kind(detail + ". Nothing was sent.", extra={"request_id": ctx.request_id})
         failure = kind(
             f"{detail}. The request may have reached {self.environment}: check before retrying.",
@@ -353,6 +325,12 @@ class RaptorClient:
         )
         failure.audit_outcome = "unknown"
         return failure
+
+
+#: Header lines of a call that carries no credentials (identity, readiness).
+_ANONYMOUS = b"Accept: application/json\r\n"
+#: Methods whose request always states its body's length, even an empty one.
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def _encode_params(params: Params | None) -> list[tuple[str, str]] | None:
@@ -367,16 +345,33 @@ def _encode_params(params: Params | None) -> list[tuple[str, str]] | None:
     return encoded
 
 
-def _plain_ascii(text: str) -> bool:
-    """Printable ASCII only (no CR, LF or other controls): safe to write as is into a request head."""
-    return text.isascii() and text.isprintable()
+def _header_value(text: str) -> bytes:
+    """``text`` as a header value: printable ASCII as is; anything else (a CR or LF that would
+    end the header, a name in another script) percent-encoded, so it cannot split the head."""
+    if text.isascii() and text.isprintable():
+        return text.encode("ascii")
+    return quote(text, safe=_HEADER_SAFE).encode("ascii")
+
+
+def _request_target(target: str) -> str:
+    """The target as written on the request line: spaces, controls and non-ASCII characters
+    percent-encoded (as UTF-8, as aiohttp did), what is already encoded left as it is."""
+    if target.isascii() and target.isprintable() and " " not in target:
+        return target
+    return quote(target, safe=_HEADER_SAFE[1:])
+
+
+#: Printable ASCII, space first: what a header value may hold as is (a target: without the space).
+_HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F))
 
 
 def _describe(exc: BaseException, timeout_s: float) -> str:
     if isinstance(exc, TimeoutError):
         return f"no answer within {timeout_s:g} s"
-    if isinstance(exc, aiohttp.ClientConnectorError | ConnectFailed):
-        return "connection refused or host unreachable"
+    if isinstance(exc, TlsFailed):
+        return str(exc)
+    if isinstance(exc, ConnectFailed):
+        return f"connection refused or host unreachable ({exc})"
     if isinstance(exc, ResponseBroken):
         return f"the connection broke: {exc}"
     if isinstance(exc, RaxxError):
