@@ -13,6 +13,7 @@ from raxx.common.db import create_engine, session_factory
 from raxx.common.provision import ProvisionedDatabase
 from raxx.console.apitoken import service as tokens
 from raxx.console.commands import console as console_cli
+from raxx.console.keepalive import ConnectRefused
 from raxx.console.raptor_client import IdentityStatus
 from tests.console.conftest import RunningRaptor
 from tests.console.helpers import outcomes, raptor_orders, second_browser, signed_in
@@ -284,61 +285,99 @@ async def test_reads_answer_the_same_whether_identity_is_fresh_or_in_doubt(
     assert [status for status, _, _ in fast] == [200, 422, 404, 200, 404]
 
 
-async def test_the_read_path_forwards_request_id_and_actor_after_checking_identity(
+async def test_both_doors_forward_request_id_and_actor_after_checking_identity(
     console_asgi: FastAPI, console: httpx.AsyncClient, console_db: ProvisionedDatabase
 ) -> None:
+    """Both doors call Raptor through the one client; the token leaves only after identity."""
     token = await new_token(console_db, "alice")
     staging = console_asgi.state.console.clients["staging"]
     await staging.check_identity(force=True)
-    lean = staging._reads
-    assert lean is not None
-    sent: list[tuple[str, bytes]] = []
-    original = lean.get
+    sent: list[tuple[bytes, str, bytes]] = []
+    original = staging.http.request
 
-    async def spy(target: str, headers: bytes) -> object:
-        sent.append((target, headers))
-        return await original(target, headers)
+    async def spy(method: bytes, target: str, headers: bytes, body: bytes | None = None) -> object:
+        sent.append((method, target, headers))
+        return await original(method, target, headers, body)
 
-    lean.get = spy  # type: ignore[method-assign]
+    staging.http.request = spy
     answer = await console.get(
         "/api/staging/orders", params={"limit": "3"}, headers={**bearer(token), "X-Request-ID": "script-42"}
     )
     assert answer.status_code == 200
     assert answer.headers["x-request-id"] == "script-42"
-    assert sent == [
-        (
-            "/v1/orders?limit=3",
-            f"Authorization: Bearer {staging._token}\r\nAccept: */*\r\n".encode()
-            + b"X-Request-ID: script-42\r\nX-Raxx-Actor: alice (api)\r\n",
-        )
-    ]
-    # Identity in doubt: the read path does not answer, and the routed endpoint checks identity
-    # before any credential leaves (here on aiohttp, with the same headers).
+    authenticated = (
+        b"GET",
+        "/v1/orders?limit=3",
+        f"Authorization: Bearer {staging._token}\r\nAccept: */*\r\n".encode()
+        + b"X-Request-ID: script-42\r\nX-Raxx-Actor: alice (api)\r\n",
+    )
+    assert sent == [authenticated]
+    # Identity in doubt: the read path hands on, and the routed endpoint asks who the backend
+    # is (no credentials) before the same call leaves.
     staging.status = IdentityStatus()
     sent.clear()
-    again = await console.get("/api/staging/orders", headers=bearer(token))
+    again = await console.get(
+        "/api/staging/orders", params={"limit": "3"}, headers={**bearer(token), "X-Request-ID": "script-42"}
+    )
     assert again.status_code == 200
-    assert sent == []
+    assert sent == [(b"GET", "/v1/identity", b"Accept: application/json\r\n"), authenticated]
     assert staging.verified_fresh()
 
 
-async def test_a_crash_on_the_read_path_gets_the_one_error_shape(
+async def test_every_door_answers_a_crash_and_a_dead_backend_alike(
     console_asgi: FastAPI, console: httpx.AsyncClient, console_db: ProvisionedDatabase
 ) -> None:
+    """The read path (identity fresh) and the routed endpoint (identity in doubt, re-checked)
+    give the same status, body and headers, from the app's one error handling."""
     token = await new_token(console_db, "alice")
     staging = console_asgi.state.console.clients["staging"]
-    await staging.check_identity(force=True)
+    # The app as a server runs it (``console`` started its lifespan): a crash is the 500 it answers.
+    transport = httpx.ASGITransport(app=console_asgi, raise_app_exceptions=False)
+    server = httpx.AsyncClient(transport=transport, base_url=str(console.base_url))
 
-    async def broken(*args: object, **kwargs: object) -> object:
-        raise RuntimeError("a bug")
+    original = staging.http.request
+    failure: Exception = RuntimeError("a bug")
 
-    staging.read = broken  # type: ignore[method-assign]
-    answer = await console.get("/api/staging/orders", headers=bearer(token))
-    assert answer.status_code == 500
-    assert answer.json() == {
+    async def failing(method: bytes, target: str, headers: bytes, body: bytes | None = None) -> object:
+        if target == "/v1/identity":  # who the backend is still comes through
+            return await original(method, target, headers, body)
+        raise failure
+
+    staging.http.request = failing
+
+    async def both() -> list[tuple[int, object, list[tuple[str, str]]]]:
+        answers = []
+        for fresh in (True, False):
+            await staging.check_identity(force=True)
+            if not fresh:  # as after a connection error: the routed endpoint asks again first
+                staging.status = IdentityStatus()
+            response = await server.get("/api/staging/orders", headers={**bearer(token), "X-Request-ID": "req-1"})
+            headers = [(k, v) for k, v in response.headers.multi_items() if k != "date"]
+            answers.append((response.status_code, response.json(), headers))
+        return answers
+
+    crashed = await both()
+    assert crashed[0] == crashed[1]
+    status, body, headers = crashed[0]
+    assert status == 500
+    assert body == {
         "error": "internal_error",
         "detail": "An unexpected error occurred; nothing more was done.",
-        "request_id": answer.headers["x-request-id"],
+        "request_id": "req-1",
     }
-    assert answer.headers["x-content-type-options"] == "nosniff"
-    assert answer.headers["cache-control"] == "no-store"
+    assert ("x-request-id", "req-1") in headers
+    assert ("x-content-type-options", "nosniff") in headers
+    assert ("cache-control", "no-store") in headers
+
+    failure = ConnectRefused("127.0.0.1:9 refused the connection")
+    down = await both()
+    staging.http.request = original
+    await server.aclose()
+    assert down[0] == down[1]
+    status, body, headers = down[0]
+    assert status == 502
+    assert isinstance(body, dict)
+    assert body["error"] == "backend_unavailable"
+    assert "Nothing was sent" in body["detail"]
+    assert ("x-request-id", "req-1") in headers
+    assert ("x-frame-options", "DENY") in headers

@@ -24,8 +24,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import Mount, Route
 
+from raxx.common.doors import walk_routes
 from raxx.common.provision import ProvisionedDatabase
-from raxx.console.audit.routes import walk_routes
 from tests.console.conftest import RunningRaptor
 from tests.console.helpers import order_form
 from tests.fixtures.apps import csrf_from

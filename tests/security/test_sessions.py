@@ -16,8 +16,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from raxx.common.doors import walk_routes
 from raxx.common.provision import ProvisionedDatabase
-from raxx.console.audit.routes import walk_routes
 from tests.console.conftest import PASSWORD, RunningRaptor, add_team, raptor_tokens
 from tests.console.helpers import order_form, raptor_orders, signed_in
 from tests.fixtures.apps import asgi_client, console_app, csrf_from, login

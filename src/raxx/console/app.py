@@ -8,18 +8,17 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
 
 from raxx.common.asgi import RequestIdMiddleware
 from raxx.common.clock import utcnow
 from raxx.common.db import create_engine, session_factory
+from raxx.common.doors import DoorsApp, FastPath
 from raxx.common.logging import log_event, log_pools
 from raxx.common.secrets import SecretsProvider
-from raxx.console.api import router as api_router
+from raxx.console import api
 from raxx.console.api_fast import ApiReadFastPath
 from raxx.console.apitoken.service import ApiTokenVerifier
 from raxx.console.audit.background import start_audit_tasks
@@ -48,9 +47,23 @@ from raxx.console.state import ConsoleState
 from raxx.console.templating import build_templates
 
 log = logging.getLogger("raxx.console")
+#: The console's doors (``raxx.common.doors``): each routed endpoint a fast path stands in
+#: front of, with the requests it answers itself; it hands all others to that endpoint, and
+#: every other request goes to ``ROUTERS``. Both doors are inside the app's middleware
+#: (request id, security headers) and its 500 page, and both call Raptor through the same
+#: client (``raptor_client.py``). docs/engineering.md shows this table rendered.
+FAST_PATHS: tuple[FastPath, ...] = (
+    FastPath(
+        ApiReadFastPath,
+        serves=dict.fromkeys(
+            (api.list_orders, api.get_order, api.positions, api.account, api.trading),
+            "when the token is valid, its role may read there and the backend's identity is fresh",
+        ),
+    ),
+)
 #: Every router the console serves, in matching order (tests walk this table).
 ROUTERS: tuple[APIRouter, ...] = (
-    api_router,  # first: the JSON API's reads are the hot path, and routes are matched in order
+    api.router,  # first: the JSON API's reads are the hot path, and routes are matched in order
     theme.router,
     auth.router,
     switcher.router,
@@ -65,19 +78,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     home.router,  # last: its /{env} catch-all redirect must not shadow the others
 )
 STATIC_DIR = __file__.rsplit("/", 1)[0] + "/static"
-
-
-class ConsoleApp(FastAPI):
-    """FastAPI with the JSON API's read path (``api_fast``) in front of its whole middleware stack."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.read_fast_path = ApiReadFastPath(self.state)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if await self.read_fast_path.answered(scope, send):
-            return
-        await super().__call__(scope, receive, send)
 
 
 def login_policy(settings: ConsoleSettings) -> LoginPolicy:
@@ -170,7 +170,14 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
                 await ledger.dispose()
             await engine.dispose()
 
-    app = ConsoleApp(title="Raxx console", version=settings.release, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = DoorsApp(
+        title="Raxx console",
+        version=settings.release,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        fast_paths=FAST_PATHS,
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     install_console_error_handlers(app)

@@ -89,16 +89,6 @@ def _json_response(
 INTERNAL_ERROR_DETAIL = "An unexpected error occurred; nothing more was done."
 
 
-def json_internal_error(request_id: str) -> JSONResponse:
-    """The JSON API's answer to a bug (for code outside the routed app: ``api_fast``)."""
-    return _json_response(500, "internal_error", INTERNAL_ERROR_DETAIL, {}, request_id)
-
-
-def json_error(exc: RaxxError, request_id: str) -> JSONResponse:
-    """A refusal in the JSON API's one shape (for code outside the routed app: ``api_fast``)."""
-    return _json_response(exc.status_code, exc.code, exc.detail, _public_extra(exc), request_id, exc.headers())
-
-
 def _flatten(detail: object) -> str:
     if isinstance(detail, list):
         return "; ".join(

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from raxx.common.asgi import RequestIdMiddleware, install_json_error_handlers
 from raxx.common.clock import utcnow
+from raxx.common.doors import DoorsApp, FastPath
 from raxx.common.logging import log_event
 from raxx.common.migrations import script_heads
 from raxx.raptor import maintenance
@@ -23,7 +24,7 @@ from raxx.raptor.config import RaptorSettings
 from raxx.raptor.database import RaptorDatabase, raptor_pools
 from raxx.raptor.errors import BrokerUnavailable as BrokerUnavailableError
 from raxx.raptor.health.endpoints import router as health_router
-from raxx.raptor.order.endpoints import router as order_router
+from raxx.raptor.order import endpoints as order_endpoints
 from raxx.raptor.order.fast import OrderFastPath
 from raxx.raptor.paper.endpoints import router as paper_router
 from raxx.raptor.position.endpoints import router as position_router
@@ -33,6 +34,27 @@ from raxx.raptor.token.service import TokenVerifier
 from raxx.raptor.trading.endpoints import router as trading_router
 
 log = logging.getLogger("raxx.raptor")
+#: Raptor's doors (``raxx.common.doors``): each routed endpoint a fast path stands in front
+#: of, with the requests it answers itself; it hands all others to that endpoint, and every
+#: other request goes to ``ROUTERS``. docs/engineering.md shows this table rendered.
+FAST_PATHS: tuple[FastPath, ...] = (
+    FastPath(
+        OrderFastPath,
+        serves={
+            order_endpoints.submit_order: "when the token has `trade`, the body is plain JSON, the venue is paper",
+            order_endpoints.list_orders: "when the token has `read` and the query is at most `limit=N`",
+        },
+    ),
+)
+ROUTERS = (
+    health_router,
+    order_endpoints.router,
+    position_router,
+    account_router,
+    trading_router,
+    request_router,
+    paper_router,
+)
 
 
 def create_app(
@@ -79,26 +101,17 @@ def create_app(
             await broker.close()
             await db.close()
 
-    app = FastAPI(
+    app = DoorsApp(
         title=f"Raptor ({settings.environment})",
         version=settings.release,
         description="The Raptor trading API. One codebase, one deployment per environment.",
         lifespan=lifespan,
+        fast_paths=FAST_PATHS,
     )
-    # Innermost of ours: the request id is set (and echoed) before the fast path runs.
-    app.add_middleware(OrderFastPath)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware)  # set (and echoed) before either door runs
     install_json_error_handlers(app)
     app.add_exception_handler(BrokerUnavailable, _broker_unavailable)  # type: ignore[arg-type]
-    for router in (
-        health_router,
-        order_router,
-        position_router,
-        account_router,
-        trading_router,
-        request_router,
-        paper_router,
-    ):
+    for router in ROUTERS:
         app.include_router(router)
     return app
 

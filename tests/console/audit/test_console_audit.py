@@ -11,8 +11,9 @@ import psycopg
 import pytest
 from fastapi.routing import APIRoute
 
+from raxx.common.doors import walk_routes
 from raxx.common.provision import ProvisionedDatabase
-from raxx.console.audit.routes import MUTATING_METHODS, AuditedRoute, walk_routes
+from raxx.console.audit.routes import MUTATING_METHODS, AuditedRoute
 from tests.console.conftest import PASSWORD
 from tests.fixtures.apps import add_user, console_app, csrf_from, login
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.datastructures import UploadFile
-from starlette.routing import BaseRoute
 
 from raxx.common.asgi import request_id_of
 from raxx.common.errors import RaxxError
@@ -211,18 +210,3 @@ async def record_refusal(request: Request, code: str, detail: object, status: in
         )
     except Exception as exc:  # the refusal stands; the log says the audit write failed
         log_event(log, "audit.refusal.unrecorded", level=logging.ERROR, code=code, error=type(exc).__name__)
-
-
-def walk_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, BaseRoute]]:
-    """Every route of an app with its full path, through included routers at any depth.
-
-    FastAPI keeps an included router as one entry of ``app.routes``; the route-walking
-    audit test needs the routes themselves.
-    """
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            context = getattr(route, "include_context", None)
-            yield from walk_routes(included.routes, prefix + str(getattr(context, "prefix", "") or ""))
-        else:
-            yield prefix + str(getattr(route, "path", "")), route

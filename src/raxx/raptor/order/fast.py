@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import orjson
-from fastapi import Request, Response
+from fastapi import Response
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from raxx.common.doors import render_refusal
 from raxx.common.errors import RaxxError
 from raxx.raptor.broker.base import BrokerUnavailable
 from raxx.raptor.broker.paper import PaperBroker
@@ -91,7 +91,7 @@ class OrderFastPath:
                 state.db, state.broker, caller=caller, request_id=_request_id(scope), body=body
             )
         except (RaxxError, BrokerUnavailable) as exc:
-            await _refusal(scope, replay, send, exc)
+            await render_refusal(scope, replay, send, exc)
             return
         await submitted_json(submitted)(scope, replay, send)
 
@@ -223,11 +223,3 @@ def _replaying(messages: list[Message], receive: Receive) -> Callable[[], Awaita
         return await receive()
 
     return replay
-
-
-async def _refusal(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
-    """Rendered by the handler the app registered for this exception, as on a routed request."""
-    handlers: dict[Any, Any] = scope["app"].exception_handlers
-    handler = next(handlers[cls] for cls in type(exc).__mro__ if cls in handlers)
-    response = await handler(Request(scope, receive), exc)
-    await response(scope, receive, send)
