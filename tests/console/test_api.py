@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
 import pytest
 from click.testing import CliRunner
 from fastapi import FastAPI
+from sqlalchemy import event
 
 from raxx.common.db import create_engine, session_factory
 from raxx.common.provision import ProvisionedDatabase
@@ -15,7 +17,7 @@ from raxx.console.apitoken import service as tokens
 from raxx.console.commands import console as console_cli
 from raxx.console.keepalive import ConnectRefused
 from raxx.console.raptor_client import IdentityStatus
-from tests.console.conftest import RunningRaptor
+from tests.console.conftest import RunningRaptor, add_team
 from tests.console.helpers import outcomes, raptor_orders, second_browser, signed_in
 
 
@@ -193,6 +195,28 @@ async def test_revoked_and_expired_tokens_stop_working(
         response = await script.get("/api/whoami", headers=bearer(token))
         assert response.status_code == 401
         assert "revoked" in response.json()["detail"]
+
+
+async def test_requests_that_miss_the_token_cache_together_share_one_read(console_db: ProvisionedDatabase) -> None:
+    """At the moment a cached token expires, every request in flight with it needs its owner:
+    one read (and one ``last_used_at`` touch) answers them all; a later miss reads again."""
+    await add_team(console_db)
+    token = await new_token(console_db, "alice")
+    engine = create_engine(console_db.runtime_url, application_name="test", pool_size=4)
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    verifier = tokens.ApiTokenVerifier(engine, cache_seconds=60)
+    try:
+        owners = await asyncio.gather(*(verifier.verify(token) for _ in range(32)))
+        assert {owner.user_name for owner in owners} == {"alice"}
+        together = list(statements)
+        verifier.forget(token.split("_")[1])
+        await verifier.verify(token)
+        alone = statements[len(together) :]
+        assert together == alone  # 32 requests cost the statements of one
+        assert any(s.lstrip().upper().startswith("UPDATE") for s in alone)
+    finally:
+        await engine.dispose()
 
 
 async def test_a_role_change_applies_to_the_users_tokens(

@@ -9,6 +9,8 @@ other processes see a revocation or a role change within that delay.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 import uuid
 from dataclasses import dataclass
@@ -92,6 +94,10 @@ class ApiTokenVerifier:
         self._engine = engine
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, TokenOwner]] = {}
+        #: The one database read under way per token id: requests that miss the cache together
+        #: share it (otherwise, at the moment an entry expires, every request in flight for that
+        #: token reads and touches its row: at 32 connections, a burst of queries every few seconds).
+        self._loading: dict[str, asyncio.Task[TokenOwner | None]] = {}
 
     async def verify(self, raw: str) -> TokenOwner:
         parsed = token_format.parse(raw)
@@ -114,19 +120,33 @@ class ApiTokenVerifier:
         """Drop cached answers (one token, or all after a role change made by this process)."""
         if token_id is None:
             self._cache.clear()
+            self._loading.clear()
         else:
             self._cache.pop(token_id, None)
+            self._loading.pop(token_id, None)  # a read begun before cannot answer later callers
 
     async def _owner(self, token_id: str) -> TokenOwner | None:
-        now = time.monotonic()
         hit = self._cache.get(token_id)
-        if hit is not None and now - hit[0] < self._cache_seconds:
+        if hit is not None and time.monotonic() - hit[0] < self._cache_seconds:
             return hit[1]
+        loading = self._loading.get(token_id)
+        if loading is None:
+            loading = self._loading[token_id] = asyncio.create_task(self._load(token_id))
+            loading.add_done_callback(functools.partial(self._loaded, token_id))
+        return await asyncio.shield(loading)  # a caller that gives up does not cancel the others' read
+
+    def _loaded(self, token_id: str, task: asyncio.Task[TokenOwner | None]) -> None:
+        if self._loading.get(token_id) is task:
+            del self._loading[token_id]
+
+    async def _load(self, token_id: str) -> TokenOwner | None:
+        now = time.monotonic()
         async with self._engine.begin() as conn:
             owner = await repository.owner_of(conn, token_id)
             if owner is not None and owner.revoked_at is None:
                 await repository.touch(conn, token_id, utcnow())
-        if owner is not None and self._cache_seconds > 0:
+        forgotten = self._loading.get(token_id) is not asyncio.current_task()
+        if owner is not None and self._cache_seconds > 0 and not forgotten:
             if len(self._cache) > 10_000:  # bounded: a flood of distinct ids cannot grow memory
                 self._cache.clear()
             self._cache[token_id] = (now, owner)
