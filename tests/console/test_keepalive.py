@@ -150,6 +150,7 @@ async def test_an_idle_connection_the_server_closed_is_replaced(scripted: Callab
     client._idle[0].closed = False  # not noticed yet, as when the close crosses the request
     assert (await client.get("/c", HEADERS)).body == b"{}"  # repeated once, on a new connection
     assert server.connections == 3
+    assert client._due == {}  # no answer is due any more, on either connection
     client.close()
 
 
@@ -177,6 +178,22 @@ async def test_no_answer_is_a_timeout_after_sending(scripted: Callable[[Reply], 
         await client.get("/a", HEADERS)
     assert not isinstance(caught.value, ConnectTimeout)  # it was sent: the answer was lost
     assert client._idle == []  # a connection with an answer still due is never reused
+    assert client._due == {}
+    client.close()
+
+
+async def test_waiting_for_a_free_connection_is_bounded_and_sends_nothing(
+    scripted: Callable[[Reply], ScriptedServer],
+) -> None:
+    server = scripted(lambda n, head: (ok(b"{}"), False))
+    client = await running(server)
+    for _ in range(64):  # every connection busy (the limit)
+        await client._slots.acquire()
+    with pytest.raises(ConnectTimeout):
+        await client.get("/queued", HEADERS)
+    client._slots.release()
+    assert (await client.get("/after", HEADERS)).body == b"{}"  # a freed slot serves the next request
+    assert [r.split(b" ")[1] for r in server.requests] == [b"/base/after"]
     client.close()
 
 

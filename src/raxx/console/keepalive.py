@@ -30,6 +30,7 @@ import asyncio
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import httptools
@@ -38,6 +39,8 @@ import httptools
 Peer = tuple[str, int]
 #: RFC 9110 9.2.2: a request of these methods may be repeated when its connection died unanswered.
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"})
+#: How often answers that are due are checked against their deadline (so: how late a timeout may be).
+SWEEP_S = 0.05
 
 
 class ConnectFailed(ConnectionError):
@@ -71,8 +74,7 @@ class ResponseClosed(ResponseBroken):
     """The peer closed the connection before a complete answer."""
 
 
-@dataclass(frozen=True)
-class WireResponse:
+class WireResponse(NamedTuple):
     status: int
     body: bytes
     content_type: str
@@ -121,7 +123,8 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.received_any = False
         self._waiter: asyncio.Future[WireResponse] | None = None
-        self._parser: httptools.HttpResponseParser | None = None
+        self._parser: httptools.HttpResponseParser | None = None  # set while an answer is due
+        self._reusable = httptools.HttpResponseParser(self)  # one per connection: it parses answer after answer
         self._chunks: list[bytes] = []
         self._content_type = ""
         self._framed = False  # Content-Length or chunked: the end of the body is known without a close
@@ -160,10 +163,10 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
-        lowered = name.lower()
-        if lowered == b"content-type":
+        size = len(name)  # most headers are none of these three: tell them by length first
+        if size == 12 and name.lower() == b"content-type":
             self._content_type = value.decode("latin-1")
-        elif lowered in (b"content-length", b"transfer-encoding"):
+        elif (size == 14 or size == 17) and name.lower() in (b"content-length", b"transfer-encoding"):
             self._framed = True
 
     def on_headers_complete(self) -> None:
@@ -182,7 +185,7 @@ class _Connection(asyncio.Protocol):
         self.received_any, self.keep_alive = False, False
         if self.transport is None or self.closed or self.transport.is_closing():
             raise ResponseClosed("the connection is closed")
-        self._parser = httptools.HttpResponseParser(self)
+        self._parser = self._reusable
         self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(request)
         try:
@@ -201,6 +204,11 @@ class _Connection(asyncio.Protocol):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_exception(exc)
 
+    def time_out(self, timeout_s: float) -> None:
+        """No complete answer in time: the caller hears TimeoutError, the connection is dropped."""
+        self._fail(TimeoutError(f"no answer within {timeout_s:g} s"))
+        self._abort()
+
     def _abort(self) -> None:
         self.closed = True
         if self.transport is not None:
@@ -217,6 +225,11 @@ class KeepAliveClient:
 
     ``on_connect``, when set, is called with the peer address of every new connection
     (before its first request is written), so a caller can notice a backend that moved.
+
+    The total timeout of a request is enforced without a timer per request (``asyncio.timeout``
+    costs about as much as the rest of the client's Python): waiting for a slot or a new
+    connection, rare, is bounded by ``asyncio.timeout_at``; an answer that is due is
+    checked by one sweep every :data:`SWEEP_S` while any is, so it may time out that late.
     """
 
     def __init__(
@@ -235,6 +248,8 @@ class KeepAliveClient:
         self._tls = (tls or tls_context()) if origin.tls else None
         self._slots = asyncio.Semaphore(limit)
         self._idle: list[_Connection] = []
+        self._due: dict[_Connection, float] = {}  # connections awaiting an answer, with its deadline
+        self._sweep: asyncio.TimerHandle | None = None
         self._host_line = b"Host: " + origin.authority.encode("ascii") + b"\r\n"
         self._base_path = origin.base_path.encode("ascii")
 
@@ -255,21 +270,27 @@ class KeepAliveClient:
         else:
             parts.append(b"\r\n")
         request = b"".join(parts)
-        sent = False
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                async with self._slots:
-                    connection, reused = await self._acquire()
-                    sent = True
-                    return await self._exchange(connection, reused and method in IDEMPOTENT, request)
-        except ConnectTimeout:
-            raise
-        except TimeoutError:
-            if not sent:
+        deadline = asyncio.get_running_loop().time() + self._timeout_s
+        if self._slots.locked():  # all connections busy: wait for one, within the time allowed
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._slots.acquire()
+            except TimeoutError:
                 raise ConnectTimeout(f"no connection within {self._timeout_s:g} s") from None
-            raise
+        else:
+            await self._slots.acquire()  # returns at once
+        try:
+            connection, reused = await self._acquire(deadline)
+            return await self._exchange(connection, reused and method in IDEMPOTENT, request, deadline)
+        finally:
+            self._slots.release()
 
-    async def _exchange(self, connection: _Connection, may_repeat: bool, request: bytes) -> WireResponse:
+    async def _exchange(
+        self, connection: _Connection, may_repeat: bool, request: bytes, deadline: float
+    ) -> WireResponse:
+        self._due[connection] = deadline
+        if self._sweep is None:
+            self._sweep = asyncio.get_running_loop().call_later(SWEEP_S, self._time_out_late_answers)
         try:
             response = await connection.exchange(request)
         except ResponseBroken:
@@ -279,31 +300,43 @@ class KeepAliveClient:
             # The server closed an idle connection as we reused it (keep-alive timeout). An
             # idempotent request is repeated once, on a new connection (as aiohttp does).
             try:
-                connection = await self._connect()
+                fresh = await self._connect(deadline)
             except (ConnectFailed, ConnectTimeout) as exc:
                 raise ResponseClosed(f"the connection closed, and reconnecting failed: {exc}") from None
-            return await self._exchange(connection, False, request)
+            return await self._exchange(fresh, False, request, deadline)
         except BaseException:  # a timeout or cancellation mid-answer: the connection's state is unknown
             connection.close()
             raise
+        finally:
+            self._due.pop(connection, None)
         if connection.keep_alive and not connection.closed:
             self._idle.append(connection)
         else:
             connection.close()
         return response
 
-    async def _acquire(self) -> tuple[_Connection, bool]:
+    def _time_out_late_answers(self) -> None:
+        self._sweep = None
+        now = asyncio.get_running_loop().time()
+        for connection, deadline in list(self._due.items()):
+            if now >= deadline:
+                del self._due[connection]
+                connection.time_out(self._timeout_s)
+        if self._due:
+            self._sweep = asyncio.get_running_loop().call_later(SWEEP_S, self._time_out_late_answers)
+
+    async def _acquire(self, deadline: float) -> tuple[_Connection, bool]:
         while self._idle:
             connection = self._idle.pop()
             if not connection.closed:
                 return connection, True
-        return await self._connect(), False
+        return await self._connect(deadline), False
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self, deadline: float) -> _Connection:
         loop = asyncio.get_running_loop()
         origin = self.origin
         try:
-            async with asyncio.timeout(self._connect_timeout_s):
+            async with asyncio.timeout_at(min(deadline, loop.time() + self._connect_timeout_s)):
                 if self._tls is None:
                     _, connection = await loop.create_connection(_Connection, origin.host, origin.port)
                 else:

@@ -107,7 +107,6 @@ class RaptorResponse:
 class RawResponse:
     status: int
     content: bytes
-    content_type: str
     request_id: str
     latency_ms: float
 
@@ -260,9 +259,10 @@ class RaptorClient:
                 f"no Raptor token is configured for {self.environment} ({self.spec.token_secret})",
                 extra={"request_id": ctx.request_id},
             )
-        await self.verified()
-        encoded = urlencode(_encode_params(params) or [])
-        query = "&".join(q for q in (query, encoded) if q)
+        if not self.verified_fresh():
+            await self.verified()
+        if params:
+            query = "&".join(q for q in (query, urlencode(_encode_params(params) or [])) if q)
         target = "/" + path.lstrip("/") + ("?" + query if query else "")
         headers = b"%bX-Request-ID: %b\r\nX-Raxx-Actor: %b\r\n" % (
             self._auth,
@@ -280,13 +280,7 @@ class RaptorClient:
             answer = await self.http.request(method.encode("ascii"), _request_target(target), headers, body)
         except (ConnectionError, TimeoutError) as exc:
             raise self._transport_failure(exc, ctx) from None
-        return RawResponse(
-            status=answer.status,
-            content=answer.body,
-            content_type=answer.content_type.partition(";")[0].strip().lower(),
-            request_id=ctx.request_id,
-            latency_ms=(time.monotonic() - started) * 1000,
-        )
+        return RawResponse(answer.status, answer.body, ctx.request_id, (time.monotonic() - started) * 1000)
 
     async def read(self, path: str, ctx: CallContext, *, query: str | None = None) -> RawResponse:
         """``GET path?query``, :meth:`send`'s checks and answer (``query`` forwarded as is)."""
