@@ -1,18 +1,27 @@
-"""The console's authenticated read path against Raptor direct and nginx, side by side in one run.
+"""The console's authenticated read path against Raptor direct and nginx, side by side in one run,
+over plain HTTP and over TLS.
 
-    python bench/console_proxy.py [--rounds 5] [--seconds 8] [--switch-iterations 300]
+    python bench/console_proxy.py [--rounds 5] [--seconds 8] [--switch-iterations 300] [--base REV]
 
 Starts, on free ports, against the test PostgreSQL (``RAXX_TEST_DATABASE_URL``, else
 127.0.0.1:5432), each in its own throw-away databases: Raptor staging and prod
-(``raxx raptor serve``), the console (``raxx console serve``), and nginx in front of
-Raptor staging with upstream keepalive. Servers are pinned to CPU 0 and the load
-generator (``wrk``) to CPU 1 when ``taskset`` exists, as in ``/work/shared/notes/perf-anchors.md``.
+(``raxx raptor serve``); nginx in front of Raptor staging with upstream keepalive, on a
+plain port and on a TLS port (a certificate for ``localhost`` from a throw-away authority
+made with trustme, as a Heroku router terminates TLS in front of an app); two consoles
+(``raxx console serve``), one reaching Raptor staging at its plain URL, one at the
+``https://localhost`` URL of nginx, verifying the certificate (``SSL_CERT_FILE`` names the
+authority). Servers are pinned to CPU 0 and the load generator (``wrk``) to CPU 1 when
+``taskset`` exists, as in ``/work/shared/notes/perf-anchors.md``.
 
 Measures, interleaved per round, medians over rounds:
 
-* the same orders list (``limit=20``) read (a) from Raptor direct, (b) through nginx,
-  (c) through the console's JSON API (``/api/staging/orders``, personal token, role
-  check, identity-verified forward), at c=32 (throughput) and c=1 (latency);
+* the same orders list (``limit=20``) read, at c=32 (throughput) and c=1 (latency):
+  plain HTTP: (a) from Raptor direct, (b) through nginx, (c) through the console's JSON
+  API (``/api/staging/orders``, personal token, role check, identity-verified forward);
+  TLS: (d) direct over TLS (wrk -> nginx TLS -> Raptor), the baseline of (e) the console
+  whose Raptor URL is https (wrk -> console -> nginx TLS -> Raptor);
+* with ``--base REV``, the same two consoles from that revision's ``src/`` too
+  (``console@base``, ``console-tls@base``), in the same rounds: a before/after side by side;
 * switching the session's environment and rendering the new environment's orders
   page (``POST /switch`` then ``GET /{env}/orders``, alternating staging and prod), p95.
 
@@ -39,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import trustme
 
 from raxx.common.aio import run_sync
 from raxx.common.db import create_engine, session_factory
@@ -70,6 +80,19 @@ http {{
             proxy_set_header Connection "";
         }}
     }}
+    server {{
+        listen 127.0.0.1:{tls_port} ssl;
+        server_name localhost;
+        ssl_certificate {dir}/server.pem;
+        ssl_certificate_key {dir}/server.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        keepalive_requests 100000;
+        location / {{
+            proxy_pass http://raptor;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
     client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy; fastcgi_temp_path {dir}/fcgi;
     uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
 }}
@@ -91,7 +114,7 @@ class Sample:
     p99_ms: float
     errors: int
     cpu_us: float = float("nan")  # server CPU (user + system) per request, all processes on the path
-    hop_cpu_us: float = float("nan")  # of which the hop in front of Raptor (nginx or the console)
+    hop_cpu_us: float = float("nan")  # of which the last hop in front of wrk (nginx or the console)
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -130,9 +153,7 @@ def pinned(cpu: int, argv: list[str]) -> list[str]:
 
 
 @contextmanager
-def process(
-    argv: list[str], env: dict[str, str], ready_url: str | None, log: Path
-) -> Iterator[subprocess.Popen[bytes]]:
+def process(argv: list[str], env: dict[str, str], ready_url: str | None, log: Path) -> Iterator[int]:
     """Start a server, wait until ``ready_url`` answers 200, stop it by its own pid at the end."""
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
@@ -201,9 +222,10 @@ def wrk(url: str, headers: dict[str, str], conns: int, seconds: int, script: Pat
     argv = ["wrk", "-t", "1" if conns == 1 else "2", "-c", str(conns), "-d", f"{seconds}s", "-s", str(script)]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
-    cpu_before, hop_before = cpu_seconds(pids), cpu_seconds(pids[1:])
+    hop_pids = pids[-1:] if len(pids) > 1 else []
+    cpu_before, hop_before = cpu_seconds(pids), cpu_seconds(hop_pids)
     out = subprocess.run(pinned(1, [*argv, url]), capture_output=True, text=True, check=True, timeout=seconds + 60)
-    cpu, hop = cpu_seconds(pids) - cpu_before, cpu_seconds(pids[1:]) - hop_before
+    cpu, hop = cpu_seconds(pids) - cpu_before, cpu_seconds(hop_pids) - hop_before
     match = re.search(r"^JSON (.*)$", out.stdout, re.M)
     if match is None:
         raise RuntimeError(f"wrk printed no report:\n{out.stdout}\n{out.stderr}")
@@ -275,37 +297,37 @@ def _median(samples: list[Sample]) -> Sample:
     )
 
 
+#: The paths of each scenario, its baseline first (``@base``: the console of ``--base REV``).
+SCENARIOS = {
+    "plain HTTP": ("direct", "nginx", "console", "console@base"),
+    "TLS": ("direct-tls", "console-tls", "console-tls@base"),
+}
+CONSOLES = ("console", "console@base", "console-tls", "console-tls@base")
+
+
 def report(results: dict[str, list[Sample]], switch: list[float], args: argparse.Namespace) -> None:
     med = {name: _median(samples) for name, samples in results.items()}
+    scenarios = {name: [p for p in paths if f"{p} c32" in med] for name, paths in SCENARIOS.items()}
     for conns in (32, 1):
-        base = med[f"direct c{conns}"]
         print(f"\n== GET orders ({LIST_QUERY}), c={conns}, {args.rounds} rounds x {args.seconds}s, medians")
         print(
-            f"{'path':<10}{'req/s':>8}{'ratio':>8}{'p50 ms':>8}{'p99 ms':>8}{'+p50 ms':>9}{'CPU us/req':>11}"
+            f"{'path':<18}{'req/s':>8}{'ratio':>8}{'p50 ms':>8}{'p99 ms':>8}{'+p50 ms':>9}{'CPU us/req':>11}"
             f"{'CPU ratio':>10}{'hop CPU':>9}{'errors':>7}  rounds req/s"
         )
-        for path in ("direct", "nginx", "console"):
-            m = med[f"{path} c{conns}"]
-            rounds = " ".join(f"{s.rps:.0f}" for s in results[f"{path} c{conns}"])
-            print(
-                f"{path:<10}{m.rps:>8.0f}{m.rps / base.rps:>8.3f}{m.p50_ms:>8.2f}{m.p99_ms:>8.2f}"
-                f"{m.p50_ms - base.p50_ms:>9.2f}{m.cpu_us:>11.0f}{base.cpu_us / m.cpu_us:>10.3f}"
-                f"{m.hop_cpu_us:>9.0f}{m.errors:>7}  {rounds}"
-            )
-    throughput = med["console c32"].rps / med["direct c32"].rps
-    by_cpu = med["direct c32"].cpu_us / med["console c32"].cpu_us
-    added = med["console c1"].p50_ms - med["direct c1"].p50_ms
-    print(
-        f"\nconsole / direct at c=32: {throughput:.3f} by req/s, {by_cpu:.3f} by server CPU per request (goal >= 0.6)"
-    )
-    print(f"console added p50 at c=1: {added:.2f} ms (goal <= 0.5 ms)")
-    # Each round runs direct then console back to back: the per-round difference drifts less
-    # than the difference of medians when other work shares the machine.
-    paired = [c.p50_ms - d.p50_ms for d, c in zip(results["direct c1"], results["console c1"], strict=True)]
-    print(
-        f"  per round: {' '.join(f'{x:+.2f}' for x in paired)}; median of per-round differences "
-        f"{statistics.median(paired):+.2f} ms; console hop CPU at c=1 {med['console c1'].hop_cpu_us:.0f} us/request"
-    )
+        for paths in scenarios.values():
+            baseline = med[f"{paths[0]} c{conns}"]
+            for path in paths:
+                m = med[f"{path} c{conns}"]
+                rounds = " ".join(f"{s.rps:.0f}" for s in results[f"{path} c{conns}"])
+                print(
+                    f"{path:<18}{m.rps:>8.0f}{m.rps / baseline.rps:>8.3f}{m.p50_ms:>8.2f}{m.p99_ms:>8.2f}"
+                    f"{m.p50_ms - baseline.p50_ms:>9.2f}{m.cpu_us:>11.0f}{baseline.cpu_us / m.cpu_us:>10.3f}"
+                    f"{m.hop_cpu_us:>9.0f}{m.errors:>7}  {rounds}"
+                )
+    print()
+    for scenario, (base, *others) in scenarios.items():
+        for console in (p for p in others if p in CONSOLES):
+            summarize(scenario, base, console, results, med)
     p50, p95 = percentile(switch, 0.5) * 1000, percentile(switch, 0.95) * 1000
     print(
         f"switch + render the new environment's orders page, {len(switch)} times: p50 {p50:.1f} ms, "
@@ -313,11 +335,65 @@ def report(results: dict[str, list[Sample]], switch: list[float], args: argparse
     )
 
 
+def summarize(scenario: str, base: str, console: str, results: dict[str, list[Sample]], med: dict[str, Sample]) -> None:
+    # Each round runs the baseline and the console back to back: the per-round ratio
+    # drifts less than the ratio of medians when other work shares the machine.
+    per_round = [c.rps / d.rps for d, c in zip(results[f"{base} c32"], results[f"{console} c32"], strict=True)]
+    throughput = med[f"{console} c32"].rps / med[f"{base} c32"].rps
+    by_cpu = med[f"{base} c32"].cpu_us / med[f"{console} c32"].cpu_us
+    print(
+        f"{scenario}: {console} / {base} at c=32: {throughput:.3f} by req/s (per round "
+        f"{' '.join(f'{x:.2f}' for x in per_round)}, median {statistics.median(per_round):.3f}), "
+        f"{by_cpu:.3f} by server CPU per request (goal >= 0.6)"
+    )
+    paired = [c.p50_ms - d.p50_ms for d, c in zip(results[f"{base} c1"], results[f"{console} c1"], strict=True)]
+    print(
+        f"  added p50 at c=1: {med[f'{console} c1'].p50_ms - med[f'{base} c1'].p50_ms:.2f} ms (per round "
+        f"{' '.join(f'{x:+.2f}' for x in paired)}, median {statistics.median(paired):+.2f} ms); "
+        f"console CPU per read {med[f'{console} c32'].hop_cpu_us:.0f} us at c=32, "
+        f"{med[f'{console} c1'].hop_cpu_us:.0f} us at c=1"
+    )
+
+
+def tls_files(work: Path) -> Path:
+    """A throw-away authority and a certificate for ``localhost`` signed by it (nginx's files
+    in ``work``); returns the authority's file, which the TLS console trusts."""
+    authority = trustme.CA()
+    issued = authority.issue_cert("localhost", "127.0.0.1")
+    issued.private_key_pem.write_to_path(str(work / "server.key"))
+    (work / "server.pem").write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))
+    authority.cert_pem.write_to_path(str(work / "ca.pem"))
+    return work / "ca.pem"
+
+
+def base_source(revision: str, work: Path) -> Path:
+    """``src/`` of ``revision``, unpacked from git into ``work``."""
+    target = work / "base"
+    target.mkdir(exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "src"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target / "src"
+
+
+def registry_file(path: Path, staging_url: str, prod_url: str) -> Path:
+    path.write_text(
+        'default = "staging"\n'
+        f'[environments.staging]\nlabel = "STAGING"\ncolor = "#b45309"\n'
+        f'raptor_url = "{staging_url}"\ntoken_secret = "RAPTOR_TOKEN_STAGING"\n'
+        f'[environments.prod]\nlabel = "PRODUCTION"\ncolor = "#b91c1c"\nprotected = true\n'
+        f'raptor_url = "{prod_url}"\ntoken_secret = "RAPTOR_TOKEN_PROD"\n'
+    )
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--switch-iterations", type=int, default=300)
+    parser.add_argument(
+        "--base", metavar="REV", help="also measure the consoles of this revision (git archive), interleaved: @base"
+    )
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists()):
@@ -332,21 +408,13 @@ def main() -> int:
         work = Path(tmp)
         script = work / "report.lua"
         script.write_text(WRK_REPORT)
-        ports = {name: free_port() for name in ("staging", "prod", "console", "nginx")}
+        ports = {name: free_port() for name in ("staging", "prod", "console", "console-tls", "nginx", "nginx-tls")}
         tokens = {
             env: issue_token_sync(
                 dbs[env].runtime_url, environment=env, scopes=["read", "trade", "admin"], name="bench console"
             )
             for env in ("staging", "prod")
         }
-        registry = work / "environments.toml"
-        registry.write_text(
-            'default = "staging"\n'
-            f'[environments.staging]\nlabel = "STAGING"\ncolor = "#b45309"\n'
-            f'raptor_url = "http://127.0.0.1:{ports["staging"]}"\ntoken_secret = "RAPTOR_TOKEN_STAGING"\n'
-            f'[environments.prod]\nlabel = "PRODUCTION"\ncolor = "#b91c1c"\nprotected = true\n'
-            f'raptor_url = "http://127.0.0.1:{ports["prod"]}"\ntoken_secret = "RAPTOR_TOKEN_PROD"\n'
-        )
         py = [sys.executable, "-m", "raxx"]
         common = {"PYTHONPATH": str(ROOT / "src")}
         procs: dict[str, int] = {}
@@ -365,25 +433,10 @@ def main() -> int:
                     work / f"raptor-{env}.log",
                 )
             )
-        api_token = console_user_and_token(dbs["console"])
-        procs["console"] = stack.enter_context(
-            process(
-                pinned(0, [*py, "console", "serve", "--port", str(ports["console"])]),
-                {
-                    **common,
-                    "CONSOLE_DATABASE_URL": dbs["console"].runtime_url,
-                    "CONSOLE_ENVIRONMENTS_FILE": str(registry),
-                    "CONSOLE_SECRET_KEY": secrets.token_urlsafe(48),
-                    "CONSOLE_RELEASE": "bench",
-                    "CONSOLE_LOG_LEVEL": "WARNING",
-                    "RAPTOR_TOKEN_STAGING": tokens["staging"],
-                    "RAPTOR_TOKEN_PROD": tokens["prod"],
-                },
-                f"http://127.0.0.1:{ports['console']}/readyz",
-                work / "console.log",
-            )
+        authority = tls_files(work)
+        (work / "nginx.conf").write_text(
+            NGINX_CONF.format(dir=work, upstream=ports["staging"], port=ports["nginx"], tls_port=ports["nginx-tls"])
         )
-        (work / "nginx.conf").write_text(NGINX_CONF.format(dir=work, upstream=ports["staging"], port=ports["nginx"]))
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         procs["nginx"] = stack.enter_context(
             process(
@@ -393,26 +446,57 @@ def main() -> int:
                 work / "nginx.log",
             )
         )
+        api_token = console_user_and_token(dbs["console"])
+        prod_url = f"http://127.0.0.1:{ports['prod']}"
+        staging_urls = {
+            "console": f"http://127.0.0.1:{ports['staging']}",
+            "console-tls": f"https://localhost:{ports['nginx-tls']}",
+        }
+        sources = dict.fromkeys(staging_urls, ROOT / "src")
+        if args.base:
+            sources.update({f"{name}@base": base_source(args.base, work) for name in staging_urls})
+            staging_urls.update({f"{name}@base": url for name, url in staging_urls.items()})
+            ports.update({name: free_port() for name in staging_urls if name not in ports})
+        for name, staging_url in staging_urls.items():
+            procs[name] = stack.enter_context(
+                process(
+                    pinned(0, [*py, "console", "serve", "--port", str(ports[name])]),
+                    {
+                        "PYTHONPATH": str(sources[name]),
+                        "CONSOLE_DATABASE_URL": dbs["console"].runtime_url,
+                        "CONSOLE_ENVIRONMENTS_FILE": str(registry_file(work / f"{name}.toml", staging_url, prod_url)),
+                        "CONSOLE_SECRET_KEY": secrets.token_urlsafe(48),
+                        "CONSOLE_RELEASE": "bench",
+                        "CONSOLE_LOG_LEVEL": "WARNING",
+                        "RAPTOR_TOKEN_STAGING": tokens["staging"],
+                        "RAPTOR_TOKEN_PROD": tokens["prod"],
+                        "SSL_CERT_FILE": str(authority),  # the system store, as the operator extends it
+                    },
+                    f"http://127.0.0.1:{ports[name]}/readyz",
+                    work / f"{name}.log",
+                )
+            )
         seed_orders(f"http://127.0.0.1:{ports['staging']}", tokens["staging"], 25)
         raptor_auth = {"Authorization": f"Bearer {tokens['staging']}"}
+        console_auth = {"Authorization": f"Bearer {api_token}"}
         pids = {
             "direct": [procs["staging"]],
             "nginx": [procs["staging"], procs["nginx"]],
-            "console": [procs["staging"], procs["console"]],
+            "direct-tls": [procs["staging"], procs["nginx"]],
         }
         targets = {
             "direct": (f"http://127.0.0.1:{ports['staging']}/v1/orders?{LIST_QUERY}", raptor_auth),
             "nginx": (f"http://127.0.0.1:{ports['nginx']}/v1/orders?{LIST_QUERY}", raptor_auth),
-            "console": (
-                f"http://127.0.0.1:{ports['console']}/api/staging/orders?{LIST_QUERY}",
-                {"Authorization": f"Bearer {api_token}"},
-            ),
+            "direct-tls": (f"https://localhost:{ports['nginx-tls']}/v1/orders?{LIST_QUERY}", raptor_auth),
         }
-        bodies = {name: httpx.get(url, headers=h).json() for name, (url, h) in targets.items()}
-        assert bodies["direct"] == bodies["nginx"] == bodies["console"], "the three paths must return the same JSON"
+        for name in staging_urls:  # the console's own CPU is the last of its pids ("hop CPU")
+            pids[name] = [procs["staging"], *([procs["nginx"]] if "tls" in name else []), procs[name]]
+            targets[name] = (f"http://127.0.0.1:{ports[name]}/api/staging/orders?{LIST_QUERY}", console_auth)
+        bodies = [httpx.get(url, headers=h, verify=str(authority)).json() for url, h in targets.values()]
+        assert all(body == bodies[0] for body in bodies), "every path must return the same JSON"
         print(
-            f"each answer: {len(bodies['direct']['orders'])} orders, "
-            f"{len(json.dumps(bodies['direct']))} bytes of JSON, identical on all three paths"
+            f"each answer: {len(bodies[0]['orders'])} orders, {len(json.dumps(bodies[0]))} bytes of JSON, "
+            f"identical on all {len(targets)} paths"
         )
         for name, (url, headers) in targets.items():  # warm-up
             wrk(url, headers, 32, 2, script, pids[name])
