@@ -3,7 +3,7 @@
 One CA per harness state directory; one server certificate for the router, valid for
 127.0.0.1, ``localhost`` and each app's ``<app>.localhost`` name. Dynos and clients trust
 it through ``SSL_CERT_FILE`` (a bundle of the system's CAs plus this one), which Python's
-``ssl.create_default_context()`` (aiohttp) and httpx both honour: no code path of the
+``ssl.create_default_context()`` (the console's Raptor client) and httpx both honour: no code path of the
 apps learns about the harness.
 """
 

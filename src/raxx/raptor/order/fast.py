@@ -106,7 +106,7 @@ class OrderFastPath:
         try:
             body = await service.list_json(state.db, OrderFilter(limit=limit))
         except RaxxError as exc:  # no connection in time: the routed endpoint's same 503
-            await _refusal(scope, receive, send, exc)
+            await render_refusal(scope, receive, send, exc)
             return True
         await Response(body, media_type=JSON)(scope, receive, send)
         return True
