@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 from fastapi import FastAPI, Request
 
 from raxx.common.provision import ProvisionedDatabase
@@ -86,3 +90,38 @@ async def test_unreachable_backend_still_renders_with_banner(
         with pytest.raises(BackendUnavailable):
             await app.state.console.clients["staging"].call("GET", "/v1/orders", CallContext("r2", "alice"))
         assert 'data-backend-env="prod"' in (await client.get("/prod/")).text
+
+
+async def test_a_backend_whose_certificate_does_not_verify_gets_nothing(
+    console_db: ProvisionedDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An https backend with a certificate for another host: a clear refusal that names TLS,
+    the health page says unreachable, and nothing (in clear or otherwise) reaches it."""
+    authority = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))  # the authority is trusted: only the host name is wrong
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("raptor-prod.example").configure_cert(context)
+    received: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
+            received.append(await reader.read(65536))
+        writer.close()
+
+    server = await asyncio.start_server(record, "127.0.0.1", 0, ssl=context)
+    url = f"https://localhost:{server.sockets[0].getsockname()[1]}"
+    registry = write_registry(tmp_path / "envs.toml", {"staging": url, "prod": url})
+    await add_user(console_db, "alice", PASSWORD, {"staging": "admin", "prod": "admin"})
+    app = console_app(console_db, registry, {"staging": "staging-token", "prod": "prod-token"})
+    try:
+        async with asgi_client(app) as client:
+            await login(client, "alice", PASSWORD)
+            page = await client.get("/staging/health")
+            assert 'data-identity="unreachable"' in page.text
+            with pytest.raises(BackendUnavailable, match=r"TLS: the certificate of localhost:[0-9]+ was refused"):
+                await app.state.console.clients["staging"].call("GET", "/v1/orders", CallContext("r3", "alice"))
+    finally:
+        server.close()
+    assert all(b"staging-token" not in data and b"HTTP/1.1" not in data for data in received)
