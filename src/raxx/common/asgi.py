@@ -14,7 +14,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from raxx.common.db import BUSY_EXCEPTIONS, busy_error, is_database_busy
+from raxx.common.db import (
+    BUSY_EXCEPTIONS,
+    UNREACHABLE_EXCEPTIONS,
+    busy_error,
+    is_database_busy,
+    is_database_unreachable,
+    unreachable_error,
+)
 from raxx.common.errors import RaxxError, error_body
 from raxx.common.ids import uuid7
 from raxx.common.logging import log_event
@@ -92,7 +99,7 @@ def install_json_error_handlers(app: FastAPI) -> None:
     async def _raxx_error(request: Request, exc: RaxxError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers())
 
-    install_database_busy_handler(app, _raxx_error)
+    install_database_handlers(app, _raxx_error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -121,19 +128,23 @@ def install_json_error_handlers(app: FastAPI) -> None:
         )
 
 
-def install_database_busy_handler(app: FastAPI, render: Callable[[Request, RaxxError], Awaitable[Response]]) -> None:
-    """A connection that could not be had in time, wherever it surfaces, is answered like
-    ``DatabaseBusy`` (``render``: the app's own rendering of a refusal): a 503 with
-    ``Retry-After``, logged as one line, never a traceback. Any other database error is
-    raised on to the app's handling of a bug."""
+def install_database_handlers(app: FastAPI, render: Callable[[Request, RaxxError], Awaitable[Response]]) -> None:
+    """A database that cannot serve the request, wherever that surfaces, is answered with a
+    503 and ``Retry-After`` (``render``: the app's own rendering of a refusal), logged as one
+    line, never a traceback: ``DatabaseBusy`` when no connection could be had in time,
+    ``DatabaseUnavailable`` when the database could not be reached or dropped the connection
+    (a restart, a failover). Any other database error is raised on to the app's handling of a
+    bug."""
 
-    async def _busy(request: Request, exc: Exception) -> Response:
-        if not is_database_busy(exc):
-            raise exc
-        return await render(request, busy_error(exc, "unnamed"))
+    async def _database_refusal(request: Request, exc: Exception) -> Response:
+        if is_database_busy(exc):
+            return await render(request, busy_error(exc, "unnamed"))
+        if is_database_unreachable(exc):
+            return await render(request, unreachable_error(exc))
+        raise exc
 
-    for cls in BUSY_EXCEPTIONS:
-        app.add_exception_handler(cls, _busy)
+    for cls in dict.fromkeys((*BUSY_EXCEPTIONS, *UNREACHABLE_EXCEPTIONS)):
+        app.add_exception_handler(cls, _database_refusal)
 
 
 def server_options(*, host: str, port: int, proxy_headers: bool = False, graceful_s: int = 10) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.pool import NullPool
 
 from raxx.common.dbbudget import ACQUIRE_TIMEOUT_S
-from raxx.common.errors import ConfigError, DatabaseBusy
+from raxx.common.errors import ConfigError, DatabaseBusy, DatabaseUnavailable
 from raxx.common.logging import log_event
 
 log = logging.getLogger("raxx.db")
@@ -126,6 +126,38 @@ def is_database_busy(exc: BaseException) -> bool:
     if isinstance(exc, sqlalchemy.exc.TimeoutError | psycopg_pool.PoolTimeout):
         return True
     return isinstance(exc, psycopg.Error) and exc.sqlstate == TOO_MANY_CONNECTIONS
+
+
+#: SQLSTATEs of a server that cannot serve this connection now: shutting down
+#: (admin_shutdown, crash_shutdown) or still starting (cannot_connect_now).
+_SERVER_GOING_AWAY = frozenset({"57P01", "57P02", "57P03"})
+
+#: Where "the database is not there" surfaces, beside the busy ones.
+UNREACHABLE_EXCEPTIONS: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.DBAPIError,
+    psycopg.OperationalError,
+)
+
+
+def is_database_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database could not be reached or dropped the connection
+    (no server listening, restarting, shutting down, a connection cut): an outage to answer
+    with a 503, not a bug. Errors of the statement itself (a constraint, bad SQL) are not."""
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig  # type: ignore[assignment]
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in _SERVER_GOING_AWAY
+
+
+def unreachable_error(exc: BaseException) -> DatabaseUnavailable:
+    """The 503 a request gets when the database is not there, logged as one line
+    (``db.connection.unavailable``; never the server's text, which may name roles)."""
+    log_event(log, "db.connection.unavailable", level=logging.WARNING, error=type(exc).__name__)
+    return DatabaseUnavailable("the database is not reachable right now; retry shortly")
 
 
 def busy_error(exc: BaseException, pool: str) -> DatabaseBusy:

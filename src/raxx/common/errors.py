@@ -93,6 +93,13 @@ class DatabaseBusy(Unavailable):
     code = "database_busy"
 
 
+class DatabaseUnavailable(Unavailable):
+    """The database could not be reached or dropped the connection (restarting, shutting
+    down, failed over): the statement did not run, or its transaction was rolled back."""
+
+    code = "database_unavailable"
+
+
 class ConfigError(RaxxError):
     """Missing or invalid configuration: the process refuses to start."""
 

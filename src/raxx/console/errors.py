@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from raxx.common.asgi import install_database_busy_handler, request_id_of, validation_details
+from raxx.common.asgi import install_database_handlers, request_id_of, validation_details
 from raxx.common.environments import ENV_NAME_RE
 from raxx.common.errors import RaxxError, error_body
 from raxx.common.logging import log_event
@@ -136,7 +136,7 @@ def install_console_error_handlers(app: FastAPI) -> None:
         response.headers.update(exc.headers())  # Retry-After on a 503
         return response
 
-    install_database_busy_handler(app, _raxx)
+    install_database_handlers(app, _raxx)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
