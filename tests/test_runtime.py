@@ -97,6 +97,17 @@ def test_heroku_database_url_stands_in_for_the_apps_own() -> None:
     assert heroku_environ(spec, explicit)["RAPTOR_DATABASE_URL"] == "postgres://other/db"
 
 
+def test_the_consoles_releases_page_reads_the_ledger_attachment_on_heroku() -> None:
+    console = APPS["console"]
+    attached = {"DATABASE_URL": "postgres://h/console", "GATE_DATABASE_URL": "postgres://h/ledger"}
+    assert heroku_environ(console, attached)["CONSOLE_LEDGER_DATABASE_URL"] == "postgres://h/ledger"
+    readonly = {**attached, "GATE_READONLY_DATABASE_URL": "postgres://ro@h/ledger"}
+    assert heroku_environ(console, readonly)["CONSOLE_LEDGER_DATABASE_URL"] == "postgres://ro@h/ledger"
+    explicit = {**readonly, "CONSOLE_LEDGER_DATABASE_URL": "postgres://mine/ledger"}
+    assert heroku_environ(console, explicit)["CONSOLE_LEDGER_DATABASE_URL"] == "postgres://mine/ledger"
+    assert "CONSOLE_LEDGER_DATABASE_URL" not in heroku_environ(APPS["raptor"], attached)
+
+
 def test_raxx_app_is_required_and_checked() -> None:
     from raxx.common.errors import ConfigError
 

@@ -68,11 +68,24 @@ def app_spec(name: str | None, *, web: bool = False) -> AppSpec:
     return APPS[chosen]
 
 
+#: Where the console's releases page finds the gate's ledger on Heroku when
+#: ``CONSOLE_LEDGER_DATABASE_URL`` is not set: the ledger add-on's attachments on the console
+#: app (a read-only credential first). Heroku keeps attachments current when it rotates
+#: credentials; a copied URL would go stale.
+CONSOLE_LEDGER_ATTACHMENTS = ("GATE_READONLY_DATABASE_URL", "GATE_DATABASE_URL")
+
+
 def heroku_environ(spec: AppSpec, environ: Mapping[str, str]) -> dict[str, str]:
-    """``environ`` with Heroku's ``DATABASE_URL`` standing in for the app's own database URL."""
+    """``environ`` with Heroku's add-on attachments standing in for the app's own settings:
+    ``DATABASE_URL`` for the app's database URL, and for the console the ledger's attachment
+    for ``CONSOLE_LEDGER_DATABASE_URL``."""
     values = dict(environ)
     if not values.get(spec.database_var) and values.get(HEROKU_DATABASE_VAR):
         values[spec.database_var] = values[HEROKU_DATABASE_VAR]
+    if spec.name == "console" and not values.get("CONSOLE_LEDGER_DATABASE_URL"):
+        attached = next((values[var] for var in CONSOLE_LEDGER_ATTACHMENTS if values.get(var)), None)
+        if attached:
+            values["CONSOLE_LEDGER_DATABASE_URL"] = attached
     return values
 
 
