@@ -26,6 +26,9 @@ class RaptorRefusal(RaxxError):
 _PASSED_ON = {400, 404, 409, 422, 503}
 #: Refusals of the console's own credentials: an operator cannot fix these, whoever runs the console can.
 _CREDENTIAL_CODES = {"unauthorized", "invalid_token", "wrong_environment", "insufficient_scope"}
+#: Raptor's database was busy or away: usually nothing happened, but a step-wise submission
+#: can fail after its first step, so the effect stays "unknown" until the reconciler asks.
+_DATABASE_CODES = {"database_busy", "database_unavailable"}
 
 
 def refusal_from(spec: EnvironmentSpec, response: RaptorResponse) -> RaptorRefusal:
@@ -73,6 +76,11 @@ def plain_words(spec: EnvironmentSpec, code: str, body: dict[str, Any], status: 
         )
     if code == "broker_unavailable":
         return f"The broker behind {where} did not answer; nothing was applied. Try again in a moment."
+    if code in _DATABASE_CODES:
+        return (
+            f"{where} Raptor could not reach its database in time ({code}); most likely nothing was done, "
+            "but check the orders before retrying: the audit trail will record what Raptor did."
+        )
     if code in _CREDENTIAL_CODES:
         return (
             f"{where} refused the console's own credentials ({code}: {detail}). Nothing was done. "
