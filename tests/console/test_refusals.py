@@ -16,7 +16,8 @@ def test_raptors_database_busy_is_passed_on_as_retryable_with_its_effect_left_to
     refusal = refusal_from(PROD, RaptorResponse(503, {"error": code, "detail": "retry shortly"}, "req-1", 3.0))
     assert refusal.status_code == 503
     assert refusal.code == code
-    assert "PRODUCTION" in refusal.detail and "check the orders before retrying" in refusal.detail
+    assert "PRODUCTION" in refusal.detail
+    assert "check the orders before retrying" in refusal.detail
     assert refusal.audit_outcome == "unknown"  # a step-wise submission may have recorded its first step
 
 
