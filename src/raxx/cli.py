@@ -1,34 +1,105 @@
 """The ``raxx`` command tree. Thin: parse, call one function, render, exit.
 
 Each area owns its command group (``raxx.raptor.commands``, ``raxx.console.commands``,
-``raxx.gate.commands``); this module only assembles them and turns typed refusals
-into one line on stderr and their exit code.
+``raxx.gate.commands``, ...). This module assembles them lazily (a group's module is
+imported only when that group runs or its help is shown) and, in ``RaxxGroup.invoke``,
+turns every failure into one line on stderr and an exit code (``raxx.exits``).
+Keep imports here and in the area command modules light: ``raxx --help`` loads them all.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 from typing import Any
 
 import click
 
-from raxx.common.errors import RaxxError
+from raxx.common.cliparams import PORT
+from raxx.exits import Exit, explain
+
+#: The area groups, by name: ``module:attribute``, imported on first use.
+LAZY_COMMANDS = {
+    "raptor": "raxx.raptor.commands:raptor",
+    "console": "raxx.console.commands:console",
+    "audit": "raxx.console.audit.commands:audit",
+    "gate": "raxx.gate.commands:gate",
+    "monitor": "raxx.gate.commands:monitor",
+    "heroku": "raxx.gate.heroku_commands:heroku",
+}
 
 
 class RaxxGroup(click.Group):
-    """Runs commands so that an expected refusal prints one line, never a trace."""
+    """The root group: loads area groups on demand; answers failures with one line, never a trace."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            module, attribute = LAZY_COMMANDS[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
-        except RaxxError as exc:
-            click.echo(f"raxx: {exc.detail}", err=True)
-            sys.exit(exc.exit_code)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # a reader that went away shows here, not at interpreter exit
+            return result
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except BrokenPipeError:
+            _drop_stdout()
+            sys.exit(Exit.CLOSED_PIPE)
+        except (Exception, KeyboardInterrupt) as exc:
+            failure = explain(exc, group=ctx.invoked_subcommand)
+            if ctx.params.get("debug"):
+                import traceback
+
+                traceback.print_exception(exc)
+            click.echo(f"raxx: {failure.line}", err=True)
+            sys.exit(failure.code)
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import version
+
+    from raxx.common.release import current_release
+
+    click.echo(f"raxx {version('raxx')} (release {current_release()})")
+    ctx.exit()
 
 
 @click.group(cls=RaxxGroup, context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
-    """Raxx: the Raptor trading API, its operator console and the release gate."""
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Print the version and the release (commit) and exit.",
+)
+@click.option(
+    "--debug", is_flag=True, envvar="RAXX_DEBUG", help="On failure, print the traceback too [env: RAXX_DEBUG]."
+)
+def cli(debug: bool) -> None:
+    """Raxx: the Raptor trading API, its operator console and the release gate.
+
+    \b
+    Exit codes: 0 ok; 1 refused; 2 usage; 3-7 a command's verdict (gate, audit verify);
+    69 a database or service unreachable; 70 a bug (see --debug); 74 a file;
+    78 a setting missing or wrong; 130 interrupted. Details: README, "The command line".
+    """
 
 
 @cli.command()
@@ -46,14 +117,24 @@ def migrate(tree: str, database_url: str | None, runtime_url: str | None) -> Non
 
 
 @cli.command()
-@click.option("--data-dir", type=click.Path(), default=".raxx", show_default=True)
-@click.option("--console-port", type=int, default=8000, show_default=True)
-@click.option("--staging-port", type=int, default=8101, show_default=True)
-@click.option("--prod-port", type=int, default=8102, show_default=True)
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False), default=".raxx", show_default=True, envvar="RAXX_DATA_DIR"
+)
+@click.option("--console-port", type=PORT, default=8000, show_default=True, envvar="RAXX_CONSOLE_PORT")
+@click.option("--staging-port", type=PORT, default=8101, show_default=True, envvar="RAXX_STAGING_PORT")
+@click.option("--prod-port", type=PORT, default=8102, show_default=True, envvar="RAXX_PROD_PORT")
 @click.option("--no-monitor", is_flag=True, help="do not start the health monitor")
 def up(data_dir: str, console_port: int, staging_port: int, prod_port: int, no_monitor: bool) -> None:
-    """Start the whole local topology on an embedded PostgreSQL; Ctrl-C stops it."""
+    """Start the whole local topology on an embedded PostgreSQL; Ctrl-C stops it.
+
+    It writes DATA_DIR/raxx.env: source it (set -a; . .raxx/raxx.env; set +a) and the
+    other raxx commands act on this topology. Options also read RAXX_DATA_DIR,
+    RAXX_CONSOLE_PORT, RAXX_STAGING_PORT and RAXX_PROD_PORT.
+    """
     from raxx.up import UpOptions, run_up
+
+    if len({console_port, staging_port, prod_port}) < 3:
+        raise click.UsageError("--console-port, --staging-port and --prod-port must be three different ports")
 
     sys.exit(
         run_up(
@@ -70,8 +151,8 @@ def up(data_dir: str, console_port: int, staging_port: int, prod_port: int, no_m
 
 @cli.command()
 @click.option("--host", default="0.0.0.0", envvar="RAXX_WEB_HOST", show_default=True)  # noqa: S104 - a dyno
-@click.option("--port", type=int, envvar="PORT", default=8000, show_default=True, help="default: $PORT")
-@click.option("--workers", type=int, envvar="WEB_CONCURRENCY", default=1, show_default=True)
+@click.option("--port", type=PORT, envvar="PORT", default=8000, show_default=True, help="default: $PORT")
+@click.option("--workers", type=click.IntRange(min=1), envvar="WEB_CONCURRENCY", default=1, show_default=True)
 def web(host: str, port: int, workers: int) -> None:
     """Serve the app named by RAXX_APP (raptor or console): the Procfile's web process."""
     from raxx.runtime import serve_web
@@ -130,20 +211,11 @@ def _print_secrets_report(report: Any) -> None:
 
 
 def _register_groups() -> None:
-    from raxx.console.audit.commands import audit
-    from raxx.console.commands import console
-    from raxx.gate.commands import gate, monitor
-    from raxx.gate.heroku_commands import heroku
-    from raxx.raptor.commands import raptor
-
-    cli.add_command(raptor)
-    cli.add_command(console)
-    cli.add_command(gate)
-    cli.add_command(monitor)
-    cli.add_command(audit)
-    cli.add_command(heroku)
+    """Load every area group now: for in-process callers (``CliRunner`` tests); ``raxx`` loads on demand."""
+    ctx = click.Context(cli)
+    for name in LAZY_COMMANDS:
+        cli.get_command(ctx, name)
 
 
 def main() -> None:
-    _register_groups()
     cli(prog_name="raxx")

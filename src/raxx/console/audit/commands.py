@@ -14,46 +14,32 @@ cannot be read.
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import os
-import re
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
-import psycopg
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from raxx.common.clock import SystemClock
-from raxx.common.db import create_engine, redact_url
-from raxx.common.dbbudget import ONE_OFF
-from raxx.common.errors import BadRequest, ConfigError, Unavailable
-from raxx.common.secrets import ChainSecrets, DotenvSecrets, EnvironSecrets
-from raxx.common.settings import load_budget, one_off_pool
-from raxx.console.audit.checkpoint import (
-    SIGNING_KEY_SECRET,
-    CheckpointKeys,
-    checkpoint_keys,
-    export_lines,
-    read_checkpoint_file,
-    stored_checkpoints,
-)
-from raxx.console.audit.checkpointer import create_checkpoint
-from raxx.console.audit.export import export_events
-from raxx.console.audit.keyfiles import verifier_for
-from raxx.console.audit.repository import EventFilter
-from raxx.console.audit.service import AuditContext, AuditTrail
-from raxx.console.audit.verify import VerifyReport, verify_chain
+from raxx.common.cliparams import DURATION
+from raxx.common.errors import BadRequest, ConfigError
+
+# Only what the command line needs at import (``raxx --help`` loads this module): the
+# audit machinery is imported by the commands that use it.
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from raxx.common.secrets import ChainSecrets
+    from raxx.console.audit.checkpoint import CheckpointKeys
+    from raxx.console.audit.repository import EventFilter
+    from raxx.console.audit.service import AuditContext
+    from raxx.console.audit.verify import VerifyReport
 
 T = TypeVar("T")
-DURATION_RE = re.compile(r"^(\d+)([smhd])$")
-DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 database_option = click.option(
     "--database-url", envvar="CONSOLE_DATABASE_URL", help="console database URL [env: CONSOLE_DATABASE_URL]"
@@ -86,7 +72,12 @@ def audit() -> None:
 
 
 def _run(url: str | None, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    """Run ``work`` with an engine on the console database; a dead database is one line, exit 69."""
+    """Run ``work`` with an engine on the console database (an unreachable one: ``raxx.exits``, 69)."""
+    import asyncio
+
+    from raxx.common.db import create_engine
+    from raxx.common.settings import one_off_pool
+
     if not url:
         raise ConfigError("CONSOLE_DATABASE_URL is required but not set (or pass --database-url)")
 
@@ -94,8 +85,6 @@ def _run(url: str | None, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
         engine = create_engine(url, application_name="raxx-audit-cli", pool_size=one_off_pool("raxx audit"))
         try:
             return await work(engine)
-        except (SQLAlchemyError, psycopg.Error, OSError) as exc:
-            raise Unavailable(f"console database {redact_url(url)} unavailable ({type(exc).__name__})") from None
         finally:
             await engine.dispose()
 
@@ -106,6 +95,9 @@ def verify_workers(requested: int) -> int:
     """Worker processes for ``verify``: each opens a connection of its own, so where a
     connection budget is declared they stay within the one-off's reservation (the engine
     keeps one more); locally, as many as asked."""
+    from raxx.common.dbbudget import ONE_OFF
+    from raxx.common.settings import load_budget
+
     budget = load_budget()
     if not budget.declared:
         return requested
@@ -113,15 +105,21 @@ def verify_workers(requested: int) -> int:
 
 
 def _secrets(env_file: Path) -> ChainSecrets:
+    from raxx.common.secrets import ChainSecrets, DotenvSecrets, EnvironSecrets
+
     return ChainSecrets([DotenvSecrets(env_file), EnvironSecrets()])
 
 
 def _keys(env_file: Path) -> CheckpointKeys:
+    from raxx.console.audit.checkpoint import checkpoint_keys
+
     return checkpoint_keys(_secrets(env_file))
 
 
 def _cli_context() -> AuditContext:
     """Who acts when a person runs ``raxx audit``: the operating-system user, no environment."""
+    from raxx.console.audit.service import AuditContext
+
     return AuditContext(actor_name=f"cli:{getpass.getuser()}", user_agent="raxx-cli")
 
 
@@ -189,6 +187,11 @@ def verify(
     workers: int,
 ) -> None:
     """Walk the hash chain and report OK (count, head) or what is broken. Exit codes: see `raxx audit --help`."""
+    from raxx.console.audit.checkpoint import read_checkpoint_file, stored_checkpoints
+    from raxx.console.audit.keyfiles import verifier_for
+    from raxx.console.audit.service import AuditTrail
+    from raxx.console.audit.verify import verify_chain
+
     verifier = verifier_for(public_keys, _secrets(env_file), required=bool(checkpoint_files))
     exported = [cp for path in checkpoint_files for cp in read_checkpoint_file(path)]
     workers = verify_workers(workers)
@@ -235,13 +238,6 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def parse_duration(value: str) -> timedelta:
-    match = DURATION_RE.match(value.strip())
-    if not match:
-        raise BadRequest(f"not a duration: {value!r} (use e.g. 30s, 10m, 2h, 7d)")
-    return timedelta(**{DURATION_UNITS[match.group(2)]: int(match.group(1))})
-
-
 @audit.command()
 @database_option
 @click.option("--since", help="events recorded at or after this time (ISO 8601; UTC if no offset)")
@@ -264,6 +260,10 @@ def export(
     output: Path | None,
 ) -> None:
     """Stream matching events in chain order as JSON Lines or CSV."""
+    from raxx.console.audit.export import export_events
+    from raxx.console.audit.repository import EventFilter
+    from raxx.console.audit.service import AuditTrail
+
     filters = EventFilter(
         environment=environment,
         actor=actor,
@@ -322,6 +322,10 @@ def checkpoint(
     database_url: str | None, env_file: Path, export_to: Path | None, export_all: bool, public_key: bool
 ) -> None:
     """Verify the chain since the last checkpoint, then sign and store its head."""
+    from raxx.common.clock import SystemClock
+    from raxx.console.audit.checkpoint import SIGNING_KEY_SECRET, export_lines, stored_checkpoints
+    from raxx.console.audit.checkpointer import create_checkpoint
+
     keys = _keys(env_file)
     if public_key:
         if keys.signing is None and not keys.older:
@@ -355,6 +359,7 @@ def keygen() -> None:
     Its public key and key id go to stderr. Store the private key as a secret; when it
     replaces an older one, add the older public key to CONSOLE_AUDIT_PUBLIC_KEYS.
     """
+    from raxx.console.audit.checkpoint import SIGNING_KEY_SECRET
     from raxx.console.audit.keys import SigningKey
 
     key = SigningKey.generate()
@@ -365,8 +370,10 @@ def keygen() -> None:
 @audit.command()
 @database_option
 @env_file_option
-@click.option("--older-than", default="10m", show_default=True, help="close attempts open longer than this")
-@click.option("--lookback", default="30d", show_default=True, help="ignore attempts older than this")
+@click.option(
+    "--older-than", type=DURATION, default="10m", show_default=True, help="close attempts open longer than this"
+)
+@click.option("--lookback", type=DURATION, default="30d", show_default=True, help="ignore attempts older than this")
 @click.option(
     "--environments",
     "environments_file",
@@ -375,11 +382,16 @@ def keygen() -> None:
     help="environment registry (TOML) naming each Raptor to ask [env: CONSOLE_ENVIRONMENTS_FILE]",
 )
 def reconcile(
-    database_url: str | None, env_file: Path, older_than: str, lookback: str, environments_file: Path | None
+    database_url: str | None,
+    env_file: Path,
+    older_than: timedelta,
+    lookback: timedelta,
+    environments_file: Path | None,
 ) -> None:
     """Close attempts that never got an outcome: ask Raptor about their request id, else mark unknown."""
     import httpx
 
+    from raxx.common.clock import SystemClock
     from raxx.common.environments import EnvironmentRegistry
     from raxx.console.audit.lookup import HttpRequestLookup
     from raxx.console.audit.reconciler import reconcile as run_reconcile
@@ -392,8 +404,8 @@ def reconcile(
             report = await run_reconcile(
                 engine,
                 lookup,
-                older_than=parse_duration(older_than),
-                lookback=parse_duration(lookback),
+                older_than=older_than,
+                lookback=lookback,
                 clock=SystemClock(),
             )
         return report.summary()
