@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from raxx.cli import _register_groups, cli
 from raxx.common.dbbudget import BudgetSettings
+from raxx.common.pgembed import free_port
 from raxx.common.release import MIGRATIONS_APPLIED_MARKER, NO_MIGRATIONS_MARKER
 from raxx.common.secrets import ChainSecrets, EnvironSecrets
 from raxx.runtime import APPS, WEB_APPS, app_spec, heroku_environ, required_secrets
@@ -169,7 +170,7 @@ def test_release_without_a_database_refuses_naming_it() -> None:
 
 
 def test_web_refuses_to_start_without_raxx_app() -> None:
-    result = run_raxx("web", env=clean_env(PORT="0"))
+    result = run_raxx("web", env=clean_env(PORT=str(free_port())))
     assert result.returncode == 78
     assert result.stderr.strip().splitlines()[-1].startswith("raxx: RAXX_APP is required but not set")
 
@@ -177,7 +178,7 @@ def test_web_refuses_to_start_without_raxx_app() -> None:
 def test_web_in_prod_refuses_naming_missing_secrets_never_values() -> None:
     env = clean_env(
         RAXX_APP="raptor",
-        PORT="0",
+        PORT=str(free_port()),
         RAPTOR_ENVIRONMENT="prod",
         RAPTOR_BROKER="alpaca",
         RAPTOR_ALPACA_API_SECRET_KEY=ALPACA_SECRET,

@@ -6,6 +6,7 @@ logs. The registry is data (a TOML file), so a third environment needs no code c
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -18,6 +19,9 @@ from raxx.common.errors import ConfigError, UnknownEnvironment
 
 ENV_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+#: The packaged registry (staging and prod), used when ``CONSOLE_ENVIRONMENTS_FILE`` is not set.
+DEFAULT_REGISTRY_FILE = Path(__file__).parent / "environments.toml"
+REGISTRY_FILE_VAR = "CONSOLE_ENVIRONMENTS_FILE"
 
 #: Actions that a protected environment asks a typed confirmation for, by default.
 DEFAULT_CONFIRM_ACTIONS: tuple[str, ...] = (
@@ -33,6 +37,11 @@ def validate_env_name(name: str) -> str:
     if not isinstance(name, str) or not ENV_NAME_RE.match(name):
         raise UnknownEnvironment(f"not a valid environment name: {name!r}")
     return name
+
+
+def registry_file() -> Path:
+    """The registry this process uses: ``CONSOLE_ENVIRONMENTS_FILE``, else the packaged one."""
+    return Path(os.environ.get(REGISTRY_FILE_VAR) or DEFAULT_REGISTRY_FILE)
 
 
 @dataclass(frozen=True)

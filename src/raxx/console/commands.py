@@ -6,15 +6,15 @@ import gc
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from raxx.common.aio import run_sync
-from raxx.common.db import create_engine, session_factory
+from raxx.common.cliparams import ENVIRONMENT, PORT
 from raxx.common.errors import ConfigError
-from raxx.common.settings import load_settings, one_off_pool
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
 
@@ -30,12 +30,13 @@ def console() -> None:
 
 @console.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, envvar="PORT", default=8000, show_default=True)
+@click.option("--port", type=PORT, envvar="PORT", default=8000, show_default=True)
 @click.option("--proxy-headers/--no-proxy-headers", default=False, help="trust X-Forwarded-* (behind a router)")
 def serve(host: str, port: int, proxy_headers: bool) -> None:
     """Serve the console; settings come from CONSOLE_* variables."""
     from raxx.common.asgi import run_server
     from raxx.common.logging import configure_logging
+    from raxx.common.settings import load_settings
     from raxx.console.app import create_app
     from raxx.console.config import ConsoleSettings
 
@@ -51,6 +52,10 @@ def serve(host: str, port: int, proxy_headers: bool) -> None:
 
 def run_in_db(database_url: str | None, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``work`` in one transaction against the console database (CLI commands)."""
+    from raxx.common.aio import run_sync
+    from raxx.common.db import create_engine, session_factory
+    from raxx.common.settings import one_off_pool
+
     if not database_url:
         raise ConfigError("CONSOLE_DATABASE_URL is required but not set (or pass --database-url)")
 
@@ -75,13 +80,9 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def _registry_names() -> list[str]:
-    from raxx.common.environments import EnvironmentRegistry
-    from raxx.console.config import DEFAULT_REGISTRY
+    from raxx.common.environments import EnvironmentRegistry, registry_file
 
-    path = os.environ.get("CONSOLE_ENVIRONMENTS_FILE") or str(DEFAULT_REGISTRY)
-    from pathlib import Path
-
-    return list(EnvironmentRegistry.from_toml(Path(path)))
+    return list(EnvironmentRegistry.from_toml(registry_file()))
 
 
 @console.group()
@@ -95,6 +96,7 @@ def user() -> None:
 @click.option(
     "--env",
     "envs",
+    type=ENVIRONMENT,
     multiple=True,
     help="environment to grant the role in (repeatable; default: every environment in the registry now)",
 )
@@ -112,7 +114,7 @@ def user_add(name: str, role: str, envs: tuple[str, ...], password_stdin: bool, 
 
 @user.command("grant")
 @click.argument("name")
-@click.option("--env", "environment", required=True)
+@click.option("--env", "environment", type=ENVIRONMENT, required=True)
 @click.option("--role", required=True, type=click.Choice(["viewer", "operator", "admin", "auditor"]))
 @database_option
 def user_grant(name: str, environment: str, role: str, database_url: str | None) -> None:
@@ -127,7 +129,7 @@ def user_grant(name: str, environment: str, role: str, database_url: str | None)
 
 @user.command("revoke")
 @click.argument("name")
-@click.option("--env", "environment", required=True)
+@click.option("--env", "environment", required=True, help="any environment, also one the registry no longer names")
 @database_option
 def user_revoke(name: str, environment: str, database_url: str | None) -> None:
     """Remove NAME's role in one environment."""

@@ -9,13 +9,13 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from raxx.common.dbbudget import BudgetSettings, Pools, console_web_pools, ledger_read_pools
-from raxx.common.environments import EnvironmentRegistry
+from raxx.common.environments import DEFAULT_REGISTRY_FILE, EnvironmentRegistry
 from raxx.common.errors import ConfigError
 from raxx.common.release import current_release
 from raxx.common.secrets import ChainSecrets, build_secrets_chain
 from raxx.common.settings import load_budget, refuse_placeholder
 
-DEFAULT_REGISTRY = Path(__file__).parent / "environments.toml"
+DEFAULT_REGISTRY = DEFAULT_REGISTRY_FILE
 #: First path segments the console uses itself: an environment of that name would be unreachable.
 RESERVED_PATHS = frozenset(
     {

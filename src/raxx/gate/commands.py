@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from raxx.common.dbbudget import gate_command_pools, monitor_pools
+from raxx.common.cliparams import DURATION
 from raxx.common.errors import BadRequest
-from raxx.common.settings import load_settings
-from raxx.gate.config import GateSettings
-from raxx.gate.context import GateContext, open_context
-from raxx.gate.policy import parse_duration
 from raxx.gate.verdict import VERDICT_WORDS, ExitCode
+
+if TYPE_CHECKING:
+    from raxx.gate.config import GateSettings
+    from raxx.gate.context import GateContext
 
 T = TypeVar("T")
 
 
+def _settings() -> GateSettings:
+    from raxx.common.settings import load_settings
+    from raxx.gate.config import GateSettings
+
+    return load_settings(GateSettings)
+
+
 def _run(body: Callable[[GateContext], Awaitable[T]], *, monitor: bool = False) -> T:
-    settings = load_settings(GateSettings)
+    import asyncio
+
+    from raxx.common.dbbudget import gate_command_pools, monitor_pools
+    from raxx.gate.context import open_context
+
+    settings = _settings()
     pools = monitor_pools(settings.budget) if monitor else gate_command_pools(settings.budget)
 
     async def main() -> T:
@@ -35,7 +46,7 @@ def _run(body: Callable[[GateContext], Awaitable[T]], *, monitor: bool = False) 
 
 
 def _actor(by: str | None) -> str:
-    actor = by or load_settings(GateSettings).resolved_actor()
+    actor = by or _settings().resolved_actor()
     if not actor:
         raise BadRequest("who is acting is unknown: pass --by (or set GATE_ACTOR)")
     return actor
@@ -119,7 +130,7 @@ def check(
         tag=tag or gh_tag,
         commit=commit,
         artifact_digest=artifact,
-        actor=by or load_settings(GateSettings).resolved_actor(),
+        actor=by or _settings().resolved_actor(),
     )
     report = _run(lambda ctx: check_flow(ctx, request))
     title = f"gate {app}-{environment} {release_id}"
@@ -287,7 +298,7 @@ def approve(app: str, environment: str, release_id: str, by: str | None, comment
 @click.option("--env", "environment", required=True)
 @click.option("--app", help="only this app (default: every app in ENV)")
 @click.option("--until", "until", help="end of the freeze, ISO 8601 (UTC if no zone)")
-@click.option("--for", "duration", help="or a duration from now: 48h, 3d")
+@click.option("--for", "duration", type=DURATION, help="or a duration from now: 48h, 3d")
 @click.option("--from", "starts", help="start, ISO 8601 (default now)")
 @click.option("--reason", required=True)
 @click.option("--by")
@@ -295,7 +306,7 @@ def freeze(
     environment: str,
     app: str | None,
     until: str | None,
-    duration: str | None,
+    duration: timedelta | None,
     starts: str | None,
     reason: str,
     by: str | None,
@@ -310,10 +321,7 @@ def freeze(
         if until:
             end = _when(until)
         elif duration:
-            try:
-                end = (start or ctx.clock.now()) + parse_duration(duration)
-            except ValueError as exc:
-                raise BadRequest(str(exc)) from None
+            end = (start or ctx.clock.now()) + duration
         else:
             raise BadRequest("a freeze needs --until or --for")
         return await freeze_env(
@@ -438,10 +446,12 @@ def board(as_json: bool) -> None:
 @click.option("--once", is_flag=True, help="poll every deployment once and exit")
 def monitor(once: bool) -> None:
     """Poll every deployment's readiness and identity every GATE_MONITOR_INTERVAL seconds."""
+    import asyncio
+
     from raxx.common.logging import configure_logging
     from raxx.gate.monitor import Monitor, install_stop_signals
 
-    settings = load_settings(GateSettings)
+    settings = _settings()
     configure_logging(settings.log_level)
 
     async def body(ctx: GateContext) -> None:

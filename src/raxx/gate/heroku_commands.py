@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from pathlib import Path
@@ -37,6 +36,8 @@ def source_digest(commit: str, repo: Path) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def releases(app_name: str, limit: int, as_json: bool) -> None:
     """APP's newest releases with the commit each one runs (token: GATE_HEROKU_API_TOKEN)."""
+    import asyncio
+
     rows = asyncio.run(_releases(app_name, limit))
     if as_json:
         click.echo(json.dumps(rows, indent=2))

@@ -16,12 +16,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from raxx.common.durations import parse_duration
 from raxx.common.environments import ENV_NAME_RE
 from raxx.common.errors import ConfigError
 from raxx.gate.ledger.models import TRIGGERS
 
 SMOKE_CHECKS = ("identity", "readyz", "console_healthz", "console_login", "console_proxy")
-_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
 class PolicyError(ConfigError):
@@ -117,15 +117,6 @@ class Policy:
         if subject not in self.retirements:
             raise PolicyError(f"{self.source}: no [retirement.{subject}] table in the policy")
         return self.retirements[subject]
-
-
-def parse_duration(text: str) -> timedelta:
-    """``30s``, ``15m``, ``24h``, ``7d`` or a combination such as ``1h30m``."""
-    match = _DURATION_RE.match(text.strip()) if isinstance(text, str) else None
-    if not match or not any(match.groups()):
-        raise ValueError(f"{text!r} is not a duration (use e.g. 30s, 15m, 24h, 7d)")
-    d, h, m, s = (int(g or 0) for g in match.groups())
-    return timedelta(days=d, hours=h, minutes=m, seconds=s)
 
 
 def format_duration(delta: timedelta) -> str:

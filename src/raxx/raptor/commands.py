@@ -7,7 +7,7 @@ import os
 
 import click
 
-from raxx.common.settings import load_settings
+from raxx.common.cliparams import PORT, EnvironmentName
 
 
 @click.group()
@@ -17,11 +17,12 @@ def raptor() -> None:
 
 @raptor.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, envvar="PORT", default=8101, show_default=True)
+@click.option("--port", type=PORT, envvar="PORT", default=8101, show_default=True)
 def serve(host: str, port: int) -> None:
     """Serve Raptor; its environment and database come from RAPTOR_* settings."""
     from raxx.common.asgi import run_server
     from raxx.common.logging import configure_logging
+    from raxx.common.settings import load_settings
     from raxx.raptor.app import create_app
     from raxx.raptor.config import RaptorSettings
 
@@ -50,7 +51,13 @@ def token() -> None:
 
 
 @token.command("issue")
-@click.option("--env", "environment", required=True, help="the environment the token is for (staging, prod)")
+@click.option(
+    "--env",
+    "environment",
+    type=EnvironmentName(own_var="RAPTOR_ENVIRONMENT"),
+    required=True,
+    help="the environment the token is for (staging, prod)",
+)
 @click.option(
     "--scope",
     "scopes",

@@ -1,0 +1,61 @@
+"""Option types every area's commands share: ports, durations, environment names.
+
+A bad value is a usage error (exit 2) naming the option and what it accepts, before the
+command does anything. Light on purpose: ``raxx --help`` imports every command module.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import click
+
+from raxx.common.durations import parse_duration
+
+#: A TCP port a server can listen on.
+PORT = click.IntRange(1, 65535)
+
+
+class Duration(click.ParamType[timedelta]):
+    """``30s``, ``10m``, ``24h``, ``7d``, ``1h30m``: converted to a ``timedelta``."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class EnvironmentName(click.ParamType[str]):
+    """An environment the registry names (``CONSOLE_ENVIRONMENTS_FILE``, else the packaged one).
+
+    ``own_var`` names a variable holding the process's own environment (``RAPTOR_ENVIRONMENT``
+    on a Raptor dyno, where no console registry is deployed): that value is accepted as well.
+    """
+
+    name = "environment"
+
+    def __init__(self, *, own_var: str | None = None) -> None:
+        self.own_var = own_var
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        import os
+
+        from raxx.common.environments import EnvironmentRegistry, registry_file
+
+        if self.own_var and value == os.environ.get(self.own_var):
+            return str(value)
+        path = registry_file()
+        names = list(EnvironmentRegistry.from_toml(path))  # an unreadable registry: ConfigError, exit 78
+        if value not in names:
+            self.fail(f"{value!r} is not in the environment registry {path} (one of: {', '.join(names)})", param, ctx)
+        return str(value)
+
+
+DURATION = Duration()
+ENVIRONMENT = EnvironmentName()
