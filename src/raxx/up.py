@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import secrets
+import shlex
 import signal
 import sys
 import time
@@ -105,12 +106,19 @@ def provision_all(admin_url: str, store: LocalSecrets, prefix: str, *, with_ledg
     )
 
 
-def _override(environ: dict[str, str], var: str, db: ProvisionedDatabase | None) -> ProvisionedDatabase | None:
-    """A ``*_DATABASE_URL`` given by the user replaces the provisioned database."""
+def _override(
+    environ: dict[str, str], var: str, db: ProvisionedDatabase | None, migration_var: str | None = None
+) -> ProvisionedDatabase | None:
+    """A ``*_DATABASE_URL`` given by the user replaces the provisioned database.
+
+    Its ``*_MIGRATION_DATABASE_URL``, when given, is the owner (as in ``ENV_FILE``, which
+    a shell that runs ``raxx up`` again may have sourced).
+    """
     url = environ.get(var)
     if not url:
         return db
-    return ProvisionedDatabase(database=var, owner_url=url, runtime_url=url)
+    owner = (environ.get(migration_var) if migration_var else None) or url
+    return ProvisionedDatabase(database=var, owner_url=owner, runtime_url=url)
 
 
 def migrate_tree(tree: str, owner_url: str, runtime_url: str) -> bool:
@@ -209,21 +217,48 @@ def _ensure_smoke_token(console_url: str, store: LocalSecrets) -> None:
     store.set("GATE_CONSOLE_SMOKE_TOKEN", run_sync(work))
 
 
-def write_gate_env(top: Topology) -> Path:
-    """``<data_dir>/gate.env``: what ``raxx gate ...`` needs to act on this local topology."""
-    ledger = top.databases.ledger
+#: ``<data_dir>/raxx.env``: what the other ``raxx`` commands need to act on this topology.
+ENV_FILE = "raxx.env"
+ENV_FILE_HEADER = """\
+# Written by `raxx up` at every start: what the other raxx commands need to act on this
+# local topology (Raptor staging's database, the console's, the gate's ledger). Read it with
+#   set -a; . {path}; set +a
+# It holds database passwords and tokens: it is readable by its owner only.
+"""
+
+
+def env_file_values(top: Topology) -> dict[str, str]:
+    """Every setting the README's commands read, for this topology (Raptor: the staging deployment)."""
+    staging = top.databases.raptor["staging"]
+    console = top.databases.console
     values = {
+        "RAPTOR_ENVIRONMENT": "staging",
+        "RAPTOR_DATABASE_URL": staging.runtime_url,
+        "RAPTOR_MIGRATION_DATABASE_URL": staging.owner_url,
+        "CONSOLE_DATABASE_URL": console.runtime_url,
+        "CONSOLE_MIGRATION_DATABASE_URL": console.owner_url,
+        "CONSOLE_ENVIRONMENTS_FILE": str(top.data_dir / "environments.toml"),
+        "CONSOLE_AUDIT_SIGNING_KEY": top.store.values.get("CONSOLE_AUDIT_SIGNING_KEY", ""),
         "GATE_PLATFORM": "local",
         "GATE_TOPOLOGY_FILE": str(top.data_dir / "run" / "topology.json"),
         "GATE_POLICY_FILE": str(policy_file()),
-        "GATE_AUDIT_DATABASE_URL": top.databases.console.runtime_url,
+        "GATE_AUDIT_DATABASE_URL": console.runtime_url,
         "GATE_CONSOLE_SMOKE_TOKEN": top.store.values.get("GATE_CONSOLE_SMOKE_TOKEN", ""),
     }
-    if ledger is not None:
-        values["GATE_DATABASE_URL"] = ledger.runtime_url
-        values["GATE_MIGRATION_DATABASE_URL"] = ledger.owner_url
-    path = top.data_dir / "gate.env"
-    write_dotenv(path, values)
+    if top.databases.ledger is not None:
+        values["GATE_DATABASE_URL"] = top.databases.ledger.runtime_url
+        values["GATE_MIGRATION_DATABASE_URL"] = top.databases.ledger.owner_url
+    return values
+
+
+def write_env_file(top: Topology) -> Path:
+    """``<data_dir>/raxx.env``, shell-quoted (``set -a; . FILE``) and readable by the owner only."""
+    path = top.data_dir / ENV_FILE
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    lines = [f"{key}={shlex.quote(value)}\n" for key, value in env_file_values(top).items()]
+    path.write_text(ENV_FILE_HEADER.format(path=path) + "".join(lines))
+    (top.data_dir / "gate.env").unlink(missing_ok=True)  # its older, gate-only name
     return path
 
 
@@ -374,8 +409,9 @@ def start_topology(options: UpOptions, *, out: Any = None) -> Topology:
         env = options.environ
         dbs = Databases(
             raptor={e: _override(env, f"RAPTOR_{e.upper()}_DATABASE_URL", d) or d for e, d in dbs.raptor.items()},
-            console=_override(env, "CONSOLE_DATABASE_URL", dbs.console) or dbs.console,
-            ledger=_override(env, "GATE_DATABASE_URL", dbs.ledger),
+            console=_override(env, "CONSOLE_DATABASE_URL", dbs.console, "CONSOLE_MIGRATION_DATABASE_URL")
+            or dbs.console,
+            ledger=_override(env, "GATE_DATABASE_URL", dbs.ledger, "GATE_MIGRATION_DATABASE_URL"),
         )
         for e, db in dbs.raptor.items():
             migrate_tree("raptor", db.owner_url, db.runtime_url)
@@ -401,7 +437,7 @@ def start_topology(options: UpOptions, *, out: Any = None) -> Topology:
             embedded.stop()
         raise
     top = Topology(options, data_dir, supervisor, dbs, store, embedded, started, demo_password)
-    write_gate_env(top)
+    write_env_file(top)
     return top
 
 
@@ -422,7 +458,7 @@ def _print_summary(top: Topology, elapsed: float) -> None:
             say("  (this generated password is shown once; reset it with: raxx console user passwd demo)")
     else:
         say(f"  Sign in at {console}/login as {DEMO_USER} (password set at first start, or RAXX_DEMO_PASSWORD)")
-    say(f"  Release gate on this topology: set -a; . {top.data_dir / 'gate.env'}; set +a; raxx gate board")
+    say(f"  Other raxx commands on this topology: set -a; . {top.data_dir / ENV_FILE}; set +a; raxx gate board")
     say("  Ctrl-C stops everything.")
     say("")
 

@@ -122,14 +122,17 @@ def test_stopping_leaves_no_process_behind(test_databases, tmp_path) -> None:  #
             os.kill(pid, 0)
 
 
-def test_gate_env_lets_the_gate_act_on_this_topology(topology: Topology) -> None:
-    """``raxx up`` leaves what ``raxx gate`` needs: ledger, topology, policy, a smoke token."""
+def test_env_file_lets_the_gate_act_on_this_topology(topology: Topology) -> None:
+    """``raxx up`` leaves what ``raxx gate`` needs: ledger, topology, policy, a smoke token.
+
+    (Every other README command on it: ``tests/e2e/test_readme.py``.)
+    """
     import subprocess
     import sys
 
     from raxx.common.secrets import parse_dotenv
 
-    values = parse_dotenv((topology.data_dir / "gate.env").read_text())
+    values = parse_dotenv((topology.data_dir / "raxx.env").read_text())
     assert values["GATE_PLATFORM"] == "local"
     token = values["GATE_CONSOLE_SMOKE_TOKEN"]
     for env in ("staging", "prod"):
