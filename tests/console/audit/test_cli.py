@@ -102,7 +102,8 @@ def test_verify_reports_an_unreachable_database_in_one_line(tmp_path: Path) -> N
     result = _raxx(down, "verify", tmp=tmp_path)
     assert result.exit_code == 69
     assert result.stderr.count("\n") == 1
-    assert "cannot reach" in result.stderr and "CONSOLE_DATABASE_URL" in result.stderr
+    assert "cannot reach" in result.stderr
+    assert "CONSOLE_DATABASE_URL" in result.stderr
     assert "secretpw" not in result.stderr
 
 
