@@ -2,8 +2,9 @@
 
 CI branches on these codes, so they are part of the contract: 0 go; 3 blocked (a
 condition is proven false); 4 cannot decide (a condition cannot be proven, which also
-blocks); 5 the deploy failed and nothing changed; 6 a smoke check failed and the
-release was rolled back; 7 the rollback failed too (page a person).
+blocks; also when the ledger cannot be reached, ``raxx.exits``); 5 the deploy failed and
+nothing changed; 6 a smoke check failed and the release was rolled back; 7 the rollback
+failed too (page a person).
 """
 
 from __future__ import annotations
