@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from raxx.common.aio import run_sync
-from raxx.common.errors import ConfigError, RaxxError, Unavailable
+from raxx.common.errors import ConfigError, Unavailable
 from raxx.common.migrations import current_heads, upgrade
 from raxx.common.pgembed import EmbeddedPostgres, port_is_free
 from raxx.common.provision import ProvisionedDatabase, provision_database
@@ -475,9 +475,6 @@ def run_up(options: UpOptions) -> int:
     except KeyboardInterrupt:
         print("raxx up: interrupted while starting; everything started was stopped", file=sys.stderr)
         return 130
-    except RaxxError as exc:
-        print(f"raxx up: {exc.detail}", file=sys.stderr)
-        return exc.exit_code
     _print_summary(top, time.monotonic() - started_at)
     try:
         top.supervisor.run_forever()

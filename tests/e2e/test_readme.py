@@ -194,7 +194,7 @@ def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
             env={**env, **{k: str(v) for k, v in ports.items()}},
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C in a terminal reaches the whole group: so does our SIGINT
+            start_new_session=True,  # its own group: _stop signals scripts/up and whatever it became
         )
     try:
         _wait_until_up(topology, topology_log)
@@ -230,7 +230,9 @@ def _wait_until_up(topology: subprocess.Popen[bytes], log: Path) -> None:
 def _stop(topology: subprocess.Popen[bytes]) -> None:
     if topology.poll() is not None:
         return
-    os.killpg(topology.pid, signal.SIGINT)
+    # SIGTERM stops raxx up as Ctrl-C does; SIGINT is ignored by a job a non-interactive shell
+    # started in the background, as CI may start this test.
+    os.killpg(topology.pid, signal.SIGTERM)
     try:
         topology.wait(timeout=90)
     except subprocess.TimeoutExpired:
