@@ -458,7 +458,9 @@ def _print_summary(top: Topology, elapsed: float) -> None:
             say("  (this generated password is shown once; reset it with: raxx console user passwd demo)")
     else:
         say(f"  Sign in at {console}/login as {DEMO_USER} (password set at first start, or RAXX_DEMO_PASSWORD)")
-    say(f"  Other raxx commands on this topology: set -a; . {top.data_dir / ENV_FILE}; set +a; raxx gate board")
+    activate = Path(sys.prefix) / "bin" / "activate"
+    venv = f". {activate}; " if activate.exists() else ""
+    say(f"  Other commands on it, in another shell: {venv}set -a; . {top.data_dir / ENV_FILE}; set +a; raxx --help")
     say("  Ctrl-C stops everything.")
     say("")
 
