@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from typing import Any
 
 import click
 
 from raxx.common.cliparams import PORT
-from raxx.exits import Exit, explain
+from raxx.exits import EXIT_CODES, Exit, explain
 
 #: The area groups, by name: ``module:attribute``, imported on first use.
 LAZY_COMMANDS = {
@@ -80,7 +81,13 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     ctx.exit()
 
 
-@click.group(cls=RaxxGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def _exit_codes_epilog() -> str:
+    """The exit codes in one paragraph, from ``raxx.exits.EXIT_CODES`` (the README has the details)."""
+    labels = (f"{code} {re.split(r'[:(]', meaning, maxsplit=1)[0].strip()}" for code, meaning in EXIT_CODES.items())
+    return f'Exit codes: {"; ".join(labels)}. Details: README.md, "The command line".'
+
+
+@click.group(cls=RaxxGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=_exit_codes_epilog())
 @click.option(
     "--version",
     is_flag=True,
@@ -93,13 +100,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     "--debug", is_flag=True, envvar="RAXX_DEBUG", help="On failure, print the traceback too [env: RAXX_DEBUG]."
 )
 def cli(debug: bool) -> None:
-    """Raxx: the Raptor trading API, its operator console and the release gate.
-
-    \b
-    Exit codes: 0 ok; 1 refused; 2 usage; 3-7 a command's verdict (gate, audit verify);
-    69 a database or service unreachable; 70 a bug (see --debug); 74 a file;
-    78 a setting missing or wrong; 130 interrupted. Details: README, "The command line".
-    """
+    """Raxx: the Raptor trading API, its operator console and the release gate."""
 
 
 @cli.command()
