@@ -32,11 +32,16 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 def one_line(result: subprocess.CompletedProcess[str]) -> str:
-    """The failure's only line on stderr (and no traceback anywhere)."""
+    """The failure's only line on stderr, and no traceback anywhere.
+
+    Structured log lines before it are the command's own (``raxx release`` states its
+    connection pools, as the release phase should); anything else is not.
+    """
     assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.strip().splitlines()
+    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith('{"ts":')]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("raxx: ")
+    assert result.stderr.strip().endswith(lines[0])
     return lines[0]
 
 
