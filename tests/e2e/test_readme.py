@@ -108,6 +108,15 @@ def test_readme_markers_are_few_and_give_reasons() -> None:
     assert all(MARKER.match(line) for line in lines), "a marker this test cannot read"
 
 
+def test_every_command_in_the_readme_is_in_an_sh_block() -> None:
+    """A ```bash block, or a command in a plain one, would escape the test: there are none."""
+    text = (REPO_ROOT / "README.md").read_text()
+    fences = re.findall(r"^```(\S*)\n(.*?)^```$", text, flags=re.M | re.S)
+    assert {info for info, _ in fences} <= {"sh", ""}
+    plain = [body for info, body in fences if info == ""]
+    assert not [line for body in plain for line in body.splitlines() if re.match(r"\s*(raxx|scripts/)\S*\s", line)]
+
+
 def test_the_harness_stops_at_the_first_unexpected_exit_code(tmp_path: Path) -> None:
     """The check after each command can fail: a wrong code, in order, named by its line."""
     blocks = parse_readme(
