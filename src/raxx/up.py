@@ -245,6 +245,8 @@ def env_file_values(top: Topology) -> dict[str, str]:
         "GATE_AUDIT_DATABASE_URL": console.runtime_url,
         "GATE_CONSOLE_SMOKE_TOKEN": top.store.values.get("GATE_CONSOLE_SMOKE_TOKEN", ""),
     }
+    if top.store.values.get("CONSOLE_AUDIT_HMAC_KEY"):  # verifies checkpoints signed before Ed25519
+        values["CONSOLE_AUDIT_HMAC_KEY"] = top.store.values["CONSOLE_AUDIT_HMAC_KEY"]
     if top.databases.ledger is not None:
         values["GATE_DATABASE_URL"] = top.databases.ledger.runtime_url
         values["GATE_MIGRATION_DATABASE_URL"] = top.databases.ledger.owner_url
