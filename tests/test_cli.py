@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from raxx.cli import LAZY_COMMANDS, _register_groups, cli
@@ -155,6 +156,8 @@ def test_explain_maps_each_kind_of_failure_to_its_code() -> None:
         (ConnectionRefusedError(111, "Connection refused"), None, Exit.UNAVAILABLE, "Connection refused"),
         (httpx.ConnectError("refused", request=request), None, Exit.UNAVAILABLE, "http://127.0.0.1:9/readyz"),
         (httpx.ConnectError("refused", request=request), "gate", 4, "cannot reach"),
+        (psycopg.errors.TooManyConnections("sorry, too many clients already"), None, 69, "connection limit"),
+        (psycopg.errors.UndefinedTable('relation "api_tokens" does not exist'), "raptor", 78, "raxx migrate raptor"),
     ]
     for exc, group, code, words in cases:
         failure = explain(exc, group=group)

@@ -115,6 +115,11 @@ def _database_failure(exc: BaseException, tree: str | None) -> Failure | None:
     if not isinstance(original, psycopg.OperationalError):
         return None
     reason = _server_reason(original)
+    if original.sqlstate == "53300" or "too many clients" in reason:
+        where = target.describe() if target else "the database"
+        return Failure(
+            Exit.UNAVAILABLE, f"{where} is at its connection limit ({reason}); retry shortly, or stop what holds them"
+        )
     if target is None:
         return Failure(
             Exit.UNAVAILABLE,
