@@ -24,7 +24,7 @@ from raxx.gate.flows import deploy_flow, promote_flow
 from raxx.gate.ledger.models import HealthSample, Release
 from raxx.gate.policy import Policy, load_policy
 from raxx.gate.records import approve, freeze
-from raxx.gate.retirement import retire_check_flow
+from raxx.gate.retire_flow import retire_check_flow
 from raxx.gate.verdict import ExitCode, Status
 from raxx.up import Topology, start_topology
 from tests.fixtures.database import REPO_ROOT, DatabaseFactory

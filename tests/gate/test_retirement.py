@@ -16,7 +16,7 @@ from raxx.gate.audit_evidence import SqlAuditEvidence
 from raxx.gate.context import GateContext
 from raxx.gate.ledger.models import RetirementDecision
 from raxx.gate.records import attest, open_incident
-from raxx.gate.retirement import RetirementVerdict, retire_check_flow
+from raxx.gate.retire_flow import RetirementVerdict, retire_check_flow
 from raxx.gate.verdict import ExitCode, Status
 from tests.fixtures.database import DatabaseFactory
 from tests.fixtures.gate import T0, LocalTopology, add_release, add_samples, gate_context

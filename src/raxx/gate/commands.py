@@ -400,7 +400,7 @@ def attest(subject: str, item: str, note: str | None, by: str | None) -> None:
 def retire_check(subject: str, by: str | None, as_json: bool) -> None:
     """Evaluate SUBJECT's retirement checklist from data; exit 0 only when every item passes."""
     from raxx.gate.render import github_report, print_json, print_table
-    from raxx.gate.retirement import retire_check_flow
+    from raxx.gate.retire_flow import retire_check_flow
 
     actor = _actor(by)
     verdict = _run(lambda ctx: retire_check_flow(ctx, subject, actor=actor))

@@ -1,4 +1,4 @@
-"""``raxx gate retire-check``: evaluate the checklist, record the decision."""
+"""``raxx gate retire-check``: evaluate the checklist (`checks/retirement.py`), record the decision."""
 
 from __future__ import annotations
 
