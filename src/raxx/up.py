@@ -165,6 +165,7 @@ def _issue_raptor_token(store: LocalSecrets, env: str, db: ProvisionedDatabase) 
 def _ensure_demo_user(console_url: str, password: str | None) -> str | None:
     """Create the demo operator once; return the password when it was just set."""
     from raxx.console.auth import repository, service
+    from raxx.console.auth.passwords import verify_password
 
     async def work() -> str | None:
         from raxx.common.db import create_engine, session_factory
@@ -177,10 +178,11 @@ def _ensure_demo_user(console_url: str, password: str | None) -> str | None:
                     chosen = password or secrets.token_urlsafe(12)
                     await service.create_user(db, DEMO_USER, chosen, {env: "admin" for env in RAPTOR_ENVS})
                     return chosen
-                if password:
+                # The same RAXX_DEMO_PASSWORD at every start: a new password signs every
+                # session out (set_password), so only set one that really changed.
+                if password and not await verify_password(existing.password_hash, password):
                     await service.set_password(db, DEMO_USER, password)
-                    return password
-                return None
+                return password or None
         finally:
             await engine.dispose()
 

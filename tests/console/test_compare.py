@@ -35,6 +35,9 @@ async def test_compare_shows_each_environment_side_by_side(
     assert "<title>[COMPARE]" in page.text
     assert 'data-part="staging"' in page.text
     assert 'data-part="prod"' in page.text
+    assert 'data-scope="all-environments">COMPARE<' in page.text
+    assert "COMPARISON (read-only)" not in page.text
+    assert "nothing on this page acts anywhere" in page.text
     assert "<form" not in page.text.split("<main>", 1)[1]  # read-only: no forms in the page body
     assert cell(page.text, "backend_env", "staging") == "staging"
     assert cell(page.text, "backend_env", "prod") == "prod"
@@ -46,6 +49,7 @@ async def test_compare_shows_each_environment_side_by_side(
     css = await console.get("/theme/compare.css")
     assert ".env-part-staging{background:#b45309" in css.text
     assert ".env-part-prod{background:#b91c1c" in css.text
+    assert ".env-banner{background:#1e293b" in css.text  # no environment's color, not "no env" grey
 
 
 async def test_a_stopped_staging_leaves_prods_column_complete(

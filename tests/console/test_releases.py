@@ -98,6 +98,10 @@ async def test_releases_page_shows_current_previous_soak_blockers_and_health(
     text = page.text
     assert 'data-env="releases"' in text
     assert "<title>[RELEASES]" in text
+    # Its own banner: a board of releases is not a "comparison", and it says where it reads from.
+    assert 'data-scope="all-environments">RELEASES<' in text
+    assert "COMPARISON" not in text
+    assert "from the release gate&#39;s ledger" in text
     assert 'data-service="raptor-staging"' in text
     assert "<code>r2</code>" in text
     assert "ran migrations" in text

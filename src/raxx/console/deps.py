@@ -17,6 +17,8 @@ from raxx.console.auth.service import Login, load_login
 from raxx.console.security import session_cookie_name
 from raxx.console.state import ConsoleState
 
+FRAGMENT_HEADER = "x-raxx-fragment"
+
 
 class LoginRequired(RaxxError):
     status_code = 401
@@ -66,7 +68,12 @@ async def optional_login(request: Request, state: StateDep, db: DbDep) -> Login 
     token = request.cookies.get(session_cookie_name(is_secure(request, state)))
     if not token or len(token) > 128:
         return None
-    login = await load_login(db, token, policy=state.login_policy)
+    # The orders table's own refresh (static/console.js) is not the operator's activity.
+    login = await load_login(db, token, policy=state.login_policy, activity=FRAGMENT_HEADER not in request.headers)
+    if login is None:
+        # An idle session was just revoked; that must stand although this request now
+        # fails with login_required (which rolls the request's transaction back).
+        await db.commit()
     request.state.login = login
     return login
 

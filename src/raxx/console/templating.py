@@ -34,12 +34,27 @@ def build_templates() -> Jinja2Templates:
     return templates
 
 
-def compare_banner(state: ConsoleState) -> dict[str, Any]:
-    """The banner of ``/compare``: every environment's name in its own color, and "read-only"."""
+#: Pages about every environment at once (``/compare``, ``/releases``): their banner's
+#: heading and the sentence that says what the page can (not) do.
+CROSS_ENV_PAGES = {
+    "compare": ("COMPARE", "read-only: every environment side by side; nothing on this page acts anywhere"),
+    "releases": (
+        "RELEASES",
+        "read-only, from the release gate's ledger; deploys and approvals happen through raxx gate",
+    ),
+}
+
+
+def cross_env_banner(state: ConsoleState, page: str) -> dict[str, Any]:
+    """The banner of a page about every environment: neutral (no environment's color), its
+    own heading, then every environment's name in that environment's color."""
+    heading, detail = CROSS_ENV_PAGES[page]
     return {
-        "env": "compare",
-        "label": "COMPARISON: " + " | ".join(s.label for s in state.registry.values()),
-        "title": "[COMPARE]",
+        "env": page,
+        "label": f"{heading}: " + " | ".join(s.label for s in state.registry.values()),
+        "heading": heading,
+        "detail": detail,
+        "title": f"[{heading}]",
         "protected": False,
         "status": None,
         "parts": [{"name": s.name, "label": s.label} for s in state.registry.values()],
@@ -77,7 +92,7 @@ async def render(
     login: Login | None,
     status_code: int = 200,
     unknown_env: str | None = None,
-    compare: bool = False,
+    cross_env: str | None = None,
     **context: Any,
 ) -> HTMLResponse:
     if env is not None:
@@ -86,7 +101,7 @@ async def render(
     page_suffix = _page_suffix(request, env)
     ctx: dict[str, Any] = {
         "env": env,
-        "banner": compare_banner(state) if compare else banner_for(state, env, unknown_env),
+        "banner": cross_env_banner(state, cross_env) if cross_env else banner_for(state, env, unknown_env),
         "login": login,
         "csrf_token": login.csrf_token if login else "",
         "environments": [

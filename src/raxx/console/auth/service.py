@@ -142,8 +142,16 @@ async def open_session(
     return token
 
 
-async def load_login(db: AsyncSession, token: str, *, policy: LoginPolicy, now: datetime | None = None) -> Login | None:
-    """The session behind a cookie, or None when it is unknown, revoked, expired or idle."""
+async def load_login(
+    db: AsyncSession, token: str, *, policy: LoginPolicy, now: datetime | None = None, activity: bool = True
+) -> Login | None:
+    """The session behind a cookie, or None when it is unknown, revoked, expired or idle.
+
+    Both timeouts are the server's: the cookie itself never expires (it lives as long as the
+    browser). ``activity=False`` is for requests a page makes on its own (the orders table's
+    refresh): they may use the session but do not keep it alive, so an unattended tab still
+    signs out after the idle timeout.
+    """
     now = now or utcnow()
     found = await repository.session_user_roles(db, hash_token(token))
     if found is None:
@@ -154,7 +162,7 @@ async def load_login(db: AsyncSession, token: str, *, policy: LoginPolicy, now: 
     if now - session.last_seen_at > policy.idle_timeout:
         await repository.revoke_session(db, session.id_hash, now)
         return None
-    if now - session.last_seen_at > TOUCH_EVERY:
+    if activity and now - session.last_seen_at > min(TOUCH_EVERY, policy.idle_timeout / 10):
         await repository.touch_session(db, session.id_hash, now)
     return Login(
         token=token,

@@ -26,6 +26,7 @@ from raxx.console.templating import render
 
 router = APIRouter(tags=["auth"], route_class=AuditedRoute)
 log = logging.getLogger("raxx.console.auth")
+CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
 
 
 async def _login_page(
@@ -53,7 +54,7 @@ async def _login_page(
     )
     secure = is_secure(request, state)
     response.set_cookie(
-        login_csrf_cookie_name(secure), nonce, httponly=True, samesite="lax", secure=secure, path="/", max_age=3600
+        login_csrf_cookie_name(secure), nonce, httponly=True, samesite="strict", secure=secure, path="/", max_age=3600
     )
     return response
 
@@ -117,15 +118,10 @@ async def login_submit(
     log_event(log, "console.login.ok", username=user.name, client_ip=client_ip(request))
     request.state.audit.set("ok", user_id=str(user.id))
     response = RedirectResponse(safe_next(next) or f"/{state.registry.default}/", status_code=303)
-    response.set_cookie(
-        session_cookie_name(secure),
-        token,
-        httponly=True,
-        samesite="lax",
-        secure=secure,
-        path="/",
-        max_age=int(state.login_policy.session_lifetime.total_seconds()),
-    )
+    # A browser-session cookie (no Max-Age/Expires): closing the browser forgets it, and
+    # the server ends the session anyway after the idle or absolute timeout (LoginPolicy).
+    # Strict: no request from another site (a link in a chat, a form elsewhere) carries it.
+    response.set_cookie(session_cookie_name(secure), token, httponly=True, samesite="strict", secure=secure, path="/")
     response.delete_cookie(login_csrf_cookie_name(secure), path="/")
     return response
 
@@ -143,5 +139,8 @@ async def logout(
     await service.end_session(db, login)
     log_event(log, "console.logout.ok", username=login.user_name)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(session_cookie_name(is_secure(request, state)), path="/")
+    secure = is_secure(request, state)  # a __Host- cookie is only replaced by a Secure one
+    response.delete_cookie(session_cookie_name(secure), path="/", secure=secure, httponly=True, samesite="strict")
+    # The browser drops what this origin left behind: cookies, storage and cached pages.
+    response.headers["clear-site-data"] = CLEAR_SITE_DATA
     return response

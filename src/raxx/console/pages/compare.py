@@ -148,7 +148,7 @@ async def compare_page(request: Request, state: StateDep, login: LoginDep) -> HT
         "compare.html",
         env=None,
         login=login,
-        compare=True,
+        cross_env="compare",
         columns=columns,
         rows=ROWS,
         differs=_differs(columns),

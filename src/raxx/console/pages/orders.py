@@ -17,7 +17,7 @@ from raxx.common.errors import NotFound
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth.roles import can
 from raxx.console.auth.service import Login
-from raxx.console.deps import DbDep, EnvReaderDep, StateDep, require_capability, web_actor
+from raxx.console.deps import FRAGMENT_HEADER, DbDep, EnvReaderDep, StateDep, require_capability, web_actor
 from raxx.console.pages.guard import (
     backend_read,
     confirmation_gate,
@@ -34,7 +34,6 @@ from raxx.console.trading.forms import OrderForm, new_client_order_id, parse_ord
 from raxx.console.trading.refusals import RaptorRefusal
 
 router = APIRouter(tags=["orders"], route_class=AuditedRoute)
-FRAGMENT_HEADER = "x-raxx-fragment"
 
 
 def _order_id(raw: str) -> uuid.UUID:

@@ -24,7 +24,7 @@ from raxx.common.db import create_engine
 from raxx.common.logging import log_event
 from raxx.console.deps import LoginDep, StateDep
 from raxx.console.state import ConsoleState
-from raxx.console.templating import compare_banner, render
+from raxx.console.templating import render
 
 router = APIRouter(tags=["releases"])
 log = logging.getLogger("raxx.console.releases")
@@ -99,11 +99,6 @@ def duration(seconds: int) -> str:
 @router.get("/releases", response_class=HTMLResponse)
 async def releases_page(request: Request, state: StateDep, login: LoginDep) -> HTMLResponse:
     board, problem = await read_board(state)
-    banner = compare_banner(state) | {
-        "env": "releases",
-        "label": "RELEASES: " + " | ".join(s.label for s in state.registry.values()),
-        "title": "[RELEASES]",
-    }
     age = (datetime.now(UTC) - board.generated_at).total_seconds() if board else None
     return await render(
         request,
@@ -111,8 +106,7 @@ async def releases_page(request: Request, state: StateDep, login: LoginDep) -> H
         "releases.html",
         env=None,
         login=login,
-        compare=True,
-        banner=banner,
+        cross_env="releases",
         board=board,
         problem=problem,
         board_age=duration(int(age)) if age is not None else None,

@@ -6,10 +6,13 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from raxx.console.deps import StateDep
+from raxx.console.templating import CROSS_ENV_PAGES
 
 router = APIRouter(tags=["theme"], include_in_schema=False)
 
 NEUTRAL = ("#4b5563", "#ffffff")
+#: Pages about every environment: neutral too, but not the grey of "no environment selected".
+CROSS_ENV = ("#1e293b", "#ffffff")
 _CACHE = "public, max-age=300"
 
 
@@ -20,9 +23,11 @@ def _colors(state: StateDep, env: str) -> tuple[str, str, str]:
     return NEUTRAL[0], NEUTRAL[1], "?"
 
 
-def _compare_css(state: StateDep) -> str:
-    """``/compare`` shows every environment: one swatch class per environment, a neutral banner."""
-    css = [f".env-banner{{background:{NEUTRAL[0]};color:{NEUTRAL[1]};}}", f"body{{border-top:6px solid {NEUTRAL[0]};}}"]
+def _cross_env_css(state: StateDep) -> str:
+    """``/compare`` and ``/releases`` show every environment: one swatch class per
+    environment, a banner in no environment's color."""
+    bg, fg = CROSS_ENV
+    css = [f".env-banner{{background:{bg};color:{fg};}}", f"body{{border-top:6px solid {bg};}}"]
     for spec in state.registry.values():
         css.append(f".env-part-{spec.name}{{background:{spec.color};color:{spec.text_color};}}")
     return "\n".join(css) + "\n"
@@ -30,8 +35,8 @@ def _compare_css(state: StateDep) -> str:
 
 @router.get("/theme/{env}.css")
 async def theme_css(env: str, state: StateDep) -> Response:
-    if env in ("compare", "releases"):  # pages about every environment at once
-        return Response(_compare_css(state), media_type="text/css", headers={"cache-control": _CACHE})
+    if env in CROSS_ENV_PAGES:  # pages about every environment at once
+        return Response(_cross_env_css(state), media_type="text/css", headers={"cache-control": _CACHE})
     bg, fg, _ = _colors(state, env)
     protected = env in state.registry and state.registry[env].protected
     css = (
