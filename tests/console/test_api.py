@@ -319,9 +319,9 @@ async def test_both_doors_forward_request_id_and_actor_after_checking_identity(
     sent: list[tuple[bytes, str, bytes]] = []
     original = staging.http.request
 
-    async def spy(method: bytes, target: str, headers: bytes, body: bytes | None = None) -> object:
+    async def spy(method: bytes, target: str, headers: bytes, body: bytes | None = None, **kw: int | None) -> object:
         sent.append((method, target, headers))
-        return await original(method, target, headers, body)
+        return await original(method, target, headers, body, **kw)
 
     staging.http.request = spy
     answer = await console.get(
@@ -362,9 +362,11 @@ async def test_every_door_answers_a_crash_and_a_dead_backend_alike(
     original = staging.http.request
     failure: Exception = RuntimeError("a bug")
 
-    async def failing(method: bytes, target: str, headers: bytes, body: bytes | None = None) -> object:
+    async def failing(
+        method: bytes, target: str, headers: bytes, body: bytes | None = None, **kw: int | None
+    ) -> object:
         if target == "/v1/identity":  # who the backend is still comes through
-            return await original(method, target, headers, body)
+            return await original(method, target, headers, body, **kw)
         raise failure
 
     staging.http.request = failing

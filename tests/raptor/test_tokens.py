@@ -1,16 +1,19 @@
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 
 import psycopg
+import pytest
 from click.testing import CliRunner
 
 from raxx.common.provision import ProvisionedDatabase
+from raxx.raptor.app import create_app as create_raptor_app
 from raxx.raptor.commands import raptor
 from raxx.raptor.token.format import hash_secret, parse_token
-from tests.fixtures.apps import raptor_client
+from tests.fixtures.apps import asgi_client, raptor_client, raptor_settings
 from tests.fixtures.database import DatabaseFactory
 from tests.fixtures.raptor import QUIET, auth, issue, order_body
 
@@ -136,3 +139,34 @@ def test_cli_issues_once_lists_and_revokes(raptor_db: ProvisionedDatabase) -> No
     missing = _raxx("raptor", "token", "revoke", "ffffffffffffffff", env=env)
     assert missing.returncode != 0
     assert "no token" in missing.stderr
+
+
+async def test_every_refused_cross_environment_token_is_logged_and_counted(
+    test_databases: DatabaseFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Both doors (the order fast path, the routed endpoints) refuse through the one verifier,
+    which logs the claimed environment and the token's public id, never its secret, and counts."""
+    staging_db, prod_db = test_databases.fresh("raptor"), test_databases.fresh("raptor")
+    staging_token = issue(staging_db, "staging", "trade")
+    parsed = parse_token(staging_token)
+    assert parsed is not None
+    app = create_raptor_app(raptor_settings(prod_db, "prod", **QUIET))
+    caplog.set_level(logging.WARNING, logger="raxx.raptor.token")
+    async with asgi_client(app) as prod:
+        answers = [
+            await prod.get("/v1/orders", headers=auth(staging_token)),  # fast path
+            await prod.post("/v1/orders", json=order_body(), headers=auth(staging_token)),  # fast path
+            await prod.get("/v1/positions", headers=auth(staging_token)),  # routed
+        ]
+        counter = app.state.raptor.tokens.wrong_environment
+    assert [a.json()["error"] for a in answers] == ["wrong_environment"] * 3
+    assert counter == {"staging": 3}
+    refused = [r for r in caplog.records if r.getMessage() == "raptor.token.wrong_environment"]
+    assert [(r.claimed_environment, r.token_id, r.refused_total) for r in refused] == [  # type: ignore[attr-defined]
+        ("staging", parsed.token_id, 1),
+        ("staging", parsed.token_id, 2),
+        ("staging", parsed.token_id, 3),
+    ]
+    assert all(r.environment == "prod" for r in refused)  # type: ignore[attr-defined]
+    assert parsed.secret not in caplog.text
+    assert all(parsed.secret not in str(r.__dict__) for r in caplog.records)

@@ -22,6 +22,13 @@ the caller can decide what to believe about the backend (:class:`ConnectRefused`
 * :class:`ConnectFailed` (and its kinds) and :class:`ConnectTimeout`: nothing was sent;
 * :class:`ResponseBroken` (and its kinds) and a plain ``TimeoutError``: it was, and the
   answer was lost.
+
+Who answers can change under a pooled client (a proxy re-pointed, a DNS name moved), so the
+client counts the events that put it in doubt: its :attr:`KeepAliveClient.generation` goes up
+when a connection is refused, reset or closed by the peer, or when a new connection reaches
+another address than the one before. A request given ``proven=N`` is written only while the
+generation is still ``N`` (:class:`InDoubt` otherwise, nothing sent): the console proves a
+backend's identity at a generation and sends credentials only on it (``raptor_client.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import asyncio
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -58,6 +66,11 @@ class TlsFailed(ConnectFailed):
     """
 
 
+class InDoubt(ConnectFailed):
+    """Something happened to the backend's connections since its identity was proven
+    (``proven`` is no longer the client's generation): nothing was sent."""
+
+
 class ConnectTimeout(TimeoutError):
     """No connection (or no free slot) within the time allowed: nothing was sent."""
 
@@ -72,6 +85,10 @@ class ResponseReset(ResponseBroken):
 
 class ResponseClosed(ResponseBroken):
     """The peer closed the connection before a complete answer."""
+
+    #: An idempotent request on a reused connection that got no byte back (the server closed
+    #: it idle as we reused it): safe to send again, after the caller proved identity again.
+    repeatable = False
 
 
 class WireResponse(NamedTuple):
@@ -117,7 +134,8 @@ def tls_context() -> ssl.SSLContext:
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; one request at a time, its response parsed as it arrives."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_lost: Callable[[], None]) -> None:
+        self._on_lost = on_lost  # told when the peer ends the connection (the client's generation)
         self.transport: asyncio.Transport | None = None
         self.peer: Peer | None = None
         self.closed = False
@@ -140,6 +158,7 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._parser is None:  # bytes nobody asked for: this connection cannot be trusted any more
             self._abort()
+            self._on_lost()
             return
         self.received_any = True
         try:
@@ -149,6 +168,8 @@ class _Connection(asyncio.Protocol):
             self._abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed:  # the peer (or the network) ended it, not us
+            self._on_lost()
         self.closed = True
         if self._waiter is None or self._waiter.done():
             return
@@ -224,7 +245,8 @@ class KeepAliveClient:
     """Requests to one origin over at most ``limit`` pooled keep-alive connections.
 
     ``on_connect``, when set, is called with the peer address of every new connection
-    (before its first request is written), so a caller can notice a backend that moved.
+    (before its first request is written). :attr:`generation` counts the events that put
+    the backend's identity in doubt (see the module's docstring).
 
     The total timeout of a request is enforced without a timer per request (``asyncio.timeout``
     costs about as much as the rest of the client's Python): waiting for a slot or a new
@@ -243,6 +265,9 @@ class KeepAliveClient:
     ) -> None:
         self.origin = origin
         self.on_connect: Callable[[Peer | None], None] | None = None
+        #: Goes up at each refused, reset or peer-closed connection and each change of peer address.
+        self.generation = 0
+        self._peer: Peer | None = None
         self._timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
         self._tls = (tls or tls_context()) if origin.tls else None
@@ -253,13 +278,24 @@ class KeepAliveClient:
         self._host_line = b"Host: " + origin.authority.encode("ascii") + b"\r\n"
         self._base_path = origin.base_path.encode("ascii")
 
+    def doubt(self) -> None:
+        """Count an event that puts the backend's identity in doubt (the caller saw one)."""
+        self.generation += 1
+
     async def get(self, target: str, headers: bytes) -> WireResponse:
         """``GET origin.base_path + target``; see :meth:`request`."""
         return await self.request(b"GET", target, headers)
 
-    async def request(self, method: bytes, target: str, headers: bytes, body: bytes | None = None) -> WireResponse:
+    async def request(
+        self, method: bytes, target: str, headers: bytes, body: bytes | None = None, *, proven: int | None = None
+    ) -> WireResponse:
         """``method origin.base_path + target``; ``headers`` are complete ``Name: value\\r\\n``
         lines, ``body`` is sent with its ``Content-Length``.
+
+        With ``proven``, the request is written only if :attr:`generation` is still that
+        (checked once the connection is open, before writing; :class:`InDoubt` otherwise), and
+        a reused connection that closed unanswered is not retried here (a repeatable
+        :class:`ResponseClosed`: the caller proves identity again first).
 
         Raises ConnectFailed or ConnectTimeout (nothing sent), ResponseBroken or TimeoutError (sent).
         """
@@ -281,12 +317,15 @@ class KeepAliveClient:
             await self._slots.acquire()  # returns at once
         try:
             connection, reused = await self._acquire(deadline)
-            return await self._exchange(connection, reused and method in IDEMPOTENT, request, deadline)
+            if proven is not None and proven != self.generation:
+                self._idle.append(connection)
+                raise InDoubt(f"{self.origin.authority}: its connections changed since its identity was proven")
+            return await self._exchange(connection, reused and method in IDEMPOTENT, request, deadline, proven)
         finally:
             self._slots.release()
 
     async def _exchange(
-        self, connection: _Connection, may_repeat: bool, request: bytes, deadline: float
+        self, connection: _Connection, may_repeat: bool, request: bytes, deadline: float, proven: int | None = None
     ) -> WireResponse:
         self._due[connection] = deadline
         if self._sweep is None:
@@ -297,6 +336,10 @@ class KeepAliveClient:
             connection.close()
             if not may_repeat or connection.received_any:
                 raise
+            if proven is not None:  # the loss put identity in doubt: the caller proves it again first
+                closed = ResponseClosed("the connection closed before an answer, as it was reused")
+                closed.repeatable = True
+                raise closed from None
             # The server closed an idle connection as we reused it (keep-alive timeout). An
             # idempotent request is repeated once, on a new connection (as aiohttp does).
             try:
@@ -335,13 +378,14 @@ class KeepAliveClient:
     async def _connect(self, deadline: float) -> _Connection:
         loop = asyncio.get_running_loop()
         origin = self.origin
+        factory = partial(_Connection, self.doubt)
         try:
             async with asyncio.timeout_at(min(deadline, loop.time() + self._connect_timeout_s)):
                 if self._tls is None:
-                    _, connection = await loop.create_connection(_Connection, origin.host, origin.port)
+                    _, connection = await loop.create_connection(factory, origin.host, origin.port)
                 else:
                     _, connection = await loop.create_connection(
-                        _Connection, origin.host, origin.port, ssl=self._tls, server_hostname=origin.host
+                        factory, origin.host, origin.port, ssl=self._tls, server_hostname=origin.host
                     )
         except TimeoutError:
             raise ConnectTimeout(f"no connection within {self._connect_timeout_s:g} s") from None
@@ -350,11 +394,17 @@ class KeepAliveClient:
         except ssl.SSLError as exc:
             raise TlsFailed(f"TLS: the handshake with {origin.authority} failed: {exc.reason or exc}") from None
         except ConnectionRefusedError:
+            self.doubt()
             raise ConnectRefused(f"{origin.authority} refused the connection") from None
         except OSError as exc:
+            self.doubt()
             if self._tls is not None and isinstance(exc, ConnectionResetError | BrokenPipeError):
                 raise TlsFailed(f"TLS: {origin.authority} closed the connection during the handshake") from None
             raise ConnectFailed(f"{origin.authority}: {exc.strerror or exc}") from None
+        if connection.peer != self._peer:
+            if self._peer is not None:  # the name now leads elsewhere
+                self.doubt()
+            self._peer = connection.peer
         if self.on_connect is not None:
             self.on_connect(connection.peer)
         return connection

@@ -6,9 +6,13 @@ of aiohttp's CPU per proxied read, and a shared httpx client kept ~0.15x of dire
 throughput (``bench/README.md``). One client (and connection pool) per environment, so a
 slow or dead staging can never exhaust the connections prod needs.
 
-Identity before credentials: an environment's token is only ever sent after that
-backend's ``/v1/identity`` named the expected environment, checked at most
-``identity_ttl_s`` ago and again after any connection error.
+Identity before credentials (the rules, in one place: docs/architecture/console-env-switcher.md
+"Identity: the rules"): an environment's token is only ever written after that backend's
+credential-free ``/v1/identity`` named the expected environment, at most ``identity_ttl_s``
+ago, *and on the same generation of its connections* (``keepalive.py``): a refused, reset or
+peer-closed connection, a new peer address or a ``wrong_environment`` answer ends the proof at
+once, and the next credentialed call proves it again first. Both doors (the JSON API's fast
+path and the routed endpoints) send through :meth:`RaptorClient.send`, the one home of the rule.
 """
 
 from __future__ import annotations
@@ -31,10 +35,13 @@ from raxx.common.logging import log_event
 from raxx.console.keepalive import (
     ConnectFailed,
     ConnectTimeout,
+    InDoubt,
     KeepAliveClient,
     Origin,
     ResponseBroken,
+    ResponseClosed,
     TlsFailed,
+    WireResponse,
 )
 
 log = logging.getLogger("raxx.console.raptor")
@@ -77,10 +84,25 @@ class IdentityStatus:
     error: str | None = None
     checked_at: float = 0.0  # time.monotonic()
     latency_ms: float | None = None
+    #: The client's connection generation the answer was given on (``keepalive.py``).
+    generation: int = -1
 
     @property
     def ok(self) -> bool:
         return self.state == "ok"
+
+    @property
+    def age_s(self) -> float | None:
+        """Seconds since the backend gave this answer; None when it was never asked."""
+        return None if self.checked_at == 0.0 else max(0.0, time.monotonic() - self.checked_at)
+
+    @property
+    def age_text(self) -> str:
+        """The answer's age in words, as every statement of identity shows it."""
+        age = self.age_s
+        if age is None:
+            return "never checked"
+        return "checked just now" if age < 1 else f"checked {age:.0f} s ago"
 
 
 @dataclass(frozen=True)
@@ -166,28 +188,47 @@ class RaptorClient:
             raise BackendUnavailable(f"the {self.environment} client is not started")
         return self._http
 
-    async def check_identity(self, *, force: bool = False) -> IdentityStatus:
-        """Ask the backend who it is, unless a fresh answer is cached."""
-        if not force and self._fresh():
+    async def check_identity(self, *, force: bool = False, max_age_s: float | None = None) -> IdentityStatus:
+        """Ask the backend who it is, unless a fresh answer is cached (younger than the TTL, or
+        than ``max_age_s`` when given: pages that state identity ask for a recent one)."""
+        if not force and self._fresh(max_age_s):
             return self.status
         asked_at = time.monotonic()
         async with self._identity_lock:
             # A check that finished while we waited answers us too, even "unreachable":
             # otherwise N waiters behind a slow backend re-ask it one by one, and the
             # last one waits N timeouts instead of one.
-            if not force and (self._fresh() or self.status.checked_at >= asked_at):
+            if not force and (self._fresh(max_age_s) or self.status.checked_at >= asked_at):
                 return self.status
             previous, self.status = self.status, await self._fetch_identity()
         if self.status.state == "misconfigured" and previous.state != "misconfigured" and self.on_mismatch:
             await self.on_mismatch(self, self.status)
         return self.status
 
-    def _fresh(self) -> bool:
-        return self.status.state in ("ok", "misconfigured") and (
-            time.monotonic() - self.status.checked_at < self._identity_ttl
+    def _fresh(self, max_age_s: float | None = None) -> bool:
+        status = self.status
+        limit = self._identity_ttl if max_age_s is None else min(max_age_s, self._identity_ttl)
+        return (
+            status.state in ("ok", "misconfigured")
+            and time.monotonic() - status.checked_at < limit
+            and (self._http is None or status.generation == self._http.generation)
         )
 
     async def _fetch_identity(self) -> IdentityStatus:
+        for _ in range(2):
+            generation = self.http.generation
+            status = await self._ask_identity(generation)
+            if status.state != "ok" or self.http.generation == generation:
+                return status
+            # The connections changed while we asked (one lost, a new peer): the answer may
+            # predate a swap, so it proves nothing. Ask once more.
+        return IdentityStatus(
+            state="unknown",
+            error="its connections kept changing during the identity check",
+            checked_at=time.monotonic(),
+        )
+
+    async def _ask_identity(self, generation: int) -> IdentityStatus:
         started = time.monotonic()
         try:
             answer = await self.http.get("/v1/identity", _ANONYMOUS)
@@ -214,12 +255,21 @@ class RaptorClient:
                 error=f"{self.spec.raptor_url} says it is {identity.environment!r}, not {self.environment!r}",
                 checked_at=time.monotonic(),
                 latency_ms=latency,
+                generation=generation,
             )
-        return IdentityStatus(state="ok", identity=identity, checked_at=time.monotonic(), latency_ms=latency)
+        return IdentityStatus(
+            state="ok", identity=identity, checked_at=time.monotonic(), latency_ms=latency, generation=generation
+        )
 
     def verified_fresh(self) -> bool:
-        """Whether the backend's identity was verified within the TTL (no I/O)."""
+        """Whether the backend's identity was verified within the TTL, on the connections'
+        current generation (no I/O)."""
         return self.status.state == "ok" and self._fresh()
+
+    def doubt(self, reason: str) -> None:
+        """End the current proof of identity now (the next credentialed call proves it again)."""
+        self.http.doubt()
+        log_event(log, "console.identity.doubted", level=logging.WARNING, environment=self.environment, reason=reason)
 
     async def verified(self) -> Identity:
         """The backend's identity, proven to match; raises instead of ever sending credentials."""
@@ -259,8 +309,6 @@ class RaptorClient:
                 f"no Raptor token is configured for {self.environment} ({self.spec.token_secret})",
                 extra={"request_id": ctx.request_id},
             )
-        if not self.verified_fresh():
-            await self.verified()
         if params:
             query = "&".join(q for q in (query, urlencode(_encode_params(params) or [])) if q)
         target = "/" + path.lstrip("/") + ("?" + query if query else "")
@@ -276,11 +324,49 @@ class RaptorClient:
         elif method in _BODY_METHODS:
             body = b""
         started = time.monotonic()
-        try:
-            answer = await self.http.request(method.encode("ascii"), _request_target(target), headers, body)
-        except (ConnectionError, TimeoutError) as exc:
-            raise self._transport_failure(exc, ctx) from None
+        answer = await self._send_proven(method.encode("ascii"), _request_target(target), headers, body, ctx)
+        if answer.status == 401 and b"wrong_environment" in answer.body:
+            await self._wrong_environment(ctx)
         return RawResponse(answer.status, answer.body, ctx.request_id, (time.monotonic() - started) * 1000)
+
+    async def _send_proven(
+        self, method: bytes, target: str, headers: bytes, body: bytes | None, ctx: CallContext
+    ) -> WireResponse:
+        """Write the credentialed request only on the generation identity was proven on;
+        prove it (again) first when it is not, or when the connections changed meanwhile."""
+        for _ in range(3):
+            if not self.verified_fresh():
+                await self.verified()
+            try:
+                return await self.http.request(method, target, headers, body, proven=self.status.generation)
+            except InDoubt:
+                continue  # nothing was sent: prove identity on the new generation
+            except ResponseClosed as exc:
+                if exc.repeatable:  # a stale idle connection: prove identity, then send once more
+                    continue
+                raise self._transport_failure(exc, ctx) from None
+            except (ConnectionError, TimeoutError) as exc:
+                raise self._transport_failure(exc, ctx) from None
+        raise BackendUnavailable(
+            f"{self.spec.label} Raptor: its connections keep changing; identity cannot be proven. Nothing was sent.",
+            extra={"request_id": ctx.request_id},
+        )
+
+    async def _wrong_environment(self, ctx: CallContext) -> None:
+        """Raptor refused the token as another environment's: this backend is not who it was.
+
+        The proof ends at once and the backend is asked again, without credentials; when it
+        names another environment the call is refused as misconfigured (recorded once by
+        ``on_mismatch``) and nothing more is sent to it until it proves itself again.
+        """
+        self.doubt("the backend answered wrong_environment to a credentialed call")
+        status = await self.check_identity(force=True)
+        if status.state == "misconfigured":
+            raise BackendMisconfigured(
+                f"{self.spec.label} is MISCONFIGURED: {status.error}. It refused this environment's token; "
+                "nothing more is sent to it.",
+                extra={"request_id": ctx.request_id},
+            )
 
     async def read(self, path: str, ctx: CallContext, *, query: str | None = None) -> RawResponse:
         """``GET path?query``, :meth:`send`'s checks and answer (``query`` forwarded as is)."""
@@ -306,6 +392,7 @@ class RaptorClient:
     def _transport_failure(self, exc: BaseException, ctx: CallContext) -> BackendUnavailable:
         """Whether Raptor may have acted decides the audit outcome: refused means nothing was sent."""
         # A connection error may mean the URL now points elsewhere: re-check identity next time.
+        self.http.doubt()
         self.status = IdentityStatus(
             state="unreachable", error=_describe(exc, self.timeout_s), checked_at=time.monotonic()
         )

@@ -88,14 +88,14 @@ ACTOR_PATTERN = r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$"
 ACTOR_MAX_LENGTH = 200
 
 
-async def authenticate(state: RaptorState, raw_token: str, actor: str | None) -> Caller:
+async def authenticate(state: RaptorState, raw_token: str, actor: str | None, *, count: bool = True) -> Caller:
     """Verify a presented token for this environment; name the caller in the log context.
 
     The routed dependency (``get_caller``) and the order fast path (``order.fast``) both
     come through here, so a token is judged one way only.
     """
     environment_var.set(state.settings.environment)
-    caller = await state.tokens.verify(raw_token)
+    caller = await state.tokens.verify(raw_token, count=count)
     actor_var.set(actor)
     token_var.set(caller.token_id)
     return replace(caller, actor=actor)

@@ -150,7 +150,9 @@ async def _caller(state: RaptorState, headers: _Headers, scope_needed: str) -> C
     """The verified caller when the token is good here and carries the scope, else None
     (the routed dependency then refuses it, in the one shape)."""
     try:
-        caller = await authenticate(state, headers.token, headers.actor)
+        # A refusal is not recorded here: the routed dependency verifies the token again,
+        # refuses it in the one shape and counts it, once per request.
+        caller = await authenticate(state, headers.token, headers.actor, count=False)
     except RaxxError:
         return None
     return caller if scope_needed in caller.scopes else None

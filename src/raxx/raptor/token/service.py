@@ -6,7 +6,9 @@ is what every authenticated request goes through.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from raxx.common.db import create_sync
 from raxx.common.environments import validate_env_name
 from raxx.common.errors import BadRequest, NotFound
+from raxx.common.logging import log_event
 from raxx.raptor.errors import InvalidToken, WrongEnvironment
 from raxx.raptor.token import repository
 from raxx.raptor.token.format import (
@@ -30,6 +33,8 @@ from raxx.raptor.token.format import (
     validate_scopes,
 )
 from raxx.raptor.token.repository import TokenRecord
+
+log = logging.getLogger("raxx.raptor.token")
 
 #: Where a verifier gets a connection for a lookup (``RaptorDatabase.statements``).
 Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
@@ -98,6 +103,11 @@ class TokenVerifier:
 
     A verified token is trusted for ``cache_seconds`` in this process to keep the
     order path to one database round trip; revocation takes effect within that delay.
+
+    Every token refused as another environment's is logged (``raptor.token.wrong_environment``:
+    the environment it claims and its public id, never the secret) and counted in
+    :attr:`wrong_environment`, by claimed environment, for the process's metrics: a console
+    whose backend URL leads to the wrong Raptor shows up here first.
     """
 
     def __init__(self, connect: Connect, *, environment: str, cache_seconds: float) -> None:
@@ -105,16 +115,17 @@ class TokenVerifier:
         self._environment = environment
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, TokenRecord]] = {}
+        #: Tokens refused as another environment's since the process started, by claimed environment.
+        self.wrong_environment: Counter[str] = Counter()
 
-    async def verify(self, raw: str) -> Caller:
+    async def verify(self, raw: str, *, count: bool = True) -> Caller:
+        """The caller of a token good here; a typed refusal otherwise. ``count=False`` for a
+        check whose refusal is handed on to another that counts it (once per request)."""
         parsed = parse_token(raw)
         if parsed is None:
             raise InvalidToken("the token is malformed")
         if not same_environment(parsed.environment, self._environment):
-            raise WrongEnvironment(
-                f"this token was issued for {parsed.environment!r}; this is {self._environment!r}",
-                extra={"environment": self._environment},
-            )
+            raise self._refuse_other_environment(parsed.environment, parsed.token_id, count=count)
         record = await self._lookup(parsed.token_id)
         # Compare even when the row is missing, so timing says nothing about which ids exist.
         stored_hash = record.secret_hash if record else hash_secret("")
@@ -123,8 +134,25 @@ class TokenVerifier:
         if record.revoked_at is not None:
             raise InvalidToken("the token has been revoked")
         if not same_environment(record.environment, self._environment):
-            raise WrongEnvironment(f"this token was issued for {record.environment!r}")
+            raise self._refuse_other_environment(record.environment, record.id, count=count)
         return Caller(token_id=record.id, token_name=record.name, scopes=effective_scopes(record.scopes))
+
+    def _refuse_other_environment(self, claimed: str, token_id: str, *, count: bool) -> WrongEnvironment:
+        if count:
+            self.wrong_environment[claimed] += 1
+            log_event(
+                log,
+                "raptor.token.wrong_environment",
+                level=logging.WARNING,
+                environment=self._environment,
+                claimed_environment=claimed,
+                token_id=token_id,
+                refused_total=sum(self.wrong_environment.values()),
+            )
+        return WrongEnvironment(
+            f"this token was issued for {claimed!r}; this is {self._environment!r}",
+            extra={"environment": self._environment},
+        )
 
     def forget(self, token_id: str | None = None) -> None:
         if token_id is None:
