@@ -5,17 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 import trustme
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 
 from raxx.common.provision import ProvisionedDatabase
+from raxx.console.audit import repository as audit_repository
+from raxx.console.audit.repository import EventRecord
 from raxx.console.raptor_client import BackendMisconfigured, BackendUnavailable, CallContext
-from tests.console.conftest import PASSWORD
+from tests.console.conftest import PASSWORD, RunningRaptor
+from tests.console.test_api import new_token
 from tests.fixtures.apps import add_user, asgi_client, console_app, login, write_registry
+from tests.fixtures.raptor import order_body
 from tests.fixtures.servers import ThreadedServer, serve
 
 
@@ -125,3 +132,85 @@ async def test_a_backend_whose_certificate_does_not_verify_gets_nothing(
     finally:
         server.close()
     assert all(b"staging-token" not in data and b"HTTP/1.1" not in data for data in received)
+
+
+@dataclass
+class Gateway:
+    """An HTTP gateway (as nginx or a platform router is) in front of one Raptor, re-pointable
+    at another without dropping anything; it records which upstream got which credential."""
+
+    upstream: str
+    forwarded: list[tuple[str, str, str]] = field(default_factory=list)  # (upstream, method path, credential)
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.api_route("/{path:path}", methods=["GET", "POST", "DELETE"])
+        async def forward(path: str, request: Request) -> Response:
+            upstream = self.upstream
+            credential = request.headers.get("authorization", "")
+            self.forwarded.append((upstream, f"{request.method} /{path}", credential))
+            headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+            async with httpx.AsyncClient(base_url=upstream, timeout=5) as http:
+                answer = await http.request(
+                    request.method,
+                    "/" + path,
+                    params=request.query_params,
+                    headers=headers,
+                    content=await request.body(),
+                )
+            return Response(answer.content, answer.status_code, media_type=answer.headers.get("content-type"))
+
+        return app
+
+    def credentialed(self, upstream: str, *, after: int = 0) -> list[tuple[str, str, str]]:
+        return [f for f in self.forwarded[after:] if f[0] == upstream and f[2]]
+
+
+async def audit_mismatches(app: FastAPI) -> list[EventRecord]:
+    async with app.state.console.engine.connect() as conn:
+        events = [e async for e in audit_repository.stream_events(conn, audit_repository.EventFilter())]
+    return [e for e in events if e.action == "identity.mismatch"]
+
+
+async def test_a_backend_swapped_behind_a_gateway_gets_at_most_the_one_revealing_request(
+    console_db: ProvisionedDatabase, tmp_path: Path, raptors: dict[str, RunningRaptor]
+) -> None:
+    """Staging's URL is a gateway; it is re-pointed at Raptor prod. The first credentialed call
+    through either door reveals the swap (prod answers wrong_environment); from then on the
+    console sends nothing with credentials, says MISCONFIGURED and has audited the mismatch."""
+    gateway = Gateway(raptors["staging"].url)
+    prod_raptor: FastAPI = raptors["prod"].server.server.config.app
+    refused_at_prod = prod_raptor.state.raptor.tokens.wrong_environment
+    with serve(gateway.app()) as front:
+        registry = write_registry(tmp_path / "envs.toml", {"staging": front.url, "prod": raptors["prod"].url})
+        await add_user(console_db, "alice", PASSWORD, {"staging": "admin", "prod": "admin"})
+        app = console_app(console_db, registry, {e: r.token for e, r in raptors.items()})
+        token = await new_token(console_db, "alice")
+        api = {"Authorization": f"Bearer {token}"}
+        async with asgi_client(app) as client:
+            await login(client, "alice", PASSWORD)
+            assert (await client.get("/api/staging/orders", headers=api)).status_code == 200  # the fast path
+            assert app.state.console.clients["staging"].verified_fresh()
+            before, refused_before = len(gateway.forwarded), refused_at_prod["staging"]
+            gateway.upstream = raptors["prod"].url  # the swap: nothing is dropped, nothing changes address
+            answers = []
+            for _ in range(4):
+                answers.append((await client.get("/api/staging/orders", headers=api)).status_code)
+                placed = await client.post(
+                    "/api/staging/orders", json=order_body(client_order_id=uuid.uuid4().hex), headers=api
+                )
+                answers.append(placed.status_code)
+                answers.append((await client.get("/staging/orders")).status_code)
+            overview = await client.get("/staging/")
+            prod_page = await client.get("/prod/")
+            mismatched = await audit_mismatches(app)
+    reached_prod = gateway.credentialed(raptors["prod"].url, after=before)
+    assert len(reached_prod) == 1, reached_prod  # the one that revealed the swap, no more
+    assert refused_at_prod["staging"] - refused_before == 1  # counted at prod too
+    assert set(answers) == {503}, answers  # backend_misconfigured, through every door
+    assert 'data-identity="misconfigured"' in overview.text
+    assert "MISCONFIGURED" in overview.text
+    assert 'data-backend-env="prod"' in prod_page.text  # the other environment is unaffected
+    assert mismatched
+    assert all(e.environment == "staging" for e in mismatched)

@@ -23,6 +23,7 @@ import uvloop
 from raxx.console.keepalive import (
     ConnectRefused,
     ConnectTimeout,
+    InDoubt,
     KeepAliveClient,
     Origin,
     Peer,
@@ -278,6 +279,74 @@ async def test_each_new_connection_reports_its_peer(scripted: Callable[[Reply], 
     for _ in range(3):
         await client.get("/a", HEADERS)
     assert peers == [("127.0.0.1", server.port), ("127.0.0.1", server.port)]
+    client.close()
+
+
+async def test_a_connection_the_peer_closed_or_refused_ends_the_proven_generation(
+    scripted: Callable[[Reply], ScriptedServer],
+) -> None:
+    """What may mean another backend now answers (the peer closed a connection, refused one)
+    moves the generation on; a request proven on an older one is not written at all."""
+    server = scripted(lambda n, head: (ok(b"{}"), n == 2))  # the third answer closes the connection
+    client = await running(server)
+    await client.get("/v1/identity", HEADERS)
+    proven = client.generation
+    assert (await client.get("/v1/orders", HEADERS, proven=proven)).body == b"{}"
+    assert client.generation == proven  # a keep-alive answer and our own close change nothing
+    await client.get("/v1/orders", HEADERS, proven=proven)  # the server closes after this one
+    await asyncio.sleep(0.05)
+    assert client.generation == proven + 1
+    sent = len(server.requests)
+    with pytest.raises(InDoubt):
+        await client.get("/v1/orders", HEADERS, proven=proven)
+    assert len(server.requests) == sent  # nothing was written
+    assert (await client.get("/v1/orders", HEADERS, proven=client.generation)).status == 200
+    assert server.server is not None
+    server.server.close()
+    await server.server.wait_closed()
+    client.close()
+    before = client.generation
+    with pytest.raises(ConnectRefused):
+        await client.get("/v1/identity", HEADERS)
+    assert client.generation == before + 1
+
+
+async def test_a_new_peer_address_ends_the_proven_generation(scripted: Callable[[Reply], ScriptedServer]) -> None:
+    """The same name leading to another address (DNS, a re-pointed balancer) counts too,
+    and is noticed before the first request on the new connection is written."""
+    first = scripted(lambda n, head: (ok(b'"first"'), False))
+    second = scripted(lambda n, head: (ok(b'"second"'), False))
+    client = await running(first)
+    await running(second)
+    await client.get("/v1/identity", HEADERS)
+    proven = client.generation
+    client.close()  # our own close: no doubt
+    assert client.generation == proven
+    client.origin = Origin.of(f"http://127.0.0.1:{second.port}/base")  # the name now resolves elsewhere
+    with pytest.raises(InDoubt):
+        await client.get("/v1/orders", HEADERS, proven=proven)
+    assert second.requests == []  # the new peer got nothing
+    assert client.generation == proven + 1
+    assert (await client.get("/v1/identity", HEADERS)).body == b'"second"'  # a credential-free call may go
+    client.close()
+
+
+async def test_a_proven_request_on_a_stale_connection_is_left_to_the_caller(
+    scripted: Callable[[Reply], ScriptedServer],
+) -> None:
+    """An idempotent request whose reused connection closed unanswered is repeated here only
+    when no proof is at stake; with one, the caller hears a repeatable close (and proves first)."""
+    server = scripted(lambda n, head: (ok(b"{}"), True))
+    client = await running(server)
+    await client.get("/a", HEADERS)
+    await asyncio.sleep(0.05)
+    client._idle[0].closed = False  # the close crosses the request
+    proven = client.generation
+    with pytest.raises(ResponseClosed) as closed:
+        await client.get("/b", HEADERS, proven=proven)
+    assert closed.value.repeatable
+    assert server.connections == 1
+    assert client.generation > proven
     client.close()
 
 

@@ -282,9 +282,9 @@ class KeepAliveClient:
         """Count an event that puts the backend's identity in doubt (the caller saw one)."""
         self.generation += 1
 
-    async def get(self, target: str, headers: bytes) -> WireResponse:
+    async def get(self, target: str, headers: bytes, *, proven: int | None = None) -> WireResponse:
         """``GET origin.base_path + target``; see :meth:`request`."""
-        return await self.request(b"GET", target, headers)
+        return await self.request(b"GET", target, headers, proven=proven)
 
     async def request(
         self, method: bytes, target: str, headers: bytes, body: bytes | None = None, *, proven: int | None = None
@@ -336,7 +336,8 @@ class KeepAliveClient:
             connection.close()
             if not may_repeat or connection.received_any:
                 raise
-            if proven is not None:  # the loss put identity in doubt: the caller proves it again first
+            if proven is not None:  # the peer closed it: identity is in doubt, the caller proves it first
+                self.doubt()
                 closed = ResponseClosed("the connection closed before an answer, as it was reused")
                 closed.repeatable = True
                 raise closed from None
