@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -180,7 +181,7 @@ async def test_a_backend_swapped_behind_a_gateway_gets_at_most_the_one_revealing
     through either door reveals the swap (prod answers wrong_environment); from then on the
     console sends nothing with credentials, says MISCONFIGURED and has audited the mismatch."""
     gateway = Gateway(raptors["staging"].url)
-    prod_raptor: FastAPI = raptors["prod"].server.server.config.app
+    prod_raptor: Any = raptors["prod"].server.server.config.app  # the Raptor app that server runs
     refused_at_prod = prod_raptor.state.raptor.tokens.wrong_environment
     with serve(gateway.app()) as front:
         registry = write_registry(tmp_path / "envs.toml", {"staging": front.url, "prod": raptors["prod"].url})
