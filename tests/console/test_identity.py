@@ -215,3 +215,39 @@ async def test_a_backend_swapped_behind_a_gateway_gets_at_most_the_one_revealing
     assert 'data-backend-env="prod"' in prod_page.text  # the other environment is unaffected
     assert mismatched
     assert all(e.environment == "staging" for e in mismatched)
+
+
+async def test_the_overview_states_the_age_of_identity_and_asks_again_when_it_is_old(
+    console_db: ProvisionedDatabase, tmp_path: Path, raptors: dict[str, RunningRaptor]
+) -> None:
+    """The overview asks Raptor nothing else: it must not vouch for a backend from a cache
+    older than ``identity_recheck_s``, even within the 30 s TTL and on the same connection."""
+    claims = {"environment": "staging"}
+    backend = FastAPI()
+
+    @backend.get("/v1/identity")
+    async def identity() -> dict[str, str]:
+        return {**claims, "release": "r1", "database": "x:1", "started_at": "2026-11-26T00:00:00Z"}
+
+    with serve(backend) as server:
+        registry = write_registry(tmp_path / "envs.toml", {"staging": server.url, "prod": raptors["prod"].url})
+        await add_user(console_db, "alice", PASSWORD, {"staging": "admin", "prod": "admin"})
+        app = console_app(console_db, registry, {"staging": "s", "prod": "p"}, identity_recheck_s=0.5)
+        async with asgi_client(app) as client:
+            await login(client, "alice", PASSWORD)
+            first = await client.get("/staging/")
+            claims["environment"] = "prod"  # the same server, the same connection, another story
+            cached = await client.get("/staging/")
+            await asyncio.sleep(0.6)
+            later = await client.get("/staging/")
+            api_token = await new_token(console_db, "alice")
+            api = (await client.get("/api/staging/identity", headers={"Authorization": f"Bearer {api_token}"})).json()
+    assert 'data-field="identity-state">OK' in first.text
+    assert "<dd data-identity-age>checked just now</dd>" in first.text
+    assert 'data-field="identity-state">OK' in cached.text  # younger than 0.5 s: still the last answer
+    assert 'data-field="identity-state">MISCONFIGURED' in later.text
+    assert 'data-identity="misconfigured"' in later.text
+    assert "<span data-identity-age>checked just now</span>" in later.text  # the banner says how old, too
+    assert api["state"] == "misconfigured"
+    assert api["age_s"] is not None
+    assert api["age_s"] < 0.5

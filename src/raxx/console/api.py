@@ -147,9 +147,18 @@ async def whoami(actor: ApiActorDep) -> dict[str, Any]:
 @router.get("/{env}/identity", responses=_errors(*_ENV_ERRORS))
 async def identity(env: str, request: Request) -> Response:
     _, spec, state = await api_env_reader(request, env)
-    status = await state.clients[spec.name].check_identity()
+    status = await state.clients[spec.name].check_identity(max_age_s=state.settings.identity_recheck_s)
     identity_json = status.identity.model_dump(mode="json") if status.identity else None
-    return _json({"environment": spec.name, "state": status.state, "error": status.error, "identity": identity_json})
+    age = None if status.age_s is None else round(status.age_s, 3)
+    return _json(
+        {
+            "environment": spec.name,
+            "state": status.state,
+            "error": status.error,
+            "identity": identity_json,
+            "age_s": age,
+        }
+    )
 
 
 @router.get("/{env}/orders", responses=_errors(400, *_ENV_ERRORS))

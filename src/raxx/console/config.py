@@ -59,6 +59,11 @@ class ConsoleSettings(BaseSettings):
     raptor_timeout_s: float = Field(default=5.0, gt=0, le=60)
     raptor_connect_timeout_s: float = Field(default=2.0, gt=0, le=30)
     identity_ttl_s: float = Field(default=30.0, gt=0, description="re-check each backend's identity this often")
+    identity_recheck_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="a page that states a backend's identity asks it again when the last answer is older than this",
+    )
 
     login_delay_after: int = Field(default=3, ge=1, description="failed logins before responses are slowed")
     login_lockout_after: int = Field(default=10, ge=2, description="failed logins in the window before refusing")

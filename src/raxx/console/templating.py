@@ -96,8 +96,10 @@ async def render(
     **context: Any,
 ) -> HTMLResponse:
     if env is not None:
-        # Cached for identity_ttl_s; a page render re-asks a backend only when stale.
-        await state.clients[env.name].check_identity()
+        # A page states the backend's identity (the banner, the overview): it re-asks when the
+        # last answer is older than identity_recheck_s (or its proof ended), so a dead or
+        # swapped backend is not vouched for from a cache.
+        await state.clients[env.name].check_identity(max_age_s=state.settings.identity_recheck_s)
     page_suffix = _page_suffix(request, env)
     ctx: dict[str, Any] = {
         "env": env,

@@ -100,7 +100,9 @@ async def _column(state: ConsoleState, spec: EnvironmentSpec, actor: Actor) -> C
         return column
     status = await state.clients[spec.name].check_identity(force=True)
     column.identity_state = status.state
-    column.values["identity"] = status.state.upper() + (f": {status.error}" if status.error else "")
+    column.values["identity"] = (
+        status.state.upper() + (f": {status.error}" if status.error else "") + f" ({status.age_text})"
+    )
     if status.identity is not None:
         column.values["backend_env"] = status.identity.environment
         column.values["release"] = status.identity.release
