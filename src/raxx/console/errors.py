@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from raxx.common.asgi import install_database_handlers, request_id_of, validation_details
-from raxx.common.environments import ENV_NAME_RE
+from raxx.common.doors import walk_routes
 from raxx.common.errors import RaxxError, error_body
 from raxx.common.logging import log_event
 from raxx.console.deps import LoginRequired
@@ -52,9 +52,9 @@ async def _render_error(
 
     env_name = request.url.path.strip("/").split("/", 1)[0]
     spec = state.registry.get(env_name, None)
-    unknown = (
-        env_name if (spec is None and ENV_NAME_RE.match(env_name or "-") and code == "unknown_environment") else None
-    )
+    # A first segment that is neither an environment nor one of the console's own pages is an
+    # environment name nobody registered, whatever its case or characters: say so, never "none".
+    unknown = env_name if spec is None and env_name and env_name not in console_segments(request.app) else None
     login = getattr(request.state, "login", None)
     return await render(
         request,
@@ -69,6 +69,17 @@ async def _render_error(
         status=status,
         title=_TITLES.get(status, "Error"),
     )
+
+
+def console_segments(app: Any) -> frozenset[str]:
+    """The first path segments of the console's own pages (``login``, ``compare``, ``static``,
+    ...): every other first segment is where an environment's name goes."""
+    cached: frozenset[str] | None = getattr(app.state, "console_segments", None)
+    if cached is None:
+        paths = (path for path, _ in walk_routes(app.routes))
+        cached = frozenset(s for s in (p.strip("/").split("/", 1)[0] for p in paths) if not s.startswith("{"))
+        app.state.console_segments = cached
+    return cached
 
 
 def _json_response(

@@ -6,6 +6,7 @@ that environment's backend says about itself, not only from configuration.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +62,46 @@ def cross_env_banner(state: ConsoleState, page: str) -> dict[str, Any]:
     }
 
 
-def banner_for(state: ConsoleState, spec: EnvironmentSpec | None, unknown_name: str | None = None) -> dict[str, Any]:
+#: How much of an unknown environment's name the banner repeats.
+UNKNOWN_NAME_SHOWN = 48
+#: A page's section that a "did you mean" link may keep (``orders``, ``positions``, ...).
+_SECTION_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+
+
+def unknown_banner(state: ConsoleState, name: str, path: str) -> dict[str, Any]:
+    """The banner of a page under ``/{name}/`` when ``name`` is no registered environment.
+
+    The name is shown as Python writes it (quoted, control characters escaped; the template
+    escapes HTML), cut at :data:`UNKNOWN_NAME_SHOWN` characters. A case variant of a real
+    environment (``/PROD/orders``) gets a plain link to the same section there: a GET that
+    acts on nothing and replays no form or query.
+    """
+    shown = name if len(name) <= UNKNOWN_NAME_SHOWN else name[:UNKNOWN_NAME_SHOWN] + "\u2026"
+    suggestion = None
+    if name.lower() != name and name.lower() in state.registry:
+        section = path.strip("/").split("/")[1:2]
+        keep = section[0] if section and _SECTION_RE.match(section[0]) else ""
+        suggestion = f"/{name.lower()}/{keep}"
+    return {
+        "env": "unknown",
+        "label": f"UNKNOWN ENVIRONMENT {shown!r}",
+        "title": "[UNKNOWN ENV]",
+        "protected": False,
+        "status": None,
+        "suggestion": suggestion,
+    }
+
+
+def banner_for(
+    state: ConsoleState, spec: EnvironmentSpec | None, unknown_name: str | None = None, path: str = "/"
+) -> dict[str, Any]:
     """What the banner shows; ``spec`` None means no environment (login) or an unknown one."""
     if spec is None:
-        label = f"UNKNOWN ENVIRONMENT {unknown_name!r}" if unknown_name else "NO ENVIRONMENT SELECTED"
+        if unknown_name:
+            return unknown_banner(state, unknown_name, path)
         return {
-            "env": "unknown" if unknown_name else "none",
-            "label": label,
+            "env": "none",
+            "label": "NO ENVIRONMENT SELECTED",
             "title": "[NO ENV]",
             "protected": False,
             "status": None,
@@ -103,7 +137,9 @@ async def render(
     page_suffix = _page_suffix(request, env)
     ctx: dict[str, Any] = {
         "env": env,
-        "banner": cross_env_banner(state, cross_env) if cross_env else banner_for(state, env, unknown_env),
+        "banner": cross_env_banner(state, cross_env)
+        if cross_env
+        else banner_for(state, env, unknown_env, request.url.path),
         "login": login,
         "csrf_token": login.csrf_token if login else "",
         "environments": [
