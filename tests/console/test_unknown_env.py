@@ -118,7 +118,7 @@ def test_names_that_are_long_or_not_printable_are_cut_and_escaped(signed_in: htt
 
 
 segment_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/"), min_size=1, max_size=24
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="/"), min_size=1, max_size=24
 ).filter(lambda s: s not in (".", ".."))
 first_segment = st.one_of(
     st.sampled_from(ENVS),
