@@ -52,9 +52,11 @@ def swappable(stack: Stack) -> Iterator[tuple[Stack, FaultProxy, str]]:
 
 
 def hammer(base: str, token: str, stop: threading.Event, answers: Counter[str]) -> None:
-    """A script reading, placing and canceling in staging through the console, as fast as it can."""
+    """A script reading, placing and canceling in staging through the console, a few times a
+    second: between rounds the console's connections to the proxy sit idle, as they did when
+    the proxy was re-pointed in the report (so no call of the console fails on its own)."""
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10) as http:
-        while not stop.is_set():
+        while not stop.wait(0.2):
             read = http.get("/api/staging/orders", params={"limit": "5"})
             body = {"symbol": "AAPL", "side": "buy", "type": "limit", "quantity": "1", "limit_price": "1"}
             placed = http.post("/api/staging/orders", json={**body, "client_order_id": uuid.uuid4().hex})
