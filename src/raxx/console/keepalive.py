@@ -26,9 +26,11 @@ the caller can decide what to believe about the backend (:class:`ConnectRefused`
 Who answers can change under a pooled client (a proxy re-pointed, a DNS name moved), so the
 client counts the events that put it in doubt: its :attr:`KeepAliveClient.generation` goes up
 when a connection is refused, reset or closed by the peer, or when a new connection reaches
-another address than the one before. A request given ``proven=N`` is written only while the
-generation is still ``N`` (:class:`InDoubt` otherwise, nothing sent): the console proves a
-backend's identity at a generation and sends credentials only on it (``raptor_client.py``).
+an address this client has not seen for this origin (a name that balances over a few
+addresses, as a platform router's does, costs a doubt per address once). A request given
+``proven=N`` is written only while the generation is still ``N`` (:class:`InDoubt` otherwise,
+nothing sent): the console proves a backend's identity at a generation and sends credentials
+only on it (``raptor_client.py``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ import httptools
 Peer = tuple[str, int]
 #: RFC 9110 9.2.2: a request of these methods may be repeated when its connection died unanswered.
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"})
+#: Peer addresses remembered per origin (past this, the set starts again: a doubt per address).
+MAX_PEERS = 32
 #: How often answers that are due are checked against their deadline (so: how late a timeout may be).
 SWEEP_S = 0.05
 
@@ -265,9 +269,9 @@ class KeepAliveClient:
     ) -> None:
         self.origin = origin
         self.on_connect: Callable[[Peer | None], None] | None = None
-        #: Goes up at each refused, reset or peer-closed connection and each change of peer address.
+        #: Goes up at each refused, reset or peer-closed connection and each new peer address.
         self.generation = 0
-        self._peer: Peer | None = None
+        self._peers: set[Peer | None] = set()
         self._timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
         self._tls = (tls or tls_context()) if origin.tls else None
@@ -402,10 +406,12 @@ class KeepAliveClient:
             if self._tls is not None and isinstance(exc, ConnectionResetError | BrokenPipeError):
                 raise TlsFailed(f"TLS: {origin.authority} closed the connection during the handshake") from None
             raise ConnectFailed(f"{origin.authority}: {exc.strerror or exc}") from None
-        if connection.peer != self._peer:
-            if self._peer is not None:  # the name now leads elsewhere
+        if connection.peer not in self._peers:
+            if self._peers:  # the name now (also) leads elsewhere
                 self.doubt()
-            self._peer = connection.peer
+            if len(self._peers) >= MAX_PEERS:
+                self._peers.clear()
+            self._peers.add(connection.peer)
         if self.on_connect is not None:
             self.on_connect(connection.peer)
         return connection
