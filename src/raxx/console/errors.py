@@ -50,7 +50,8 @@ async def _render_error(
         return _json_response(status, code, detail, extra or {}, request_id_of(request))
     from raxx.console.templating import render  # import here: templating imports deps
 
-    env_name = request.url.path.strip("/").split("/", 1)[0]
+    # The path as routing saw it (decoded): request.url re-quotes some characters ('#', '?').
+    env_name = request.scope["path"].strip("/").split("/", 1)[0]
     spec = state.registry.get(env_name, None)
     # A first segment that is neither an environment nor one of the console's own pages is an
     # environment name nobody registered, whatever its case or characters: say so, never "none".

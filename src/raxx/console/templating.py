@@ -139,7 +139,7 @@ async def render(
         "env": env,
         "banner": cross_env_banner(state, cross_env)
         if cross_env
-        else banner_for(state, env, unknown_env, request.url.path),
+        else banner_for(state, env, unknown_env, request.scope["path"]),
         "login": login,
         "csrf_token": login.csrf_token if login else "",
         "environments": [
