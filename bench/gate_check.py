@@ -29,7 +29,7 @@ from raxx.gate.config import GateSettings
 from raxx.gate.context import GateContext, open_context
 from raxx.gate.flows import check_flow
 from raxx.gate.policy import load_policy
-from raxx.gate.retirement import retire_check_flow
+from raxx.gate.retire_flow import retire_check_flow
 
 REPO = Path(__file__).resolve().parents[1]
 POLICY = REPO / "deploy" / "policy.toml"
