@@ -12,6 +12,7 @@ from datetime import timedelta
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from raxx.common.alerts import AlertDispatcher, Alerts
 from raxx.common.asgi import RequestIdMiddleware
 from raxx.common.clock import utcnow
 from raxx.common.db import create_engine, session_factory
@@ -139,6 +140,7 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             identity_ttl_s=settings.identity_ttl_s,
         )
         trail = AuditTrail(engine)
+        alerts = Alerts(engine, source="console")
         _record_mismatches(clients, trail)
         await clients.start()
         app.state.console = ConsoleState(
@@ -153,9 +155,13 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             audit=trail,
             api_tokens=ApiTokenVerifier(engine, cache_seconds=settings.api_token_cache_s),
             audit_keys=audit_keys,
+            alerts=alerts,
         )
         watcher = asyncio.create_task(_identity_watch(clients, settings.identity_ttl_s))
         audit_tasks = start_audit_tasks(engine, clients, settings, audit_keys)
+        # Sends this database's alert outbox, woken by each alert raised here (and every 15 s for
+        # the ones `raxx audit verify` and other instances record).
+        audit_tasks.append(asyncio.create_task(AlertDispatcher(engine).run(alerts.queued)))
         log_event(log, "console.start.ok", release=settings.release, environments=list(registry))
         try:
             yield
