@@ -29,6 +29,7 @@ from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
 from raxx.console.errors import install_console_error_handlers
 from raxx.console.pages import (
+    alerts,
     audit,
     auth,
     compare,
@@ -71,6 +72,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit.router,
     compare.router,
     releases.router,
+    alerts.router,
     tokens.router,
     orders.router,
     portfolio.router,
@@ -99,25 +101,42 @@ async def _identity_watch(clients: RaptorClients, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-def _record_mismatches(clients: RaptorClients, trail: AuditTrail) -> None:
-    """Record each time a backend starts naming another environment (found by any identity check,
-    including the background one and pages that show a panel instead of failing)."""
+def _record_mismatches(clients: RaptorClients, trail: AuditTrail, outbox: Alerts) -> None:
+    """Record and alert each time a backend starts naming another environment (found by any identity
+    check, including the background one and pages that show a panel instead of failing); resolve the
+    alert when it names its own again."""
 
     async def on_mismatch(client: RaptorClient, status: IdentityStatus) -> None:
+        says = status.identity.environment if status.identity else None
+        await outbox.raise_alert(
+            "identity.mismatch",
+            environment=client.environment,
+            summary=f"Raptor at {client.spec.raptor_url} says it is {says!r}; the console refuses to send it credentials",
+            details={"raptor_url": client.spec.raptor_url, "backend_says": says, "error": status.error},
+            dedup_key=identity_alert_key(client.environment),
+        )
         try:
             await trail.record(
                 AuditContext(environment=client.environment),
                 "identity.mismatch",
                 outcome="failed",
                 target=client.spec.raptor_url,
-                params={"backend_says": status.identity.environment if status.identity else None},
+                params={"backend_says": says},
                 error=status.error,
             )
         except Exception as exc:  # the refusal to send stands either way; the log says the record failed
             log_event(log, "audit.mismatch.unrecorded", level=logging.ERROR, error=type(exc).__name__)
 
+    async def on_recovery(client: RaptorClient, status: IdentityStatus) -> None:
+        await outbox.resolve_alert(identity_alert_key(client.environment))
+
     for client in clients.values():
         client.on_mismatch = on_mismatch
+        client.on_recovery = on_recovery
+
+
+def identity_alert_key(environment: str) -> str:
+    return f"identity.mismatch:console:{environment}"
 
 
 def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = None) -> FastAPI:
@@ -140,8 +159,8 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             identity_ttl_s=settings.identity_ttl_s,
         )
         trail = AuditTrail(engine)
-        alerts = Alerts(engine, source="console")
-        _record_mismatches(clients, trail)
+        outbox = Alerts(engine, source="console")
+        _record_mismatches(clients, trail, outbox)
         await clients.start()
         app.state.console = ConsoleState(
             settings=settings,
@@ -155,13 +174,13 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             audit=trail,
             api_tokens=ApiTokenVerifier(engine, cache_seconds=settings.api_token_cache_s),
             audit_keys=audit_keys,
-            alerts=alerts,
+            alerts=outbox,
         )
         watcher = asyncio.create_task(_identity_watch(clients, settings.identity_ttl_s))
         audit_tasks = start_audit_tasks(engine, clients, settings, audit_keys)
         # Sends this database's alert outbox, woken by each alert raised here (and every 15 s for
         # the ones `raxx audit verify` and other instances record).
-        audit_tasks.append(asyncio.create_task(AlertDispatcher(engine).run(alerts.queued)))
+        audit_tasks.append(asyncio.create_task(AlertDispatcher(engine).run(outbox.queued)))
         log_event(log, "console.start.ok", release=settings.release, environments=list(registry))
         try:
             yield

@@ -165,6 +165,8 @@ class RaptorClient:
         self.status = IdentityStatus()
         #: Called once each time this backend starts naming another environment (the console records it).
         self.on_mismatch: Callable[[RaptorClient, IdentityStatus], Awaitable[None]] | None = None
+        #: Called once each time a backend that named another environment names its own again.
+        self.on_recovery: Callable[[RaptorClient, IdentityStatus], Awaitable[None]] | None = None
 
     @property
     def environment(self) -> str:
@@ -203,6 +205,8 @@ class RaptorClient:
             previous, self.status = self.status, await self._fetch_identity()
         if self.status.state == "misconfigured" and previous.state != "misconfigured" and self.on_mismatch:
             await self.on_mismatch(self, self.status)
+        elif self.status.ok and previous.state == "misconfigured" and self.on_recovery:
+            await self.on_recovery(self, self.status)
         return self.status
 
     def _fresh(self, max_age_s: float | None = None) -> bool:
