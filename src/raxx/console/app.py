@@ -111,7 +111,7 @@ def _record_mismatches(clients: RaptorClients, trail: AuditTrail, outbox: Alerts
         await outbox.raise_alert(
             "identity.mismatch",
             environment=client.environment,
-            summary=f"Raptor at {client.spec.raptor_url} says it is {says!r}; the console refuses to send it credentials",
+            summary=f"Raptor at {client.spec.raptor_url} says it is {says!r}; the console sends it no credentials",
             details={"raptor_url": client.spec.raptor_url, "backend_says": says, "error": status.error},
             dedup_key=identity_alert_key(client.environment),
         )
