@@ -16,6 +16,7 @@ from raxx.common.errors import BadRequest
 from raxx.gate.verdict import VERDICT_WORDS, ExitCode
 
 if TYPE_CHECKING:
+    from raxx.common.alerts import AlertDispatcher
     from raxx.gate.config import GateSettings
     from raxx.gate.context import GateContext
 
@@ -40,7 +41,13 @@ def _run(body: Callable[[GateContext], Awaitable[T]], *, monitor: bool = False) 
 
     async def main() -> T:
         async with open_context(settings, pools=pools) as ctx:
-            return await body(ctx)
+            try:
+                return await body(ctx)
+            finally:
+                if ctx._alerts is not None and ctx._alerts.queued.is_set():
+                    from raxx.common.alerts import AlertDispatcher
+
+                    await _deliver_briefly(AlertDispatcher(ctx.engine))
 
     return asyncio.run(main())
 
@@ -442,19 +449,34 @@ def board(as_json: bool) -> None:
         print_board(built)
 
 
+async def _deliver_briefly(dispatcher: AlertDispatcher, seconds: float = 10.0) -> None:
+    """A command that raised alerts sends them before it exits, for at most ``seconds``; what is
+    left stays in the ledger's outbox for the monitor's dispatcher (it never fails the command)."""
+    import asyncio
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(dispatcher.deliver_due(), timeout=seconds)
+
+
 @click.command()
 @click.option("--once", is_flag=True, help="poll every deployment once and exit")
 def monitor(once: bool) -> None:
     """Poll every deployment's readiness and identity every GATE_MONITOR_INTERVAL seconds."""
     import asyncio
+    import contextlib
 
+    from raxx.common.alerts import AlertDispatcher, Alerts
     from raxx.common.logging import configure_logging
     from raxx.gate.monitor import Monitor, install_stop_signals
+    from raxx.gate.monitor_alerts import MonitorAlerts
 
     settings = _settings()
     configure_logging(settings.log_level)
 
     async def body(ctx: GateContext) -> None:
+        outbox = Alerts(ctx.engine, source="monitor")
+        dispatcher = AlertDispatcher(ctx.engine)
         watcher = Monitor(
             policy=ctx.policy,
             locator=ctx.locator,
@@ -464,14 +486,24 @@ def monitor(once: bool) -> None:
             timeout=settings.http_timeout,
             start_grace=settings.monitor_start_grace,
             deploy_timeout=settings.deploy_timeout,
+            alerts=MonitorAlerts(outbox, dispatcher, failures_to_alert=settings.alert_health_failures),
+            summary_every=timedelta(minutes=settings.monitor_summary_minutes),
         )
         if once:
             for probe in await watcher.poll_once():
                 word = "ok" if probe.ok else "starting" if probe.starting else "FAIL"
                 click.echo(f"{probe.deployment}: {word} {probe.release_seen or '-'} {probe.reason or ''}".rstrip())
+            await _deliver_briefly(dispatcher)
             return
         stop = asyncio.Event()
         install_stop_signals(stop)
-        await watcher.run(stop, interval=settings.monitor_interval)
+        # The ledger's outbox: the monitor's alerts and the gate commands' (a rollback's).
+        sending = asyncio.create_task(dispatcher.run(outbox.queued))
+        try:
+            await watcher.run(stop, interval=settings.monitor_interval)
+        finally:
+            sending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sending
 
     _run(body, monitor=True)

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from raxx.common.alerts.kinds import kind as alert_kind
 from raxx.common.alerts.sinks import AlertMessage, AlertSettings, Sink
 from raxx.common.alerts.tables import alert, alert_delivery
 from raxx.common.alerts.words import environment_words
@@ -131,7 +132,45 @@ class AlertDispatcher:
                 row["delivery_id"], attempts=row["attempts"], failed=True, error="sink no longer configured"
             )
             return False
-        request = sink.request(message_of(row), row["action"])
+        tries, status, error = await self._post(http, sink, message_of(row), row["action"])
+        attempts = row["attempts"] + tries
+        if error is None:
+            await self._record(row["delivery_id"], attempts=attempts, status=status)
+            return True
+        give_up = attempts >= self.settings.max_attempts
+        log_event(
+            log,
+            "alert.delivery.failed",
+            level=logging.ERROR,
+            sink=sink.name,
+            action=row["action"],
+            dedup_key=row["dedup_key"],
+            attempts=attempts,
+            gave_up=give_up,
+            error=error,
+        )
+        await self._record(
+            row["delivery_id"], attempts=attempts, failed=give_up, error=error, status=status, backoff=True
+        )
+        return False
+
+    async def send_now(self, message: AlertMessage, action: str = "trigger") -> dict[str, str | None]:
+        """Send straight to every sink, recording nothing: for the one alert whose database is the
+        problem (the monitor that cannot reach its ledger). Returns each sink's error (None: sent)."""
+        results: dict[str, str | None] = {}
+        async with httpx.AsyncClient(timeout=self.settings.timeout_s) as own:
+            http = self._http or own
+            for name, sink in self.sinks.items():
+                _, _, results[name] = await self._post(http, sink, message, action)
+                if results[name]:
+                    log_event(log, "alert.delivery.failed", level=logging.ERROR, sink=name, error=results[name])
+        return results
+
+    async def _post(
+        self, http: httpx.AsyncClient, sink: Sink, message: AlertMessage, action: str
+    ) -> tuple[int, int | None, str | None]:
+        """One delivery with retries and backoff: (tries, last status, error or None)."""
+        request = sink.request(message, action)
         tries = 0
         status: int | None = None
         retrying = AsyncRetrying(
@@ -157,29 +196,9 @@ class AlertDispatcher:
                         )
                         raise SinkRefused(status, response.text)
         except RetryError as exc:
-            error = repr(exc.last_attempt.exception())
-            attempts = row["attempts"] + tries
-            give_up = attempts >= self.settings.max_attempts
-            log_event(
-                log,
-                "alert.delivery.failed",
-                level=logging.ERROR,
-                sink=sink.name,
-                action=row["action"],
-                dedup_key=row["dedup_key"],
-                attempts=attempts,
-                gave_up=give_up,
-                error=error,
-            )
-            await self._record(
-                row["delivery_id"], attempts=attempts, failed=give_up, error=error, status=status, backoff=True
-            )
-            return False
-        await self._record(row["delivery_id"], attempts=row["attempts"] + tries, status=status)
-        log_event(
-            log, "alert.delivery.ok", sink=sink.name, action=row["action"], dedup_key=row["dedup_key"], tries=tries
-        )
-        return True
+            return tries, status, repr(exc.last_attempt.exception())
+        log_event(log, "alert.delivery.ok", sink=sink.name, action=action, dedup_key=message.dedup_key, tries=tries)
+        return tries, status, None
 
     async def _record(
         self,
@@ -203,6 +222,25 @@ class AlertDispatcher:
             values.update(next_attempt_at=now + timedelta(seconds=delay))
         async with self.engine.begin() as conn:
             await conn.execute(sa.update(alert_delivery).where(alert_delivery.c.id == delivery_id).values(**values))
+
+
+def direct_message(
+    kind: str, *, environment: str | None, summary: str, details: dict[str, Any], dedup_key: str, source: str
+) -> AlertMessage:
+    """A message for :meth:`AlertDispatcher.send_now` (no outbox row behind it)."""
+    return AlertMessage(
+        id=dedup_key,
+        kind=kind,
+        environment=environment,
+        environment_words=environment_words(environment),
+        severity=alert_kind(kind).severity,
+        summary=summary,
+        details=details,
+        dedup_key=dedup_key,
+        source=source,
+        first_seen=utcnow(),
+        occurrences=1,
+    )
 
 
 def message_of(row: dict[str, Any]) -> AlertMessage:

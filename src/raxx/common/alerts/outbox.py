@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -68,14 +69,18 @@ class Alerts:
         details: Mapping[str, Any] | None = None,
         dedup_key: str | None = None,
         swallow: bool = True,
+        already_sent: bool = False,
     ) -> Raised | None:
-        """Record ``kind`` (a name in ``kinds.KINDS``) as firing; None when it could not be recorded."""
+        """Record ``kind`` (a name in ``kinds.KINDS``) as firing; None when it could not be recorded.
+
+        ``already_sent``: the trigger went out without the outbox (``AlertDispatcher.send_now``);
+        record the alert only, so that its resolve goes through the outbox."""
         spec = alert_kind(kind)
         key = dedup_key or f"{kind}:{environment or '-'}"
         try:
             async with self.engine.begin() as conn:
                 raised = await self._upsert(conn, spec.name, spec.severity, environment, summary, details or {}, key)
-                if raised.new:
+                if raised.new and not already_sent:
                     await self._queue(conn, raised.id, "trigger")
         except Exception as exc:
             log_event(log, "alert.record.failed", level=logging.ERROR, kind=kind, dedup_key=key, error=repr(exc))
@@ -92,7 +97,7 @@ class Alerts:
             dedup_key=key,
             summary=summary,
         )
-        if raised.new and self.sinks:
+        if raised.new and self.sinks and not already_sent:
             self.queued.set()
         return raised
 
@@ -147,7 +152,7 @@ class Alerts:
             environment=environment,
             severity=severity,
             summary=summary,
-            details=dict(details),
+            details=orjson.loads(orjson.dumps(dict(details), default=str)),  # anything a caller passes, as JSON
             dedup_key=key,
             source=self.source,
             state="triggered",
