@@ -133,7 +133,7 @@ async def test_a_monitor_that_cannot_record_pages_directly_and_resolves_through_
         assert trigger["event_action"] == "trigger"
         assert trigger["dedup_key"] == "monitor.unrecorded"
         assert trigger["payload"]["summary"].startswith(
-            "[no environment] the monitor cannot record health samples in the ledger:"
+            "[all environments] the monitor cannot record health samples in the ledger:"
         )
         # The ledger answers again: the alert is recorded (not sent twice) and resolved.
         monitor.sessions = ctx.sessions

@@ -177,7 +177,7 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             alerts=outbox,
         )
         watcher = asyncio.create_task(_identity_watch(clients, settings.identity_ttl_s))
-        audit_tasks = start_audit_tasks(engine, clients, settings, audit_keys)
+        audit_tasks = start_audit_tasks(engine, clients, settings, audit_keys, outbox)
         # Sends this database's alert outbox, woken by each alert raised here (and every 15 s for
         # the ones `raxx audit verify` and other instances record).
         audit_tasks.append(asyncio.create_task(AlertDispatcher(engine).run(outbox.queued)))

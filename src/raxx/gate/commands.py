@@ -16,7 +16,6 @@ from raxx.common.errors import BadRequest
 from raxx.gate.verdict import VERDICT_WORDS, ExitCode
 
 if TYPE_CHECKING:
-    from raxx.common.alerts import AlertDispatcher
     from raxx.gate.config import GateSettings
     from raxx.gate.context import GateContext
 
@@ -45,9 +44,9 @@ def _run(body: Callable[[GateContext], Awaitable[T]], *, monitor: bool = False) 
                 return await body(ctx)
             finally:
                 if ctx._alerts is not None and ctx._alerts.queued.is_set():
-                    from raxx.common.alerts import AlertDispatcher
+                    from raxx.common.alerts.dispatch import deliver_briefly
 
-                    await _deliver_briefly(AlertDispatcher(ctx.engine))
+                    await deliver_briefly(ctx.engine)
 
     return asyncio.run(main())
 
@@ -449,16 +448,6 @@ def board(as_json: bool) -> None:
         print_board(built)
 
 
-async def _deliver_briefly(dispatcher: AlertDispatcher, seconds: float = 10.0) -> None:
-    """A command that raised alerts sends them before it exits, for at most ``seconds``; what is
-    left stays in the ledger's outbox for the monitor's dispatcher (it never fails the command)."""
-    import asyncio
-    import contextlib
-
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(dispatcher.deliver_due(), timeout=seconds)
-
-
 @click.command()
 @click.option("--once", is_flag=True, help="poll every deployment once and exit")
 def monitor(once: bool) -> None:
@@ -493,7 +482,7 @@ def monitor(once: bool) -> None:
             for probe in await watcher.poll_once():
                 word = "ok" if probe.ok else "starting" if probe.starting else "FAIL"
                 click.echo(f"{probe.deployment}: {word} {probe.release_seen or '-'} {probe.reason or ''}".rstrip())
-            await _deliver_briefly(dispatcher)
+            await dispatcher.deliver_due()
             return
         stop = asyncio.Event()
         install_stop_signals(stop)

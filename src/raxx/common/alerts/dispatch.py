@@ -224,6 +224,13 @@ class AlertDispatcher:
             await conn.execute(sa.update(alert_delivery).where(alert_delivery.c.id == delivery_id).values(**values))
 
 
+async def deliver_briefly(engine: AsyncEngine, seconds: float = 10.0) -> None:
+    """For a command that raised alerts: send them before it exits, for at most ``seconds``. What is
+    left stays in the outbox for a long-running dispatcher; this never fails the command."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(AlertDispatcher(engine).deliver_due(), timeout=seconds)
+
+
 def direct_message(
     kind: str, *, environment: str | None, summary: str, details: dict[str, Any], dedup_key: str, source: str
 ) -> AlertMessage:

@@ -70,8 +70,9 @@ KINDS: tuple[AlertKind, ...] = (
         "audit.attempts_unresolved",
         "error",
         "console (reconciler)",
-        "audit attempts are still without an outcome after the reconcile window",
-        "when the reconciler finds none left",
+        "the reconciler closed audit attempts as 'unknown' after the reconcile window (Raptor could not say "
+        "what became of them), or the reconciler itself fails",
+        "a failing reconciler: at its next good pass; 'unknown' attempts: by a person, once checked",
         "check Raptor's /v1/requests/{id} for those requests and `raxx audit reconcile`",
     ),
     AlertKind(

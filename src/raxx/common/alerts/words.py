@@ -10,9 +10,9 @@ from raxx.common.environments import registry_file
 
 def environment_words(environment: str | None) -> str:
     """``PRODUCTION (prod)`` from the registry's label, the bare name when the registry does not
-    know it, ``no environment`` for a system-wide alert."""
+    know it, ``all environments`` for an alert about the whole system (the audit trail, the monitor)."""
     if not environment:
-        return "no environment"
+        return "all environments"
     label = _labels(registry_file()).get(environment)
     return f"{label} ({environment})" if label and label.lower() != environment.lower() else environment.upper()
 
