@@ -30,15 +30,18 @@ KINDS: tuple[AlertKind, ...] = (
         "soak.failed",
         "critical",
         "monitor",
-        "a deployment's health over its soak window falls below the policy's threshold",
-        "when the deployment's health is back at or above the threshold",
-        "open the releases page; roll back (`raxx gate rollback`) or hold the promotion",
+        "the release soaking on a deployment (toward prod) is healthy in fewer samples than the policy's "
+        "`min_success_rate` (the soak's `success_rate` check fails)",
+        "when that check passes again (or a release that passes it replaces the one soaking)",
+        "open /releases; find why the deployment failed its health samples; roll back (`raxx gate rollback`) "
+        "rather than promote",
     ),
     AlertKind(
         "health.failing",
         "critical",
         "monitor",
-        "a deployment failed its last consecutive health samples (not while starting)",
+        "a deployment failed its last `GATE_ALERT_HEALTH_FAILURES` (3) health samples in a row (samples while it "
+        "starts count neither way)",
         "at the first healthy sample",
         "check the deployment's /readyz reasons and its logs; roll back if a deploy caused it",
     ),
@@ -48,7 +51,7 @@ KINDS: tuple[AlertKind, ...] = (
         "gate",
         "the gate rolled a deployment back automatically after a failed deploy or smoke check",
         "never by itself: it records an event (resolve it in PagerDuty once handled)",
-        "read the release's failure reason (`raxx gate history`); fix forward before deploying again",
+        "read the failed release's reason (`raxx gate board`, /releases); fix forward before deploying again",
     ),
     AlertKind(
         "identity.mismatch",
@@ -110,3 +113,13 @@ def kind(name: str) -> AlertKind:
 @lru_cache(maxsize=1)
 def _by_name() -> dict[str, AlertKind]:
     return {k.name: k for k in KINDS}
+
+
+def table_rows() -> list[str]:
+    """The alerts table of ``docs/operations.md`` as the code renders it (a test compares them)."""
+    rows = [
+        "| alert | severity | raised by | fires when | resolves | what to do |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    rows += [f"| `{k.name}` | {k.severity} | {k.raised_by} | {k.fires} | {k.resolves} | {k.action} |" for k in KINDS]
+    return rows

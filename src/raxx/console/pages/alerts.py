@@ -21,7 +21,7 @@ from raxx.common.logging import log_event
 from raxx.console.deps import LoginDep, StateDep
 from raxx.console.pages.releases import LEDGER_TIMEOUT_S, ledger_engine
 from raxx.console.state import ConsoleState
-from raxx.console.templating import compare_banner, render
+from raxx.console.templating import render
 
 router = APIRouter(tags=["alerts"])
 log = logging.getLogger("raxx.console.alerts")
@@ -50,19 +50,13 @@ async def alerts_page(request: Request, state: StateDep, login: LoginDep) -> HTM
         mine = await recent_alerts(conn, limit=LIMIT)
     gate, problem = await _ledger_alerts(state)
     rows = sorted([*mine, *gate], key=lambda a: a.last_seen, reverse=True)[:LIMIT]
-    banner = compare_banner(state) | {
-        "env": "alerts",
-        "label": "ALERTS: " + " | ".join(s.label for s in state.registry.values()),
-        "title": "[ALERTS]",
-    }
     return await render(
         request,
         state,
         "alerts.html",
         env=None,
         login=login,
-        compare=True,
-        banner=banner,
+        cross_env="alerts",
         alerts=rows,
         problem=problem,
         words=environment_words,
