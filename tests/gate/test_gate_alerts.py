@@ -19,7 +19,7 @@ from raxx.gate.monitor import Monitor
 from raxx.gate.monitor_alerts import MonitorAlerts
 from raxx.gate.records import approve
 from raxx.gate.verdict import ExitCode
-from tests.fixtures.gate import T0, LocalTopology, add_release, gate_context
+from tests.fixtures.gate import T0, LocalTopology, add_release, add_samples, gate_context
 from tests.fixtures.receiver import Receiver, alert_receiver
 from tests.gate.test_flows import _push_and_soak, _request
 
@@ -149,3 +149,31 @@ async def test_a_monitor_that_cannot_record_pages_directly_and_resolves_through_
         "resolved",
         ["resolve"],
     )
+
+
+async def test_a_soak_below_the_success_threshold_alerts_and_resolves_when_it_recovers(
+    receiver: Receiver, ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
+) -> None:
+    clock = FrozenClock(T0)
+    async with gate_context(ledger_db, clock=clock, topology_file=fake_topology.topology_file) as ctx:
+        await _push_and_soak(ctx, clock, "r2", hours=2)  # 2 h of healthy samples on staging
+        start = clock.now()
+        clock.advance(H)
+        await add_samples(ctx, "raptor-staging", start, clock.now(), release="r2", ok=False, reason="503")
+        monitor, dispatcher = _monitor(ctx), AlertDispatcher(ctx.engine)
+        await monitor.round()
+        await dispatcher.deliver_due()
+        [trigger] = receiver.bodies("/pagerduty")
+        assert trigger["dedup_key"] == "soak.failed:raptor-staging"
+        assert trigger["payload"]["summary"].startswith(
+            "[STAGING] r2 soaking on raptor-staging toward prod: success_rate: 66."
+        )
+        start = clock.now()
+        clock.advance(200 * H)  # long healthy: the newest window is all green again
+        await add_samples(ctx, "raptor-staging", start, clock.now(), release="r2")
+        await monitor.round()
+        await dispatcher.deliver_due()
+    assert [(b["event_action"], b["dedup_key"]) for b in receiver.bodies("/pagerduty")] == [
+        ("trigger", "soak.failed:raptor-staging"),
+        ("resolve", "soak.failed:raptor-staging"),
+    ]
