@@ -53,7 +53,7 @@ class ConsoleFormatter(logging.Formatter):
 
 def _readable(value: Any) -> str:
     if isinstance(value, str):
-        return value if value and not any(c.isspace() or c in "\"=" for c in value) else orjson.dumps(value).decode()
+        return value if value and not any(c.isspace() or c in '"=' for c in value) else orjson.dumps(value).decode()
     return orjson.dumps(value, default=str).decode()
 
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from raxx.common import tracing
 from raxx.common.alerts import AlertDispatcher, Alerts
 from raxx.common.asgi import RequestIdMiddleware
 from raxx.common.clock import utcnow
@@ -145,6 +146,7 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
     pools = settings.pools()  # a formation the connection budget cannot fit refuses here too
     ledger_pools = settings.ledger_pools()
     audit_keys = checkpoint_keys(provider)  # so does a checkpoint key that cannot sign
+    tracing.setup("raxx-console")  # None unless OTEL_EXPORTER_OTLP_ENDPOINT is set
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -190,6 +192,7 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await clients.close()
+            tracing.flush()
             ledger = app.state.console.extras.get("ledger_engine")
             if ledger is not None:
                 await ledger.dispose()
@@ -202,6 +205,7 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
         docs_url=None,
         redoc_url=None,
         fast_paths=FAST_PATHS,
+        telemetry=tracing.fastapi_telemetry(),  # server spans around both doors, when tracing
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
