@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -31,7 +33,8 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
 
 ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-_HEX32 = frozenset("0123456789abcdef")
+_TRACE_ID = re.compile("[0-9a-f]{32}")
+_ZERO_TRACE = "0" * 32
 
 _provider: TracerProvider | None = None
 _tracer: Tracer | None = None
@@ -106,13 +109,14 @@ def traceparent(current: Span | None, request_id: str) -> str:
         context = current.get_span_context()
         if context.is_valid:
             return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
-    return f"00-{trace_id_of(request_id)}-{os.urandom(8).hex()}-00"
+    # A parent id needs to be unique, not secret: the PRNG, not a system call, on this hot path.
+    return f"00-{trace_id_of(request_id)}-{random.getrandbits(64) or 1:016x}-00"
 
 
 def trace_id_of(request_id: str) -> str:
     """A request id as a trace id: itself when it is one (32 lowercase hex digits, not all zero),
     else a digest of it (a caller's own request id)."""
-    if len(request_id) == 32 and set(request_id) <= _HEX32 and request_id.strip("0"):
+    if _TRACE_ID.fullmatch(request_id) and request_id != _ZERO_TRACE:
         return request_id
     return hashlib.blake2b(request_id.encode(), digest_size=16).hexdigest()
 
