@@ -456,6 +456,7 @@ def monitor(once: bool) -> None:
     import contextlib
 
     from raxx.common.alerts import AlertDispatcher, Alerts
+    from raxx.common.alerts.dispatch import deliver_briefly
     from raxx.common.logging import configure_logging
     from raxx.gate.monitor import Monitor, install_stop_signals
     from raxx.gate.monitor_alerts import MonitorAlerts
@@ -482,7 +483,7 @@ def monitor(once: bool) -> None:
             for probe in await watcher.poll_once():
                 word = "ok" if probe.ok else "starting" if probe.starting else "FAIL"
                 click.echo(f"{probe.deployment}: {word} {probe.release_seen or '-'} {probe.reason or ''}".rstrip())
-            await dispatcher.deliver_due()
+            await deliver_briefly(ctx.engine)  # what this round raised; never fails the command
             return
         stop = asyncio.Event()
         install_stop_signals(stop)
