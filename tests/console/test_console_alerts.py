@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from raxx.common.provision import ProvisionedDatabase
 from tests.console.conftest import PASSWORD, RunningRaptor, add_team, raptor_tokens
 from tests.console.helpers import hidden_fields, signed_in
-from tests.fixtures.apps import add_user, asgi_client, console_app, login, write_registry
+from tests.fixtures.apps import add_user, asgi_client, console_app, csrf_from, login, write_registry
 from tests.fixtures.receiver import Receiver, alert_receiver
 from tests.fixtures.servers import serve
 
@@ -69,6 +69,12 @@ async def test_a_halt_in_prod_pages_and_the_resume_resolves_it(console: httpx.As
     assert page.status_code == 200
     assert 'data-alert="trading.halted" data-state="triggered" data-env="prod"' in page.text
     assert 'data-delivery="pagerduty:trigger" data-status="delivered"' in page.text
+
+    await console.post("/logout", data={"csrf_token": csrf})
+    await signed_in(console, "victor")  # a role on staging only: prod's alerts are not his to see
+    assert 'data-alerts="none"' in (await console.get("/alerts")).text
+    await console.post("/logout", data={"csrf_token": csrf_from((await console.get("/staging/")).text)})
+    csrf = await signed_in(console)
 
     resumed = await _confirmed(console, "/prod/trading/resume", {"csrf_token": csrf, "environment": "prod"}, "RESUME")
     assert resumed.status_code == 303

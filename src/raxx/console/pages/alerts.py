@@ -4,7 +4,7 @@ Two outboxes (``raxx.common.alerts``): the console database's (alerts the consol
 ``raxx audit verify`` raised) and the ledger's (the gate's and the monitor's), read
 through the same read-only ledger connection as ``/releases``. Like ``/compare`` this
 page is about every environment at once, so its banner names all of them; each alert
-names its own environment.
+names its own environment, and is listed only to those who hold a role there.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ async def alerts_page(request: Request, state: StateDep, login: LoginDep) -> HTM
     async with state.engine.connect() as conn:
         mine = await recent_alerts(conn, limit=LIMIT)
     gate, problem = await _ledger_alerts(state)
-    rows = sorted([*mine, *gate], key=lambda a: a.last_seen, reverse=True)[:LIMIT]
+    # An environment's alerts are shown to those who hold a role there; system-wide ones to all.
+    visible = [a for a in (*mine, *gate) if a.environment is None or a.environment in login.roles]
+    rows = sorted(visible, key=lambda a: a.last_seen, reverse=True)[:LIMIT]
     return await render(
         request,
         state,
