@@ -13,8 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from raxx.common.alerts import KINDS, AlertDispatcher, Alerts, AlertSettings, recent_alerts
+from raxx.common.alerts.sinks import alert_settings
 from raxx.common.alerts.tables import alert_delivery
 from raxx.common.db import create_engine
+from raxx.common.errors import ConfigError
 from raxx.common.provision import ProvisionedDatabase
 from tests.fixtures.receiver import Receiver, alert_receiver
 
@@ -205,3 +207,9 @@ async def test_an_alert_that_cannot_be_recorded_does_not_raise(receiver: Receive
 def test_every_kind_has_a_severity_pagerduty_knows() -> None:
     assert {k.severity for k in KINDS} <= {"critical", "error", "warning", "info"}
     assert len({k.name for k in KINDS}) == len(KINDS)
+
+
+def test_a_bad_setting_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAXX_ALERT_TIMEOUT_S", "soon")
+    with pytest.raises(ConfigError, match="RAXX_ALERT_TIMEOUT_S"):
+        alert_settings()

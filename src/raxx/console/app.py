@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from raxx.common import tracing
 from raxx.common.alerts import AlertDispatcher, Alerts
+from raxx.common.alerts.sinks import alert_settings
 from raxx.common.asgi import RequestIdMiddleware
 from raxx.common.clock import utcnow
 from raxx.common.db import create_engine, session_factory
@@ -147,6 +148,7 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
     ledger_pools = settings.ledger_pools()
     audit_keys = checkpoint_keys(provider)  # so does a checkpoint key that cannot sign
     tracing.setup("raxx-console")  # None unless OTEL_EXPORTER_OTLP_ENDPOINT is set
+    alert_settings()  # a bad RAXX_ALERT_* refuses to start, like every other setting
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

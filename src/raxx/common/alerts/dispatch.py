@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from raxx.common.alerts.kinds import kind as alert_kind
-from raxx.common.alerts.sinks import AlertMessage, AlertSettings, Sink
+from raxx.common.alerts.sinks import AlertMessage, AlertSettings, Sink, alert_settings
 from raxx.common.alerts.tables import alert, alert_delivery
 from raxx.common.alerts.words import environment_words
 from raxx.common.clock import utcnow
@@ -53,7 +53,7 @@ class AlertDispatcher:
         batch: int = 20,
     ) -> None:
         self.engine = engine
-        self.settings = settings or AlertSettings()
+        self.settings = settings or alert_settings()
         self.sinks = self.settings.sinks() if sinks is None else sinks
         self._http = http
         self.batch = batch

@@ -34,7 +34,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from raxx.common.alerts.kinds import kind as alert_kind
-from raxx.common.alerts.sinks import AlertSettings
+from raxx.common.alerts.sinks import alert_settings
 from raxx.common.alerts.tables import alert, alert_delivery
 from raxx.common.clock import utcnow
 from raxx.common.logging import log_event
@@ -56,7 +56,7 @@ class Alerts:
     def __init__(self, engine: AsyncEngine, *, source: str, sinks: tuple[str, ...] | None = None) -> None:
         self.engine = engine
         self.source = source
-        self.sinks = tuple(AlertSettings().sinks()) if sinks is None else sinks
+        self.sinks = tuple(alert_settings().sinks()) if sinks is None else sinks
         #: Set when a delivery was queued: a dispatcher in this process waits on it.
         self.queued = asyncio.Event()
 

@@ -46,6 +46,13 @@ class AlertSettings(BaseSettings):
         return found
 
 
+def alert_settings() -> AlertSettings:
+    """``RAXX_ALERT_*`` from the environment; a bad value is one line naming the variable."""
+    from raxx.common.settings import load_settings
+
+    return load_settings(AlertSettings)
+
+
 @dataclass(frozen=True)
 class AlertMessage:
     """What a sink needs of an alert row."""
