@@ -213,3 +213,14 @@ def test_a_bad_setting_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("RAXX_ALERT_TIMEOUT_S", "soon")
     with pytest.raises(ConfigError, match="RAXX_ALERT_TIMEOUT_S"):
         alert_settings()
+
+
+async def test_a_sink_refusing_the_request_for_good_is_not_retried(engine: AsyncEngine, receiver: Receiver) -> None:
+    """A 4xx (a revoked webhook, an unknown routing key) will not change by sending it again."""
+    settings = settings_for(receiver, webhook_url=None, slack_webhook_url=None)
+    alerts, dispatcher = pair(engine, settings)
+    receiver.fail_next, receiver.fail_status = 1, 400
+    await alerts.raise_alert("soak.failed", environment="staging", summary="soak failed", dedup_key="soak")
+    assert await dispatcher.deliver_due() == 0
+    assert len(receiver.bodies("/pagerduty")) == 1
+    assert await statuses(engine) == [("pagerduty", "trigger", "failed", 1)]

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_attempt, wait_exponential
 
 from raxx.common.alerts.kinds import kind as alert_kind
 from raxx.common.alerts.sinks import AlertMessage, AlertSettings, Sink, alert_settings
@@ -40,6 +40,20 @@ class SinkRefused(Exception):
     def __init__(self, status: int, body: str) -> None:
         super().__init__(f"HTTP {status}: {body[:200]}")
         self.status = status
+
+    @property
+    def permanent(self) -> bool:
+        """A 4xx other than timeout and rate limit: the sink will refuse the same request again
+        (a revoked Slack webhook, a PagerDuty key that does not exist, a payload it rejects)."""
+        return 400 <= self.status < 500 and self.status not in (408, 429)
+
+
+#: The error of a delivery given up at once because the sink refused it for good.
+PERMANENT = "refused for good: "
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    return isinstance(exc, httpx.HTTPError) or (isinstance(exc, SinkRefused) and not exc.permanent)
 
 
 class AlertDispatcher:
@@ -137,7 +151,7 @@ class AlertDispatcher:
         if error is None:
             await self._record(row["delivery_id"], attempts=attempts, status=status)
             return True
-        give_up = attempts >= self.settings.max_attempts
+        give_up = attempts >= self.settings.max_attempts or error.startswith(PERMANENT)
         log_event(
             log,
             "alert.delivery.failed",
@@ -176,7 +190,7 @@ class AlertDispatcher:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.attempts_per_pass),
             wait=wait_exponential(multiplier=self.settings.retry_base_s, max=30),
-            retry=retry_if_exception_type((httpx.HTTPError, SinkRefused)),
+            retry=retry_if_exception(_worth_retrying),
             reraise=False,
         )
         try:
@@ -186,17 +200,21 @@ class AlertDispatcher:
                     response = await http.post(request.url, json=request.json, headers=request.headers)
                     status = response.status_code
                     if not 200 <= status < 300:
-                        log_event(
-                            log,
-                            "alert.delivery.retry",
-                            level=logging.WARNING,
-                            sink=sink.name,
-                            status=status,
-                            try_=tries,
-                        )
-                        raise SinkRefused(status, response.text)
+                        refused = SinkRefused(status, response.text)
+                        if not refused.permanent:
+                            log_event(
+                                log,
+                                "alert.delivery.retry",
+                                level=logging.WARNING,
+                                sink=sink.name,
+                                status=status,
+                                try_=tries,
+                            )
+                        raise refused
         except RetryError as exc:
             return tries, status, repr(exc.last_attempt.exception())
+        except SinkRefused as exc:  # the sink refused the request itself: sending it again cannot help
+            return tries, status, PERMANENT + repr(exc)
         log_event(log, "alert.delivery.ok", sink=sink.name, action=action, dedup_key=message.dedup_key, tries=tries)
         return tries, status, None
 
