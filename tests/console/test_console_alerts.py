@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from raxx.common.provision import ProvisionedDatabase
+from raxx.console.raptor_client import IdentityStatus
 from tests.console.conftest import PASSWORD, RunningRaptor, add_team, raptor_tokens
 from tests.console.helpers import hidden_fields, signed_in
 from tests.fixtures.apps import add_user, asgi_client, console_app, csrf_from, login, write_registry
@@ -125,6 +126,7 @@ async def test_a_backend_naming_another_environment_alerts_until_it_names_its_ow
             assert pd["dedup_key"] == "identity.mismatch:console:staging"
 
             claims[0] = "staging"
+            staging.status = IdentityStatus(state="unreachable", error="a dropped connection in between")
             assert (await staging.check_identity(force=True)).ok
             await until(lambda: len(receiver.bodies("/pagerduty")) == 2)
             assert receiver.bodies("/pagerduty")[1] == {

@@ -55,8 +55,16 @@ def _one_trace(found: list[ReadableSpan], trace_id: int) -> list[ReadableSpan]:
     return [s for s in found if s.context is not None and s.context.trace_id == trace_id]
 
 
-def _server_span(found: list[ReadableSpan], path: str) -> ReadableSpan:
-    [span] = [s for s in found if s.kind is SpanKind.SERVER and s.attributes and s.attributes.get("url.path") == path]
+def _server_span(found: list[ReadableSpan], method: str, path: str) -> ReadableSpan:
+    """The one server span of ``method path`` (a span of the request before may end after
+    the client had its answer, so the method tells them apart too)."""
+    [span] = [
+        s
+        for s in found
+        if s.kind is SpanKind.SERVER
+        and s.attributes
+        and (s.attributes.get("http.request.method"), s.attributes.get("url.path")) == (method, path)
+    ]
     return span
 
 
@@ -87,12 +95,12 @@ async def test_placing_an_order_is_one_trace_across_console_and_raptor(
             assert placed.status_code == 303, placed.text
 
     found = list(spans.get_finished_spans())
-    action = _server_span(found, "/staging/orders")
+    action = _server_span(found, "POST", "/staging/orders")
     assert action.context is not None
     trace = _one_trace(found, action.context.trace_id)
     names = sorted(s.name for s in trace)
     [call] = [s for s in trace if s.name == "raptor POST"]
-    raptor_side = _server_span(found, "/v1/orders")
+    raptor_side = _server_span(found, "POST", "/v1/orders")
     appends = [s for s in trace if s.name == "audit.append"]
 
     assert raptor_side in trace, names  # Raptor's span continues the console's trace...
@@ -130,11 +138,11 @@ async def test_both_api_doors_carry_the_trace_to_raptor(
             spans.clear()
             assert (await client.get("/api/staging/orders", params={"limit": 5})).status_code == 200
     found = list(spans.get_finished_spans())
-    read = _server_span(found, "/api/staging/orders")
+    read = _server_span(found, "GET", "/api/staging/orders")
     assert read.context is not None
     trace = _one_trace(found, read.context.trace_id)
     [call] = [s for s in trace if s.name == "raptor GET"]
-    raptor_side = _server_span(found, "/v1/orders")
+    raptor_side = _server_span(found, "GET", "/v1/orders")
     assert raptor_side in trace
     assert raptor_side.parent is not None
     assert call.context is not None

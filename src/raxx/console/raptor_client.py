@@ -169,6 +169,7 @@ class RaptorClient:
         self.on_mismatch: Callable[[RaptorClient, IdentityStatus], Awaitable[None]] | None = None
         #: Called once each time a backend that named another environment names its own again.
         self.on_recovery: Callable[[RaptorClient, IdentityStatus], Awaitable[None]] | None = None
+        self._named_another = False
 
     @property
     def environment(self) -> str:
@@ -206,9 +207,12 @@ class RaptorClient:
                 return self.status
             previous, self.status = self.status, await self._fetch_identity()
         if self.status.state == "misconfigured" and previous.state != "misconfigured" and self.on_mismatch:
+            self._named_another = True
             await self.on_mismatch(self, self.status)
-        elif self.status.ok and previous.state == "misconfigured" and self.on_recovery:
-            await self.on_recovery(self, self.status)
+        elif self.status.ok and self._named_another:  # even when unreachable in between
+            self._named_another = False
+            if self.on_recovery:
+                await self.on_recovery(self, self.status)
         return self.status
 
     def _fresh(self, max_age_s: float | None = None) -> bool:
