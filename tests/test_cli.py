@@ -244,7 +244,18 @@ def test_a_closed_pipe_ends_quietly(console_db: ProvisionedDatabase) -> None:
     assert result.stderr == ""
 
 
-HEAVY = ("sqlalchemy", "psycopg", "pydantic", "pydantic_settings", "httpx", "aiohttp", "rich", "fastapi", "asyncio")
+HEAVY = (
+    "sqlalchemy",
+    "psycopg",
+    "pydantic",
+    "pydantic_settings",
+    "httpx",
+    "aiohttp",
+    "rich",
+    "fastapi",
+    "asyncio",
+    "opentelemetry",
+)
 PROBE = """
 import sys
 from raxx.__main__ import main

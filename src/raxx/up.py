@@ -305,6 +305,8 @@ def build_services(
     py = [sys.executable, "-m", "raxx"]
     ports = {"staging": options.staging_port, "prod": options.prod_port}
     ensure_checkpoint_key(store)
+    # A person reads these lines in the terminal: readable ones, unless RAXX_LOG_FORMAT says otherwise.
+    log_format = {"RAXX_LOG_FORMAT": options.environ.get("RAXX_LOG_FORMAT") or "console"}
     services = [
         ServiceSpec(
             name=f"raptor-{env}",
@@ -316,6 +318,7 @@ def build_services(
                 "RAPTOR_DATABASE_URL": dbs.raptor[env].runtime_url,
                 "RAPTOR_MIGRATION_DATABASE_URL": dbs.raptor[env].owner_url,
                 "RAPTOR_DEVELOPMENT": "true",
+                **log_format,
             },
             url=f"http://{options.host}:{ports[env]}",
             release=release,
@@ -339,6 +342,7 @@ def build_services(
                 "CONSOLE_DEVELOPMENT": "true",
                 # The releases page reads the gate's ledger (in a read-only transaction).
                 **({"CONSOLE_LEDGER_DATABASE_URL": dbs.ledger.runtime_url} if dbs.ledger else {}),
+                **log_format,
             },
             url=f"http://{options.host}:{options.console_port}",
             release=release,
@@ -360,6 +364,7 @@ def build_services(
                     "GATE_MONITOR_INTERVAL": str(options.monitor_interval),
                     "GATE_AUDIT_DATABASE_URL": dbs.console.runtime_url,
                     "GATE_POLICY_FILE": str(policy_file()),
+                    **log_format,
                 },
                 url=None,
                 ready_path=None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 
 import httpx
@@ -13,6 +14,7 @@ from sqlalchemy import event
 
 from raxx.common.db import create_engine, session_factory
 from raxx.common.provision import ProvisionedDatabase
+from raxx.common.tracing import trace_id_of
 from raxx.console.apitoken import service as tokens
 from raxx.console.commands import console as console_cli
 from raxx.console.keepalive import ConnectRefused
@@ -309,6 +311,12 @@ async def test_reads_answer_the_same_whether_identity_is_fresh_or_in_doubt(
     assert [status for status, _, _ in fast] == [200, 422, 404, 200, 404]
 
 
+def _any_parent(call: tuple[bytes, str, bytes]) -> tuple[bytes, str, bytes]:
+    """A call's header lines with the traceparent's random parent id as ``PARENT``."""
+    method, target, headers = call
+    return method, target, re.sub(rb"(traceparent: 00-[0-9a-f]{32}-)[0-9a-f]{16}(-)", rb"\1PARENT\2", headers)
+
+
 async def test_both_doors_forward_request_id_and_actor_after_checking_identity(
     console_asgi: FastAPI, console: httpx.AsyncClient, console_db: ProvisionedDatabase
 ) -> None:
@@ -333,9 +341,11 @@ async def test_both_doors_forward_request_id_and_actor_after_checking_identity(
         b"GET",
         "/v1/orders?limit=3",
         f"Authorization: Bearer {staging._token}\r\nAccept: */*\r\n".encode()
-        + b"X-Request-ID: script-42\r\nX-Raxx-Actor: alice (api)\r\n",
+        + b"X-Request-ID: script-42\r\nX-Raxx-Actor: alice (api)\r\n"
+        # W3C trace context (tracing off): the request id as the trace id, a new parent id, unsampled.
+        + f"traceparent: 00-{trace_id_of('script-42')}-PARENT-00\r\n".encode(),
     )
-    assert sent == [authenticated]
+    assert [_any_parent(call) for call in sent] == [authenticated]
     # Identity in doubt: the read path hands on, and the routed endpoint asks who the backend
     # is (no credentials) before the same call leaves.
     staging.status = IdentityStatus()
@@ -344,7 +354,10 @@ async def test_both_doors_forward_request_id_and_actor_after_checking_identity(
         "/api/staging/orders", params={"limit": "3"}, headers={**bearer(token), "X-Request-ID": "script-42"}
     )
     assert again.status_code == 200
-    assert sent == [(b"GET", "/v1/identity", b"Accept: application/json\r\n"), authenticated]
+    assert [_any_parent(call) for call in sent] == [
+        (b"GET", "/v1/identity", b"Accept: application/json\r\n"),
+        authenticated,
+    ]
     assert staging.verified_fresh()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -34,8 +35,37 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(payload, default=str).decode()
 
 
-def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:
-    """Idempotent root logger set-up for a process."""
+class ConsoleFormatter(logging.Formatter):
+    """For a person at a terminal (``raxx up``): ``12:00:01 WARNING gate.monitor.state.changed
+    deployment=raptor-prod after=failing reason="health: 503"``; the same fields as the JSON line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
+        parts = [when, f"{record.levelname:<7}", record.getMessage()]
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_") and key != "color_message" and value is not None:
+                parts.append(f"{key}={_readable(value)}")
+        line = " ".join(parts)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def _readable(value: Any) -> str:
+    if isinstance(value, str):
+        return value if value and not any(c.isspace() or c in '"=' for c in value) else orjson.dumps(value).decode()
+    return orjson.dumps(value, default=str).decode()
+
+
+#: ``RAXX_LOG_FORMAT``: ``json`` (the default: one object per line, for the platform's log drain)
+#: or ``console`` (readable; what ``raxx up`` sets for the processes it runs).
+LOG_FORMAT_VAR = "RAXX_LOG_FORMAT"
+
+
+def configure_logging(level: str = "INFO", *, json_output: bool | None = None) -> None:
+    """Idempotent root logger set-up for a process; ``json_output`` None: as ``RAXX_LOG_FORMAT`` says."""
+    if json_output is None:
+        json_output = os.environ.get(LOG_FORMAT_VAR, "json").strip().lower() != "console"
     # Our lines carry no thread or process names (the platform labels each process's
     # stream): not collecting them makes every record cheaper on the hot paths.
     logging.logThreads = False
@@ -45,11 +75,12 @@ def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:
     # stack walk per record); the event name says where.
     logging._srcfile = None
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_output else logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(JsonFormatter() if json_output else ConsoleFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "alembic.runtime.migration"):
+    # httpx logs every request at INFO: the monitor's probes alone were most of a day's lines.
+    for noisy in ("uvicorn.access", "alembic.runtime.migration", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

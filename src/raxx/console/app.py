@@ -12,6 +12,9 @@ from datetime import timedelta
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from raxx.common import tracing
+from raxx.common.alerts import AlertDispatcher, Alerts
+from raxx.common.alerts.sinks import alert_settings
 from raxx.common.asgi import RequestIdMiddleware
 from raxx.common.clock import utcnow
 from raxx.common.db import create_engine, session_factory
@@ -28,6 +31,7 @@ from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
 from raxx.console.errors import install_console_error_handlers
 from raxx.console.pages import (
+    alerts,
     audit,
     auth,
     compare,
@@ -70,6 +74,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit.router,
     compare.router,
     releases.router,
+    alerts.router,
     tokens.router,
     orders.router,
     portfolio.router,
@@ -98,25 +103,42 @@ async def _identity_watch(clients: RaptorClients, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-def _record_mismatches(clients: RaptorClients, trail: AuditTrail) -> None:
-    """Record each time a backend starts naming another environment (found by any identity check,
-    including the background one and pages that show a panel instead of failing)."""
+def _record_mismatches(clients: RaptorClients, trail: AuditTrail, outbox: Alerts) -> None:
+    """Record and alert each time a backend starts naming another environment (found by any identity
+    check, including the background one and pages that show a panel instead of failing); resolve the
+    alert when it names its own again."""
 
     async def on_mismatch(client: RaptorClient, status: IdentityStatus) -> None:
+        says = status.identity.environment if status.identity else None
+        await outbox.raise_alert(
+            "identity.mismatch",
+            environment=client.environment,
+            summary=f"Raptor at {client.spec.raptor_url} says it is {says!r}; the console sends it no credentials",
+            details={"raptor_url": client.spec.raptor_url, "backend_says": says, "error": status.error},
+            dedup_key=identity_alert_key(client.environment),
+        )
         try:
             await trail.record(
                 AuditContext(environment=client.environment),
                 "identity.mismatch",
                 outcome="failed",
                 target=client.spec.raptor_url,
-                params={"backend_says": status.identity.environment if status.identity else None},
+                params={"backend_says": says},
                 error=status.error,
             )
         except Exception as exc:  # the refusal to send stands either way; the log says the record failed
             log_event(log, "audit.mismatch.unrecorded", level=logging.ERROR, error=type(exc).__name__)
 
+    async def on_recovery(client: RaptorClient, status: IdentityStatus) -> None:
+        await outbox.resolve_alert(identity_alert_key(client.environment))
+
     for client in clients.values():
         client.on_mismatch = on_mismatch
+        client.on_recovery = on_recovery
+
+
+def identity_alert_key(environment: str) -> str:
+    return f"identity.mismatch:console:{environment}"
 
 
 def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = None) -> FastAPI:
@@ -125,6 +147,8 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
     pools = settings.pools()  # a formation the connection budget cannot fit refuses here too
     ledger_pools = settings.ledger_pools()
     audit_keys = checkpoint_keys(provider)  # so does a checkpoint key that cannot sign
+    tracing.setup("raxx-console")  # None unless OTEL_EXPORTER_OTLP_ENDPOINT is set
+    alert_settings()  # a bad RAXX_ALERT_* refuses to start, like every other setting
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -139,7 +163,8 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             identity_ttl_s=settings.identity_ttl_s,
         )
         trail = AuditTrail(engine)
-        _record_mismatches(clients, trail)
+        outbox = Alerts(engine, source="console")
+        _record_mismatches(clients, trail, outbox)
         await clients.start()
         app.state.console = ConsoleState(
             settings=settings,
@@ -153,9 +178,13 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             audit=trail,
             api_tokens=ApiTokenVerifier(engine, cache_seconds=settings.api_token_cache_s),
             audit_keys=audit_keys,
+            alerts=outbox,
         )
         watcher = asyncio.create_task(_identity_watch(clients, settings.identity_ttl_s))
-        audit_tasks = start_audit_tasks(engine, clients, settings, audit_keys)
+        audit_tasks = start_audit_tasks(engine, clients, settings, audit_keys, outbox)
+        # Sends this database's alert outbox, woken by each alert raised here (and every 15 s for
+        # the ones `raxx audit verify` and other instances record).
+        audit_tasks.append(asyncio.create_task(AlertDispatcher(engine).run(outbox.queued)))
         log_event(log, "console.start.ok", release=settings.release, environments=list(registry))
         try:
             yield
@@ -165,6 +194,7 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await clients.close()
+            tracing.flush()
             ledger = app.state.console.extras.get("ledger_engine")
             if ledger is not None:
                 await ledger.dispose()
@@ -177,6 +207,7 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
         docs_url=None,
         redoc_url=None,
         fast_paths=FAST_PATHS,
+        telemetry=tracing.fastapi_telemetry(),  # server spans around both doors, when tracing
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)

@@ -19,6 +19,7 @@ DEFAULT_REGISTRY = DEFAULT_REGISTRY_FILE
 #: First path segments the console uses itself: an environment of that name would be unreachable.
 RESERVED_PATHS = frozenset(
     {
+        "alerts",
         "api",
         "compare",
         "tokens",

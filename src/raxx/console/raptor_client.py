@@ -18,6 +18,7 @@ path and the routed endpoints) send through :meth:`RaptorClient.send`, the one h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -28,6 +29,7 @@ from urllib.parse import quote, urlencode
 import orjson
 from pydantic import ValidationError
 
+from raxx.common import tracing
 from raxx.common.contracts import Identity
 from raxx.common.environments import EnvironmentRegistry, EnvironmentSpec
 from raxx.common.errors import RaxxError
@@ -165,6 +167,9 @@ class RaptorClient:
         self.status = IdentityStatus()
         #: Called once each time this backend starts naming another environment (the console records it).
         self.on_mismatch: Callable[[RaptorClient, IdentityStatus], Awaitable[None]] | None = None
+        #: Called once each time a backend that named another environment names its own again.
+        self.on_recovery: Callable[[RaptorClient, IdentityStatus], Awaitable[None]] | None = None
+        self._named_another = False
 
     @property
     def environment(self) -> str:
@@ -202,7 +207,12 @@ class RaptorClient:
                 return self.status
             previous, self.status = self.status, await self._fetch_identity()
         if self.status.state == "misconfigured" and previous.state != "misconfigured" and self.on_mismatch:
+            self._named_another = True
             await self.on_mismatch(self, self.status)
+        elif self.status.ok and self._named_another:  # even when unreachable in between
+            self._named_another = False
+            if self.on_recovery:
+                await self.on_recovery(self, self.status)
         return self.status
 
     def _fresh(self, max_age_s: float | None = None) -> bool:
@@ -324,10 +334,27 @@ class RaptorClient:
         elif method in _BODY_METHODS:
             body = b""
         started = time.monotonic()
-        answer = await self._send_proven(method.encode("ascii"), _request_target(target), headers, body, ctx)
+        with (
+            tracing.span(f"raptor {method}", client=True, attributes=self._span_attributes(method, path))
+            if tracing.active()
+            else _NO_SPAN
+        ) as current:
+            # W3C trace context: this call's span when tracing, else the request id as the trace id.
+            headers += b"traceparent: %b\r\n" % tracing.traceparent(current, ctx.request_id).encode("ascii")
+            answer = await self._send_proven(method.encode("ascii"), _request_target(target), headers, body, ctx)
+            if current is not None:
+                current.set_attribute("http.response.status_code", answer.status)
         if answer.status == 401 and b"wrong_environment" in answer.body:
             await self._wrong_environment(ctx)
         return RawResponse(answer.status, answer.body, ctx.request_id, (time.monotonic() - started) * 1000)
+
+    def _span_attributes(self, method: str, path: str) -> dict[str, str]:
+        return {
+            "http.request.method": method,
+            "url.path": "/" + path.lstrip("/"),
+            "server.address": self.origin.host,
+            "raxx.environment": self.environment,
+        }
 
     async def _send_proven(
         self, method: bytes, target: str, headers: bytes, body: bytes | None, ctx: CallContext
@@ -408,6 +435,8 @@ class RaptorClient:
         return failure
 
 
+#: The Raptor call's span when tracing is off (the hot path builds nothing for it).
+_NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
 #: Header lines of a call that carries no credentials (identity, readiness).
 _ANONYMOUS = b"Accept: application/json\r\n"
 #: Methods whose request always states its body's length, even an empty one.

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from raxx.common.alerts import Alerts
 from raxx.common.environments import EnvironmentRegistry
 from raxx.console.apitoken.service import ApiTokenVerifier
 from raxx.console.audit.checkpoint import CheckpointKeys
@@ -32,6 +33,9 @@ class ConsoleState:
     #: Where every action and event is recorded; console actions reach it through ``actions.perform``.
     audit: AuditTrail
     api_tokens: ApiTokenVerifier
+    #: Alerts that must reach a person (``raxx.common.alerts``): ``await state.alerts.raise_alert(kind, ...)``
+    #: records in the console database and returns at once; the lifespan's dispatcher sends.
+    alerts: Alerts
     extras: dict[str, Any] = field(default_factory=dict)
     #: The audit trail's "which user does this session cookie name" answers (``auth/actors.py``).
     session_actors: SessionActors = field(default_factory=SessionActors)

@@ -43,6 +43,7 @@ CROSS_ENV_PAGES = {
         "RELEASES",
         "read-only, from the release gate's ledger; deploys and approvals happen through raxx gate",
     ),
+    "alerts": ("ALERTS", "read-only: the last alerts of every environment and what became of each delivery"),
 }
 
 

@@ -40,7 +40,13 @@ def _run(body: Callable[[GateContext], Awaitable[T]], *, monitor: bool = False) 
 
     async def main() -> T:
         async with open_context(settings, pools=pools) as ctx:
-            return await body(ctx)
+            try:
+                return await body(ctx)
+            finally:
+                if ctx._alerts is not None and ctx._alerts.queued.is_set():
+                    from raxx.common.alerts.dispatch import deliver_briefly
+
+                    await deliver_briefly(ctx.engine)
 
     return asyncio.run(main())
 
@@ -447,14 +453,20 @@ def board(as_json: bool) -> None:
 def monitor(once: bool) -> None:
     """Poll every deployment's readiness and identity every GATE_MONITOR_INTERVAL seconds."""
     import asyncio
+    import contextlib
 
+    from raxx.common.alerts import AlertDispatcher, Alerts
+    from raxx.common.alerts.dispatch import deliver_briefly
     from raxx.common.logging import configure_logging
     from raxx.gate.monitor import Monitor, install_stop_signals
+    from raxx.gate.monitor_alerts import MonitorAlerts
 
     settings = _settings()
     configure_logging(settings.log_level)
 
     async def body(ctx: GateContext) -> None:
+        outbox = Alerts(ctx.engine, source="monitor")
+        dispatcher = AlertDispatcher(ctx.engine)
         watcher = Monitor(
             policy=ctx.policy,
             locator=ctx.locator,
@@ -464,14 +476,24 @@ def monitor(once: bool) -> None:
             timeout=settings.http_timeout,
             start_grace=settings.monitor_start_grace,
             deploy_timeout=settings.deploy_timeout,
+            alerts=MonitorAlerts(outbox, dispatcher, failures_to_alert=settings.alert_health_failures),
+            summary_every=timedelta(minutes=settings.monitor_summary_minutes),
         )
         if once:
             for probe in await watcher.poll_once():
                 word = "ok" if probe.ok else "starting" if probe.starting else "FAIL"
                 click.echo(f"{probe.deployment}: {word} {probe.release_seen or '-'} {probe.reason or ''}".rstrip())
+            await deliver_briefly(ctx.engine)  # what this round raised; never fails the command
             return
         stop = asyncio.Event()
         install_stop_signals(stop)
-        await watcher.run(stop, interval=settings.monitor_interval)
+        # The ledger's outbox: the monitor's alerts and the gate commands' (a rollback's).
+        sending = asyncio.create_task(dispatcher.run(outbox.queued))
+        try:
+            await watcher.run(stop, interval=settings.monitor_interval)
+        finally:
+            sending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sending
 
     _run(body, monitor=True)

@@ -44,6 +44,12 @@ class GateSettings(BaseSettings):
     monitor_start_grace: float = Field(
         default=60.0, ge=0, description="seconds after a start during which a failed probe is 'starting'"
     )
+    monitor_summary_minutes: float = Field(
+        default=15.0, gt=0, description="the monitor logs a summary this often (and otherwise only changes)"
+    )
+    alert_health_failures: int = Field(
+        default=3, ge=1, description="consecutive failed health samples before the health.failing alert"
+    )
     http_timeout: float = Field(default=5.0, gt=0, description="seconds for one probe or smoke request")
     deploy_timeout: float = Field(default=180.0, gt=0, description="seconds to wait for a platform deploy")
     platform: Literal["local", "heroku"] = Field(

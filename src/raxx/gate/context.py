@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from raxx.common.alerts import Alerts
 from raxx.common.clock import Clock, SystemClock
 from raxx.common.db import UrlRefresh, create_engine, session_factory
 from raxx.common.dbbudget import Pools, gate_command_pools
@@ -41,6 +42,15 @@ class GateContext:
     http: httpx.AsyncClient
     secrets: SecretsProvider
     platform: Platform | None
+    _alerts: Alerts | None = None
+
+    @property
+    def alerts(self) -> Alerts:
+        """The ledger's alert outbox (``raxx.common.alerts``); the command sends what it raised
+        before it exits (``commands._run``), the monitor's dispatcher whatever is left."""
+        if self._alerts is None:
+            self._alerts = Alerts(self.engine, source="gate")
+        return self._alerts
 
     def smoke(self) -> SmokeContext:
         return SmokeContext(self.policy, self.locator, self.http, self.secrets, timeout=self.settings.http_timeout)

@@ -177,6 +177,18 @@ async def _smoke_or_roll_back(
         result.summary = f"smoke failed ({why}) and the rollback to {rollback.release_id} failed: {rollback.detail}"
     else:
         result.summary = f"smoke failed ({why}); rolled back to {rollback.release_id}"
+    await ctx.alerts.raise_alert(
+        "release.rolled_back",
+        environment=env.name,
+        summary=f"{env.service}: {result.summary}",
+        details={
+            "service": env.service,
+            "bad_release": release.release_id,
+            "rolled_back_to": rollback.release_id,
+            "rollback_status": rollback.status,
+        },
+        dedup_key=f"release.rolled_back:{env.service}:{release.id}",
+    )
     return result
 
 

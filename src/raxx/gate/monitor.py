@@ -20,10 +20,13 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from raxx.common.clock import Clock
+from raxx.common.contracts import ReleaseBoard
 from raxx.common.logging import log_event
 from raxx.gate.board import build_board, publish_board
 from raxx.gate.ledger.models import HealthSample
 from raxx.gate.ledger.repository import ReleaseRepository
+from raxx.gate.monitor_alerts import MonitorAlerts
+from raxx.gate.monitor_log import MonitorLog
 from raxx.gate.policy import Policy
 from raxx.gate.starting import DEFAULT_START_GRACE, StartEvidence, starting_reason
 from raxx.gate.topology import Locator, ServiceInfo
@@ -44,6 +47,8 @@ class Probe:
     starting: bool = False
     #: Its identity names another environment: a misconfiguration, never "starting".
     wrong_environment: bool = False
+    #: The environment the topology says it is (alerts name it).
+    environment: str | None = None
 
 
 class Monitor:
@@ -58,6 +63,8 @@ class Monitor:
         timeout: float = 5.0,
         start_grace: float = DEFAULT_START_GRACE,
         deploy_timeout: float = 180.0,
+        alerts: MonitorAlerts | None = None,
+        summary_every: timedelta = timedelta(minutes=15),
     ) -> None:
         self.policy = policy
         self.locator = locator
@@ -67,6 +74,9 @@ class Monitor:
         self.timeout = timeout
         self.start_grace = timedelta(seconds=start_grace)
         self.deploy_timeout = timedelta(seconds=deploy_timeout)
+        self.alerts = alerts
+        self.log = MonitorLog(log, summary_every)
+        self._board_failing = False
 
     async def poll_once(self) -> list[Probe]:
         """Probe every deployment concurrently and record the samples in one transaction."""
@@ -92,7 +102,9 @@ class Monitor:
                 for p in probes
             )
             await session.commit()
-        await self.refresh_board()
+        board = await self.refresh_board()
+        if self.alerts is not None:
+            await self.alerts.after_round([(s.environment, p) for s, p in zip(services, probes, strict=True)], board)
         return probes
 
     async def _classify(self, session: AsyncSession, service: ServiceInfo, probe: Probe, at: datetime) -> Probe:
@@ -104,14 +116,37 @@ class Monitor:
         why = starting_reason(evidence, at, grace=self.start_grace, deploy_timeout=self.deploy_timeout)
         return replace(probe, starting=True, reason=f"starting ({why}): {probe.reason}") if why else probe
 
-    async def refresh_board(self) -> None:
-        """Rebuild the releases board the console shows; a failure here never stops sampling."""
+    async def refresh_board(self) -> ReleaseBoard | None:
+        """Rebuild the releases board the console shows; a failure here never stops sampling
+        (logged when it starts and when it ends, not every round)."""
         try:
             async with self.sessions() as session:
-                await publish_board(session, await build_board(session, self.policy, now=self.clock.now()))
+                board = await build_board(session, self.policy, now=self.clock.now())
+                await publish_board(session, board)
                 await session.commit()
         except Exception as exc:
-            log_event(log, "gate.monitor.board.failed", level=logging.WARNING, error=f"{type(exc).__name__}: {exc}")
+            if not self._board_failing:
+                error = f"{type(exc).__name__}: {exc}"
+                log_event(log, "gate.monitor.board.failed", level=logging.WARNING, error=error)
+            self._board_failing = True
+            return None
+        if self._board_failing:
+            log_event(log, "gate.monitor.board.recovered")
+        self._board_failing = False
+        return board
+
+    async def round(self) -> list[Probe]:
+        """One round as ``run`` does it: poll, then log and alert on what changed (quiet otherwise)."""
+        try:
+            probes = await self.poll_once()
+        except Exception as exc:  # the ledger being down must not stop the monitor
+            error = f"{type(exc).__name__}: {exc}"
+            self.log.unrecorded(error, self.clock.now())
+            if self.alerts is not None:
+                await self.alerts.unrecorded(error)
+            return []
+        self.log.recorded(list(probes), self.clock.now())
+        return probes
 
     async def probe(self, service: ServiceInfo) -> Probe:
         app = self.policy.apps[service.app]
@@ -134,6 +169,7 @@ class Monitor:
             reason,
             process_started_at=_timestamp(answered.get("started_at")),
             wrong_environment=answered.get("environment", service.environment) != service.environment,
+            environment=service.environment,
         )
 
     @staticmethod
@@ -171,17 +207,13 @@ class Monitor:
     async def run(self, stop: asyncio.Event, *, interval: float) -> int:
         """Poll until ``stop`` is set; return the number of rounds done."""
         rounds = 0
-        log_event(log, "gate.monitor.start.ok", interval=interval)
+        log_event(
+            log, "gate.monitor.start.ok", interval=interval, summary_every_s=self.log.summary_every.total_seconds()
+        )
         while not stop.is_set():
             started = time.monotonic()
-            try:
-                probes = await self.poll_once()
-                rounds += 1
-                log_event(
-                    log, "gate.monitor.poll.ok", samples=len(probes), failing=[p.deployment for p in probes if not p.ok]
-                )
-            except Exception as exc:  # the ledger being down must not stop the monitor
-                log_event(log, "gate.monitor.poll.failed", level=logging.ERROR, error=f"{type(exc).__name__}: {exc}")
+            await self.round()
+            rounds += 1
             delay = max(0.0, interval - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)

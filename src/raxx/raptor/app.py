@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from raxx.common import tracing
 from raxx.common.asgi import RequestIdMiddleware, install_json_error_handlers
 from raxx.common.clock import utcnow
 from raxx.common.doors import DoorsApp, FastPath
@@ -100,13 +101,16 @@ def create_app(
                     await background
             await broker.close()
             await db.close()
+            tracing.flush()
 
+    tracing.setup("raxx-raptor", **{"deployment.environment.name": settings.environment})
     app = DoorsApp(
         title=f"Raptor ({settings.environment})",
         version=settings.release,
         description="The Raptor trading API. One codebase, one deployment per environment.",
         lifespan=lifespan,
         fast_paths=FAST_PATHS,
+        telemetry=tracing.fastapi_telemetry(),  # server spans continuing the caller's traceparent
     )
     app.add_middleware(RequestIdMiddleware)  # set (and echoed) before either door runs
     install_json_error_handlers(app)

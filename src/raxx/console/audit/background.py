@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from raxx.common.alerts import Alerts
 from raxx.common.clock import SystemClock
 from raxx.common.logging import log_event
 from raxx.console.audit.checkpoint import SIGNING_KEY_SECRET, CheckpointKeys
@@ -25,7 +26,7 @@ log = logging.getLogger("raxx.console.audit")
 
 
 def start_audit_tasks(
-    engine: AsyncEngine, clients: RaptorClients, settings: ConsoleSettings, keys: CheckpointKeys
+    engine: AsyncEngine, clients: RaptorClients, settings: ConsoleSettings, keys: CheckpointKeys, alerts: Alerts
 ) -> list[asyncio.Task[None]]:
     """Start the periodic checkpointer (when a signing key is configured) and the reconciler."""
     tasks = []
@@ -44,7 +45,12 @@ def start_audit_tasks(
     tasks.append(
         asyncio.create_task(
             run_periodic_reconcile(
-                engine, RaptorClientsLookup(clients), older_than=after, interval=after / 2, clock=SystemClock()
+                engine,
+                RaptorClientsLookup(clients),
+                older_than=after,
+                interval=after / 2,
+                clock=SystemClock(),
+                alerts=alerts,
             )
         )
     )

@@ -206,11 +206,38 @@ def verify(
             await AuditTrail(engine).record(
                 _cli_context(), "audit.verify", outcome="ok" if report.ok else "failed", params=report.as_dict()
             )
+            await _alert_on(engine, report)
         return report
 
     report = _run(database_url, work)
     _render_report(report, as_json=as_json)
     sys.exit(report.exit_code())
+
+
+async def _alert_on(engine: AsyncEngine, report: VerifyReport) -> None:
+    """A chain that does not verify wakes someone; one that does resolves that alert."""
+    from raxx.common.alerts import Alerts
+    from raxx.common.alerts.dispatch import deliver_briefly
+
+    alerts = Alerts(engine, source="raxx audit verify")
+    if report.ok:
+        await alerts.resolve_alert(CHAIN_ALERT_KEY)
+    else:
+        details = {k: v for k, v in report.as_dict().items() if k != "findings"} | {
+            "first": report.findings[0].describe()
+        }
+        await alerts.raise_alert(
+            "audit.chain_broken",
+            environment=None,
+            summary=f"the console's audit trail does not verify: {report.summary()}",
+            details=details,
+            dedup_key=CHAIN_ALERT_KEY,
+        )
+    if alerts.queued.is_set():
+        await deliver_briefly(engine)
+
+
+CHAIN_ALERT_KEY = "audit.chain_broken"
 
 
 def _render_report(report: VerifyReport, *, as_json: bool) -> None:

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from raxx.common.alerts import Alerts
 from raxx.common.clock import Clock
 from raxx.common.contracts import RequestLookupResult
 from raxx.common.logging import log_event
@@ -156,6 +157,12 @@ def _attempt_of(record: EventRecord) -> Attempt:
     )
 
 
+#: Attempts closed as "unknown": someone must find out what happened (resolved by a person).
+UNKNOWN_ALERT_KEY = "audit.attempts_unresolved:unknown"
+#: The reconciler itself failing: attempts stay without outcome (resolved by its next good pass).
+FAILED_ALERT_KEY = "audit.attempts_unresolved:reconciler"
+
+
 async def run_periodic_reconcile(
     engine: AsyncEngine,
     lookup: RaptorRequestLookup | None,
@@ -163,13 +170,49 @@ async def run_periodic_reconcile(
     older_than: timedelta,
     interval: timedelta,
     clock: Clock,
+    alerts: Alerts | None = None,
 ) -> None:
-    """Reconcile every ``interval`` (a console lifespan task; cancel it to stop). Failures are logged."""
+    """Reconcile every ``interval`` (a console lifespan task; cancel it to stop). Failures are logged
+    and alerted, as are attempts whose outcome stays unknown."""
     while True:
         await asyncio.sleep(interval.total_seconds())
-        try:
-            report = await reconcile(engine, lookup, older_than=older_than, clock=clock)
-            if report.examined:
-                log_event(log, "audit.reconcile.ok", summary=report.summary())
-        except Exception as exc:  # the loop must outlive a database restart
-            log_event(log, "audit.reconcile.failed", level=logging.ERROR, error=type(exc).__name__)
+        await reconcile_and_alert(engine, lookup, older_than=older_than, clock=clock, alerts=alerts)
+
+
+async def reconcile_and_alert(
+    engine: AsyncEngine,
+    lookup: RaptorRequestLookup | None,
+    *,
+    older_than: timedelta,
+    clock: Clock,
+    alerts: Alerts | None,
+) -> ReconcileReport | None:
+    """One periodic pass: reconcile, log, and raise or resolve ``audit.attempts_unresolved``."""
+    window = f"{int(older_than.total_seconds() // 60)} min"
+    try:
+        report = await reconcile(engine, lookup, older_than=older_than, clock=clock)
+    except Exception as exc:  # the loop must outlive a database restart
+        log_event(log, "audit.reconcile.failed", level=logging.ERROR, error=type(exc).__name__)
+        if alerts is not None:
+            await alerts.raise_alert(
+                "audit.attempts_unresolved",
+                environment=None,
+                summary=f"the audit reconciler cannot close attempts older than {window}: {type(exc).__name__}",
+                details={"error": repr(exc)},
+                dedup_key=FAILED_ALERT_KEY,
+            )
+        return None
+    if report.examined:
+        log_event(log, "audit.reconcile.ok", summary=report.summary())
+    if alerts is not None:
+        await alerts.resolve_alert(FAILED_ALERT_KEY)
+        if report.closed["unknown"]:
+            await alerts.raise_alert(
+                "audit.attempts_unresolved",
+                environment=None,
+                summary=f"{report.closed['unknown']} audit attempt(s) without an outcome after {window}; "
+                "Raptor could not say what became of them",
+                details={"unknown": report.closed["unknown"], "examined": report.examined},
+                dedup_key=UNKNOWN_ALERT_KEY,
+            )
+    return report

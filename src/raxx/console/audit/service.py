@@ -33,6 +33,7 @@ import anyio
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from raxx.common import tracing
 from raxx.common.clock import Clock, SystemClock
 from raxx.common.environments import ENV_NAME_RE
 from raxx.common.errors import Conflict, Unavailable
@@ -360,8 +361,14 @@ class AuditTrail:
     async def _append(self, body: dict[str, Any], *, action: str) -> repository.Appended:
         payload = dump_body(body).decode()
         try:
-            async with asyncio.timeout(self.timeout):
-                return await self._batcher.append(payload)
+            with tracing.span(
+                "audit.append", attributes={"raxx.audit.action": action, "raxx.audit.phase": body.get("phase", "")}
+            ) as current:
+                async with asyncio.timeout(self.timeout):
+                    appended = await self._batcher.append(payload)
+                if current is not None:
+                    current.set_attribute("raxx.audit.seq", appended.seq)
+                return appended
         except IntegrityError as exc:
             if _violates(exc, ONE_OUTCOME_INDEX):
                 raise OutcomeAlreadyRecorded("this attempt already has an outcome") from None

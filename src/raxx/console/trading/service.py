@@ -108,7 +108,16 @@ async def halt(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, reason:
         scope.set(http_status=200, halted=result.halted)
         return result
 
-    return await perform(state.audit, actor, halt_action(spec, reason), work)
+    halted = await perform(state.audit, actor, halt_action(spec, reason), work)
+    if spec.protected:  # a halt in prod wakes someone; on staging it is a normal day's work
+        await state.alerts.raise_alert(
+            "trading.halted",
+            environment=spec.name,
+            summary=f"trading halted by {actor.user_name or actor.token_id or 'unknown'}: {reason}",
+            details={"by": actor.user_name or actor.token_id, "reason": reason, "request_id": actor.request_id},
+            dedup_key=halt_alert_key(spec),
+        )
+    return halted
 
 
 async def resume(state: ConsoleState, actor: Actor, spec: EnvironmentSpec) -> TradingStateRead:
@@ -117,4 +126,11 @@ async def resume(state: ConsoleState, actor: Actor, spec: EnvironmentSpec) -> Tr
         scope.set(http_status=200, halted=result.halted)
         return result
 
-    return await perform(state.audit, actor, resume_action(spec), work)
+    resumed = await perform(state.audit, actor, resume_action(spec), work)
+    if spec.protected:
+        await state.alerts.resolve_alert(halt_alert_key(spec))
+    return resumed
+
+
+def halt_alert_key(spec: EnvironmentSpec) -> str:
+    return f"trading.halted:{spec.name}"

@@ -1,0 +1,138 @@
+"""The console's alerts: a halt in prod and a backend naming another environment reach a sink
+(a local receiver) naming the environment in words, resolve when the condition clears, and
+are listed on /alerts with their deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from raxx.common.provision import ProvisionedDatabase
+from raxx.console.raptor_client import IdentityStatus
+from tests.console.conftest import PASSWORD, RunningRaptor, add_team, raptor_tokens
+from tests.console.helpers import hidden_fields, signed_in
+from tests.fixtures.apps import add_user, asgi_client, console_app, csrf_from, login, write_registry
+from tests.fixtures.receiver import Receiver, alert_receiver
+from tests.fixtures.servers import serve
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    with alert_receiver() as r:
+        monkeypatch.setenv("RAXX_ALERT_WEBHOOK_URL", r.url("/hook"))
+        monkeypatch.setenv("RAXX_ALERT_PAGERDUTY_ROUTING_KEY", "PDKEY")
+        monkeypatch.setenv("RAXX_ALERT_PAGERDUTY_URL", r.url("/pagerduty"))
+        yield r
+
+
+@pytest.fixture
+async def console(
+    receiver: Receiver, console_db: ProvisionedDatabase, registry_file: Path, raptors: dict[str, RunningRaptor]
+) -> AsyncIterator[httpx.AsyncClient]:
+    await add_team(console_db)
+    async with asgi_client(console_app(console_db, registry_file, raptor_tokens(raptors))) as client:
+        yield client
+
+
+async def until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """The dispatcher sends in the background: wait for what it should have done."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "the dispatcher did not deliver in time"
+        await asyncio.sleep(0.05)
+
+
+async def _confirmed(console: httpx.AsyncClient, url: str, form: dict[str, str], target: str) -> httpx.Response:
+    ask = await console.post(url, data=form)
+    assert ask.status_code == 200, ask.text
+    fields = hidden_fields(ask.text, "confirm-form")
+    return await console.post(url, data={**fields, "typed_env": "prod", "typed_target": target})
+
+
+async def test_a_halt_in_prod_pages_and_the_resume_resolves_it(console: httpx.AsyncClient, receiver: Receiver) -> None:
+    csrf = await signed_in(console)
+    halted = await _confirmed(
+        console, "/prod/trading/halt", {"csrf_token": csrf, "environment": "prod", "reason": "broker outage"}, "HALT"
+    )
+    assert halted.status_code == 303
+    await until(lambda: len(receiver.bodies("/pagerduty")) == 1)
+    [hook] = receiver.bodies("/hook")
+    assert hook["kind"] == "trading.halted"
+    assert hook["summary"] == "[PRODUCTION (prod)] trading halted by alice: broker outage"
+    assert receiver.bodies("/pagerduty")[0]["dedup_key"] == "trading.halted:prod"
+
+    page = await console.get("/alerts")
+    assert page.status_code == 200
+    assert 'data-alert="trading.halted" data-state="triggered" data-env="prod"' in page.text
+    assert 'data-delivery="pagerduty:trigger" data-status="delivered"' in page.text
+
+    await console.post("/logout", data={"csrf_token": csrf})
+    await signed_in(console, "victor")  # a role on staging only: prod's alerts are not his to see
+    assert 'data-alerts="none"' in (await console.get("/alerts")).text
+    await console.post("/logout", data={"csrf_token": csrf_from((await console.get("/staging/")).text)})
+    csrf = await signed_in(console)
+
+    resumed = await _confirmed(console, "/prod/trading/resume", {"csrf_token": csrf, "environment": "prod"}, "RESUME")
+    assert resumed.status_code == 303
+    await until(lambda: len(receiver.bodies("/pagerduty")) == 2)
+    resolve = receiver.bodies("/pagerduty")[1]
+    assert (resolve["event_action"], resolve["dedup_key"]) == ("resolve", "trading.halted:prod")
+    assert 'data-state="resolved"' in (await console.get("/alerts")).text
+
+
+async def test_a_halt_on_staging_alerts_nobody(console: httpx.AsyncClient, receiver: Receiver) -> None:
+    csrf = await signed_in(console)
+    done = await console.post(
+        "/staging/trading/halt", data={"csrf_token": csrf, "environment": "staging", "reason": "drill"}
+    )
+    assert done.status_code == 303
+    await console.post("/staging/trading/resume", data={"csrf_token": csrf, "environment": "staging"})
+    assert 'data-alerts="none"' in (await console.get("/alerts")).text
+    assert receiver.requests == []
+
+
+def _switchable_backend(claims: list[str]) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/v1/identity")
+    async def identity() -> dict[str, str]:
+        return {"environment": claims[0], "release": "r1", "database": "x:1", "started_at": "2026-11-26T00:00:00Z"}
+
+    return app
+
+
+async def test_a_backend_naming_another_environment_alerts_until_it_names_its_own(
+    receiver: Receiver, console_db: ProvisionedDatabase, tmp_path: Path, raptors: dict[str, RunningRaptor]
+) -> None:
+    claims = ["prod"]
+    with serve(_switchable_backend(claims)) as backend:
+        registry = write_registry(tmp_path / "envs.toml", {"staging": backend.url, "prod": raptors["prod"].url})
+        await add_user(console_db, "alice", PASSWORD, {"staging": "admin", "prod": "admin"})
+        app = console_app(console_db, registry, {"staging": "s", "prod": raptors["prod"].token})
+        async with asgi_client(app) as client:
+            await login(client, "alice", PASSWORD)
+            staging = app.state.console.clients["staging"]
+            assert (await staging.check_identity(force=True)).state == "misconfigured"
+            await staging.check_identity(force=True)  # still wrong: no second alert
+            await until(lambda: len(receiver.bodies("/pagerduty")) == 1)
+            [pd] = receiver.bodies("/pagerduty")
+            assert pd["payload"]["summary"].startswith("[STAGING] Raptor at http://127.0.0.1:")
+            assert "says it is 'prod'" in pd["payload"]["summary"]
+            assert pd["dedup_key"] == "identity.mismatch:console:staging"
+
+            claims[0] = "staging"
+            staging.status = IdentityStatus(state="unreachable", error="a dropped connection in between")
+            assert (await staging.check_identity(force=True)).ok
+            await until(lambda: len(receiver.bodies("/pagerduty")) == 2)
+            assert receiver.bodies("/pagerduty")[1] == {
+                "routing_key": "PDKEY",
+                "event_action": "resolve",
+                "dedup_key": "identity.mismatch:console:staging",
+            }
+            page = await client.get("/alerts")
+            assert 'data-alert="identity.mismatch" data-state="resolved" data-env="staging"' in page.text
