@@ -234,6 +234,9 @@ def generate_events(count: int, *, seed: int = 7) -> Iterator[tuple[Any, ...]]:
             body["request_id"],
             body["client_ip"],
             body["user_agent"],
+            body["v"],
+            body["session_env"],
+            body["origin"],
             prev,
             digest,
         )
@@ -263,13 +266,15 @@ def _new_body(rng: random.Random, at: datetime) -> dict[str, Any]:
         "request_id": uuid.UUID(int=rng.getrandbits(128)).hex,
         "client_ip": "203.0.113.9",
         "user_agent": "Mozilla/5.0 (bench)",
+        "session_env": rng.choice(ENVIRONMENTS),
+        "origin": "/staging/orders" if action.startswith("order") else None,
     }
 
 
 COLUMNS = (
     "seq, event_id, occurred_at, recorded_at, actor_id, actor_name, session_hash, environment, action,"
     " target, params, phase, outcome, attempt_id, http_status, error, request_id, client_ip, user_agent,"
-    " prev_hash, hash"
+    " body_version, session_env, origin, prev_hash, hash"
 )
 
 

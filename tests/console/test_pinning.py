@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import httpx
 
 from raxx.common.provision import ProvisionedDatabase
 from tests.console.conftest import RunningRaptor
-from tests.console.helpers import audit_head, hidden_fields, order_form, outcomes, raptor_orders, signed_in
+from tests.console.helpers import (
+    audit_events,
+    audit_head,
+    hidden_fields,
+    order_form,
+    outcomes,
+    raptor_orders,
+    signed_in,
+)
 
 
 async def test_a_form_posted_to_another_environment_is_refused_and_nothing_is_sent(
@@ -36,7 +45,7 @@ async def test_a_form_posted_to_another_environment_is_refused_and_nothing_is_se
 
 
 async def test_a_staging_tab_keeps_acting_on_staging_after_another_tab_switched_to_prod(
-    console: httpx.AsyncClient, raptors: dict[str, RunningRaptor]
+    console: httpx.AsyncClient, raptors: dict[str, RunningRaptor], console_db: ProvisionedDatabase
 ) -> None:
     csrf = await signed_in(console)
     # Tab 1 opens a staging order form ...
@@ -57,7 +66,8 @@ async def test_a_staging_tab_keeps_acting_on_staging_after_another_tab_switched_
         "limit_price": "",
         "time_in_force": "day",
     }
-    done = await console.post("/staging/orders", data=form)
+    head = audit_head(console_db)
+    done = await console.post("/staging/orders", data=form, headers={"referer": "http://testserver/staging/orders/new"})
     assert done.status_code == 303
     assert done.headers["location"].startswith("/staging/orders/")
     landed = await console.get(done.headers["location"])
@@ -66,6 +76,37 @@ async def test_a_staging_tab_keeps_acting_on_staging_after_another_tab_switched_
     coid = tab1_form["client_order_id"]
     assert [o["client_order_id"] for o in raptor_orders(raptors["staging"]) if o["client_order_id"] == coid] == [coid]
     assert not [o for o in raptor_orders(raptors["prod"]) if o["client_order_id"] == coid]
+    # The audit trail says both: acted on staging, from the staging page, while the session was on prod ...
+    recorded = [e for e in audit_events(console_db, since_seq=head) if e["action"] == "order.place"]
+    assert [(e["phase"], e["environment"], e["session_env"], e["origin"]) for e in recorded] == [
+        ("attempt", "staging", "prod", "/staging/orders/new"),
+        ("outcome", "staging", "prod", "/staging/orders/new"),
+    ]
+    # ... and the audit page marks it as taken from a tab other than the session's environment.
+    trail = await console.get("/staging/audit", params={"action": "order.place"})
+    row = re.search(rf'<tr data-seq="{recorded[1]["seq"]}"[^>]*>', trail.text)
+    assert row
+    assert "data-other-tab" in row.group(0)
+    assert "&#9888; other tab" in trail.text or "⚠ other tab" in trail.text
+    detail = await console.get(f"/staging/audit/{recorded[1]['seq']}")
+    assert 'data-event-session-env="prod"' in detail.text
+    assert "<code data-event-origin>/staging/orders/new</code>" in detail.text
+
+
+async def test_an_action_in_the_sessions_environment_is_not_marked_and_a_foreign_referer_is_no_page(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    csrf = await signed_in(console)
+    head = audit_head(console_db)
+    form = order_form(csrf, "staging", client_order_id=uuid.uuid4().hex)
+    done = await console.post("/staging/orders", data=form, headers={"referer": "https://elsewhere.example/staging/x"})
+    assert done.status_code == 303
+    [_attempt, outcome] = [e for e in audit_events(console_db, since_seq=head) if e["action"] == "order.place"]
+    assert (outcome["environment"], outcome["session_env"], outcome["origin"]) == ("staging", "staging", None)
+    trail = await console.get("/staging/audit", params={"action": "order.place"})
+    row = re.search(rf'<tr data-seq="{outcome["seq"]}"[^>]*>', trail.text)
+    assert row
+    assert "data-other-tab" not in row.group(0)
 
 
 async def test_every_mutating_form_on_every_page_carries_its_environment(console: httpx.AsyncClient) -> None:

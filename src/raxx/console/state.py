@@ -14,7 +14,6 @@ from raxx.common.environments import EnvironmentRegistry
 from raxx.console.apitoken.service import ApiTokenVerifier
 from raxx.console.audit.checkpoint import CheckpointKeys
 from raxx.console.audit.service import AuditTrail
-from raxx.console.auth.actors import SessionActors
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
 from raxx.console.raptor_client import RaptorClients
@@ -37,7 +36,5 @@ class ConsoleState:
     #: records in the console database and returns at once; the lifespan's dispatcher sends.
     alerts: Alerts
     extras: dict[str, Any] = field(default_factory=dict)
-    #: The audit trail's "which user does this session cookie name" answers (``auth/actors.py``).
-    session_actors: SessionActors = field(default_factory=SessionActors)
     #: Checkpoint keys: the signer, and the public keys the console publishes.
     audit_keys: CheckpointKeys = field(default_factory=CheckpointKeys)

@@ -185,7 +185,7 @@ async def test_audit_page_filters_pages_and_shows_pairs(
     assert "data-open-attempt" not in first.text  # every attempt there has its outcome
     assert f'<a href="/staging/audit/{seqs[0]}">&rarr; ' in first.text  # seqs[1] is the attempt of seqs[0]
     failed = await console.get("/staging/audit", params={"outcome": "failed"})
-    failed_rows = re.findall(r'<tr data-seq="\d+" data-env="staging">', failed.text)
+    failed_rows = re.findall(r'<tr data-seq="\d+" data-env="staging"[^>]*>', failed.text)
     assert len(failed_rows) == 20
     assert "carol" not in (await console.get("/staging/audit", params={"environment": "*"})).text  # prod is not hers
     assert (await console.get("/staging/audit", params={"environment": "prod"})).status_code == 403

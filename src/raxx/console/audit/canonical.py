@@ -6,7 +6,10 @@ Both must produce the same bytes for the same event, whatever PostgreSQL does to
 types on the way in and out, so:
 
 * the *body* of an event is compact JSON with sorted keys (orjson ``OPT_SORT_KEYS``),
-  holding every column except ``seq``, ``recorded_at``, ``prev_hash`` and ``hash``;
+  holding every column except ``seq``, ``recorded_at``, ``prev_hash`` and ``hash``; the
+  column ``body_version`` is the body's ``v``, and says which fields the body has:
+  version 1 (rows written before 2026-12-03) lacks ``session_env`` and ``origin``,
+  version 2 has both (null or not);
 * timestamps are text in exactly one format, ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC,
   microseconds: what ``timestamptz`` stores, so nothing is rounded);
 * ``params`` hold only values that survive ``jsonb`` unchanged: strings, booleans,
@@ -72,6 +75,7 @@ FIELD_LIMITS = {
     "request_id": 128,
     "client_ip": 64,
     "user_agent": 512,
+    "origin": 500,
 }
 
 ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
@@ -97,8 +101,10 @@ BODY_FIELDS = (
     "request_id",
     "client_ip",
     "user_agent",
+    "session_env",
+    "origin",
 )
-BODY_VERSION = 1
+BODY_VERSION = 2
 
 
 def format_timestamp(value: datetime) -> str:

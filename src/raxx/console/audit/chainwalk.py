@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from raxx.console.audit.canonical import BODY_VERSION, GENESIS_HASH, HASH_DOMAIN
+from raxx.console.audit.canonical import GENESIS_HASH, HASH_DOMAIN
 
 EXIT_OK = 0
 EXIT_EDITED = 3
@@ -39,7 +39,8 @@ SELECT seq, prev_hash, hash,
        event_id::text,
        to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
        actor_id::text, actor_name, session_hash, environment, action, target, params::text, phase, outcome,
-       attempt_id::text, http_status, error, request_id, client_ip, user_agent
+       attempt_id::text, http_status, error, request_id, client_ip, user_agent,
+       body_version, session_env, origin
 FROM audit_event WHERE seq > {start} AND seq <= {end} ORDER BY seq
 """
 
@@ -215,29 +216,29 @@ def check_rows(walk: Walk, rows: Sequence[Sequence[Any]]) -> None:
             report.add(Finding("missing", last_seq + 1, f"{seq - last_seq - 1} event(s) absent", seq - 1))
         elif prev_hash != last_hash:
             report.add(Finding("broken_link", seq, "prev_hash does not match the previous event's hash"))
-        body = dumps(
-            {
-                "v": BODY_VERSION,
-                "event_id": row[4],
-                "occurred_at": row[5],
-                "actor_id": row[6],
-                "actor_name": row[7],
-                "session_hash": row[8],
-                "environment": row[9],
-                "action": row[10],
-                "target": row[11],
-                "params": loads(row[12]),
-                "phase": row[13],
-                "outcome": row[14],
-                "attempt_id": row[15],
-                "http_status": row[16],
-                "error": row[17],
-                "request_id": row[18],
-                "client_ip": row[19],
-                "user_agent": row[20],
-            },
-            option=sort_keys,
-        )
+        fields = {
+            "v": row[21],
+            "event_id": row[4],
+            "occurred_at": row[5],
+            "actor_id": row[6],
+            "actor_name": row[7],
+            "session_hash": row[8],
+            "environment": row[9],
+            "action": row[10],
+            "target": row[11],
+            "params": loads(row[12]),
+            "phase": row[13],
+            "outcome": row[14],
+            "attempt_id": row[15],
+            "http_status": row[16],
+            "error": row[17],
+            "request_id": row[18],
+            "client_ip": row[19],
+            "user_agent": row[20],
+        }
+        if row[21] >= 2:  # version 1 bodies predate these fields (canonical.py)
+            fields["session_env"], fields["origin"] = row[22], row[23]
+        body = dumps(fields, option=sort_keys)
         digest = sha256(f"{HASH_DOMAIN}\n{prev_hash}\n{seq}\n{recorded_at}\n".encode())
         digest.update(body)
         if digest.hexdigest() != stored_hash:

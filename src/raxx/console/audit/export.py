@@ -40,6 +40,9 @@ COLUMNS = (
     "request_id",
     "client_ip",
     "user_agent",
+    "session_env",
+    "origin",
+    "body_version",
     "prev_hash",
     "hash",
 )
@@ -68,6 +71,9 @@ def event_dict(event: EventRecord) -> dict[str, Any]:
         "request_id": event.request_id,
         "client_ip": event.client_ip,
         "user_agent": event.user_agent,
+        "session_env": event.session_env,
+        "origin": event.origin,
+        "body_version": event.body_version,
         "prev_hash": event.prev_hash,
         "hash": event.hash,
     }

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, SmallInteger, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -47,6 +47,12 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(Text, nullable=True)
     client_ip: Mapped[str | None] = mapped_column(Text, nullable=True)
     user_agent: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Which canonical body the hash covers (``canonical.BODY_VERSION``; 1: before session_env/origin).
+    body_version: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default=text("1"))
+    #: The environment the session had selected when the event was recorded (null: no session).
+    session_env: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The console page (path) the request came from, when known.
+    origin: Mapped[str | None] = mapped_column(Text, nullable=True)
     prev_hash: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
     hash: Mapped[str] = mapped_column(Text, nullable=False)
 
@@ -60,6 +66,7 @@ class AuditEvent(Base):
             name="phase_outcome_shape",
         ),
         CheckConstraint("length(hash) = 64 AND length(prev_hash) = 64", name="hash_length"),
+        CheckConstraint("body_version IN (1, 2)", name="body_version_known"),
         # One outcome per attempt: a second writer (two reconcilers, a late request) fails loudly.
         Index("uq_audit_event_attempt_id", "attempt_id", unique=True, postgresql_where=text("attempt_id IS NOT NULL")),
         # The audit page filters by these and pages by seq (newest first).

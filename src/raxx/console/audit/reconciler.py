@@ -144,6 +144,8 @@ def _attempt_of(record: EventRecord) -> Attempt:
         request_id=record.request_id,
         client_ip=record.client_ip,
         user_agent=record.user_agent,
+        session_env=record.session_env,
+        origin=record.origin,
     )
     return Attempt(
         event_id=record.event_id,

@@ -51,6 +51,15 @@ class EventRecord:
     user_agent: str | None
     prev_hash: str
     hash: str
+    body_version: int = 1
+    session_env: str | None = None
+    origin: str | None = None
+
+    @property
+    def from_other_tab(self) -> bool:
+        """Acted in one environment while the session had another selected: the action
+        came from a tab (or a link) older than the session's last switch."""
+        return self.session_env is not None and self.environment is not None and self.session_env != self.environment
 
 
 @dataclass(frozen=True)

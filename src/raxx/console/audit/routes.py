@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -102,13 +103,15 @@ class AuditedRoute(APIRoute):
 
 
 async def audit_context(request: Request, state: ConsoleState, *, environment: str | None) -> AuditContext:
-    """Who acts (from the session cookie, if any), from where, in which environment."""
+    """Who acts (from the session cookie, if any), from which page, in which environment, and
+    which environment their session had selected at that moment."""
     token = request.cookies.get(session_cookie_name(True)) or request.cookies.get(session_cookie_name(False))
+    session_env = None
     if request.url.path.startswith("/api/"):
         token = None  # the JSON API never acts on a session cookie: its actor is the bearer token's user
         actor_id, actor_name = await _api_token_actor(state, request)
     else:
-        actor_id, actor_name = await _session_actor(state, token)
+        actor_id, actor_name, session_env = await _session_actor(state, token)
     return AuditContext(
         actor_id=actor_id,
         actor_name=actor_name,
@@ -117,25 +120,43 @@ async def audit_context(request: Request, state: ConsoleState, *, environment: s
         request_id=request_id_of(request),
         client_ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
+        session_env=session_env if session_env in state.registry else None,
+        origin=origin_page(request),
     )
 
 
-async def _session_actor(state: ConsoleState, token: str | None) -> tuple[Any, str | None]:
-    """The user a session cookie claims, read-only (the route itself decides whether it is valid)."""
+async def _session_actor(state: ConsoleState, token: str | None) -> tuple[Any, str | None, str | None]:
+    """The user a session cookie claims and the environment the session has selected *now*,
+    read-only (the route itself decides whether the session is valid).
+
+    Read on every audited request, never remembered: another tab may have switched the
+    session's environment a moment ago, and that is what the record must say.
+    """
     if not token or len(token) > 128:
-        return None, None
-    session_hash = hash_token(token)
-    known = state.session_actors.get(session_hash)
-    if known is not None:
-        return known
+        return None, None, None
     async with state.sessions() as db:
-        found = await auth_repository.session_with_user(db, session_hash)
-        actor = (found[1].id, found[1].name) if found else None
+        found = await auth_repository.session_actor(db, hash_token(token))
         await db.rollback()
-    if actor is None:
-        return None, None
-    state.session_actors.remember(session_hash, actor)
-    return actor
+    return found if found else (None, None, None)
+
+
+def origin_page(request: Request) -> str | None:
+    """The console page a request came from: the path of its same-origin ``Referer``.
+
+    The console's ``Referrer-Policy: same-origin`` sends it on every form post and
+    fetch within the console and never to other sites; a referrer from another origin
+    (or none, or one that does not parse) is no console page, so None.
+    """
+    referer = request.headers.get("referer")
+    if not referer:
+        return None
+    try:
+        parts = urlsplit(referer)
+    except ValueError:
+        return None
+    if parts.netloc and parts.netloc != request.headers.get("host", request.url.netloc):
+        return None
+    return parts.path or "/"
 
 
 async def _api_token_actor(state: ConsoleState, request: Request) -> tuple[Any, str | None]:

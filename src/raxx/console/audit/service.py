@@ -82,6 +82,9 @@ class AuditContext:
     ``request_id`` is the ``X-Request-ID`` the console sends to Raptor for this action.
     ``session_hash`` is only for copying the context of a stored event (the reconciler
     does); routes pass ``session_id``.
+    ``session_env`` is the environment the session had selected at that moment (it may
+    differ from ``environment``, the one acted on, when the action came from an older
+    tab); ``origin`` is the console page the request came from (an untrusted path).
     """
 
     actor_id: uuid.UUID | str | None = None
@@ -92,6 +95,8 @@ class AuditContext:
     client_ip: str | None = None
     user_agent: str | None = None
     session_hash: str | None = None
+    session_env: str | None = None
+    origin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -460,4 +465,6 @@ def _body(
         "request_id": neutralize(ctx.request_id, FIELD_LIMITS["request_id"]),
         "client_ip": neutralize(ctx.client_ip, FIELD_LIMITS["client_ip"]),
         "user_agent": neutralize(ctx.user_agent, FIELD_LIMITS["user_agent"]),
+        "session_env": _environment(ctx.session_env),
+        "origin": neutralize(ctx.origin, FIELD_LIMITS["origin"]),
     }

@@ -29,11 +29,16 @@ async def delete_role(db: AsyncSession, user_id: uuid.UUID, environment: str) ->
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def session_with_user(db: AsyncSession, id_hash: str) -> tuple[Session, User] | None:
+async def session_actor(db: AsyncSession, id_hash: str) -> tuple[uuid.UUID, str, str] | None:
+    """The user id and name behind a session and the environment it has selected (one row)."""
     row = (
-        await db.execute(select(Session, User).join(User, User.id == Session.user_id).where(Session.id_hash == id_hash))
+        await db.execute(
+            select(User.id, User.name, Session.current_env)
+            .join(User, User.id == Session.user_id)
+            .where(Session.id_hash == id_hash)
+        )
     ).first()
-    return (row[0], row[1]) if row else None
+    return (row[0], row[1], row[2]) if row else None
 
 
 async def session_user_roles(db: AsyncSession, id_hash: str) -> tuple[Session, User, dict[str, str]] | None:

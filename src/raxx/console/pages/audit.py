@@ -181,6 +181,8 @@ def _detail_fields(event: EventRecord) -> list[tuple[str, Any]]:
         ("actor", event.actor_name),
         ("actor id", event.actor_id),
         ("session (SHA-256)", event.session_hash),
+        ("session's environment then", event.session_env),
+        ("page it came from", event.origin),
         ("HTTP status", event.http_status),
         ("error", event.error),
         ("request id", event.request_id),
