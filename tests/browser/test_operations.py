@@ -121,6 +121,17 @@ def test_a_stale_staging_tab_keeps_acting_on_staging(page: Page, topology: Topol
     assert banner_env(tab2) == "prod"
     expect(tab2.locator("[data-error]")).to_have_attribute("data-error", "order_not_found")
     screenshot(tab1, "stale-tab-staging")
+    # The audit trail shows where the session was: on prod, while this staging tab placed the order.
+    tab1.goto(f"{base}/staging/audit?action=order.place&outcome=ok")
+    newest = tab1.locator("table.audit-events tbody tr").first
+    expect(newest).to_have_attribute("data-session-env", "prod")
+    expect(newest).to_have_attribute("data-env", "staging")
+    expect(newest.locator(".other-tab-mark")).to_have_text("⚠ other tab")
+    tab1.click("table.audit-events tbody tr >> nth=0 >> a")
+    expect(tab1.locator("[data-event-session-env]")).to_have_text("PRODUCTION")
+    expect(tab1.locator("[data-event-origin]")).to_have_text("/staging/orders/new")
+    expect(tab1.locator("p[data-other-tab]")).to_be_visible()
+    screenshot(tab1, "audit-other-tab")
 
 
 @pytest.fixture(scope="module")
