@@ -14,7 +14,7 @@ from raxx.common.clock import utcnow
 from raxx.common.provision import ProvisionedDatabase
 from raxx.console.confirmation.service import Confirmable, ConfirmationRefused, issue, typed_errors, verify
 from tests.console.conftest import RunningRaptor, add_team, raptor_tokens
-from tests.console.helpers import hidden_fields, order_form, raptor_orders, second_browser, signed_in
+from tests.console.helpers import audit_events, audit_head, hidden_fields, order_form, raptor_orders, second_browser, signed_in
 from tests.fixtures.apps import asgi_client, console_app, write_registry
 
 SECRET = "s" * 40
@@ -59,6 +59,26 @@ async def test_placing_in_prod_asks_for_the_environment_and_the_order_typed(
     assert done.status_code == 303
     assert done.headers["location"].startswith("/prod/orders/")
     assert len([o for o in raptor_orders(raptors["prod"]) if o["client_order_id"] == form["client_order_id"]]) == 1
+
+
+async def test_the_prompt_is_its_own_audit_event_not_a_placement(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    csrf = await signed_in(console)
+    head = audit_head(console_db)
+    form = order_form(csrf, "prod", client_order_id=_coid(), quantity="2", symbol="IBM")
+    fields = await _confirm_page(console, "/prod/orders", form)
+    asked = [(e["action"], e["phase"], e["outcome"]) for e in audit_events(console_db, since_seq=head)]
+    assert asked == [("order.place.prompt", "attempt", None), ("order.place.prompt", "outcome", "ok")]
+    prompt = audit_events(console_db, since_seq=head)[-1]
+    assert (prompt["params"]["acted"], prompt["params"]["confirm_target"]) == (False, "BUY 2 IBM")
+    head = audit_head(console_db)
+    done = await console.post("/prod/orders", data={**fields, "typed_env": "prod", "typed_target": "BUY 2 IBM"})
+    assert done.status_code == 303
+    placed = [(e["action"], e["phase"], e["outcome"]) for e in audit_events(console_db, since_seq=head)]
+    assert placed == [("order.place", "attempt", None), ("order.place", "outcome", "ok")]
+    trail = await console.get("/prod/audit", params={"action": "order.place", "outcome": "ok"})
+    assert trail.text.count("<code>order.place</code>") == 1  # the placement, not the prompt
 
 
 async def test_a_confirmation_acts_once(console: httpx.AsyncClient, raptors: dict[str, RunningRaptor]) -> None:

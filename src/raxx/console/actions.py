@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from raxx.common.errors import Forbidden
+from raxx.console.audit.service import PROMPT_SUFFIX, AuditContext, AuditTrail, Outcome
 from raxx.console.audit.service import ActionScope as AuditScope
-from raxx.console.audit.service import AuditContext, AuditTrail, Outcome
 from raxx.console.auth.roles import can
 from raxx.console.raptor_client import CallContext
 
@@ -146,6 +146,9 @@ async def perform(trail: AuditTrail, actor: Actor, action: Action, work: Callabl
     one is opened here, and if its attempt cannot be written ``work`` never runs.
     """
     authorize(actor, action.environment, action.capability, action=action.name)
+    if actor.audit_scope is not None and actor.audit_scope.attempt.action.endswith(PROMPT_SUFFIX):
+        # The record says "only a confirmation was asked": acting inside it would hide the action.
+        raise RuntimeError(f"{action.name} may not run inside the record of a confirmation prompt")
     if actor.audit_scope is not None:
         actor.audit_scope.set(action=action.name, target=action.target, channel=actor.channel, **action.params)
         return await work(ActionScope(call=actor.call_context(), audit=actor.audit_scope))

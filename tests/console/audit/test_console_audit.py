@@ -85,12 +85,19 @@ async def test_sign_in_switch_and_sign_out_are_recorded_with_who_and_where(
     assert summary == [
         ("auth.login", "denied", None),
         ("auth.login", "ok", None),
-        ("env.switch", "ok", "prod"),
+        ("env.switch.prompt", "ok", "prod"),  # the prompt is its own event, not a switch
         ("env.switch", "ok", "prod"),
         ("auth.logout", "ok", None),
     ]
     failed_login, ok_login, asked, switched, logout = outcomes
     assert failed_login["target"] == "alice"
+    # Login events name the actor: the name tried (no id: nobody was authenticated), then the user.
+    assert (failed_login["actor_name"], failed_login["actor_id"]) == ("alice", None)
+    (failed_attempt_row,) = [e for e in _events(console_db) if e["event_id"] == failed_login["attempt_id"]]
+    assert failed_attempt_row["actor_name"] == "alice"
+    assert ok_login["actor_name"] == "alice"
+    assert ok_login["actor_id"] is not None
+    assert str(ok_login["actor_id"]) == ok_login["params"]["user_id"]
     assert failed_login["http_status"] == 401
     (failed_attempt,) = [e for e in _events(console_db) if e["event_id"] == failed_login["attempt_id"]]
     assert failed_attempt["params"]["password"] == "[redacted]"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -27,7 +27,7 @@ from starlette.datastructures import UploadFile
 from raxx.common.asgi import request_id_of
 from raxx.common.errors import RaxxError
 from raxx.common.logging import log_event
-from raxx.console.audit.service import AuditContext, AuditTrail
+from raxx.console.audit.service import PROMPT_SUFFIX, AuditContext, AuditTrail
 from raxx.console.auth import repository as auth_repository
 from raxx.console.auth.service import hash_token
 from raxx.console.security import session_cookie_name
@@ -38,23 +38,43 @@ MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+#: Whether a request will only show a confirmation prompt: (state, environment, form fields).
+PromptRule = Callable[[ConsoleState, str | None, dict[str, Any]], bool]
+
+
 @dataclass(frozen=True)
 class AuditSpec:
     """How a route is audited: its action, and where its environment and target come from.
 
     ``env_field`` and ``target_field`` name a path parameter or a form/JSON field.
+    ``prompt`` says, from the request alone, whether it will only ask for a confirmation
+    (nothing acted on): such a request is recorded as ``<action>.prompt``, never as the
+    action with outcome ``ok``. The endpoint decides with the same rule, and
+    ``actions.perform`` refuses to act inside a prompt's record.
     """
 
     action: str
     env_field: str | None = "env"
     target_field: str | None = None
+    prompt: PromptRule | None = None
+    #: A form field naming the actor when no session does (the sign-in form's user name):
+    #: the name *tried*, until the endpoint identifies the real user (``act.identify``).
+    actor_field: str | None = None
 
 
-def audited(action: str, *, env_field: str | None = "env", target_field: str | None = None) -> Callable[[F], F]:
+def audited(
+    action: str,
+    *,
+    env_field: str | None = "env",
+    target_field: str | None = None,
+    prompt: PromptRule | None = None,
+    actor_field: str | None = None,
+) -> Callable[[F], F]:
     """Declare the audit action of an endpoint (read by :class:`AuditedRoute`)."""
 
     def mark(endpoint: F) -> F:
-        endpoint.__raxx_audit__ = AuditSpec(action, env_field, target_field)  # type: ignore[attr-defined]
+        spec = AuditSpec(action, env_field, target_field, prompt, actor_field)
+        endpoint.__raxx_audit__ = spec  # type: ignore[attr-defined]
         return endpoint
 
     return mark
@@ -90,9 +110,14 @@ class AuditedRoute(APIRoute):
             state: ConsoleState = request.app.state.console
             trail: AuditTrail = state.audit
             fields = await _request_fields(request)
-            ctx = await audit_context(request, state, environment=_environment(spec, request, fields, state))
+            environment = _environment(spec, request, fields, state)
+            ctx = await audit_context(request, state, environment=environment)
+            if spec.actor_field and ctx.actor_name is None:
+                ctx = replace(ctx, actor_name=_field(spec.actor_field, request, fields))
+            prompting = spec.prompt is not None and spec.prompt(state, environment, fields)
+            action = spec.action + PROMPT_SUFFIX if prompting else spec.action
             async with trail.action(
-                ctx, spec.action, target=_field(spec.target_field, request, fields), params=fields
+                ctx, action, target=_field(spec.target_field, request, fields), params=fields
             ) as act:
                 request.state.audit = act
                 response = await handler(request)

@@ -25,7 +25,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -58,6 +58,9 @@ Outcome = Literal["ok", "denied", "failed", "unknown"]
 OUTCOMES: tuple[Outcome, ...] = ("ok", "denied", "failed", "unknown")
 ONE_OUTCOME_INDEX = "uq_audit_event_attempt_id"
 SESSION_HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+#: A request that only asked for a confirmation is recorded as its own action, ``<action>.prompt``
+#: (``audit/routes.py``): a prompt is not the action, whatever its outcome.
+PROMPT_SUFFIX = ".prompt"
 
 
 class AuditUnavailable(Unavailable):
@@ -140,6 +143,8 @@ class ActionScope:
     params: dict[str, Any] = field(default_factory=dict)
     #: False when the outcome could not be written (the reconciler will close the attempt).
     outcome_recorded: bool = False
+    #: Who the outcome names when the request itself established it (a login: the user).
+    actor: tuple[uuid.UUID | str | None, str | None] | None = None
 
     @property
     def request_id(self) -> str | None:
@@ -151,6 +156,10 @@ class ActionScope:
             self.http_status = status
         if self.outcome is None:
             self.outcome = outcome_of_status(status)
+
+    def identify(self, actor_id: uuid.UUID | str | None, actor_name: str | None) -> None:
+        """The outcome names this actor (the attempt was written before anyone was known)."""
+        self.actor = (actor_id, actor_name)
 
     def set(
         self,
@@ -297,6 +306,7 @@ class AuditTrail:
                     http_status=scope.http_status,
                     error=scope.error,
                     params=scope.params,
+                    actor=scope.actor,
                 )
                 scope.outcome_recorded = True
             except OutcomeAlreadyRecorded:
@@ -345,10 +355,14 @@ class AuditTrail:
         http_status: int | None,
         error: str | None,
         params: Mapping[str, Any] | None,
+        actor: tuple[uuid.UUID | str | None, str | None] | None = None,
     ) -> Recorded:
         event_id = uuid.uuid4()
+        context = attempt.context
+        if actor is not None:
+            context = replace(context, actor_id=actor[0], actor_name=actor[1])
         body = _body(
-            attempt.context,
+            context,
             attempt.action,
             event_id=event_id,
             occurred_at=self.clock.now(),

@@ -67,7 +67,7 @@ async def login_form(request: Request, state: StateDep, login: OptionalLoginDep,
 
 
 @router.post("/login", response_class=HTMLResponse)
-@audited("auth.login", env_field=None, target_field="username")
+@audited("auth.login", env_field=None, target_field="username", actor_field="username")
 async def login_submit(
     request: Request,
     state: StateDep,
@@ -116,6 +116,7 @@ async def login_submit(
         policy=state.login_policy,
     )
     log_event(log, "console.login.ok", username=user.name, client_ip=client_ip(request))
+    request.state.audit.identify(user.id, user.name)
     request.state.audit.set("ok", user_id=str(user.id))
     response = RedirectResponse(safe_next(next) or f"/{state.registry.default}/", status_code=303)
     # A browser-session cookie (no Max-Age/Expires): closing the browser forgets it, and

@@ -23,7 +23,8 @@ from raxx.common.clock import utcnow
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import RaxxError
 from raxx.console.actions import ACTIONS, Action
-from raxx.console.audit.service import Outcome
+from raxx.console.audit.routes import PromptRule
+from raxx.console.audit.service import PROMPT_SUFFIX, Outcome
 from raxx.console.auth.service import Login
 from raxx.console.confirmation import service as confirmations
 from raxx.console.deps import require_capability
@@ -65,6 +66,18 @@ def panel_status(error: RaxxError | None, ok: int = 200) -> int:
     return error.status_code if error is not None else ok
 
 
+def asks_confirmation(action: str) -> PromptRule:
+    """The rule :func:`confirmation_gate` follows, as the route sees the request: a
+    protected environment's listed action without a confirmation token only gets the
+    prompt. The route records such a request as ``<action>.prompt`` (``@audited(prompt=...)``)."""
+
+    def rule(state: ConsoleState, environment: str | None, fields: dict[str, Any]) -> bool:
+        spec = state.registry.get(environment or "", None)
+        return spec is not None and spec.needs_confirmation(action) and not fields.get("confirm_token")
+
+    return rule
+
+
 async def confirmation_gate(
     request: Request,
     state: ConsoleState,
@@ -84,6 +97,10 @@ async def confirmation_gate(
     what = confirmable(action)
     token = form.get("confirm_token", "")
     if not token:
+        scope = getattr(request.state, "audit", None)
+        if scope is not None and not scope.attempt.action.endswith(PROMPT_SUFFIX):
+            # The route's record names the action itself: it must say "prompt" (asks_confirmation).
+            raise RuntimeError(f"{scope.attempt.action} asks for a confirmation but its route lacks prompt=")
         token = confirmations.issue(
             state.settings.secret_key,
             what,
@@ -91,7 +108,7 @@ async def confirmation_gate(
             now=utcnow(),
             ttl=timedelta(seconds=state.settings.confirm_ttl_s),
         )
-        _note(request, "ok", acted=False, reason="typed confirmation asked")
+        _note(request, "ok", acted=False, prompted=action.name, confirm_target=action.target)
         return await _confirm_page(request, state, login, spec, action, form, token, errors={})
     verified = confirmations.verify(
         state.settings.secret_key, token, what, session_hash=login.session_hash, now=utcnow()

@@ -19,6 +19,7 @@ from raxx.console.auth.roles import can
 from raxx.console.auth.service import Login
 from raxx.console.deps import FRAGMENT_HEADER, DbDep, EnvReaderDep, StateDep, require_capability, web_actor
 from raxx.console.pages.guard import (
+    asks_confirmation,
     backend_read,
     confirmation_gate,
     guard_mutation,
@@ -104,7 +105,7 @@ async def _order_form(
 
 
 @router.post("/{env}/orders", response_class=HTMLResponse)
-@audited("order.place", target_field="symbol")
+@audited("order.place", target_field="symbol", prompt=asks_confirmation("order.place"))
 async def place_order(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)
@@ -131,7 +132,7 @@ async def place_order(request: Request, state: StateDep, db: DbDep, access: EnvR
 
 
 @router.post("/{env}/orders/cancel-all", response_class=HTMLResponse)
-@audited("order.cancel_all")
+@audited("order.cancel_all", prompt=asks_confirmation("order.cancel_all"))
 async def cancel_all_orders(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)
@@ -167,7 +168,7 @@ async def order_page(order_id: str, request: Request, state: StateDep, access: E
 
 
 @router.post("/{env}/orders/{order_id}/cancel", response_class=HTMLResponse)
-@audited("order.cancel", target_field="order_id")
+@audited("order.cancel", target_field="order_id", prompt=asks_confirmation("order.cancel"))
 async def cancel_order(order_id: str, request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)

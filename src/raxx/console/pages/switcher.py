@@ -7,7 +7,7 @@ environment in their URL and forms.
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -17,6 +17,7 @@ from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth import service
 from raxx.console.deps import DbDep, LoginDep, StateDep, require_capability
 from raxx.console.pages.forms import check_csrf
+from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
 router = APIRouter(tags=["switcher"], route_class=AuditedRoute)
@@ -29,8 +30,15 @@ def _suffix(value: str) -> str:
     return f"/{first}" if first.replace("-", "").isalnum() else "/"
 
 
+def _asks_to_confirm(state: ConsoleState, to_env: str | None, fields: dict[str, Any]) -> bool:
+    """Entering a protected environment from another page asks first (and only asks)."""
+    target = state.registry.get(to_env or "", None)
+    from_env = fields.get("from_env") or ""
+    return target is not None and target.protected and fields.get("confirmed") != "yes" and from_env != target.name
+
+
 @router.post("/switch")
-@audited("env.switch", env_field="to_env", target_field="to_env")
+@audited("env.switch", env_field="to_env", target_field="to_env", prompt=_asks_to_confirm)
 async def switch(
     request: Request,
     state: StateDep,
@@ -47,8 +55,8 @@ async def switch(
     require_capability(login, target.name, "read")
     suffix = _suffix(next)
     current = state.registry.get(from_env, None)
-    if target.protected and confirmed != "yes" and (current is None or current.name != target.name):
-        request.state.audit.set("ok", switched=False, reason="confirmation asked")
+    if _asks_to_confirm(state, target.name, {"from_env": from_env, "confirmed": confirmed}):
+        request.state.audit.set("ok", switched=False, reason="confirmation asked")  # recorded as env.switch.prompt
         return await render(request, state, "confirm_switch.html", env=current, login=login, target=target, next=suffix)
     previous = await service.switch_environment(db, login, target.name)
     log_event(

@@ -10,7 +10,14 @@ from raxx.common.environments import EnvironmentSpec
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth.service import Login
 from raxx.console.deps import DbDep, EnvReaderDep, StateDep, web_actor
-from raxx.console.pages.guard import backend_read, confirmation_gate, guard_mutation, panel_status, read_form
+from raxx.console.pages.guard import (
+    asks_confirmation,
+    backend_read,
+    confirmation_gate,
+    guard_mutation,
+    panel_status,
+    read_form,
+)
 from raxx.console.pages.notices import notice_from
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
@@ -56,7 +63,7 @@ async def trading_page(request: Request, state: StateDep, access: EnvReaderDep) 
 
 
 @router.post("/{env}/trading/halt", response_class=HTMLResponse)
-@audited("trading.halt")
+@audited("trading.halt", prompt=asks_confirmation("trading.halt"))
 async def halt(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)
@@ -75,7 +82,7 @@ async def halt(request: Request, state: StateDep, db: DbDep, access: EnvReaderDe
 
 
 @router.post("/{env}/trading/resume", response_class=HTMLResponse)
-@audited("trading.resume")
+@audited("trading.resume", prompt=asks_confirmation("trading.resume"))
 async def resume(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)

@@ -19,7 +19,7 @@ from raxx.console.auth import repository
 from raxx.console.auth import service as auth_service
 from raxx.console.auth.roles import ROLE_NAMES
 from raxx.console.deps import DbDep, EnvReaderDep, StateDep, require_capability, web_actor
-from raxx.console.pages.guard import confirmation_gate, guard_mutation, read_form
+from raxx.console.pages.guard import asks_confirmation, confirmation_gate, guard_mutation, read_form
 from raxx.console.pages.notices import notice_from
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
@@ -65,7 +65,7 @@ async def change_role(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, 
 
 
 @router.post("/{env}/users/role", response_class=HTMLResponse)
-@audited("user.role.change", target_field="user")
+@audited("user.role.change", target_field="user", prompt=asks_confirmation("user.role.change"))
 async def set_role(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)
