@@ -47,13 +47,21 @@ def test_place_and_cancel_in_staging(page: Page, topology: Topology) -> None:
     sign_in(page, base)
     symbol = "IBM"
     place_limit_order(page, base, "staging", symbol)
-    page.wait_for_url(re.compile(rf"{base}/staging/orders/[0-9a-f-]{{36}}\?done=placed"))
+    page.wait_for_url(re.compile(rf"{base}/staging/orders/[0-9a-f-]{{36}}\?notice=[0-9a-z]+"))
     expect(page.locator("[data-notice=placed]")).to_be_visible()
+    # The notice came from the server, once: a reload does not say it again, nor does a crafted link.
+    page.reload()
+    expect(page.locator("#order-status")).to_be_visible()
+    expect(page.locator("[data-notice]")).to_have_count(0)
+    page.goto(page.url.split("?")[0] + "?done=placed")
+    expect(page.locator("#order-status")).to_be_visible()
+    expect(page.locator("[data-notice]")).to_have_count(0)
     expect(page.locator("#order-status")).to_have_text("new")
     assert banner_env(page) == "staging"
     screenshot(page, "staging-order-placed")
     page.click("#cancel-order")
-    page.wait_for_url(re.compile(r".*done=canceled.*"))
+    page.wait_for_url(re.compile(r".*\?notice=.*"))
+    expect(page.locator("[data-notice=canceled]")).to_be_visible()
     expect(page.locator("#order-status")).to_have_text("canceled")
     expect(page.locator("#cancel-order")).to_have_count(0)
 
@@ -89,7 +97,7 @@ def test_placing_in_prod_asks_for_a_typed_confirmation(page: Page, topology: Top
     expect(page.locator("[data-field-error=typed_env]")).to_be_visible()
     page.fill("#typed-env", "prod")
     page.click("#confirm-action")
-    page.wait_for_url(re.compile(rf"{base}/prod/orders/[0-9a-f-]{{36}}\?done=placed"))
+    page.wait_for_url(re.compile(rf"{base}/prod/orders/[0-9a-f-]{{36}}\?notice=[0-9a-z]+"))
     expect(page.locator("#order-status")).to_have_text("new")
     assert banner_env(page) == "prod"
 
@@ -112,7 +120,7 @@ def test_a_stale_staging_tab_keeps_acting_on_staging(page: Page, topology: Topol
     tab1.fill("input[name=symbol]", symbol)
     tab1.fill("input[name=quantity]", "1")
     tab1.click("#place-order")
-    tab1.wait_for_url(re.compile(rf"{base}/staging/orders/[0-9a-f-]{{36}}\?done=placed"))
+    tab1.wait_for_url(re.compile(rf"{base}/staging/orders/[0-9a-f-]{{36}}\?notice=[0-9a-z]+"))
     assert banner_env(tab1) == "staging"
     assert tab1.title().startswith("[STAGING]")
     order_id = tab1.url.split("/")[-1].split("?")[0]

@@ -14,7 +14,15 @@ from raxx.common.clock import utcnow
 from raxx.common.provision import ProvisionedDatabase
 from raxx.console.confirmation.service import Confirmable, ConfirmationRefused, issue, typed_errors, verify
 from tests.console.conftest import RunningRaptor, add_team, raptor_tokens
-from tests.console.helpers import audit_events, audit_head, hidden_fields, order_form, raptor_orders, second_browser, signed_in
+from tests.console.helpers import (
+    audit_events,
+    audit_head,
+    hidden_fields,
+    order_form,
+    raptor_orders,
+    second_browser,
+    signed_in,
+)
 from tests.fixtures.apps import asgi_client, console_app, write_registry
 
 SECRET = "s" * 40

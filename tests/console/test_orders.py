@@ -6,10 +6,19 @@ import uuid
 
 import httpx
 import psycopg
+from fastapi import FastAPI
 
 from raxx.common.provision import ProvisionedDatabase
 from tests.console.conftest import RunningRaptor
-from tests.console.helpers import audit_events, order_form, order_rows, outcomes, raptor_orders, signed_in
+from tests.console.helpers import (
+    audit_events,
+    order_form,
+    order_rows,
+    outcomes,
+    raptor_orders,
+    second_browser,
+    signed_in,
+)
 from tests.fixtures.database import DatabaseFactory
 
 
@@ -26,7 +35,7 @@ async def test_place_a_market_order_lands_on_its_detail_page_with_fills(
     assert placed.status_code == 303
     location = placed.headers["location"]
     assert location.startswith("/staging/orders/")
-    assert "done=placed" in location
+    assert location.endswith(f"?notice={placed.headers['x-request-id']}")  # no text or key in the URL
     detail = await console.get(location)
     assert detail.status_code == 200
     assert 'data-status="filled"' in detail.text
@@ -46,10 +55,35 @@ async def test_the_same_form_submitted_twice_places_one_order(
     form = order_form(csrf, "staging", client_order_id=_coid(), symbol="MSFT")
     first = await console.post("/staging/orders", data=form)
     second = await console.post("/staging/orders", data=form)
-    assert "done=placed" in first.headers["location"]
-    assert "done=replayed" in second.headers["location"]
+    assert 'data-notice="placed"' in (await console.get(first.headers["location"])).text
+    assert 'data-notice="replayed"' in (await console.get(second.headers["location"])).text
     assert first.headers["location"].split("?")[0] == second.headers["location"].split("?")[0]
     assert len([o for o in raptor_orders(raptors["staging"]) if o["client_order_id"] == form["client_order_id"]]) == 1
+
+
+async def test_notices_come_from_the_server_once_for_their_session_and_environment(
+    console_asgi: FastAPI, console: httpx.AsyncClient
+) -> None:
+    csrf = await signed_in(console)
+    placed = await console.post("/staging/orders", data=order_form(csrf, "staging", client_order_id=_coid()))
+    location = placed.headers["location"]
+    order_url, rid = location.split("?notice=")
+    # A crafted link says nothing: neither the old ?done= key nor a request id this session never made.
+    crafted = await console.get(order_url, params={"done": "placed", "rid": rid})
+    assert "data-notice" not in crafted.text
+    assert "Order placed." not in crafted.text
+    assert "data-notice" not in (await console.get(order_url, params={"notice": "01not-a-request-of-mine"})).text
+    # Another session following this session's link sees nothing, and does not use the notice up.
+    async with second_browser(console_asgi) as other:
+        await signed_in(other, "olga")
+        assert "data-notice" not in (await other.get(location)).text
+    # The same notice id on a page of another environment shows nothing there.
+    assert "data-notice" not in (await console.get(f"/prod/orders?notice={rid}")).text
+    # Its own page shows it once; a reload does not.
+    first = await console.get(location)
+    assert 'data-notice="placed"' in first.text
+    assert rid in first.text  # with the request id of the action
+    assert "data-notice" not in (await console.get(location)).text
 
 
 async def test_cancel_one_resting_limit_order(console: httpx.AsyncClient, raptors: dict[str, RunningRaptor]) -> None:
@@ -64,8 +98,9 @@ async def test_cancel_one_resting_limit_order(console: httpx.AsyncClient, raptor
         f"/staging/orders/{order_id}/cancel", data={"csrf_token": csrf, "environment": "staging"}
     )
     assert canceled.status_code == 303
-    assert canceled.headers["location"].startswith(f"/staging/orders/{order_id}?done=canceled")
+    assert canceled.headers["location"].startswith(f"/staging/orders/{order_id}?notice=")
     after = await console.get(canceled.headers["location"])
+    assert 'data-notice="canceled"' in after.text
     assert 'data-status="canceled"' in after.text
     assert 'id="cancel-order"' not in after.text  # nothing left to cancel
 
@@ -94,7 +129,7 @@ async def test_cancel_all_open_orders_in_staging(console: httpx.AsyncClient, rap
     assert len(raptor_orders(raptors["staging"], status="new")) >= 2
     done = await console.post("/staging/orders/cancel-all", data={"csrf_token": csrf, "environment": "staging"})
     assert done.status_code == 303
-    assert "done=canceled_all" in done.headers["location"]
+    assert done.headers["location"].startswith("/staging/orders?notice=")
     page = await console.get(done.headers["location"])
     assert 'data-notice="canceled_all"' in page.text
     assert raptor_orders(raptors["staging"], status="new") == []
@@ -175,8 +210,8 @@ async def test_insufficient_buying_power_shows_the_rejection(console: httpx.Asyn
     placed = await console.post(
         "/staging/orders", data=order_form(csrf, "staging", client_order_id=_coid(), quantity="100000000")
     )
-    assert "done=rejected" in placed.headers["location"]
     detail = await console.get(placed.headers["location"])
+    assert 'data-notice="rejected"' in detail.text
     assert 'data-status="rejected"' in detail.text
     assert "data-reject-reason" in detail.text
     assert "buying power" in detail.text

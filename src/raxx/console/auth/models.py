@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text, UniqueConstraint, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from raxx.console.models.base import Base, IdMixin, TimestampMixin
@@ -67,3 +68,18 @@ class LoginAttempt(Base):
     client_ip: Mapped[str] = mapped_column(String(64))
     ok: Mapped[bool]
     attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Flash(Base):
+    """A one-time notice for the page a session lands on after an action (``pages/notices.py``)."""
+
+    __tablename__ = "console_flash"
+
+    session_hash: Mapped[str] = mapped_column(
+        String(64), ForeignKey("console_session.id_hash", ondelete="CASCADE"), primary_key=True
+    )
+    request_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    environment: Mapped[str | None] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(32))
+    counts: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raxx.console.auth.models import LoginAttempt, Session, User, UserRole
+from raxx.console.auth.models import Flash, LoginAttempt, Session, User, UserRole
 
 
 async def user_by_name(db: AsyncSession, name: str) -> User | None:
@@ -101,3 +101,39 @@ async def users_with_role_in(db: AsyncSession, environment: str) -> list[tuple[U
         .order_by(User.name)
     )
     return [(user, role) for user, role in rows.all()]
+
+
+async def add_flash(
+    db: AsyncSession,
+    *,
+    session_hash: str,
+    request_id: str,
+    environment: str | None,
+    key: str,
+    counts: dict[str, int],
+    stale_before: datetime,
+) -> None:
+    """Keep a notice for the session's next page; forget its notices nobody came to see."""
+    await db.execute(delete(Flash).where(Flash.session_hash == session_hash, Flash.created_at < stale_before))
+    stmt = insert(Flash).values(
+        session_hash=session_hash, request_id=request_id, environment=environment, key=key, counts=counts
+    )
+    await db.execute(stmt.on_conflict_do_nothing())
+
+
+async def take_flash(
+    db: AsyncSession, *, session_hash: str, request_id: str, environment: str | None, since: datetime
+) -> tuple[str, dict[str, int]] | None:
+    """The notice this session's request left for a page of ``environment``, removed as it is read."""
+    stmt = (
+        delete(Flash)
+        .where(
+            Flash.session_hash == session_hash,
+            Flash.request_id == request_id,
+            Flash.environment.is_not_distinct_from(environment),
+            Flash.created_at >= since,
+        )
+        .returning(Flash.key, Flash.counts)
+    )
+    row = (await db.execute(stmt)).first()
+    return (row[0], dict(row[1])) if row else None

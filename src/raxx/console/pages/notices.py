@@ -1,17 +1,30 @@
-"""What a page says after a redirect from an action: fixed sentences chosen by a key.
+"""What a page says after a redirect from an action: one-time notices kept on the server.
 
-The key and counts travel in the query string (post/redirect/get); the text never does,
-so a crafted link cannot make the console say something it did not.
+The action stores the notice (a key of :data:`NOTICES`, counts) for *its* session, request
+id and environment (``console_flash``) and redirects with ``?notice=<request id>``; the page
+it lands on takes that notice, once, if the same session left it for a page of the same
+environment. Neither the text nor the key ever travels in the URL, so a crafted link
+(``?done=placed``, another session's request id, a reload) shows nothing.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from fastapi import Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from raxx.common.asgi import request_id_of
+from raxx.common.clock import utcnow
+from raxx.console.auth import repository
+from raxx.console.auth.service import Login
 
 _RID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+#: A notice nobody came to see within this long is dropped.
+NOTICE_TTL = timedelta(minutes=10)
 
 NOTICES: dict[str, tuple[str, str]] = {
     "placed": ("ok", "Order placed."),
@@ -26,16 +39,43 @@ NOTICES: dict[str, tuple[str, str]] = {
 }
 
 
-def notice_from(request: Request) -> dict[str, Any] | None:
-    key = request.query_params.get("done", "")
+async def redirect_with_notice(
+    request: Request, db: AsyncSession, login: Login, url: str, key: str, *, environment: str | None, **counts: int
+) -> RedirectResponse:
+    """Post/redirect/get: keep the notice ``key`` for this session and request, then send
+    the browser to ``url`` (a page of ``environment``) with ``?notice=<request id>``."""
     if key not in NOTICES:
+        raise ValueError(f"not a notice: {key!r}")
+    request_id = request_id_of(request)
+    await repository.add_flash(
+        db,
+        session_hash=login.session_hash,
+        request_id=request_id,
+        environment=environment,
+        key=key,
+        counts={k: int(v) for k, v in counts.items()},
+        stale_before=utcnow() - NOTICE_TTL,
+    )
+    return RedirectResponse(f"{url}?notice={request_id}", status_code=303)
+
+
+async def notice_from(
+    request: Request, db: AsyncSession, login: Login, *, environment: str | None
+) -> dict[str, Any] | None:
+    """The notice this page was sent here to show, taken (a reload shows it no more)."""
+    rid = request.query_params.get("notice", "")
+    if not _RID_RE.match(rid):
         return None
+    found = await repository.take_flash(
+        db, session_hash=login.session_hash, request_id=rid, environment=environment, since=utcnow() - NOTICE_TTL
+    )
+    if found is None or found[0] not in NOTICES:
+        return None
+    key, counts = found
     kind, text = NOTICES[key]
-    counts = {k: int(v) for k in ("canceled", "failed") if (v := request.query_params.get(k, "")).isdigit()}
-    rid = request.query_params.get("rid", "")
     return {
         "kind": kind,
         "key": key,
         "text": text.format(**{"canceled": 0, "failed": 0, **counts}),
-        "request_id": rid if _RID_RE.match(rid) else None,
+        "request_id": rid,
     }

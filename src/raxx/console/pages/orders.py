@@ -6,12 +6,11 @@ Every URL names the environment; every form carries it; the server acts there or
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from raxx.common.asgi import request_id_of
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import NotFound
 from raxx.console.audit.routes import AuditedRoute, audited
@@ -27,7 +26,7 @@ from raxx.console.pages.guard import (
     panel_status,
     read_form,
 )
-from raxx.console.pages.notices import notice_from
+from raxx.console.pages.notices import notice_from, redirect_with_notice
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 from raxx.console.trading import service
@@ -46,7 +45,7 @@ def _order_id(raw: str) -> uuid.UUID:
 
 
 @router.get("/{env}/orders", response_class=HTMLResponse)
-async def orders_page(request: Request, state: StateDep, access: EnvReaderDep) -> HTMLResponse:
+async def orders_page(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> HTMLResponse:
     login, spec = access
     filters = parse_order_filter(request.query_params, request.query_params.getlist("status"))
     page, error = None, None
@@ -65,7 +64,7 @@ async def orders_page(request: Request, state: StateDep, access: EnvReaderDep) -
         page=page,
         backend_error=error,
         refresh_s=state.settings.orders_refresh_s,
-        notice=notice_from(request),
+        notice=None if fragment else await notice_from(request, db, login, environment=spec.name),
     )
 
 
@@ -128,7 +127,7 @@ async def place_order(request: Request, state: StateDep, db: DbDep, access: EnvR
             request, state, login, spec, values=values, errors={}, refusal=refusal, status_code=refusal.status_code
         )
     done = "rejected" if placed.order.status == "rejected" else ("placed" if placed.created else "replayed")
-    return _see(spec, f"/orders/{placed.order.id}", done, request)
+    return await _see(request, db, login, spec, f"/orders/{placed.order.id}", done)
 
 
 @router.post("/{env}/orders/cancel-all", response_class=HTMLResponse)
@@ -141,11 +140,13 @@ async def cancel_all_orders(request: Request, state: StateDep, db: DbDep, access
     if confirm is not None:
         return confirm
     result = await service.cancel_all(state, web_actor(request, login), spec)
-    return _see(spec, "/orders", "canceled_all", request, canceled=len(result.canceled), failed=len(result.failed))
+    return await _see(
+        request, db, login, spec, "/orders", "canceled_all", canceled=len(result.canceled), failed=len(result.failed)
+    )
 
 
 @router.get("/{env}/orders/{order_id}", response_class=HTMLResponse)
-async def order_page(order_id: str, request: Request, state: StateDep, access: EnvReaderDep) -> HTMLResponse:
+async def order_page(order_id: str, request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> HTMLResponse:
     login, spec = access
     oid = _order_id(order_id)
     client = service.client_for(state, spec, web_actor(request, login))
@@ -162,7 +163,7 @@ async def order_page(order_id: str, request: Request, state: StateDep, access: E
         order=order,
         order_id=oid,
         backend_error=error,
-        notice=notice_from(request),
+        notice=await notice_from(request, db, login, environment=spec.name),
         can_trade=can(login.roles, spec.name, "trade"),
     )
 
@@ -178,10 +179,11 @@ async def cancel_order(order_id: str, request: Request, state: StateDep, db: DbD
     if confirm is not None:
         return confirm
     await service.cancel(state, web_actor(request, login), spec, oid)
-    return _see(spec, f"/orders/{oid}", "canceled", request)
+    return await _see(request, db, login, spec, f"/orders/{oid}", "canceled")
 
 
-def _see(spec: EnvironmentSpec, path: str, done: str, request: Request, **counts: Any) -> RedirectResponse:
-    """Post/redirect/get, to a page of the *same* environment, saying what was done and its request id."""
-    query = f"done={done}&rid={request_id_of(request)}" + "".join(f"&{k}={int(v)}" for k, v in counts.items())
-    return RedirectResponse(f"/{spec.name}{path}?{query}", status_code=303)
+async def _see(
+    request: Request, db: AsyncSession, login: Login, spec: EnvironmentSpec, path: str, done: str, **counts: int
+) -> RedirectResponse:
+    """Post/redirect/get, to a page of the *same* environment, with a one-time notice of what was done."""
+    return await redirect_with_notice(request, db, login, f"/{spec.name}{path}", done, environment=spec.name, **counts)

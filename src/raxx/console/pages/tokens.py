@@ -8,9 +8,8 @@ created it, and never stored.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
-from raxx.common.asgi import request_id_of
 from raxx.common.errors import BadRequest
 from raxx.console.actions import Action, ActionScope, Actor, perform
 from raxx.console.apitoken import service as tokens
@@ -19,7 +18,7 @@ from raxx.console.auth.service import Login
 from raxx.console.deps import DbDep, LoginDep, StateDep, web_actor
 from raxx.console.pages.forms import check_csrf
 from raxx.console.pages.guard import read_form
-from raxx.console.pages.notices import notice_from
+from raxx.console.pages.notices import notice_from, redirect_with_notice
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
@@ -36,8 +35,9 @@ async def _page(
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    async with state.sessions() as db:
+    async with state.sessions() as db, db.begin():
         mine = await tokens.tokens_of(db, login.user_id)
+        notice = await notice_from(request, db, login, environment=None)
     return await render(
         request,
         state,
@@ -49,7 +49,7 @@ async def _page(
         created=created,
         errors=errors or {},
         values=values or {"name": "", "expires_days": "90"},
-        notice=notice_from(request),
+        notice=notice,
     )
 
 
@@ -108,4 +108,4 @@ async def revoke(token_id: str, request: Request, state: StateDep, db: DbDep, lo
     form = await read_form(request)
     check_csrf(request, login, form.get("csrf_token"))
     await revoke_token(state, web_actor(request, login), token_id)
-    return RedirectResponse(f"/tokens?done=token_revoked&rid={request_id_of(request)}", status_code=303)
+    return await redirect_with_notice(request, db, login, "/tokens", "token_revoked", environment=None)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from raxx.common.asgi import request_id_of
 from raxx.common.environments import EnvironmentSpec
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth.service import Login
@@ -18,7 +18,7 @@ from raxx.console.pages.guard import (
     panel_status,
     read_form,
 )
-from raxx.console.pages.notices import notice_from
+from raxx.console.pages.notices import notice_from, redirect_with_notice
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 from raxx.console.trading import service
@@ -30,6 +30,7 @@ router = APIRouter(tags=["trading"], route_class=AuditedRoute)
 async def _trading_page(
     request: Request,
     state: ConsoleState,
+    db: AsyncSession,
     login: Login,
     spec: EnvironmentSpec,
     *,
@@ -50,16 +51,16 @@ async def _trading_page(
         backend_error=error,
         values=values or {"reason": ""},
         errors=errors or {},
-        notice=notice_from(request),
+        notice=await notice_from(request, db, login, environment=spec.name),
         confirms_halt=spec.needs_confirmation("trading.halt"),
         confirms_resume=spec.needs_confirmation("trading.resume"),
     )
 
 
 @router.get("/{env}/trading", response_class=HTMLResponse)
-async def trading_page(request: Request, state: StateDep, access: EnvReaderDep) -> HTMLResponse:
+async def trading_page(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> HTMLResponse:
     login, spec = access
-    return await _trading_page(request, state, login, spec)
+    return await _trading_page(request, state, db, login, spec)
 
 
 @router.post("/{env}/trading/halt", response_class=HTMLResponse)
@@ -71,14 +72,14 @@ async def halt(request: Request, state: StateDep, db: DbDep, access: EnvReaderDe
     parsed = parse_reason(form)
     if not parsed.ok:
         return await _trading_page(
-            request, state, login, spec, values=parsed.values, errors=parsed.errors, status_code=422
+            request, state, db, login, spec, values=parsed.values, errors=parsed.errors, status_code=422
         )
     reason = parsed.values["reason"]
     confirm = await confirmation_gate(request, state, db, login, spec, service.halt_action(spec, reason), form)
     if confirm is not None:
         return confirm
     await service.halt(state, web_actor(request, login), spec, reason)
-    return RedirectResponse(f"/{spec.name}/trading?done=halted&rid={request_id_of(request)}", status_code=303)
+    return await redirect_with_notice(request, db, login, f"/{spec.name}/trading", "halted", environment=spec.name)
 
 
 @router.post("/{env}/trading/resume", response_class=HTMLResponse)
@@ -91,4 +92,4 @@ async def resume(request: Request, state: StateDep, db: DbDep, access: EnvReader
     if confirm is not None:
         return confirm
     await service.resume(state, web_actor(request, login), spec)
-    return RedirectResponse(f"/{spec.name}/trading?done=resumed&rid={request_id_of(request)}", status_code=303)
+    return await redirect_with_notice(request, db, login, f"/{spec.name}/trading", "resumed", environment=spec.name)

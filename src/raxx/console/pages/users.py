@@ -8,9 +8,8 @@ out by accident, and every change has two people behind it.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
-from raxx.common.asgi import request_id_of
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest
 from raxx.console.actions import Action, ActionScope, Actor, perform
@@ -20,7 +19,7 @@ from raxx.console.auth import service as auth_service
 from raxx.console.auth.roles import ROLE_NAMES
 from raxx.console.deps import DbDep, EnvReaderDep, StateDep, require_capability, web_actor
 from raxx.console.pages.guard import asks_confirmation, confirmation_gate, guard_mutation, read_form
-from raxx.console.pages.notices import notice_from
+from raxx.console.pages.notices import notice_from, redirect_with_notice
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
@@ -40,7 +39,7 @@ async def users_page(request: Request, state: StateDep, db: DbDep, access: EnvRe
         login=login,
         users=await repository.users_with_role_in(db, spec.name),
         roles=ROLE_NAMES,
-        notice=notice_from(request),
+        notice=await notice_from(request, db, login, environment=spec.name),
     )
 
 
@@ -77,4 +76,4 @@ async def set_role(request: Request, state: StateDep, db: DbDep, access: EnvRead
     if confirm is not None:
         return confirm
     await change_role(state, web_actor(request, login), spec, user_name, role)
-    return RedirectResponse(f"/{spec.name}/users?done=role_changed&rid={request_id_of(request)}", status_code=303)
+    return await redirect_with_notice(request, db, login, f"/{spec.name}/users", "role_changed", environment=spec.name)
