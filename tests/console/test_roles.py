@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 
 import httpx
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from raxx.common.provision import ProvisionedDatabase
 from raxx.console.commands import console as console_cli
 from tests.console.conftest import RunningRaptor
 from tests.console.helpers import audit_events, audit_head, order_form, outcomes, raptor_orders, signed_in
+from tests.fixtures.apps import login
 
 
 async def test_a_viewer_sees_no_trading_controls(console: httpx.AsyncClient) -> None:
@@ -131,3 +132,51 @@ async def test_cli_grant_gives_a_role_in_one_environment(
     prod = await console.get("/prod/orders")
     assert prod.status_code == 200
     assert 'id="new-order"' not in prod.text
+
+
+def _cli(console_db: ProvisionedDatabase, *args: str, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(console_cli, [*args, "--database-url", console_db.owner_url], input=stdin)
+
+
+async def test_a_user_added_without_env_holds_no_role_anywhere(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    added = _cli(console_db, "user", "add", "nora", "--password-stdin", stdin="a long passphrase for N 2026\n")
+    assert added.exit_code == 0, added.output
+    assert "added nora with no role" in added.output
+    listed = _cli(console_db, "user", "list")
+    assert listed.exit_code == 0, listed.output
+    [nora] = [line.split() for line in listed.output.splitlines() if line.startswith("nora ")]
+    assert nora == ["nora", "-", "-", "active"]  # staging, prod: nothing (prod never by default)
+    assert (await login(console, "nora", "a long passphrase for N 2026")).status_code == 303
+    assert (await console.get("/prod/orders")).status_code == 403
+    assert (await console.get("/staging/orders")).status_code == 403
+
+
+def test_user_add_names_role_and_environments_together(console_db: ProvisionedDatabase) -> None:
+    lone_role = _cli(console_db, "user", "add", "omar", "--role", "admin", "--password-stdin", stdin="x" * 20)
+    assert lone_role.exit_code == 2
+    assert "--role and --env go together" in lone_role.output
+    typo = _cli(console_db, "user", "add", "omar", "--role", "viewer", "--env", "prdo", "--password-stdin")
+    assert typo.exit_code == 2
+    assert "(one of: staging, prod)" in typo.output
+    ok = _cli(
+        console_db, "user", "add", "omar", "--role", "viewer", "--env", "staging", "--password-stdin",
+        stdin="a long passphrase for O 2026\n",
+    )  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    listed = _cli(console_db, "user", "list")
+    assert listed.output.splitlines()[0].split() == ["user", "staging", "prod", "state"]
+    [omar] = [line.split() for line in listed.output.splitlines() if line.startswith("omar ")]
+    assert omar == ["omar", "viewer", "-", "active"]
+
+
+def test_user_list_shows_the_role_in_each_environment(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    listed = _cli(console_db, "user", "list")
+    assert listed.exit_code == 0, listed.output
+    rows = {line.split()[0]: line.split()[1:] for line in listed.output.splitlines()[1:]}
+    assert rows["alice"] == ["admin", "admin", "active"]
+    assert rows["olga"] == ["operator", "viewer", "active"]
+    assert rows["victor"] == ["viewer", "-", "active"]

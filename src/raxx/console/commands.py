@@ -92,24 +92,46 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("name")
-@click.option("--role", required=True, type=click.Choice(["viewer", "operator", "admin", "auditor"]))
+@click.option("--role", type=click.Choice(["viewer", "operator", "admin", "auditor"]), help="with --env")
 @click.option(
     "--env",
     "envs",
     type=ENVIRONMENT,
     multiple=True,
-    help="environment to grant the role in (repeatable; default: every environment in the registry now)",
+    help="environment to grant --role in (repeatable); without it the user holds no role anywhere",
 )
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 @database_option
-def user_add(name: str, role: str, envs: tuple[str, ...], password_stdin: bool, database_url: str | None) -> None:
-    """Add an operator. Environments added to the registry later grant nothing by default."""
+def user_add(
+    name: str, role: str | None, envs: tuple[str, ...], password_stdin: bool, database_url: str | None
+) -> None:
+    """Add an operator. A new user holds no role until one is granted in a named environment
+    (never in prod, or anywhere, by default)."""
     from raxx.console.auth import service
 
-    targets = list(envs) or _registry_names()
+    if bool(role) != bool(envs):
+        raise click.UsageError("--role and --env go together: name the role and each environment it is granted in")
     password = _read_password(password_stdin)
-    run_in_db(database_url, lambda db: service.create_user(db, name, password, {e: role for e in targets}))
-    click.echo(f"added {name}: {role} in {', '.join(targets)}")
+    run_in_db(database_url, lambda db: service.create_user(db, name, password, dict.fromkeys(envs, role or "")))
+    if envs:
+        click.echo(f"added {name}: {role} in {', '.join(envs)}")
+    else:
+        click.echo(f"added {name} with no role; grant one: raxx console user grant {name} --env ENV --role ROLE")
+
+
+@user.command("list")
+@database_option
+def user_list(database_url: str | None) -> None:
+    """Every operator and the role held in each environment (- : none there)."""
+    from raxx.console.auth import repository
+
+    rows = run_in_db(database_url, repository.users_with_roles)
+    envs = _registry_names()
+    envs += sorted({env for _, roles in rows for env in roles} - set(envs))  # held in an environment since removed
+    click.echo(f"{'user':<24}" + "".join(f"{env:<12}" for env in envs) + "state")
+    for user_row, roles in rows:
+        state = "disabled" if user_row.disabled_at else "active"
+        click.echo(f"{user_row.name:<24}" + "".join(f"{roles.get(env, '-'):<12}" for env in envs) + state)
 
 
 @user.command("grant")

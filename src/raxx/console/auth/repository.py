@@ -137,3 +137,14 @@ async def take_flash(
     )
     row = (await db.execute(stmt)).first()
     return (row[0], dict(row[1])) if row else None
+
+
+async def users_with_roles(db: AsyncSession) -> list[tuple[User, dict[str, str]]]:
+    """Every user with the role held in each environment (by name)."""
+    users = (await db.execute(select(User).order_by(User.name))).scalars().all()
+    roles: dict[uuid.UUID, dict[str, str]] = {}
+    for user_id, environment, role in (
+        await db.execute(select(UserRole.user_id, UserRole.environment, UserRole.role))
+    ).all():
+        roles.setdefault(user_id, {})[environment] = role
+    return [(user, roles.get(user.id, {})) for user in users]
