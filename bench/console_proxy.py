@@ -210,7 +210,9 @@ def console_user_and_token(db: ProvisionedDatabase) -> str:
         try:
             async with session_factory(engine)() as session, session.begin():
                 await auth_service.create_user(session, "bench", PASSWORD, {"staging": "admin", "prod": "admin"})
-                created = await api_tokens.create(session, user_name="bench", name="bench", expires_days=1)
+                created = await api_tokens.create(
+                    session, user_name="bench", name="bench", expires_days=1, environments=("staging", "prod")
+                )
                 return created.plaintext
         finally:
             await engine.dispose()

@@ -210,7 +210,11 @@ def _ensure_smoke_token(console_url: str, store: LocalSecrets) -> None:
                     password = secrets.token_urlsafe(32)
                     await service.create_user(db, SMOKE_USER, password, dict.fromkeys(RAPTOR_ENVS, "viewer"))
                 token = await api_tokens.create(
-                    db, user_name=SMOKE_USER, name="gate smoke checks (raxx up)", expires_days=None
+                    db,
+                    user_name=SMOKE_USER,
+                    name="gate smoke checks (raxx up)",
+                    expires_days=None,
+                    environments=RAPTOR_ENVS,  # the gate smoke-checks the console in each
                 )
                 return token.plaintext
         finally:

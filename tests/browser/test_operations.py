@@ -216,7 +216,11 @@ def _api_token(topology: Topology) -> str:
         engine = create_engine(topology.databases.console.runtime_url, application_name="test", pool_size=1)
         try:
             async with session_factory(engine)() as db, db.begin():
-                return (await service.create(db, user_name="demo", name="browser test", expires_days=1)).plaintext
+                return (
+                    await service.create(
+                        db, user_name="demo", name="browser test", expires_days=1, environments=("staging", "prod")
+                    )
+                ).plaintext
         finally:
             await engine.dispose()
 

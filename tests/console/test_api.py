@@ -23,11 +23,19 @@ from tests.console.conftest import RunningRaptor, add_team
 from tests.console.helpers import outcomes, raptor_orders, second_browser, signed_in
 
 
-async def new_token(db: ProvisionedDatabase, user: str, *, expires_days: int | None = None) -> str:
+async def new_token(
+    db: ProvisionedDatabase,
+    user: str,
+    *,
+    expires_days: int | None = None,
+    environments: tuple[str, ...] = ("staging", "prod"),
+) -> str:
     engine = create_engine(db.runtime_url, application_name="test", pool_size=1)
     try:
         async with session_factory(engine)() as session, session.begin():
-            created = await tokens.create(session, user_name=user, name="test script", expires_days=expires_days)
+            created = await tokens.create(
+                session, user_name=user, name="test script", expires_days=expires_days, environments=environments
+            )
     finally:
         await engine.dispose()
     return created.plaintext
@@ -60,8 +68,40 @@ async def test_reads_pass_raptors_answer_through(
         assert (await console.get(f"/api/prod/{path}", headers=bearer(token))).status_code == 200
     who = await console.get("/api/whoami", headers=bearer(token))
     assert who.json()["roles"] == {"staging": "admin", "prod": "admin"}
+    assert who.json()["environments"] == ["prod", "staging"]
     identity = await console.get("/api/prod/identity", headers=bearer(token))
     assert identity.json()["identity"]["environment"] == "prod"
+
+
+async def test_a_token_acts_only_in_the_environment_it_was_made_for(
+    console_asgi: FastAPI,
+    console: httpx.AsyncClient,
+    console_db: ProvisionedDatabase,
+    raptors: dict[str, RunningRaptor],
+) -> None:
+    token = await new_token(console_db, "alice", environments=("staging",))  # alice is admin in both
+    assert (await console.get("/api/staging/orders", headers=bearer(token))).status_code == 200
+    before = len(raptor_orders(raptors["prod"]))
+    refusals = [
+        await console.get("/api/prod/orders", headers=bearer(token)),  # the fast path hands it to the route
+        await console.get("/api/prod/positions", headers=bearer(token)),
+        await console.post(
+            "/api/prod/orders", json=order(symbol="XOM"), headers={**bearer(token), "X-Raxx-Confirm": "prod"}
+        ),
+        await console.post(
+            "/api/prod/trading/halt", json={"reason": "x"}, headers={**bearer(token), "X-Raxx-Confirm": "prod"}
+        ),
+    ]
+    for refused in refusals:
+        assert refused.status_code == 403, refused.text
+        body = refused.json()
+        assert body["error"] == "token_out_of_scope"  # the one error shape
+        assert "acts only in staging, not in prod" in body["detail"]
+    assert len(raptor_orders(raptors["prod"])) == before  # nothing reached prod
+    who = (await console.get("/api/whoami", headers=bearer(token))).json()
+    assert (who["environments"], who["roles"]) == (["staging"], {"staging": "admin"})
+    denied = outcomes(console_db, action="order.place")[-1]
+    assert (denied["outcome"], denied["environment"], denied["http_status"]) == ("denied", "prod", 403)
 
 
 async def test_place_is_idempotent_and_names_the_api_actor(
@@ -243,9 +283,23 @@ async def test_tokens_from_the_cli_are_printed_once_and_listed_without_secret(
     plaintext = created.stdout.strip().splitlines()[-1]
     assert plaintext.startswith("rxc_")
     who = await console.get("/api/whoami", headers=bearer(plaintext))
-    assert who.json()["user"] == "olga"
+    assert (who.json()["user"], who.json()["environments"]) == ("olga", ["staging"])  # staging by default
     listed = runner.invoke(console_cli, ["token", "list", *url])
     assert "runbook" in listed.output
+    [row] = [line for line in listed.output.splitlines() if "runbook" in line]
+    assert " staging " in row
+    unconfirmed = runner.invoke(console_cli, ["token", "create", "p", "--user", "olga", "--env", "prod", *url])
+    assert unconfirmed.exit_code == 2
+    assert "prod is protected: add --confirm prod" in unconfirmed.output
+    typo = runner.invoke(console_cli, ["token", "create", "p", "--user", "olga", "--env", "prdo", *url])
+    assert typo.exit_code == 2
+    assert "(one of: staging, prod)" in typo.output
+    both = runner.invoke(
+        console_cli,
+        ["token", "create", "both", "--user", "olga", "--env", "staging", "--env", "prod", "--confirm", "prod", *url],
+    )
+    assert both.exit_code == 0, both.output
+    assert "only in: prod, staging" in both.stderr
     assert plaintext.split("_", 2)[2] not in listed.output
     token_id = plaintext.split("_")[1]
     assert runner.invoke(console_cli, ["token", "revoke", token_id, *url]).exit_code == 0
@@ -257,13 +311,32 @@ async def test_web_page_creates_a_token_shown_once(console: httpx.AsyncClient) -
     await signed_in(console, "olga")
     page = await console.get("/tokens")
     assert 'data-env="none"' in page.text
-    assert "Affects every environment" in page.text
+    assert "Affects every environment" not in page.text
+    assert "acts in the environment chosen when it was made, and nowhere else" in page.text
+    assert '<option value="staging" selected>' in page.text  # staging by default
     csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
     created = await console.post("/tokens", data={"csrf_token": csrf, "name": "my script", "expires_days": "7"})
     assert created.status_code == 200
+    assert 'data-created-env="staging"' in created.text
     plaintext = created.text.split('id="new-token" class="token">', 1)[1].split("<", 1)[0]
-    assert (await console.get("/api/whoami", headers=bearer(plaintext))).json()["user"] == "olga"
-    assert plaintext not in (await console.get("/tokens")).text
+    who = (await console.get("/api/whoami", headers=bearer(plaintext))).json()
+    assert (who["user"], who["environments"]) == ("olga", ["staging"])
+    listed = (await console.get("/tokens")).text
+    assert plaintext not in listed
+    assert 'data-token-envs="staging"' in listed
+    # Prod only with its name typed: otherwise the form comes back marked and nothing is made.
+    prod = {"csrf_token": csrf, "name": "prod script", "expires_days": "7", "environment": "prod"}
+    unconfirmed = await console.post("/tokens", data=prod)
+    assert unconfirmed.status_code == 422
+    assert 'data-field-error="confirm_env"' in unconfirmed.text
+    assert "new-token" not in unconfirmed.text
+    unknown = await console.post("/tokens", data={**prod, "environment": "qa"})
+    assert 'data-field-error="environment"' in unknown.text
+    confirmed = await console.post("/tokens", data={**prod, "confirm_env": " PROD"})
+    assert 'data-created-env="prod"' in confirmed.text
+    prod_token = confirmed.text.split('id="new-token" class="token">', 1)[1].split("<", 1)[0]
+    assert (await console.get("/api/prod/trading", headers=bearer(prod_token))).status_code == 200
+    assert (await console.get("/api/staging/trading", headers=bearer(prod_token))).status_code == 403
     bad = await console.post("/tokens", data={"csrf_token": csrf, "name": "", "expires_days": "forever"})
     assert bad.status_code == 422
     assert 'data-field-error="expires_days"' in bad.text

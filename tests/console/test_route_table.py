@@ -61,7 +61,9 @@ async def _resting(ctx: Ctx) -> str:
 async def _own_token(ctx: Ctx) -> str:
     engine = create_engine(ctx.made["db"], application_name="test", pool_size=1)
     async with session_factory(engine)() as session, session.begin():
-        created = await tokens.create(session, user_name=ctx.made["user"], name="sample", expires_days=None)
+        created = await tokens.create(
+            session, user_name=ctx.made["user"], name="sample", expires_days=None, environments=("staging", "prod")
+        )
     await engine.dispose()
     return created.token_id
 
@@ -162,7 +164,9 @@ async def _ctx(client: httpx.AsyncClient, db: ProvisionedDatabase, user: str) ->
     csrf = await signed_in(client, user)
     engine = create_engine(db.runtime_url, application_name="test", pool_size=1)
     async with session_factory(engine)() as session, session.begin():
-        created = await tokens.create(session, user_name=user, name="walker", expires_days=None)
+        created = await tokens.create(
+            session, user_name=user, name="walker", expires_days=None, environments=("staging", "prod")
+        )
     await engine.dispose()
     return Ctx(client, csrf, created.plaintext, {"db": db.runtime_url, "user": user})
 

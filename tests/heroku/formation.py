@@ -107,7 +107,10 @@ def bring_up(harness: HerokuLocal, *, fresh_slug: bool = False, compress: bool =
     if status != 0:
         raise RuntimeError(f"console user add failed ({status}):\n{output}")
     formation.console_token = one_off_line(
-        harness, CONSOLE, f'raxx console token create harness --user {OPERATOR} --database-url "$DATABASE_URL"'
+        harness,
+        CONSOLE,
+        f"raxx console token create harness --user {OPERATOR} --env staging --env prod --confirm prod "
+        '--database-url "$DATABASE_URL"',
     )
     return formation
 

@@ -63,6 +63,12 @@ class PermissionDenied(Forbidden):
     code = "permission_denied"
 
 
+class TokenOutOfScope(PermissionDenied):
+    """An API token used in an environment it was not made for (whatever its user's roles there)."""
+
+    code = "token_out_of_scope"
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who acts, and through which request. Built per request from a login or an API token."""
@@ -74,6 +80,8 @@ class Actor:
     channel: Channel
     session_hash: str | None = None
     token_id: str | None = None
+    #: An API token's scope: the only environments it acts in (None: not a token).
+    token_environments: tuple[str, ...] | None = None
     client_ip: str | None = None
     user_agent: str | None = None
     #: The audit record the route opened for this request (None outside an audited route).
@@ -128,6 +136,13 @@ def authorize(actor: Actor, environment: str | None, capability: str, *, action:
     """Raise :class:`PermissionDenied` unless ``actor`` may use ``capability`` in ``environment``."""
     if capability == "self" and actor.user_id is not None:
         return
+    scope = actor.token_environments
+    if scope is not None and environment is not None and environment not in scope:
+        raise TokenOutOfScope(
+            f"this API token acts only in {', '.join(scope) or 'no environment'}, not in {environment}."
+            " Nothing was done; make a token for that environment.",
+            extra={"environment": environment, "token_environments": list(scope)},
+        )
     if environment is not None and can(dict(actor.roles), environment, capability):
         return
     role = actor.roles.get(environment or "")

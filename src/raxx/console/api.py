@@ -39,7 +39,8 @@ CONFIRM_HEADER = "x-raxx-confirm"
 _ERRORS = {
     400: "the body is not a JSON object (`invalid_json`)",
     401: "no bearer token, or a malformed, unknown, revoked or expired one (`invalid_token`)",
-    403: "your role in that environment does not allow it (`permission_denied`)",
+    403: "your role in that environment does not allow it (`permission_denied`), or the token was not made"
+    " for that environment (`token_out_of_scope`)",
     404: "no such environment (`unknown_environment`) or order (`order_not_found`)",
     409: "Raptor refused (`trading_halted`, `order_not_cancelable`, `idempotency_conflict`); nothing was done",
     422: "validation error: `detail` lists each offending field",
@@ -140,8 +141,13 @@ def _field_errors(errors: dict[str, str]) -> BadRequest:
 
 @router.get("/whoami", responses=_errors(401))
 async def whoami(actor: ApiActorDep) -> dict[str, Any]:
-    """The token's user and the roles it acts with, per environment."""
-    return {"user": actor.user_name, "token_id": actor.token_id, "roles": dict(actor.roles)}
+    """The token's user, the environments it acts in, and the role it acts with in each."""
+    return {
+        "user": actor.user_name,
+        "token_id": actor.token_id,
+        "environments": list(actor.token_environments or ()),
+        "roles": dict(actor.roles),
+    }
 
 
 @router.get("/{env}/identity", responses=_errors(*_ENV_ERRORS))

@@ -182,18 +182,43 @@ def token() -> None:
 @token.command("create")
 @click.argument("name")
 @click.option("--user", "user_name", required=True, help="the operator the token acts as (with their roles)")
+@click.option(
+    "--env",
+    "envs",
+    type=ENVIRONMENT,
+    multiple=True,
+    help="an environment the token acts in (repeatable; default: the registry's default, staging)",
+)
+@click.option(
+    "--confirm", "confirmed", multiple=True, help="type each protected environment's name again (e.g. --confirm prod)"
+)
 @click.option("--expires-days", type=click.IntRange(1, 366), default=None, help="default: never expires")
 @database_option
-def token_create(name: str, user_name: str, expires_days: int | None, database_url: str | None) -> None:
-    """Create a token; it is printed once, and only its hash is stored."""
+def token_create(
+    name: str,
+    user_name: str,
+    envs: tuple[str, ...],
+    confirmed: tuple[str, ...],
+    expires_days: int | None,
+    database_url: str | None,
+) -> None:
+    """Create a token acting only in the named environments; it is printed once, and only its
+    hash is stored. A protected environment (prod) is never a default and needs --confirm."""
+    from raxx.common.environments import EnvironmentRegistry, registry_file
     from raxx.console.apitoken import service
 
+    registry = EnvironmentRegistry.from_toml(registry_file())
+    scope = list(dict.fromkeys(envs)) or [registry.default]
+    unconfirmed = [e for e in scope if registry[e].protected and e not in confirmed]
+    if unconfirmed:
+        raise click.UsageError(f"{', '.join(unconfirmed)} is protected: add --confirm {unconfirmed[0]} to allow it")
     created = run_in_db(
-        database_url, lambda db: service.create(db, user_name=user_name, name=name, expires_days=expires_days)
+        database_url,
+        lambda db: service.create(db, user_name=user_name, name=name, expires_days=expires_days, environments=scope),
     )
     expiry = created.expires_at.date().isoformat() if created.expires_at else "never"
     click.echo(f"token {created.token_id} for {created.user_name} ({name}), expires {expiry}", err=True)
-    click.echo("it is shown once; it acts with the user's roles in each environment:", err=True)
+    click.echo(f"it is shown once; it acts with the user's role only in: {', '.join(created.environments)}", err=True)
     click.echo(created.plaintext)
 
 
@@ -205,14 +230,15 @@ def token_list(user_name: str | None, database_url: str | None) -> None:
     from raxx.console.apitoken import repository
 
     rows = run_in_db(database_url, repository.all_with_users)
-    click.echo(f"{'id':<18}{'user':<16}{'name':<28}{'created':<12}{'expires':<12}state")
+    click.echo(f"{'id':<18}{'user':<16}{'name':<28}{'acts in':<16}{'created':<12}{'expires':<12}state")
     for tok, owner in rows:
         if user_name and owner != user_name:
             continue
         state = "revoked" if tok.revoked_at else "live"
         expires = tok.expires_at.date().isoformat() if tok.expires_at else "never"
         click.echo(
-            f"{tok.token_id:<18}{owner:<16}{tok.name[:27]:<28}{tok.created_at.date().isoformat():<12}{expires:<12}{state}"
+            f"{tok.token_id:<18}{owner:<16}{tok.name[:27]:<28}{','.join(tok.environments)[:15]:<16}"
+            f"{tok.created_at.date().isoformat():<12}{expires:<12}{state}"
         )
 
 

@@ -169,6 +169,7 @@ async def authenticate_api(request: Request, state: ConsoleState) -> Actor:
         request_id=request_id_of(request),
         channel="api",
         token_id=owner.token_id,
+        token_environments=owner.environments,
         client_ip=client_ip(request),
         user_agent=user_agent(request),
         audit_scope=getattr(request.state, "audit", None),

@@ -144,7 +144,12 @@ async def render(
         "login": login,
         "csrf_token": login.csrf_token if login else "",
         "environments": [
-            {"name": s.name, "label": s.label, "allowed": bool(login and s.name in login.roles)}
+            {
+                "name": s.name,
+                "label": s.label,
+                "allowed": bool(login and s.name in login.roles),
+                "protected": s.protected,
+            }
             for s in state.registry.values()
         ],
         "page_suffix": page_suffix,

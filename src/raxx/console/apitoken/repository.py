@@ -27,7 +27,9 @@ class TokenOwner:
     user_id: uuid.UUID
     user_name: str
     user_disabled: bool
+    #: The user's roles, only in the token's environments (its scope).
     roles: dict[str, str]
+    environments: tuple[str, ...] = ()
 
 
 async def owner_of(conn: AsyncConnection, token_id: str) -> TokenOwner | None:
@@ -41,6 +43,7 @@ async def owner_of(conn: AsyncConnection, token_id: str) -> TokenOwner | None:
                 User.id,
                 User.name,
                 User.disabled_at,
+                ApiToken.environments,
             )
             .join(User, User.id == ApiToken.user_id)
             .where(ApiToken.token_id == token_id)
@@ -57,7 +60,8 @@ async def owner_of(conn: AsyncConnection, token_id: str) -> TokenOwner | None:
         user_id=row[4],
         user_name=row[5],
         user_disabled=row[6] is not None,
-        roles={env: role for env, role in roles.all()},
+        roles={env: role for env, role in roles.all() if env in row[7]},
+        environments=tuple(row[7]),
     )
 
 
@@ -71,9 +75,23 @@ async def touch(conn: AsyncConnection, token_id: str, now: datetime) -> None:
 
 
 async def insert(
-    db: AsyncSession, *, token_id: str, user_id: uuid.UUID, name: str, secret_hash: str, expires_at: datetime | None
+    db: AsyncSession,
+    *,
+    token_id: str,
+    user_id: uuid.UUID,
+    name: str,
+    secret_hash: str,
+    expires_at: datetime | None,
+    environments: list[str],
 ) -> ApiToken:
-    token = ApiToken(token_id=token_id, user_id=user_id, name=name, secret_hash=secret_hash, expires_at=expires_at)
+    token = ApiToken(
+        token_id=token_id,
+        user_id=user_id,
+        name=name,
+        secret_hash=secret_hash,
+        expires_at=expires_at,
+        environments=environments,
+    )
     db.add(token)
     await db.flush()
     return token

@@ -1,9 +1,10 @@
 """Personal API tokens: create (shown once), list, revoke, verify.
 
 A token carries no roles of its own: a request made with it acts as its user, with
-the roles that user holds *now* in each environment. Verification is cached for a few
-seconds per process (``api_token_cache_s``) to keep the JSON API's read path to zero
-database round trips; revoking a token through this process forgets it at once, and
+the roles that user holds *now*, and only in the environments chosen when it was made
+(its scope; anywhere else the request is refused, ``TokenOutOfScope`` in ``actions.py``).
+Verification is cached for a few seconds per process (``api_token_cache_s``) to keep the
+JSON API's read path to zero database round trips; revoking a token through this process forgets it at once, and
 other processes see a revocation or a role change within that delay.
 """
 
@@ -13,12 +14,14 @@ import asyncio
 import functools
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from raxx.common.clock import utcnow
+from raxx.common.environments import validate_env_name
 from raxx.common.errors import BadRequest, NotFound, Unauthorized
 from raxx.console.apitoken import format as token_format
 from raxx.console.apitoken import repository
@@ -41,6 +44,7 @@ class NewToken:
     user_name: str
     expires_at: datetime | None
     plaintext: str  # shown once, never stored
+    environments: tuple[str, ...] = ()
 
 
 def _check_name(name: str) -> str:
@@ -50,8 +54,15 @@ def _check_name(name: str) -> str:
     return cleaned
 
 
-async def create(db: AsyncSession, *, user_name: str, name: str, expires_days: int | None) -> NewToken:
-    """Create a token for ``user_name``; its plaintext is in the result and nowhere else."""
+async def create(
+    db: AsyncSession, *, user_name: str, name: str, expires_days: int | None, environments: Sequence[str]
+) -> NewToken:
+    """Create a token for ``user_name`` acting only in ``environments`` (the caller checked them
+    against its registry and had protected ones confirmed); its plaintext is in the result and
+    nowhere else."""
+    scope = sorted({validate_env_name(env) for env in environments})
+    if not scope:
+        raise BadRequest("choose at least one environment the token may act in", code="invalid_token_scope")
     user = await users.user_by_name(db, user_name)
     if user is None:
         raise NotFound(f"no user named {user_name!r}")
@@ -71,9 +82,15 @@ async def create(db: AsyncSession, *, user_name: str, name: str, expires_days: i
         name=_check_name(name),
         secret_hash=token_format.hash_secret(secret),
         expires_at=expires_at,
+        environments=scope,
     )
     return NewToken(
-        token_id=token_id, name=name.strip(), user_name=user.name, expires_at=expires_at, plaintext=plaintext
+        token_id=token_id,
+        name=name.strip(),
+        user_name=user.name,
+        expires_at=expires_at,
+        plaintext=plaintext,
+        environments=tuple(scope),
     )
 
 

@@ -1,8 +1,9 @@
 """``/tokens``: an operator's personal API tokens (for scripts and runbooks).
 
-Not an environment page: a token acts in every environment where its user holds a
-role, with that role; the page says so. The plaintext is shown once, on the page that
-created it, and never stored.
+Not an environment page: each token acts in the one environment chosen when it was
+made (the registry's default, staging, unless another is chosen; a protected one, prod,
+only when its name is typed too), with the role its user holds there at the time of use.
+The plaintext is shown once, on the page that created it, and never stored.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ async def _page(
         tokens=mine,
         created=created,
         errors=errors or {},
-        values=values or {"name": "", "expires_days": "90"},
+        values=values or {"name": "", "expires_days": "90", "environment": state.registry.default, "confirm_env": ""},
         notice=notice,
+        labels={spec.name: spec.label for spec in state.registry.values()},
     )
 
 
@@ -58,12 +60,32 @@ async def tokens_page(request: Request, state: StateDep, login: LoginDep) -> HTM
     return await _page(request, state, login)
 
 
-async def create_token(state: ConsoleState, actor: Actor, *, name: str, expires_days: int | None) -> tokens.NewToken:
-    action = Action("token.create", None, target=name, params={"expires_days": expires_days})
+def _scope_errors(state: ConsoleState, environment: str, typed: str) -> dict[str, str]:
+    """The token's environment must be a known one; a protected one needs its name typed."""
+    if environment not in state.registry:
+        return {"environment": f"choose one of: {', '.join(state.registry)}"}
+    spec = state.registry[environment]
+    if spec.protected and typed.lower() != spec.name:
+        return {"confirm_env": f"{spec.label} is protected: type {spec.name} to let this token act there"}
+    return {}
+
+
+async def create_token(
+    state: ConsoleState, actor: Actor, *, name: str, expires_days: int | None, environment: str
+) -> tokens.NewToken:
+    action = Action(
+        "token.create", None, target=name, params={"expires_days": expires_days, "token_environment": environment}
+    )
 
     async def work(scope: ActionScope) -> tokens.NewToken:
         async with state.sessions() as db, db.begin():
-            created = await tokens.create(db, user_name=actor.user_name or "", name=name, expires_days=expires_days)
+            created = await tokens.create(
+                db,
+                user_name=actor.user_name or "",
+                name=name,
+                expires_days=expires_days,
+                environments=[environment],
+            )
         scope.set(token_id=created.token_id)
         return created
 
@@ -84,8 +106,13 @@ async def revoke_token(state: ConsoleState, actor: Actor, token_id: str) -> None
 async def create(request: Request, state: StateDep, db: DbDep, login: LoginDep) -> Response:
     form = await read_form(request)
     check_csrf(request, login, form.get("csrf_token"))
-    values = {"name": form.get("name", "").strip(), "expires_days": form.get("expires_days", "").strip()}
-    errors: dict[str, str] = {}
+    values = {
+        "name": form.get("name", "").strip(),
+        "expires_days": form.get("expires_days", "").strip(),
+        "environment": form.get("environment", state.registry.default),
+        "confirm_env": form.get("confirm_env", "").strip(),
+    }
+    errors = _scope_errors(state, values["environment"], values["confirm_env"])
     if not values["name"] or len(values["name"]) > 100:
         errors["name"] = "name the token after what will use it (1 to 100 characters)"
     days = values["expires_days"]
@@ -95,7 +122,11 @@ async def create(request: Request, state: StateDep, db: DbDep, login: LoginDep) 
         return await _page(request, state, login, errors=errors, values=values, status_code=422)
     try:
         created = await create_token(
-            state, web_actor(request, login), name=values["name"], expires_days=int(days) if days else None
+            state,
+            web_actor(request, login),
+            name=values["name"],
+            expires_days=int(days) if days else None,
+            environment=values["environment"],
         )
     except BadRequest as exc:
         return await _page(request, state, login, errors={"name": str(exc.detail)}, values=values, status_code=400)
