@@ -59,9 +59,8 @@ def test_the_switch_to_production_button_wears_the_danger_color(page: Page, topo
     button = page.locator("#confirm-switch")
     expect(button).to_be_visible()
     expect(page.locator("#env-banner")).to_have_attribute("data-env", "staging")  # the page left is staging ...
-    color = button.evaluate("el => getComputedStyle(el).backgroundColor")
-    assert color == DANGER_RGB  # ... but the button says danger, not staging's amber
-    assert color != STAGING_RGB
+    expect(button).to_have_css("background-color", DANGER_RGB)  # ... but the button says danger
+    assert button.evaluate("el => getComputedStyle(el).backgroundColor") != STAGING_RGB  # not staging's amber
     screenshot(page, "switch-confirm")
 
 
@@ -77,6 +76,29 @@ def test_pages_about_every_environment_have_their_own_neutral_banner(
     expect(banner).not_to_contain_text("COMPARISON")
     expect(banner.locator("[data-part=staging]")).to_have_text("STAGING")
     expect(banner.locator("[data-part=prod]")).to_have_text("PRODUCTION")
-    assert banner.evaluate("el => getComputedStyle(el).backgroundColor") == CROSS_ENV_RGB
+    expect(banner).to_have_css("background-color", CROSS_ENV_RGB)
     assert page.title().startswith(f"[{heading}]")
     screenshot(page, heading.lower())
+
+
+def test_a_token_is_made_for_one_environment_prod_only_when_typed(page: Page, topology: Topology) -> None:
+    base = topology.url("console-prod")
+    sign_in(page, base)
+    page.goto(base + "/tokens")
+    expect(page.locator("#token-environment")).to_have_value("staging")  # the default
+    page.fill("#token-form input[name=name]", "browser staging script")
+    page.click("#token-form button[type=submit]")
+    expect(page.locator("[data-created-env]")).to_have_text("STAGING")
+    page.goto(base + "/tokens")
+    page.fill("#token-form input[name=name]", "browser prod script")
+    page.select_option("#token-environment", "prod")
+    page.click("#token-form button[type=submit]")
+    expect(page.locator("[data-field-error=confirm_env]")).to_be_visible()  # prod needs its name typed
+    expect(page.locator("#new-token")).to_have_count(0)
+    page.fill("#token-confirm-env", "prod")
+    page.click("#token-form button[type=submit]")
+    expect(page.locator("[data-created-env]")).to_have_text("PRODUCTION")
+    page.goto(base + "/tokens")
+    row = page.locator("tr", has_text="browser prod script")
+    expect(row.locator("[data-token-envs]")).to_have_attribute("data-token-envs", "prod")
+    screenshot(page, "tokens")
