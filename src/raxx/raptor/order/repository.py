@@ -165,12 +165,18 @@ _LIST_JSON = pgsql.SQL(
 @dataclass(frozen=True)
 class OrderFilter:
     """Which orders a page of the list holds, newest first: at most ``limit``, of the given
-    statuses (any when empty) and symbol, created in [since, until), and older than
+    statuses (any when empty), symbol, side, client order id and id range, created in
+    [since, until), and older than
     ``before``, the (created_at, id) of the previous page's last order."""
 
     limit: int
     statuses: Sequence[str] = ()
     symbol: str | None = None
+    side: str | None = None
+    client_order_id: str | None = None
+    #: Inclusive bounds of the ids an id or id prefix names (``order.idprefix``): a range
+    #: scan of the primary key, not a text match over every id.
+    id_range: tuple[uuid.UUID, uuid.UUID] | None = None
     since: datetime | None = None
     until: datetime | None = None
     before: tuple[datetime, uuid.UUID] | None = None
@@ -188,6 +194,15 @@ async def list_page_json(conn: psycopg.AsyncConnection[Any], page: OrderFilter) 
     if page.symbol:
         conditions.append("o.symbol = %(symbol)s")
         params["symbol"] = page.symbol
+    if page.side:
+        conditions.append("o.side = %(side)s")
+        params["side"] = page.side
+    if page.client_order_id:
+        conditions.append("o.client_order_id = %(client_order_id)s")
+        params["client_order_id"] = page.client_order_id
+    if page.id_range:
+        conditions.append("o.id BETWEEN %(id_low)s AND %(id_high)s")
+        params["id_low"], params["id_high"] = page.id_range
     if page.since:
         conditions.append("o.created_at >= %(since)s")
         params["since"] = page.since

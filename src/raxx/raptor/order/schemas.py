@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from raxx.raptor.wire import DecimalStr, Symbol
 
+#: What a client order id may hold (the idempotency key, in submissions and list filters).
+CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
 OrderStatus = Literal["new", "partially_filled", "filled", "canceled", "rejected"]
 
 
@@ -36,7 +38,7 @@ class OrderCreate(BaseModel):
         default=None,
         min_length=1,
         max_length=128,
-        pattern=r"^[A-Za-z0-9._:-]+$",
+        pattern=CLIENT_ORDER_ID_PATTERN,
         description="the idempotency key: the same id with the same body returns the original order; "
         "Raptor generates one when absent",
     )
