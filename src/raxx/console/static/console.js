@@ -6,6 +6,16 @@
     select.addEventListener("change", function () { select.form.requestSubmit(); });
   });
 
+  // Copy a full id (the list shows a short one); delegated, so refreshed tables work too.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("button[data-copy]") : null;
+    if (!button || !navigator.clipboard) { return; }
+    navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
+      button.textContent = "Copied";
+      window.setTimeout(function () { button.textContent = "Copy"; }, 1500);
+    }).catch(function () { /* no clipboard permission: the id is in the link's title */ });
+  });
+
   // Orders table auto-refresh: fetch this very URL (path and query string, so the
   // filters and the page stay as they are) asking for the table only, and swap it in.
   // The fragment names its environment; a fragment for another environment is never

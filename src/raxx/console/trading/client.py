@@ -37,6 +37,10 @@ class OrderQuery:
 
     statuses: tuple[OrderStatus, ...] = ()
     symbol: str | None = None
+    side: str | None = None
+    client_order_id: str | None = None
+    #: An order id or a prefix of one (Raptor matches it as a primary-key range).
+    order_id: str | None = None
     created_since: str | None = None
     created_until: str | None = None
     limit: int = 50
@@ -46,6 +50,9 @@ class OrderQuery:
         return {
             "status": list(self.statuses),
             "symbol": self.symbol,
+            "side": self.side,
+            "client_order_id": self.client_order_id,
+            "id": self.order_id,
             "created_since": self.created_since,
             "created_until": self.created_until,
             "limit": self.limit,

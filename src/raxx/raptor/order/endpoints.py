@@ -85,7 +85,9 @@ async def list_orders(
     symbol: Symbol | None = None,
     side: Literal["buy", "sell"] | None = None,
     client_order_id: Annotated[str | None, Query(min_length=1, max_length=128, pattern=CLIENT_ORDER_ID_PATTERN)] = None,
-    id: Annotated[str | None, Query(max_length=36, description="an order id, or its first 4 or more hex digits")] = None,
+    id: Annotated[
+        str | None, Query(max_length=36, description="an order id, or its first 4 or more hex digits")
+    ] = None,
     created_since: Annotated[datetime | None, Query(description="inclusive; no offset means UTC")] = None,
     created_until: Annotated[datetime | None, Query(description="exclusive; no offset means UTC")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 
 #: Shorter prefixes name too many orders to be a search by id.
 MIN_PREFIX = 4
-_HEX = re.compile(r"^[0-9a-f]{%d,32}$" % MIN_PREFIX)
+_HEX = re.compile(rf"^[0-9a-f]{{{MIN_PREFIX},32}}$")
 
 
 def id_range(text: str) -> tuple[uuid.UUID, uuid.UUID]:
