@@ -295,6 +295,28 @@ async def test_list_finds_by_id_prefix_client_order_id_and_side(raptor_db: Provi
         assert refused.json()["detail"][0]["field"] == "id"
 
 
+async def test_summary_counts_open_orders_and_today_with_rejections_by_kind(raptor_db: ProvisionedDatabase) -> None:
+    async with trading_client(raptor_db, paper_starting_cash=Decimal("1000")) as client:
+        await pin(client, "NVDA", "100")
+        empty = (await client.get("/v1/orders/summary")).json()
+        await client.post("/v1/orders", json=order_body(symbol="NVDA", quantity="2"))  # filled: one fill
+        await client.post("/v1/orders", json=order_body(symbol="NVDA", type="limit", limit_price="1", quantity="1"))
+        for quantity in ("50", "60"):  # beyond buying power, with different amounts in the reason
+            await client.post("/v1/orders", json=order_body(symbol="NVDA", quantity=quantity))
+        await client.post("/v1/orders", json=order_body(symbol="NVDA", side="sell", quantity="5"))
+        response = await client.get("/v1/orders/summary")
+    assert empty["open_orders"] == 0
+    assert empty["placed_today"] == 0
+    assert empty["rejected_today"] == {}
+    summary = response.json()
+    assert response.status_code == 200
+    assert summary["open_orders"] == 1
+    assert summary["placed_today"] == 5
+    assert summary["fills_today"] == 1
+    assert summary["rejected_today"] == {"insufficient buying power": 2, "insufficient position": 1}
+    assert summary["day_start"].endswith(("T00:00:00Z", "T00:00:00+00:00"))
+
+
 async def test_state_survives_a_restart(raptor_db: ProvisionedDatabase) -> None:
     async with trading_client(raptor_db) as client:
         await pin(client, "AAPL", "100")

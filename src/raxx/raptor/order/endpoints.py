@@ -21,6 +21,7 @@ from raxx.raptor.order.schemas import (
     OrderList,
     OrderRead,
     OrderStatus,
+    OrderSummary,
     order_bytes,
 )
 from raxx.raptor.wire import Symbol
@@ -106,6 +107,16 @@ async def list_orders(
     )
     body = await service.list_json(db, page)
     return Response(body, media_type=JSON)
+
+
+@router.get(
+    "/summary",
+    response_model=OrderSummary,
+    summary="Counts for an overview: open orders; orders, fills and rejections by reason today (UTC)",
+    responses=error_responses(*AUTH_ERRORS),
+)
+async def order_summary(session: SessionDep, caller: ReadCaller) -> OrderSummary:
+    return await service.summary(session, now=datetime.now(UTC))
 
 
 @router.delete(

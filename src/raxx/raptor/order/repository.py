@@ -219,3 +219,29 @@ async def list_page_json(conn: psycopg.AsyncConnection[Any], page: OrderFilter) 
     assert row is not None  # an aggregate without GROUP BY returns one row
     joined, has_more, last_at, last_id = row
     return JsonPage(orders_json=joined, has_more=has_more, last_key=(last_at, last_id) if has_more else None)
+
+
+# The Overview's orders panel in one statement: open orders through the partial index of
+# open orders, today's through the (created_at, id) index; nothing scans the whole table.
+# A rejection's reason is grouped by its kind, the text before the colon (the amounts after
+# it differ per order).
+_SUMMARY = text(
+    """
+    WITH today AS (
+        SELECT status, reject_reason, jsonb_array_length(fills) AS fills FROM orders WHERE created_at >= :day
+    )
+    SELECT (SELECT count(*) FROM orders WHERE status IN ('new', 'partially_filled')) AS open_orders,
+           (SELECT count(*) FROM today) AS placed_today,
+           (SELECT COALESCE(sum(fills), 0) FROM today) AS fills_today,
+           (SELECT COALESCE(jsonb_object_agg(reason, n), '{}'::jsonb) FROM (
+               SELECT COALESCE(split_part(reject_reason, ':', 1), '') AS reason, count(*) AS n FROM today
+               WHERE status = 'rejected' GROUP BY 1
+           ) r) AS rejected_today
+    """
+)
+
+
+async def summary(session: Db, *, day: datetime) -> RowMapping:
+    """Counts for the console's Overview: open orders, and orders placed since ``day`` with
+    their fills and their rejections by reason."""
+    return (await session.execute(_SUMMARY, {"day": day})).mappings().one()

@@ -92,6 +92,18 @@ class OrderList(BaseModel):
     next_cursor: str | None = Field(description="pass as `cursor` for the next (older) page; null at the end")
 
 
+class OrderSummary(BaseModel):
+    """What the console's Overview shows of the orders, from one query."""
+
+    day_start: datetime = Field(description="midnight UTC today: what 'today' counts from")
+    open_orders: int = Field(description="orders new or partially filled, of any day")
+    placed_today: int
+    fills_today: int = Field(description="fills of the orders placed today")
+    rejected_today: dict[str, int] = Field(
+        description="orders placed today and rejected, by the kind of reject_reason (before its colon)"
+    )
+
+
 class CancelFailure(BaseModel):
     order_id: uuid.UUID
     error: str
