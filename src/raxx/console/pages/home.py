@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import text
 
-from raxx.console.deps import EnvReaderDep, OptionalLoginDep, StateDep
+from raxx.console.auth.roles import can
+from raxx.console.deps import EnvReaderDep, OptionalLoginDep, StateDep, web_actor
+from raxx.console.overview import read_overview
+from raxx.console.pages.releases import duration
 from raxx.console.raptor_client import BackendUnavailable
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
+from raxx.console.trading import service as trading
 
 router = APIRouter(tags=["pages"])
 
@@ -53,7 +58,11 @@ async def readyz(state: StateDep) -> JSONResponse:
 @router.get("/{env}/", response_class=HTMLResponse)
 async def overview(request: Request, state: StateDep, access: EnvReaderDep) -> HTMLResponse:
     login, spec = access
-    return await render(request, state, "home.html", env=spec, login=login)
+    client = trading.client_for(state, spec, web_actor(request, login))
+    panels = await read_overview(state, spec, client, may_audit=can(login.roles, spec.name, "audit"))
+    return await render(
+        request, state, "home.html", env=spec, login=login, overview=panels, duration=duration, now=datetime.now(UTC)
+    )
 
 
 @router.get("/{env}/health", response_class=HTMLResponse)

@@ -22,6 +22,7 @@ from raxx.common.trading_contracts import (
     OrderList,
     OrderRead,
     OrderStatus,
+    OrderSummary,
     PositionList,
     TradingStateRead,
 )
@@ -79,6 +80,9 @@ class TradingClient:
 
     async def list_orders(self, query: OrderQuery) -> OrderList:
         return self._parse(OrderList, await self._call("GET", "v1/orders", params=query.params()))
+
+    async def order_summary(self) -> OrderSummary:
+        return self._parse(OrderSummary, await self._call("GET", "v1/orders/summary"))
 
     async def get_order(self, order_id: uuid.UUID) -> OrderRead:
         return self._parse(OrderRead, await self._call("GET", f"v1/orders/{order_id}"))
