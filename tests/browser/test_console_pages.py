@@ -1,0 +1,90 @@
+"""Finding orders, exporting them and the audit trail, and the Overview's numbers, in a real Chromium
+against the ``raxx up`` topology. Screenshots at 1366x768 go to docs/screens/ (the README shows them)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from raxx.up import Topology
+from tests.browser.test_operations import place_limit_order
+from tests.browser.test_switcher import sign_in
+from tests.fixtures.database import REPO_ROOT
+
+pytestmark = pytest.mark.browser
+SCREENS = REPO_ROOT / "docs" / "screens"
+
+
+def shoot(page: Page, name: str) -> None:
+    """A 1366x768 screenshot of the page as an operator sees it (the top of the page)."""
+    page.set_viewport_size({"width": 1366, "height": 768})
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENS / f"{name}.png"))
+
+
+def _download_text(page: Page, selector: str) -> str:
+    with page.expect_download() as info:
+        page.click(selector)
+    return Path(info.value.path()).read_text()
+
+
+def test_find_an_order_by_its_short_id_and_export_what_the_filters_select(page: Page, topology: Topology) -> None:
+    base = topology.url("console-prod")
+    sign_in(page, base)
+    for _ in range(3):  # placed within moments of each other: their ids share their first digits
+        place_limit_order(page, base, "staging", "KO", price="1.00")
+        page.wait_for_url(re.compile(r".*done=placed"))
+    page.goto(f"{base}/staging/orders?symbol=KO")
+    shorts = page.locator("code[data-short-id]").all_inner_texts()
+    assert len(shorts) >= 3
+    assert len(set(shorts)) == len(shorts)  # unique in the list
+    first = page.locator("tr[data-order-id]").first
+    full_id = first.get_attribute("data-order-id")
+    assert full_id is not None
+    assert first.locator("a[title]").get_attribute("title") == full_id  # the full id on hover
+    page.fill("input[name=id]", first.locator("code[data-short-id]").inner_text())
+    page.fill("input[name=symbol]", "")
+    page.click("#order-filters button[type=submit]")
+    expect(page.locator("tr[data-order-id]")).to_have_count(1)
+    expect(page.locator("tr[data-order-id]")).to_have_attribute("data-order-id", full_id)
+    shoot(page, "orders-search")
+    page.goto(f"{base}/staging/orders?symbol=KO&side=buy")
+    rows = list(csv.DictReader(io.StringIO(_download_text(page, "#orders-export"))))
+    assert full_id in {r["id"] for r in rows}
+    assert {r["symbol"] for r in rows} == {"KO"}
+    page.goto(f"{base}/staging/audit?action=order.export")
+    expect(page.locator("tr[data-seq]").first).to_contain_text("order.export")
+
+
+def test_audit_export_downloads_the_filtered_trail(page: Page, topology: Topology) -> None:
+    base = topology.url("console-prod")
+    sign_in(page, base)
+    page.goto(f"{base}/staging/audit?action=auth.*")
+    text = _download_text(page, "#audit-export")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows
+    assert all(r["action"].startswith("auth.") for r in rows)
+    assert {"seq", "prev_hash", "hash"} <= set(rows[0])
+
+
+def test_overview_shows_the_numbers_of_its_environment(page: Page, topology: Topology) -> None:
+    base = topology.url("console-prod")
+    sign_in(page, base)
+    page.goto(f"{base}/staging/")
+    panels = page.locator("#overview-panels")
+    expect(panels).to_have_attribute("data-env", "staging")
+    for panel in ("orders", "trading", "account", "release", "identity", "audit"):
+        expect(page.locator(f"#panel-{panel}")).to_be_visible()
+    assert re.fullmatch(r"\d+", page.locator("[data-number=open_orders]").inner_text().strip())
+    expect(page.locator("[data-halted]")).to_have_attribute("data-halted", "false")
+    expect(page.locator("[data-identity]")).to_have_attribute("data-identity", "ok")
+    expect(page.locator("[data-number=buying_power]")).to_contain_text("USD")
+    shoot(page, "overview")
+    page.goto(f"{base}/prod/")
+    expect(page.locator("#overview-panels")).to_have_attribute("data-env", "prod")
+    expect(page.locator("#env-banner")).to_have_attribute("data-env", "prod")
