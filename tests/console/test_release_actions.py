@@ -92,6 +92,8 @@ async def test_the_deployer_cannot_approve_from_the_console_and_another_owner_ca
         ("bob", "ok", "prod"),
     ]
     assert "self_approval" in str(audited[0]["error"])
+    assert audited[1]["params"]["action"] == "release.approve"  # perform() ran inside the route's record
+    assert audited[1]["params"]["target"] == "raptor-prod r1"
     assert [r["via"] for r in _requests(ledger_db)] == ["console", "console"]
 
 
@@ -135,7 +137,7 @@ async def test_a_rollback_is_refused_with_the_clis_own_reason(
 
 
 async def test_a_viewer_cannot_ask_the_gate_anything(
-    gate: GateContext, console: httpx.AsyncClient, ledger_db: ProvisionedDatabase
+    gate: GateContext, console: httpx.AsyncClient, console_db: ProvisionedDatabase, ledger_db: ProvisionedDatabase
 ) -> None:
     csrf = await _as(console, "victor")
     response = await console.post(
@@ -143,3 +145,5 @@ async def test_a_viewer_cannot_ask_the_gate_anything(
     )
     assert response.status_code == 403
     assert _requests(ledger_db) == []
+    denied = _outcomes(console_db, "release.approve")
+    assert [(e["actor_name"], e["outcome"], e["environment"]) for e in denied] == [("victor", "denied", "prod")]

@@ -17,10 +17,11 @@ from fastapi.responses import RedirectResponse
 from raxx.common.asgi import request_id_of
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest
+from raxx.console.actions import Action, ActionScope, perform
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.audit.service import Outcome
 from raxx.console.auth.service import Login
-from raxx.console.deps import EnvReaderDep, StateDep
+from raxx.console.deps import EnvReaderDep, StateDep, web_actor
 from raxx.console.pages.guard import guard_mutation, read_form
 from raxx.console.release_requests import ReleaseAction, RequestOutcome, ask
 from raxx.console.state import ConsoleState
@@ -42,38 +43,35 @@ async def _act(
 ) -> RedirectResponse:
     login, spec = access
     form = await read_form(request)
-    guard_mutation(request, login, spec, form, f"release.{action}")
-    release = form.get("release", "").strip() or None
-    if action != "rollback":
-        release = _field(form, "release", "release")
+    name = f"release.{action}"
+    guard_mutation(request, login, spec, form, name)
+    release = _field(form, "release", "release") if action != "rollback" else form.get("release", "").strip() or None
     if action == "promote" and (form.get("typed_release", "").strip(), form.get("typed_env", "").strip()) != (
         release,
         spec.name,
     ):
         raise BadRequest(f"to promote, type the release ({release}) and the environment ({spec.name}) exactly")
     note = form.get("note", "").strip()[:500] or None
-    result = await ask(
-        state,
-        action=action,
-        app=app,
-        environment=spec.name,
-        release_id=release,
-        actor=login.user_name,
-        note=note,
-        via_request_id=request_id_of(request),
-    )
-    _record(request, result)
-    return RedirectResponse(f"/releases?request={result.request_id}", status_code=303)
 
+    async def work(scope: ActionScope) -> RequestOutcome:
+        result = await ask(
+            state,
+            action=action,
+            app=app,
+            environment=spec.name,
+            release_id=release,
+            actor=login.user_name,
+            note=note,
+            via_request_id=request_id_of(request),
+        )
+        outcome = _AUDIT_OUTCOMES.get(result.status, "unknown")  # still queued: the gate has not said yet
+        error = f"{result.code}: {result.detail}" if outcome != "ok" else None
+        scope.set(outcome, error=error, gate_request=str(result.request_id), gate_status=result.status)
+        return result
 
-def _record(request: Request, result: RequestOutcome) -> None:
-    act = request.state.audit
-    outcome = _AUDIT_OUTCOMES.get(result.status, "unknown")  # still queued: the gate has not said
-    act.set(
-        outcome,
-        error=f"{result.code}: {result.detail}" if outcome != "ok" else None,
-        gate_request=str(result.request_id),
-    )
+    target = f"{app}-{spec.name} {release or 'previous'}"
+    done = await perform(state.audit, web_actor(request, login), Action(name, spec.name, target=target), work)
+    return RedirectResponse(f"/releases?request={done.request_id}", status_code=303)
 
 
 @router.post("/{env}/releases/{app}/approve")
