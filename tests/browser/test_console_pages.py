@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -88,3 +90,45 @@ def test_overview_shows_the_numbers_of_its_environment(page: Page, topology: Top
     page.goto(f"{base}/prod/")
     expect(page.locator("#overview-panels")).to_have_attribute("data-env", "prod")
     expect(page.locator("#env-banner")).to_have_attribute("data-env", "prod")
+
+
+def _record_staging_release(topology: Topology, release: str, by: str) -> None:
+    """A staging deploy as the gate records it (CI deployed it); the monitor's next round puts it on the board."""
+    ledger = topology.databases.ledger
+    assert ledger is not None
+    with psycopg.connect(ledger.runtime_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO release (id, app, environment, release_id, commit, artifact_digest, deployed_at, deployed_by,"
+            " trigger, status, finished_at, ran_migrations, features)"
+            " VALUES (gen_random_uuid(), 'raptor', 'staging', %s, %s, %s, now(), %s, 'push', 'succeeded', now(),"
+            " false, '{}')",
+            (release, release + "c0ffee", "sha256:" + release, by),
+        )
+
+
+def test_a_release_owner_approves_and_the_gate_refuses_an_unsoaked_promotion(page: Page, topology: Topology) -> None:
+    base = topology.url("console-prod")
+    release = f"r{uuid.uuid4().hex[:8]}"
+    _record_staging_release(topology, release, by="ci-bot")
+    sign_in(page, base)
+    page.goto(f"{base}/releases")
+    approve = page.locator(f"button[data-approve='{release}']")
+    for _ in range(30):  # the monitor rebuilds the board every round (1 s here)
+        if approve.count():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    approve.click()
+    outcome = page.locator("#release-outcome")
+    expect(outcome).to_have_attribute("data-status", "done")
+    expect(outcome).to_contain_text(f"approved {release} for raptor-prod by demo")
+    form = page.locator(f"form[data-action=promote]:has(button[data-promote='{release}'])")
+    form.locator("input[name=typed_release]").fill(release)
+    form.locator("input[name=typed_env]").fill("prod")
+    form.locator("button[type=submit]").click()
+    expect(outcome).to_have_attribute("data-status", "refused")
+    expect(outcome).to_contain_text("soak")  # the gate's reasons, as `raxx gate promote` prints them
+    expect(page.locator("#release-requests tr[data-request]").first).to_have_attribute("data-status", "refused")
+    shoot(page, "releases")
+    page.goto(f"{base}/prod/audit?action=release.*")
+    expect(page.locator("tr[data-seq]").first).to_contain_text("release.promote")
