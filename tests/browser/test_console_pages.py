@@ -132,3 +132,20 @@ def test_a_release_owner_approves_and_the_gate_refuses_an_unsoaked_promotion(pag
     shoot(page, "releases")
     page.goto(f"{base}/prod/audit?action=release.*")
     expect(page.locator("tr[data-seq]").first).to_contain_text("release.promote")
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (1366, 768), (1920, 1080)])
+def test_the_top_bar_stays_on_one_line(page: Page, topology: Topology, width: int, height: int) -> None:
+    base = topology.url("console-prod")
+    sign_in(page, base)
+    page.set_viewport_size({"width": width, "height": height})
+    for path in ("/staging/orders", "/prod/", "/releases"):
+        page.goto(base + path)
+        tops = page.eval_on_selector_all(
+            "header.topbar > *", "els => els.map(e => Math.round(e.getBoundingClientRect().top))"
+        )
+        widths = page.eval_on_selector_all(
+            "header.topbar > *", "els => els.map(e => Math.round(e.getBoundingClientRect().width))"
+        )
+        assert max(tops) - min(tops) <= 8, (path, width, tops, widths)  # every part on the same line
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (path, width)
