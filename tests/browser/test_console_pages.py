@@ -149,3 +149,25 @@ def test_the_top_bar_stays_on_one_line(page: Page, topology: Topology, width: in
         )
         assert max(tops) - min(tops) <= 8, (path, width, tops, widths)  # every part on the same line
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (path, width)
+
+
+def test_the_overview_follows_a_halt_without_reloading(page: Page, topology: Topology) -> None:
+    base = topology.url("console-prod")
+    sign_in(page, base)
+    page.goto(f"{base}/staging/")
+    expect(page.locator("[data-halted]")).to_have_attribute("data-halted", "false")
+    page.evaluate("window.__notReloaded = true")
+    other = page.context.new_page()
+    other.goto(f"{base}/staging/trading")
+    other.fill("textarea[name=reason]", "live refresh check")
+    other.click("#halt")
+    try:
+        # The panel changes by itself (the refresh period is 5 s), in the same document.
+        expect(page.locator("[data-halted]")).to_have_attribute("data-halted", "true", timeout=15_000)
+        assert page.evaluate("window.__notReloaded === true")
+        expect(page.locator("#overview-panels")).to_have_attribute("data-env", "staging")
+        assert page.url == f"{base}/staging/"
+    finally:
+        other.goto(f"{base}/staging/trading")
+        other.click("#resume")
+        expect(other.locator("#halt")).to_be_visible()

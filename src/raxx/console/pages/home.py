@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy import text
 
 from raxx.console.auth.roles import can
-from raxx.console.deps import EnvReaderDep, OptionalLoginDep, StateDep, web_actor
+from raxx.console.deps import FRAGMENT_HEADER, EnvReaderDep, OptionalLoginDep, StateDep, web_actor
 from raxx.console.overview import read_overview
 from raxx.console.pages.releases import duration
 from raxx.console.raptor_client import BackendUnavailable
@@ -60,8 +60,17 @@ async def overview(request: Request, state: StateDep, access: EnvReaderDep) -> H
     login, spec = access
     client = trading.client_for(state, spec, web_actor(request, login))
     panels = await read_overview(state, spec, client, may_audit=can(login.roles, spec.name, "audit"))
+    fragment = request.headers.get(FRAGMENT_HEADER) == "overview-panels"
     return await render(
-        request, state, "home.html", env=spec, login=login, overview=panels, duration=duration, now=datetime.now(UTC)
+        request,
+        state,
+        "_overview_panels.html" if fragment else "home.html",
+        env=spec,
+        login=login,
+        overview=panels,
+        duration=duration,
+        now=datetime.now(UTC),
+        refresh_s=state.settings.orders_refresh_s,
     )
 
 
