@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,8 +11,9 @@ from sqlalchemy import text
 
 from raxx.console.auth.roles import can
 from raxx.console.deps import FRAGMENT_HEADER, EnvReaderDep, OptionalLoginDep, StateDep, web_actor
+from raxx.console.health_history import HEIGHT, WIDTH, read_history
 from raxx.console.overview import read_overview
-from raxx.console.pages.releases import duration
+from raxx.console.pages.releases import duration, read_board
 from raxx.console.raptor_client import BackendUnavailable
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
@@ -99,7 +100,34 @@ async def health(request: Request, state: StateDep, access: EnvReaderDep) -> HTM
         ready_error=ready_error,
         console_health={"status": "ok", "release": state.settings.release},
         console_db_ok=await _database_ok(state),
+        **await _histories(state, spec.name),
     )
+
+
+#: The Health page's two windows: (span, buckets).
+WINDOWS = ((timedelta(hours=24), 96), (timedelta(days=7), 168))
+
+
+async def _histories(state: ConsoleState, environment: str) -> dict[str, Any]:
+    """Per deployment of the environment (from the ledger's board): its history over each window
+    and its soak toward the next environment."""
+    board, problem = await read_board(state)
+    deployments = [d for d in board.deployments if d.environment == environment] if board else []
+    now = datetime.now(UTC)
+    histories = [
+        (
+            d,
+            [
+                await read_history(
+                    state, service=d.service, app=d.app, environment=environment, end=now, window=w, buckets=n
+                )
+                for w, n in WINDOWS
+            ],
+        )
+        for d in deployments
+    ]
+    chart = {"width": WIDTH, "height": HEIGHT}
+    return {"histories": histories, "history_problem": problem, "chart": chart, "duration": duration}
 
 
 @router.get("/{env}", include_in_schema=False)
