@@ -171,3 +171,15 @@ def test_the_overview_follows_a_halt_without_reloading(page: Page, topology: Top
         other.goto(f"{base}/staging/trading")
         other.click("#resume")
         expect(other.locator("#halt")).to_be_visible()
+
+
+def test_health_draws_the_history_from_the_monitors_samples(page: Page, topology: Topology) -> None:
+    base = topology.url("console-prod")
+    sign_in(page, base)
+    page.goto(f"{base}/staging/health")
+    history = page.locator(".history[data-service='raptor-staging']")
+    expect(history.locator("figure.history-chart")).to_have_count(2)  # 24 h and 7 days
+    assert int(history.locator("figure.history-chart").first.get_attribute("data-sampled") or "0") >= 1
+    assert history.locator("rect.spark-gap").count() > 0  # before the topology started: gaps, not green
+    history.scroll_into_view_if_needed()
+    shoot(page, "health")
