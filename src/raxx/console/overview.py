@@ -8,7 +8,6 @@ show theirs. Nothing here caches: the numbers are as of the page.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -42,7 +41,6 @@ class Overview:
     account: Panel[AccountRead]
     releases: Panel[list[BoardDeployment]]
     identity: IdentityStatus
-    identity_age_s: float | None
     last_event: Panel[EventRecord]
 
 
@@ -78,5 +76,4 @@ async def read_overview(
         _last_event(state, spec, may_audit=may_audit),
     )
     orders, trading, account, releases, last_event = results
-    age = time.monotonic() - identity.checked_at if identity.checked_at else None
-    return Overview(orders, trading, account, releases, identity, age, last_event)
+    return Overview(orders, trading, account, releases, identity, last_event)
