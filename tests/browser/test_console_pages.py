@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 from raxx.up import Topology
 from tests.browser.test_operations import place_limit_order
 from tests.browser.test_switcher import sign_in
+from tests.fixtures.browser import axe_source, serious_violations
 from tests.fixtures.database import REPO_ROOT
 
 pytestmark = pytest.mark.browser
@@ -183,3 +184,32 @@ def test_health_draws_the_history_from_the_monitors_samples(page: Page, topology
     assert history.locator("rect.spark-gap").count() > 0  # before the topology started: gaps, not green
     history.scroll_into_view_if_needed()
     shoot(page, "health")
+
+
+A11Y_PAGES = (
+    "/{env}/",
+    "/{env}/orders",
+    "/{env}/orders/new",
+    "/{env}/positions",
+    "/{env}/account",
+    "/{env}/trading",
+    "/{env}/health",
+    "/{env}/users",
+    "/{env}/audit",
+    "/compare",
+    "/releases",
+    "/tokens",
+)
+
+
+def test_axe_finds_no_serious_or_critical_violation_on_any_page(page: Page, topology: Topology) -> None:
+    source = axe_source()
+    base = topology.url("console-prod")
+    page.goto(base + "/login")
+    found = {"/login": serious_violations(page, source)}
+    sign_in(page, base)
+    for env in ("staging", "prod"):
+        for path in A11Y_PAGES:
+            page.goto(base + path.format(env=env))
+            found[path.format(env=env)] = serious_violations(page, source)
+    assert {p: v for p, v in found.items() if v} == {}
