@@ -213,3 +213,23 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page(page: Page, topo
             page.goto(base + path.format(env=env))
             found[path.format(env=env)] = serious_violations(page, source)
     assert {p: v for p, v in found.items() if v} == {}
+
+
+def test_phone_width_pages_fit_and_the_switcher_is_reachable_by_keyboard(page: Page, topology: Topology) -> None:
+    base = topology.url("console-prod")
+    sign_in(page, base)
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/staging/", "/staging/orders", "/staging/health", "/releases"):
+        page.goto(base + path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        wide = page.evaluate(
+            "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1)"
+            ".slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id)"
+        )
+        assert overflow <= 0, (path, overflow, wide)  # wide tables scroll inside themselves, the page does not
+    page.goto(base + "/staging/")
+    for _ in range(40):  # Tab from the top of the page reaches the switcher
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement && document.activeElement.id") == "env-switcher":
+            break
+    assert page.evaluate("document.activeElement.id") == "env-switcher"
