@@ -24,7 +24,7 @@ from raxx.common.logging import log_event
 from raxx.console import release_requests
 from raxx.console.auth.roles import can
 from raxx.console.deps import LoginDep, StateDep
-from raxx.console.ledger import ledger_engine
+from raxx.console.ledger import ledger_engine as ledger_engine  # re-exported: the alerts page reads it here
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
