@@ -284,6 +284,10 @@ async def test_the_list_is_served_as_the_routed_endpoint_writes_it(pair: Pair, r
         ({"limit": 501}, lambda t: auth(t["read"])),
         ({"limit": 2, "status": "filled"}, lambda t: auth(t["read"])),
         ({"cursor": "nonsense"}, lambda t: auth(t["read"])),
+        ({"side": "buy"}, lambda t: auth(t["read"])),
+        ({"limit": 2, "client_order_id": "x-1"}, lambda t: auth(t["read"])),
+        ({"id": "0190"}, lambda t: auth(t["read"])),
+        ({"id": "not-hex!"}, lambda t: auth(t["read"])),
     ],
 )
 async def test_list_requests_off_the_plain_shape_are_left_to_the_routed_endpoint(

@@ -253,6 +253,70 @@ async def test_list_filters_and_paginates_newest_first(raptor_db: ProvisionedDat
     assert bad_cursor.json()["detail"][0]["field"] == "cursor"
 
 
+async def test_list_finds_by_id_prefix_client_order_id_and_side(raptor_db: ProvisionedDatabase) -> None:
+    async with trading_client(raptor_db) as client:
+        await pin(client, "AAPL", "10")
+        await pin(client, "MSFT", "10")
+        buys = [
+            (await client.post("/v1/orders", json=order_body(quantity="1", client_order_id=f"find-{i}"))).json()
+            for i in range(3)
+        ]
+        await client.post("/v1/orders", json=order_body(symbol="MSFT", quantity="1", client_order_id="find-sold"))
+        sell = (
+            await client.post(
+                "/v1/orders", json=order_body(symbol="MSFT", side="sell", quantity="1", client_order_id="find-sell")
+            )
+        ).json()
+
+        async def listed(**params: str) -> list[str]:
+            response = await client.get("/v1/orders", params=params)
+            assert response.status_code == 200, response.text
+            return [o["id"] for o in response.json()["orders"]]
+
+        target = buys[1]["id"]
+        by_full_id = await listed(id=target)
+        by_upper_prefix = await listed(id=target[:13].upper())  # dashes and case do not matter
+        by_client_id = await listed(client_order_id="find-2")
+        sells = await listed(side="sell")
+        msft_buys = await listed(side="buy", symbol="MSFT")
+        nothing = await listed(id="ffff")
+        short = await client.get("/v1/orders", params={"id": "019"})
+        not_hex = await client.get("/v1/orders", params={"id": "zzzz"})
+    assert by_full_id == [target]
+    # A prefix matches every id that starts with it: within one millisecond UUIDv7 ids share 13 digits.
+    assert target in by_upper_prefix
+    assert all(i.replace("-", "").startswith(target.replace("-", "")[:12]) for i in by_upper_prefix)
+    assert by_client_id == [buys[2]["id"]]
+    assert sells == [sell["id"]]
+    assert len(msft_buys) == 1
+    assert nothing == []
+    for refused in (short, not_hex):
+        assert refused.status_code == 422
+        assert refused.json()["detail"][0]["field"] == "id"
+
+
+async def test_summary_counts_open_orders_and_today_with_rejections_by_kind(raptor_db: ProvisionedDatabase) -> None:
+    async with trading_client(raptor_db, paper_starting_cash=Decimal("1000")) as client:
+        await pin(client, "NVDA", "100")
+        empty = (await client.get("/v1/orders/summary")).json()
+        await client.post("/v1/orders", json=order_body(symbol="NVDA", quantity="2"))  # filled: one fill
+        await client.post("/v1/orders", json=order_body(symbol="NVDA", type="limit", limit_price="1", quantity="1"))
+        for quantity in ("50", "60"):  # beyond buying power, with different amounts in the reason
+            await client.post("/v1/orders", json=order_body(symbol="NVDA", quantity=quantity))
+        await client.post("/v1/orders", json=order_body(symbol="NVDA", side="sell", quantity="5"))
+        response = await client.get("/v1/orders/summary")
+    assert empty["open_orders"] == 0
+    assert empty["placed_today"] == 0
+    assert empty["rejected_today"] == {}
+    summary = response.json()
+    assert response.status_code == 200
+    assert summary["open_orders"] == 1
+    assert summary["placed_today"] == 5
+    assert summary["fills_today"] == 1
+    assert summary["rejected_today"] == {"insufficient buying power": 2, "insufficient position": 1}
+    assert summary["day_start"].endswith(("T00:00:00Z", "T00:00:00+00:00"))
+
+
 async def test_state_survives_a_restart(raptor_db: ProvisionedDatabase) -> None:
     async with trading_client(raptor_db) as client:
         await pin(client, "AAPL", "100")

@@ -136,6 +136,16 @@ class AccountRead(_Reader):
     positions_value: Decimal
 
 
+class OrderSummary(_Reader):
+    """``GET /v1/orders/summary``: the Overview's orders panel."""
+
+    day_start: datetime
+    open_orders: int
+    placed_today: int
+    fills_today: int
+    rejected_today: dict[str, int]
+
+
 class HaltRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

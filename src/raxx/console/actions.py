@@ -45,6 +45,10 @@ ACTIONS: dict[str, str] = {
     "user.role.change": "admin",
     "token.create": "self",
     "token.revoke": "self",
+    # Release owners: administrators of the environment the release goes to.
+    "release.approve": "admin",
+    "release.promote": "admin",
+    "release.rollback": "admin",
 }
 
 #: How a refusal names what was attempted, in words.
@@ -55,6 +59,9 @@ ACTION_WORDS: dict[str, str] = {
     "trading.halt": "halt trading",
     "trading.resume": "resume trading",
     "user.role.change": "manage users",
+    "release.approve": "approve releases",
+    "release.promote": "promote releases",
+    "release.rollback": "roll back releases",
 }
 CAPABILITY_WORDS = {"read": "see anything", "trade": "trade", "admin": "administer", "audit": "read the audit trail"}
 

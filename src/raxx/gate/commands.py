@@ -451,13 +451,15 @@ def board(as_json: bool) -> None:
 @click.command()
 @click.option("--once", is_flag=True, help="poll every deployment once and exit")
 def monitor(once: bool) -> None:
-    """Poll every deployment's readiness and identity every GATE_MONITOR_INTERVAL seconds."""
+    """Poll every deployment's readiness and identity every GATE_MONITOR_INTERVAL seconds, and
+    carry out the release actions asked for from the console."""
     import asyncio
     import contextlib
 
     from raxx.common.alerts import AlertDispatcher, Alerts
     from raxx.common.alerts.dispatch import deliver_briefly
     from raxx.common.logging import configure_logging
+    from raxx.gate import requests as release_requests
     from raxx.gate.monitor import Monitor, install_stop_signals
     from raxx.gate.monitor_alerts import MonitorAlerts
 
@@ -490,7 +492,8 @@ def monitor(once: bool) -> None:
         # The ledger's outbox: the monitor's alerts and the gate commands' (a rollback's).
         sending = asyncio.create_task(dispatcher.run(outbox.queued))
         try:
-            await watcher.run(stop, interval=settings.monitor_interval)
+            # Beside the probes: the release actions the console asked for (``raxx.gate.requests``).
+            await asyncio.gather(watcher.run(stop, interval=settings.monitor_interval), release_requests.run(ctx, stop))
         finally:
             sending.cancel()
             with contextlib.suppress(asyncio.CancelledError):

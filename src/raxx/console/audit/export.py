@@ -9,7 +9,7 @@ an export can check its links. CSV cells that a spreadsheet would run as a formu
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal, TextIO
 
 import orjson
@@ -109,6 +109,15 @@ async def export_events(
                 on_event(count)
     out.flush()
     return count
+
+
+async def csv_rows(engine: AsyncEngine, filters: EventFilter) -> AsyncIterator[list[Any]]:
+    """Matching events in chain order as CSV rows of ``COLUMNS`` (raw values; the writer
+    neutralizes cells), through a server-side cursor: memory stays flat."""
+    async with engine.connect() as conn:
+        async for event in repository.stream_events(conn, filters):
+            row = event_dict(event)
+            yield [row[c] for c in COLUMNS]
 
 
 class _CsvWriter:

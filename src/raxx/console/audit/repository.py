@@ -273,6 +273,13 @@ async def latest_event_of_action(conn: AsyncConnection, action: str) -> EventRec
     return _event_from_row(row) if row else None
 
 
+async def latest_event_in(conn: AsyncConnection, environment: str) -> EventRecord | None:
+    """The newest event recorded in ``environment`` (its (environment, seq) index, one row)."""
+    stmt = select(AuditEvent).where(AuditEvent.environment == environment).order_by(AuditEvent.seq.desc()).limit(1)
+    row = (await conn.execute(stmt)).one_or_none()
+    return _event_from_row(row) if row else None
+
+
 async def insert_checkpoint(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(insert(AuditCheckpoint).values(**values))
 

@@ -11,15 +11,17 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from raxx.common.errors import BadRequest, Forbidden, NotFound
 from raxx.console.audit import browse
+from raxx.console.audit.export import COLUMNS, csv_rows
 from raxx.console.audit.repository import EventFilter, EventRecord
 from raxx.console.auth.roles import can
 from raxx.console.auth.service import Login
 from raxx.console.deps import EnvDep, LoginDep, StateDep, require_capability
+from raxx.console.pages.downloads import audited_download
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
@@ -67,12 +69,7 @@ def _filters(state: ConsoleState, login: Login, page_env: str, query: dict[str, 
     return filters, chosen
 
 
-@router.get("/{env}/audit", response_class=HTMLResponse)
-async def audit_list(
-    request: Request,
-    state: StateDep,
-    login: LoginDep,
-    spec: EnvDep,
+def audit_query(
     environment: Annotated[str | None, Query(max_length=32)] = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
     action: Annotated[str | None, Query(max_length=100)] = None,
@@ -80,11 +77,9 @@ async def audit_list(
     since: Annotated[str | None, Query(max_length=32)] = None,
     until: Annotated[str | None, Query(max_length=32)] = None,
     request_id: Annotated[str | None, Query(max_length=128)] = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
-    after: Annotated[int | None, Query(ge=0)] = None,
-) -> HTMLResponse:
-    require_capability(login, spec.name, "audit")
-    query = {
+) -> dict[str, str | None]:
+    """The audit page's filters as typed in its query string (the page and its export share them)."""
+    return {
         "environment": environment,
         "actor": actor,
         "action": action,
@@ -93,6 +88,22 @@ async def audit_list(
         "until": until,
         "request_id": request_id,
     }
+
+
+AuditQueryDep = Annotated[dict[str, str | None], Depends(audit_query)]
+
+
+@router.get("/{env}/audit", response_class=HTMLResponse)
+async def audit_list(
+    request: Request,
+    state: StateDep,
+    login: LoginDep,
+    spec: EnvDep,
+    query: AuditQueryDep,
+    before: Annotated[int | None, Query(ge=1)] = None,
+    after: Annotated[int | None, Query(ge=0)] = None,
+) -> HTMLResponse:
+    require_capability(login, spec.name, "audit")
     filters, chosen = _filters(state, login, spec.name, query)
     page = await browse.event_page(state.audit.engine, filters, before=before, after=after)
     kept = {k: v for k, v in {**query, "environment": chosen}.items() if v}
@@ -109,6 +120,25 @@ async def audit_list(
         chosen=chosen,
         outcomes=OUTCOMES,
         tag=_tagger(state),
+    )
+
+
+@router.get("/{env}/audit/export.csv", response_class=Response)
+async def audit_export(
+    request: Request, state: StateDep, login: LoginDep, spec: EnvDep, query: AuditQueryDep
+) -> Response:
+    """The events the page's filters select, every page of them, as CSV (streamed, audited)."""
+    require_capability(login, spec.name, "audit")
+    filters, chosen = _filters(state, login, spec.name, query)
+    return await audited_download(
+        request,
+        state,
+        action="audit.export",
+        environment=spec.name,
+        filters={k: v for k, v in {**query, "environment": chosen}.items() if v},
+        header=COLUMNS,
+        rows=csv_rows(state.audit.engine, filters),
+        filename=f"raxx-audit-{spec.name}.csv",
     )
 
 

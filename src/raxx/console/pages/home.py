@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import text
 
-from raxx.console.deps import EnvReaderDep, OptionalLoginDep, StateDep
+from raxx.console.auth.roles import can
+from raxx.console.deps import FRAGMENT_HEADER, EnvReaderDep, OptionalLoginDep, StateDep, web_actor
+from raxx.console.health_history import HEIGHT, WIDTH, read_history
+from raxx.console.overview import read_overview
+from raxx.console.pages.releases import duration, read_board
 from raxx.console.raptor_client import BackendUnavailable
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
+from raxx.console.trading import service as trading
 
 router = APIRouter(tags=["pages"])
 
@@ -53,7 +59,20 @@ async def readyz(state: StateDep) -> JSONResponse:
 @router.get("/{env}/", response_class=HTMLResponse)
 async def overview(request: Request, state: StateDep, access: EnvReaderDep) -> HTMLResponse:
     login, spec = access
-    return await render(request, state, "home.html", env=spec, login=login)
+    client = trading.client_for(state, spec, web_actor(request, login))
+    panels = await read_overview(state, spec, client, may_audit=can(login.roles, spec.name, "audit"))
+    fragment = request.headers.get(FRAGMENT_HEADER) == "overview-panels"
+    return await render(
+        request,
+        state,
+        "_overview_panels.html" if fragment else "home.html",
+        env=spec,
+        login=login,
+        overview=panels,
+        duration=duration,
+        now=datetime.now(UTC),
+        refresh_s=state.settings.orders_refresh_s,
+    )
 
 
 @router.get("/{env}/health", response_class=HTMLResponse)
@@ -81,7 +100,34 @@ async def health(request: Request, state: StateDep, access: EnvReaderDep) -> HTM
         ready_error=ready_error,
         console_health={"status": "ok", "release": state.settings.release},
         console_db_ok=await _database_ok(state),
+        **await _histories(state, spec.name),
     )
+
+
+#: The Health page's two windows: (span, buckets).
+WINDOWS = ((timedelta(hours=24), 96), (timedelta(days=7), 168))
+
+
+async def _histories(state: ConsoleState, environment: str) -> dict[str, Any]:
+    """Per deployment of the environment (from the ledger's board): its history over each window
+    and its soak toward the next environment."""
+    board, problem = await read_board(state)
+    deployments = [d for d in board.deployments if d.environment == environment] if board else []
+    now = datetime.now(UTC)
+    histories = [
+        (
+            d,
+            [
+                await read_history(
+                    state, service=d.service, app=d.app, environment=environment, end=now, window=w, buckets=n
+                )
+                for w, n in WINDOWS
+            ],
+        )
+        for d in deployments
+    ]
+    chart = {"width": WIDTH, "height": HEIGHT}
+    return {"histories": histories, "history_problem": problem, "chart": chart, "duration": duration}
 
 
 @router.get("/{env}", include_in_schema=False)

@@ -6,17 +6,22 @@ Every URL names the environment; every form carries it; the server acts there or
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raxx.common.environments import EnvironmentSpec
-from raxx.common.errors import NotFound
+from raxx.common.errors import BadRequest, NotFound
+from raxx.common.trading_contracts import OrderList
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth.roles import can
 from raxx.console.auth.service import Login
 from raxx.console.deps import FRAGMENT_HEADER, DbDep, EnvReaderDep, StateDep, require_capability, web_actor
+from raxx.console.pages.downloads import audited_download
 from raxx.console.pages.guard import (
     asks_confirmation,
     backend_read,
@@ -30,10 +35,38 @@ from raxx.console.pages.notices import notice_from, redirect_with_notice
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 from raxx.console.trading import service
-from raxx.console.trading.forms import OrderForm, new_client_order_id, parse_order_filter, parse_order_form
+from raxx.console.trading.client import OrderQuery, TradingClient
+from raxx.console.trading.forms import (
+    OrderForm,
+    new_client_order_id,
+    parse_order_filter,
+    parse_order_form,
+    short_ids,
+)
 from raxx.console.trading.refusals import RaptorRefusal
 
 router = APIRouter(tags=["orders"], route_class=AuditedRoute)
+#: Orders per request to Raptor while exporting (its largest page).
+EXPORT_PAGE = 500
+EXPORT_COLUMNS = (
+    "id",
+    "client_order_id",
+    "created_at",
+    "symbol",
+    "side",
+    "type",
+    "time_in_force",
+    "quantity",
+    "limit_price",
+    "status",
+    "filled_quantity",
+    "filled_avg_price",
+    "reject_reason",
+    "cancel_reason",
+    "updated_at",
+    "actor",
+    "request_id",
+)
 
 
 def _order_id(raw: str) -> uuid.UUID:
@@ -63,9 +96,43 @@ async def orders_page(request: Request, state: StateDep, db: DbDep, access: EnvR
         filters=filters,
         page=page,
         backend_error=error,
+        short=short_ids([str(o.id) for o in page.orders]) if page else {},
         refresh_s=state.settings.orders_refresh_s,
         notice=None if fragment else await notice_from(request, db, login, environment=spec.name),
     )
+
+
+@router.get("/{env}/orders/export.csv", response_class=Response)
+async def export_orders(request: Request, state: StateDep, access: EnvReaderDep) -> Response:
+    """Every order the page's filters select (all pages, newest first) as CSV, streamed and audited."""
+    login, spec = access
+    filters = parse_order_filter(request.query_params, request.query_params.getlist("status"))
+    if filters.query is None:
+        raise BadRequest("; ".join(f"{k}: {v}" for k, v in filters.errors.items()))
+    query = replace(filters.query, limit=EXPORT_PAGE, cursor=None)
+    client = service.client_for(state, spec, web_actor(request, login))
+    first = await client.list_orders(query)  # a backend that cannot answer is an error page, not a cut file
+    return await audited_download(
+        request,
+        state,
+        action="order.export",
+        environment=spec.name,
+        filters={k: v for k, v in query.params().items() if v and k not in ("limit", "cursor")},
+        header=EXPORT_COLUMNS,
+        rows=_order_rows(client, query, first),
+        filename=f"raxx-orders-{spec.name}.csv",
+    )
+
+
+async def _order_rows(client: TradingClient, query: OrderQuery, page: OrderList) -> AsyncIterator[list[Any]]:
+    """Rows of every page, following Raptor's keyset cursor: one page in memory at a time."""
+    while True:
+        for order in page.orders:
+            row = order.model_dump(mode="json", include=set(EXPORT_COLUMNS))
+            yield [row[c] for c in EXPORT_COLUMNS]
+        if not page.next_cursor:
+            return
+        page = await client.list_orders(replace(query, cursor=page.next_cursor))
 
 
 @router.get("/{env}/orders/new", response_class=HTMLResponse)

@@ -10,39 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from raxx.common.contracts import BoardHealthPoint, ReleaseBoard
-from raxx.common.db import create_engine
 from raxx.common.logging import log_event
+from raxx.console import release_requests
+from raxx.console.auth.roles import can
 from raxx.console.deps import LoginDep, StateDep
+from raxx.console.ledger import ledger_engine as ledger_engine  # re-exported: the alerts page reads it here
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
 router = APIRouter(tags=["releases"])
 log = logging.getLogger("raxx.console.releases")
 LEDGER_TIMEOUT_S = 3.0
-_ENGINE_KEY = "ledger_engine"
-
-
-def ledger_engine(state: ConsoleState) -> AsyncEngine | None:
-    """One small pool to the ledger, made on first use (None when no ledger is configured)."""
-    url = state.settings.ledger_database_url
-    if not url:
-        return None
-    engine = state.extras.get(_ENGINE_KEY)
-    pools = state.settings.ledger_pools()
-    if engine is None and pools is not None:
-        engine = create_engine(url, application_name="console-releases", pool_size=pools["ledger"])
-        state.extras[_ENGINE_KEY] = engine
-    return engine  # type: ignore[no-any-return,unused-ignore]
 
 
 async def read_board(state: ConsoleState) -> tuple[ReleaseBoard | None, str | None]:
@@ -97,7 +85,12 @@ def duration(seconds: int) -> str:
 
 
 @router.get("/releases", response_class=HTMLResponse)
-async def releases_page(request: Request, state: StateDep, login: LoginDep) -> HTMLResponse:
+async def releases_page(
+    request: Request,
+    state: StateDep,
+    login: LoginDep,
+    asked: Annotated[uuid.UUID | None, Query(alias="request")] = None,
+) -> HTMLResponse:
     board, problem = await read_board(state)
     age = (datetime.now(UTC) - board.generated_at).total_seconds() if board else None
     return await render(
@@ -114,4 +107,7 @@ async def releases_page(request: Request, state: StateDep, login: LoginDep) -> H
         sparkline=sparkline,
         duration=duration,
         known_envs=set(state.registry),
+        can=can,
+        asked=await release_requests.outcome(state, asked) if asked else None,
+        history=await release_requests.recent(state),
     )

@@ -6,46 +6,64 @@
     select.addEventListener("change", function () { select.form.requestSubmit(); });
   });
 
-  // Orders table auto-refresh: fetch this very URL (path and query string, so the
-  // filters and the page stay as they are) asking for the table only, and swap it in.
-  // The fragment names its environment; a fragment for another environment is never
-  // shown (the URL pins this tab to one environment and so does its content).
-  var table = document.getElementById("orders-table");
-  if (!table) { return; }
-  var every = parseInt(table.getAttribute("data-refresh-every") || "0", 10);
-  if (!every || every < 1) { return; }
-  var env = table.getAttribute("data-env");
-  var busy = false;
+  // Copy a full id (the list shows a short one); delegated, so refreshed tables work too.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("button[data-copy]") : null;
+    if (!button || !navigator.clipboard) { return; }
+    navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
+      button.textContent = "Copied";
+      window.setTimeout(function () { button.textContent = "Copy"; }, 1500);
+    }).catch(function () { /* no clipboard permission: the id is in the link's title */ });
+  });
 
-  function interacting() {
-    // Never swap the table under the pointer's click or a focused button.
-    var active = document.activeElement;
-    return active && table.contains(active) && active !== table;
-  }
+  // Live fragments (the orders table, the Overview's panels): fetch this very URL (path and
+  // query string, so the filters and the page stay as they are) asking for the fragment only
+  // (X-Raxx-Fragment: its id), and swap it in; paused while the tab is hidden. A fragment
+  // names its environment; one for another environment is never shown (the URL pins this
+  // tab to one environment and so does its content). Each console instance renders the
+  // same fragment from the shared state, so any instance may answer.
+  document.querySelectorAll("[data-fragment][data-refresh-every]").forEach(function (start) {
+    var id = start.id;
+    var every = parseInt(start.getAttribute("data-refresh-every") || "0", 10);
+    if (!id || !every || every < 1) { return; }
+    var env = start.getAttribute("data-env");
+    var busy = false;
 
-  function refresh() {
-    if (busy || document.hidden || interacting()) { return; }
-    busy = true;
-    fetch(window.location.pathname + window.location.search, {
-      headers: { "X-Raxx-Fragment": "orders-table" },
-      credentials: "same-origin",
-      cache: "no-store"
-    }).then(function (response) {
-      if (response.redirected || (response.headers.get("content-type") || "").indexOf("text/html") !== 0) {
-        return null;  // signed out or something unexpected: leave the page as it is
-      }
-      return response.text();
-    }).then(function (html) {
-      if (!html) { return; }
-      var doc = new DOMParser().parseFromString(html, "text/html");
-      var fresh = doc.getElementById("orders-table");
-      if (fresh && fresh.getAttribute("data-env") === env) {
-        table.replaceWith(fresh);
-        table = fresh;
-      }
-    }).catch(function () { /* offline for a moment: the next tick tries again */ })
-      .finally(function () { busy = false; });
-  }
+    function current() { return document.getElementById(id); }
 
-  window.setInterval(refresh, every * 1000);
+    function interacting(node) {
+      // Never swap the fragment under the pointer's click or a focused control.
+      var active = document.activeElement;
+      return active && node.contains(active) && active !== node;
+    }
+
+    function refresh() {
+      var node = current();
+      if (!node || busy || document.hidden || interacting(node)) { return; }
+      busy = true;
+      fetch(window.location.pathname + window.location.search, {
+        headers: { "X-Raxx-Fragment": id },
+        credentials: "same-origin",
+        cache: "no-store"
+      }).then(function (response) {
+        if (response.redirected || (response.headers.get("content-type") || "").indexOf("text/html") !== 0) {
+          return null;  // signed out or something unexpected: leave the page as it is
+        }
+        return response.text();
+      }).then(function (html) {
+        if (!html) { return; }
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.getElementById(id);
+        var node = current();
+        if (node && fresh && fresh.getAttribute("data-env") === env) {
+          node.replaceWith(fresh);
+        }
+      }).catch(function () { /* offline for a moment: the next tick tries again */ })
+        .finally(function () { busy = false; });
+    }
+
+    window.setInterval(refresh, every * 1000);
+    // A tab shown again catches up at once instead of waiting a whole period.
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) { refresh(); } });
+  });
 })();

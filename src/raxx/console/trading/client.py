@@ -22,6 +22,7 @@ from raxx.common.trading_contracts import (
     OrderList,
     OrderRead,
     OrderStatus,
+    OrderSummary,
     PositionList,
     TradingStateRead,
 )
@@ -37,6 +38,10 @@ class OrderQuery:
 
     statuses: tuple[OrderStatus, ...] = ()
     symbol: str | None = None
+    side: str | None = None
+    client_order_id: str | None = None
+    #: An order id or a prefix of one (Raptor matches it as a primary-key range).
+    order_id: str | None = None
     created_since: str | None = None
     created_until: str | None = None
     limit: int = 50
@@ -46,6 +51,9 @@ class OrderQuery:
         return {
             "status": list(self.statuses),
             "symbol": self.symbol,
+            "side": self.side,
+            "client_order_id": self.client_order_id,
+            "id": self.order_id,
             "created_since": self.created_since,
             "created_until": self.created_until,
             "limit": self.limit,
@@ -72,6 +80,9 @@ class TradingClient:
 
     async def list_orders(self, query: OrderQuery) -> OrderList:
         return self._parse(OrderList, await self._call("GET", "v1/orders", params=query.params()))
+
+    async def order_summary(self) -> OrderSummary:
+        return self._parse(OrderSummary, await self._call("GET", "v1/orders/summary"))
 
     async def get_order(self, order_id: uuid.UUID) -> OrderRead:
         return self._parse(OrderRead, await self._call("GET", f"v1/orders/{order_id}"))

@@ -7,6 +7,7 @@ so the operator hears about them from the console, next to the field.
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from collections.abc import Mapping
@@ -31,6 +32,10 @@ _NUMBER_RE = re.compile(r"^\d{1,10}(\.\d{1,12})?$")
 _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 _CLIENT_ID_RE = re.compile(CLIENT_ORDER_ID_PATTERN)
 _CURSOR_RE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+#: An order id or its first 4+ hex digits (dashes allowed): what Raptor's ``id`` filter takes.
+_ID_PREFIX_RE = re.compile(r"^(?=(?:-*[0-9a-f]){4})[0-9a-f-]{4,36}$")
+#: The shortest id shown in a list; longer where ids in the list share their first digits.
+SHORT_ID_MIN = 8
 ORDER_FIELDS = ("symbol", "side", "type", "quantity", "limit_price", "time_in_force", "client_order_id")
 MAX_REASON = 500
 PAGE_SIZES = (25, 50, 100, 200)
@@ -165,8 +170,10 @@ def _day(raw: str, name: str, errors: dict[str, str]) -> date | None:
 
 def parse_order_filter(params: Mapping[str, str], statuses: list[str]) -> OrderFilter:
     """The orders page's filters from its query string (so a link or a refresh keeps them)."""
-    values = {k: str(params.get(k, "")).strip() for k in ("symbol", "since", "until", "limit", "cursor", "trail")}
+    names = ("symbol", "side", "id", "client_order_id", "since", "until", "limit", "cursor", "trail")
+    values = {k: str(params.get(k, "")).strip() for k in names}
     values["symbol"] = values["symbol"].upper()
+    values["id"] = values["id"].lower()
     parsed = OrderFilter(values=values)
     errors = parsed.errors
     chosen = [s for s in ORDER_STATUSES if s in statuses]
@@ -174,6 +181,12 @@ def parse_order_filter(params: Mapping[str, str], statuses: list[str]) -> OrderF
         errors["status"] = "unknown status"
     if values["symbol"] and not _SYMBOL_RE.match(values["symbol"]):
         errors["symbol"] = "a ticker in capitals, like AAPL"
+    if values["side"] not in ("", "buy", "sell"):
+        errors["side"] = "choose buy, sell or any"
+    if values["id"] and not _ID_PREFIX_RE.match(values["id"]):
+        errors["id"] = "an order id, or its first 4 or more hex digits (as the list shows them)"
+    if values["client_order_id"] and not _CLIENT_ID_RE.match(values["client_order_id"]):
+        errors["client_order_id"] = "letters, digits and . _ : - only, up to 128"
     since, until = _day(values["since"], "since", errors), _day(values["until"], "until", errors)
     if since and until and until < since:
         errors["until"] = "the end is before the start"
@@ -186,6 +199,9 @@ def parse_order_filter(params: Mapping[str, str], statuses: list[str]) -> OrderF
         parsed.query = OrderQuery(
             statuses=tuple(chosen),
             symbol=values["symbol"] or None,
+            side=values["side"] or None,
+            client_order_id=values["client_order_id"] or None,
+            order_id=values["id"] or None,
             created_since=datetime.combine(since, time()).isoformat() if since else None,
             # "until" is a whole day: everything created before the next midnight (UTC).
             created_until=datetime.combine(until + timedelta(days=1), time()).isoformat() if until else None,
@@ -197,4 +213,26 @@ def parse_order_filter(params: Mapping[str, str], statuses: list[str]) -> OrderF
     return parsed
 
 
-__all__ = ["OrderForm", "OrderStatus", "ParsedForm", "parse_order_filter", "parse_order_form", "parse_reason"]
+def short_ids(ids: list[str]) -> dict[str, str]:
+    """Each id's shortest prefix of hex digits (at least ``SHORT_ID_MIN``) that no other id
+    in ``ids`` shares: what a list shows, and what the id filter finds again. UUIDv7 ids
+    begin with their millisecond, so orders placed together need longer prefixes."""
+    digits = {i: i.replace("-", "") for i in ids}
+    ordered = sorted(set(digits.values()))
+    needed: dict[str, int] = {}
+    for left, right in itertools.pairwise(ordered):
+        common = next((n for n, (a, b) in enumerate(zip(left, right, strict=False)) if a != b), len(left))
+        for value in (left, right):
+            needed[value] = max(needed.get(value, SHORT_ID_MIN), common + 1)
+    return {i: d[: needed.get(d, SHORT_ID_MIN)] for i, d in digits.items()}
+
+
+__all__ = [
+    "OrderForm",
+    "OrderStatus",
+    "ParsedForm",
+    "parse_order_filter",
+    "parse_order_form",
+    "parse_reason",
+    "short_ids",
+]

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -213,3 +214,37 @@ class ReleaseBoardSnapshot(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
     generated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     body: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class ReleaseRequest(Base):
+    """A release action asked for outside the gate (the console), carried out by the gate's
+    request runner (``raxx.gate.requests``) through the same functions as the CLI."""
+
+    __tablename__ = "release_request"
+    __table_args__ = (
+        CheckConstraint("action IN ('approve', 'promote', 'rollback')", name="action"),
+        CheckConstraint("status IN ('pending', 'running', 'done', 'refused', 'failed')", name="status"),
+        CheckConstraint("action = 'rollback' OR release_id IS NOT NULL", name="release"),
+        Index("ix_release_request_pending", "requested_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_release_request_requested_at", "requested_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))
+    app: Mapped[str] = mapped_column(String(80))
+    environment: Mapped[str] = mapped_column(String(80))
+    #: approve and promote: the release; rollback: the release to go back to (None: the previous one).
+    release_id: Mapped[str | None] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(200))
+    #: The approval's comment or the rollback's reason.
+    note: Mapped[str | None] = mapped_column(Text)
+    via: Mapped[str] = mapped_column(String(40))
+    via_request_id: Mapped[str | None] = mapped_column(String(128))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    code: Mapped[str | None] = mapped_column(String(80))
+    detail: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

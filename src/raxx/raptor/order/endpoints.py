@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -12,8 +12,18 @@ from raxx.raptor.deps import BrokerDep, DatabaseDep, ReadCaller, RequestIdDep, S
 from raxx.raptor.openapi import AUTH_ERRORS, BODY_ERRORS, error_responses
 from raxx.raptor.order import cursor as cursors
 from raxx.raptor.order import service
+from raxx.raptor.order.idprefix import id_range
 from raxx.raptor.order.repository import OrderFilter
-from raxx.raptor.order.schemas import CancelAllResult, OrderCreate, OrderList, OrderRead, OrderStatus, order_bytes
+from raxx.raptor.order.schemas import (
+    CLIENT_ORDER_ID_PATTERN,
+    CancelAllResult,
+    OrderCreate,
+    OrderList,
+    OrderRead,
+    OrderStatus,
+    OrderSummary,
+    order_bytes,
+)
 from raxx.raptor.wire import Symbol
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -62,6 +72,11 @@ async def submit_order(
     "",
     response_model=OrderList,
     summary="List orders, newest first, with cursor pagination",
+    description=(
+        "Filters combine (AND): `status` (repeatable), `symbol`, `side`, `client_order_id` (exact), `id` (a full "
+        "order id or a prefix of 4+ hex digits), `created_since`/`created_until`. Pages are keyset (the cursor "
+        "is the last order's created_at and id), so a page costs the same however deep."
+    ),
     responses=error_responses(*AUTH_ERRORS),
 )
 async def list_orders(
@@ -69,6 +84,11 @@ async def list_orders(
     caller: ReadCaller,
     status: Annotated[list[OrderStatus] | None, Query(description="repeat to match any of several")] = None,
     symbol: Symbol | None = None,
+    side: Literal["buy", "sell"] | None = None,
+    client_order_id: Annotated[str | None, Query(min_length=1, max_length=128, pattern=CLIENT_ORDER_ID_PATTERN)] = None,
+    id: Annotated[
+        str | None, Query(max_length=36, description="an order id, or its first 4 or more hex digits")
+    ] = None,
     created_since: Annotated[datetime | None, Query(description="inclusive; no offset means UTC")] = None,
     created_until: Annotated[datetime | None, Query(description="exclusive; no offset means UTC")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
@@ -78,12 +98,25 @@ async def list_orders(
         limit=limit,
         statuses=status or (),
         symbol=symbol,
+        side=side,
+        client_order_id=client_order_id,
+        id_range=id_range(id) if id else None,
         since=_utc(created_since),
         until=_utc(created_until),
         before=cursors.decode(cursor) if cursor else None,
     )
     body = await service.list_json(db, page)
     return Response(body, media_type=JSON)
+
+
+@router.get(
+    "/summary",
+    response_model=OrderSummary,
+    summary="Counts for an overview: open orders; orders, fills and rejections by reason today (UTC)",
+    responses=error_responses(*AUTH_ERRORS),
+)
+async def order_summary(session: SessionDep, caller: ReadCaller) -> OrderSummary:
+    return await service.summary(session, now=datetime.now(UTC))
 
 
 @router.delete(

@@ -165,12 +165,18 @@ _LIST_JSON = pgsql.SQL(
 @dataclass(frozen=True)
 class OrderFilter:
     """Which orders a page of the list holds, newest first: at most ``limit``, of the given
-    statuses (any when empty) and symbol, created in [since, until), and older than
+    statuses (any when empty), symbol, side, client order id and id range, created in
+    [since, until), and older than
     ``before``, the (created_at, id) of the previous page's last order."""
 
     limit: int
     statuses: Sequence[str] = ()
     symbol: str | None = None
+    side: str | None = None
+    client_order_id: str | None = None
+    #: Inclusive bounds of the ids an id or id prefix names (``order.idprefix``): a range
+    #: scan of the primary key, not a text match over every id.
+    id_range: tuple[uuid.UUID, uuid.UUID] | None = None
     since: datetime | None = None
     until: datetime | None = None
     before: tuple[datetime, uuid.UUID] | None = None
@@ -188,6 +194,15 @@ async def list_page_json(conn: psycopg.AsyncConnection[Any], page: OrderFilter) 
     if page.symbol:
         conditions.append("o.symbol = %(symbol)s")
         params["symbol"] = page.symbol
+    if page.side:
+        conditions.append("o.side = %(side)s")
+        params["side"] = page.side
+    if page.client_order_id:
+        conditions.append("o.client_order_id = %(client_order_id)s")
+        params["client_order_id"] = page.client_order_id
+    if page.id_range:
+        conditions.append("o.id BETWEEN %(id_low)s AND %(id_high)s")
+        params["id_low"], params["id_high"] = page.id_range
     if page.since:
         conditions.append("o.created_at >= %(since)s")
         params["since"] = page.since
@@ -204,3 +219,29 @@ async def list_page_json(conn: psycopg.AsyncConnection[Any], page: OrderFilter) 
     assert row is not None  # an aggregate without GROUP BY returns one row
     joined, has_more, last_at, last_id = row
     return JsonPage(orders_json=joined, has_more=has_more, last_key=(last_at, last_id) if has_more else None)
+
+
+# The Overview's orders panel in one statement: open orders through the partial index of
+# open orders, today's through the (created_at, id) index; nothing scans the whole table.
+# A rejection's reason is grouped by its kind, the text before the colon (the amounts after
+# it differ per order).
+_SUMMARY = text(
+    """
+    WITH today AS (
+        SELECT status, reject_reason, jsonb_array_length(fills) AS fills FROM orders WHERE created_at >= :day
+    )
+    SELECT (SELECT count(*) FROM orders WHERE status IN ('new', 'partially_filled')) AS open_orders,
+           (SELECT count(*) FROM today) AS placed_today,
+           (SELECT COALESCE(sum(fills), 0) FROM today) AS fills_today,
+           (SELECT COALESCE(jsonb_object_agg(reason, n), '{}'::jsonb) FROM (
+               SELECT COALESCE(split_part(reject_reason, ':', 1), '') AS reason, count(*) AS n FROM today
+               WHERE status = 'rejected' GROUP BY 1
+           ) r) AS rejected_today
+    """
+)
+
+
+async def summary(session: Db, *, day: datetime) -> RowMapping:
+    """Counts for the console's Overview: open orders, and orders placed since ``day`` with
+    their fills and their rejections by reason."""
+    return (await session.execute(_SUMMARY, {"day": day})).mappings().one()

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from raxx.raptor.wire import DecimalStr, Symbol
 
+#: What a client order id may hold (the idempotency key, in submissions and list filters).
+CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
 OrderStatus = Literal["new", "partially_filled", "filled", "canceled", "rejected"]
 
 
@@ -36,7 +38,7 @@ class OrderCreate(BaseModel):
         default=None,
         min_length=1,
         max_length=128,
-        pattern=r"^[A-Za-z0-9._:-]+$",
+        pattern=CLIENT_ORDER_ID_PATTERN,
         description="the idempotency key: the same id with the same body returns the original order; "
         "Raptor generates one when absent",
     )
@@ -88,6 +90,18 @@ class OrderRead(BaseModel):
 class OrderList(BaseModel):
     orders: list[OrderRead]
     next_cursor: str | None = Field(description="pass as `cursor` for the next (older) page; null at the end")
+
+
+class OrderSummary(BaseModel):
+    """What the console's Overview shows of the orders, from one query."""
+
+    day_start: datetime = Field(description="midnight UTC today: what 'today' counts from")
+    open_orders: int = Field(description="orders new or partially filled, of any day")
+    placed_today: int
+    fills_today: int = Field(description="fills of the orders placed today")
+    rejected_today: dict[str, int] = Field(
+        description="orders placed today and rejected, by the kind of reject_reason (before its colon)"
+    )
 
 
 class CancelFailure(BaseModel):

@@ -13,7 +13,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import psycopg
@@ -39,7 +39,14 @@ from raxx.raptor.errors import IdempotencyConflict, OrderNotCancelable, OrderNot
 from raxx.raptor.logctx import raptor_event
 from raxx.raptor.order import cursor as cursors
 from raxx.raptor.order import repository
-from raxx.raptor.order.schemas import CancelAllResult, CancelFailure, OrderCreate, OrderRead, order_bytes
+from raxx.raptor.order.schemas import (
+    CancelAllResult,
+    CancelFailure,
+    OrderCreate,
+    OrderRead,
+    OrderSummary,
+    order_bytes,
+)
 from raxx.raptor.requestlog import repository as requests
 from raxx.raptor.token.service import Caller
 from raxx.raptor.trading import repository as trading_repository
@@ -288,6 +295,19 @@ async def _replay(
     )
     raptor_event(log, "order.submit.replayed", order_id=str(existing["id"]))
     return to_read(existing)
+
+
+async def summary(session: AsyncSession, *, now: datetime) -> OrderSummary:
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    row = await repository.summary(session, day=day)
+    rejected = {reason or "(no reason given)": int(n) for reason, n in row["rejected_today"].items()}
+    return OrderSummary(
+        day_start=day,
+        open_orders=row["open_orders"],
+        placed_today=row["placed_today"],
+        fills_today=int(row["fills_today"]),
+        rejected_today=rejected,
+    )
 
 
 async def list_json(db: RaptorDatabase, page: repository.OrderFilter) -> bytes:
