@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.processes",
     "tests.fixtures.report",
+    "tests.fixtures.oidc",
 ]
 
 

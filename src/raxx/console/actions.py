@@ -23,6 +23,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from raxx.common.errors import Forbidden
@@ -93,6 +94,15 @@ class Actor:
     user_agent: str | None = None
     #: The audit record the route opened for this request (None outside an audited route).
     audit_scope: AuditScope | None = None
+    #: How and when the operator authenticated (``password``/``oidc``, ``auth_time``): web sessions.
+    auth_method: str | None = None
+    auth_time: datetime | None = None
+
+    def auth_params(self) -> dict[str, Any]:
+        """What the audit trail records of how the actor authenticated (empty for API tokens)."""
+        if self.auth_method is None:
+            return {}
+        return {"auth_method": self.auth_method, "auth_time": self.auth_time.isoformat() if self.auth_time else None}
 
     def call_context(self) -> CallContext:
         """What Raptor is told: this request's id and the operator (``X-Raxx-Actor``)."""
@@ -172,9 +182,12 @@ async def perform(trail: AuditTrail, actor: Actor, action: Action, work: Callabl
         # The record says "only a confirmation was asked": acting inside it would hide the action.
         raise RuntimeError(f"{action.name} may not run inside the record of a confirmation prompt")
     if actor.audit_scope is not None:
-        actor.audit_scope.set(action=action.name, target=action.target, channel=actor.channel, **action.params)
+        actor.audit_scope.set(
+            action=action.name, target=action.target, channel=actor.channel, **actor.auth_params(), **action.params
+        )
         return await work(ActionScope(call=actor.call_context(), audit=actor.audit_scope))
+    params = {**actor.auth_params(), **action.params}
     async with trail.action(
-        actor.audit_context(action.environment), action.name, target=action.target, params=dict(action.params)
+        actor.audit_context(action.environment), action.name, target=action.target, params=params
     ) as scope:
         return await work(ActionScope(call=actor.call_context(), audit=scope))

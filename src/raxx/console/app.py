@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import httpx
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -27,6 +28,7 @@ from raxx.console.apitoken.service import ApiTokenVerifier
 from raxx.console.audit.background import start_audit_tasks
 from raxx.console.audit.checkpoint import checkpoint_keys
 from raxx.console.audit.service import AuditContext, AuditTrail
+from raxx.console.auth.oidc import ClientConfig, OidcClient
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
 from raxx.console.errors import install_console_error_handlers
@@ -36,6 +38,7 @@ from raxx.console.pages import (
     auth,
     compare,
     home,
+    oidc,
     orders,
     portfolio,
     release_actions,
@@ -71,6 +74,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     api.router,  # first: the JSON API's reads are the hot path, and routes are matched in order
     theme.router,
     auth.router,
+    oidc.router,
     switcher.router,
     audit.router,
     compare.router,
@@ -85,6 +89,26 @@ ROUTERS: tuple[APIRouter, ...] = (
     home.router,  # last: its /{env} catch-all redirect must not shadow the others
 )
 STATIC_DIR = __file__.rsplit("/", 1)[0] + "/static"
+
+
+def oidc_client(settings: ConsoleSettings) -> OidcClient | None:
+    """The identity provider's client, or None when single sign-on is off."""
+    if settings.oidc_issuer is None or settings.oidc_client_id is None:
+        return None
+    config = ClientConfig(
+        issuer=settings.oidc_issuer,
+        client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret,
+        scopes=settings.oidc_scopes,
+        groups_claim=settings.oidc_groups_claim,
+        username_claim=settings.oidc_username_claim,
+        clock_skew=timedelta(seconds=settings.oidc_clock_skew_s),
+        jwks_refresh=timedelta(seconds=settings.oidc_jwks_refresh_s),
+    )
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.raptor_timeout_s, connect=settings.raptor_connect_timeout_s)
+    )
+    return OidcClient(config, http)
 
 
 def login_policy(settings: ConsoleSettings) -> LoginPolicy:
@@ -166,6 +190,7 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
         )
         trail = AuditTrail(engine)
         outbox = Alerts(engine, source="console")
+        sso = oidc_client(settings)
         _record_mismatches(clients, trail, outbox)
         await clients.start()
         app.state.console = ConsoleState(
@@ -181,6 +206,7 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
             api_tokens=ApiTokenVerifier(engine, cache_seconds=settings.api_token_cache_s),
             audit_keys=audit_keys,
             alerts=outbox,
+            oidc=sso,
         )
         watcher = asyncio.create_task(_identity_watch(clients, settings.identity_ttl_s))
         audit_tasks = start_audit_tasks(engine, clients, settings, audit_keys, outbox)
@@ -197,6 +223,8 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
                     await task
             await clients.close()
             tracing.flush()
+            if sso is not None:
+                await sso.http.aclose()
             ledger = app.state.console.extras.get("ledger_engine")
             if ledger is not None:
                 await ledger.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -89,12 +90,59 @@ class ConsoleSettings(BaseSettings):
         default=10.0, gt=0, description="an audit attempt with no outcome after this long is reconciled"
     )
 
+    # -- OpenID Connect sign-in (docs/authentication.md); off while CONSOLE_OIDC_ISSUER is unset --
+    oidc_issuer: str | None = Field(
+        default=None, description="the identity provider's issuer URL; set: SSO on, passwords for break-glass only"
+    )
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = Field(default=None, description="the console's client secret at the provider")
+    oidc_scopes: str = Field(default="openid email profile", description="scopes asked for (add groups for Okta)")
+    oidc_groups_claim: str = Field(default="groups", description="the ID token claim listing the user's groups")
+    oidc_username_claim: str = Field(default="email", description="the ID token claim that names the console user")
+    oidc_role_map: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description='JSON: group -> {environment: role}; e.g. {"raxx-prod-ops": {"prod": "operator"}}; deny by default',
+    )
+    oidc_redirect_url: str | None = Field(
+        default=None,
+        description="the callback URL registered at the provider; default: this console's /login/oidc/callback",
+    )
+    oidc_clock_skew_s: float = Field(default=60.0, ge=0, le=600, description="leeway for exp/iat/auth_time")
+    oidc_jwks_refresh_s: float = Field(
+        default=60.0, ge=0, le=3600, description="at most one JWKS refetch (unknown key id) this often"
+    )
+    oidc_display_name: str = Field(default="single sign-on", description="the sign-in button says 'Sign in with ...'")
+    recent_auth_minutes: float = Field(
+        default=15.0, gt=0, le=1440, description="prod mutations need a sign-in newer than this (auth_time)"
+    )
+
     @model_validator(mode="after")
     def _no_placeholder_secret(self) -> ConsoleSettings:
         refuse_placeholder("CONSOLE_SECRET_KEY", self.secret_key, development=self.development)
         if not self.development and len(self.secret_key) < 32:
             raise ValueError("CONSOLE_SECRET_KEY must be at least 32 characters outside development")
         return self
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> ConsoleSettings:
+        if self.oidc_issuer is None:
+            return self
+        if not self.oidc_client_id:
+            raise ValueError("CONSOLE_OIDC_CLIENT_ID is required when CONSOLE_OIDC_ISSUER is set")
+        loopback = urlsplit(self.oidc_issuer).hostname in ("127.0.0.1", "localhost", "::1")
+        if not self.development and not loopback and not self.oidc_issuer.startswith("https://"):
+            raise ValueError("CONSOLE_OIDC_ISSUER must be an https:// URL (http only on loopback or in development)")
+        for group, grants in self.oidc_role_map.items():
+            for environment, role in grants.items():
+                if role not in ("viewer", "operator", "admin", "auditor"):
+                    raise ValueError(
+                        f"CONSOLE_OIDC_ROLE_MAP: group {group!r} grants unknown role {role!r} in {environment}"
+                    )
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None
 
     @property
     def migrations_url(self) -> str:

@@ -112,6 +112,8 @@ def web_actor(request: Request, login: Login) -> Actor:
         client_ip=client_ip(request),
         user_agent=user_agent(request),
         audit_scope=getattr(request.state, "audit", None),
+        auth_method=login.auth_method,
+        auth_time=login.auth_time,
     )
     request.state.actor = actor
     return actor

@@ -58,3 +58,8 @@ def session_cookie_name(secure: bool) -> str:
 
 def login_csrf_cookie_name(secure: bool) -> str:
     return "__Host-raxx_login" if secure else "raxx_login"
+
+
+def oidc_state_cookie_name(secure: bool) -> str:
+    """The ``state`` of this browser's trip to the identity provider."""
+    return "__Host-raxx_oidc" if secure else "raxx_oidc"

@@ -14,6 +14,7 @@ from raxx.common.environments import EnvironmentRegistry
 from raxx.console.apitoken.service import ApiTokenVerifier
 from raxx.console.audit.checkpoint import CheckpointKeys
 from raxx.console.audit.service import AuditTrail
+from raxx.console.auth.oidc import OidcClient
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
 from raxx.console.raptor_client import RaptorClients
@@ -38,3 +39,5 @@ class ConsoleState:
     extras: dict[str, Any] = field(default_factory=dict)
     #: Checkpoint keys: the signer, and the public keys the console publishes.
     audit_keys: CheckpointKeys = field(default_factory=CheckpointKeys)
+    #: The identity provider's client, when single sign-on is configured (``CONSOLE_OIDC_*``).
+    oidc: OidcClient | None = None

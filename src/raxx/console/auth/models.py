@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -17,9 +18,17 @@ ROLES = ("viewer", "operator", "admin", "auditor")
 class User(IdMixin, TimestampMixin, Base):
     __tablename__ = "console_user"
 
+    __table_args__ = (UniqueConstraint("oidc_issuer", "oidc_subject"),)
+
     name: Mapped[str] = mapped_column(String(64), unique=True)
-    password_hash: Mapped[str] = mapped_column(Text)
+    #: None for a user who signs in only through the identity provider.
+    password_hash: Mapped[str | None] = mapped_column(Text)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: May sign in with a password while OpenID Connect is configured (audited, alerts).
+    break_glass: Mapped[bool] = mapped_column(default=False, server_default="false")
+    #: The identity provider's ``iss`` and ``sub`` of a user created by an OIDC sign-in.
+    oidc_issuer: Mapped[str | None] = mapped_column(String(512))
+    oidc_subject: Mapped[str | None] = mapped_column(String(255))
 
 
 class UserRole(Base):
@@ -52,6 +61,12 @@ class Session(TimestampMixin, Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     client_ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(256))
+    #: How and when the user last proved who they are: ``password`` (now) or ``oidc``
+    #: (the ID token's ``auth_time``). Step-up sign-ins move ``auth_time`` forward.
+    auth_method: Mapped[str] = mapped_column(String(16), default="password", server_default="password")
+    auth_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The last ID token, sent back as ``id_token_hint`` to the provider's end-session endpoint.
+    id_token: Mapped[str | None] = mapped_column(Text)
 
 
 class LoginAttempt(Base):
@@ -83,3 +98,31 @@ class Flash(Base):
     key: Mapped[str] = mapped_column(String(32))
     counts: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class OidcFlow(Base):
+    """One trip to the identity provider: what the callback must match, and where to go back to.
+
+    The ``state`` itself is only in the browser's cookie and the provider's redirect; this
+    row is found by its SHA-256. A used row stays until it expires, so a nonce seen again
+    is told apart as a replay.
+    """
+
+    __tablename__ = "console_oidc_flow"
+    __table_args__ = (
+        Index("ix_console_oidc_flow_nonce", "nonce"),
+        CheckConstraint("purpose IN ('login', 'stepup')", name="purpose"),
+    )
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    purpose: Mapped[str] = mapped_column(String(16))
+    #: The session a step-up belongs to (only that session may complete it).
+    session_hash: Mapped[str | None] = mapped_column(String(64))
+    next_path: Mapped[str | None] = mapped_column(String(512))
+    #: A step-up's interrupted action and its form, to show its confirmation page again.
+    resume: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raxx.console.auth.models import Flash, LoginAttempt, Session, User, UserRole
+from raxx.console.auth.models import Flash, LoginAttempt, OidcFlow, Session, User, UserRole
 
 
 async def user_by_name(db: AsyncSession, name: str) -> User | None:
@@ -148,3 +148,35 @@ async def users_with_roles(db: AsyncSession) -> list[tuple[User, dict[str, str]]
     ).all():
         roles.setdefault(user_id, {})[environment] = role
     return [(user, roles.get(user.id, {})) for user in users]
+
+
+async def user_by_subject(db: AsyncSession, issuer: str, subject: str) -> User | None:
+    stmt = select(User).where(User.oidc_issuer == issuer, User.oidc_subject == subject)
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def replace_roles(db: AsyncSession, user_id: uuid.UUID, roles: dict[str, str]) -> None:
+    """Make ``roles`` the user's roles: those not in it are removed."""
+    await db.execute(
+        delete(UserRole).where(UserRole.user_id == user_id, UserRole.environment.not_in(list(roles) or [""]))
+    )
+    for environment, role in roles.items():
+        await upsert_role(db, user_id, environment, role)
+
+
+async def session_by_hash(db: AsyncSession, id_hash: str) -> Session | None:
+    return await db.get(Session, id_hash)
+
+
+async def flow_for_update(db: AsyncSession, state_hash: str) -> OidcFlow | None:
+    stmt = select(OidcFlow).where(OidcFlow.state_hash == state_hash).with_for_update()
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def used_flow_with_nonce(db: AsyncSession, nonce: str) -> OidcFlow | None:
+    stmt = select(OidcFlow).where(OidcFlow.nonce == nonce, OidcFlow.used_at.is_not(None)).limit(1)
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def purge_flows(db: AsyncSession, *, before: datetime) -> None:
+    await db.execute(delete(OidcFlow).where(OidcFlow.expires_at < before))

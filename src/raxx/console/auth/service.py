@@ -54,13 +54,19 @@ class Login:
     user_id: uuid.UUID
     user_name: str
     roles: dict[str, str]
+    #: How and when the user last proved who they are (``password`` or ``oidc``; ``auth_time``).
+    auth_method: str = "password"
+    auth_time: datetime | None = None
 
 
-async def create_user(db: AsyncSession, name: str, password: str, roles: dict[str, str]) -> User:
+async def create_user(
+    db: AsyncSession, name: str, password: str, roles: dict[str, str], *, break_glass: bool = False
+) -> User:
+    """A local user. ``break_glass``: may still sign in with the password while SSO is configured."""
     if await repository.user_by_name(db, name):
         raise Conflict(f"user {name!r} already exists")
     check_policy(password, username=name)
-    user = User(name=name, password_hash=await hash_password(password))
+    user = User(name=name, password_hash=await hash_password(password), break_glass=break_glass)
     db.add(user)
     await db.flush()
     for environment, role in roles.items():
@@ -124,18 +130,28 @@ async def open_session(
     client_ip: str,
     user_agent: str,
     policy: LoginPolicy,
+    auth_method: str = "password",
+    auth_time: datetime | None = None,
+    id_token: str | None = None,
 ) -> str:
-    """A new session with a new id (never reuse one from before login); returns the cookie token."""
+    """A new session with a new id (never reuse one from before login); returns the cookie token.
+
+    ``auth_time``: when the user authenticated (the ID token's, for ``oidc``; now by default).
+    """
     token = secrets.token_urlsafe(32)
+    now = utcnow()
     db.add(
         Session(
             id_hash=hash_token(token),
             user_id=user.id,
             csrf_token=secrets.token_urlsafe(32),
             current_env=environment,
-            expires_at=utcnow() + policy.session_lifetime,
+            expires_at=now + policy.session_lifetime,
             client_ip=client_ip[:64],
             user_agent=user_agent[:256],
+            auth_method=auth_method,
+            auth_time=auth_time or now,
+            id_token=id_token,
         )
     )
     await db.flush()
@@ -172,6 +188,8 @@ async def load_login(
         user_id=user.id,
         user_name=user.name,
         roles=roles,
+        auth_method=session.auth_method,
+        auth_time=session.auth_time,
     )
 
 

@@ -8,10 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from raxx.common.asgi import request_id_of
+from raxx.common.clock import utcnow
 from raxx.common.errors import TooManyRequests, Unauthorized
 from raxx.common.logging import log_event
 from raxx.console.audit.routes import AuditedRoute, audited
-from raxx.console.auth import service
+from raxx.console.audit.service import AuditContext
+from raxx.console.auth import repository, service
 from raxx.console.deps import DbDep, LoginDep, OptionalLoginDep, StateDep, client_ip, is_secure, user_agent
 from raxx.console.pages.forms import (
     check_csrf,
@@ -51,6 +54,7 @@ async def _login_page(
         next=safe_next(next_path),
         login_csrf=login_csrf_token(state.settings.secret_key, nonce),
         default_label=state.registry[state.registry.default].label,
+        sso_name=state.settings.oidc_display_name if state.oidc is not None else None,
     )
     secure = is_secure(request, state)
     response.set_cookie(
@@ -107,6 +111,17 @@ async def login_submit(
         return await _login_page(
             request, state, error=str(exc.detail), status_code=exc.status_code, username=username, next_path=next
         )
+    if state.oidc is not None and not user.break_glass:
+        log_event(log, "console.login.password_off", level=logging.WARNING, username=user.name)
+        request.state.audit.set("denied", error="password_disabled: single sign-on is on; not a break-glass account")
+        return await _login_page(
+            request,
+            state,
+            status_code=403,
+            next_path=next,
+            error=f"Password sign-in is off: sign in with {state.settings.oidc_display_name}. "
+            "Only break-glass accounts use a password.",
+        )
     token = await service.open_session(
         db,
         user,
@@ -117,7 +132,11 @@ async def login_submit(
     )
     log_event(log, "console.login.ok", username=user.name, client_ip=client_ip(request))
     request.state.audit.identify(user.id, user.name)
-    request.state.audit.set("ok", user_id=str(user.id))
+    request.state.audit.set(
+        "ok", user_id=str(user.id), method="password", auth_time=utcnow().isoformat(), break_glass=user.break_glass
+    )
+    if state.oidc is not None:
+        await break_glass_used(request, state, user.name)
     response = RedirectResponse(safe_next(next) or f"/{state.registry.default}/", status_code=303)
     # A browser-session cookie (no Max-Age/Expires): closing the browser forgets it, and
     # the server ends the session anyway after the idle or absolute timeout (LoginPolicy).
@@ -125,6 +144,27 @@ async def login_submit(
     response.set_cookie(session_cookie_name(secure), token, httponly=True, samesite="strict", secure=secure, path="/")
     response.delete_cookie(login_csrf_cookie_name(secure), path="/")
     return response
+
+
+async def break_glass_used(request: Request, state: ConsoleState, user_name: str) -> None:
+    """A break-glass password sign-in while single sign-on is on: someone must know.
+
+    Recorded as its own audit event (``auth.break_glass``) and logged at WARNING; this is
+    the one place that raises the alert for it.
+    """
+    log_event(log, "console.break_glass.used", level=logging.WARNING, username=user_name, client_ip=client_ip(request))
+    await state.audit.record(
+        AuditContext(
+            actor_name=user_name,
+            request_id=request_id_of(request),
+            client_ip=client_ip(request),
+            user_agent=user_agent(request),
+        ),
+        "auth.break_glass",
+        outcome="ok",
+        target=user_name,
+        params={"method": "password", "alert": "break-glass sign-in while single sign-on is configured"},
+    )
 
 
 @router.post("/logout")
@@ -137,9 +177,21 @@ async def logout(
     csrf_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     check_csrf(request, login, csrf_token)
+    session = await repository.session_by_hash(db, login.session_hash)
     await service.end_session(db, login)
     log_event(log, "console.logout.ok", username=login.user_name)
-    response = RedirectResponse("/login", status_code=303)
+    to = "/login"
+    if state.oidc is not None and login.auth_method == "oidc":
+        # The provider's session ends too, so "sign in" does not silently sign the same person in again.
+        back = str(request.base_url).rstrip("/") + "/login"
+        to = (
+            await state.oidc.end_session_url(
+                id_token=session.id_token if session else None, post_logout_redirect_uri=back
+            )
+            or to
+        )
+        request.state.audit.set(end_session=to != "/login")
+    response = RedirectResponse(to, status_code=303)
     secure = is_secure(request, state)  # a __Host- cookie is only replaced by a Secure one
     response.delete_cookie(session_cookie_name(secure), path="/", secure=secure, httponly=True, samesite="strict")
     # The browser drops what this origin left behind: cookies, storage and cached pages.

@@ -4,8 +4,9 @@
 2. the form's environment is the URL's environment (400, recorded, nothing sent);
 3. the operator's role in *that* environment allows the action (403, recorded);
 4. the input parses (the form comes back with fields marked, nothing sent): the page's job;
-5. in a protected environment, a typed confirmation bound to this exact action (see
-   :func:`confirmation_gate`);
+5. in a protected environment, a recent sign-in when single sign-on is configured (older
+   sessions go to the identity provider and come back to this action's confirmation
+   page), then a typed confirmation bound to this exact action (see :func:`confirmation_gate`);
 6. then :func:`raxx.console.actions.perform` records the attempt and acts.
 """
 
@@ -16,19 +17,21 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raxx.common.clock import utcnow
 from raxx.common.environments import EnvironmentSpec
-from raxx.common.errors import RaxxError
+from raxx.common.errors import BadRequest, Forbidden, RaxxError
 from raxx.console.actions import ACTIONS, Action
 from raxx.console.audit.routes import PromptRule
 from raxx.console.audit.service import PROMPT_SUFFIX, Outcome
+from raxx.console.auth import sso
 from raxx.console.auth.service import Login
 from raxx.console.confirmation import service as confirmations
 from raxx.console.deps import require_capability
 from raxx.console.pages.forms import check_csrf, check_form_environment
+from raxx.console.pages.provider import provider_redirect, recent_auth_age
 from raxx.console.raptor_client import BackendMisconfigured, BackendNotConfigured, BackendUnavailable
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
@@ -86,12 +89,16 @@ async def confirmation_gate(
     spec: EnvironmentSpec,
     action: Action,
     form: dict[str, str],
-) -> HTMLResponse | None:
-    """None: go ahead. Otherwise the typed-confirmation page to show instead of acting.
+) -> Response | None:
+    """None: go ahead. Otherwise the page (or redirect) to answer instead of acting.
 
     Only actions listed in the environment's ``confirm_actions`` (protected environments)
-    ask; everything else passes straight through.
+    ask; everything else passes straight through. Before that, any mutation in a
+    protected environment needs a recent sign-in (:func:`step_up_gate`).
     """
+    step_up = await step_up_gate(request, state, db, login, spec, action, form)
+    if step_up is not None:
+        return step_up
     if not spec.needs_confirmation(action.name):
         return None
     what = confirmable(action)
@@ -121,6 +128,84 @@ async def confirmation_gate(
         return await _confirm_page(request, state, login, spec, action, form, token, errors=errors, status_code=422)
     await confirmations.consume(db, verified, what, now=utcnow())
     return None
+
+
+class RecentSignInRequired(Forbidden):
+    code = "recent_sign_in_required"
+
+
+async def step_up_gate(
+    request: Request,
+    state: ConsoleState,
+    db: AsyncSession,
+    login: Login,
+    spec: EnvironmentSpec,
+    action: Action,
+    form: dict[str, str],
+) -> Response | None:
+    """None: the sign-in is recent enough (or no single sign-on). Otherwise the redirect to
+    the identity provider (``max_age``, ``prompt=login``); it comes back to
+    ``/login/oidc/resume/...``, which shows this action's confirmation page. Nothing acts."""
+    if not spec.protected or state.oidc is None:
+        return None
+    max_age = recent_auth_age(state)
+    if sso.is_recent(login.auth_time, max_age=max_age, now=utcnow()):
+        return None
+    minutes = f"{state.settings.recent_auth_minutes:g}"
+    if login.auth_method != "oidc":  # a break-glass password session: no provider to ask
+        raise RecentSignInRequired(
+            f"{spec.label} actions need a sign-in within the last {minutes} minutes: "
+            "sign out and sign in again. Nothing was done.",
+            extra={"environment": spec.name, "action": action.name},
+        )
+    resume = {
+        "action": {
+            "name": action.name,
+            "environment": action.environment,
+            "target": action.target,
+            "params": {k: str(v) for k, v in action.params.items()},
+        },
+        "form": {k: v for k, v in form.items() if k not in ("csrf_token", "confirm_token")},
+    }
+    flow = await sso.start_flow(
+        db, purpose="stepup", session_hash=login.session_hash, next_path=request.url.path, resume=resume
+    )
+    _note(request, "ok", acted=False, reason=f"a sign-in within {minutes} minutes asked (identity provider)")
+    return await provider_redirect(request, state, flow, max_age=int(max_age.total_seconds()))
+
+
+async def resume_page(
+    request: Request,
+    state: ConsoleState,
+    db: AsyncSession,
+    login: Login,
+    resume: dict[str, Any],
+    *,
+    post_to: str,
+) -> HTMLResponse:
+    """The confirmation page of an action a step-up interrupted, with the form as it was."""
+    saved = resume.get("action") or {}
+    spec = state.registry[str(saved.get("environment"))]
+    action = Action(
+        name=str(saved.get("name")), environment=spec.name, target=saved.get("target"), params=saved.get("params") or {}
+    )
+    if action.name not in ACTIONS:
+        raise BadRequest("this interrupted action is not one the console knows")
+    require_capability(login, spec.name, ACTIONS[action.name], action=action.name)  # roles may have changed
+    form = {k: str(v) for k, v in (resume.get("form") or {}).items()}
+    typed = spec.needs_confirmation(action.name)
+    token = ""
+    if typed:
+        token = confirmations.issue(
+            state.settings.secret_key,
+            confirmable(action),
+            session_hash=login.session_hash,
+            now=utcnow(),
+            ttl=timedelta(seconds=state.settings.confirm_ttl_s),
+        )
+    return await _confirm_page(
+        request, state, login, spec, action, form, token, errors={}, post_to=post_to, typed_required=typed
+    )
 
 
 def _note(request: Request, outcome: Outcome, *, error: str | None = None, **params: Any) -> None:
@@ -153,6 +238,8 @@ async def _confirm_page(
     *,
     errors: dict[str, str],
     status_code: int = 200,
+    post_to: str | None = None,
+    typed_required: bool = True,
 ) -> HTMLResponse:
     carried: dict[str, Any] = {
         k: v for k, v in form.items() if k not in CONFIRM_FIELDS and k not in ("csrf_token", "environment")
@@ -165,7 +252,8 @@ async def _confirm_page(
         login=login,
         status_code=status_code,
         action=action,
-        post_to=request.url.path,
+        post_to=post_to or request.url.path,
+        typed_required=typed_required,
         carried=carried,
         confirm_token=token,
         typed={"typed_env": form.get("typed_env", ""), "typed_target": form.get("typed_target", "")},

@@ -1,0 +1,166 @@
+"""Sign-in through the identity provider (OpenID Connect), and the step-up round trip.
+
+``GET /login/oidc`` starts a sign-in; ``GET /login/oidc/callback`` is where the provider
+sends the browser back (for a sign-in or a step-up); ``GET /login/oidc/resume/{ref}``
+shows the confirmation page of the action a step-up interrupted, with its parameters.
+Every callback outcome is one audit event (``auth.login`` or ``auth.stepup``, method
+``oidc``), a refusal with the exact reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from raxx.common.asgi import request_id_of
+from raxx.common.clock import utcnow
+from raxx.common.errors import NotFound
+from raxx.common.logging import log_event
+from raxx.console.audit.routes import AuditedRoute
+from raxx.console.audit.service import AuditContext, Outcome
+from raxx.console.auth import repository, service, sso
+from raxx.console.auth.oidc import IdClaims, OidcRefused
+from raxx.console.deps import DbDep, LoginDep, StateDep, client_ip, is_secure, user_agent
+from raxx.console.pages.forms import safe_next
+from raxx.console.pages.guard import resume_page
+from raxx.console.pages.provider import oidc_client, provider_redirect, recent_auth_age, redirect_uri
+from raxx.console.security import oidc_state_cookie_name, session_cookie_name
+from raxx.console.state import ConsoleState
+from raxx.console.templating import render
+
+router = APIRouter(tags=["auth"], route_class=AuditedRoute)
+log = logging.getLogger("raxx.console.auth")
+
+
+@router.get("/login/oidc")
+async def oidc_start(request: Request, state: StateDep, db: DbDep, next: str | None = None) -> Response:
+    oidc_client(state)
+    flow = await sso.start_flow(db, purpose="login", next_path=safe_next(next))
+    return await provider_redirect(request, state, flow, max_age=None)
+
+
+@router.get("/login/oidc/callback", response_class=HTMLResponse)
+async def oidc_callback(
+    request: Request,
+    state: StateDep,
+    db: DbDep,
+    code: Annotated[str, Query(max_length=2048)] = "",
+    state_param: Annotated[str, Query(alias="state", max_length=256)] = "",
+    error: Annotated[str, Query(max_length=256)] = "",
+    error_description: Annotated[str, Query(max_length=1024)] = "",
+) -> Response:
+    client = oidc_client(state)
+    secure = is_secure(request, state)
+    attempt = _Attempt()
+    try:
+        flow = await sso.take_flow(
+            db, state=state_param, cookie_state=request.cookies.get(oidc_state_cookie_name(secure))
+        )
+        attempt.purpose = flow.purpose
+        if error:
+            raise OidcRefused("provider_error", f"({error}: {error_description[:200]})")
+        raw = await client.exchange(
+            code=code, code_verifier=flow.code_verifier, redirect_uri=redirect_uri(request, state)
+        )
+        attempt.claims = claims = await client.verify(raw, now=utcnow())
+        await sso.check_nonce(db, flow, claims)
+        user = await sso.sync_user(db, claims, role_map=state.settings.oidc_role_map, environments=list(state.registry))
+        if flow.purpose == "stepup":
+            await sso.complete_step_up(db, flow, claims, user, max_age=recent_auth_age(state))
+            await _record(request, state, attempt, "ok")
+            response: Response = RedirectResponse(f"/login/oidc/resume/{flow.state_hash}", status_code=303)
+        else:
+            token = await service.open_session(
+                db,
+                user,
+                environment=state.registry.default,
+                client_ip=client_ip(request),
+                user_agent=user_agent(request),
+                policy=state.login_policy,
+                auth_method="oidc",
+                auth_time=claims.auth_time,
+                id_token=raw,
+            )
+            await _record(request, state, attempt, "ok", user_id=str(user.id))
+            response = RedirectResponse(flow.next_path or f"/{state.registry.default}/", status_code=303)
+            response.set_cookie(
+                session_cookie_name(secure),
+                token,
+                httponly=True,
+                samesite="lax",
+                secure=secure,
+                path="/",
+                max_age=int(state.login_policy.session_lifetime.total_seconds()),
+            )
+        log_event(log, "console.oidc.ok", purpose=attempt.purpose, username=user.name, client_ip=client_ip(request))
+    except OidcRefused as exc:
+        await db.commit()  # the used flow, and roles taken away, stay so whatever is answered
+        log_event(log, "console.oidc.refused", level=logging.WARNING, reason=exc.reason, client_ip=client_ip(request))
+        await _record(request, state, attempt, "denied", error=f"{exc.code}: {exc.detail}", http_status=401)
+        response = await render(
+            request,
+            state,
+            "error.html",
+            env=None,
+            login=None,
+            status_code=exc.status_code,
+            code=exc.code,
+            detail=str(exc.detail),
+            status=exc.status_code,
+            title="Sign-in refused",
+            retry_sign_in=True,
+        )
+    response.delete_cookie(oidc_state_cookie_name(secure), path="/")
+    return response
+
+
+class _Attempt:
+    """What is known about a callback so far, for its audit event."""
+
+    purpose = "login"
+    claims: IdClaims | None = None
+
+
+async def _record(
+    request: Request,
+    state: ConsoleState,
+    attempt: _Attempt,
+    outcome: Outcome,
+    *,
+    error: str | None = None,
+    http_status: int | None = None,
+    **more: Any,
+) -> None:
+    claims = attempt.claims
+    secure = is_secure(request, state)
+    params: dict[str, Any] = {"method": "oidc", "purpose": attempt.purpose, **more}
+    if claims is not None:
+        params.update(auth_time=claims.auth_time.isoformat(), subject=claims.subject, groups=list(claims.groups))
+    await state.audit.record(
+        AuditContext(
+            actor_name=claims.username if claims else None,
+            session_id=request.cookies.get(session_cookie_name(secure)) if attempt.purpose == "stepup" else None,
+            request_id=request_id_of(request),
+            client_ip=client_ip(request),
+            user_agent=user_agent(request),
+        ),
+        "auth.stepup" if attempt.purpose == "stepup" else "auth.login",
+        outcome=outcome,
+        target=claims.username if claims else None,
+        params=params,
+        http_status=http_status,
+        error=error,
+    )
+
+
+@router.get("/login/oidc/resume/{ref}", response_class=HTMLResponse)
+async def oidc_resume(request: Request, state: StateDep, db: DbDep, login: LoginDep, ref: str) -> Response:
+    """The confirmation page of the action a step-up interrupted, its parameters intact. Never acts."""
+    flow = await repository.flow_for_update(db, ref[:64])
+    fresh = flow is not None and flow.used_at is not None and utcnow() - flow.used_at < sso.FLOW_TTL
+    if not fresh or flow is None or flow.purpose != "stepup" or flow.session_hash != login.session_hash:
+        raise NotFound("there is no interrupted action to come back to")
+    return await resume_page(request, state, db, login, flow.resume or {}, post_to=flow.next_path or "/")

@@ -1,0 +1,223 @@
+"""Single sign-on against a real OpenID provider over HTTP (the product's demo provider).
+
+The browser tests (tests/browser/test_oidc.py) drive the same flows in Chromium; these
+check what a browser cannot see: key rotation and the JWKS rate limit, the role sync
+of a leaver, the audit params, the redirect parameters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from raxx.common.provision import ProvisionedDatabase
+from tests.console.conftest import PASSWORD, RunningRaptor, raptor_tokens
+from tests.fixtures.apps import add_user, asgi_client, console_app, csrf_from, login
+from tests.fixtures.oidc import FAULTS, IDP_PASSWORD, RunningProvider, audit_events, oidc_settings, start_provider
+
+CALLBACK = "http://testserver/login/oidc/callback"
+HIDDEN_RE = re.compile(r'<input type="hidden" name="(p_[a-z_]+)" value="([^"]*)">')
+
+
+@pytest.fixture
+def idp() -> AsyncIterator[RunningProvider]:
+    running = start_provider([CALLBACK])
+    yield running  # type: ignore[misc]
+    running.server.stop()
+
+
+def sso_app(db: ProvisionedDatabase, registry: Path, raptors: dict[str, RunningRaptor], idp: RunningProvider, **more: Any) -> FastAPI:
+    return console_app(db, registry, raptor_tokens(raptors), **oidc_settings(idp.issuer, **more))
+
+
+@pytest.fixture
+async def sso(
+    console_db: ProvisionedDatabase, registry_file: Path, raptors: dict[str, RunningRaptor], idp: RunningProvider
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = sso_app(console_db, registry_file, raptors, idp)
+    async with asgi_client(app) as client:
+        client.app = app  # type: ignore[attr-defined]
+        yield client
+
+
+async def through_provider(location: str, user: str, password: str = IDP_PASSWORD) -> str:
+    """Play the browser at the provider: its login form, then the redirect back; return the callback URL."""
+    async with httpx.AsyncClient(timeout=10) as browser:
+        form = await browser.get(location)
+        if form.status_code == 303:
+            return form.headers["location"]
+        fields = dict(HIDDEN_RE.findall(form.text))
+        issuer = location.split("/authorize")[0]
+        answer = await browser.post(issuer + "/authorize", data={**fields, "username": user, "password": password})
+        assert answer.status_code == 303, answer.text
+        return answer.headers["location"]
+
+
+async def sso_sign_in(console: httpx.AsyncClient, user: str, *, next_path: str | None = None) -> httpx.Response:
+    start = await console.get("/login/oidc", params={"next": next_path} if next_path else None)
+    assert start.status_code == 303, start.text
+    callback = await through_provider(start.headers["location"], user)
+    return await console.get(callback.removeprefix("http://testserver"))
+
+
+def second_browser(console: httpx.AsyncClient) -> httpx.AsyncClient:
+    """Another browser (no cookies) on the same running console."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=console.app), base_url="http://testserver")  # type: ignore[attr-defined]
+
+
+async def test_authorization_request_uses_pkce_state_and_nonce(sso: httpx.AsyncClient, idp: RunningProvider) -> None:
+    start = await sso.get("/login/oidc")
+    query = parse_qs(urlsplit(start.headers["location"]).query)
+    assert start.headers["location"].startswith(idp.issuer + "/authorize?")
+    assert query["response_type"] == ["code"]
+    assert query["code_challenge_method"] == ["S256"]
+    assert len(query["code_challenge"][0]) == 43
+    assert len(query["state"][0]) >= 40 and len(query["nonce"][0]) >= 30
+    assert query["redirect_uri"] == [CALLBACK]
+    assert "max_age" not in query and "prompt" not in query
+    assert sso.cookies.get("raxx_oidc") == query["state"][0]
+
+
+async def test_first_sign_in_creates_the_user_with_mapped_roles(
+    sso: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    done = await sso_sign_in(sso, "stella")
+    assert done.status_code == 303, done.text
+    assert done.headers["location"] == "/staging/"
+    assert "raxx_session=" in done.headers["set-cookie"]
+    page = await sso.get("/staging/")
+    assert page.status_code == 200
+    assert "stella@example.com" in page.text
+    prod = await sso.get("/prod/")
+    assert prod.status_code == 403  # staging operators hold nothing in prod: never by default
+    [event] = [e for e in audit_events(console_db) if e["action"] == "auth.login"]
+    assert event["outcome"] == "ok"
+    assert event["params"]["method"] == "oidc"
+    assert event["params"]["auth_time"]
+    assert event["actor"] == "stella@example.com"
+
+
+async def test_a_user_in_no_mapped_group_is_refused_and_not_created(
+    sso: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    refused = await sso_sign_in(sso, "mallory")
+    assert refused.status_code == 401
+    assert "grant no role" in refused.text
+    assert "raxx_session" not in refused.headers.get("set-cookie", "")
+    [event] = audit_events(console_db)
+    assert event["outcome"] == "denied"
+    assert event["error"].startswith("oidc_no_role")
+    login_page = await sso.get("/login")
+    assert "Sign in with Demo IdP" in login_page.text
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+async def test_each_bad_answer_is_refused_with_its_reason(
+    sso: httpx.AsyncClient, idp: RunningProvider, console_db: ProvisionedDatabase, fault: str
+) -> None:
+    if fault == "replayed_nonce":
+        assert (await sso_sign_in(sso, "paul")).status_code == 303
+        sso.cookies.clear()
+    idp.provider.fault = fault
+    refused = await sso_sign_in(sso, "paul")
+    assert refused.status_code == 401, refused.text
+    assert f"error <code>{FAULTS[fault]}</code>" in refused.text
+    assert "raxx_session" not in refused.headers.get("set-cookie", "")
+    assert (await sso.get("/staging/")).status_code == 303  # not signed in
+    last = audit_events(console_db)[-1]
+    assert (last["action"], last["outcome"]) == ("auth.login", "denied")
+    assert last["error"].startswith(FAULTS[fault])
+
+
+async def test_a_callback_cannot_be_used_twice(sso: httpx.AsyncClient) -> None:
+    start = await sso.get("/login/oidc")
+    callback = (await through_provider(start.headers["location"], "paul")).removeprefix("http://testserver")
+    state = sso.cookies["raxx_oidc"]
+    assert (await sso.get(callback)).status_code == 303
+    again = await sso.get(callback)  # the state cookie is gone with the first use
+    assert again.status_code == 401
+    assert "oidc_state_mismatch" in again.text
+    sso.cookies.set("raxx_oidc", state)  # and with it back, the flow itself is used up
+    again = await sso.get(callback)
+    assert again.status_code == 401
+    assert "oidc_flow_unknown" in again.text
+
+
+async def test_key_rotation_refetches_the_jwks_once_and_unknown_kids_are_rate_limited(
+    console_db: ProvisionedDatabase, registry_file: Path, raptors: dict[str, RunningRaptor], idp: RunningProvider
+) -> None:
+    app = sso_app(console_db, registry_file, raptors, idp, oidc_jwks_refresh_s=3600.0)
+    async with asgi_client(app) as console:
+        assert (await sso_sign_in(console, "paul")).status_code == 303
+        assert idp.provider.jwks_requests == 1
+        console.cookies.clear()
+        idp.provider.rotate_key()
+        # A key id not seen yet: refetched once even inside the refresh interval (the first fetch is old news).
+        app.state.console.oidc._keys_fetched_at = float("-inf")
+        assert (await sso_sign_in(console, "paul")).status_code == 303
+        assert idp.provider.jwks_requests == 2
+        console.cookies.clear()
+        idp.provider.rotate_key()
+        # Within the interval an unknown key id does not make the console fetch again: refused.
+        refused = await sso_sign_in(console, "paul")
+        assert refused.status_code == 401
+        assert "oidc_unknown_key" in refused.text
+        assert idp.provider.jwks_requests == 2
+
+
+async def test_a_leaver_loses_the_role_at_the_next_sign_in_and_their_sessions_end(
+    sso: httpx.AsyncClient, idp: RunningProvider, console_db: ProvisionedDatabase
+) -> None:
+    assert (await sso_sign_in(sso, "paul")).status_code == 303
+    assert (await sso.get("/prod/")).status_code == 200
+    idp.provider.users["paul"].groups = ["raxx-staging-operators"]
+    async with second_browser(sso) as other:
+        assert (await sso_sign_in(other, "paul")).status_code == 303
+        assert (await other.get("/prod/")).status_code == 403
+    assert (await sso.get("/prod/")).status_code == 403  # the same user's older session: role gone too
+    idp.provider.users["paul"].groups = []
+    async with second_browser(sso) as third:
+        assert (await sso_sign_in(third, "paul")).status_code == 401
+    assert (await sso.get("/staging/")).status_code == 303  # every session ended
+
+
+async def test_passwords_are_off_except_for_break_glass_accounts(
+    sso: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    await add_user(console_db, "alice", PASSWORD, {"staging": "admin", "prod": "admin"})
+    await add_user(console_db, "glass", PASSWORD, {"staging": "admin", "prod": "admin"}, break_glass=True)
+    off = await login(sso, "alice", PASSWORD)
+    assert off.status_code == 403
+    assert "Password sign-in is off" in off.text
+    on = await login(sso, "glass", PASSWORD)
+    assert on.status_code == 303
+    events = audit_events(console_db)
+    assert [(e["action"], e["outcome"]) for e in events] == [
+        ("auth.login", "denied"),
+        ("auth.break_glass", "ok"),  # recorded while signing in, before the sign-in's outcome
+        ("auth.login", "ok"),
+    ]
+    assert events[0]["error"].startswith("password_disabled")
+    assert events[1]["actor"] == "glass"
+    assert events[2]["params"]["break_glass"] is True
+    assert events[2]["params"]["method"] == "password"
+
+
+async def test_sign_out_ends_the_session_and_the_providers(sso: httpx.AsyncClient, idp: RunningProvider) -> None:
+    assert (await sso_sign_in(sso, "stella")).status_code == 303
+    page = await sso.get("/staging/")
+    out = await sso.post("/logout", data={"csrf_token": csrf_from(page.text)})
+    assert out.status_code == 303
+    target = urlsplit(out.headers["location"])
+    assert f"{target.scheme}://{target.netloc}{target.path}" == idp.issuer + "/end_session"
+    query = parse_qs(target.query)
+    assert query["post_logout_redirect_uri"] == ["http://testserver/login"]
+    assert query["id_token_hint"][0].count(".") == 2
+    assert (await sso.get("/staging/")).status_code == 303
