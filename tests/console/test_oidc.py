@@ -14,9 +14,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import psycopg
 import pytest
 from fastapi import FastAPI
 
+from raxx.common.db import libpq_url
 from raxx.common.provision import ProvisionedDatabase
 from tests.console.conftest import PASSWORD, RunningRaptor, raptor_tokens
 from tests.fixtures.apps import add_user, asgi_client, console_app, csrf_from, login
@@ -221,3 +223,74 @@ async def test_sign_out_ends_the_session_and_the_providers(sso: httpx.AsyncClien
     assert query["post_logout_redirect_uri"] == ["http://testserver/login"]
     assert query["id_token_hint"][0].count(".") == 2
     assert (await sso.get("/staging/")).status_code == 303
+
+
+def age_sessions(db: ProvisionedDatabase, minutes: int) -> None:
+    """Move every session's sign-in ``minutes`` into the past (what waiting would do)."""
+    with psycopg.connect(libpq_url(db.owner_url), autocommit=True) as conn:
+        conn.execute("UPDATE console_session SET auth_time = auth_time - make_interval(mins => %s)", (minutes,))
+
+
+ORDER = {
+    "environment": "prod",
+    "symbol": "AAPL",
+    "side": "buy",
+    "quantity": "3",
+    "type": "limit",
+    "limit_price": "101.25",
+    "time_in_force": "day",
+    "client_order_id": "stepup-order-0001",
+}
+
+
+async def test_a_stale_sign_in_steps_up_before_a_prod_action_and_comes_back_to_its_confirmation(
+    sso: httpx.AsyncClient, console_db: ProvisionedDatabase, raptors: dict[str, RunningRaptor]
+) -> None:
+    assert (await sso_sign_in(sso, "paul")).status_code == 303
+    form = await sso.get("/prod/orders/new")
+    fresh = await sso.post("/prod/orders", data={**ORDER, "csrf_token": csrf_from(form.text)})
+    assert fresh.status_code == 200 and 'data-confirm="order.place"' in fresh.text  # recent: straight to confirm
+
+    age_sessions(console_db, 16)
+    stale = await sso.post("/prod/orders", data={**ORDER, "csrf_token": csrf_from(form.text)})
+    assert stale.status_code == 303
+    query = parse_qs(urlsplit(stale.headers["location"]).query)
+    assert query["max_age"] == ["900"] and query["prompt"] == ["login"]
+    callback = await through_provider(stale.headers["location"], "paul")
+    back = await sso.get(callback.removeprefix("http://testserver"))
+    assert back.status_code == 303 and back.headers["location"].startswith("/login/oidc/resume/")
+
+    page = await sso.get(back.headers["location"])
+    assert page.status_code == 200
+    assert 'data-confirm="order.place"' in page.text
+    for name in ("symbol", "quantity", "limit_price", "client_order_id"):
+        assert f'name="{name}" value="{ORDER[name]}"' in page.text
+    with raptors["prod"].direct() as direct:
+        assert "stepup-order-0001" not in direct.get("/v1/orders").text  # nothing acted on the way
+
+    target = re.search(r'id="confirm-target">([^<]+)<', page.text)
+    token = re.search(r'name="confirm_token" value="([^"]+)"', page.text)
+    assert target and token
+    typed = {**ORDER, "csrf_token": csrf_from(page.text), "typed_env": "prod", "typed_target": target.group(1)}
+    typed["confirm_token"] = token.group(1)
+    done = await sso.post("/prod/orders", data=typed)
+    assert done.status_code == 303, done.text
+    place = [e for e in audit_events(console_db, "order.place") if e["params"].get("acted") is not False][-1]
+    assert place["params"]["auth_method"] == "oidc"
+    assert place["params"]["auth_time"]
+    stepup = [e for e in audit_events(console_db) if e["action"] == "auth.stepup"]
+    assert [e["outcome"] for e in stepup] == ["ok"]
+
+
+async def test_a_break_glass_session_cannot_step_up_and_is_told_to_sign_in_again(
+    sso: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    await add_user(console_db, "glass", PASSWORD, {"staging": "admin", "prod": "admin"}, break_glass=True)
+    assert (await login(sso, "glass", PASSWORD)).status_code == 303
+    age_sessions(console_db, 16)
+    page = await sso.get("/prod/trading")
+    refused = await sso.post(
+        "/prod/trading/halt", data={"csrf_token": csrf_from(page.text), "environment": "prod", "reason": "drill"}
+    )
+    assert refused.status_code == 403
+    assert "sign in again" in refused.text
