@@ -125,7 +125,19 @@ def migrate(tree: str, database_url: str | None, runtime_url: str | None) -> Non
 @click.option("--staging-port", type=PORT, default=8101, show_default=True, envvar="RAXX_STAGING_PORT")
 @click.option("--prod-port", type=PORT, default=8102, show_default=True, envvar="RAXX_PROD_PORT")
 @click.option("--no-monitor", is_flag=True, help="do not start the health monitor")
-def up(data_dir: str, console_port: int, staging_port: int, prod_port: int, no_monitor: bool) -> None:
+@click.option(
+    "--oidc-demo", is_flag=True, help="also start a demo OpenID provider (users stella and paul) for single sign-on"
+)
+@click.option("--oidc-port", type=PORT, default=8103, show_default=True, envvar="RAXX_OIDC_PORT")
+def up(
+    data_dir: str,
+    console_port: int,
+    staging_port: int,
+    prod_port: int,
+    no_monitor: bool,
+    oidc_demo: bool,
+    oidc_port: int,
+) -> None:
     """Start the whole local topology on an embedded PostgreSQL; Ctrl-C stops it.
 
     It writes DATA_DIR/raxx.env: source it (set -a; . .raxx/raxx.env; set +a) and the
@@ -136,6 +148,8 @@ def up(data_dir: str, console_port: int, staging_port: int, prod_port: int, no_m
 
     if len({console_port, staging_port, prod_port}) < 3:
         raise click.UsageError("--console-port, --staging-port and --prod-port must be three different ports")
+    if oidc_demo and oidc_port in (console_port, staging_port, prod_port):
+        raise click.UsageError("--oidc-port must differ from the other ports")
 
     sys.exit(
         run_up(
@@ -145,6 +159,8 @@ def up(data_dir: str, console_port: int, staging_port: int, prod_port: int, no_m
                 staging_port=staging_port,
                 prod_port=prod_port,
                 monitor=not no_monitor,
+                oidc_demo=oidc_demo,
+                oidc_port=oidc_port,
             )
         )
     )

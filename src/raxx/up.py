@@ -41,6 +41,9 @@ class UpOptions:
     monitor: bool = True
     host: str = "127.0.0.1"
     monitor_interval: float = 30.0
+    #: also start the demo OpenID provider and sign the console in through it (``--oidc-demo``)
+    oidc_demo: bool = False
+    oidc_port: int = 8103
     #: overrides for tests: a server to provision on instead of the embedded one
     admin_url: str | None = None
     database_prefix: str = "raxx"
@@ -76,11 +79,14 @@ class LocalSecrets:
 
 
 def _check_ports(options: UpOptions) -> None:
-    for flag, port in (
+    ports = [
         ("--console-port", options.console_port),
         ("--staging-port", options.staging_port),
         ("--prod-port", options.prod_port),
-    ):
+    ]
+    if options.oidc_demo:
+        ports.append(("--oidc-port", options.oidc_port))
+    for flag, port in ports:
         if not port_is_free(port, options.host):
             raise ConfigError(f"port {port} is in use; stop what holds it or pass {flag} with another port")
 
@@ -162,8 +168,12 @@ def _issue_raptor_token(store: LocalSecrets, env: str, db: ProvisionedDatabase) 
     )
 
 
-def _ensure_demo_user(console_url: str, password: str | None) -> str | None:
-    """Create the demo operator once; return the password when it was just set."""
+def _ensure_demo_user(console_url: str, password: str | None, *, break_glass: bool = False) -> str | None:
+    """Create the demo operator once; return the password when it was just set.
+
+    ``break_glass``: with the demo identity provider on, passwords only work for break-glass
+    accounts; the demo login stays one (and each use of it is audited as break-glass).
+    """
     from raxx.console.auth import repository, service
     from raxx.console.auth.passwords import verify_password
 
@@ -176,8 +186,10 @@ def _ensure_demo_user(console_url: str, password: str | None) -> str | None:
                 existing = await repository.user_by_name(db, DEMO_USER)
                 if existing is None:
                     chosen = password or secrets.token_urlsafe(12)
-                    await service.create_user(db, DEMO_USER, chosen, {env: "admin" for env in RAPTOR_ENVS})
+                    roles = {env: "admin" for env in RAPTOR_ENVS}
+                    await service.create_user(db, DEMO_USER, chosen, roles, break_glass=break_glass)
                     return chosen
+                existing.break_glass = break_glass
                 # The same RAXX_DEMO_PASSWORD at every start: a new password signs every
                 # session out (set_password), so only set one that really changed.
                 if password and not await verify_password(existing.password_hash, password):
@@ -303,6 +315,61 @@ def ensure_checkpoint_key(store: LocalSecrets) -> None:
         store.set("CONSOLE_AUDIT_SIGNING_KEY", SigningKey.generate().compact())
 
 
+OIDC_CLIENT_ID = "raxx-console"
+
+
+def oidc_demo_service(options: UpOptions, store: LocalSecrets, release: str) -> tuple[ServiceSpec, dict[str, str]]:
+    """The demo OpenID provider, and the console settings that sign in through it."""
+    import json
+
+    from raxx.console.auth.demo_provider import DEMO_ROLE_MAP
+
+    issuer = f"http://{options.host}:{options.oidc_port}"
+    secret = store.get_or_create("OIDC_DEMO_CLIENT_SECRET", lambda: secrets.token_urlsafe(32))
+    callback = f"http://{options.host}:{options.console_port}/login/oidc/callback"
+    spec = ServiceSpec(
+        name="oidc-demo",
+        app="oidc-demo",
+        environment=None,
+        argv=[
+            sys.executable,
+            "-m",
+            "raxx",
+            "console",
+            "oidc-demo",
+            "--host",
+            options.host,
+            "--port",
+            str(options.oidc_port),
+            "--client-id",
+            OIDC_CLIENT_ID,
+            "--redirect-uri",
+            callback,
+        ],
+        env={
+            "RAXX_OIDC_DEMO_CLIENT_SECRET": secret,
+            "RAXX_OIDC_DEMO_PASSWORD": oidc_demo_password(options, store),
+        },
+        url=issuer,
+        ready_path="/.well-known/openid-configuration",
+        release=release,
+    )
+    console_env = {
+        "CONSOLE_OIDC_ISSUER": issuer,
+        "CONSOLE_OIDC_CLIENT_ID": OIDC_CLIENT_ID,
+        "CONSOLE_OIDC_CLIENT_SECRET": secret,
+        "CONSOLE_OIDC_SCOPES": "openid email profile groups",
+        "CONSOLE_OIDC_ROLE_MAP": json.dumps(DEMO_ROLE_MAP),
+        "CONSOLE_OIDC_DISPLAY_NAME": "the demo identity provider",
+    }
+    return spec, console_env
+
+
+def oidc_demo_password(options: UpOptions, store: LocalSecrets) -> str:
+    """The demo provider users' password: RAXX_DEMO_PASSWORD, or one generated and kept in secrets.env."""
+    return options.environ.get("RAXX_DEMO_PASSWORD") or store.get_or_create("OIDC_DEMO_PASSWORD")
+
+
 def build_services(
     options: UpOptions, data_dir: Path, dbs: Databases, store: LocalSecrets, release: str
 ) -> list[ServiceSpec]:
@@ -311,6 +378,7 @@ def build_services(
     ensure_checkpoint_key(store)
     # A person reads these lines in the terminal: readable ones, unless RAXX_LOG_FORMAT says otherwise.
     log_format = {"RAXX_LOG_FORMAT": options.environ.get("RAXX_LOG_FORMAT") or "console"}
+    oidc_env: dict[str, str] = {}
     services = [
         ServiceSpec(
             name=f"raptor-{env}",
@@ -331,6 +399,9 @@ def build_services(
         )
         for env in RAPTOR_ENVS
     ]
+    if options.oidc_demo:
+        provider, oidc_env = oidc_demo_service(options, store, release)
+        services.append(provider)
     services.append(
         ServiceSpec(
             name="console-prod",
@@ -347,6 +418,7 @@ def build_services(
                 # The releases page reads the gate's ledger (in a read-only transaction).
                 **({"CONSOLE_LEDGER_DATABASE_URL": dbs.ledger.runtime_url} if dbs.ledger else {}),
                 **log_format,
+                **oidc_env,
             },
             url=f"http://{options.host}:{options.console_port}",
             release=release,
@@ -432,7 +504,9 @@ def start_topology(options: UpOptions, *, out: Any = None) -> Topology:
         migrate_tree("console", dbs.console.owner_url, dbs.console.runtime_url)
         if dbs.ledger is not None:
             migrate_tree("ledger", dbs.ledger.owner_url, dbs.ledger.runtime_url)
-        demo_password = _ensure_demo_user(dbs.console.owner_url, env.get("RAXX_DEMO_PASSWORD"))
+        demo_password = _ensure_demo_user(
+            dbs.console.owner_url, env.get("RAXX_DEMO_PASSWORD"), break_glass=options.oidc_demo
+        )
         _ensure_smoke_token(dbs.console.owner_url, store)
         write_registry(data_dir / "environments.toml", options)
         (data_dir / "logs").mkdir(exist_ok=True)
@@ -471,6 +545,11 @@ def _print_summary(top: Topology, elapsed: float) -> None:
             say("  (this generated password is shown once; reset it with: raxx console user passwd demo)")
     else:
         say(f"  Sign in at {console}/login as {DEMO_USER} (password set at first start, or RAXX_DEMO_PASSWORD)")
+    if top.options.oidc_demo:
+        password = oidc_demo_password(top.options, top.store)
+        say(f"  Single sign-on: 'Sign in with the demo identity provider' at {console}/login, then")
+        say(f"    stella / {password}  (staging operator)   or   paul / {password}  (prod operator)")
+        say(f"  ({DEMO_USER} is a break-glass account now: each password sign-in is audited and alerts)")
     activate = Path(sys.prefix) / "bin" / "activate"
     venv = f". {activate}; " if activate.exists() else ""
     say(f"  Other commands on it, in another shell: {venv}set -a; . {top.data_dir / ENV_FILE}; set +a; raxx --help")

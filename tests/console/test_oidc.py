@@ -35,7 +35,9 @@ def idp() -> AsyncIterator[RunningProvider]:
     running.server.stop()
 
 
-def sso_app(db: ProvisionedDatabase, registry: Path, raptors: dict[str, RunningRaptor], idp: RunningProvider, **more: Any) -> FastAPI:
+def sso_app(
+    db: ProvisionedDatabase, registry: Path, raptors: dict[str, RunningRaptor], idp: RunningProvider, **more: Any
+) -> FastAPI:
     return console_app(db, registry, raptor_tokens(raptors), **oidc_settings(idp.issuer, **more))
 
 
@@ -81,9 +83,11 @@ async def test_authorization_request_uses_pkce_state_and_nonce(sso: httpx.AsyncC
     assert query["response_type"] == ["code"]
     assert query["code_challenge_method"] == ["S256"]
     assert len(query["code_challenge"][0]) == 43
-    assert len(query["state"][0]) >= 40 and len(query["nonce"][0]) >= 30
+    assert len(query["state"][0]) >= 40
+    assert len(query["nonce"][0]) >= 30
     assert query["redirect_uri"] == [CALLBACK]
-    assert "max_age" not in query and "prompt" not in query
+    assert "max_age" not in query
+    assert "prompt" not in query
     assert sso.cookies.get("raxx_oidc") == query["state"][0]
 
 
@@ -249,16 +253,19 @@ async def test_a_stale_sign_in_steps_up_before_a_prod_action_and_comes_back_to_i
     assert (await sso_sign_in(sso, "paul")).status_code == 303
     form = await sso.get("/prod/orders/new")
     fresh = await sso.post("/prod/orders", data={**ORDER, "csrf_token": csrf_from(form.text)})
-    assert fresh.status_code == 200 and 'data-confirm="order.place"' in fresh.text  # recent: straight to confirm
+    assert fresh.status_code == 200
+    assert 'data-confirm="order.place"' in fresh.text
 
     age_sessions(console_db, 16)
     stale = await sso.post("/prod/orders", data={**ORDER, "csrf_token": csrf_from(form.text)})
     assert stale.status_code == 303
     query = parse_qs(urlsplit(stale.headers["location"]).query)
-    assert query["max_age"] == ["900"] and query["prompt"] == ["login"]
+    assert query["max_age"] == ["900"]
+    assert query["prompt"] == ["login"]
     callback = await through_provider(stale.headers["location"], "paul")
     back = await sso.get(callback.removeprefix("http://testserver"))
-    assert back.status_code == 303 and back.headers["location"].startswith("/login/oidc/resume/")
+    assert back.status_code == 303
+    assert back.headers["location"].startswith("/login/oidc/resume/")
 
     page = await sso.get(back.headers["location"])
     assert page.status_code == 200
@@ -270,7 +277,8 @@ async def test_a_stale_sign_in_steps_up_before_a_prod_action_and_comes_back_to_i
 
     target = re.search(r'id="confirm-target">([^<]+)<', page.text)
     token = re.search(r'name="confirm_token" value="([^"]+)"', page.text)
-    assert target and token
+    assert target
+    assert token
     typed = {**ORDER, "csrf_token": csrf_from(page.text), "typed_env": "prod", "typed_target": target.group(1)}
     typed["confirm_token"] = token.group(1)
     done = await sso.post("/prod/orders", data=typed)
@@ -294,3 +302,22 @@ async def test_a_break_glass_session_cannot_step_up_and_is_told_to_sign_in_again
     )
     assert refused.status_code == 403
     assert "sign in again" in refused.text
+
+
+def test_console_user_add_marks_a_break_glass_account(console_db: ProvisionedDatabase) -> None:
+    from click.testing import CliRunner
+
+    from raxx.console.commands import console
+
+    args = ["user", "add", "glass", "--role", "admin", "--env", "prod", "--break-glass", "--password-stdin"]
+    result = CliRunner().invoke(console, [*args, "--database-url", console_db.owner_url], input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    assert "added glass (break-glass): admin in prod" in result.output
+    plain = ["user", "add", "olga", "--role", "viewer", "--env", "prod", "--password-stdin"]
+    assert (
+        CliRunner().invoke(console, [*plain, "--database-url", console_db.owner_url], input=PASSWORD + "\n").exit_code
+        == 0
+    )
+    with psycopg.connect(libpq_url(console_db.owner_url)) as conn:
+        rows = dict(conn.execute("SELECT name, break_glass FROM console_user").fetchall())
+    assert rows == {"glass": True, "olga": False}

@@ -50,6 +50,30 @@ def serve(host: str, port: int, proxy_headers: bool) -> None:
     run_server(app, host=host, port=port, proxy_headers=proxy_headers)
 
 
+@console.command("oidc-demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=PORT, default=8103, show_default=True)
+@click.option("--client-id", default="raxx-console", show_default=True)
+@click.option(
+    "--redirect-uri", "redirect_uris", multiple=True, required=True, help="the console's callback (repeatable)"
+)
+def oidc_demo(host: str, port: int, client_id: str, redirect_uris: tuple[str, ...]) -> None:
+    """Serve the demo OpenID provider (raxx up --oidc-demo): users stella (staging operator) and
+    paul (prod operator). Secrets come from RAXX_OIDC_DEMO_CLIENT_SECRET and RAXX_OIDC_DEMO_PASSWORD."""
+    from raxx.common.asgi import run_server
+    from raxx.console.auth.demo_provider import DemoClient, DemoProvider, demo_users
+
+    secret, password = os.environ.get("RAXX_OIDC_DEMO_CLIENT_SECRET"), os.environ.get("RAXX_OIDC_DEMO_PASSWORD")
+    if not secret or not password:
+        raise ConfigError("RAXX_OIDC_DEMO_CLIENT_SECRET and RAXX_OIDC_DEMO_PASSWORD must be set")
+    provider = DemoProvider(
+        f"http://{host}:{port}",
+        users=demo_users(password),
+        clients=[DemoClient(client_id, secret, redirect_uris)],
+    )
+    run_server(provider.app(), host=host, port=port, proxy_headers=False)
+
+
 def run_in_db(database_url: str | None, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``work`` in one transaction against the console database (CLI commands)."""
     from raxx.common.aio import run_sync
@@ -101,22 +125,38 @@ def user() -> None:
     help="environment to grant --role in (repeatable); without it the user holds no role anywhere",
 )
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.option(
+    "--break-glass",
+    is_flag=True,
+    help="may sign in with this password while single sign-on is on (each use is audited and alerts)",
+)
 @database_option
 def user_add(
-    name: str, role: str | None, envs: tuple[str, ...], password_stdin: bool, database_url: str | None
+    name: str,
+    role: str | None,
+    envs: tuple[str, ...],
+    password_stdin: bool,
+    break_glass: bool,
+    database_url: str | None,
 ) -> None:
-    """Add an operator. A new user holds no role until one is granted in a named environment
-    (never in prod, or anywhere, by default)."""
+    """Add an operator with a password. A new user holds no role until one is granted in a
+    named environment (never in prod, or anywhere, by default).
+
+    With single sign-on (CONSOLE_OIDC_ISSUER) operators appear at their first sign-in and
+    passwords only work for --break-glass accounts.
+    """
     from raxx.console.auth import service
 
     if bool(role) != bool(envs):
         raise click.UsageError("--role and --env go together: name the role and each environment it is granted in")
     password = _read_password(password_stdin)
-    run_in_db(database_url, lambda db: service.create_user(db, name, password, dict.fromkeys(envs, role or "")))
+    roles = dict.fromkeys(envs, role or "")
+    run_in_db(database_url, lambda db: service.create_user(db, name, password, roles, break_glass=break_glass))
+    kind = " (break-glass)" if break_glass else ""
     if envs:
-        click.echo(f"added {name}: {role} in {', '.join(envs)}")
+        click.echo(f"added {name}{kind}: {role} in {', '.join(envs)}")
     else:
-        click.echo(f"added {name} with no role; grant one: raxx console user grant {name} --env ENV --role ROLE")
+        click.echo(f"added {name}{kind} with no role; grant one: raxx console user grant {name} --env ENV --role ROLE")
 
 
 @user.command("list")

@@ -278,3 +278,18 @@ class DemoProvider:
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme, parts.netloc
+
+
+#: The demo's groups and what they grant in the console (``CONSOLE_OIDC_ROLE_MAP``).
+DEMO_ROLE_MAP: dict[str, dict[str, str]] = {
+    "raxx-staging-operators": {"staging": "operator"},
+    "raxx-prod-operators": {"staging": "operator", "prod": "operator"},
+}
+
+
+def demo_users(password: str) -> list[DemoUser]:
+    """The two people of ``raxx up --oidc-demo``: one staging operator, one prod operator."""
+    return [
+        DemoUser("stella", password, "stella@example.com", ["raxx-staging-operators"], subject="demo-stella"),
+        DemoUser("paul", password, "paul@example.com", ["raxx-prod-operators"], subject="demo-paul"),
+    ]
