@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import APIRouter, FastAPI
@@ -109,6 +110,11 @@ def oidc_client(settings: ConsoleSettings) -> OidcClient | None:
         timeout=httpx.Timeout(settings.raptor_timeout_s, connect=settings.raptor_connect_timeout_s)
     )
     return OidcClient(config, http)
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def login_policy(settings: ConsoleSettings) -> LoginPolicy:
@@ -239,7 +245,9 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
         fast_paths=FAST_PATHS,
         telemetry=tracing.fastapi_telemetry(),  # server spans around both doors, when tracing
     )
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(
+        SecurityHeadersMiddleware, form_targets=[origin_of(settings.oidc_issuer)] if settings.oidc_issuer else []
+    )
     app.add_middleware(RequestIdMiddleware)
     install_console_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

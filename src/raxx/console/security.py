@@ -22,11 +22,13 @@ HEADERS = [
 ]
 
 
-def with_security_headers(headers: list[tuple[bytes, bytes]], scope: Scope) -> list[tuple[bytes, bytes]]:
+def with_security_headers(
+    headers: list[tuple[bytes, bytes]], scope: Scope, defaults: list[tuple[bytes, bytes]] = HEADERS
+) -> list[tuple[bytes, bytes]]:
     """``headers`` plus every security header they do not already set (a new list)."""
     headers = list(headers)
     present = {name.lower() for name, _ in headers}
-    headers.extend(h for h in HEADERS if h[0] not in present)
+    headers.extend(h for h in defaults if h[0] not in present)
     if b"cache-control" not in present:
         headers.append((b"cache-control", b"no-store"))
     if scope.get("scheme") == "https":
@@ -34,9 +36,23 @@ def with_security_headers(headers: list[tuple[bytes, bytes]], scope: Scope) -> l
     return headers
 
 
+def headers_with_form_targets(origins: list[str]) -> list[tuple[bytes, bytes]]:
+    """:data:`HEADERS` with ``origins`` added to the CSP's ``form-action``.
+
+    A form posted to the console may be answered with a redirect to the identity provider
+    (a step-up before a prod action, the provider's sign-out), and Chromium applies
+    ``form-action`` to where the redirect leads as well.
+    """
+    if not origins:
+        return HEADERS
+    csp = CSP.replace("form-action 'self'", "form-action 'self' " + " ".join(origins))
+    return [(b"content-security-policy", csp.encode()), *HEADERS[1:]]
+
+
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, form_targets: list[str] | None = None) -> None:
         self.app = app
+        self.defaults = headers_with_form_targets(form_targets or [])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,7 +61,7 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = with_security_headers(message.get("headers", []), scope)
+                message["headers"] = with_security_headers(message.get("headers", []), scope, self.defaults)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -118,6 +118,7 @@ async def login_submit(
             request,
             state,
             status_code=403,
+            username=username,
             next_path=next,
             error=f"Password sign-in is off: sign in with {state.settings.oidc_display_name}. "
             "Only break-glass accounts use a password.",
