@@ -19,12 +19,14 @@ from raxx.common.aio import run_sync
 from raxx.common.db import libpq_url
 from raxx.common.pgembed import free_port
 from raxx.common.provision import ProvisionedDatabase
+from raxx.up import Topology, start_topology
 from tests.console.conftest import PASSWORD, RunningRaptor, raptor_tokens, raptors
 from tests.fixtures.apps import add_user, console_app, write_registry
 from tests.fixtures.browser import screenshot
-from tests.fixtures.database import DatabaseFactory
+from tests.fixtures.database import REPO_ROOT, DatabaseFactory
 from tests.fixtures.oidc import FAULTS, IDP_PASSWORD, RunningProvider, audit_events, oidc_settings, start_provider
 from tests.fixtures.servers import ThreadedServer
+from tests.fixtures.topology import DEMO_PASSWORD, drop_topology_databases, topology_options
 
 pytestmark = pytest.mark.browser
 __all__ = ["raptors"]
@@ -187,3 +189,52 @@ def test_sign_out_ends_the_provider_session_too(page: Page, sso_console: SsoCons
     page.wait_for_url(sso_console.url + "/login")
     page.click("#sso-sign-in")  # the provider asks again: its session ended with the console's
     expect(page.locator("#idp-username")).to_be_visible()
+
+
+@pytest.fixture(scope="module")
+def oidc_demo_topology(test_databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    """``raxx up --oidc-demo``: the same code path, its own databases and free ports."""
+    options = topology_options(
+        test_databases,
+        tmp_path_factory.mktemp("raxx-up-oidc"),
+        oidc_demo=True,
+        oidc_port=free_port(),
+        monitor=False,
+        database_prefix=f"rxt_{test_databases.run_id}_oidcup",
+    )
+    log = REPO_ROOT / "test-output"
+    log.mkdir(exist_ok=True)
+    with (log / "topology-oidc-demo.log").open("w") as out:
+        top = start_topology(options, out=out)
+        try:
+            yield top
+        finally:
+            top.stop()
+            drop_topology_databases(test_databases.admin_url, options.database_prefix)
+
+
+def test_raxx_up_oidc_demo_signs_in_its_staging_and_prod_operators(page: Page, oidc_demo_topology: Topology) -> None:
+    base = oidc_demo_topology.url("console-prod")
+    issuer = oidc_demo_topology.url("oidc-demo")
+    for user, prod_status in (("stella", 403), ("paul", 200)):
+        page.context.clear_cookies()
+        page.goto(base + "/login")
+        expect(page.locator("#sso-sign-in")).to_have_text("Sign in with the demo identity provider")
+        page.click("#sso-sign-in")
+        page.wait_for_url(re.compile(re.escape(issuer) + r"/authorize\?.*"))
+        page.fill("#idp-username", user)
+        page.fill("#idp-password", DEMO_PASSWORD)
+        page.click("#idp-sign-in")
+        page.wait_for_url(base + "/staging/")
+        expect(page.locator("body")).to_contain_text(f"{user}@example.com")
+        prod = page.goto(base + "/prod/")
+        assert prod is not None
+        assert prod.status == prod_status
+    # The local demo sign-in stays, as a break-glass account.
+    page.context.clear_cookies()
+    page.goto(base + "/login")
+    page.click("#break-glass summary")
+    page.fill("input[name=username]", "demo")
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("#break-glass button[type=submit]")
+    page.wait_for_url(base + "/staging/")
