@@ -321,3 +321,41 @@ def test_console_user_add_marks_a_break_glass_account(console_db: ProvisionedDat
     with psycopg.connect(libpq_url(console_db.owner_url)) as conn:
         rows = dict(conn.execute("SELECT name, break_glass FROM console_user").fetchall())
     assert rows == {"glass": True, "olga": False}
+
+
+async def test_a_step_up_for_an_action_without_typed_confirmation_comes_back_to_a_confirm_button(
+    sso: httpx.AsyncClient, console_db: ProvisionedDatabase, raptors: dict[str, RunningRaptor]
+) -> None:
+    order = {
+        "symbol": "KO",
+        "side": "buy",
+        "quantity": "1",
+        "type": "limit",
+        "limit_price": "1.00",
+        "time_in_force": "day",
+        "client_order_id": "stepup-cancel-0001",
+    }
+    with raptors["prod"].direct() as direct:
+        placed = direct.post("/v1/orders", json=order)
+        assert placed.status_code == 201, placed.text
+        order_id = placed.json()["id"]
+    assert (await sso_sign_in(sso, "paul")).status_code == 303
+    age_sessions(console_db, 16)
+    page = await sso.get(f"/prod/orders/{order_id}")
+    stale = await sso.post(
+        f"/prod/orders/{order_id}/cancel", data={"csrf_token": csrf_from(page.text), "environment": "prod"}
+    )
+    assert stale.status_code == 303
+    back = await sso.get((await through_provider(stale.headers["location"], "paul")).removeprefix("http://testserver"))
+    resume = await sso.get(back.headers["location"])
+    assert 'data-confirm="order.cancel"' in resume.text
+    assert 'id="signed-in-again"' in resume.text
+    assert "typed_env" not in resume.text
+    assert f'action="/prod/orders/{order_id}/cancel"' in resume.text
+    with raptors["prod"].direct() as direct:
+        assert direct.get(f"/v1/orders/{order_id}").json()["status"] == "new"  # not canceled on the way
+    done = await sso.post(
+        f"/prod/orders/{order_id}/cancel", data={"csrf_token": csrf_from(resume.text), "environment": "prod"}
+    )
+    assert done.status_code == 303
+    assert "done=canceled" in done.headers["location"]
