@@ -7,6 +7,7 @@ of a leaver, the audit params, the redirect parameters.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -76,6 +77,18 @@ def second_browser(console: httpx.AsyncClient) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=console.app), base_url="http://testserver")  # type: ignore[attr-defined]
 
 
+REFRESH_RE = re.compile(r'<meta http-equiv="refresh" content="0;url=([^"]+)">')
+
+
+def continues_to(response: httpx.Response) -> str:
+    """Where a successful callback's page sends the browser on (a same-site navigation)."""
+    assert response.status_code == 200, response.text
+    assert "raxx_session=" in response.headers.get("set-cookie", "") or "/resume/" in response.text
+    match = REFRESH_RE.search(response.text)
+    assert match, response.text
+    return html.unescape(match.group(1))
+
+
 async def test_authorization_request_uses_pkce_state_and_nonce(sso: httpx.AsyncClient, idp: RunningProvider) -> None:
     start = await sso.get("/login/oidc")
     query = parse_qs(urlsplit(start.headers["location"]).query)
@@ -95,9 +108,10 @@ async def test_first_sign_in_creates_the_user_with_mapped_roles(
     sso: httpx.AsyncClient, console_db: ProvisionedDatabase
 ) -> None:
     done = await sso_sign_in(sso, "stella")
-    assert done.status_code == 303, done.text
-    assert done.headers["location"] == "/staging/"
-    assert "raxx_session=" in done.headers["set-cookie"]
+    assert continues_to(done) == "/staging/"
+    session_cookie = next(c for c in done.headers.get_list("set-cookie") if c.startswith("raxx_session="))
+    assert "samesite=strict" in session_cookie.lower()  # the same cookie as a password sign-in's
+    assert "max-age" not in session_cookie.lower()
     page = await sso.get("/staging/")
     assert page.status_code == 200
     assert "stella@example.com" in page.text
@@ -129,7 +143,7 @@ async def test_each_bad_answer_is_refused_with_its_reason(
     sso: httpx.AsyncClient, idp: RunningProvider, console_db: ProvisionedDatabase, fault: str
 ) -> None:
     if fault == "replayed_nonce":
-        assert (await sso_sign_in(sso, "paul")).status_code == 303
+        assert continues_to(await sso_sign_in(sso, "paul"))
         sso.cookies.clear()
     idp.provider.fault = fault
     refused = await sso_sign_in(sso, "paul")
@@ -146,7 +160,7 @@ async def test_a_callback_cannot_be_used_twice(sso: httpx.AsyncClient) -> None:
     start = await sso.get("/login/oidc")
     callback = (await through_provider(start.headers["location"], "paul")).removeprefix("http://testserver")
     state = sso.cookies["raxx_oidc"]
-    assert (await sso.get(callback)).status_code == 303
+    assert continues_to(await sso.get(callback))
     again = await sso.get(callback)  # the state cookie is gone with the first use
     assert again.status_code == 401
     assert "oidc_state_mismatch" in again.text
@@ -161,13 +175,13 @@ async def test_key_rotation_refetches_the_jwks_once_and_unknown_kids_are_rate_li
 ) -> None:
     app = sso_app(console_db, registry_file, raptors, idp, oidc_jwks_refresh_s=3600.0)
     async with asgi_client(app) as console:
-        assert (await sso_sign_in(console, "paul")).status_code == 303
+        assert continues_to(await sso_sign_in(console, "paul"))
         assert idp.provider.jwks_requests == 1
         console.cookies.clear()
         idp.provider.rotate_key()
         # A key id not seen yet: refetched once even inside the refresh interval (the first fetch is old news).
         app.state.console.oidc._keys_fetched_at = float("-inf")
-        assert (await sso_sign_in(console, "paul")).status_code == 303
+        assert continues_to(await sso_sign_in(console, "paul"))
         assert idp.provider.jwks_requests == 2
         console.cookies.clear()
         idp.provider.rotate_key()
@@ -181,11 +195,11 @@ async def test_key_rotation_refetches_the_jwks_once_and_unknown_kids_are_rate_li
 async def test_a_leaver_loses_the_role_at_the_next_sign_in_and_their_sessions_end(
     sso: httpx.AsyncClient, idp: RunningProvider, console_db: ProvisionedDatabase
 ) -> None:
-    assert (await sso_sign_in(sso, "paul")).status_code == 303
+    assert continues_to(await sso_sign_in(sso, "paul"))
     assert (await sso.get("/prod/")).status_code == 200
     idp.provider.users["paul"].groups = ["raxx-staging-operators"]
     async with second_browser(sso) as other:
-        assert (await sso_sign_in(other, "paul")).status_code == 303
+        assert continues_to(await sso_sign_in(other, "paul"))
         assert (await other.get("/prod/")).status_code == 403
     assert (await sso.get("/prod/")).status_code == 403  # the same user's older session: role gone too
     idp.provider.users["paul"].groups = []
@@ -217,7 +231,7 @@ async def test_passwords_are_off_except_for_break_glass_accounts(
 
 
 async def test_sign_out_ends_the_session_and_the_providers(sso: httpx.AsyncClient, idp: RunningProvider) -> None:
-    assert (await sso_sign_in(sso, "stella")).status_code == 303
+    assert continues_to(await sso_sign_in(sso, "stella"))
     page = await sso.get("/staging/")
     out = await sso.post("/logout", data={"csrf_token": csrf_from(page.text)})
     assert out.status_code == 303
@@ -250,7 +264,7 @@ ORDER = {
 async def test_a_stale_sign_in_steps_up_before_a_prod_action_and_comes_back_to_its_confirmation(
     sso: httpx.AsyncClient, console_db: ProvisionedDatabase, raptors: dict[str, RunningRaptor]
 ) -> None:
-    assert (await sso_sign_in(sso, "paul")).status_code == 303
+    assert continues_to(await sso_sign_in(sso, "paul"))
     form = await sso.get("/prod/orders/new")
     fresh = await sso.post("/prod/orders", data={**ORDER, "csrf_token": csrf_from(form.text)})
     assert fresh.status_code == 200
@@ -264,10 +278,10 @@ async def test_a_stale_sign_in_steps_up_before_a_prod_action_and_comes_back_to_i
     assert query["prompt"] == ["login"]
     callback = await through_provider(stale.headers["location"], "paul")
     back = await sso.get(callback.removeprefix("http://testserver"))
-    assert back.status_code == 303
-    assert back.headers["location"].startswith("/login/oidc/resume/")
+    resume_path = continues_to(back)
+    assert resume_path.startswith("/login/oidc/resume/")
 
-    page = await sso.get(back.headers["location"])
+    page = await sso.get(resume_path)
     assert page.status_code == 200
     assert 'data-confirm="order.place"' in page.text
     for name in ("symbol", "quantity", "limit_price", "client_order_id"):
@@ -339,7 +353,7 @@ async def test_a_step_up_for_an_action_without_typed_confirmation_comes_back_to_
         placed = direct.post("/v1/orders", json=order)
         assert placed.status_code == 201, placed.text
         order_id = placed.json()["id"]
-    assert (await sso_sign_in(sso, "paul")).status_code == 303
+    assert continues_to(await sso_sign_in(sso, "paul"))
     age_sessions(console_db, 16)
     page = await sso.get(f"/prod/orders/{order_id}")
     stale = await sso.post(
@@ -347,7 +361,7 @@ async def test_a_step_up_for_an_action_without_typed_confirmation_comes_back_to_
     )
     assert stale.status_code == 303
     back = await sso.get((await through_provider(stale.headers["location"], "paul")).removeprefix("http://testserver"))
-    resume = await sso.get(back.headers["location"])
+    resume = await sso.get(continues_to(back))
     assert 'data-confirm="order.cancel"' in resume.text
     assert 'id="signed-in-again"' in resume.text
     assert "typed_env" not in resume.text

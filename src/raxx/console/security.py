@@ -6,6 +6,7 @@ The CSP allows no inline script or style at all: per-environment colors come fro
 
 from __future__ import annotations
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = (
@@ -70,6 +71,16 @@ class SecurityHeadersMiddleware:
 def session_cookie_name(secure: bool) -> str:
     """``__Host-`` cookies are bound to this exact origin, over https only."""
     return "__Host-raxx_session" if secure else "raxx_session"
+
+
+def set_session_cookie(response: Response, token: str, *, secure: bool) -> None:
+    """The session cookie, the same for every way of signing in.
+
+    A browser-session cookie (no Max-Age/Expires): closing the browser forgets it, and the
+    server ends the session anyway after the idle or absolute timeout (LoginPolicy).
+    Strict: no request from another site (a link in a chat, a form elsewhere) carries it.
+    """
+    response.set_cookie(session_cookie_name(secure), token, httponly=True, samesite="strict", secure=secure, path="/")
 
 
 def login_csrf_cookie_name(secure: bool) -> str:

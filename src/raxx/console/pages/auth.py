@@ -23,7 +23,7 @@ from raxx.console.pages.forms import (
     new_login_nonce,
     safe_next,
 )
-from raxx.console.security import login_csrf_cookie_name, session_cookie_name
+from raxx.console.security import login_csrf_cookie_name, session_cookie_name, set_session_cookie
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
@@ -139,10 +139,7 @@ async def login_submit(
     if state.oidc is not None:
         await break_glass_used(request, state, user.name)
     response = RedirectResponse(safe_next(next) or f"/{state.registry.default}/", status_code=303)
-    # A browser-session cookie (no Max-Age/Expires): closing the browser forgets it, and
-    # the server ends the session anyway after the idle or absolute timeout (LoginPolicy).
-    # Strict: no request from another site (a link in a chat, a form elsewhere) carries it.
-    response.set_cookie(session_cookie_name(secure), token, httponly=True, samesite="strict", secure=secure, path="/")
+    set_session_cookie(response, token, secure=secure)
     response.delete_cookie(login_csrf_cookie_name(secure), path="/")
     return response
 

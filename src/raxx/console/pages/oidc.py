@@ -9,11 +9,12 @@ Every callback outcome is one audit event (``auth.login`` or ``auth.stepup``, me
 
 from __future__ import annotations
 
+import html
 import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from raxx.common.asgi import request_id_of
 from raxx.common.clock import utcnow
@@ -27,7 +28,7 @@ from raxx.console.deps import DbDep, LoginDep, StateDep, client_ip, is_secure, u
 from raxx.console.pages.forms import safe_next
 from raxx.console.pages.guard import resume_page
 from raxx.console.pages.provider import oidc_client, provider_redirect, recent_auth_age, redirect_uri
-from raxx.console.security import oidc_state_cookie_name, session_cookie_name
+from raxx.console.security import oidc_state_cookie_name, session_cookie_name, set_session_cookie
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
@@ -71,7 +72,7 @@ async def oidc_callback(
         if flow.purpose == "stepup":
             await sso.complete_step_up(db, flow, claims, user, max_age=recent_auth_age(state))
             await _record(request, state, attempt, "ok")
-            response: Response = RedirectResponse(f"/login/oidc/resume/{flow.state_hash}", status_code=303)
+            response: Response = continue_to(f"/login/oidc/resume/{flow.state_hash}")
         else:
             token = await service.open_session(
                 db,
@@ -85,16 +86,8 @@ async def oidc_callback(
                 id_token=raw,
             )
             await _record(request, state, attempt, "ok", user_id=str(user.id))
-            response = RedirectResponse(flow.next_path or f"/{state.registry.default}/", status_code=303)
-            response.set_cookie(
-                session_cookie_name(secure),
-                token,
-                httponly=True,
-                samesite="lax",
-                secure=secure,
-                path="/",
-                max_age=int(state.login_policy.session_lifetime.total_seconds()),
-            )
+            response = continue_to(flow.next_path or f"/{state.registry.default}/")
+            set_session_cookie(response, token, secure=secure)
         log_event(log, "console.oidc.ok", purpose=attempt.purpose, username=user.name, client_ip=client_ip(request))
     except OidcRefused as exc:
         await db.commit()  # the used flow, and roles taken away, stay so whatever is answered
@@ -115,6 +108,22 @@ async def oidc_callback(
         )
     response.delete_cookie(oidc_state_cookie_name(secure), path="/")
     return response
+
+
+def continue_to(path: str) -> HTMLResponse:
+    """Go on to ``path`` from a page of the console itself, not by a redirect.
+
+    The callback is reached through the provider's cross-site redirect, and a browser
+    treats the whole redirect chain as cross-site: the ``SameSite=Strict`` session cookie
+    would not be sent to ``path``. A navigation started by this page is same-site.
+    """
+    target = html.escape(path, quote=True)
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="0;url={target}"><title>Signed in</title></head>'
+        f'<body><p id="continue">Signed in. <a href="{target}">Continue</a></p></body></html>'
+    )
+    return HTMLResponse(body)
 
 
 class _Attempt:
