@@ -19,14 +19,14 @@ from raxx.common.aio import run_sync
 from raxx.common.db import libpq_url
 from raxx.common.pgembed import free_port
 from raxx.common.provision import ProvisionedDatabase
-from raxx.up import Topology, start_topology
+from raxx.up import Topology
 from tests.console.conftest import PASSWORD, RunningRaptor, raptor_tokens, raptors
 from tests.fixtures.apps import add_user, console_app, write_registry
 from tests.fixtures.browser import screenshot
-from tests.fixtures.database import REPO_ROOT, DatabaseFactory
+from tests.fixtures.database import DatabaseFactory
 from tests.fixtures.oidc import FAULTS, IDP_PASSWORD, RunningProvider, audit_events, oidc_settings, start_provider
 from tests.fixtures.servers import ThreadedServer
-from tests.fixtures.topology import DEMO_PASSWORD, drop_topology_databases, topology_options
+from tests.fixtures.topology import DEMO_PASSWORD, running_topology, topology_options
 
 pytestmark = pytest.mark.browser
 __all__ = ["raptors"]
@@ -202,15 +202,8 @@ def oidc_demo_topology(test_databases: DatabaseFactory, tmp_path_factory: pytest
         monitor=False,
         database_prefix=f"rxt_{test_databases.run_id}_oidcup",
     )
-    log = REPO_ROOT / "test-output"
-    log.mkdir(exist_ok=True)
-    with (log / "topology-oidc-demo.log").open("w") as out:
-        top = start_topology(options, out=out)
-        try:
-            yield top
-        finally:
-            top.stop()
-            drop_topology_databases(test_databases.admin_url, options.database_prefix)
+    with running_topology(test_databases.admin_url, options, "topology-oidc-demo.log") as top:
+        yield top
 
 
 def test_raxx_up_oidc_demo_signs_in_its_staging_and_prod_operators(page: Page, oidc_demo_topology: Topology) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from raxx.common.asgi import request_id_of
 from raxx.common.clock import utcnow
@@ -15,6 +17,7 @@ from raxx.common.logging import log_event
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.audit.service import AuditContext
 from raxx.console.auth import repository, service
+from raxx.console.auth.models import User
 from raxx.console.deps import DbDep, LoginDep, OptionalLoginDep, StateDep, client_ip, is_secure, user_agent
 from raxx.console.pages.forms import (
     check_csrf,
@@ -114,23 +117,10 @@ async def login_submit(
     if state.oidc is not None and not user.break_glass:
         log_event(log, "console.login.password_off", level=logging.WARNING, username=user.name)
         request.state.audit.set("denied", error="password_disabled: single sign-on is on; not a break-glass account")
-        return await _login_page(
-            request,
-            state,
-            status_code=403,
-            username=username,
-            next_path=next,
-            error=f"Password sign-in is off: sign in with {state.settings.oidc_display_name}. "
-            "Only break-glass accounts use a password.",
-        )
-    token = await service.open_session(
-        db,
-        user,
-        environment=state.registry.default,
-        client_ip=client_ip(request),
-        user_agent=user_agent(request),
-        policy=state.login_policy,
-    )
+        sso = state.settings.oidc_display_name
+        off = f"Password sign-in is off: sign in with {sso}. Only break-glass accounts use a password."
+        return await _login_page(request, state, status_code=403, username=username, next_path=next, error=off)
+    token = await open_web_session(request, state, db, user)
     log_event(log, "console.login.ok", username=user.name, client_ip=client_ip(request))
     request.state.audit.identify(user.id, user.name)
     request.state.audit.set(
@@ -142,6 +132,30 @@ async def login_submit(
     set_session_cookie(response, token, secure=secure)
     response.delete_cookie(login_csrf_cookie_name(secure), path="/")
     return response
+
+
+async def open_web_session(
+    request: Request,
+    state: ConsoleState,
+    db: AsyncSession,
+    user: User,
+    *,
+    auth_method: str = "password",
+    auth_time: datetime | None = None,
+    id_token: str | None = None,
+) -> str:
+    """A new session for ``user`` signing in from this request (any method); returns the cookie token."""
+    return await service.open_session(
+        db,
+        user,
+        environment=state.registry.default,
+        client_ip=client_ip(request),
+        user_agent=user_agent(request),
+        policy=state.login_policy,
+        auth_method=auth_method,
+        auth_time=auth_time,
+        id_token=id_token,
+    )
 
 
 async def break_glass_used(request: Request, state: ConsoleState, user_name: str) -> None:

@@ -96,7 +96,7 @@ async def confirmation_gate(
     ask; everything else passes straight through. Before that, any mutation in a
     protected environment needs a recent sign-in (:func:`step_up_gate`).
     """
-    step_up = await step_up_gate(request, state, db, login, spec, action, form)
+    step_up = await step_up_gate(request, state, db, login, action, form)
     if step_up is not None:
         return step_up
     if not spec.needs_confirmation(action.name):
@@ -135,17 +135,12 @@ class RecentSignInRequired(Forbidden):
 
 
 async def step_up_gate(
-    request: Request,
-    state: ConsoleState,
-    db: AsyncSession,
-    login: Login,
-    spec: EnvironmentSpec,
-    action: Action,
-    form: dict[str, str],
+    request: Request, state: ConsoleState, db: AsyncSession, login: Login, action: Action, form: dict[str, str]
 ) -> Response | None:
     """None: the sign-in is recent enough (or no single sign-on). Otherwise the redirect to
     the identity provider (``max_age``, ``prompt=login``); it comes back to
     ``/login/oidc/resume/...``, which shows this action's confirmation page. Nothing acts."""
+    spec = state.registry[action.environment or ""]
     if not spec.protected or state.oidc is None:
         return None
     max_age = recent_auth_age(state)

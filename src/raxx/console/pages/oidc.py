@@ -22,9 +22,10 @@ from raxx.common.errors import NotFound
 from raxx.common.logging import log_event
 from raxx.console.audit.routes import AuditedRoute
 from raxx.console.audit.service import AuditContext, Outcome
-from raxx.console.auth import repository, service, sso
+from raxx.console.auth import repository, sso
 from raxx.console.auth.oidc import IdClaims, OidcRefused
 from raxx.console.deps import DbDep, LoginDep, StateDep, client_ip, is_secure, user_agent
+from raxx.console.pages.auth import open_web_session
 from raxx.console.pages.forms import safe_next
 from raxx.console.pages.guard import resume_page
 from raxx.console.pages.provider import oidc_client, provider_redirect, recent_auth_age, redirect_uri
@@ -74,16 +75,8 @@ async def oidc_callback(
             await _record(request, state, attempt, "ok")
             response: Response = continue_to(f"/login/oidc/resume/{flow.state_hash}")
         else:
-            token = await service.open_session(
-                db,
-                user,
-                environment=state.registry.default,
-                client_ip=client_ip(request),
-                user_agent=user_agent(request),
-                policy=state.login_policy,
-                auth_method="oidc",
-                auth_time=claims.auth_time,
-                id_token=raw,
+            token = await open_web_session(
+                request, state, db, user, auth_method="oidc", auth_time=claims.auth_time, id_token=raw
             )
             await _record(request, state, attempt, "ok", user_id=str(user.id))
             response = continue_to(flow.next_path or f"/{state.registry.default}/")
