@@ -373,3 +373,15 @@ async def test_a_step_up_for_an_action_without_typed_confirmation_comes_back_to_
     )
     assert done.status_code == 303
     assert "done=canceled" in done.headers["location"]
+
+
+async def test_an_unreachable_provider_is_a_clear_503_not_a_crash(
+    console_db: ProvisionedDatabase, registry_file: Path, raptors: dict[str, RunningRaptor], idp: RunningProvider
+) -> None:
+    idp.server.stop()
+    app = sso_app(console_db, registry_file, raptors, idp)
+    async with asgi_client(app) as console:
+        start = await console.get("/login/oidc")
+    assert start.status_code == 503
+    assert "identity_provider_unavailable" in start.text
+    assert "break-glass" in start.text

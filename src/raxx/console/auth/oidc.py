@@ -24,7 +24,7 @@ from joserfc import jwt
 from joserfc.errors import BadSignatureError, InvalidKeyIdError, JoseError, UnsupportedAlgorithmError
 from joserfc.jwk import KeySet
 
-from raxx.common.errors import Unauthorized
+from raxx.common.errors import Unauthorized, Unavailable
 
 #: Asymmetric algorithms only: ``none`` and HMAC (keyed with the client secret) are refused.
 ALLOWED_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
@@ -52,6 +52,12 @@ REASONS: dict[str, str] = {
     "name_conflict": "A console account with this name exists and is not linked to this identity provider account.",
     "disabled": "This console account is disabled.",
 }
+
+
+class ProviderUnavailable(Unavailable):
+    """The identity provider's discovery document or keys could not be read (503)."""
+
+    code = "identity_provider_unavailable"
 
 
 class OidcRefused(Unauthorized):
@@ -129,11 +135,17 @@ class OidcClient:
         return self._metadata
 
     async def _get_json(self, url: str) -> dict[str, Any]:
-        response = await self.http.get(url, headers={"Accept": "application/json"})
-        response.raise_for_status()
-        body = response.json()
+        try:
+            response = await self.http.get(url, headers={"Accept": "application/json"})
+            response.raise_for_status()
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise ProviderUnavailable(
+                f"The identity provider did not answer ({url}: {type(exc).__name__}). Nothing was changed; "
+                "try again, or use a break-glass account if it stays down."
+            ) from exc
         if not isinstance(body, dict):
-            raise ValueError(f"{url} did not answer a JSON object")
+            raise ProviderUnavailable(f"The identity provider's {url} did not answer a JSON object.")
         return body
 
     async def authorization_url(
