@@ -21,9 +21,18 @@ from fastapi import FastAPI
 
 from raxx.common.db import libpq_url
 from raxx.common.provision import ProvisionedDatabase
+from raxx.console.auth.oidc import roles_from_groups
 from tests.console.conftest import PASSWORD, RunningRaptor, raptor_tokens
-from tests.fixtures.apps import add_user, asgi_client, console_app, csrf_from, login
-from tests.fixtures.oidc import FAULTS, IDP_PASSWORD, RunningProvider, audit_events, oidc_settings, start_provider
+from tests.fixtures.apps import add_user, asgi_client, console_app, console_settings, csrf_from, login
+from tests.fixtures.oidc import (
+    FAULTS,
+    IDP_PASSWORD,
+    ROLE_MAP,
+    RunningProvider,
+    audit_events,
+    oidc_settings,
+    start_provider,
+)
 
 CALLBACK = "http://testserver/login/oidc/callback"
 HIDDEN_RE = re.compile(r'<input type="hidden" name="(p_[a-z_]+)" value="([^"]*)">')
@@ -385,3 +394,30 @@ async def test_an_unreachable_provider_is_a_clear_503_not_a_crash(
     assert start.status_code == 503
     assert "identity_provider_unavailable" in start.text
     assert "break-glass" in start.text
+
+
+def test_roles_from_groups_deny_by_default_and_the_strongest_wins() -> None:
+    envs = ["staging", "prod"]
+    role_map = {**ROLE_MAP, "raxx-admins": {"staging": "admin"}, "raxx-qa": {"qa": "admin"}}
+    assert roles_from_groups(["marketing"], role_map, envs) == {}
+    assert roles_from_groups([], role_map, envs) == {}
+    assert roles_from_groups(["raxx-staging-operators"], role_map, envs) == {"staging": "operator"}  # no prod
+    both = roles_from_groups(["raxx-auditors", "raxx-prod-operators", "raxx-admins"], role_map, envs)
+    assert both == {"staging": "admin", "prod": "operator"}
+    assert roles_from_groups(["raxx-qa"], role_map, envs) == {}  # an environment the registry lacks
+
+
+def test_settings_refuse_an_unknown_role_and_plain_http_to_a_remote_provider(
+    console_db: ProvisionedDatabase, registry_file: Path
+) -> None:
+    with pytest.raises(ValueError, match="unknown role 'superuser'"):
+        console_settings(
+            console_db,
+            registry_file,
+            **oidc_settings("https://idp.example.com", oidc_role_map={"g": {"prod": "superuser"}}),
+        )
+    with pytest.raises(ValueError, match="https"):
+        console_settings(console_db, registry_file, **oidc_settings("http://idp.example.com"))
+    with pytest.raises(ValueError, match="CONSOLE_OIDC_CLIENT_ID"):
+        console_settings(console_db, registry_file, **oidc_settings("https://idp.example.com", oidc_client_id=None))
+    assert console_settings(console_db, registry_file, **oidc_settings("http://localhost:9")).oidc_enabled
