@@ -311,6 +311,9 @@ async def test_a_stale_sign_in_steps_up_before_a_prod_action_and_comes_back_to_i
     assert place["params"]["auth_time"]
     stepup = [e for e in audit_events(console_db) if e["action"] == "auth.stepup"]
     assert [e["outcome"] for e in stepup] == ["ok"]
+    with psycopg.connect(libpq_url(console_db.owner_url)) as conn:
+        [(session_hash,)] = conn.execute("SELECT id_hash FROM console_session").fetchall()
+    assert stepup[0]["session"] == session_hash  # the step-up is recorded against the session it renewed
 
 
 async def test_a_break_glass_session_cannot_step_up_and_is_told_to_sign_in_again(

@@ -29,7 +29,7 @@ from raxx.console.pages.auth import open_web_session
 from raxx.console.pages.forms import safe_next
 from raxx.console.pages.guard import resume_page
 from raxx.console.pages.provider import oidc_client, provider_redirect, recent_auth_age, redirect_uri
-from raxx.console.security import oidc_state_cookie_name, session_cookie_name, set_session_cookie
+from raxx.console.security import oidc_state_cookie_name, set_session_cookie
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
@@ -61,7 +61,7 @@ async def oidc_callback(
         flow = await sso.take_flow(
             db, state=state_param, cookie_state=request.cookies.get(oidc_state_cookie_name(secure))
         )
-        attempt.purpose = flow.purpose
+        attempt.purpose, attempt.session_hash = flow.purpose, flow.session_hash
         if error:
             raise OidcRefused("provider_error", f"({error}: {error_description[:200]})")
         raw = await client.exchange(
@@ -124,6 +124,8 @@ class _Attempt:
 
     purpose = "login"
     claims: IdClaims | None = None
+    #: The session a step-up belongs to (its cookie is not sent along a cross-site redirect).
+    session_hash: str | None = None
 
 
 async def _record(
@@ -137,14 +139,13 @@ async def _record(
     **more: Any,
 ) -> None:
     claims = attempt.claims
-    secure = is_secure(request, state)
     params: dict[str, Any] = {"method": "oidc", "purpose": attempt.purpose, **more}
     if claims is not None:
         params.update(auth_time=claims.auth_time.isoformat(), subject=claims.subject, groups=list(claims.groups))
     await state.audit.record(
         AuditContext(
             actor_name=claims.username if claims else None,
-            session_id=request.cookies.get(session_cookie_name(secure)) if attempt.purpose == "stepup" else None,
+            session_hash=attempt.session_hash,
             request_id=request_id_of(request),
             client_ip=client_ip(request),
             user_agent=user_agent(request),
