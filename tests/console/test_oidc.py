@@ -424,3 +424,18 @@ def test_settings_refuse_an_unknown_role_and_plain_http_to_a_remote_provider(
     with pytest.raises(ValueError, match="CONSOLE_OIDC_CLIENT_ID"):
         console_settings(console_db, registry_file, **oidc_settings("https://idp.example.com", oidc_client_id=None))
     assert console_settings(console_db, registry_file, **oidc_settings("http://localhost:9")).oidc_enabled
+
+
+async def test_the_users_page_says_how_each_user_signs_in(
+    sso: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    await add_user(console_db, "glass", PASSWORD, {"staging": "admin", "prod": "admin"}, break_glass=True)
+    assert continues_to(await sso_sign_in(sso, "stella"))
+    sso.cookies.clear()
+    assert (await login(sso, "glass", PASSWORD)).status_code == 303
+    page = await sso.get("/prod/users")
+    assert page.status_code == 200
+    rows = {m.group(1): m.group(0) for m in re.finditer(r'<tr data-user="([^"]+)".*?</tr>', page.text, re.S)}
+    assert 'data-sign-in="break-glass"' in rows["glass"]
+    assert 'data-sign-in="sso"' not in rows["glass"]
+    assert 'data-sign-in="sso"' in rows["stella@example.com"]
