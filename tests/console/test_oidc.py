@@ -237,6 +237,12 @@ async def test_passwords_are_off_except_for_break_glass_accounts(
     assert events[1]["actor"] == "glass"
     assert events[2]["params"]["break_glass"] is True
     assert events[2]["params"]["method"] == "password"
+    with psycopg.connect(libpq_url(console_db.owner_url)) as conn:
+        alerts = conn.execute("SELECT kind, severity, state, summary FROM alert").fetchall()
+    assert [(kind, severity, state) for kind, severity, state, _ in alerts] == [
+        ("auth.break_glass", "critical", "triggered")
+    ]
+    assert "as glass" in alerts[0][3]
 
 
 async def test_sign_out_ends_the_session_and_the_providers(sso: httpx.AsyncClient, idp: RunningProvider) -> None:

@@ -161,21 +161,26 @@ async def open_web_session(
 async def break_glass_used(request: Request, state: ConsoleState, user_name: str) -> None:
     """A break-glass password sign-in while single sign-on is on: someone must know.
 
-    Recorded as its own audit event (``auth.break_glass``) and logged at WARNING; this is
-    the one place that raises the alert for it.
+    Recorded as its own audit event (``auth.break_glass``), logged at WARNING, and raised
+    as the ``auth.break_glass`` alert (``raxx.common.alerts``), one per sign-in.
     """
+    request_id = request_id_of(request)
     log_event(log, "console.break_glass.used", level=logging.WARNING, username=user_name, client_ip=client_ip(request))
     await state.audit.record(
         AuditContext(
-            actor_name=user_name,
-            request_id=request_id_of(request),
-            client_ip=client_ip(request),
-            user_agent=user_agent(request),
+            actor_name=user_name, request_id=request_id, client_ip=client_ip(request), user_agent=user_agent(request)
         ),
         "auth.break_glass",
         outcome="ok",
         target=user_name,
         params={"method": "password", "alert": "break-glass sign-in while single sign-on is configured"},
+    )
+    await state.alerts.raise_alert(
+        "auth.break_glass",
+        environment=None,
+        summary=f"break-glass sign-in to the console as {user_name} from {client_ip(request)}",
+        details={"user": user_name, "client_ip": client_ip(request), "request_id": request_id},
+        dedup_key=f"auth.break_glass:{request_id}",
     )
 
 
