@@ -1,8 +1,8 @@
 """OpenID Connect sign-in: users from the identity provider, break-glass accounts, how a
 session was authenticated, and the provider round trips (state, nonce, PKCE verifier).
 
-Revision ID: c20261203_0007_oidc
-Revises: c20261203_0006_alerts
+Revision ID: c20261203_0010_oidc
+Revises: c20261203_0009_merge
 Create Date: 2026-12-03
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "c20261203_0007_oidc"
-down_revision: str | Sequence[str] | None = "c20261203_0006_alerts"
+revision: str = "c20261203_0010_oidc"
+down_revision: str | Sequence[str] | None = "c20261203_0009_merge"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
