@@ -42,6 +42,8 @@ from raxx.common.contracts import ReleaseBoard
 from raxx.common.errors import NotFound, Unauthorized
 
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
+#: Heroku names each dyno (``web.1``, ``web.2``): the event metrics carry it as ``dyno``.
+DYNO_VAR = "DYNO"
 METRICS_PATH = "/metrics"
 Kind = Literal["counter", "histogram", "gauge"]
 
@@ -251,6 +253,16 @@ def board_families(board: ReleaseBoard) -> list[Metric]:
     ]
 
 
+def catalogue_rows() -> list[str]:
+    """The catalogue as the Markdown table rows ``docs/operations.md`` shows (a test compares)."""
+    rows = []
+    for info in sorted(CATALOGUE.values(), key=lambda i: i.name):
+        series = f"{info.name}_total" if info.kind == "counter" else info.name
+        labels = ", ".join(f"`{label}`" for label in info.labels) or "none"
+        rows.append(f"| `{series}` | {info.kind} | {labels} | {info.meaning} | {', '.join(info.exported_by)} |")
+    return rows
+
+
 # -- requests -----------------------------------------------------------------------------------
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -339,20 +351,27 @@ def exposition(state: Iterable[Metric] = ()) -> bytes:
     """The text format: the event metrics (every worker's, in multiprocess mode) and ``state``."""
     from prometheus_client import disable_created_metrics, multiprocess
 
-    disable_created_metrics()  # type: ignore[no-untyped-call]  # one worker or several, the same series (files have no _created)
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # one worker or several, the same series
     path = os.environ.get(MULTIPROC_VAR)
     if path:
-        registry = CollectorRegistry(auto_describe=False)
-        multiprocess.MultiProcessCollector(registry, path)  # type: ignore[no-untyped-call]
-        text = generate_latest(registry)
+        files = CollectorRegistry(auto_describe=False)
+        multiprocess.MultiProcessCollector(files, path)  # type: ignore[no-untyped-call]
+        events = list(files.collect())
     else:
-        text = generate_latest(REGISTRY)
-    families = list(state)
-    if families:
-        fixed = CollectorRegistry(auto_describe=False)
-        fixed.register(_Fixed(families))
-        text += generate_latest(fixed)
-    return text
+        events = list(REGISTRY.collect())
+    dyno = os.environ.get(DYNO_VAR)
+    if dyno:
+        events = [_labelled(family, dyno) for family in events]
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Fixed([*events, *state]))
+    return generate_latest(registry)
+
+
+def _labelled(family: Metric, dyno: str) -> Metric:
+    """The family with ``dyno`` on each sample: the Heroku router sends each scrape to any
+    dyno of the app, and each dyno counts from its own start."""
+    family.samples = [s._replace(labels={**s.labels, "dyno": dyno}) for s in family.samples]
+    return family
 
 
 class _Fixed:
