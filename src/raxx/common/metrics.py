@@ -45,6 +45,9 @@ MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
 #: Heroku names each dyno (``web.1``, ``web.2``): the event metrics carry it as ``dyno``.
 DYNO_VAR = "DYNO"
 METRICS_PATH = "/metrics"
+#: How long a scrape waits for the database behind a state gauge: Prometheus gives up after 10 s
+#: by default, and an answer without those series beats none.
+SCRAPE_DB_TIMEOUT_S = 3.0
 Kind = Literal["counter", "histogram", "gauge"]
 
 

@@ -7,6 +7,7 @@ through :func:`counted`, so the fast path counts exactly as the routed endpoint 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
@@ -62,7 +63,7 @@ async def _state(request: Request) -> Sequence[Metric]:
     env = state.settings.environment
     families: list[Metric] = [metrics.APP_INFO.family([(("raptor", env, state.settings.release), 1)])]
     try:
-        async with state.db.statements() as conn:
+        async with asyncio.timeout(metrics.SCRAPE_DB_TIMEOUT_S), state.db.statements() as conn:
             halted = bool((await trading_repository.current(conn))["halted"])
     except Exception:  # a database that cannot answer leaves the series out: absent, not a lie
         return families

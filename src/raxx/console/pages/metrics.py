@@ -8,6 +8,7 @@ monitor's state reaches Prometheus: the monitor is a worker dyno, which no route
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -34,7 +35,7 @@ async def _state(request: Request) -> Sequence[Metric]:
     state: ConsoleState = request.app.state.console
     families: list[Metric] = [metrics.APP_INFO.family([(("console", NO_ENVIRONMENT, state.settings.release), 1)])]
     try:
-        async with state.engine.connect() as conn:
+        async with asyncio.timeout(metrics.SCRAPE_DB_TIMEOUT_S), state.engine.connect() as conn:
             open_attempts = await repository.open_attempt_counts(conn)
             head = await repository.head(conn)
             verified = await repository.newest_checkpoint_seq(conn)
