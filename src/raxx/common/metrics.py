@@ -201,7 +201,7 @@ HEALTH_SAMPLES = counter(
 )
 HEALTH_SAMPLES_24H = StateGauge(
     "raxx_health_samples_24h",
-    "Health samples in the ledger over the last 24 h, by result (ok, failed): the releases board's",
+    "Health samples in the ledger over the last 24 h by result (ok, failed; starting ones left out): the board's",
     ["app", "environment", "result"],
     by=GATE,
 )
