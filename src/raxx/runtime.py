@@ -231,14 +231,14 @@ def build_web_app(environ: Mapping[str, str] | None = None) -> WebApp:
 def web_app_factory() -> Any:
     """uvicorn ``--factory`` entry for multi-worker dynos (``WEB_CONCURRENCY`` > 1)."""
     from raxx.common.logging import configure_logging
-    from raxx.common.metrics import worker_started
+    from raxx.common.metrics import mark_dead_on_shutdown
     from raxx.common.secrets import install_redaction
 
     configure_logging("INFO")
-    worker_started()  # this worker's metrics files, and its live gauges dropped when it exits
     built = build_web_app()
     configure_logging(built.log_level)
     install_redaction(built.redact)
+    mark_dead_on_shutdown(built.app)  # its live gauges leave the sum when it stops
     return built.app
 
 

@@ -122,6 +122,10 @@ def raptor(raptor_db: ProvisionedDatabase, tmp_path: Path) -> Iterator[tuple[str
     )
     with web_process(env, tmp_path / "raptor.log", ready_path="/readyz") as url:
         yield url, multiproc
+    # Stopped (SIGTERM): each worker marked itself dead on the way out, dropping its live
+    # gauge (requests in flight); what it counted stays.
+    assert list(multiproc.glob("gauge_livesum_*.db")) == []
+    assert list(multiproc.glob("counter_*.db"))
 
 
 def test_raptor_with_two_workers_reports_one_truth(raptor: tuple[str, Path], raptor_db: ProvisionedDatabase) -> None:

@@ -22,16 +22,17 @@ compared in constant time); with no token configured it does not exist (404).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hmac
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -437,12 +438,26 @@ def _use_files_if_configured() -> None:
     values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
-def worker_started() -> None:
-    """In a worker of a multiprocess server: on exit, drop its live gauges (in-flight requests)."""
+def mark_dead_on_shutdown(app: FastAPI) -> None:
+    """In a worker of a multiprocess server: when the app's lifespan ends, drop this
+    process's live gauges (requests in flight), which would otherwise be summed forever.
+
+    In the lifespan, not atexit: uvicorn's workers end by re-raising the SIGTERM they
+    received, which kills them before any exit hook runs."""
     path = os.environ.get(MULTIPROC_VAR)
     if not path:
         return
     _use_files_if_configured()
-    from prometheus_client import multiprocess
+    inner = app.router.lifespan_context
 
-    atexit.register(multiprocess.mark_process_dead, os.getpid(), path)
+    @contextlib.asynccontextmanager
+    async def lifespan(served: Any) -> AsyncIterator[Any]:
+        from prometheus_client import multiprocess
+
+        try:
+            async with inner(served) as state:
+                yield state
+        finally:
+            multiprocess.mark_process_dead(os.getpid(), path)  # type: ignore[no-untyped-call]
+
+    app.router.lifespan_context = lifespan
