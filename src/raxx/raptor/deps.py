@@ -15,7 +15,7 @@ from raxx.common.asgi import request_id_of
 from raxx.raptor.broker.base import Broker
 from raxx.raptor.config import RaptorSettings
 from raxx.raptor.database import RaptorDatabase
-from raxx.raptor.errors import InsufficientScope, MissingToken, WrongEnvironment
+from raxx.raptor.errors import InsufficientScope, MissingToken
 from raxx.raptor.logctx import actor_var, environment_var, token_var
 from raxx.raptor.metrics import RaptorMetrics
 from raxx.raptor.state import RaptorState
@@ -126,12 +126,7 @@ async def get_caller(
     if credentials is None:
         environment_var.set(state.settings.environment)
         raise MissingToken("an Authorization: Bearer token is required")
-    try:
-        return await authenticate(state, credentials.credentials, actor)
-    except WrongEnvironment:
-        # Counted here, once per request: the fast path hands every refused token on to this.
-        state.metrics.cross_environment.inc()
-        raise
+    return await authenticate(state, credentials.credentials, actor)
 
 
 def require(scope: str) -> Callable[[Caller], Awaitable[Caller]]:

@@ -28,7 +28,6 @@ class RaptorMetrics:
     def __init__(self, environment: str) -> None:
         self.environment = environment
         self.orders_cancelled = metrics.ORDERS_CANCELLED.labels(environment)
-        self.cross_environment = metrics.CROSS_ENV_REFUSALS.labels(environment)
         self._submitted = metrics.ORDERS_SUBMITTED.labels(environment)
         self._refused: dict[str, Any] = {}
 
