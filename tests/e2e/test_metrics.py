@@ -237,6 +237,9 @@ async def _api_token(db: ProvisionedDatabase, user: str) -> str:
     engine = create_engine(db.owner_url, application_name="test", pool_size=1)
     try:
         async with session_factory(engine)() as session, session.begin():
-            return (await apitoken_service.create(session, user_name=user, name="metrics", expires_days=None)).plaintext
+            made = await apitoken_service.create(
+                session, user_name=user, name="metrics", expires_days=None, environments=["staging", "qa"]
+            )
+            return made.plaintext
     finally:
         await engine.dispose()
