@@ -174,6 +174,7 @@ def secret_values(spec: AppSpec, chain: ChainSecrets) -> list[str]:
     """The values a redacting log formatter must blank out for this app."""
     keys = [k for k in required_secrets(spec, chain) if k not in ("RAPTOR_ENVIRONMENT",)]
     keys += ["INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET", HEROKU_DATABASE_VAR, f"{spec.prefix}MIGRATION_DATABASE_URL"]
+    keys += [f"{spec.prefix}METRICS_TOKEN"]
     return chain.values(keys)
 
 
@@ -230,12 +231,14 @@ def build_web_app(environ: Mapping[str, str] | None = None) -> WebApp:
 def web_app_factory() -> Any:
     """uvicorn ``--factory`` entry for multi-worker dynos (``WEB_CONCURRENCY`` > 1)."""
     from raxx.common.logging import configure_logging
+    from raxx.common.metrics import mark_dead_on_shutdown
     from raxx.common.secrets import install_redaction
 
     configure_logging("INFO")
     built = build_web_app()
     configure_logging(built.log_level)
     install_redaction(built.redact)
+    mark_dead_on_shutdown(built.app)  # its live gauges leave the sum when it stops
     return built.app
 
 
@@ -245,12 +248,17 @@ def serve_web(*, host: str, port: int, workers: int = 1) -> None:
 
     from raxx.common.asgi import run_server, server_options
     from raxx.common.logging import configure_logging
+    from raxx.common.metrics import MULTIPROC_VAR, prepare_multiprocess_dir
     from raxx.common.secrets import install_redaction
 
     configure_logging("INFO")  # start-up events (secrets loaded: where and how many keys, never values)
     # The workers about to start are what the connection budget divides by, whichever way
     # their number was given (WEB_CONCURRENCY or --workers): each spawned worker reads it.
     os.environ["WEB_CONCURRENCY"] = str(workers)
+    if workers > 1 or os.environ.get(MULTIPROC_VAR):
+        # Before any metric exists: the workers' counts go to files there, and a scrape of
+        # any worker adds them up (raxx.common.metrics).
+        prepare_multiprocess_dir(os.environ)
     built = build_web_app()  # refuse to start here, once, before any worker is forked
     configure_logging(built.log_level)
     install_redaction(built.redact)

@@ -34,6 +34,7 @@ from tests.fixtures.security import ENVIRONMENTS, Principal, add_user, browser, 
 BYSTANDER_PASSWORD = "a long quiet passphrase here"
 PUBLIC = "public"  # anyone, signed in or not
 SIGNED_IN = "signed-in"  # any signed-in operator, whatever their roles
+SCRAPE_TOKEN = "scrape-token"  # Prometheus with CONSOLE_METRICS_TOKEN only: no session or role opens it
 #: Console routes: (method, path) -> who may call it. A capability (read, trade, admin,
 #: audit) is needed in the environment the request names.
 CONSOLE_MATRIX: dict[tuple[str, str], str] = {
@@ -49,6 +50,7 @@ CONSOLE_MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/static"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,  # documents the JSON API for script authors; names no secret
     ("GET", "/{env}"): PUBLIC,  # a bare redirect to /{env}/, which is then checked
+    ("GET", "/metrics"): SCRAPE_TOKEN,
     ("GET", "/"): SIGNED_IN,
     ("POST", "/logout"): SIGNED_IN,
     ("GET", "/compare"): SIGNED_IN,
@@ -162,7 +164,7 @@ class Targets:
 def _expected(rule: str, who: Principal, env: str | None) -> bool:
     if rule == PUBLIC:
         return True
-    if who.anonymous:
+    if who.anonymous or rule == SCRAPE_TOKEN:
         return False
     if rule == SIGNED_IN:
         return True
@@ -175,6 +177,8 @@ def _allowed(response: httpx.Response) -> bool:
     """Allowed: the request got past authorization (whatever the business answer was)."""
     if response.status_code in (401, 403):
         return False
+    if response.request.url.path == "/metrics":  # no scrape token configured: it does not exist
+        return response.status_code != 404
     if response.request.url.path == "/logout":  # its success is the way back to the sign-in page
         return response.status_code == 303
     return not (response.status_code in (302, 303, 307) and response.headers["location"].startswith("/login"))
@@ -266,7 +270,7 @@ async def test_console_matrix(
             for method, path in _ordered(CONSOLE_MATRIX):
                 rule = CONSOLE_MATRIX[(method, path)]
                 envs: tuple[str | None, ...] = (
-                    ENVIRONMENTS if "{env}" in path or rule not in (PUBLIC, SIGNED_IN) else (None,)
+                    ENVIRONMENTS if "{env}" in path or rule not in (PUBLIC, SIGNED_IN, SCRAPE_TOKEN) else (None,)
                 )
                 for env in envs:
                     before = await _audit_count(audit)

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from raxx.common.doors import render_refusal
 from raxx.common.errors import RaxxError
+from raxx.common.metrics import ROUTE_KEY
 from raxx.console.apitoken.service import InvalidApiToken
 from raxx.console.auth.roles import can
 from raxx.console.raptor_client import CallContext, RaptorResponse
@@ -37,6 +38,9 @@ _READ_PATH = re.compile(
 )
 #: The routed endpoint's ``Response(content, media_type=JSON)`` sets these two, in this order.
 _JSON = b"application/json"
+#: The route template of each resource this layer answers (one order: ``_ORDER_ROUTE``).
+_ROUTES = {r: f"/api/{{env}}/{r}" for r in ("orders", "positions", "account", "trading")}
+_ORDER_ROUTE = "/api/{env}/orders/{order_id}"
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -72,6 +76,9 @@ class ApiReadFastPath:
         client = state.clients[env]
         if not can(owner.roles, env, "read") or not client.verified_fresh():
             return False
+        # Answered here from now on: the metrics name the route and environment routing would have.
+        scope[ROUTE_KEY] = _ROUTES.get(resource) or _ORDER_ROUTE
+        scope["path_params"] = {"env": env}
         ctx = CallContext(request_id=scope["state"]["request_id"], actor=f"{owner.user_name} (api)")
         query = scope["query_string"].decode("latin-1") if resource == "orders" else ""
         try:

@@ -22,6 +22,7 @@ from raxx.common.clock import utcnow
 from raxx.common.db import create_engine, session_factory
 from raxx.common.doors import DoorsApp, FastPath
 from raxx.common.logging import log_event, log_pools
+from raxx.common.metrics import HttpMetricsMiddleware
 from raxx.common.secrets import SecretsProvider
 from raxx.console import api
 from raxx.console.api_fast import ApiReadFastPath
@@ -33,12 +34,14 @@ from raxx.console.auth.oidc import ClientConfig, OidcClient
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
 from raxx.console.errors import install_console_error_handlers
+from raxx.console.metrics import environment_of
 from raxx.console.pages import (
     alerts,
     audit,
     auth,
     compare,
     home,
+    metrics,
     oidc,
     orders,
     portfolio,
@@ -87,6 +90,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     portfolio.router,
     trading.router,
     users.router,
+    metrics.router,  # GET /metrics, for Prometheus with the scrape token (before the catch-all)
     home.router,  # last: its /{env} catch-all redirect must not shadow the others
 )
 STATIC_DIR = __file__.rsplit("/", 1)[0] + "/static"
@@ -249,6 +253,8 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
         SecurityHeadersMiddleware, form_targets=[origin_of(settings.oidc_issuer)] if settings.oidc_issuer else []
     )
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: every request of both doors is counted and timed, refusals included.
+    app.add_middleware(HttpMetricsMiddleware, app_name="console", environment_of=environment_of(frozenset(registry)))
     install_console_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in ROUTERS:

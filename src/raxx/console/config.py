@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from raxx.common.dbbudget import BudgetSettings, Pools, console_web_pools, ledger_read_pools
@@ -33,6 +33,7 @@ RESERVED_PATHS = frozenset(
         "healthz",
         "readyz",
         "audit-assets",
+        "metrics",
     }
 )
 
@@ -51,6 +52,8 @@ class ConsoleSettings(BaseSettings):
     dotenv_file: Path | None = Field(default=None, description="a .env secrets file (development and raxx up only)")
     release: str = Field(default_factory=current_release)
     log_level: str = "INFO"
+    #: Bearer token Prometheus presents to ``/metrics``; unset, ``/metrics`` answers 404.
+    metrics_token: SecretStr | None = Field(default=None, description="the scrape token for /metrics")
 
     session_hours: float = Field(default=12.0, gt=0, description="absolute session lifetime")
     session_idle_minutes: float = Field(default=60.0, gt=0, description="a session unused this long ends")

@@ -19,6 +19,7 @@ from raxx.common.asgi import install_database_handlers, request_id_of, validatio
 from raxx.common.doors import walk_routes
 from raxx.common.errors import RaxxError, error_body
 from raxx.common.logging import log_event
+from raxx.common.metrics import METRICS_PATH
 from raxx.console.deps import LoginRequired
 from raxx.console.state import ConsoleState
 
@@ -39,7 +40,7 @@ _TITLES = {
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    return request.url.path.startswith("/api/") or request.url.path == METRICS_PATH  # scripts and Prometheus
 
 
 async def _render_error(

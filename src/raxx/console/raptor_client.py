@@ -45,6 +45,7 @@ from raxx.console.keepalive import (
     TlsFailed,
     WireResponse,
 )
+from raxx.console.metrics import IdentityCounts
 
 log = logging.getLogger("raxx.console.raptor")
 
@@ -170,6 +171,7 @@ class RaptorClient:
         #: Called once each time a backend that named another environment names its own again.
         self.on_recovery: Callable[[RaptorClient, IdentityStatus], Awaitable[None]] | None = None
         self._named_another = False
+        self.identity_counts = IdentityCounts(spec.name)
 
     @property
     def environment(self) -> str:
@@ -206,6 +208,7 @@ class RaptorClient:
             if not force and (self._fresh(max_age_s) or self.status.checked_at >= asked_at):
                 return self.status
             previous, self.status = self.status, await self._fetch_identity()
+            self.identity_counts.checked(self.status.state)
         if self.status.state == "misconfigured" and previous.state != "misconfigured" and self.on_mismatch:
             self._named_another = True
             await self.on_mismatch(self, self.status)

@@ -460,6 +460,7 @@ def monitor(once: bool) -> None:
     from raxx.common.alerts.dispatch import deliver_briefly
     from raxx.common.logging import configure_logging
     from raxx.gate import requests as release_requests
+    from raxx.gate.metrics import serving_metrics
     from raxx.gate.monitor import Monitor, install_stop_signals
     from raxx.gate.monitor_alerts import MonitorAlerts
 
@@ -493,7 +494,10 @@ def monitor(once: bool) -> None:
         sending = asyncio.create_task(dispatcher.run(outbox.queued))
         try:
             # Beside the probes: the release actions the console asked for (``raxx.gate.requests``).
-            await asyncio.gather(watcher.run(stop, interval=settings.monitor_interval), release_requests.run(ctx, stop))
+            async with serving_metrics(settings, ctx.sessions):
+                await asyncio.gather(
+                    watcher.run(stop, interval=settings.monitor_interval), release_requests.run(ctx, stop)
+                )
         finally:
             sending.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -50,6 +50,11 @@ class GateSettings(BaseSettings):
     alert_health_failures: int = Field(
         default=3, ge=1, description="consecutive failed health samples before the health.failing alert"
     )
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="the monitor serves /metrics on this port (unset: it does not)"
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="the address the monitor's /metrics listens on")
+    metrics_token: SecretStr | None = Field(default=None, description="the scrape token for the monitor's /metrics")
     http_timeout: float = Field(default=5.0, gt=0, description="seconds for one probe or smoke request")
     deploy_timeout: float = Field(default=180.0, gt=0, description="seconds to wait for a platform deploy")
     platform: Literal["local", "heroku"] = Field(

@@ -25,6 +25,7 @@ from raxx.common.logging import log_event
 from raxx.gate.board import build_board, publish_board
 from raxx.gate.ledger.models import HealthSample
 from raxx.gate.ledger.repository import ReleaseRepository
+from raxx.gate.metrics import sampled
 from raxx.gate.monitor_alerts import MonitorAlerts
 from raxx.gate.monitor_log import MonitorLog
 from raxx.gate.policy import Policy
@@ -102,6 +103,8 @@ class Monitor:
                 for p in probes
             )
             await session.commit()
+        for service, probe in zip(services, probes, strict=True):
+            sampled(service.app, service.environment, ok=probe.ok, starting=probe.starting)
         board = await self.refresh_board()
         if self.alerts is not None:
             await self.alerts.after_round([(s.environment, p) for s, p in zip(services, probes, strict=True)], board)

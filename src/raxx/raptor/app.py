@@ -16,6 +16,7 @@ from raxx.common.asgi import RequestIdMiddleware, install_json_error_handlers
 from raxx.common.clock import utcnow
 from raxx.common.doors import DoorsApp, FastPath
 from raxx.common.logging import log_event
+from raxx.common.metrics import HttpMetricsMiddleware
 from raxx.common.migrations import script_heads
 from raxx.raptor import maintenance
 from raxx.raptor.account.endpoints import router as account_router
@@ -25,6 +26,8 @@ from raxx.raptor.config import RaptorSettings
 from raxx.raptor.database import RaptorDatabase, raptor_pools
 from raxx.raptor.errors import BrokerUnavailable as BrokerUnavailableError
 from raxx.raptor.health.endpoints import router as health_router
+from raxx.raptor.metrics import RaptorMetrics
+from raxx.raptor.metrics import router as metrics_router
 from raxx.raptor.order import endpoints as order_endpoints
 from raxx.raptor.order.fast import OrderFastPath
 from raxx.raptor.paper.endpoints import router as paper_router
@@ -55,6 +58,7 @@ ROUTERS = (
     trading_router,
     request_router,
     paper_router,
+    metrics_router,  # GET /metrics, for Prometheus with the scrape token (not in the OpenAPI document)
 )
 
 
@@ -83,6 +87,7 @@ def create_app(
             tokens=TokenVerifier(
                 db.statements, environment=settings.environment, cache_seconds=settings.token_cache_seconds
             ),
+            metrics=RaptorMetrics(settings.environment),
             extra_ready_checks=[broker.ready],
             broker_identity=broker.identity,
         )
@@ -113,6 +118,9 @@ def create_app(
         telemetry=tracing.fastapi_telemetry(),  # server spans continuing the caller's traceparent
     )
     app.add_middleware(RequestIdMiddleware)  # set (and echoed) before either door runs
+    environment = settings.environment
+    # Outermost: every request of both doors is counted and timed, refusals included.
+    app.add_middleware(HttpMetricsMiddleware, app_name="raptor", environment_of=lambda scope: environment)
     install_json_error_handlers(app)
     app.add_exception_handler(BrokerUnavailable, _broker_unavailable)  # type: ignore[arg-type]
     for router in ROUTERS:

@@ -34,6 +34,8 @@ class RaptorSettings(BaseSettings):
     #: The connection budget (``RAXX_DB_PLAN``, ``RAXX_WEB_DYNOS``, ``WEB_CONCURRENCY``, ...):
     #: every pool this process opens is sized from it (``raxx.raptor.database``).
     budget: BudgetSettings = Field(default_factory=load_budget)
+    #: Bearer token Prometheus presents to ``/metrics``; unset, ``/metrics`` answers 404.
+    metrics_token: SecretStr | None = Field(default=None, description="the scrape token for /metrics")
 
     #: Which venue executes orders: the built-in paper broker, or an Alpaca paper account.
     broker: Literal["paper", "alpaca"] = "paper"

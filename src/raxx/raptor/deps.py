@@ -1,5 +1,5 @@
 """Named dependencies: ``StateDep``, ``SessionDep``, ``DatabaseDep``, ``SettingsDep``,
-``BrokerDep`` and the callers by scope (``ReadCaller``, ``TradeCaller``, ``AdminCaller``)."""
+``BrokerDep``, ``MetricsDep`` and the callers by scope (``ReadCaller``, ``TradeCaller``, ``AdminCaller``)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from raxx.raptor.config import RaptorSettings
 from raxx.raptor.database import RaptorDatabase
 from raxx.raptor.errors import InsufficientScope, MissingToken
 from raxx.raptor.logctx import actor_var, environment_var, token_var
+from raxx.raptor.metrics import RaptorMetrics
 from raxx.raptor.state import RaptorState
 from raxx.raptor.token.service import Caller
 
@@ -47,6 +48,13 @@ async def get_broker(request: Request) -> Broker:
 
 
 BrokerDep = Annotated[Broker, Depends(get_broker)]
+
+
+async def get_metrics(request: Request) -> RaptorMetrics:
+    return state_of(request).metrics
+
+
+MetricsDep = Annotated[RaptorMetrics, Depends(get_metrics)]
 
 
 async def get_database(request: Request) -> RaptorDatabase:

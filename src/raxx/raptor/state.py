@@ -10,6 +10,7 @@ from raxx.common.contracts import ReadyCheck
 from raxx.raptor.broker.base import Broker
 from raxx.raptor.config import RaptorSettings
 from raxx.raptor.database import RaptorDatabase
+from raxx.raptor.metrics import RaptorMetrics
 from raxx.raptor.token.service import TokenVerifier
 
 
@@ -24,6 +25,8 @@ class RaptorState:
     migration_heads: set[str]
     broker: Broker
     tokens: TokenVerifier
+    #: This environment's series (``raxx.raptor.metrics``).
+    metrics: RaptorMetrics
     database_fingerprint: str | None = None
     #: More readiness probes (the broker adds one); each returns a ReadyCheck.
     extra_ready_checks: list[Callable[[], Awaitable[ReadyCheck]]] = field(default_factory=list)

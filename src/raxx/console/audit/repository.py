@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select, text
@@ -294,3 +294,27 @@ async def checkpoints(conn: AsyncConnection, *, latest_first: bool = True, limit
 
 async def hash_at(conn: AsyncConnection, seq: int) -> str | None:
     return (await conn.execute(select(AuditEvent.hash).where(AuditEvent.seq == seq))).scalar_one_or_none()
+
+
+#: How far back ``open_attempt_counts`` looks: the reconciler closes attempts after minutes,
+#: and a bound keeps a scrape's query on the partial index's recent end.
+OPEN_ATTEMPTS_LOOKBACK = timedelta(hours=24)
+
+
+async def open_attempt_counts(conn: AsyncConnection) -> dict[str | None, int]:
+    """Attempts of the last 24 h with no outcome yet, by environment (None: no environment)."""
+    outcome = AuditEvent.__table__.alias("o")
+    stmt = (
+        select(AuditEvent.environment, func.count())
+        .where(AuditEvent.phase == "attempt", AuditEvent.recorded_at > func.now() - OPEN_ATTEMPTS_LOOKBACK)
+        .where(~select(outcome.c.seq).where(outcome.c.attempt_id == AuditEvent.event_id).exists())
+        .group_by(AuditEvent.environment)
+    )
+    return {env: int(n) for env, n in (await conn.execute(stmt)).all()}
+
+
+async def newest_checkpoint_seq(conn: AsyncConnection) -> int | None:
+    """The chain position the newest checkpoint vouches for (it is signed only after verifying)."""
+    stmt = select(AuditCheckpoint.seq).order_by(AuditCheckpoint.created_at.desc(), AuditCheckpoint.seq.desc()).limit(1)
+    seq: int | None = (await conn.execute(stmt)).scalar_one_or_none()
+    return seq

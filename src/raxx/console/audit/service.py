@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -51,6 +52,7 @@ from raxx.console.audit.canonical import (
     validate_action,
 )
 from raxx.console.audit.classify import classify_exception
+from raxx.console.metrics import audit_appended
 
 log = logging.getLogger("raxx.console.audit")
 
@@ -379,6 +381,8 @@ class AuditTrail:
 
     async def _append(self, body: dict[str, Any], *, action: str) -> repository.Appended:
         payload = dump_body(body).decode()
+        started = time.perf_counter()
+        ok = False
         try:
             with tracing.span(
                 "audit.append", attributes={"raxx.audit.action": action, "raxx.audit.phase": body.get("phase", "")}
@@ -387,13 +391,16 @@ class AuditTrail:
                     appended = await self._batcher.append(payload)
                 if current is not None:
                     current.set_attribute("raxx.audit.seq", appended.seq)
-                return appended
+            ok = True
+            return appended
         except IntegrityError as exc:
             if _violates(exc, ONE_OUTCOME_INDEX):
                 raise OutcomeAlreadyRecorded("this attempt already has an outcome") from None
             raise _unavailable(action, exc) from exc
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             raise _unavailable(action, exc) from exc
+        finally:
+            audit_appended(body.get("environment"), body["phase"], ok, time.perf_counter() - started)
 
 
 def _violates(exc: IntegrityError, constraint: str) -> bool:

@@ -8,7 +8,16 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from raxx.raptor.deps import BrokerDep, DatabaseDep, ReadCaller, RequestIdDep, SessionDep, StateDep, TradeCaller
+from raxx.raptor.deps import (
+    BrokerDep,
+    DatabaseDep,
+    MetricsDep,
+    ReadCaller,
+    RequestIdDep,
+    SessionDep,
+    StateDep,
+    TradeCaller,
+)
 from raxx.raptor.openapi import AUTH_ERRORS, BODY_ERRORS, error_responses
 from raxx.raptor.order import cursor as cursors
 from raxx.raptor.order import service
@@ -63,9 +72,15 @@ def _utc(value: datetime | None) -> datetime | None:
     },
 )
 async def submit_order(
-    body: OrderCreate, db: DatabaseDep, broker: BrokerDep, caller: TradeCaller, request_id: RequestIdDep
+    body: OrderCreate,
+    db: DatabaseDep,
+    broker: BrokerDep,
+    caller: TradeCaller,
+    request_id: RequestIdDep,
+    counts: MetricsDep,
 ) -> Response:
-    return submitted_json(await service.submit(db, broker, caller=caller, request_id=request_id, body=body))
+    submission = service.submit(db, broker, caller=caller, request_id=request_id, body=body)
+    return submitted_json(await counts.submission(submission))
 
 
 @router.get(
@@ -126,9 +141,11 @@ async def order_summary(session: SessionDep, caller: ReadCaller) -> OrderSummary
     responses=error_responses(*AUTH_ERRORS),
 )
 async def cancel_all_orders(
-    session: SessionDep, broker: BrokerDep, caller: TradeCaller, request_id: RequestIdDep
+    session: SessionDep, broker: BrokerDep, caller: TradeCaller, request_id: RequestIdDep, counts: MetricsDep
 ) -> CancelAllResult:
-    return await service.cancel_all(session, broker, caller=caller, request_id=request_id)
+    return await service.cancel_all(
+        session, broker, caller=caller, request_id=request_id, on_cancel=counts.orders_cancelled.inc
+    )
 
 
 @router.get(
@@ -155,6 +172,14 @@ async def get_order(order_id: uuid.UUID, session: SessionDep, state: StateDep, c
     ),
 )
 async def cancel_order(
-    order_id: uuid.UUID, session: SessionDep, broker: BrokerDep, caller: TradeCaller, request_id: RequestIdDep
+    order_id: uuid.UUID,
+    session: SessionDep,
+    broker: BrokerDep,
+    caller: TradeCaller,
+    request_id: RequestIdDep,
+    counts: MetricsDep,
 ) -> Response:
-    return order_json(await service.cancel(session, broker, caller=caller, request_id=request_id, order_id=order_id))
+    canceled = await service.cancel(
+        session, broker, caller=caller, request_id=request_id, order_id=order_id, on_cancel=counts.orders_cancelled.inc
+    )
+    return order_json(canceled)

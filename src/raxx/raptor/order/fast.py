@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from raxx.common.doors import render_refusal
 from raxx.common.errors import RaxxError
+from raxx.common.metrics import ROUTE_KEY
 from raxx.raptor.broker.base import BrokerUnavailable
 from raxx.raptor.broker.paper import PaperBroker
 from raxx.raptor.deps import ACTOR_MAX_LENGTH, ACTOR_PATTERN, authenticate
@@ -86,9 +87,10 @@ class OrderFastPath:
         if caller is None:
             await self.app(scope, replay, send)
             return
+        scope[ROUTE_KEY] = PATH  # answered here: the metrics name the route the router would have
         try:
-            submitted = await service.submit(
-                state.db, state.broker, caller=caller, request_id=_request_id(scope), body=body
+            submitted = await state.metrics.submission(
+                service.submit(state.db, state.broker, caller=caller, request_id=_request_id(scope), body=body)
             )
         except (RaxxError, BrokerUnavailable) as exc:
             await render_refusal(scope, replay, send, exc)
@@ -103,6 +105,7 @@ class OrderFastPath:
         state: RaptorState = scope["app"].state.raptor
         if await _caller(state, headers, "read") is None:
             return False
+        scope[ROUTE_KEY] = PATH
         try:
             body = await service.list_json(state.db, OrderFilter(limit=limit))
         except RaxxError as exc:  # no connection in time: the routed endpoint's same 503

@@ -386,14 +386,27 @@ async def _finish_pending(
     return {**row, **outcome}
 
 
+def _uncounted() -> None:
+    return None
+
+
 async def cancel(
-    session: AsyncSession, broker: Broker, *, caller: Caller, request_id: str, order_id: uuid.UUID
+    session: AsyncSession,
+    broker: Broker,
+    *,
+    caller: Caller,
+    request_id: str,
+    order_id: uuid.UUID,
+    on_cancel: Callable[[], None] = _uncounted,
 ) -> OrderRead:
-    """Cancel one order. Canceling a canceled order is a no-op; a filled or rejected one is a 409."""
+    """Cancel one order. Canceling a canceled order is a no-op; a filled or rejected one is a 409.
+    ``on_cancel`` is called when this call canceled it (the metric counts it)."""
     found = await repository.find(session, order_id, for_update=True)
     if found is None:
         raise OrderNotFound(f"no order {order_id}")
     row = await _cancel_row(session, broker, found)
+    if row is not found:
+        on_cancel()
     await requests.record(
         session,
         request_id=request_id,
@@ -451,13 +464,22 @@ async def _cancel_at_broker(broker: Broker, row: Mapping[Any, Any]) -> BrokerOrd
         return None
 
 
-async def cancel_all(session: AsyncSession, broker: Broker, *, caller: Caller, request_id: str) -> CancelAllResult:
-    """Cancel every open order; report those the broker refused instead of failing the batch."""
+async def cancel_all(
+    session: AsyncSession,
+    broker: Broker,
+    *,
+    caller: Caller,
+    request_id: str,
+    on_cancel: Callable[[], None] = _uncounted,
+) -> CancelAllResult:
+    """Cancel every open order; report those the broker refused instead of failing the batch.
+    ``on_cancel`` is called for each order canceled."""
     canceled: list[OrderRead] = []
     failed: list[CancelFailure] = []
     for row in await repository.open_orders(session, limit=CANCEL_ALL_LIMIT, lock="wait"):
         try:
             canceled.append(to_read(await _cancel_row(session, broker, row)))
+            on_cancel()
         except (OrderNotCancelable, BrokerUnavailableError) as exc:
             failed.append(CancelFailure(order_id=row["id"], error=exc.code, detail=str(exc.detail)))
     await requests.record(

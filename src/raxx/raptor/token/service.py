@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from raxx.common import metrics
 from raxx.common.db import create_sync
 from raxx.common.environments import validate_env_name
 from raxx.common.errors import BadRequest, NotFound
@@ -117,6 +118,9 @@ class TokenVerifier:
         self._cache: dict[str, tuple[float, TokenRecord]] = {}
         #: Tokens refused as another environment's since the process started, by claimed environment.
         self.wrong_environment: Counter[str] = Counter()
+        #: The same refusals for Prometheus, every worker's added up (the claimed environment is
+        #: the caller's text, so it is no label there).
+        self._refusals = metrics.CROSS_ENV_REFUSALS.labels(environment)
 
     async def verify(self, raw: str, *, count: bool = True) -> Caller:
         """The caller of a token good here; a typed refusal otherwise. ``count=False`` for a
@@ -140,6 +144,7 @@ class TokenVerifier:
     def _refuse_other_environment(self, claimed: str, token_id: str, *, count: bool) -> WrongEnvironment:
         if count:
             self.wrong_environment[claimed] += 1
+            self._refusals.inc()
             log_event(
                 log,
                 "raptor.token.wrong_environment",
