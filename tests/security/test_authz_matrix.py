@@ -51,6 +51,8 @@ CONSOLE_MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/openapi.json"): PUBLIC,  # documents the JSON API for script authors; names no secret
     ("GET", "/{env}"): PUBLIC,  # a bare redirect to /{env}/, which is then checked
     ("GET", "/metrics"): SCRAPE_TOKEN,
+    ("GET", "/login/oidc"): PUBLIC,  # starts a single sign-on (404 when OIDC is not configured)
+    ("GET", "/login/oidc/callback"): PUBLIC,  # the provider's answer; state, nonce and token checked
     ("GET", "/"): SIGNED_IN,
     ("POST", "/logout"): SIGNED_IN,
     ("GET", "/compare"): SIGNED_IN,
@@ -59,6 +61,8 @@ CONSOLE_MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/tokens"): SIGNED_IN,
     ("POST", "/tokens/{token_id}/revoke"): SIGNED_IN,
     ("GET", "/api/whoami"): SIGNED_IN,
+    ("GET", "/alerts"): SIGNED_IN,  # lists only the environments where the user holds a role
+    ("GET", "/login/oidc/resume/{ref}"): SIGNED_IN,  # only the session's own interrupted action
     ("POST", "/switch"): "read",
     ("GET", "/{env}/"): "read",
     ("GET", "/{env}/health"): "read",
@@ -67,6 +71,7 @@ CONSOLE_MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/{env}/positions"): "read",
     ("GET", "/{env}/account"): "read",
     ("GET", "/{env}/trading"): "read",
+    ("GET", "/{env}/orders/export.csv"): "read",
     ("GET", "/{env}/orders/new"): "trade",
     ("POST", "/{env}/orders"): "trade",
     ("POST", "/{env}/orders/{order_id}/cancel"): "trade",
@@ -77,6 +82,10 @@ CONSOLE_MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/{env}/users/role"): "admin",
     ("GET", "/{env}/audit"): "audit",
     ("GET", "/{env}/audit/{seq}"): "audit",
+    ("GET", "/{env}/audit/export.csv"): "audit",
+    ("POST", "/{env}/releases/{app}/approve"): "admin",
+    ("POST", "/{env}/releases/{app}/promote"): "admin",
+    ("POST", "/{env}/releases/{app}/rollback"): "admin",
     ("GET", "/api/{env}/identity"): "read",
     ("GET", "/api/{env}/orders"): "read",
     ("GET", "/api/{env}/orders/{order_id}"): "read",
@@ -105,6 +114,7 @@ RAPTOR_MATRIX: dict[tuple[str, str], str | None] = {
     ("POST", "/v1/orders"): "trade",
     ("GET", "/v1/orders"): "read",
     ("DELETE", "/v1/orders"): "trade",
+    ("GET", "/v1/orders/summary"): "read",
     ("GET", "/v1/orders/{order_id}"): "read",
     ("DELETE", "/v1/orders/{order_id}"): "trade",
     ("GET", "/v1/positions"): "read",
@@ -190,6 +200,8 @@ def _fill(path: str, env: str, who: Principal, targets: Targets) -> str:
         .replace("{order_id}", targets.orders[env])
         .replace("{token_id}", who.own_token_id or "0" * 16)
         .replace("{seq}", str(targets.audit_seq))
+        .replace("{app}", "raptor")
+        .replace("{ref}", "0" * 32)
     )
 
 
@@ -275,7 +287,12 @@ async def test_console_matrix(
                 for env in envs:
                     before = await _audit_count(audit)
                     response = await _call(who, method, path, env or "staging", targets)
-                    assert response.status_code < 500, f"{who.name} {method} {path} {env}: {response.text[:300]}"
+                    # This console has no gate ledger: a release action that passed authorization
+                    # is answered 503 "the gate is not reachable", which is past the check.
+                    no_ledger = path.startswith("/{env}/releases/") and response.status_code == 503
+                    assert response.status_code < 500 or no_ledger, (
+                        f"{who.name} {method} {path} {env}: {response.text[:300]}"
+                    )
                     expected, got = _expected(rule, who, env), _allowed(response)
                     if expected != got:
                         mismatches.append(
