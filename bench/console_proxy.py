@@ -56,6 +56,7 @@ from pathlib import Path
 import httpx
 import pythons
 import trustme
+from pythons import cpu_seconds
 
 from raxx.common.aio import run_sync
 from raxx.common.db import create_engine, session_factory
@@ -122,37 +123,6 @@ class Sample:
     errors: int
     cpu_us: float = float("nan")  # server CPU (user + system) per request, all processes on the path
     hop_cpu_us: float = float("nan")  # of which the last hop in front of wrk (nginx or the console)
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (nginx workers, uvicorn's process)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found, frontier = [pid], [pid]
-    while frontier:
-        frontier = [child for child, parent in parents.items() if parent in frontier]
-        found += frontier
-    return found
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for root in pids:
-        for pid in _tree(root):
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK_TICKS
 
 
 def pinned(cpu: int, argv: list[str]) -> list[str]:

@@ -3,7 +3,8 @@
 (``.venvs/X.Y``, made by ``scripts/install --no-link`` when missing or stale); every round
 measures each version back to back (the order alternating from round to round), and the report
 gives each version against the first: the ratio of medians and the median of per-round
-ratios, which moves less on this shared machine."""
+ratios, which moves less on this shared machine, and the servers' CPU per request
+(``cpu_seconds``, from ``/proc``), which moves least."""
 
 from __future__ import annotations
 
@@ -15,6 +16,37 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (nginx workers, uvicorn's process)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [pid], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for root in pids:
+        for pid in _tree(root):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
 
 
 @dataclass

@@ -208,13 +208,17 @@ LOG_DIR = ROOT / "test-output" / "bench"
 
 
 @contextmanager
-def server(args: list[str], env: dict[str, str], port: int, log_name: str) -> Iterator[str]:
+def server(
+    args: list[str], env: dict[str, str], port: int, log_name: str, pids: list[int] | None = None
+) -> Iterator[str]:
     """Start a server process, wait until it answers, stop it (by its own pid) at the end.
-    Its output goes to ``test-output/bench/<log_name>.log``."""
+    Its output goes to ``test-output/bench/<log_name>.log``; its pid is added to ``pids``."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = (LOG_DIR / f"{log_name}.log").open("w")
     process = subprocess.Popen(args, env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
+    if pids is not None:
+        pids.append(process.pid)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -435,11 +439,13 @@ def compare_pythons(args: argparse.Namespace, admin: str, use_wrk: bool) -> int:
     print(pythons.describe(venvs))
     with tempfile.TemporaryDirectory() as tmp, databases(admin) as (raptor_db, _), ExitStack() as stack:
         token = issue_token_sync(raptor_db.runtime_url, environment="staging", scopes=["trade"], name="bench")
-        bases = {}
+        bases, pids = {}, {}
         for version, python in venvs.items():
-            port = free_port()
+            port, pids[version] = free_port(), []
             argv = [str(python), "-m", "raxx", "raptor", "serve", "--port", str(port)]
-            bases[version] = stack.enter_context(server(argv, raptor_env(raptor_db), port, f"raptor-{version}"))
+            bases[version] = stack.enter_context(
+                server(argv, raptor_env(raptor_db), port, f"raptor-{version}", pids[version])
+            )
         load = LoadGenerator(use_wrk=use_wrk, script_dir=Path(tmp))
         auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "X-Raxx-Actor": "bench"}
         measures = {  # name -> (connections, method, path, body, expected status)
@@ -457,8 +463,12 @@ def compare_pythons(args: argparse.Namespace, admin: str, use_wrk: bool) -> int:
         for round_no in range(args.rounds):
             for name, (conns, *_) in measures.items():
                 for version in pythons.in_turn(list(bases), round_no):
+                    cpu = pythons.cpu_seconds(pids[version])
                     sample = runs[name][version](conns)
-                    results[name][version].append(pythons.Measured(sample.ops_per_s, sample.p50_ms))
+                    cpu = pythons.cpu_seconds(pids[version]) - cpu
+                    count = sample.ops_per_s * args.seconds
+                    measured = pythons.Measured(sample.ops_per_s, sample.p50_ms, cpu / max(1.0, count) * 1e6)
+                    results[name][version].append(measured)
             print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
     pythons.report(results, "orders/s")
     return 0
