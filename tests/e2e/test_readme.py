@@ -33,7 +33,7 @@ import pytest
 
 from raxx.common.pgembed import free_port
 from tests.fixtures.database import REPO_ROOT
-from tests.fixtures.output import test_output
+from tests.fixtures.output import output_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -205,7 +205,7 @@ def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
     _mirror_checkout(checkout)
     env = _fresh_environment(tmp_path / "home")
     ports = {"RAXX_CONSOLE_PORT": free_port(), "RAXX_STAGING_PORT": free_port(), "RAXX_PROD_PORT": free_port()}
-    log_dir = test_output()
+    log_dir = output_dir()
     topology_log = log_dir / "readme-topology.log"
     up = blocks[0].commands[0].text
     with topology_log.open("w") as out:
