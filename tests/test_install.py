@@ -120,6 +120,12 @@ def test_a_shim_that_fails_is_passed_over_for_pyenvs_own_interpreters(run: Run, 
     found = run("find-python")
     assert found.stdout == f"3.13.2 {root / 'versions/3.13.2/bin/python3.13'}\n", found.stderr
     assert run("find-python", "3.12").stdout == f"3.12.1 {root / 'versions/3.12.1/bin/python3.12'}\n"
+    # a version pyenv does not have: still python3 on PATH after pyenv's (none fit here)
+    fake_python(bin_dir / "python3", "3.13.9")
+    assert run("find-python").stdout == f"3.13.2 {root / 'versions/3.13.2/bin/python3.13'}\n"
+    (root / "versions" / "3.13.2").rename(root / "versions" / "3.13.2t")
+    (root / "versions" / "3.13.0").rename(root / "versions" / "3.13.0rc2")
+    assert run("find-python").stdout == f"3.13.9 {bin_dir / 'python3'}\n"
 
 
 def test_python3_counts_when_it_is_a_supported_version(run: Run, bin_dir: Path) -> None:
