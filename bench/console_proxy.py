@@ -2,6 +2,7 @@
 over plain HTTP and over TLS.
 
     python bench/console_proxy.py [--rounds 5] [--seconds 8] [--switch-iterations 300] [--base REV]
+    python bench/console_proxy.py --pythons 3.11,3.13 [--rounds 3] [--seconds 4]
 
 Starts, on free ports, against the test PostgreSQL (``RAXX_TEST_DATABASE_URL``, else
 127.0.0.1:5432), each in its own throw-away databases: Raptor staging and prod
@@ -25,6 +26,11 @@ Measures, interleaved per round, medians over rounds:
 * switching the session's environment and rendering the new environment's orders
   page (``POST /switch`` then ``GET /{env}/orders``, alternating staging and prod), p95.
 
+With ``--pythons``, plain HTTP only: Raptor staging and prod and a console, once under each of
+those Pythons (``bench/pythons.py``: each version's ``.venvs/X.Y``), all on the same databases;
+the orders list read direct from Raptor and through the console, at c=32 and c=1, each version
+against the first, rounds interleaved, with the servers' CPU per request.
+
 Everything started is stopped by its own pid; every database created is dropped.
 """
 
@@ -43,12 +49,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pythons
 import trustme
+from pythons import cpu_seconds
 
 from raxx.common.aio import run_sync
 from raxx.common.db import create_engine, session_factory
@@ -115,37 +123,6 @@ class Sample:
     errors: int
     cpu_us: float = float("nan")  # server CPU (user + system) per request, all processes on the path
     hop_cpu_us: float = float("nan")  # of which the last hop in front of wrk (nginx or the console)
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (nginx workers, uvicorn's process)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found, frontier = [pid], [pid]
-    while frontier:
-        frontier = [child for child, parent in parents.items() if parent in frontier]
-        found += frontier
-    return found
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for root in pids:
-        for pid in _tree(root):
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK_TICKS
 
 
 def pinned(cpu: int, argv: list[str]) -> list[str]:
@@ -396,6 +373,9 @@ def main() -> int:
     parser.add_argument(
         "--base", metavar="REV", help="also measure the consoles of this revision (git archive), interleaved: @base"
     )
+    parser.add_argument(
+        "--pythons", metavar="X.Y,X.Y", help="Raptor and the console under each of these Pythons, vs the first"
+    )
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists()):
@@ -406,6 +386,8 @@ def main() -> int:
         f"pinning: servers on CPU 0, wrk on CPU 1 ({'taskset' if shutil.which('taskset') else 'no taskset'}); "
         f"PostgreSQL {admin.rsplit('@', 1)[-1]} (not pinned)"
     )
+    if args.pythons:
+        return compare_pythons(args, admin)
     with tempfile.TemporaryDirectory() as tmp, databases(admin) as dbs, ExitStack() as stack:
         work = Path(tmp)
         script = work / "report.lua"
@@ -418,22 +400,10 @@ def main() -> int:
             for env in ("staging", "prod")
         }
         py = [sys.executable, "-m", "raxx"]
-        common = {"PYTHONPATH": str(ROOT / "src")}
         procs: dict[str, int] = {}
         for env in ("staging", "prod"):
             procs[env] = stack.enter_context(
-                process(
-                    pinned(0, [*py, "raptor", "serve", "--port", str(ports[env])]),
-                    {
-                        **common,
-                        "RAPTOR_ENVIRONMENT": env,
-                        "RAPTOR_DATABASE_URL": dbs[env].runtime_url,
-                        "RAPTOR_RELEASE": "bench",
-                        "RAPTOR_LOG_LEVEL": "WARNING",
-                    },
-                    f"http://127.0.0.1:{ports[env]}/readyz",
-                    work / f"raptor-{env}.log",
-                )
+                raptor_process(sys.executable, env, dbs[env], ports[env], work / f"raptor-{env}.log")
             )
         authority = tls_files(work)
         (work / "nginx.conf").write_text(
@@ -510,6 +480,95 @@ def main() -> int:
             print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
         switch = asyncio.run(switch_and_render(f"http://127.0.0.1:{ports['console']}", args.switch_iterations))
     report(results, switch, args)
+    return 0
+
+
+def raptor_process(python: str, env: str, db: ProvisionedDatabase, port: int, log: Path) -> AbstractContextManager[int]:
+    return process(
+        pinned(0, [python, "-m", "raxx", "raptor", "serve", "--port", str(port)]),
+        {
+            "PYTHONPATH": str(ROOT / "src"),
+            "RAPTOR_ENVIRONMENT": env,
+            "RAPTOR_DATABASE_URL": db.runtime_url,
+            "RAPTOR_RELEASE": "bench",
+            "RAPTOR_LOG_LEVEL": "WARNING",
+        },
+        f"http://127.0.0.1:{port}/readyz",
+        log,
+    )
+
+
+def compare_pythons(args: argparse.Namespace, admin: str) -> int:
+    """Raptor staging and prod and a console under each of ``--pythons``; reads direct and
+    through the console, rounds interleaved, each version against the first."""
+    venvs = pythons.venvs(args.pythons)
+    print(pythons.describe(venvs))
+    with tempfile.TemporaryDirectory() as tmp, databases(admin) as dbs, ExitStack() as stack:
+        work = Path(tmp)
+        script = work / "report.lua"
+        script.write_text(WRK_REPORT)
+        tokens = {
+            env: issue_token_sync(dbs[env].runtime_url, environment=env, scopes=["read", "trade"], name="bench")
+            for env in ("staging", "prod")
+        }
+        api_token = console_user_and_token(dbs["console"])
+        secrets_env = {"RAPTOR_TOKEN_STAGING": tokens["staging"], "RAPTOR_TOKEN_PROD": tokens["prod"]}
+        paths: dict[str, dict[str, tuple[str, dict[str, str], list[int]]]] = {"direct": {}, "console": {}}
+        for version, python in venvs.items():
+            ports = {name: free_port() for name in ("staging", "prod", "console")}
+            raptors = {
+                env: stack.enter_context(
+                    raptor_process(str(python), env, dbs[env], ports[env], work / f"raptor-{env}-{version}.log")
+                )
+                for env in ("staging", "prod")
+            }
+            urls = {env: f"http://127.0.0.1:{ports[env]}" for env in ("staging", "prod")}
+            console = stack.enter_context(
+                process(
+                    pinned(0, [str(python), "-m", "raxx", "console", "serve", "--port", str(ports["console"])]),
+                    {
+                        "PYTHONPATH": str(ROOT / "src"),
+                        "CONSOLE_DATABASE_URL": dbs["console"].runtime_url,
+                        "CONSOLE_ENVIRONMENTS_FILE": str(
+                            registry_file(work / f"console-{version}.toml", urls["staging"], urls["prod"])
+                        ),
+                        "CONSOLE_SECRET_KEY": secrets.token_urlsafe(48),
+                        "CONSOLE_RELEASE": "bench",
+                        "CONSOLE_LOG_LEVEL": "WARNING",
+                        **secrets_env,
+                    },
+                    f"http://127.0.0.1:{ports['console']}/readyz",
+                    work / f"console-{version}.log",
+                )
+            )
+            paths["direct"][version] = (
+                f"{urls['staging']}/v1/orders?{LIST_QUERY}",
+                {"Authorization": f"Bearer {tokens['staging']}"},
+                [raptors["staging"]],
+            )
+            paths["console"][version] = (
+                f"http://127.0.0.1:{ports['console']}/api/staging/orders?{LIST_QUERY}",
+                {"Authorization": f"Bearer {api_token}"},
+                [raptors["staging"], console],
+            )
+        first = next(iter(venvs))
+        seed_orders(paths["direct"][first][0].split("/v1/")[0], tokens["staging"], 25)  # one database for all
+        for by_version in paths.values():
+            for url, headers, pids in by_version.values():
+                wrk(url, headers, 32, 2, script, pids)  # warm-up
+        results: dict[str, dict[str, list[pythons.Measured]]] = {
+            f"GET orders ({LIST_QUERY}) {path} c{conns}": {v: [] for v in venvs} for conns in (32, 1) for path in paths
+        }
+        for round_no in range(args.rounds):
+            for conns in (32, 1):
+                for path, by_version in paths.items():
+                    for version in pythons.in_turn(list(venvs), round_no):
+                        url, headers, pids = by_version[version]
+                        sample = wrk(url, headers, conns, args.seconds, script, pids)
+                        measured = pythons.Measured(sample.rps, sample.p50_ms, sample.cpu_us)
+                        results[f"GET orders ({LIST_QUERY}) {path} c{conns}"][version].append(measured)
+            print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
+    pythons.report(results, "req/s")
     return 0
 
 

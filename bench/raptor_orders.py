@@ -1,6 +1,7 @@
 """Raptor's order path against two baselines, side by side in one run.
 
     python bench/raptor_orders.py [--rounds 3] [--seconds 5]
+    python bench/raptor_orders.py --pythons 3.11,3.13 [--rounds 3] [--seconds 4]
 
 Starts, on free ports against the test PostgreSQL (``RAXX_TEST_DATABASE_URL``, else
 127.0.0.1:5432): Raptor (``raxx raptor serve``, paper broker, its own migrated
@@ -9,6 +10,10 @@ database) and the minimal FastAPI + psycopg 3 insert endpoint
 server. Every scenario runs once per round, rounds interleaved; medians are reported
 with ratios. Bounded: each measurement lasts ``--seconds``; everything started is
 stopped and every database created is dropped at the end.
+
+With ``--pythons``, Raptor alone, once under each of those Pythons (``bench/pythons.py``: each
+version's ``.venvs/X.Y``), all on the same database: its order submission (c8, c32) and list
+(c8), each version against the first, rounds interleaved.
 """
 
 from __future__ import annotations
@@ -26,12 +31,13 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 import psycopg
+import pythons
 
 from raxx.common.db import libpq_url
 from raxx.common.migrations import upgrade
@@ -202,13 +208,17 @@ LOG_DIR = ROOT / "test-output" / "bench"
 
 
 @contextmanager
-def server(args: list[str], env: dict[str, str], port: int, log_name: str) -> Iterator[str]:
+def server(
+    args: list[str], env: dict[str, str], port: int, log_name: str, pids: list[int] | None = None
+) -> Iterator[str]:
     """Start a server process, wait until it answers, stop it (by its own pid) at the end.
-    Its output goes to ``test-output/bench/<log_name>.log``."""
+    Its output goes to ``test-output/bench/<log_name>.log``; its pid is added to ``pids``."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = (LOG_DIR / f"{log_name}.log").open("w")
     process = subprocess.Popen(args, env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
+    if pids is not None:
+        pids.append(process.pid)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -257,18 +267,24 @@ def databases(admin_url: str) -> Iterator[tuple[ProvisionedDatabase, Provisioned
             drop_role(admin_url, role)
 
 
+ORDER = b'{"symbol":"AAPL","side":"buy","type":"market","quantity":"1"}'
+
+
+def raptor_env(db: ProvisionedDatabase) -> dict[str, str]:
+    return {
+        "RAPTOR_ENVIRONMENT": "staging",
+        "RAPTOR_DATABASE_URL": db.runtime_url,
+        "RAPTOR_RELEASE": "bench",
+        "RAPTOR_PAPER_STARTING_CASH": "1000000000000",
+        "PYTHONPATH": str(ROOT / "src"),
+    }
+
+
 def scenarios(
     load: LoadGenerator, raptor: str, minimal: str, token: str, pg_dsn: str, seconds: int, workdir: Path
 ) -> list[Scenario]:
     auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "X-Raxx-Actor": "bench"}
-    submit = load.scenario(
-        f"{raptor}/v1/orders",
-        "POST",
-        b'{"symbol":"AAPL","side":"buy","type":"market","quantity":"1"}',
-        auth,
-        seconds,
-        201,
-    )
+    submit = load.scenario(f"{raptor}/v1/orders", "POST", ORDER, auth, seconds, 201)
     insert = load.scenario(
         f"{minimal}/orders",
         "POST",
@@ -369,6 +385,7 @@ def main() -> int:
     parser.add_argument(
         "--loadgen", choices=["auto", "wrk", "aiohttp"], default="auto", help="auto: wrk when installed, else aiohttp"
     )
+    parser.add_argument("--pythons", metavar="X.Y,X.Y", help="Raptor under each of these Pythons, vs the first")
     args = parser.parse_args()
     admin = os.environ.get("RAXX_TEST_DATABASE_URL", DEFAULT_ADMIN)
     use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and shutil.which("wrk") is not None)
@@ -378,20 +395,15 @@ def main() -> int:
         missing = "" if shutil.which("wrk") else " because wrk is missing (apt-get install -y wrk)"
         print(f"load generator: aiohttp in this process{missing}; it competes with the servers for CPU")
     print(f"PostgreSQL: {admin.rsplit('@', 1)[-1]}; rounds {args.rounds} x {args.seconds}s, interleaved; medians")
+    if args.pythons:
+        return compare_pythons(args, admin, use_wrk)
     with tempfile.TemporaryDirectory() as tmp, databases(admin) as (raptor_db, minimal_db):
         token = issue_token_sync(raptor_db.runtime_url, environment="staging", scopes=["trade"], name="bench")
         raptor_port, minimal_port = free_port(), free_port()
-        raptor_env = {
-            "RAPTOR_ENVIRONMENT": "staging",
-            "RAPTOR_DATABASE_URL": raptor_db.runtime_url,
-            "RAPTOR_RELEASE": "bench",
-            "RAPTOR_PAPER_STARTING_CASH": "1000000000000",
-            "PYTHONPATH": str(ROOT / "src"),
-        }
         with (
             server(
                 [sys.executable, "-m", "raxx", "raptor", "serve", "--port", str(raptor_port)],
-                raptor_env,
+                raptor_env(raptor_db),
                 raptor_port,
                 "raptor",
             ) as raptor,
@@ -418,6 +430,47 @@ def main() -> int:
                     results[s.name].append(s.run(s.connections))
                 print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
     report(results, plan)
+    return 0
+
+
+def compare_pythons(args: argparse.Namespace, admin: str, use_wrk: bool) -> int:
+    """Raptor under each of ``--pythons``, one process each, on one database; rounds interleaved."""
+    venvs = pythons.venvs(args.pythons)
+    print(pythons.describe(venvs))
+    with tempfile.TemporaryDirectory() as tmp, databases(admin) as (raptor_db, _), ExitStack() as stack:
+        token = issue_token_sync(raptor_db.runtime_url, environment="staging", scopes=["trade"], name="bench")
+        bases, pids = {}, {}
+        for version, python in venvs.items():
+            port, pids[version] = free_port(), []
+            argv = [str(python), "-m", "raxx", "raptor", "serve", "--port", str(port)]
+            bases[version] = stack.enter_context(
+                server(argv, raptor_env(raptor_db), port, f"raptor-{version}", pids[version])
+            )
+        load = LoadGenerator(use_wrk=use_wrk, script_dir=Path(tmp))
+        auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "X-Raxx-Actor": "bench"}
+        measures = {  # name -> (connections, method, path, body, expected status)
+            "POST /v1/orders c8": (8, "POST", "/v1/orders", ORDER, 201),
+            "POST /v1/orders c32": (32, "POST", "/v1/orders", ORDER, 201),
+            "GET /v1/orders?limit=100 c8": (8, "GET", "/v1/orders?limit=100", None, 200),
+        }
+        runs = {
+            name: {v: load.scenario(f"{url}{path}", method, body, auth, args.seconds, code) for v, url in bases.items()}
+            for name, (_, method, path, body, code) in measures.items()
+        }
+        for version in bases:
+            runs["POST /v1/orders c8"][version](8)  # warm-up; also seeds orders to list
+        results: dict[str, dict[str, list[pythons.Measured]]] = {name: {v: [] for v in bases} for name in measures}
+        for round_no in range(args.rounds):
+            for name, (conns, *_) in measures.items():
+                for version in pythons.in_turn(list(bases), round_no):
+                    cpu = pythons.cpu_seconds(pids[version])
+                    sample = runs[name][version](conns)
+                    cpu = pythons.cpu_seconds(pids[version]) - cpu
+                    count = sample.ops_per_s * args.seconds
+                    measured = pythons.Measured(sample.ops_per_s, sample.p50_ms, cpu / max(1.0, count) * 1e6)
+                    results[name][version].append(measured)
+            print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
+    pythons.report(results, "orders/s")
     return 0
 
 

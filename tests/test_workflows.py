@@ -72,6 +72,18 @@ def test_ci_runs_the_readme_test_command_against_a_postgresql_service() -> None:
     assert ci["permissions"] == {"contents": "read"}
 
 
+def test_ci_tests_every_python_scripts_install_accepts_each_in_its_own_job() -> None:
+    supported = re.search(r"^SUPPORTED=\((.*)\)", (REPO / "scripts" / "find-python").read_text(), re.M)
+    assert supported
+    test = load("ci.yml")["jobs"]["test"]
+    assert sorted(test["strategy"]["matrix"]["python"]) == sorted(supported.group(1).split())
+    assert test["strategy"]["fail-fast"] is False
+    # each job's Python is its image's, and scripts/test runs that version only (and names it)
+    assert test["container"]["image"] == "python:${{ matrix.python }}-bookworm"
+    assert test["env"]["RAXX_PYTHONS"] == "${{ matrix.python }}"
+    assert "${{ matrix.python }}" in test["name"]
+
+
 def test_push_to_main_deploys_staging_then_the_console_through_the_gate() -> None:
     api = load("deploy-api.yml")
     assert api["on"]["push"] == {"branches": ["main"], "tags": ["v*"]}

@@ -27,8 +27,9 @@ from raxx.gate.records import approve, freeze
 from raxx.gate.retire_flow import retire_check_flow
 from raxx.gate.verdict import ExitCode, Status
 from raxx.up import Topology, start_topology
-from tests.fixtures.database import REPO_ROOT, DatabaseFactory
+from tests.fixtures.database import DatabaseFactory
 from tests.fixtures.gate import POLICY_FILE, add_samples
+from tests.fixtures.output import output_dir
 from tests.fixtures.topology import drop_topology_databases, topology_options
 
 pytestmark = pytest.mark.e2e
@@ -40,8 +41,7 @@ def gate_topology(test_databases: DatabaseFactory, tmp_path_factory: pytest.Temp
     """A topology of our own: deploys restart its processes, so it is not shared."""
     options = topology_options(test_databases, tmp_path_factory.mktemp("gate-up"), monitor_interval=0.5)
     options.database_prefix = f"rxt_{test_databases.run_id}_gate"
-    log = (REPO_ROOT / "test-output").resolve()
-    log.mkdir(exist_ok=True)
+    log = output_dir()
     with (log / "gate-topology.log").open("w") as out:
         top = start_topology(options, out=out)
         loop = threading.Thread(target=top.supervisor.run_forever, args=(0.2,), daemon=True)

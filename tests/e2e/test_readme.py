@@ -1,10 +1,11 @@
 """The README, run as written: every ``sh`` block, in order, against a fresh ``scripts/up``.
 
 The checkout is mirrored into a temporary directory (symlinks to the tracked top-level
-entries, the ``.venv`` and ``.git``), so ``scripts/up`` and the README's relative paths
+entries, ``.venv``, ``.venvs`` and ``.git``), so ``scripts/up`` and the README's relative paths
 (``.raxx/raxx.env``, ``deploy/...``) work as they do in a fresh clone, with a ``.raxx`` of
 the test's own. ``scripts/up`` runs as written, on free ports given through
-``RAXX_*_PORT``; every later block then runs in one bash session with a fresh environment,
+``RAXX_*_PORT`` and on this test's interpreter (``RAXX_PYTHON``: the venv under test);
+every later block then runs in one bash session with a fresh environment,
 each command checked against its expected exit code.
 
 The README's conventions, which this file is the reader of:
@@ -23,6 +24,7 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,7 @@ import pytest
 
 from raxx.common.pgembed import free_port
 from tests.fixtures.database import REPO_ROOT
+from tests.fixtures.output import output_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -141,11 +144,11 @@ def test_the_harness_stops_at_the_first_unexpected_exit_code(tmp_path: Path) -> 
 
 
 def _mirror_checkout(target: Path) -> None:
-    """``target`` looks like a fresh clone: the tracked top-level entries, .venv and .git."""
+    """``target`` looks like a fresh clone: the tracked top-level entries, .venv, .venvs and .git."""
     tracked = subprocess.run(
         ["git", "-C", str(REPO_ROOT), "ls-files"], capture_output=True, text=True, check=True
     ).stdout.split()
-    names = {path.split("/", 1)[0] for path in tracked} | {".venv", ".git"}
+    names = {path.split("/", 1)[0] for path in tracked} | {".venv", ".venvs", ".git"}
     target.mkdir()
     for name in sorted(names):
         if (REPO_ROOT / name).exists():
@@ -153,10 +156,20 @@ def _mirror_checkout(target: Path) -> None:
 
 
 def _fresh_environment(home: Path) -> dict[str, str]:
-    """A new login shell's environment: no virtualenv, no RAXX_/GATE_/CONSOLE_/RAPTOR_ settings."""
+    """A new login shell's environment: no virtualenv, no RAXX_/GATE_/CONSOLE_/RAPTOR_ settings
+    but RAXX_PYTHON, the interpreter of this run, so scripts/up installs nothing new: it uses
+    the venv under test (scripts/test runs the suite once per Python version)."""
     path = [p for p in os.environ.get("PATH", "/usr/bin:/bin").split(":") if ".venv" not in p]
     home.mkdir()
-    return {"PATH": ":".join(path), "HOME": str(home), "USER": "readme", "LOGNAME": "readme", "LANG": "C.UTF-8"}
+    python = getattr(sys, "_base_executable", sys.executable)
+    return {
+        "PATH": ":".join(path),
+        "HOME": str(home),
+        "USER": "readme",
+        "LOGNAME": "readme",
+        "LANG": "C.UTF-8",
+        "RAXX_PYTHON": python,
+    }
 
 
 def _run_script(checkout: Path, readme: str) -> subprocess.CompletedProcess[str]:
@@ -192,8 +205,7 @@ def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
     _mirror_checkout(checkout)
     env = _fresh_environment(tmp_path / "home")
     ports = {"RAXX_CONSOLE_PORT": free_port(), "RAXX_STAGING_PORT": free_port(), "RAXX_PROD_PORT": free_port()}
-    log_dir = (REPO_ROOT / "test-output").resolve()
-    log_dir.mkdir(exist_ok=True)
+    log_dir = output_dir()
     topology_log = log_dir / "readme-topology.log"
     up = blocks[0].commands[0].text
     with topology_log.open("w") as out:

@@ -17,9 +17,9 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
-import sys
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,16 +106,21 @@ def _dependency_key(repo: Path) -> str:
 
 
 def _python(repo: Path) -> str:
-    """The interpreter ``.python-version`` names (the buildpack installs that version): on PATH,
-    else the one this harness runs on when it is that version (as scripts/install finds it)."""
+    """The interpreter ``.python-version`` names (the buildpack installs that version), found
+    as scripts/install finds one (``scripts/find-python``: PATH, pyenv; a pyenv shim of an
+    inactive version is on PATH but does not run)."""
     path = repo / ".python-version"
     version = path.read_text().strip() if path.exists() else "3.11"
-    found = shutil.which(f"python{version}")
-    if found:
-        return found
-    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
-        return getattr(sys, "_base_executable", sys.executable)
-    raise SlugError(f"Python {version} (.python-version) is not installed")
+    found = subprocess.run(
+        [str(repo / "scripts" / "find-python"), version],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k != "RAXX_PYTHON"},  # the pin, not a forced one
+    )
+    if found.returncode != 0:
+        raise SlugError(f"Python {version} (.python-version) is not installed: {found.stderr.strip()}")
+    return found.stdout.strip().split(" ", 1)[1]
 
 
 def build_slug(repo: Path, root: Path, *, fresh: bool = False, compress: bool = False, log: Path | None = None) -> Slug:

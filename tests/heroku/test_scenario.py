@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.output import output_dir, run_state
 from tests.heroku.scenario import run_scenario
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STATE = REPO_ROOT / ".raxx" / "heroku-local"
+STATE = run_state("heroku-local")
 
 pytestmark = [pytest.mark.heroku, pytest.mark.timeout(900)]
 
@@ -24,8 +25,7 @@ def test_the_apps_run_as_heroku_runs_them() -> None:
     # Under the repository, not a temp dir: as root the embedded PostgreSQL runs as an
     # unprivileged user that must reach its data directory.
     report = run_scenario(STATE / "pytest", repo=REPO_ROOT, slug_dir=STATE / "pytest-slug")
-    out = REPO_ROOT / "test-output" / "heroku-local.json"
-    out.parent.mkdir(exist_ok=True)
+    out = output_dir() / "heroku-local.json"
     out.write_text(json.dumps(report.as_dict(), indent=2, default=str))
     print(report.render())
     assert report.ok, report.render()
