@@ -20,6 +20,11 @@ from raxx.console.state import ConsoleState
 FRAGMENT_HEADER = "x-raxx-fragment"
 
 
+def wants_fragment(request: Request, fragment_id: str) -> bool:
+    """The live refresher (console.js) asks for one fragment of the page it shows by its id."""
+    return request.headers.get(FRAGMENT_HEADER) == fragment_id
+
+
 class LoginRequired(RaxxError):
     status_code = 401
     code = "login_required"

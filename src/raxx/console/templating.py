@@ -156,6 +156,8 @@ async def render(
         "release": state.settings.release,
         "request_id": request_id_of(request),
         "now_utc": utcnow().strftime("%H:%M:%S"),
+        # Live fragments (data-fragment) ask console.js to refresh them this often (0: off).
+        "refresh_s": state.settings.orders_refresh_s,
     }
     ctx.update(context)
     return state.templates.TemplateResponse(request, template, ctx, status_code=status_code)

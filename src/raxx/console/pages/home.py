@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy import text
 
 from raxx.console.auth.roles import can
-from raxx.console.deps import FRAGMENT_HEADER, EnvReaderDep, OptionalLoginDep, StateDep, web_actor
+from raxx.console.deps import EnvReaderDep, OptionalLoginDep, StateDep, wants_fragment, web_actor
 from raxx.console.health_history import HEIGHT, WIDTH, read_history
 from raxx.console.overview import read_overview
 from raxx.console.pages.releases import duration, read_board
@@ -61,7 +61,7 @@ async def overview(request: Request, state: StateDep, access: EnvReaderDep) -> H
     login, spec = access
     client = trading.client_for(state, spec, web_actor(request, login))
     panels = await read_overview(state, spec, client, may_audit=can(login.roles, spec.name, "audit"))
-    fragment = request.headers.get(FRAGMENT_HEADER) == "overview-panels"
+    fragment = wants_fragment(request, "overview-panels")
     return await render(
         request,
         state,
@@ -71,7 +71,6 @@ async def overview(request: Request, state: StateDep, access: EnvReaderDep) -> H
         overview=panels,
         duration=duration,
         now=datetime.now(UTC),
-        refresh_s=state.settings.orders_refresh_s,
     )
 
 
@@ -79,7 +78,12 @@ async def overview(request: Request, state: StateDep, access: EnvReaderDep) -> H
 async def health(request: Request, state: StateDep, access: EnvReaderDep) -> HTMLResponse:
     login, spec = access
     client = state.clients[spec.name]
-    await client.check_identity(force=True)
+    fragment = wants_fragment(request, "health-panel")
+    # Opening the page asks the backend afresh; its live refresh accepts an answer one period old.
+    if fragment:
+        await client.check_identity(max_age_s=max(state.settings.orders_refresh_s, 1.0))
+    else:
+        await client.check_identity(force=True)
     ready: Any = None
     ready_status: int | None = None
     ready_error: str | None = None
@@ -92,7 +96,7 @@ async def health(request: Request, state: StateDep, access: EnvReaderDep) -> HTM
     return await render(
         request,
         state,
-        "health.html",
+        "_health_panel.html" if fragment else "health.html",
         env=spec,
         login=login,
         ready=ready,

@@ -20,7 +20,7 @@ from raxx.common.trading_contracts import OrderList
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth.roles import can
 from raxx.console.auth.service import Login
-from raxx.console.deps import FRAGMENT_HEADER, DbDep, EnvReaderDep, StateDep, require_capability, web_actor
+from raxx.console.deps import DbDep, EnvReaderDep, StateDep, require_capability, wants_fragment, web_actor
 from raxx.console.pages.downloads import audited_download
 from raxx.console.pages.guard import (
     asks_confirmation,
@@ -85,7 +85,7 @@ async def orders_page(request: Request, state: StateDep, db: DbDep, access: EnvR
     if filters.query is not None:
         client = service.client_for(state, spec, web_actor(request, login))
         page, error = await backend_read(client.list_orders(filters.query))
-    fragment = request.headers.get(FRAGMENT_HEADER) == "orders-table"
+    fragment = wants_fragment(request, "orders-table")
     return await render(
         request,
         state,
@@ -97,7 +97,6 @@ async def orders_page(request: Request, state: StateDep, db: DbDep, access: EnvR
         page=page,
         backend_error=error,
         short=short_ids([str(o.id) for o in page.orders]) if page else {},
-        refresh_s=state.settings.orders_refresh_s,
         notice=None if fragment else await notice_from(request, db, login, environment=spec.name),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from raxx.console.deps import EnvReaderDep, StateDep, web_actor
+from raxx.console.deps import EnvReaderDep, StateDep, wants_fragment, web_actor
 from raxx.console.pages.guard import backend_read, panel_status
 from raxx.console.templating import render
 from raxx.console.trading import service
@@ -21,7 +21,7 @@ async def positions_page(request: Request, state: StateDep, access: EnvReaderDep
     return await render(
         request,
         state,
-        "positions.html",
+        "_positions_table.html" if wants_fragment(request, "positions-table") else "positions.html",
         env=spec,
         login=login,
         status_code=panel_status(error),

@@ -23,7 +23,7 @@ from raxx.common.contracts import BoardHealthPoint, ReleaseBoard
 from raxx.common.logging import log_event
 from raxx.console import release_requests
 from raxx.console.auth.roles import can
-from raxx.console.deps import LoginDep, StateDep
+from raxx.console.deps import LoginDep, StateDep, wants_fragment
 from raxx.console.ledger import ledger_engine as ledger_engine  # re-exported: the alerts page reads it here
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
@@ -96,7 +96,7 @@ async def releases_page(
     return await render(
         request,
         state,
-        "releases.html",
+        "_release_board.html" if wants_fragment(request, "release-board") else "releases.html",
         env=None,
         login=login,
         cross_env="releases",

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from raxx.common.environments import EnvironmentSpec
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth.service import Login
-from raxx.console.deps import DbDep, EnvReaderDep, StateDep, web_actor
+from raxx.console.deps import DbDep, EnvReaderDep, StateDep, wants_fragment, web_actor
 from raxx.console.pages.guard import (
     asks_confirmation,
     backend_read,
@@ -40,10 +40,11 @@ async def _trading_page(
 ) -> HTMLResponse:
     client = service.client_for(state, spec, web_actor(request, login))
     trading, error = await backend_read(client.trading_state())
+    fragment = wants_fragment(request, "trading-panel")
     return await render(
         request,
         state,
-        "trading.html",
+        "_trading_panel.html" if fragment else "trading.html",
         env=spec,
         login=login,
         status_code=status_code if status_code != 200 else panel_status(error),
@@ -51,7 +52,7 @@ async def _trading_page(
         backend_error=error,
         values=values or {"reason": ""},
         errors=errors or {},
-        notice=await notice_from(request, db, login, environment=spec.name),
+        notice=None if fragment else await notice_from(request, db, login, environment=spec.name),
         confirms_halt=spec.needs_confirmation("trading.halt"),
         confirms_resume=spec.needs_confirmation("trading.resume"),
     )

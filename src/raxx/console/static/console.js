@@ -16,9 +16,10 @@
     }).catch(function () { /* no clipboard permission: the id is in the link's title */ });
   });
 
-  // Live fragments (the orders table, the Overview's panels): fetch this very URL (path and
-  // query string, so the filters and the page stay as they are) asking for the fragment only
-  // (X-Raxx-Fragment: its id), and swap it in; paused while the tab is hidden. A fragment
+  // Live fragments (the orders table, the Overview's panels, positions, the trading switch,
+  // health, releases): fetch this very URL (path and query string, so the filters and the
+  // page stay as they are) asking for the fragment only (X-Raxx-Fragment: its id), and swap
+  // it in; paused while the tab is hidden. A fragment
   // names its environment; one for another environment is never shown (the URL pins this
   // tab to one environment and so does its content). Each console instance renders the
   // same fragment from the shared state, so any instance may answer.
@@ -32,9 +33,13 @@
     function current() { return document.getElementById(id); }
 
     function interacting(node) {
-      // Never swap the fragment under the pointer's click or a focused control.
+      // Never swap the fragment under the pointer's click or a focused control, nor while
+      // one of its fields holds something typed (a halt reason, a promotion's confirmation).
       var active = document.activeElement;
-      return active && node.contains(active) && active !== node;
+      if (active && node.contains(active) && active !== node) { return true; }
+      return Array.prototype.some.call(node.querySelectorAll("textarea, input:not([type=hidden])"), function (field) {
+        return field.value !== field.defaultValue;
+      });
     }
 
     function refresh() {
