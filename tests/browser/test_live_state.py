@@ -53,7 +53,8 @@ def set_hidden(page: Page, hidden: bool) -> None:
     page.evaluate(
         """hidden => {
             Object.defineProperty(document, 'hidden', {configurable: true, get: () => hidden});
-            Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => hidden ? 'hidden' : 'visible'});
+            const state = hidden ? 'hidden' : 'visible';
+            Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => state});
             document.dispatchEvent(new Event('visibilitychange'));
         }""",
         hidden,
@@ -148,7 +149,7 @@ class _SplitProxy(BaseHTTPRequestHandler):
     do_GET = _forward
     do_POST = _forward
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         return
 
 
@@ -192,10 +193,10 @@ def test_a_halt_through_one_console_shows_on_a_page_refreshed_by_another(
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         sign_in(page, base)
-        for path, fragment, env in (("/staging/", "overview-panels", "staging"), ("/staging/trading", "trading-panel", "staging")):
+        for path, fragment in (("/staging/", "overview-panels"), ("/staging/trading", "trading-panel")):
             page.goto(base + path)
             mark_stale(page, fragment)
-            expect_swapped(page, fragment, env)
+            expect_swapped(page, fragment, "staging")
         served_by_b = _SplitProxy.served["B"]
         assert served_by_b >= 2
         # The halt goes to console A (a form post); the page learns it from console B's fragment.

@@ -84,7 +84,11 @@ class ConsoleSettings(BaseSettings):
         default=5.0, ge=0, le=60, description="a verified API token is trusted this long per process"
     )
     orders_refresh_s: float = Field(
-        default=5.0, ge=0, le=3600, description="the live fragments of the pages (orders, Overview, positions, trading, health, releases) refresh this often (0: off)"
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="the pages' live fragments (orders, Overview, positions, trading, health, releases) "
+        "refresh this often (0: off)",
     )
     audit_checkpoint_minutes: float = Field(
         default=15.0, gt=0, description="sign an audit checkpoint this often (needs CONSOLE_AUDIT_SIGNING_KEY)"
