@@ -303,8 +303,8 @@ async def test_a_connection_the_peer_closed_or_refused_ends_the_proven_generatio
     assert (await client.get("/v1/orders", HEADERS, proven=client.generation)).status == 200
     assert server.server is not None
     server.server.close()
+    client.close()  # before wait_closed: since Python 3.12 it waits for the open connections too
     await server.server.wait_closed()
-    client.close()
     before = client.generation
     with pytest.raises(ConnectRefused):
         await client.get("/v1/identity", HEADERS)
