@@ -34,3 +34,19 @@ def test_embedded_postgres_keeps_its_data_across_restarts(tmp_path: Path) -> Non
             psycopg.connect(bad, connect_timeout=5).close()
     finally:
         again.stop()
+
+
+def test_a_data_directory_too_deep_for_a_unix_socket_still_starts(tmp_path: Path) -> None:
+    """A Unix socket path is limited to 107 bytes; a deep checkout (or a test's tmp dir) must not
+    stop the server: it then listens on TCP only."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / "pg"
+    assert len(str(deep / "pgdata" / ".s.PGSQL.65535")) > 107
+    server = EmbeddedPostgres(deep, port=free_port())
+    assert server.start() is True
+    try:
+        server.wait_ready()
+        with psycopg.connect(server.admin_url(), autocommit=True) as conn:
+            assert conn.execute("SHOW unix_socket_directories").fetchone() == ("",)
+    finally:
+        server.stop()
+    assert not server.is_running()

@@ -142,13 +142,19 @@ class EmbeddedPostgres:
                 "-l",
                 str(self.data_dir / "postgres.log"),
                 "-o",
-                f"-p {port} -h 127.0.0.1 -k {self.pgdata} -c max_connections=200",
+                f"-p {port} -h 127.0.0.1 -k {self._socket_dir()} -c max_connections=200",
                 "start",
             ],
             user,
         )
         log_event(log, "pgembed.start.ok", port=port)
         return True
+
+    def _socket_dir(self) -> str:
+        """The Unix socket's directory (for a local psql), or none when the path would pass the
+        kernel's 107-byte limit (a deep checkout, a test's tmp dir): everything connects over TCP."""
+        socket_path = self.pgdata / ".s.PGSQL.65535"
+        return str(self.pgdata) if len(str(socket_path).encode()) <= 107 else "''"
 
     def stop(self) -> None:
         if not self.is_running():
