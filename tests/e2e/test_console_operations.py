@@ -55,13 +55,28 @@ def test_place_and_cancel_through_the_console_in_staging(topology: Topology) -> 
 def test_api_token_from_the_cli_acts_in_prod_only_when_named_twice(topology: Topology) -> None:
     created = CliRunner().invoke(
         console_cli,
-        ["token", "create", "e2e script", "--user", "demo", "--database-url", topology.databases.console.runtime_url],
+        [
+            "token",
+            "create",
+            "e2e script",
+            "--user",
+            "demo",
+            "--env",
+            "staging",
+            "--env",
+            "prod",  # a token reaches prod only when made for it (typed twice) ...
+            "--confirm",
+            "prod",
+            "--database-url",
+            topology.databases.console.runtime_url,
+        ],
     )
     assert created.exit_code == 0, created.output
     token = created.stdout.strip().splitlines()[-1]
     headers = {"Authorization": f"Bearer {token}"}
     body = {"symbol": "MSFT", "side": "buy", "type": "market", "quantity": "1", "client_order_id": uuid.uuid4().hex}
     with httpx.Client(base_url=topology.url("console-prod"), timeout=20) as api:
+        # ... and each prod action still asks for its own confirmation
         assert api.post("/api/prod/orders", json=body, headers=headers).status_code == 428
         placed = api.post("/api/prod/orders", json=body, headers={**headers, "X-Raxx-Confirm": "prod"})
         assert placed.status_code == 201, placed.text
