@@ -41,7 +41,7 @@ def test_find_an_order_by_its_short_id_and_export_what_the_filters_select(page: 
     sign_in(page, base)
     for _ in range(3):  # placed within moments of each other: their ids share their first digits
         place_limit_order(page, base, "staging", "KO", price="1.00")
-        page.wait_for_url(re.compile(r".*done=placed"))
+        page.wait_for_url(re.compile(r".*/staging/orders/[0-9a-f-]+\?notice="))  # the order page, a server notice
     page.goto(f"{base}/staging/orders?symbol=KO")
     shorts = page.locator("code[data-short-id]").all_inner_texts()
     assert len(shorts) >= 3
