@@ -59,14 +59,15 @@ class Credentials:
         where = psycopg.conninfo.conninfo_to_dict(libpq_url(self.ledger.runtime_url))
         runtime = str(where["user"])
         role = f"{runtime}_r{secrets.token_hex(3)}"
+        password = f"p{secrets.token_hex(8)}"  # a server that checks passwords (the embedded one) gets it right
         with psycopg.connect(libpq_url(self.admin_url), autocommit=True) as conn:
-            create = sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}")
-            conn.execute(create.format(sql.Identifier(role), sql.Identifier(runtime)))
+            create = sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}")
+            conn.execute(create.format(sql.Identifier(role), sql.Literal(password), sql.Identifier(runtime)))
             if self.roles:
                 conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(self.roles[-1])))
                 conn.execute(TERMINATE, (self.roles[-1],))
         self.roles.append(role)
-        url = f"postgres://{role}:p{secrets.token_hex(8)}@{where['host']}:{where['port']}/{self.ledger.database}"
+        url = f"postgres://{role}:{password}@{where['host']}:{where['port']}/{self.ledger.database}"
         self.heroku.config_vars[CONSOLE_APP]["GATE_DATABASE_URL"] = url  # Heroku's postgres:// form
         return url
 
