@@ -26,8 +26,8 @@ from raxx.raptor.broker.base import (
     OrderIntent,
     OrderQuery,
 )
-from raxx.raptor.broker.paper import PaperBroker
-from raxx.raptor.broker.pricing import PricePath
+from raxx.raptor.broker.paper.pricing import PricePath
+from raxx.raptor.broker.paper.venue import PaperBroker
 from tests.fixtures.database import DatabaseFactory
 from tests.fixtures.fake_alpaca import FakeAlpaca
 from tests.fixtures.network import LOOPBACK_ONLY

@@ -8,7 +8,7 @@ from raxx.common.provision import ProvisionedDatabase
 from raxx.raptor.app import create_app
 from raxx.raptor.broker.base import Broker, BrokerOrder, BrokerUnavailable, OrderIntent
 from raxx.raptor.broker.factory import build_paper_broker
-from raxx.raptor.broker.paper import PaperBroker
+from raxx.raptor.broker.paper.venue import PaperBroker
 from raxx.raptor.config import RaptorSettings
 from raxx.raptor.database import RaptorDatabase
 from tests.fixtures.apps import asgi_client, raptor_settings

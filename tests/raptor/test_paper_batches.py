@@ -18,9 +18,9 @@ from raxx.common.db import libpq_url
 from raxx.common.errors import DatabaseBusy
 from raxx.common.provision import ProvisionedDatabase
 from raxx.raptor.broker.base import BrokerUnavailable, OrderIntent
-from raxx.raptor.broker.paper import PaperBroker
+from raxx.raptor.broker.paper.batching import PaperSubmissionBatcher
+from raxx.raptor.broker.paper.venue import PaperBroker
 from raxx.raptor.order import repository
-from raxx.raptor.order.batching import PaperSubmissionBatcher
 from tests.fixtures.database import DatabaseFactory
 from tests.fixtures.raptor import order_body, pin, trading_client
 

@@ -13,8 +13,8 @@ from raxx.common.clock import FrozenClock
 from raxx.common.db import create_engine
 from raxx.common.provision import ProvisionedDatabase
 from raxx.raptor.broker.base import BrokerNotCancelable, BrokerOrderNotFound, OrderIntent, OrderQuery
-from raxx.raptor.broker.paper import PaperBroker
-from raxx.raptor.broker.pricing import PricePath
+from raxx.raptor.broker.paper.pricing import PricePath
+from raxx.raptor.broker.paper.venue import PaperBroker
 from tests.fixtures.apps import raptor_settings
 from tests.fixtures.raptor import order_body, pin, trading_client
 

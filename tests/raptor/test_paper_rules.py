@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from raxx.raptor.broker import book
 from raxx.raptor.broker.base import BrokerRejected, OrderIntent
-from raxx.raptor.broker.pricing import PricePath
+from raxx.raptor.broker.paper import book
+from raxx.raptor.broker.paper.pricing import PricePath
 
 T0 = datetime(2026, 11, 26, 15, 30, tzinfo=UTC)
 

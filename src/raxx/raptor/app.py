@@ -22,6 +22,7 @@ from raxx.raptor import maintenance
 from raxx.raptor.account.endpoints import router as account_router
 from raxx.raptor.broker.base import Broker, BrokerUnavailable
 from raxx.raptor.broker.factory import build_broker
+from raxx.raptor.broker.paper.endpoints import router as paper_router
 from raxx.raptor.config import RaptorSettings
 from raxx.raptor.database import RaptorDatabase, raptor_pools
 from raxx.raptor.errors import BrokerUnavailable as BrokerUnavailableError
@@ -30,7 +31,6 @@ from raxx.raptor.metrics import RaptorMetrics
 from raxx.raptor.metrics import router as metrics_router
 from raxx.raptor.order import endpoints as order_endpoints
 from raxx.raptor.order.fast import OrderFastPath
-from raxx.raptor.paper.endpoints import router as paper_router
 from raxx.raptor.position.endpoints import router as position_router
 from raxx.raptor.requestlog.endpoints import router as request_router
 from raxx.raptor.state import RaptorState

@@ -36,8 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 from raxx.common.db import busy_as_unavailable, create_engine, libpq_url, session_factory, sqlalchemy_url
 from raxx.common.dbbudget import ACQUIRE_TIMEOUT_S, Pools, raptor_web_pools
 from raxx.common.logging import log_pools
+from raxx.raptor.broker.paper.batching import PaperSubmissionBatcher, Placement
 from raxx.raptor.config import RaptorSettings
-from raxx.raptor.order.batching import PaperSubmissionBatcher, Placement
 
 log = logging.getLogger("raxx.raptor.database")
 DriverPool = AsyncConnectionPool[psycopg.AsyncConnection[Any]]

@@ -9,8 +9,8 @@ from raxx.raptor.broker.alpaca import AlpacaBroker
 from raxx.raptor.broker.alpaca_api import AlpacaClient
 from raxx.raptor.broker.base import Broker
 from raxx.raptor.broker.budget import BudgetRate, SharedBudget, account_budget_name
-from raxx.raptor.broker.paper import PaperBroker
-from raxx.raptor.broker.pricing import PricePath
+from raxx.raptor.broker.paper.pricing import PricePath
+from raxx.raptor.broker.paper.venue import PaperBroker
 from raxx.raptor.config import RaptorSettings, check_alpaca_url
 from raxx.raptor.database import DriverPool, RaptorDatabase
 

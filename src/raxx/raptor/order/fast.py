@@ -31,7 +31,7 @@ from raxx.common.doors import render_refusal
 from raxx.common.errors import RaxxError
 from raxx.common.metrics import ROUTE_KEY
 from raxx.raptor.broker.base import BrokerUnavailable
-from raxx.raptor.broker.paper import PaperBroker
+from raxx.raptor.broker.paper.venue import PaperBroker
 from raxx.raptor.deps import ACTOR_MAX_LENGTH, ACTOR_PATTERN, authenticate
 from raxx.raptor.order import service
 from raxx.raptor.order.endpoints import DEFAULT_PAGE, JSON, MAX_PAGE, submitted_json

@@ -32,7 +32,7 @@ from raxx.raptor.broker.base import (
     BrokerUnavailable,
     OrderIntent,
 )
-from raxx.raptor.broker.paper import PaperBroker
+from raxx.raptor.broker.paper.venue import PaperBroker
 from raxx.raptor.database import RaptorDatabase
 from raxx.raptor.errors import BrokerUnavailable as BrokerUnavailableError
 from raxx.raptor.errors import IdempotencyConflict, OrderNotCancelable, OrderNotFound

@@ -36,7 +36,7 @@ from raxx.common.batching import Batcher
 from raxx.common.db import busy_error
 from raxx.common.errors import DatabaseBusy
 from raxx.raptor.broker.base import BrokerUnavailable
-from raxx.raptor.broker.paper import PLACE_RETRIES
+from raxx.raptor.broker.paper.venue import PLACE_RETRIES
 from raxx.raptor.order import repository
 
 #: Orders per call at most: the venue's lock is held while a call places its orders.

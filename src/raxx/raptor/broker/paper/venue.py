@@ -31,7 +31,6 @@ from raxx.common.clock import Clock, SystemClock
 from raxx.common.contracts import ReadyCheck
 from raxx.common.db import busy_as_unavailable
 from raxx.common.ids import uuid7
-from raxx.raptor.broker import book
 from raxx.raptor.broker.base import (
     BrokerAccount,
     BrokerNotCancelable,
@@ -43,9 +42,10 @@ from raxx.raptor.broker.base import (
     OrderIntent,
     OrderQuery,
 )
-from raxx.raptor.broker.book import AccountState, OrderState, PositionState
-from raxx.raptor.broker.paper_sql import PLACE_ORDER
-from raxx.raptor.broker.pricing import PricePath
+from raxx.raptor.broker.paper import book
+from raxx.raptor.broker.paper.book import AccountState, OrderState, PositionState
+from raxx.raptor.broker.paper.pricing import PricePath
+from raxx.raptor.broker.paper.statements import PLACE_ORDER
 from raxx.raptor.models.paper import PaperAccount, PaperOrder, PaperPosition, PaperPrice
 from raxx.raptor.wire import wire_time
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from raxx.raptor.broker.base import Broker
-from raxx.raptor.broker.paper import PaperBroker
+from raxx.raptor.broker.paper.venue import PaperBroker
 from raxx.raptor.deps import AdminCaller, BrokerDep, ReadCaller
 from raxx.raptor.errors import PaperOnly
 from raxx.raptor.openapi import AUTH_ERRORS, BODY_ERRORS, error_responses
