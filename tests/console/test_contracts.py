@@ -1,4 +1,4 @@
-"""The console's reading of Raptor's wire models (``raxx.common.trading_contracts``) matches Raptor's OpenAPI."""
+"""The console's reading of Raptor's wire models (``raxx.common.contracts.trading``) matches Raptor's OpenAPI."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from raxx.common import trading_contracts as wire
+from raxx.common.contracts import trading as wire
 from raxx.raptor.app import create_app
 from raxx.raptor.config import RaptorSettings
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from raxx.common.contracts import (
+from raxx.common.contracts.board import (
     BoardApproval,
     BoardDeployment,
     BoardHealthPoint,

@@ -62,7 +62,7 @@ async def test_board_shows_soak_progress_blockers_approvals_health_incidents_and
 def test_sparkline_marks_missing_buckets() -> None:
     from datetime import UTC, datetime
 
-    from raxx.common.contracts import BoardHealthPoint
+    from raxx.common.contracts.board import BoardHealthPoint
 
     start = datetime(2026, 1, 1, tzinfo=UTC)
     points = [

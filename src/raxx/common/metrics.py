@@ -39,7 +39,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from raxx.common.contracts import ReleaseBoard
+from raxx.common.contracts.board import ReleaseBoard
 from raxx.common.errors import NotFound, Unauthorized
 
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"

@@ -21,7 +21,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from raxx.common.contracts import ErrorBody
+from raxx.common.contracts.service import ErrorBody
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest, NotFound, RaxxError
 from raxx.console.actions import ACTIONS, Actor, authorize

@@ -12,9 +12,9 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from raxx.common.contracts import BoardDeployment
+from raxx.common.contracts.board import BoardDeployment
+from raxx.common.contracts.trading import AccountRead, OrderSummary, TradingStateRead
 from raxx.common.environments import EnvironmentSpec
-from raxx.common.trading_contracts import AccountRead, OrderSummary, TradingStateRead
 from raxx.console.audit import repository as audit_repository
 from raxx.console.audit.repository import EventRecord
 from raxx.console.pages.guard import backend_read

@@ -30,7 +30,7 @@ import orjson
 from pydantic import ValidationError
 
 from raxx.common import tracing
-from raxx.common.contracts import Identity
+from raxx.common.contracts.service import Identity
 from raxx.common.environments import EnvironmentRegistry, EnvironmentSpec
 from raxx.common.errors import RaxxError
 from raxx.common.logging import log_event

@@ -16,8 +16,8 @@ from fastapi.templating import Jinja2Templates
 
 from raxx.common.asgi import request_id_of
 from raxx.common.clock import utcnow
+from raxx.common.contracts.trading import plain_decimal
 from raxx.common.environments import EnvironmentSpec
-from raxx.common.trading_contracts import plain_decimal
 from raxx.console.auth.roles import can
 from raxx.console.auth.service import Login
 from raxx.console.state import ConsoleState

@@ -3,7 +3,7 @@ the next environment and what blocks it, approvals, 24 h health, incidents, free
 
 Built here, where the rules live, and stored as one JSON snapshot in the ledger
 (``release_board``) that the console renders read-only (contract:
-``raxx.common.contracts.ReleaseBoard``). The monitor refreshes it every round.
+``raxx.common.contracts.board.ReleaseBoard``). The monitor refreshes it every round.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raxx.common.contracts import (
+from raxx.common.contracts.board import (
     BoardApproval,
     BoardDeployment,
     BoardFreeze,

@@ -20,7 +20,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from raxx.common.clock import Clock
-from raxx.common.contracts import ReleaseBoard
+from raxx.common.contracts.board import ReleaseBoard
 from raxx.common.logging import log_event
 from raxx.gate.board import build_board, publish_board
 from raxx.gate.ledger.models import HealthSample

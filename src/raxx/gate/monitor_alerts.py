@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from raxx.common.alerts import AlertDispatcher, Alerts
 from raxx.common.alerts.dispatch import direct_message
-from raxx.common.contracts import ReleaseBoard
+from raxx.common.contracts.board import ReleaseBoard
 from raxx.common.logging import log_event
 from raxx.gate.monitor_log import Sampled, state_of
 

@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from raxx.common.contracts import BoardDeployment, BoardHealthPoint, BoardRelease, ReleaseBoard
+from raxx.common.contracts.board import BoardDeployment, BoardHealthPoint, BoardRelease, ReleaseBoard
 from raxx.gate.policy import format_duration
 from raxx.gate.verdict import CheckResult, Status
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from raxx.common.contracts import ErrorBody
+from raxx.common.contracts.service import ErrorBody
 
 _DESCRIPTIONS = {
     400: "the body could not be read as JSON (`http_error`)",

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from raxx.common.contracts import ReadyCheck
+from raxx.common.contracts.service import ReadyCheck
 from raxx.raptor.broker.base import Broker
 from raxx.raptor.config import RaptorSettings
 from raxx.raptor.database import RaptorDatabase

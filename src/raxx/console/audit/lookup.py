@@ -13,7 +13,7 @@ import uuid
 import httpx
 from pydantic import ValidationError
 
-from raxx.common.contracts import Identity, RequestLookupResult
+from raxx.common.contracts.service import Identity, RequestLookupResult
 from raxx.common.environments import EnvironmentRegistry
 from raxx.common.errors import RaxxError
 from raxx.common.logging import log_event

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from raxx.common.alerts import Alerts
 from raxx.common.clock import Clock
-from raxx.common.contracts import RequestLookupResult
+from raxx.common.contracts.service import RequestLookupResult
 from raxx.common.logging import log_event
 from raxx.console.audit import repository
 from raxx.console.audit.repository import EventRecord

@@ -15,9 +15,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from raxx.common.contracts.trading import OPEN_STATUSES
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import RaxxError
-from raxx.common.trading_contracts import OPEN_STATUSES
 from raxx.console.actions import Actor
 from raxx.console.auth.roles import can
 from raxx.console.deps import LoginDep, StateDep, web_actor

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from raxx.common.contracts.trading import OrderList
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest, NotFound
-from raxx.common.trading_contracts import OrderList
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth.roles import can
 from raxx.console.auth.service import Login

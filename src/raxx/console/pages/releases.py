@@ -1,7 +1,7 @@
 """``/releases``: what runs where, the soak toward prod and what blocks it, read-only.
 
 The release gate writes its board into its ledger (``release_board``, one row, shape
-``raxx.common.contracts.ReleaseBoard``); the console only reads it, with its own
+``raxx.common.contracts.board.ReleaseBoard``); the console only reads it, with its own
 read-only connection (``CONSOLE_LEDGER_DATABASE_URL``). Like ``/compare`` this page is
 about every environment at once, so its banner names all of them.
 """
@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from sqlalchemy import text
 
-from raxx.common.contracts import BoardHealthPoint, ReleaseBoard
+from raxx.common.contracts.board import BoardHealthPoint, ReleaseBoard
 from raxx.common.logging import log_event
 from raxx.console import release_requests
 from raxx.console.auth.roles import can

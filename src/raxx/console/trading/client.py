@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from raxx.common.trading_contracts import (
+from raxx.common.contracts.trading import (
     AccountRead,
     CancelAllResult,
     HaltRequest,

@@ -1,7 +1,7 @@
 """Parsing what operators type: an order form and a halt reason.
 
 Nothing here talks to Raptor: a form that does not parse comes back with the field
-marked and nothing is sent. Limits mirror Raptor's (``raxx.common.trading_contracts``)
+marked and nothing is sent. Limits mirror Raptor's (``raxx.common.contracts.trading``)
 so the operator hears about them from the console, next to the field.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
-from raxx.common.trading_contracts import (
+from raxx.common.contracts.trading import (
     CLIENT_ORDER_ID_PATTERN,
     MAX_AMOUNT,
     ORDER_STATUSES,

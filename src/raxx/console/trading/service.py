@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import uuid
 
+from raxx.common.contracts.trading import CancelAllResult, OrderCreate, OrderRead, TradingStateRead
 from raxx.common.environments import EnvironmentSpec
-from raxx.common.trading_contracts import CancelAllResult, OrderCreate, OrderRead, TradingStateRead
 from raxx.console.actions import Action, ActionScope, Actor, perform
 from raxx.console.confirmation.service import Confirmable
 from raxx.console.state import ConsoleState

@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
-from raxx.common.contracts import ReadyCheck
+from raxx.common.contracts.service import ReadyCheck
 from raxx.common.logging import log_event
 from raxx.raptor.broker.alpaca_api import AlpacaClient, AlpacaHTTPError, AlpacaUnreachable
 from raxx.raptor.broker.base import (

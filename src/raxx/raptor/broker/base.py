@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal, Protocol
 
-from raxx.common.contracts import ReadyCheck
+from raxx.common.contracts.service import ReadyCheck
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit"]

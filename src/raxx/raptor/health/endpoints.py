@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from raxx.common.contracts import Identity, Readiness
+from raxx.common.contracts.service import Identity, Readiness
 from raxx.raptor.deps import StateDep
 from raxx.raptor.health import service
 

@@ -6,7 +6,7 @@ import asyncio
 
 from sqlalchemy import text
 
-from raxx.common.contracts import Identity, Readiness, ReadyCheck
+from raxx.common.contracts.service import Identity, Readiness, ReadyCheck
 from raxx.common.db import database_fingerprint
 from raxx.common.migrations import current_heads
 from raxx.raptor.state import RaptorState

@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from raxx.common.clock import Clock, SystemClock
-from raxx.common.contracts import ReadyCheck
+from raxx.common.contracts.service import ReadyCheck
 from raxx.common.db import busy_as_unavailable
 from raxx.common.ids import uuid7
 from raxx.raptor.broker.base import (
