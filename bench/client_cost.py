@@ -11,7 +11,7 @@ then from one, after a warm-up, and reads its own CPU time (threads included: a 
 that works in threads of its own is charged for them). Rounds alternate the clients;
 medians over rounds, and each client's ratio to the console's own (``keepalive``).
 
-Clients: ``keepalive`` (``raxx.console.keepalive``), ``aiohttp`` and ``httpx`` (installed
+Clients: ``keepalive`` (``raxx.console.raptor.transport``), ``aiohttp`` and ``httpx`` (installed
 with the dev extra); ``pyreqwest`` and ``aiosonic`` when importable (``pip install
 pyreqwest aiosonic`` into a scratch target and put it on ``PYTHONPATH``).
 """
@@ -36,7 +36,7 @@ import trustme
 import uvloop
 
 from raxx.common.pgembed import free_port
-from raxx.console.keepalive import KeepAliveClient, Origin, tls_context
+from raxx.console.raptor.transport import KeepAliveClient, Origin, tls_context
 
 BODY = b'{"orders":"' + b"x" * 12200 + b'"}'
 HEADERS = {"Authorization": "Bearer rxp_staging_0123_secret", "X-Request-ID": "0" * 32, "X-Raxx-Actor": "bench (api)"}

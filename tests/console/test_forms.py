@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from raxx.console.trading.forms import order_phrase, parse_order_filter, parse_order_form, parse_reason
+from raxx.console.operations.forms import order_phrase, parse_order_filter, parse_order_form, parse_reason
 
 
 def form(**fields: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The console's Raptor client (``raxx.console.keepalive``) against a scripted HTTP server.
+"""The console's Raptor client (``raxx.console.raptor.transport``) against a scripted HTTP server.
 
 Each test scripts what the server writes back to each request it reads, byte for byte:
 framing by Content-Length, chunked and close; connection reuse and close; timeouts;
@@ -20,7 +20,7 @@ import pytest
 import trustme
 import uvloop
 
-from raxx.console.keepalive import (
+from raxx.console.raptor.transport import (
     ConnectRefused,
     ConnectTimeout,
     InDoubt,

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from raxx.common.provision import ProvisionedDatabase
+from raxx.console.operations.forms import SHORT_ID_MIN, short_ids
 from raxx.console.pages import orders as orders_page
 from raxx.console.pages.downloads import csv_text
-from raxx.console.trading.forms import SHORT_ID_MIN, short_ids
 from tests.console.conftest import RunningRaptor
 from tests.console.helpers import audit_events, audit_head, order_rows, signed_in
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from raxx.common.environments import EnvironmentSpec
-from raxx.console.raptor_client import RaptorResponse
-from raxx.console.trading.refusals import refusal_from
+from raxx.console.raptor.client import RaptorResponse
+from raxx.console.raptor.refusals import refusal_from
 
 PROD = EnvironmentSpec("prod", "PRODUCTION", "#b00020", "https://raptor-prod.example", "RAPTOR_TOKEN_PROD", True)
 

@@ -30,7 +30,7 @@ from raxx.common.errors import Forbidden
 from raxx.console.audit.service import PROMPT_SUFFIX, AuditContext, AuditTrail, Outcome
 from raxx.console.audit.service import ActionScope as AuditScope
 from raxx.console.auth.roles import can
-from raxx.console.raptor_client import CallContext
+from raxx.console.raptor.client import CallContext
 
 T = TypeVar("T")
 Channel = Literal["web", "api"]

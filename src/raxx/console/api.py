@@ -27,11 +27,11 @@ from raxx.common.errors import BadRequest, NotFound, RaxxError
 from raxx.console.actions import ACTIONS, Actor, authorize
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.deps import ApiActorDep, EnvDep, StateDep, api_env_reader
-from raxx.console.raptor_client import RaptorResponse
+from raxx.console.operations import service
+from raxx.console.operations.forms import ORDER_FIELDS, new_client_order_id, parse_order_form, parse_reason
+from raxx.console.raptor.client import RaptorResponse
+from raxx.console.raptor.refusals import refusal_from
 from raxx.console.state import ConsoleState
-from raxx.console.trading import service
-from raxx.console.trading.forms import ORDER_FIELDS, new_client_order_id, parse_order_form, parse_reason
-from raxx.console.trading.refusals import refusal_from
 
 JSON = "application/json"
 CONFIRM_HEADER = "x-raxx-confirm"

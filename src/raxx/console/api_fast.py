@@ -28,9 +28,9 @@ from raxx.common.errors import RaxxError
 from raxx.common.metrics import ROUTE_KEY
 from raxx.console.apitoken.service import InvalidApiToken
 from raxx.console.auth.roles import can
-from raxx.console.raptor_client import CallContext, RaptorResponse
+from raxx.console.raptor.client import CallContext, RaptorResponse
+from raxx.console.raptor.refusals import refusal_from
 from raxx.console.state import ConsoleState
-from raxx.console.trading.refusals import refusal_from
 
 _READ_PATH = re.compile(
     r"^/api/([a-z][a-z0-9-]{1,30})/(orders(?:/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"

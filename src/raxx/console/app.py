@@ -53,7 +53,7 @@ from raxx.console.pages import (
     trading,
     users,
 )
-from raxx.console.raptor_client import IdentityStatus, RaptorClient, RaptorClients
+from raxx.console.raptor.client import IdentityStatus, RaptorClient, RaptorClients
 from raxx.console.security import SecurityHeadersMiddleware
 from raxx.console.state import ConsoleState
 from raxx.console.templating import build_templates
@@ -63,7 +63,7 @@ log = logging.getLogger("raxx.console")
 #: front of, with the requests it answers itself; it hands all others to that endpoint, and
 #: every other request goes to ``ROUTERS``. Both doors are inside the app's middleware
 #: (request id, security headers) and its 500 page, and both call Raptor through the same
-#: client (``raptor_client.py``). docs/engineering.md shows this table rendered.
+#: client (``raptor/client.py``). docs/engineering.md shows this table rendered.
 FAST_PATHS: tuple[FastPath, ...] = (
     FastPath(
         ApiReadFastPath,

@@ -17,7 +17,7 @@ from raxx.console.audit.service import AuditTrail
 from raxx.console.auth.oidc import OidcClient
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
-from raxx.console.raptor_client import RaptorClients
+from raxx.console.raptor.client import RaptorClients
 
 
 @dataclass

@@ -20,7 +20,7 @@ from raxx.console.audit.checkpointer import run_periodic_checkpoints
 from raxx.console.audit.lookup import RaptorClientsLookup
 from raxx.console.audit.reconciler import run_periodic_reconcile
 from raxx.console.config import ConsoleSettings
-from raxx.console.raptor_client import RaptorClients
+from raxx.console.raptor.client import RaptorClients
 
 log = logging.getLogger("raxx.console.audit")
 

@@ -18,7 +18,7 @@ from raxx.common.environments import EnvironmentRegistry
 from raxx.common.errors import RaxxError
 from raxx.common.logging import log_event
 from raxx.common.secrets import SecretsProvider
-from raxx.console.raptor_client import CallContext, RaptorClients
+from raxx.console.raptor.client import CallContext, RaptorClients
 
 log = logging.getLogger("raxx.console.audit.lookup")
 

@@ -21,11 +21,11 @@ from raxx.common.errors import RaxxError
 from raxx.console.actions import Actor
 from raxx.console.auth.roles import can
 from raxx.console.deps import LoginDep, StateDep, web_actor
+from raxx.console.operations import service
 from raxx.console.pages.guard import BACKEND_FAILURES
+from raxx.console.raptor.trading_api import OrderQuery
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
-from raxx.console.trading import service
-from raxx.console.trading.client import OrderQuery
 
 router = APIRouter(tags=["compare"])
 COUNT_LIMIT = 500

@@ -30,13 +30,13 @@ from raxx.console.auth import sso
 from raxx.console.auth.service import Login
 from raxx.console.confirmation import service as confirmations
 from raxx.console.deps import require_capability
+from raxx.console.operations.service import confirmable
 from raxx.console.pages.forms import check_csrf, check_form_environment
 from raxx.console.pages.provider import provider_redirect, recent_auth_age
-from raxx.console.raptor_client import BackendMisconfigured, BackendNotConfigured, BackendUnavailable
+from raxx.console.raptor.client import BackendMisconfigured, BackendNotConfigured, BackendUnavailable
+from raxx.console.raptor.refusals import RaptorRefusal
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
-from raxx.console.trading.refusals import RaptorRefusal
-from raxx.console.trading.service import confirmable
 
 T = TypeVar("T")
 #: Failures of a read that leave the page standing, with an error panel instead of the data.

@@ -12,12 +12,12 @@ from sqlalchemy import text
 from raxx.console.auth.roles import can
 from raxx.console.deps import EnvReaderDep, OptionalLoginDep, StateDep, wants_fragment, web_actor
 from raxx.console.health_history import HEIGHT, WIDTH, read_history
+from raxx.console.operations import service as trading
 from raxx.console.overview import read_overview
 from raxx.console.pages.releases import duration, read_board
-from raxx.console.raptor_client import BackendUnavailable
+from raxx.console.raptor.client import BackendUnavailable
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
-from raxx.console.trading import service as trading
 
 router = APIRouter(tags=["pages"])
 

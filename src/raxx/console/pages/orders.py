@@ -21,6 +21,14 @@ from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth.roles import can
 from raxx.console.auth.service import Login
 from raxx.console.deps import DbDep, EnvReaderDep, StateDep, require_capability, wants_fragment, web_actor
+from raxx.console.operations import service
+from raxx.console.operations.forms import (
+    OrderForm,
+    new_client_order_id,
+    parse_order_filter,
+    parse_order_form,
+    short_ids,
+)
 from raxx.console.pages.downloads import audited_download
 from raxx.console.pages.guard import (
     asks_confirmation,
@@ -32,18 +40,10 @@ from raxx.console.pages.guard import (
     read_form,
 )
 from raxx.console.pages.notices import notice_from, redirect_with_notice
+from raxx.console.raptor.refusals import RaptorRefusal
+from raxx.console.raptor.trading_api import OrderQuery, TradingClient
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
-from raxx.console.trading import service
-from raxx.console.trading.client import OrderQuery, TradingClient
-from raxx.console.trading.forms import (
-    OrderForm,
-    new_client_order_id,
-    parse_order_filter,
-    parse_order_form,
-    short_ids,
-)
-from raxx.console.trading.refusals import RaptorRefusal
 
 router = APIRouter(tags=["orders"], route_class=AuditedRoute)
 #: Orders per request to Raptor while exporting (its largest page).

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from raxx.console.deps import EnvReaderDep, StateDep, wants_fragment, web_actor
+from raxx.console.operations import service
 from raxx.console.pages.guard import backend_read, panel_status
 from raxx.console.templating import render
-from raxx.console.trading import service
 
 router = APIRouter(tags=["portfolio"])
 

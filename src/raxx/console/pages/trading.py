@@ -10,6 +10,8 @@ from raxx.common.environments import EnvironmentSpec
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth.service import Login
 from raxx.console.deps import DbDep, EnvReaderDep, StateDep, wants_fragment, web_actor
+from raxx.console.operations import service
+from raxx.console.operations.forms import parse_reason
 from raxx.console.pages.guard import (
     asks_confirmation,
     backend_read,
@@ -21,8 +23,6 @@ from raxx.console.pages.guard import (
 from raxx.console.pages.notices import notice_from, redirect_with_notice
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
-from raxx.console.trading import service
-from raxx.console.trading.forms import parse_reason
 
 router = APIRouter(tags=["trading"], route_class=AuditedRoute)
 

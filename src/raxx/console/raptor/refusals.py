@@ -11,7 +11,7 @@ from typing import Any
 
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import RaxxError
-from raxx.console.raptor_client import RaptorResponse
+from raxx.console.raptor.client import RaptorResponse
 
 
 class RaptorRefusal(RaxxError):

@@ -12,9 +12,9 @@ from raxx.common.contracts.trading import CancelAllResult, OrderCreate, OrderRea
 from raxx.common.environments import EnvironmentSpec
 from raxx.console.actions import Action, ActionScope, Actor, perform
 from raxx.console.confirmation.service import Confirmable
+from raxx.console.operations.forms import order_params, order_phrase
+from raxx.console.raptor.trading_api import Placed, TradingClient
 from raxx.console.state import ConsoleState
-from raxx.console.trading.client import Placed, TradingClient
-from raxx.console.trading.forms import order_params, order_phrase
 
 ALL_OPEN_ORDERS = "ALL OPEN ORDERS"
 

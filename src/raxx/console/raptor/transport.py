@@ -30,7 +30,7 @@ an address this client has not seen for this origin (a name that balances over a
 addresses, as a platform router's does, costs a doubt per address once). A request given
 ``proven=N`` is written only while the generation is still ``N`` (:class:`InDoubt` otherwise,
 nothing sent): the console proves a backend's identity at a generation and sends credentials
-only on it (``raptor_client.py``).
+only on it (``client.py``).
 """
 
 from __future__ import annotations

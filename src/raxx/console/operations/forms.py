@@ -26,7 +26,7 @@ from raxx.common.contracts.trading import (
     OrderStatus,
     plain_decimal,
 )
-from raxx.console.trading.client import OrderQuery
+from raxx.console.raptor.trading_api import OrderQuery
 
 _NUMBER_RE = re.compile(r"^\d{1,10}(\.\d{1,12})?$")
 _SYMBOL_RE = re.compile(SYMBOL_PATTERN)

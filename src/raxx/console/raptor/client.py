@@ -1,6 +1,6 @@
 """Outbound calls to each environment's Raptor: one pooled keep-alive client per environment.
 
-Every call (identity, readiness, reads, actions) goes over ``keepalive.py``, plain HTTP or
+Every call (identity, readiness, reads, actions) goes over ``transport.py``, plain HTTP or
 TLS as the registry's URL says: measured on this machine, it costs the console a fraction
 of aiohttp's CPU per proxied read, and a shared httpx client kept ~0.15x of direct
 throughput (``bench/README.md``). One client (and connection pool) per environment, so a
@@ -9,7 +9,7 @@ slow or dead staging can never exhaust the connections prod needs.
 Identity before credentials (the rules, in one place: docs/architecture/console-env-switcher.md
 "Identity: the rules"): an environment's token is only ever written after that backend's
 credential-free ``/v1/identity`` named the expected environment, at most ``identity_ttl_s``
-ago, *and on the same generation of its connections* (``keepalive.py``): a refused, reset or
+ago, *and on the same generation of its connections* (``transport.py``): a refused, reset or
 peer-closed connection, a new peer address or a ``wrong_environment`` answer ends the proof at
 once, and the next credentialed call proves it again first. Both doors (the JSON API's fast
 path and the routed endpoints) send through :meth:`RaptorClient.send`, the one home of the rule.
@@ -34,7 +34,8 @@ from raxx.common.contracts.service import Identity
 from raxx.common.environments import EnvironmentRegistry, EnvironmentSpec
 from raxx.common.errors import RaxxError
 from raxx.common.logging import log_event
-from raxx.console.keepalive import (
+from raxx.console.metrics import IdentityCounts
+from raxx.console.raptor.transport import (
     ConnectFailed,
     ConnectTimeout,
     InDoubt,
@@ -45,7 +46,6 @@ from raxx.console.keepalive import (
     TlsFailed,
     WireResponse,
 )
-from raxx.console.metrics import IdentityCounts
 
 log = logging.getLogger("raxx.console.raptor")
 
@@ -87,7 +87,7 @@ class IdentityStatus:
     error: str | None = None
     checked_at: float = 0.0  # time.monotonic()
     latency_ms: float | None = None
-    #: The client's connection generation the answer was given on (``keepalive.py``).
+    #: The client's connection generation the answer was given on (``transport.py``).
     generation: int = -1
 
     @property

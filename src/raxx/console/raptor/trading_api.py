@@ -3,7 +3,7 @@
 Every method goes through :meth:`RaptorClient.call`, so every call verifies the
 backend's identity before sending credentials and carries ``X-Request-ID`` and
 ``X-Raxx-Actor`` from the :class:`CallContext`. A non-2xx answer becomes a typed
-refusal in plain words (:mod:`raxx.console.trading.refusals`).
+refusal in plain words (:mod:`raxx.console.raptor.refusals`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from raxx.common.contracts.trading import (
     PositionList,
     TradingStateRead,
 )
-from raxx.console.raptor_client import BackendUnavailable, CallContext, RaptorClient, RaptorResponse
-from raxx.console.trading.refusals import refusal_from
+from raxx.console.raptor.client import BackendUnavailable, CallContext, RaptorClient, RaptorResponse
+from raxx.console.raptor.refusals import refusal_from
 
 M = TypeVar("M", bound=BaseModel)
 

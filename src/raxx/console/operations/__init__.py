@@ -1,0 +1,2 @@
+"""What operators do through the console on a Raptor: parse the forms they type, then
+place, cancel and halt as audited actions (the calls themselves are :mod:`raxx.console.raptor`)."""
