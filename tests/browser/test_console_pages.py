@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from playwright.sync_api import Page, expect
 
-from raxx.up import Topology
+from raxx.local.up import Topology
 from tests.browser.test_operations import place_limit_order
 from tests.browser.test_switcher import sign_in
 from tests.fixtures.browser import axe_source, serious_violations

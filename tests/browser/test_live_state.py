@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from raxx.common.pgembed import free_port
-from raxx.up import Topology
+from raxx.local.up import Topology
 from tests.browser.test_switcher import sign_in
 
 pytestmark = pytest.mark.browser

@@ -19,7 +19,7 @@ from raxx.common.aio import run_sync
 from raxx.common.db import libpq_url
 from raxx.common.pgembed import free_port
 from raxx.common.provision import ProvisionedDatabase
-from raxx.up import Topology
+from raxx.local.up import Topology
 from tests.console.conftest import PASSWORD, RunningRaptor, raptor_tokens, raptors
 from tests.fixtures.apps import add_user, console_app, write_registry
 from tests.fixtures.browser import screenshot

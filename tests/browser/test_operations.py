@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from raxx.common.aio import run_sync
 from raxx.common.errors import Conflict
-from raxx.up import Topology
+from raxx.local.up import Topology
 from tests.browser.test_switcher import PROD_RGB, STAGING_RGB, sign_in
 from tests.fixtures.apps import add_user
 from tests.fixtures.browser import screenshot

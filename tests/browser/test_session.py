@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from raxx.up import Topology, _ensure_demo_user
+from raxx.local.up import Topology, _ensure_demo_user
 from tests.browser.test_switcher import STAGING_RGB, sign_in
 from tests.fixtures.browser import screenshot
 from tests.fixtures.topology import DEMO_PASSWORD

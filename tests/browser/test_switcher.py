@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from raxx.up import Topology
+from raxx.local.up import Topology
 from tests.fixtures.browser import screenshot
 from tests.fixtures.topology import DEMO_PASSWORD
 

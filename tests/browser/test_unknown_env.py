@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from raxx.up import Topology
+from raxx.local.up import Topology
 from tests.browser.test_switcher import sign_in
 from tests.fixtures.browser import screenshot
 

@@ -7,7 +7,7 @@ import psycopg
 from psycopg import sql
 
 from raxx.common.provision import ProvisionedDatabase
-from raxx.up import DEMO_USER, _ensure_demo_user
+from raxx.local.up import DEMO_USER, _ensure_demo_user
 from tests.console.conftest import PASSWORD
 from tests.fixtures.apps import csrf_from, login
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from raxx.console.commands import console as console_cli
-from raxx.up import Topology
+from raxx.local.up import Topology
 from tests.fixtures.apps import csrf_from
 from tests.fixtures.topology import DEMO_PASSWORD
 

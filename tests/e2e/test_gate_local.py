@@ -26,7 +26,7 @@ from raxx.gate.policy import Policy, load_policy
 from raxx.gate.records import approve, freeze
 from raxx.gate.retire_flow import retire_check_flow
 from raxx.gate.verdict import ExitCode, Status
-from raxx.up import Topology, start_topology
+from raxx.local.up import Topology, start_topology
 from tests.fixtures.database import DatabaseFactory
 from tests.fixtures.gate import POLICY_FILE, add_samples
 from tests.fixtures.output import output_dir

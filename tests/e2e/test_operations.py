@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from raxx.up import Topology, start_topology
+from raxx.local.up import Topology, start_topology
 from tests.console.helpers import order_form
 from tests.fixtures.apps import csrf_from
 from tests.fixtures.database import DatabaseFactory

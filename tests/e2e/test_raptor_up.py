@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from raxx.common.secrets import DotenvSecrets
-from raxx.up import Topology
+from raxx.local.up import Topology
 
 pytestmark = pytest.mark.e2e
 

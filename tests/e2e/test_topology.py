@@ -10,7 +10,7 @@ import httpx
 import psycopg
 import pytest
 
-from raxx.up import Topology
+from raxx.local.up import Topology
 from tests.fixtures.apps import csrf_from
 from tests.fixtures.topology import DEMO_PASSWORD
 
@@ -105,7 +105,7 @@ def test_identity_mismatch_is_refused_when_staging_url_points_at_prod(topology: 
 
 
 def test_stopping_leaves_no_process_behind(test_databases, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from raxx.up import start_topology
+    from raxx.local.up import start_topology
     from tests.fixtures.topology import drop_topology_databases, topology_options
 
     options = topology_options(test_databases, tmp_path, database_prefix=f"rxt_{test_databases.run_id}_stop")
@@ -161,7 +161,7 @@ def test_a_second_start_runs_the_deployed_release_at_once_and_records_no_failed_
     import threading
     from datetime import UTC, datetime
 
-    from raxx.up import start_topology
+    from raxx.local.up import start_topology
     from tests.fixtures.topology import drop_topology_databases, topology_options
 
     options = topology_options(

@@ -1,6 +1,6 @@
 """The local platform: drives the processes that ``raxx up`` supervises.
 
-Protocol with ``raxx.up``'s supervisor: we write ``<data_dir>/run/desired/S.json``
+Protocol with ``raxx.local.supervisor``: we write ``<data_dir>/run/desired/S.json``
 (atomically: temp file, then rename); the supervisor runs the service's migrations,
 restarts it with the new release and writes ``<data_dir>/run/applied/S.json`` with our
 request id. We wait for that file, then for the service's identity to say the release.

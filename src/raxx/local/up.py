@@ -25,7 +25,7 @@ from raxx.common.pgembed import EmbeddedPostgres, port_is_free
 from raxx.common.provision import ProvisionedDatabase, provision_database
 from raxx.common.release import current_release
 from raxx.common.secrets import DotenvSecrets, write_dotenv
-from raxx.supervisor import ServiceSpec, Supervisor
+from raxx.local.supervisor import ServiceSpec, Supervisor
 
 RAPTOR_ENVS = ("staging", "prod")
 DEMO_USER = "demo"
@@ -148,7 +148,7 @@ def migrate_tree(tree: str, owner_url: str, runtime_url: str) -> bool:
 
 def policy_file() -> Path:
     """``deploy/policy.toml`` of this checkout (absolute: children may run elsewhere)."""
-    beside_source = Path(__file__).resolve().parents[2] / "deploy" / "policy.toml"
+    beside_source = Path(__file__).resolve().parents[3] / "deploy" / "policy.toml"
     return beside_source if beside_source.exists() else Path("deploy/policy.toml").resolve()
 
 
