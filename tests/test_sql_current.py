@@ -11,17 +11,25 @@ back), and:
   ``pg_get_triggerdef``, white space folded; comments inside a body are part of it);
 * a file defines nothing the database lacks, ``NAME.sql`` defines the function ``NAME``, and
   every function and trigger of the database is defined by exactly one file.
+
+Each file's header names the revision that last defined it; that revision must exist in the
+tree and write the function.
 """
 
 from __future__ import annotations
 
+import re
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 
+from raxx.common.migrations import alembic_config
 from tests.fixtures.database import DatabaseFactory
 
 #: Where each tree keeps its current SQL, inside the ``raxx`` package (none: it defines none).
@@ -48,6 +56,10 @@ def sql_files(tree: str) -> list[Traversable]:
     if not folder.is_dir():
         return []
     return sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+
+
+#: The header line naming the revision that last defined a file's function.
+LAST_DEFINED_BY = re.compile(r"^-- As it stands at head: last defined by migration (\S+)$", re.MULTILINE)
 
 
 def fold(definition: str) -> str:
@@ -110,3 +122,20 @@ def test_each_function_and_trigger_reads_as_its_file(test_databases: DatabaseFac
     with psycopg.connect(db.owner_url) as conn:
         problems = drift(conn, tree)
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("tree", sorted(SQL_DIRS))
+def test_each_file_names_the_revision_that_last_defined_it(tree: str) -> None:
+    scripts = ScriptDirectory.from_config(alembic_config(tree, "postgresql://x@localhost/x"))
+    for sql_file in sql_files(tree):
+        named = LAST_DEFINED_BY.findall(sql_file.read_text(encoding="utf-8"))
+        assert len(named) == 1, f"{sql_file.name}: no header line '-- As it stands at head: last defined by ...'"
+        try:
+            revision = scripts.get_revision(named[0])
+        except CommandError:
+            revision = None
+        assert revision is not None, f"{sql_file.name}: no revision {named[0]} in the {tree} tree"
+        function = sql_file.name.removesuffix(".sql")
+        assert function in Path(revision.path).read_text(encoding="utf-8"), (
+            f"{sql_file.name}: {named[0]} does not write it"
+        )
