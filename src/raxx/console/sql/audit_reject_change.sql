@@ -15,18 +15,8 @@ BEGIN
 END
 $fn$;
 
-CREATE OR REPLACE TRIGGER audit_checkpoint_no_truncate
-    BEFORE TRUNCATE ON audit_checkpoint
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_reject_change();
-
-CREATE OR REPLACE TRIGGER audit_checkpoint_no_update_delete
-    BEFORE DELETE OR UPDATE ON audit_checkpoint
-    FOR EACH ROW EXECUTE FUNCTION audit_reject_change();
-
-CREATE OR REPLACE TRIGGER audit_event_no_truncate
-    BEFORE TRUNCATE ON audit_event
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_reject_change();
-
-CREATE OR REPLACE TRIGGER audit_event_no_update_delete
-    BEFORE DELETE OR UPDATE ON audit_event
-    FOR EACH ROW EXECUTE FUNCTION audit_reject_change();
+-- Both tables, every role: no UPDATE or DELETE of a row, no TRUNCATE.
+CREATE OR REPLACE TRIGGER audit_checkpoint_no_truncate BEFORE TRUNCATE ON audit_checkpoint FOR EACH STATEMENT EXECUTE FUNCTION audit_reject_change();
+CREATE OR REPLACE TRIGGER audit_checkpoint_no_update_delete BEFORE DELETE OR UPDATE ON audit_checkpoint FOR EACH ROW EXECUTE FUNCTION audit_reject_change();
+CREATE OR REPLACE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event FOR EACH STATEMENT EXECUTE FUNCTION audit_reject_change();
+CREATE OR REPLACE TRIGGER audit_event_no_update_delete BEFORE DELETE OR UPDATE ON audit_event FOR EACH ROW EXECUTE FUNCTION audit_reject_change();

@@ -28,6 +28,4 @@ BEGIN
 END
 $fn$;
 
-CREATE OR REPLACE TRIGGER orders_render
-    BEFORE INSERT OR UPDATE ON orders
-    FOR EACH ROW EXECUTE FUNCTION raptor_orders_render();
+CREATE OR REPLACE TRIGGER orders_render BEFORE INSERT OR UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION raptor_orders_render();
