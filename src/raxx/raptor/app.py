@@ -8,8 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from raxx.common import tracing
 from raxx.common.asgi import RequestIdMiddleware, install_json_error_handlers
@@ -25,7 +24,6 @@ from raxx.raptor.broker.factory import build_broker
 from raxx.raptor.broker.paper.endpoints import router as paper_router
 from raxx.raptor.config import RaptorSettings
 from raxx.raptor.database import RaptorDatabase, raptor_pools
-from raxx.raptor.errors import BrokerUnavailable as BrokerUnavailableError
 from raxx.raptor.health.endpoints import router as health_router
 from raxx.raptor.metrics import RaptorMetrics
 from raxx.raptor.metrics import router as metrics_router
@@ -122,7 +120,6 @@ def create_app(
     # Outermost: every request of both doors is counted and timed, refusals included.
     app.add_middleware(HttpMetricsMiddleware, app_name="raptor", environment_of=lambda scope: environment)
     install_json_error_handlers(app)
-    app.add_exception_handler(BrokerUnavailable, _broker_unavailable)  # type: ignore[arg-type]
     for router in ROUTERS:
         app.include_router(router)
     return app
@@ -147,8 +144,3 @@ def _start_maintenance(state: RaptorState) -> asyncio.Task[None] | None:
     if interval <= 0:
         return None
     return asyncio.create_task(maintenance.run_forever(state, interval), name="raptor-maintenance")
-
-
-async def _broker_unavailable(request: Request, exc: BrokerUnavailable) -> JSONResponse:
-    refusal = BrokerUnavailableError(f"the broker did not answer ({exc.reason})")
-    return JSONResponse(refusal.body(), status_code=refusal.status_code, headers=refusal.headers())

@@ -1,8 +1,12 @@
-"""Raptor's typed refusals. Each renders ``{"error": code, "detail": ...}`` with its status."""
+"""Raptor's typed refusals. Each renders ``{"error": code, "detail": ...}`` with its status.
+
+A broker that did not answer is ``raxx.raptor.broker.base.BrokerUnavailable``: the venue's
+error and the refusal (503 ``broker_unavailable``) are one class.
+"""
 
 from __future__ import annotations
 
-from raxx.common.errors import Conflict, Forbidden, NotFound, Unauthorized, Unavailable
+from raxx.common.errors import Conflict, Forbidden, NotFound, Unauthorized
 
 
 class MissingToken(Unauthorized):
@@ -37,10 +41,6 @@ class OrderNotCancelable(Conflict):
 
 class TradingHalted(Conflict):
     code = "trading_halted"
-
-
-class BrokerUnavailable(Unavailable):
-    code = "broker_unavailable"
 
 
 class PaperOnly(NotFound):

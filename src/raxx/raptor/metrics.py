@@ -17,7 +17,6 @@ from pydantic import SecretStr
 
 from raxx.common import metrics
 from raxx.common.errors import RaxxError
-from raxx.raptor.broker.base import BrokerUnavailable
 from raxx.raptor.order.service import Submitted
 from raxx.raptor.trading import repository as trading_repository
 
@@ -35,11 +34,8 @@ class RaptorMetrics:
         """Await a submission and count it: accepted (when new) or refused with its code."""
         try:
             submitted = await call
-        except RaxxError as exc:
+        except RaxxError as exc:  # ``BrokerUnavailable`` too: "broker_unavailable"
             self.refused(exc.code)
-            raise
-        except BrokerUnavailable:
-            self.refused("broker_unavailable")
             raise
         if submitted.created:
             self._submitted.inc()

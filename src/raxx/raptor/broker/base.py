@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from raxx.common.contracts.service import ReadyCheck
+from raxx.common.errors import Unavailable
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit"]
@@ -130,8 +131,21 @@ class BrokerNotCancelable(BrokerError):
         self.order = order
 
 
-class BrokerUnavailable(BrokerError):
-    """The venue could not be reached or did not answer: the outcome is unknown."""
+class BrokerUnavailable(BrokerError, Unavailable):
+    """The venue could not be reached or did not answer: the outcome is unknown.
+
+    The one class for it, from the venue to the HTTP answer: a refusal that renders as a
+    503 ``broker_unavailable`` with ``Retry-After``, whose detail is "the broker did not
+    answer (reason)" unless the code that knows what became of the order says more
+    (``detail``, ``extra``). ``str()`` and ``reason`` are the venue's reason, as for every
+    ``BrokerError``."""
+
+    code = "broker_unavailable"
+
+    def __init__(self, reason: str, *, detail: str | None = None, extra: dict[str, Any] | None = None) -> None:
+        Unavailable.__init__(self, detail or f"the broker did not answer ({reason})", extra=extra)
+        self.reason = reason
+        self.args = (reason,)
 
 
 class Broker(Protocol):

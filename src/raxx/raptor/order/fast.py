@@ -30,7 +30,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from raxx.common.doors import render_refusal
 from raxx.common.errors import RaxxError
 from raxx.common.metrics import ROUTE_KEY
-from raxx.raptor.broker.base import BrokerUnavailable
 from raxx.raptor.broker.paper.venue import PaperBroker
 from raxx.raptor.deps import ACTOR_MAX_LENGTH, ACTOR_PATTERN, authenticate
 from raxx.raptor.order import service
@@ -92,7 +91,7 @@ class OrderFastPath:
             submitted = await state.metrics.submission(
                 service.submit(state.db, state.broker, caller=caller, request_id=_request_id(scope), body=body)
             )
-        except (RaxxError, BrokerUnavailable) as exc:
+        except RaxxError as exc:  # ``BrokerUnavailable`` included
             await render_refusal(scope, replay, send, exc)
             return
         await submitted_json(submitted)(scope, replay, send)

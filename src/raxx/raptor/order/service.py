@@ -34,7 +34,6 @@ from raxx.raptor.broker.base import (
 )
 from raxx.raptor.broker.paper.venue import PaperBroker
 from raxx.raptor.database import RaptorDatabase
-from raxx.raptor.errors import BrokerUnavailable as BrokerUnavailableError
 from raxx.raptor.errors import IdempotencyConflict, OrderNotCancelable, OrderNotFound
 from raxx.raptor.logctx import raptor_event
 from raxx.raptor.order import cursor as cursors
@@ -263,8 +262,9 @@ async def _broker_outcome(
         return {"status": "rejected", "reject_reason": exc.reason, "updated_at": utcnow()}
     except BrokerUnavailable as exc:
         raptor_event(log, "order.submit.broker_unavailable", level=logging.WARNING, order_id=str(order_id))
-        raise BrokerUnavailableError(
-            f"the broker did not answer ({exc.reason}); the order is recorded as pending and will be "
+        raise BrokerUnavailable(
+            exc.reason,
+            detail=f"the broker did not answer ({exc.reason}); the order is recorded as pending and will be "
             "placed or closed when the broker answers",
             extra={"order_id": str(order_id)},
         ) from exc
@@ -380,7 +380,7 @@ async def _finish_pending(
         )
     try:
         outcome = await _broker_outcome(broker.submit, order_id=row["id"], intent=_recorded_intent(row))
-    except BrokerUnavailableError:
+    except BrokerUnavailable:
         return row
     await repository.record_outcome(session, row["id"], outcome)
     return {**row, **outcome}
@@ -436,7 +436,9 @@ async def _cancel_row(session: AsyncSession, broker: Broker, row: Mapping[Any, A
             extra={"order_id": str(row["id"]), "status": exc.order.status},
         ) from exc
     except BrokerUnavailable as exc:
-        raise BrokerUnavailableError(f"the broker did not answer ({exc.reason}); the order is unchanged") from exc
+        raise BrokerUnavailable(
+            exc.reason, detail=f"the broker did not answer ({exc.reason}); the order is unchanged"
+        ) from exc
     if canceled is None:  # recorded here but never reached the broker (a crash mid-submit)
         return await repository.update_order(
             session,
@@ -480,7 +482,7 @@ async def cancel_all(
         try:
             canceled.append(to_read(await _cancel_row(session, broker, row)))
             on_cancel()
-        except (OrderNotCancelable, BrokerUnavailableError) as exc:
+        except (OrderNotCancelable, BrokerUnavailable) as exc:
             failed.append(CancelFailure(order_id=row["id"], error=exc.code, detail=str(exc.detail)))
     await requests.record(
         session,

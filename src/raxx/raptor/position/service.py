@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from raxx.common.errors import NotFound
-from raxx.raptor.broker.base import Broker, BrokerUnavailable
-from raxx.raptor.errors import BrokerUnavailable as BrokerUnavailableError
+from raxx.raptor.broker.base import Broker
 from raxx.raptor.position.schemas import PositionList, PositionRead
 
 
@@ -15,10 +14,7 @@ class PositionNotFound(NotFound):
 
 
 async def list_positions(broker: Broker) -> PositionList:
-    try:
-        held = await broker.positions()
-    except BrokerUnavailable as exc:
-        raise BrokerUnavailableError(f"the broker did not answer ({exc.reason})") from exc
+    held = await broker.positions()  # ``BrokerUnavailable`` is its own 503
     return PositionList(positions=[PositionRead(**asdict(p)) for p in held])
 
 
