@@ -12,7 +12,7 @@ from tests.fixtures.raptor import order_body, pin, trading_client
 async def test_fifty_concurrent_submissions_of_one_client_order_id_create_one_order(
     test_databases: DatabaseFactory, raptor_db: ProvisionedDatabase
 ) -> None:
-    # In one app the paper submissions share calls (order/batching.py), and a call meets its
+    # In one app the paper submissions share calls (broker/paper/batching.py), and a call meets its
     # own earlier insert of the id; test_paper_batches races five apps' calls against each other.
     async with trading_client(raptor_db) as client:
         await pin(client, "AAPL", "100")

@@ -1,4 +1,4 @@
-"""Paper submissions that arrive together share one database call (``order/batching.py``),
+"""Paper submissions that arrive together share one database call (``broker/paper/batching.py``),
 and every order still gets exactly the answer it would have had alone."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from raxx.common.db import libpq_url
 from raxx.common.errors import DatabaseBusy
 from raxx.common.provision import ProvisionedDatabase
 from raxx.raptor.broker.base import BrokerUnavailable, OrderIntent
+from raxx.raptor.broker.paper import statements
 from raxx.raptor.broker.paper.batching import PaperSubmissionBatcher
 from raxx.raptor.broker.paper.venue import PaperBroker
-from raxx.raptor.order import repository
 from tests.fixtures.database import DatabaseFactory
 from tests.fixtures.raptor import order_body, pin, trading_client
 
@@ -30,7 +30,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The size of every ``raptor_submit_paper_batch`` call made during the test (the first one
     held back for a moment)."""
     sizes: list[int] = []
-    real = repository.submit_paper_batch
+    real = statements.submit_paper_batch
 
     async def counting(conn: psycopg.AsyncConnection[Any], orders: Sequence[dict[str, Any]]) -> Any:
         if not sizes:
@@ -40,7 +40,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         sizes.append(len(orders))
         return await real(conn, orders)
 
-    monkeypatch.setattr(repository, "submit_paper_batch", counting)
+    monkeypatch.setattr(statements, "submit_paper_batch", counting)
     return sizes
 
 
@@ -178,7 +178,7 @@ async def test_the_drainer_holds_one_connection_and_a_dead_one_fails_only_its_ca
     fails the call it was in, and the next call takes another."""
     pids: list[int] = []
     in_second, go_on = asyncio.Event(), asyncio.Event()
-    real = repository.submit_paper_batch
+    real = statements.submit_paper_batch
 
     async def observed(conn: psycopg.AsyncConnection[Any], orders: Sequence[dict[str, Any]]) -> Any:
         pids.append(conn.info.backend_pid)
@@ -189,7 +189,7 @@ async def test_the_drainer_holds_one_connection_and_a_dead_one_fails_only_its_ca
                 admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
         return await real(conn, orders)
 
-    monkeypatch.setattr(repository, "submit_paper_batch", observed)
+    monkeypatch.setattr(statements, "submit_paper_batch", observed)
     with psycopg.connect(test_databases.superuser_url(raptor_db.database), autocommit=True) as admin:
         admin.execute("INSERT INTO paper_account (id, account_id, cash) VALUES (1, 'PA-HELD', 1000)")
     pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
@@ -335,7 +335,7 @@ async def _place_sequence(
     async with await psycopg.AsyncConnection.connect(libpq_url(raptor_db.runtime_url), autocommit=True) as conn:
         for call in calls:
             orders = [_sequence_order(i) for i in call]
-            halted, rows = await repository.submit_paper_batch(conn, orders)
+            halted, rows = await statements.submit_paper_batch(conn, orders)
             assert not halted
             answers += [(outcome, status) for outcome, status, _ in rows]
     with psycopg.connect(admin) as conn:

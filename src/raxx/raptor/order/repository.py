@@ -8,14 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
-import orjson
 import psycopg
 from psycopg import sql as pgsql
 from sqlalchemy import Table, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from raxx.common.prepared import PreparedQuery
 from raxx.raptor.models.order import OPEN_STATUSES, Order
 
 ORDERS = cast(Table, Order.__table__)
@@ -50,44 +48,6 @@ _INSERT_UNLESS_HALTED = text(
            (SELECT count(*) FROM flush) AS flush_set
     """
 )
-
-
-# Through libpq directly (``raxx.common.prepared``): this call holds the paper account's
-# lock, so the Python between two calls is the database's idle time. The function's arrays
-# come back as one row of text per order (in the batch's order), so no array literal of
-# escaped JSON is built by the server or parsed here.
-_SUBMIT_PAPER_BATCH = PreparedQuery(
-    "raxx_submit_paper_batch",
-    "SELECT f.halted, u.o, u.s, u.w FROM raptor_submit_paper_batch($1::json) f"
-    " CROSS JOIN LATERAL unnest(f.outcomes, f.statuses, f.wire_jsons) WITH ORDINALITY AS u(o, s, w, n) ORDER BY u.n",
-)
-
-
-async def submit_paper_batch(
-    conn: psycopg.AsyncConnection[Any], orders: Sequence[dict[str, Any]]
-) -> tuple[bool, list[tuple[str, str | None, bytes | None]]]:
-    """Record, log and place orders with the paper venue in one call, durably committed
-    when it returns. Each order holds id, client_order_id, symbol, side, type,
-    time_in_force, quantity, limit_price, token_id, actor, request_id (``service``'s
-    record) and venue_order_id, liquidity, path_price, now, now_iso (the venue's
-    ``placement_terms``): the fields of ``raptor_submit_paper_batch``'s JSON objects.
-    Returns whether trading is halted and, per order in the given order,
-    (outcome, status, API JSON as UTF-8 bytes): ``placed``; ``not_inserted`` (halted or a known client
-    order id: nothing written for it); ``refused`` (the venue would not take it: nothing
-    written for it). ``conn`` is in autocommit: the statement is its own transaction."""
-    # One JSON text: measured, psycopg's per-element dumping of sixteen typed arrays was a
-    # tenth of the order path's CPU. Decimals are written as their exact str; times are
-    # aware (UTC). Fields beyond those the function names would be ignored.
-    rows = await _SUBMIT_PAPER_BATCH.fetch(conn, [orjson.dumps(list(orders), default=str)])
-    halted = bool(rows) and rows[0][0] == b"t"
-    return halted, [
-        (_text(outcome), None if status is None else _text(status), wire_json) for _, outcome, status, wire_json in rows
-    ]
-
-
-def _text(value: bytes | None) -> str:
-    assert value is not None  # the function gives every order an outcome
-    return value.decode()
 
 
 async def insert_unless_halted(

@@ -36,8 +36,8 @@ from raxx.common.batching import Batcher
 from raxx.common.db import busy_error
 from raxx.common.errors import DatabaseBusy
 from raxx.raptor.broker.base import BrokerUnavailable
+from raxx.raptor.broker.paper import statements
 from raxx.raptor.broker.paper.venue import PLACE_RETRIES
-from raxx.raptor.order import repository
 
 #: Orders per call at most: the venue's lock is held while a call places its orders.
 MAX_BATCH = 32
@@ -69,7 +69,7 @@ class PaperSubmissionBatcher(Batcher[dict[str, Any], Placement]):
         self._conn: psycopg.AsyncConnection[Any] | None = None
 
     async def place(self, values: dict[str, Any]) -> Placement:
-        """Place one order (the fields ``repository.submit_paper_batch`` names); returns once its call has
+        """Place one order (the fields ``statements.submit_paper_batch`` names); returns once its call has
         committed durably, or raises its error (``BrokerUnavailable``: the database did not answer)."""
         return await self.submit(values)
 
@@ -112,7 +112,7 @@ class PaperSubmissionBatcher(Batcher[dict[str, Any], Placement]):
             try:
                 if self._conn is None:
                     self._conn = await self._take_connection()
-                halted, rows = await repository.submit_paper_batch(self._conn, orders)
+                halted, rows = await statements.submit_paper_batch(self._conn, orders)
                 return [Placement(outcome, halted, status, wire_json) for outcome, status, wire_json in rows]
             except TransactionRollback as exc:  # aborted whole (a deadlock): the connection is fine
                 if attempt < PLACE_RETRIES - 1:

@@ -1,5 +1,8 @@
 """The built-in paper broker: a real, small venue kept in the environment's own database.
 
+The venue's rules are ``book.py``; what it sends to PostgreSQL is ``statements.py`` (a
+placement is one SQL call; the rest is read, judged by ``book`` and written back).
+
 Every change to the book happens under a lock on the single account row, so reserves,
 fills and cancels never race each other, across processes too. Prices follow the
 seeded path of ``pricing.PricePath`` unless pinned (``set_price``). Market orders fill
@@ -18,11 +21,10 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, time
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 from psycopg.errors import TransactionRollback
-from sqlalchemy import ColumnElement, Table, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -42,35 +44,21 @@ from raxx.raptor.broker.base import (
     OrderIntent,
     OrderQuery,
 )
-from raxx.raptor.broker.paper import book
+from raxx.raptor.broker.paper import book, statements
 from raxx.raptor.broker.paper.book import AccountState, OrderState, PositionState
 from raxx.raptor.broker.paper.pricing import PricePath
-from raxx.raptor.broker.paper.statements import PLACE_ORDER
-from raxx.raptor.models.paper import PaperAccount, PaperOrder, PaperPosition, PaperPrice
+from raxx.raptor.broker.paper.statements import ACCOUNT, ORDERS, PLACE_ORDER
 from raxx.raptor.wire import wire_time
 
 #: How often a placement PostgreSQL aborted as a deadlock victim is run again.
 PLACE_RETRIES = 5
 
-ACCOUNT = cast(Table, PaperAccount.__table__)
-ORDERS = cast(Table, PaperOrder.__table__)
-POSITIONS = cast(Table, PaperPosition.__table__)
-PRICES = cast(Table, PaperPrice.__table__)
-_ORDER_FIELDS = tuple(c.name for c in ORDERS.columns)
 MAINTAIN_BATCH = 500
 
 
 def new_account_id() -> str:
     """Looks like Alpaca's paper account numbers (``PA`` + 10); generated once per database."""
     return "PA" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(10))
-
-
-def _order_state(row: RowMapping) -> OrderState:
-    return OrderState(**{name: row[name] for name in _ORDER_FIELDS})
-
-
-def _order_values(order: OrderState) -> dict[str, Any]:
-    return {name: getattr(order, name) for name in _ORDER_FIELDS}
 
 
 class PaperBroker:
@@ -99,12 +87,9 @@ class PaperBroker:
     async def start(self) -> None:
         """Open (once per database, ever) the paper account; later starts find the same one."""
         async with self._tx() as conn:
-            await conn.execute(
-                pg_insert(ACCOUNT)
-                .values(id=1, account_id=new_account_id(), cash=self._starting_cash)
-                .on_conflict_do_nothing(index_elements=["id"])
+            self._account_id = await statements.open_account(
+                conn, account_id=new_account_id(), cash=self._starting_cash
             )
-            self._account_id = (await conn.execute(select(ACCOUNT.c.account_id))).scalar_one()
 
     async def close(self) -> None:
         """Nothing to close: the engine belongs to whoever made it (``RaptorDatabase``)."""
@@ -143,16 +128,17 @@ class PaperBroker:
         }
         row = await self._place(params)
         if row is not None:
-            return book.to_broker_order(_order_state(row))
+            return book.to_broker_order(statements.order_state(row))
         return await self._existing_or_refusal(intent, now)
 
     # -- the fused placement (Raptor's order record and the venue in one transaction) --
 
     @property
     def places_in_raptor_transaction(self) -> bool:
-        """Whether Raptor may record and place an order in one transaction on this venue's
-        pool (``raptor_submit_paper``): only when submission is the venue's own. A subclass
-        that reroutes ``submit`` (a flaky link in tests) keeps the generic two-step path."""
+        """Whether Raptor may record and place an order in one transaction with this venue
+        (``raptor_submit_paper_batch``, through ``batching.PaperSubmissionBatcher``): only when
+        submission is the venue's own. A subclass that reroutes ``submit`` (a flaky link in
+        tests) keeps the generic two-step path."""
         return type(self).submit is PaperBroker.submit
 
     def placement_terms(self, intent: OrderIntent) -> dict[str, Any]:
@@ -174,7 +160,8 @@ class PaperBroker:
         return await self._existing_or_refusal(intent, self._clock.now())
 
     async def _place(self, params: dict[str, Any]) -> RowMapping | None:
-        """Run the placement call; retry when PostgreSQL aborted it to break a deadlock.
+        """Run the placement call (``statements.PLACE_ORDER``); retry when PostgreSQL aborted it
+        to break a deadlock.
 
         ``raptor_paper_settle`` locks the account row, then the position row, like every other
         writer, so a deadlock should not happen; if PostgreSQL still aborts the call (nothing
@@ -202,11 +189,12 @@ class PaperBroker:
         order; the refusal's reason comes from the same rules, on the book as it is now."""
         async with self._connect() as conn:
             try:
-                return book.to_broker_order(await self._load(conn, ORDERS.c.client_order_id == intent.client_order_id))
+                found = await statements.load_order(conn, ORDERS.c.client_order_id == intent.client_order_id)
+                return book.to_broker_order(found)
             except BrokerOrderNotFound:
                 pass
-            account = (await conn.execute(select(ACCOUNT))).mappings().one()
-            position = (await self._positions(conn, [intent.symbol]))[intent.symbol]
+            account = await statements.account_row(conn)
+            position = (await statements.positions(conn, [intent.symbol]))[intent.symbol]
             price = (await self._current_prices(conn, [intent.symbol], now))[intent.symbol]
         state = AccountState(account_id=account["account_id"], cash=account["cash"], reserved=account["reserved"])
         book.reserve(book.new_order(intent, now), price=price, account=state, position=position)  # raises
@@ -215,48 +203,39 @@ class PaperBroker:
     async def cancel(self, broker_order_id: str) -> BrokerOrder:
         key = _order_id(broker_order_id)
         async with self._tx() as conn:
-            account = await self._lock_account(conn)
-            order = await self._load(conn, ORDERS.c.id == key, for_update=True)
+            account = await statements.lock_account(conn)
+            order = await statements.load_order(conn, ORDERS.c.id == key, for_update=True)
             if order.status == "canceled":
                 return book.to_broker_order(order)
             if not order.is_open:
                 raise BrokerNotCancelable(f"the order is already {order.status}", order=book.to_broker_order(order))
-            position = (await self._positions(conn, [order.symbol]))[order.symbol]
+            position = (await statements.positions(conn, [order.symbol]))[order.symbol]
             book.release(order, account=account, position=position, now=self._clock.now(), reason="canceled on request")
-            await self._save(conn, account, [position], [order])
+            await statements.save(conn, account, [position], [order])
         return book.to_broker_order(order)
 
     async def get(self, broker_order_id: str) -> BrokerOrder:
         async with self._connect() as conn:
-            return book.to_broker_order(await self._load(conn, ORDERS.c.id == _order_id(broker_order_id)))
+            return book.to_broker_order(await statements.load_order(conn, ORDERS.c.id == _order_id(broker_order_id)))
 
     async def get_by_client_order_id(self, client_order_id: str) -> BrokerOrder | None:
         async with self._connect() as conn:
             try:
-                return book.to_broker_order(await self._load(conn, ORDERS.c.client_order_id == client_order_id))
+                found = await statements.load_order(conn, ORDERS.c.client_order_id == client_order_id)
+                return book.to_broker_order(found)
             except BrokerOrderNotFound:
                 return None
 
     async def list_orders(self, query: OrderQuery) -> list[BrokerOrder]:
-        stmt = select(ORDERS).order_by(ORDERS.c.created_at.desc()).limit(query.limit)
-        if query.status != "all":
-            is_open = ORDERS.c.status.in_(("new", "partially_filled"))
-            stmt = stmt.where(is_open if query.status == "open" else ~is_open)
-        if query.after is not None:
-            stmt = stmt.where(ORDERS.c.created_at > query.after)
-        if query.until is not None:
-            stmt = stmt.where(ORDERS.c.created_at <= query.until)
-        if query.symbols:
-            stmt = stmt.where(ORDERS.c.symbol.in_(query.symbols))
         async with self._connect() as conn:
-            rows = (await conn.execute(stmt)).mappings().all()
-        return [book.to_broker_order(_order_state(r)) for r in rows]
+            rows = (await conn.execute(statements.orders_query(query))).mappings().all()
+        return [book.to_broker_order(statements.order_state(r)) for r in rows]
 
     # -- account and positions -----------------------------------------------------
 
     async def account(self) -> BrokerAccount:
         async with self._connect() as conn:
-            row = (await conn.execute(select(ACCOUNT))).mappings().one()
+            row = await statements.account_row(conn)
             positions = await self._valued_positions(conn)
         value = sum((p.market_value for p in positions), Decimal(0))
         return BrokerAccount(
@@ -278,7 +257,7 @@ class PaperBroker:
     async def quote(self, symbol: str) -> tuple[Decimal, bool]:
         """The current price of ``symbol`` and whether it is pinned by hand."""
         async with self._connect() as conn:
-            pinned = (await conn.execute(select(PRICES.c.price).where(PRICES.c.symbol == symbol))).scalar()
+            pinned = (await statements.pinned_prices(conn, [symbol])).get(symbol)
         if pinned is not None:
             return pinned, True
         return self._prices.price_at(symbol, self._clock.now()), False
@@ -286,18 +265,12 @@ class PaperBroker:
     async def set_price(self, symbol: str, price: Decimal) -> None:
         """Pin ``symbol`` at ``price`` and fill whatever that price crosses, right away."""
         async with self._tx() as conn:
-            stmt = pg_insert(PRICES).values(symbol=symbol, price=price, set_at=self._clock.now())
-            await conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["symbol"], set_={"price": price, "set_at": stmt.excluded.set_at}
-                )
-            )
+            await statements.pin_price(conn, symbol, price, now=self._clock.now())
         await self.maintain()
 
     async def clear_price(self, symbol: str) -> bool:
         async with self._tx() as conn:
-            result = await conn.execute(PRICES.delete().where(PRICES.c.symbol == symbol).returning(PRICES.c.symbol))
-            return result.first() is not None
+            return await statements.unpin_price(conn, symbol)
 
     async def maintain(self) -> None:
         """Fill open orders the price now crosses; expire day orders from an earlier session.
@@ -307,33 +280,18 @@ class PaperBroker:
         if self._account_id is None:  # the database was down at start-up
             await self.start()
         async with self._connect() as conn:
-            any_open = (
-                await conn.execute(select(ORDERS.c.id).where(ORDERS.c.status.in_(("new", "partially_filled"))).limit(1))
-            ).first()
-        if any_open is None:
-            return  # the common case: no lock taken, nothing to do
+            if not await statements.any_open_order(conn):
+                return  # the common case: no lock taken, nothing to do
         now = self._clock.now()
         async with self._tx() as conn:
-            account = await self._lock_account(conn)
-            rows = (
-                (
-                    await conn.execute(
-                        select(ORDERS)
-                        .where(ORDERS.c.status.in_(("new", "partially_filled")))
-                        .order_by(ORDERS.c.created_at)
-                        .limit(MAINTAIN_BATCH)
-                    )
-                )
-                .mappings()
-                .all()
-            )
-            orders = [_order_state(r) for r in rows]
+            account = await statements.lock_account(conn)
+            orders = await statements.open_orders(conn, limit=MAINTAIN_BATCH)
             symbols = sorted({o.symbol for o in orders})
-            positions = await self._positions(conn, symbols)
+            positions = await statements.positions(conn, symbols)
             prices = await self._current_prices(conn, symbols, now)
             changed = [o for o in orders if self._work_one(o, account, positions[o.symbol], prices[o.symbol], now)]
             if changed:
-                await self._save(conn, account, list(positions.values()), changed)
+                await statements.save(conn, account, list(positions.values()), changed)
 
     def _work_one(
         self, order: OrderState, account: AccountState, position: PositionState, price: Decimal, now: datetime
@@ -361,64 +319,14 @@ class PaperBroker:
             async with self._engine.connect() as conn:
                 yield conn
 
-    async def _lock_account(self, conn: AsyncConnection) -> AccountState:
-        row = (await conn.execute(select(ACCOUNT).where(ACCOUNT.c.id == 1).with_for_update())).mappings().one()
-        return AccountState(account_id=row["account_id"], cash=row["cash"], reserved=row["reserved"])
-
-    async def _load(self, conn: AsyncConnection, where: ColumnElement[bool], *, for_update: bool = False) -> OrderState:
-        stmt = select(ORDERS).where(where)
-        if for_update:
-            stmt = stmt.with_for_update()
-        row = (await conn.execute(stmt)).mappings().first()
-        if row is None:
-            raise BrokerOrderNotFound("no such order at the paper broker")
-        return _order_state(row)
-
-    async def _positions(self, conn: AsyncConnection, symbols: list[str]) -> dict[str, PositionState]:
-        rows = (await conn.execute(select(POSITIONS).where(POSITIONS.c.symbol.in_(symbols)))).mappings().all()
-        found = {r["symbol"]: PositionState(r["symbol"], r["quantity"], r["held"], r["cost_basis"]) for r in rows}
-        return {s: found.get(s, PositionState(s)) for s in symbols}
-
     async def _current_prices(self, conn: AsyncConnection, symbols: list[str], now: datetime) -> dict[str, Decimal]:
-        rows = (await conn.execute(select(PRICES.c.symbol, PRICES.c.price).where(PRICES.c.symbol.in_(symbols)))).all()
-        pinned = {r.symbol: r.price for r in rows}
+        pinned = await statements.pinned_prices(conn, symbols)
         return {s: pinned.get(s) or self._prices.price_at(s, now) for s in symbols}
 
     async def _valued_positions(self, conn: AsyncConnection) -> list[BrokerPosition]:
-        rows = (
-            (await conn.execute(select(POSITIONS).where(POSITIONS.c.quantity > 0).order_by(POSITIONS.c.symbol)))
-            .mappings()
-            .all()
-        )
+        rows = await statements.held_positions(conn)
         prices = await self._current_prices(conn, [r["symbol"] for r in rows], self._clock.now())
         return [_valued(r, prices[r["symbol"]]) for r in rows]
-
-    async def _save(
-        self, conn: AsyncConnection, account: AccountState, positions: list[PositionState], orders: list[OrderState]
-    ) -> None:
-        await conn.execute(
-            update(ACCOUNT).where(ACCOUNT.c.id == 1).values(cash=account.cash, reserved=account.reserved)
-        )
-        if positions:
-            stmt = pg_insert(POSITIONS).values(
-                [
-                    {"symbol": p.symbol, "quantity": p.quantity, "held": p.held, "cost_basis": p.cost_basis}
-                    for p in positions
-                ]
-            )
-            await conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["symbol"],
-                    set_={
-                        "quantity": stmt.excluded.quantity,
-                        "held": stmt.excluded.held,
-                        "cost_basis": stmt.excluded.cost_basis,
-                    },
-                )
-            )
-        for order in orders:
-            values = _order_values(order)
-            await conn.execute(update(ORDERS).where(ORDERS.c.id == values.pop("id")).values(**values))
 
 
 @contextmanager
