@@ -1,9 +1,15 @@
-"""The paper broker's bookkeeping rules, as pure functions over plain state.
+"""The paper venue's rules, as pure functions over plain state: their one specification.
 
 Buying power is cash minus what open buys have reserved; a sell may use only shares
 not already promised to open sells. A fill moves cash, the position and the order
-together; a cancel gives back what the order still held. The SQL lives in
-``paper.py``; these rules are testable without a database.
+together; a cancel gives back what the order still held.
+
+The periodic pass (``venue.maintain``), cancels and the reason given for a refusal run
+these functions. A placement (``place``) also runs in SQL, inside PostgreSQL, for speed:
+``raptor_paper_place`` with ``raptor_paper_settle`` (the venue's own call) and
+``raptor_submit_paper_batch`` (Raptor's batched submission, settling inline); see
+``statements.py``. ``tests/raptor/test_paper_spec.py`` places random order sequences
+both ways and holds the SQL to what ``place`` says.
 """
 
 from __future__ import annotations
@@ -111,6 +117,23 @@ def reserve(order: OrderState, *, price: Decimal, account: AccountState, positio
                 code="insufficient_position",
             )
         position.held += order.quantity
+
+
+def place(
+    order: OrderState,
+    *,
+    price: Decimal,
+    account: AccountState,
+    position: PositionState,
+    now: datetime,
+    liquidity: Decimal | None,
+) -> None:
+    """A new order meets the book at ``price``: set aside what it needs (or raise
+    ``BrokerRejected``), then fill what the price crosses at once, at most ``liquidity``;
+    the rest rests on the book."""
+    reserve(order, price=price, account=account, position=position)
+    if marketable(order, price):
+        apply_fill(order, price=price, account=account, position=position, now=now, liquidity=liquidity)
 
 
 def marketable(order: OrderState, price: Decimal) -> bool:
