@@ -52,7 +52,7 @@ async def _submission(counts: Any, n: int) -> float:
     async def placed() -> Any:
         return (b"", True)
 
-    from raxx.raptor.order.service import Submitted
+    from raxx.raptor.order.submission import Submitted
 
     started = time.perf_counter()
     for _ in range(n):

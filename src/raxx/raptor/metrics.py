@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from raxx.common import metrics
 from raxx.common.errors import RaxxError
-from raxx.raptor.order.service import Submitted
+from raxx.raptor.order.submission import Submitted
 from raxx.raptor.trading import repository as trading_repository
 
 

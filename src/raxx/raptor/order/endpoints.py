@@ -33,6 +33,7 @@ from raxx.raptor.order.schemas import (
     OrderSummary,
     order_bytes,
 )
+from raxx.raptor.order.submission import Submitted, submit
 from raxx.raptor.wire import Symbol
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -46,7 +47,7 @@ def order_json(model: OrderRead | OrderList, status_code: int = 200) -> Response
     return Response(order_bytes(model), status_code=status_code, media_type=JSON)
 
 
-def submitted_json(submitted: service.Submitted) -> Response:
+def submitted_json(submitted: Submitted) -> Response:
     """201 with a new order, 200 with the order a replayed client order id first placed."""
     return Response(submitted.json, status_code=201 if submitted.created else 200, media_type=JSON)
 
@@ -79,7 +80,7 @@ async def submit_order(
     request_id: RequestIdDep,
     counts: MetricsDep,
 ) -> Response:
-    submission = service.submit(db, broker, caller=caller, request_id=request_id, body=body)
+    submission = submit(db, broker, caller=caller, request_id=request_id, body=body)
     return submitted_json(await counts.submission(submission))
 
 

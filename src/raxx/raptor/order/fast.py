@@ -32,7 +32,7 @@ from raxx.common.errors import RaxxError
 from raxx.common.metrics import ROUTE_KEY
 from raxx.raptor.broker.paper.venue import PaperBroker
 from raxx.raptor.deps import ACTOR_MAX_LENGTH, ACTOR_PATTERN, authenticate
-from raxx.raptor.order import service
+from raxx.raptor.order import service, submission
 from raxx.raptor.order.endpoints import DEFAULT_PAGE, JSON, MAX_PAGE, submitted_json
 from raxx.raptor.order.repository import OrderFilter
 from raxx.raptor.order.schemas import OrderCreate
@@ -89,7 +89,7 @@ class OrderFastPath:
         scope[ROUTE_KEY] = PATH  # answered here: the metrics name the route the router would have
         try:
             submitted = await state.metrics.submission(
-                service.submit(state.db, state.broker, caller=caller, request_id=_request_id(scope), body=body)
+                submission.submit(state.db, state.broker, caller=caller, request_id=_request_id(scope), body=body)
             )
         except RaxxError as exc:  # ``BrokerUnavailable`` included
             await render_refusal(scope, replay, send, exc)

@@ -142,6 +142,16 @@ class OrderFilter:
     before: tuple[datetime, uuid.UUID] | None = None
 
 
+#: A page's one-value filters: (``OrderFilter`` field, condition on the parameter of that name).
+_PAGE_FILTERS = (
+    ("symbol", "o.symbol = %(symbol)s"),
+    ("side", "o.side = %(side)s"),
+    ("client_order_id", "o.client_order_id = %(client_order_id)s"),
+    ("since", "o.created_at >= %(since)s"),
+    ("until", "o.created_at < %(until)s"),
+)
+
+
 async def list_page_json(conn: psycopg.AsyncConnection[Any], page: OrderFilter) -> JsonPage:
     """The orders ``page`` selects, each as ``OrderRead``'s JSON, rendered by PostgreSQL when the order was written
     (migration r20261127_0004): no row decoding, validation or serialization in Python,
@@ -151,24 +161,14 @@ async def list_page_json(conn: psycopg.AsyncConnection[Any], page: OrderFilter) 
     if page.statuses:
         conditions.append("o.status = ANY(%(statuses)s)")
         params["statuses"] = list(page.statuses)
-    if page.symbol:
-        conditions.append("o.symbol = %(symbol)s")
-        params["symbol"] = page.symbol
-    if page.side:
-        conditions.append("o.side = %(side)s")
-        params["side"] = page.side
-    if page.client_order_id:
-        conditions.append("o.client_order_id = %(client_order_id)s")
-        params["client_order_id"] = page.client_order_id
+    for name, condition in _PAGE_FILTERS:
+        value = getattr(page, name)
+        if value:
+            conditions.append(condition)
+            params[name] = value
     if page.id_range:
         conditions.append("o.id BETWEEN %(id_low)s AND %(id_high)s")
         params["id_low"], params["id_high"] = page.id_range
-    if page.since:
-        conditions.append("o.created_at >= %(since)s")
-        params["since"] = page.since
-    if page.until:
-        conditions.append("o.created_at < %(until)s")
-        params["until"] = page.until
     if page.before:
         conditions.append("(o.created_at, o.id) < (%(before_at)s, %(before_id)s)")
         params["before_at"], params["before_id"] = page.before

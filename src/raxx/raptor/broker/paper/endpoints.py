@@ -1,4 +1,4 @@
-"""``/v1/paper/prices/{symbol}``: read the paper price, pin it (admin), unpin it (admin).
+"""``/v1/paper/prices/{symbol}``: read the paper venue's price, pin it (admin), unpin it (admin).
 
 Exists only while the broker is the paper broker; otherwise every call is a 404.
 """
@@ -38,15 +38,19 @@ def _paper(broker: Broker) -> PaperBroker:
     return broker
 
 
+async def _quoted(paper: PaperBroker, symbol: str) -> PriceRead:
+    price, pinned = await paper.quote(symbol)
+    return PriceRead(symbol=symbol, price=price, pinned=pinned)
+
+
+_NO_BODY_ERRORS = error_responses(*AUTH_ERRORS, 404, 503)
+
+
 @router.get(
-    "/{symbol}",
-    response_model=PriceRead,
-    summary="The paper broker's current price",
-    responses=error_responses(*AUTH_ERRORS, 404, 503),
+    "/{symbol}", response_model=PriceRead, summary="The paper broker's current price", responses=_NO_BODY_ERRORS
 )
 async def get_price(symbol: Symbol, broker: BrokerDep, caller: ReadCaller) -> PriceRead:
-    price, pinned = await _paper(broker).quote(symbol)
-    return PriceRead(symbol=symbol, price=price, pinned=pinned)
+    return await _quoted(_paper(broker), symbol)
 
 
 @router.put(
@@ -64,10 +68,9 @@ async def set_price(symbol: Symbol, body: PriceSet, broker: BrokerDep, caller: A
     "/{symbol}",
     response_model=PriceRead,
     summary="Unpin: the seeded price path applies again",
-    responses=error_responses(*AUTH_ERRORS, 404, 503),
+    responses=_NO_BODY_ERRORS,
 )
 async def clear_price(symbol: Symbol, broker: BrokerDep, caller: AdminCaller) -> PriceRead:
     paper = _paper(broker)
     await paper.clear_price(symbol)
-    price, pinned = await paper.quote(symbol)
-    return PriceRead(symbol=symbol, price=price, pinned=pinned)
+    return await _quoted(paper, symbol)
