@@ -113,7 +113,7 @@ class RaptorDatabase:
                 yield conn
 
     async def place_paper(self, values: dict[str, Any]) -> Placement:
-        """Place one paper order in the next batch call (``order.batching``)."""
+        """Place one paper order in the next batch call (``broker/paper/batching.py``)."""
         return await self.submissions.place(values)
 
 

@@ -8,8 +8,9 @@ The periodic pass (``venue.maintain``), cancels and the reason given for a refus
 these functions. A placement (``place``) also runs in SQL, inside PostgreSQL, for speed:
 ``raptor_paper_place`` with ``raptor_paper_settle`` (the venue's own call) and
 ``raptor_submit_paper_batch`` (Raptor's batched submission, settling inline); see
-``statements.py``. ``tests/raptor/test_paper_spec.py`` places random order sequences
-both ways and holds the SQL to what ``place`` says.
+``statements.py`` and their text in ``src/raxx/raptor/sql/``.
+``tests/raptor/test_paper_spec.py`` places random order sequences both ways and holds the
+SQL to what ``place`` says.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ Both apply the rules of ``book.place`` (``book.reserve`` then ``book.apply_fill`
 reserves quantity x (limit or price) and is refused beyond buying power; a sell holds its
 shares and is refused beyond the free position; a marketable order fills at the price, at
 most ``liquidity`` at a time. Refusals leave nothing behind. ``tests/raptor/test_paper_spec.py``
-holds both equal to ``book.place`` on random orders. The function bodies as they stand are
-the latest migration that (re)defines them (r20261127_0005, r20261127_0007).
+holds both equal to ``book.place`` on random orders. The functions as they stand are
+``src/raxx/raptor/sql/raptor_paper_*.sql`` and ``raptor_submit_paper_batch.sql``.
 
 Lock order is the account row, then the position row, everywhere (the placement functions,
 ``maintain`` and ``cancel``), so that a buy and a sell of one symbol cannot deadlock. Each
