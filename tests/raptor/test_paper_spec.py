@@ -32,7 +32,7 @@ from tests.fixtures.database import DatabaseFactory
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SYMBOLS = ("AAPL", "MSFT")
 #: Examples per path: each runs a few orders against PostgreSQL (a few seconds in all).
-EXAMPLES = 60
+EXAMPLES = 40
 
 
 @dataclass(frozen=True)
