@@ -4,7 +4,9 @@ An alert is written in the database of the process that raises it (the console's
 console alerts, the ledger for the gate's and the monitor's), in its own short
 transaction, together with one delivery row per configured sink; a dispatcher sends the
 deliveries later. So raising never waits for a sink, and every alert and every delivery
-attempt is a row. Each Alembic tree creates the tables with :func:`create_tables`.
+attempt is a row. These definitions are how the code reads and writes the outbox; the
+migrations of both trees created the tables with the frozen DDL of ``history.py``
+(version 1). A change here is a new revision in both trees.
 """
 
 from __future__ import annotations
@@ -63,12 +65,3 @@ alert_delivery = sa.Table(
     sa.Index("ix_alert_delivery_due", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
     sa.Index("ix_alert_delivery_alert_id", "alert_id"),
 )
-
-
-def create_tables(connection: sa.Connection) -> None:
-    """The outbox's DDL, run by each tree's migration (``op.get_bind()``)."""
-    metadata.create_all(connection, tables=[alert, alert_delivery], checkfirst=False)
-
-
-def drop_tables(connection: sa.Connection) -> None:
-    metadata.drop_all(connection, tables=[alert_delivery, alert], checkfirst=False)

@@ -1,19 +1,10 @@
-"""Operators, per-environment roles, server-side sessions, login attempts.
-
-Revision ID: c20261126_0002
-Revises: c20261126_0001
-Create Date: 2026-11-26
-"""
-
-from collections.abc import Sequence
+"""Operators, per-environment roles, server-side sessions, login attempts."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "c20261126_0002"
-down_revision: str | Sequence[str] | None = "c20261126_0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "c20261126_0002"
+down_revision = "c20261126_0001"
 
 TZ = sa.DateTime(timezone=True)
 

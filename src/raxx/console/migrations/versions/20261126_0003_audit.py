@@ -9,24 +9,16 @@
 * Triggers reject UPDATE, DELETE and TRUNCATE on both tables, for every role.
 * The runtime role gets exactly INSERT and SELECT on them (default privileges had
   given it UPDATE and DELETE too) and EXECUTE on ``audit_append``.
-
-Revision ID: c20261126_0003_audit
-Revises: c20261126_0001
-Create Date: 2026-11-26
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from raxx.common.alembic_env import runtime_role
+from raxx.common.migration_ops import for_runtime_role
 
-revision: str = "c20261126_0003_audit"
-down_revision: str | Sequence[str] | None = "c20261126_0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "c20261126_0003_audit"
+down_revision = "c20261126_0001"
 
 #: pg_advisory_xact_lock key of the append lock: crc32("raxx.audit.append").
 APPEND_LOCK_KEY = 3_122_375_045
@@ -216,14 +208,6 @@ def _append_only(table: str) -> None:
     )
 
 
-def _grant_runtime(role: str) -> None:
-    for table in ("audit_event", "audit_checkpoint"):
-        op.execute(f'REVOKE ALL ON {table} FROM "{role}"')
-        op.execute(f'GRANT SELECT, INSERT ON {table} TO "{role}"')
-    op.execute(f'GRANT EXECUTE ON FUNCTION audit_append(text) TO "{role}"')
-    op.execute(f'GRANT EXECUTE ON FUNCTION audit_append_many(text[]) TO "{role}"')
-
-
 def upgrade() -> None:
     if op.get_bind().execute(sa.text("SHOW server_encoding")).scalar() != "UTF8":
         raise RuntimeError("the console database must use UTF8: audit hashes are computed over UTF-8 bytes")
@@ -242,9 +226,14 @@ def upgrade() -> None:
     op.execute("REVOKE ALL ON FUNCTION audit_append_many(text[]) FROM PUBLIC")
     _append_only("audit_event")
     _append_only("audit_checkpoint")
-    role = runtime_role()
-    if role:
-        _grant_runtime(role)
+    for_runtime_role(
+        "REVOKE ALL ON audit_event FROM {role}",
+        "GRANT SELECT, INSERT ON audit_event TO {role}",
+        "REVOKE ALL ON audit_checkpoint FROM {role}",
+        "GRANT SELECT, INSERT ON audit_checkpoint TO {role}",
+        "GRANT EXECUTE ON FUNCTION audit_append(text) TO {role}",
+        "GRANT EXECUTE ON FUNCTION audit_append_many(text[]) TO {role}",
+    )
 
 
 def downgrade() -> None:

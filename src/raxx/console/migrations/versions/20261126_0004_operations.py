@@ -1,19 +1,10 @@
-"""Console operations: personal API tokens and used typed confirmations.
-
-Revision ID: c20261126_0004
-Revises: c20261126_0002
-Create Date: 2026-11-26
-"""
-
-from collections.abc import Sequence
+"""Console operations: personal API tokens and used typed confirmations."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "c20261126_0004"
-down_revision: str | Sequence[str] | None = "c20261126_0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "c20261126_0004"
+down_revision = "c20261126_0002"
 
 TZ = sa.DateTime(timezone=True)
 

@@ -1,26 +1,14 @@
-"""The alert outbox (``raxx.common.alerts.tables``): alerts raised by the console's processes and
-every delivery attempt to a sink.
+"""The alert outbox of the console database: what the console's processes raise, and every
+delivery attempt to a sink.
 
-Revision ID: c20261203_0006_alerts
-Revises: c20261126_0005_merge
-Create Date: 2026-12-03
+The ledger has the same two tables, from ``l20261203_0004_alerts``: both revisions run
+version 1 of the outbox, frozen in ``raxx.common.alerts.history``.
 """
 
-from collections.abc import Sequence
+from raxx.common.alerts.history import create_alerts_outbox_v1, drop_alerts_outbox_v1
 
-from alembic import op
+revision = "c20261203_0006_alerts"
+down_revision = "c20261126_0005_merge"
 
-from raxx.common.alerts.tables import create_tables, drop_tables
-
-revision: str = "c20261203_0006_alerts"
-down_revision: str | Sequence[str] | None = "c20261126_0005_merge"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-
-def upgrade() -> None:
-    create_tables(op.get_bind())
-
-
-def downgrade() -> None:
-    drop_tables(op.get_bind())
+upgrade = create_alerts_outbox_v1
+downgrade = drop_alerts_outbox_v1

@@ -10,21 +10,13 @@
 
 ``audit_append`` is replaced to store the three; the chain, the lock and the hash are as
 before. Adding columns with constant defaults rewrites nothing and fires no trigger.
-
-Revision ID: c20261203_0006_audit_session_env
-Revises: c20261126_0005_merge
-Create Date: 2026-12-03
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "c20261203_0006_audit_session_env"
-down_revision: str | Sequence[str] | None = "c20261126_0005_merge"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "c20261203_0006_audit_session_env"
+down_revision = "c20261126_0005_merge"
 
 #: pg_advisory_xact_lock key of the append lock: crc32("raxx.audit.append") (as in c20261126_0003).
 APPEND_LOCK_KEY = 3_122_375_045

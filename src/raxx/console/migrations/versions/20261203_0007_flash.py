@@ -3,22 +3,14 @@
 A redirect after an action carries only ``?notice=<request id>``; the page shows the notice
 stored for *its* session, request and environment, once, and deletes it. A crafted link
 (``?done=placed``, someone else's request id) shows nothing.
-
-Revision ID: c20261203_0007_flash
-Revises: c20261203_0006_audit_session_env
-Create Date: 2026-12-03
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "c20261203_0007_flash"
-down_revision: str | Sequence[str] | None = "c20261203_0006_audit_session_env"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "c20261203_0007_flash"
+down_revision = "c20261203_0006_audit_session_env"
 
 
 def upgrade() -> None:

@@ -4,22 +4,14 @@
 roles the user holds there. Tokens made before this revision keep what they could do:
 the environments their user held a role in at migration time (now written down, shown
 on /tokens, and narrower than "every environment, including ones granted later").
-
-Revision ID: c20261203_0008_token_scope
-Revises: c20261203_0007_flash
-Create Date: 2026-12-03
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "c20261203_0008_token_scope"
-down_revision: str | Sequence[str] | None = "c20261203_0007_flash"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "c20261203_0008_token_scope"
+down_revision = "c20261203_0007_flash"
 
 
 def upgrade() -> None:

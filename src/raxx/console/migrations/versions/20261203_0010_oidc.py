@@ -1,21 +1,13 @@
 """OpenID Connect sign-in: users from the identity provider, break-glass accounts, how a
 session was authenticated, and the provider round trips (state, nonce, PKCE verifier).
-
-Revision ID: c20261203_0010_oidc
-Revises: c20261203_0009_merge
-Create Date: 2026-12-03
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "c20261203_0010_oidc"
-down_revision: str | Sequence[str] | None = "c20261203_0009_merge"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "c20261203_0010_oidc"
+down_revision = "c20261203_0009_merge"
 
 TZ = sa.DateTime(timezone=True)
 

@@ -1,21 +1,11 @@
-"""Baseline of the Raptor database: the root every later revision builds on.
+"""Baseline of the Raptor database: the root every later revision builds on."""
 
-Revision ID: r20261126_0001
-Revises:
-Create Date: 2026-11-26
-"""
-
-from collections.abc import Sequence
-
-revision: str = "r20261126_0001"
-down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "r20261126_0001"
+down_revision = None
 
 
 def upgrade() -> None:
     """Nothing to create yet: domain tables arrive in their own revisions."""
 
 
-def downgrade() -> None:
-    pass
+downgrade = upgrade

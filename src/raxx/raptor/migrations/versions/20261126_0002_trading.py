@@ -1,22 +1,32 @@
-"""Trading: tokens, orders, the trading switch, the request log and the paper broker's book.
+"""Trading: tokens, orders, the trading switch, the request log and the paper broker's book."""
 
-Revision ID: r20261126_0002
-Revises: r20261126_0001
-Create Date: 2026-11-26 22:30:41.337404
-"""
-
-from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from raxx.common.alembic_env import runtime_role
+from raxx.common.migration_ops import for_runtime_role
 
-revision: str = "r20261126_0002"
-down_revision: str | Sequence[str] | None = "r20261126_0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "r20261126_0002"
+down_revision = "r20261126_0001"
+
+
+def _order_columns() -> list[sa.Column[Any]]:
+    """The columns an order and the paper venue's copy of it begin with (new ones for each table)."""
+    return [
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("client_order_id", sa.String(length=128), nullable=False),
+        sa.Column("symbol", sa.String(length=16), nullable=False),
+        sa.Column("side", sa.String(length=4), nullable=False),
+        sa.Column("type", sa.String(length=8), nullable=False),
+        sa.Column("time_in_force", sa.String(length=4), nullable=False),
+        sa.Column("quantity", sa.Numeric(precision=28, scale=8), nullable=False),
+        sa.Column("limit_price", sa.Numeric(precision=20, scale=4), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("filled_quantity", sa.Numeric(precision=28, scale=8), server_default="0", nullable=False),
+        sa.Column("filled_avg_price", sa.Numeric(precision=28, scale=8), nullable=True),
+    ]
 
 
 def upgrade() -> None:
@@ -33,17 +43,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "orders",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("client_order_id", sa.String(length=128), nullable=False),
-        sa.Column("symbol", sa.String(length=16), nullable=False),
-        sa.Column("side", sa.String(length=4), nullable=False),
-        sa.Column("type", sa.String(length=8), nullable=False),
-        sa.Column("time_in_force", sa.String(length=4), nullable=False),
-        sa.Column("quantity", sa.Numeric(precision=28, scale=8), nullable=False),
-        sa.Column("limit_price", sa.Numeric(precision=20, scale=4), nullable=True),
-        sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("filled_quantity", sa.Numeric(precision=28, scale=8), server_default="0", nullable=False),
-        sa.Column("filled_avg_price", sa.Numeric(precision=28, scale=8), nullable=True),
+        *_order_columns(),
         sa.Column(
             "fills", postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'[]'::jsonb"), nullable=False
         ),
@@ -93,17 +93,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "paper_orders",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("client_order_id", sa.String(length=128), nullable=False),
-        sa.Column("symbol", sa.String(length=16), nullable=False),
-        sa.Column("side", sa.String(length=4), nullable=False),
-        sa.Column("type", sa.String(length=8), nullable=False),
-        sa.Column("time_in_force", sa.String(length=4), nullable=False),
-        sa.Column("quantity", sa.Numeric(precision=28, scale=8), nullable=False),
-        sa.Column("limit_price", sa.Numeric(precision=20, scale=4), nullable=True),
-        sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("filled_quantity", sa.Numeric(precision=28, scale=8), server_default="0", nullable=False),
-        sa.Column("filled_avg_price", sa.Numeric(precision=28, scale=8), nullable=True),
+        *_order_columns(),
         sa.Column("reserved_cash", sa.Numeric(precision=32, scale=12), server_default="0", nullable=False),
         sa.Column(
             "fills", postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'[]'::jsonb"), nullable=False
@@ -176,11 +166,11 @@ def upgrade() -> None:
     # The switch starts open; there is exactly one row, forever.
     op.execute("INSERT INTO trading_state (id, halted) VALUES (1, false)")
     # History is append-only for the app: who halted and which request did what must not be edited.
-    role = runtime_role()
-    if role:
-        for table in ("trading_events", "request_log"):
-            op.execute(f'REVOKE UPDATE, DELETE ON {table} FROM "{role}"')
-        op.execute(f'REVOKE DELETE ON trading_state FROM "{role}"')
+    for_runtime_role(
+        "REVOKE UPDATE, DELETE ON trading_events FROM {role}",
+        "REVOKE UPDATE, DELETE ON request_log FROM {role}",
+        "REVOKE DELETE ON trading_state FROM {role}",
+    )
 
 
 def downgrade() -> None:

@@ -1,9 +1,5 @@
 """Fast paths: an order placed with the paper venue in one call, orders as JSON built by PostgreSQL.
 
-Revision ID: r20261127_0003
-Revises: r20261126_0002
-Create Date: 2026-11-27
-
 ``raptor_submit_paper`` does a whole paper-venue submission in one transaction: the halt
 check, the idempotent order record, the request log, the venue's placement (the same rules
 as ``broker/paper_sql.PLACE_ORDER``) and the outcome. One statement instead of four and
@@ -15,14 +11,10 @@ normalized the same way), so a list of orders is passed through as bytes. A test
 the two formats equal.
 """
 
-from collections.abc import Sequence
-
 from alembic import op
 
-revision: str = "r20261127_0003"
-down_revision: str | Sequence[str] | None = "r20261126_0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "r20261127_0003"
+down_revision = "r20261126_0002"
 
 SUBMIT_PAPER = """
 CREATE FUNCTION raptor_submit_paper(

@@ -1,9 +1,5 @@
 """Each order keeps its API JSON (``orders.wire_json``), rendered by a trigger on write.
 
-Revision ID: r20261127_0004
-Revises: r20261127_0003
-Create Date: 2026-11-27
-
 Why: ``GET /v1/orders`` rendered every listed order with ``raptor_order_json`` at read
 time. ``EXPLAIN (ANALYZE)`` of a page of 100 measured 27.9 ms, 0.27 ms per order: a SQL
 function that PostgreSQL cannot inline (its fills subquery) runs its own executor per
@@ -17,16 +13,12 @@ existing fills to that form. ``tests/raptor/test_order_json.py`` holds the rende
 equal to what ``OrderRead`` writes for every kind of order.
 """
 
-from collections.abc import Sequence
-
 from alembic import op
 
 from raxx.common.migrations import revision_sql
 
-revision: str = "r20261127_0004"
-down_revision: str | Sequence[str] | None = "r20261127_0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "r20261127_0004"
+down_revision = "r20261127_0003"
 
 RENDER = """
 CREATE FUNCTION raptor_orders_render() RETURNS trigger LANGUAGE plpgsql AS $fn$

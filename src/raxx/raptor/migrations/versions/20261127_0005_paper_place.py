@@ -1,9 +1,5 @@
 """The paper venue's rules written once; the one-call submission takes the venue's lock last.
 
-Revision ID: r20261127_0005
-Revises: r20261127_0004
-Create Date: 2026-11-27
-
 The venue's placement was written twice (``paper_sql.PLACE_ORDER`` and inside
 ``raptor_submit_paper``). Its rules are now two PL/pgSQL functions both paths call:
 ``raptor_paper_terms`` (price, fill, what a buy needs; reads only) and
@@ -26,16 +22,12 @@ the later one's insert fails on the unique constraint, which aborts it whole (th
 runs it again and finds the order: a replay).
 """
 
-from collections.abc import Sequence
-
 from alembic import op
 
 from raxx.common.migrations import revision_sql
 
-revision: str = "r20261127_0005"
-down_revision: str | Sequence[str] | None = "r20261127_0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "r20261127_0005"
+down_revision = "r20261127_0004"
 
 TERMS = """
 CREATE FUNCTION raptor_paper_terms(

@@ -1,10 +1,6 @@
 """Paper submissions in batches: one call places every order that arrived together and
 answers each with its stored API JSON.
 
-Revision ID: r20261127_0006
-Revises: r20261127_0005
-Create Date: 2026-11-27
-
 Why (measured with pgbench against this server, ``bench/README.md``): one call of
 ``raptor_submit_paper`` per order cost ~0.5 ms of PostgreSQL per order at one connection
 (about 0.24 ms inside the function, the rest the statement, the commit and the round trip),
@@ -40,16 +36,12 @@ pgbench, same server, one connection: a batch of 1 order 0.55 ms, of 8 orders 1.
 trigger of r20261127_0004), which Raptor sends as they are.
 """
 
-from collections.abc import Sequence
-
 from alembic import op
 
 from raxx.common.migrations import revision_sql
 
-revision: str = "r20261127_0006"
-down_revision: str | Sequence[str] | None = "r20261127_0005"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "r20261127_0006"
+down_revision = "r20261127_0005"
 
 _SINGLE_ARGS = (
     "uuid, text, text, text, text, text, numeric, numeric, text, text, text, uuid, numeric, numeric, timestamptz, text"

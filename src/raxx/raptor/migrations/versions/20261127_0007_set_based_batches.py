@@ -1,9 +1,5 @@
 """Paper batches placed set-wise: a few statements per batch instead of several per order.
 
-Revision ID: r20261127_0007
-Revises: r20261127_0006
-Create Date: 2026-11-27
-
 Why (measured with pgbench against this server, one connection, commits asynchronous to
 leave the disk out, ``bench/README.md``): ``raptor_submit_paper_batch`` of r20261127_0006
 ran, per order, three inserts, a price lookup, an account update and a position upsert,
@@ -36,16 +32,12 @@ row); ``raptor_paper_place`` (the venue's own placement) reads them the same way
 its PL/pgSQL settlement (``raptor_paper_settle``), one order at a time.
 """
 
-from collections.abc import Sequence
-
 from alembic import op
 
 from raxx.common.migrations import revision_sql
 
-revision: str = "r20261127_0007"
-down_revision: str | Sequence[str] | None = "r20261127_0006"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "r20261127_0007"
+down_revision = "r20261127_0006"
 
 _TERMS_ARGS = "text, text, numeric, numeric, numeric, numeric"
 _OUTCOME_ARGS = "numeric, numeric, numeric, timestamptz, text"

@@ -1,9 +1,5 @@
 """One request budget per broker account, shared by every Raptor process of the environment.
 
-Revision ID: r20261203_0008
-Revises: r20261127_0007
-Create Date: 2026-12-03
-
 ``broker_request_budgets`` holds, per account, the time its next request is due at the
 steady rate (GCRA's theoretical arrival time). ``raptor_broker_budget_take`` reserves the
 next slot and answers how many seconds to wait before sending (``reserved`` false, and
@@ -16,14 +12,10 @@ a crash only resets the budget (to "full"), which the broker's own 429 then corr
 PL/pgSQL keeps its plans for the session (a SQL function would be planned on every call).
 """
 
-from collections.abc import Sequence
-
 from alembic import op
 
-revision: str = "r20261203_0008"
-down_revision: str | Sequence[str] | None = "r20261127_0007"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "r20261203_0008"
+down_revision = "r20261127_0007"
 
 TABLE = """
 CREATE UNLOGGED TABLE broker_request_budgets (

@@ -1,20 +1,11 @@
-"""The ledger: releases, approvals, health samples, incidents, freezes, locks, decisions.
-
-Revision ID: l20261126_0001
-Revises:
-Create Date: 2026-11-26
-"""
-
-from collections.abc import Sequence
+"""The ledger: releases, approvals, health samples, incidents, freezes, locks, decisions."""
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "l20261126_0001"
-down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "l20261126_0001"
+down_revision = None
 
 
 def upgrade() -> None:

@@ -4,21 +4,13 @@ An approval is bound to the deploy record since which the release has been curre
 its soak environment (its *stint*). A redeploy of the same release starts a new stint,
 which needs a new approval. Approvals recorded before this revision name no stint and
 count for nothing (approve again): which stint their approver saw cannot be proven.
-
-Revision ID: l20261203_0002
-Revises: l20261126_0001
-Create Date: 2026-12-03
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "l20261203_0002"
-down_revision: str | Sequence[str] | None = "l20261126_0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "l20261203_0002"
+down_revision = "l20261126_0001"
 
 
 def upgrade() -> None:

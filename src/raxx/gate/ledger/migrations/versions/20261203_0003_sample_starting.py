@@ -3,21 +3,13 @@
 ``starting`` is true for a sample that was not healthy while the deployment was within
 its start grace (``raxx.gate.monitor``); such a sample neither proves nor disproves
 health, so the soak, the retirement check and the board leave it out of their counts.
-
-Revision ID: l20261203_0003
-Revises: l20261203_0002
-Create Date: 2026-12-03
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "l20261203_0003"
-down_revision: str | Sequence[str] | None = "l20261203_0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "l20261203_0003"
+down_revision = "l20261203_0002"
 
 
 def upgrade() -> None:

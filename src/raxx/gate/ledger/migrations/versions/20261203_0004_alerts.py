@@ -1,26 +1,12 @@
-"""The alert outbox (``raxx.common.alerts.tables``): alerts raised by the ledger's processes and
-every delivery attempt to a sink.
+"""The alert outbox of the ledger: what the gate and the monitor raise, and every delivery attempt.
 
-Revision ID: l20261203_0004_alerts
-Revises: l20261203_0003
-Create Date: 2026-12-03
+Version 1 of the outbox (``raxx.common.alerts.history``), as the console's ``c20261203_0006_alerts``.
 """
 
-from collections.abc import Sequence
+from raxx.common.alerts.history import create_alerts_outbox_v1, drop_alerts_outbox_v1
 
-from alembic import op
+revision = "l20261203_0004_alerts"
+down_revision = "l20261203_0003"
 
-from raxx.common.alerts.tables import create_tables, drop_tables
-
-revision: str = "l20261203_0004_alerts"
-down_revision: str | Sequence[str] | None = "l20261203_0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-
-def upgrade() -> None:
-    create_tables(op.get_bind())
-
-
-def downgrade() -> None:
-    drop_tables(op.get_bind())
+upgrade = create_alerts_outbox_v1
+downgrade = drop_alerts_outbox_v1

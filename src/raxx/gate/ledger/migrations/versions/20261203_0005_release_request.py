@@ -6,22 +6,14 @@ promote, roll back) into ``release_request``; the gate's request runner (beside 
 monitor) claims it and carries it out through the same functions as ``raxx gate approve``,
 ``promote`` and ``rollback``, then writes the outcome (done, refused with the gate's code
 and words, or failed) back on the row, which the console shows and audits.
-
-Revision ID: l20261203_0005
-Revises: l20261203_0004_alerts
-Create Date: 2026-12-03
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "l20261203_0005"
-down_revision: str | Sequence[str] | None = "l20261203_0004_alerts"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "l20261203_0005"
+down_revision = "l20261203_0004_alerts"
 
 
 def upgrade() -> None:
