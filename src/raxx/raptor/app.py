@@ -25,6 +25,7 @@ from raxx.raptor.broker.paper.endpoints import router as paper_router
 from raxx.raptor.config import RaptorSettings
 from raxx.raptor.database import RaptorDatabase, raptor_pools
 from raxx.raptor.health.endpoints import router as health_router
+from raxx.raptor.logctx import environment_warning
 from raxx.raptor.metrics import RaptorMetrics
 from raxx.raptor.metrics import router as metrics_router
 from raxx.raptor.order import endpoints as order_endpoints
@@ -130,13 +131,7 @@ async def _start_broker(state: RaptorState) -> None:
     try:
         await state.broker.start()
     except BrokerUnavailable as exc:
-        log_event(
-            log,
-            "raptor.broker.start_failed",
-            level=logging.WARNING,
-            environment=state.settings.environment,
-            reason=exc.reason,
-        )
+        environment_warning(log, "raptor.broker.start_failed", state.settings.environment, reason=exc.reason)
 
 
 def _start_maintenance(state: RaptorState) -> asyncio.Task[None] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -24,46 +24,29 @@ from raxx.raptor.token.service import Caller
 # Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a
 # worker thread, a thread hop per dependency per request.
 
+T = TypeVar("T")
+
 
 def state_of(request: Request) -> RaptorState:
     return request.app.state.raptor  # type: ignore[no-any-return]
 
 
-async def get_state(request: Request) -> RaptorState:
-    return state_of(request)
+def _of_state(part: Callable[[RaptorState], T]) -> Callable[[Request], Awaitable[T]]:
+    """A dependency on one part of the app's state."""
+
+    async def dependency(request: Request) -> T:
+        return part(state_of(request))
+
+    return dependency
 
 
-StateDep = Annotated[RaptorState, Depends(get_state)]
-
-
-async def get_settings(request: Request) -> RaptorSettings:
-    return state_of(request).settings
-
-
-SettingsDep = Annotated[RaptorSettings, Depends(get_settings)]
-
-
-async def get_broker(request: Request) -> Broker:
-    return state_of(request).broker
-
-
-BrokerDep = Annotated[Broker, Depends(get_broker)]
-
-
-async def get_metrics(request: Request) -> RaptorMetrics:
-    return state_of(request).metrics
-
-
-MetricsDep = Annotated[RaptorMetrics, Depends(get_metrics)]
-
-
-async def get_database(request: Request) -> RaptorDatabase:
-    return state_of(request).db
-
-
+StateDep = Annotated[RaptorState, Depends(_of_state(lambda state: state))]
+SettingsDep = Annotated[RaptorSettings, Depends(_of_state(lambda state: state.settings))]
+BrokerDep = Annotated[Broker, Depends(_of_state(lambda state: state.broker))]
+MetricsDep = Annotated[RaptorMetrics, Depends(_of_state(lambda state: state.metrics))]
 #: The owner of this process's connections, for services whose statements are not one
 #: transaction (an order recorded, then placed, then its outcome; a batched placement).
-DatabaseDep = Annotated[RaptorDatabase, Depends(get_database)]
+DatabaseDep = Annotated[RaptorDatabase, Depends(_of_state(lambda state: state.db))]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -26,3 +26,10 @@ def raptor_event(logger: logging.Logger, event: str, *, level: int = logging.INF
         token_id=token_var.get(),
         **fields,
     )
+
+
+def environment_warning(logger: logging.Logger, event: str, environment: str, **fields: Any) -> None:
+    """A warning that names this deployment's environment and no caller: the process's own
+    trouble (the broker would not start, a maintenance pass failed) or a token refused as
+    another environment's."""
+    log_event(logger, event, level=logging.WARNING, environment=environment, **fields)

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from raxx.common.logging import log_event
+from raxx.raptor.logctx import environment_warning
 from raxx.raptor.order.service import sync_open_orders
 from raxx.raptor.state import RaptorState
 
@@ -31,11 +31,5 @@ async def run_forever(state: RaptorState, interval: float) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log_event(
-                log,
-                "maintenance.pass.failed",
-                level=logging.WARNING,
-                environment=state.settings.environment,
-                error=type(exc).__name__,
-            )
+            environment_warning(log, "maintenance.pass.failed", state.settings.environment, error=type(exc).__name__)
         await asyncio.sleep(interval)

@@ -1,8 +1,12 @@
-"""Declared error responses, so the OpenAPI document lists every code an endpoint returns."""
+"""Declared error responses, so the OpenAPI document lists every code an endpoint returns;
+``route``, the one way an authenticated endpoint declares itself."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from fastapi.types import DecoratedCallable
 
 from raxx.common.contracts.service import ErrorBody
 
@@ -31,3 +35,20 @@ def error_responses(*codes: int, **descriptions: str) -> dict[int | str, dict[st
 AUTH_ERRORS = (401, 403, 422)
 #: What a route that reads a JSON body can answer besides: an unreadable body is a 400.
 BODY_ERRORS = (400, *AUTH_ERRORS)
+
+
+def route(
+    verb: Callable[..., Callable[[DecoratedCallable], DecoratedCallable]],
+    path: str,
+    summary: str,
+    *codes: int,
+    body: bool = False,
+    descriptions: Mapping[str, str] | None = None,
+    **options: Any,
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """``verb`` (``router.get``, ``router.post``...) for an authenticated endpoint: it answers
+    ``AUTH_ERRORS`` (``BODY_ERRORS`` when it reads a JSON ``body``) and ``codes``, described as
+    ``error_responses`` does. Its response model is its return annotation, unless ``options``
+    (passed on to ``verb``) name another, as an endpoint returning a ``Response`` must."""
+    errors = BODY_ERRORS if body else AUTH_ERRORS
+    return verb(path, summary=summary, responses=error_responses(*errors, *codes, **(descriptions or {})), **options)

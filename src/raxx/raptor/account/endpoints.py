@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter
 
 from raxx.raptor.account.schemas import AccountRead
 from raxx.raptor.deps import BrokerDep, ReadCaller, SettingsDep
-from raxx.raptor.openapi import AUTH_ERRORS, error_responses
+from raxx.raptor.openapi import route
 
 router = APIRouter(prefix="/v1/account", tags=["account"])
 
 
-@router.get(
-    "",
-    response_model=AccountRead,
-    summary="Cash, equity, buying power and the broker account",
-    responses=error_responses(*AUTH_ERRORS, 503),
-)
+@route(router.get, "", "Cash, equity, buying power and the broker account", 503)
 async def get_account(broker: BrokerDep, settings: SettingsDep, caller: ReadCaller) -> AccountRead:
     account = await broker.account()  # ``BrokerUnavailable`` is its own 503
-    return AccountRead(
-        environment=settings.environment,
-        broker=broker.name,
-        account_id=account.account_id,
-        paper=account.paper,
-        currency=account.currency,
-        cash=account.cash,
-        buying_power=account.buying_power,
-        equity=account.equity,
-        positions_value=account.positions_value,
-    )
+    return AccountRead(environment=settings.environment, broker=broker.name, **asdict(account))

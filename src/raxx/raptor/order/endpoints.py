@@ -18,7 +18,7 @@ from raxx.raptor.deps import (
     StateDep,
     TradeCaller,
 )
-from raxx.raptor.openapi import AUTH_ERRORS, BODY_ERRORS, error_responses
+from raxx.raptor.openapi import BODY_ERRORS, error_responses, route
 from raxx.raptor.order import cursor as cursors
 from raxx.raptor.order import service
 from raxx.raptor.order.idprefix import id_range
@@ -84,16 +84,16 @@ async def submit_order(
     return submitted_json(await counts.submission(submission))
 
 
-@router.get(
+@route(
+    router.get,
     "",
+    "List orders, newest first, with cursor pagination",
     response_model=OrderList,
-    summary="List orders, newest first, with cursor pagination",
     description=(
         "Filters combine (AND): `status` (repeatable), `symbol`, `side`, `client_order_id` (exact), `id` (a full "
         "order id or a prefix of 4+ hex digits), `created_since`/`created_until`. Pages are keyset (the cursor "
         "is the last order's created_at and id), so a page costs the same however deep."
     ),
-    responses=error_responses(*AUTH_ERRORS),
 )
 async def list_orders(
     db: DatabaseDep,
@@ -125,22 +125,14 @@ async def list_orders(
     return Response(body, media_type=JSON)
 
 
-@router.get(
-    "/summary",
-    response_model=OrderSummary,
-    summary="Counts for an overview: open orders; orders, fills and rejections by reason today (UTC)",
-    responses=error_responses(*AUTH_ERRORS),
+@route(
+    router.get, "/summary", "Counts for an overview: open orders; orders, fills and rejections by reason today (UTC)"
 )
 async def order_summary(session: SessionDep, caller: ReadCaller) -> OrderSummary:
     return await service.summary(session, now=datetime.now(UTC))
 
 
-@router.delete(
-    "",
-    response_model=CancelAllResult,
-    summary="Cancel every open order (works while halted)",
-    responses=error_responses(*AUTH_ERRORS),
-)
+@route(router.delete, "", "Cancel every open order (works while halted)")
 async def cancel_all_orders(
     session: SessionDep, broker: BrokerDep, caller: TradeCaller, request_id: RequestIdDep, counts: MetricsDep
 ) -> CancelAllResult:
@@ -149,28 +141,21 @@ async def cancel_all_orders(
     )
 
 
-@router.get(
-    "/{order_id}",
-    response_model=OrderRead,
-    summary="One order, refreshed from the broker while open",
-    responses=error_responses(*AUTH_ERRORS, 404),
-)
+@route(router.get, "/{order_id}", "One order, refreshed from the broker while open", 404, response_model=OrderRead)
 async def get_order(order_id: uuid.UUID, session: SessionDep, state: StateDep, caller: ReadCaller) -> Response:
     grace = timedelta(seconds=state.settings.pending_grace_seconds)
     return order_json(await service.get(session, state.broker, order_id, pending_grace=grace))
 
 
-@router.delete(
+@route(
+    router.delete,
     "/{order_id}",
+    "Cancel one order (idempotent; works while halted)",
+    404,
+    409,
+    503,
+    descriptions={"d409": "the order is filled or rejected (`order_not_cancelable`, with `status`)"},
     response_model=OrderRead,
-    summary="Cancel one order (idempotent; works while halted)",
-    responses=error_responses(
-        *AUTH_ERRORS,
-        404,
-        409,
-        503,
-        d409="the order is filled or rejected (`order_not_cancelable`, with `status`)",
-    ),
 )
 async def cancel_order(
     order_id: uuid.UUID,

@@ -19,8 +19,8 @@ from raxx.common import metrics
 from raxx.common.db import create_sync
 from raxx.common.environments import validate_env_name
 from raxx.common.errors import BadRequest, NotFound
-from raxx.common.logging import log_event
 from raxx.raptor.errors import InvalidToken, WrongEnvironment
+from raxx.raptor.logctx import environment_warning
 from raxx.raptor.token import repository
 from raxx.raptor.token.format import (
     effective_scopes,
@@ -145,11 +145,10 @@ class TokenVerifier:
         if count:
             self.wrong_environment[claimed] += 1
             self._refusals.inc()
-            log_event(
+            environment_warning(
                 log,
                 "raptor.token.wrong_environment",
-                level=logging.WARNING,
-                environment=self._environment,
+                self._environment,
                 claimed_environment=claimed,
                 token_id=token_id,
                 refused_total=sum(self.wrong_environment.values()),

@@ -4,6 +4,7 @@ every process of the deployment."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,59 +29,35 @@ async def get_state(session: AsyncSession) -> TradingStateRead:
 
 async def halt(session: AsyncSession, *, caller: Caller, request_id: str, reason: str) -> TradingStateRead:
     """Stop new orders. Halting a halted system changes nothing: the first reason and halter stay."""
-    state = await repository.current(session, for_update=True)
-    if not state["halted"]:
-        state = await repository.switch(
-            session,
-            halted=True,
-            reason=reason.strip(),
-            actor=caller.actor,
-            token_id=caller.token_id,
-            request_id=request_id,
-        )
-        await repository.append_event(
-            session,
-            action="halt",
-            reason=reason.strip(),
-            actor=caller.actor,
-            token_id=caller.token_id,
-            request_id=request_id,
-        )
-        raptor_event(log, "trading.halt.ok", reason=reason.strip())
-    else:
-        raptor_event(log, "trading.halt.already_halted")
-    await requests.record(
-        session,
-        request_id=request_id,
-        action="trading.halt",
-        target="trading",
-        token_id=caller.token_id,
-        actor=caller.actor,
-    )
-    return _read(state)
+    return await _switch(session, caller=caller, request_id=request_id, halt=True, reason=reason.strip())
 
 
 async def resume(session: AsyncSession, *, caller: Caller, request_id: str) -> TradingStateRead:
+    return await _switch(session, caller=caller, request_id=request_id, halt=False, reason=None)
+
+
+async def _switch(
+    session: AsyncSession, *, caller: Caller, request_id: str, halt: bool, reason: str | None
+) -> TradingStateRead:
+    """Halt or resume: flip the switch (with its event) unless it is already so; record the
+    request either way."""
+    action = "halt" if halt else "resume"
     state = await repository.current(session, for_update=True)
-    if state["halted"]:
+    if state["halted"] != halt:
         state = await repository.switch(
-            session, halted=False, reason=None, actor=caller.actor, token_id=caller.token_id, request_id=request_id
+            session, halted=halt, reason=reason, actor=caller.actor, token_id=caller.token_id, request_id=request_id
         )
         await repository.append_event(
-            session,
-            action="resume",
-            reason=None,
-            actor=caller.actor,
-            token_id=caller.token_id,
-            request_id=request_id,
+            session, action=action, reason=reason, actor=caller.actor, token_id=caller.token_id, request_id=request_id
         )
-        raptor_event(log, "trading.resume.ok")
+        logged: dict[str, Any] = {"reason": reason} if halt else {}  # a resume has no reason to log
+        raptor_event(log, f"trading.{action}.ok", **logged)
     else:
-        raptor_event(log, "trading.resume.not_halted")
+        raptor_event(log, "trading.halt.already_halted" if halt else "trading.resume.not_halted")
     await requests.record(
         session,
         request_id=request_id,
-        action="trading.resume",
+        action=f"trading.{action}",
         target="trading",
         token_id=caller.token_id,
         actor=caller.actor,
