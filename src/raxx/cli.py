@@ -144,7 +144,8 @@ def up(
     other raxx commands act on this topology. Options also read RAXX_DATA_DIR,
     RAXX_CONSOLE_PORT, RAXX_STAGING_PORT and RAXX_PROD_PORT.
     """
-    from raxx.local.up import UpOptions, run_up
+    from raxx.local.options import UpOptions
+    from raxx.local.up import run_up
 
     if len({console_port, staging_port, prod_port}) < 3:
         raise click.UsageError("--console-port, --staging-port and --prod-port must be three different ports")

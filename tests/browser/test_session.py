@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from raxx.local.up import Topology, _ensure_demo_user
+from raxx.local.provision import ensure_demo_user
+from raxx.local.up import Topology
 from tests.browser.test_switcher import STAGING_RGB, sign_in
 from tests.fixtures.browser import screenshot
 from tests.fixtures.topology import DEMO_PASSWORD
@@ -46,7 +47,7 @@ def test_signing_out_clears_the_sites_cookies_and_storage(page: Page, topology: 
 def test_restarting_raxx_up_with_the_same_demo_password_keeps_the_tab_signed_in(page: Page, topology: Topology) -> None:
     base = topology.url("console-prod")
     sign_in(page, base)
-    _ensure_demo_user(topology.databases.console.owner_url, DEMO_PASSWORD)  # what every start does
+    ensure_demo_user(topology.databases.console.owner_url, DEMO_PASSWORD)  # what every start does
     page.reload()
     expect(page.locator("#env-banner")).to_have_attribute("data-env", "staging")
     assert page.url == base + "/staging/"

@@ -7,7 +7,7 @@ import psycopg
 from psycopg import sql
 
 from raxx.common.provision import ProvisionedDatabase
-from raxx.local.up import DEMO_USER, _ensure_demo_user
+from raxx.local.provision import DEMO_USER, ensure_demo_user
 from tests.console.conftest import PASSWORD
 from tests.fixtures.apps import csrf_from, login
 
@@ -138,12 +138,12 @@ async def test_raxx_up_with_the_same_demo_password_keeps_the_demo_sessions(
     console: httpx.AsyncClient, console_db: ProvisionedDatabase
 ) -> None:
     same = "restart passphrase kept 2026"
-    assert _ensure_demo_user(console_db.owner_url, same) == same  # first start: created
+    assert ensure_demo_user(console_db.owner_url, same) == same  # first start: created
     await login(console, DEMO_USER, same)
     assert (await console.get("/staging/")).status_code == 200
-    assert _ensure_demo_user(console_db.owner_url, same) == same  # a restart, same RAXX_DEMO_PASSWORD
+    assert ensure_demo_user(console_db.owner_url, same) == same  # a restart, same RAXX_DEMO_PASSWORD
     assert (await console.get("/staging/")).status_code == 200
-    _ensure_demo_user(console_db.owner_url, "a changed passphrase 2026")  # a new password signs out
+    ensure_demo_user(console_db.owner_url, "a changed passphrase 2026")  # a new password signs out
     assert (await console.get("/staging/")).status_code == 303
 
 

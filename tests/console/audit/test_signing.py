@@ -144,7 +144,7 @@ def test_the_console_refuses_an_hmac_secret_left_as_its_signing_key() -> None:
 
 
 def test_raxx_up_moves_an_old_hmac_secret_aside_and_generates_an_ed25519_key(tmp_path: Path) -> None:
-    from raxx.local.up import LocalSecrets, ensure_checkpoint_key
+    from raxx.local.provision import LocalSecrets, ensure_checkpoint_key
 
     store = LocalSecrets(tmp_path / "secrets.env")
     store.set("CONSOLE_AUDIT_SIGNING_KEY", LEGACY_HMAC_KEY)
