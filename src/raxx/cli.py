@@ -26,7 +26,7 @@ LAZY_COMMANDS = {
     "console": "raxx.console.commands:console",
     "audit": "raxx.console.audit.commands:audit",
     "gate": "raxx.gate.commands:gate",
-    "monitor": "raxx.gate.commands:monitor",
+    "monitor": "raxx.gate.monitor_command:monitor",
     "heroku": "raxx.gate.heroku_commands:heroku",
 }
 
