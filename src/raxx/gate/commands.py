@@ -114,6 +114,7 @@ def _request(
 
 
 def _deploy_request(
+    *,
     app: str,
     environment: str,
     release_id: str,
@@ -125,7 +126,8 @@ def _deploy_request(
     reason: str | None,
     artifact: str | None = None,
 ) -> GateRequest:
-    """A request that deploys: someone known acts, and breaking the glass says why."""
+    """A request that deploys (``promote``'s and ``deploy``'s options): someone known acts, and
+    breaking the glass says why."""
     if break_glass and not (reason and reason.strip()):
         raise BadRequest("--break-glass needs --reason")
     glass = reason.strip() if break_glass and reason else None
@@ -155,21 +157,10 @@ def _render_flow(result: Any, as_json: bool) -> None:
 @_deploy_command(
     "promote", "Promote RELEASE, the one that soaked, after checking the gate; smoke; roll back on failure."
 )
-def promote(
-    app: str,
-    environment: str,
-    release_id: str,
-    trigger: str | None,
-    tag: str | None,
-    commit: str | None,
-    by: str | None,
-    break_glass: bool,
-    reason: str | None,
-    as_json: bool,
-) -> None:
+def promote(as_json: bool, **options: Any) -> None:
     from raxx.gate.flows import promote_flow
 
-    request = _deploy_request(app, environment, release_id, trigger, tag, commit, by, break_glass, reason)
+    request = _deploy_request(**options)
     _render_flow(run(lambda ctx: promote_flow(ctx, request)), as_json)
 
 
@@ -184,24 +175,11 @@ def promote(
 @click.option("--break-glass", is_flag=True)
 @click.option("--reason")
 @click.option("--json", "as_json", is_flag=True)
-def deploy(
-    app: str,
-    environment: str,
-    release_id: str,
-    commit: str,
-    artifact: str,
-    trigger: str | None,
-    tag: str | None,
-    features: tuple[str, ...],
-    by: str | None,
-    break_glass: bool,
-    reason: str | None,
-    as_json: bool,
-) -> None:
+def deploy(features: tuple[str, ...], as_json: bool, **options: Any) -> None:
     """Deploy a build to an environment without a soak rule (Raptor staging, console prod)."""
     from raxx.gate.flows import deploy_flow
 
-    request = _deploy_request(app, environment, release_id, trigger, tag, commit, by, break_glass, reason, artifact)
+    request = _deploy_request(**options)
     _render_flow(run(lambda ctx: deploy_flow(ctx, request, features=features)), as_json)
 
 
