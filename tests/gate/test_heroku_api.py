@@ -8,9 +8,9 @@ import httpx
 import pytest
 import respx
 
-from raxx.gate.platform.heroku_api import (
+from raxx.gate.platform.heroku_api import HerokuClient
+from raxx.gate.platform.heroku_types import (
     HerokuAuthError,
-    HerokuClient,
     HerokuNotFound,
     HerokuRateLimited,
     HerokuRejected,

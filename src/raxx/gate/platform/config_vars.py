@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from raxx.common.db import UrlRefresh
 from raxx.common.errors import ConfigError, Unavailable
-from raxx.gate.platform.heroku_api import HerokuAuthError, HerokuClient, HerokuError, HerokuNotFound
+from raxx.gate.platform.heroku_api import HerokuClient
+from raxx.gate.platform.heroku_types import HerokuAuthError, HerokuError, HerokuNotFound
 
 # Heroku's app name pattern (platform-api schema: app/definitions/name) and a config var name.
 _REF = re.compile(r"^(?P<app>[a-z][a-z0-9-]{1,28}[a-z0-9]):(?P<var>[A-Za-z_][A-Za-z0-9_]*)$")

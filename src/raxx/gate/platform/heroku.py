@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from raxx.common.clock import Clock, SystemClock
 from raxx.common.release import MIGRATIONS_APPLIED_MARKER, NO_MIGRATIONS_MARKER
 from raxx.gate.platform.base import DeployOutcome, PlatformError
-from raxx.gate.platform.heroku_api import HerokuClient, HerokuRelease
+from raxx.gate.platform.heroku_api import HerokuClient
+from raxx.gate.platform.heroku_types import HerokuRelease
 from raxx.gate.platform.source import GitSource
 
 DEFAULT_PROMOTE_FROM = {"raptor-prod": "raptor-staging", "console-prod": "raptor-staging"}
