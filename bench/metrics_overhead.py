@@ -21,7 +21,7 @@ import tempfile
 import time
 from typing import Any
 
-from raxx.common import metrics
+from raxx.common import metrics, metrics_workers
 
 
 async def _noop(scope: Any, receive: Any, send: Any) -> None:
@@ -72,11 +72,11 @@ async def main(requests: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as path:
         for _ in range(rounds):
             os.environ.pop(metrics.MULTIPROC_VAR, None)
-            metrics._use_files_if_configured()
+            metrics_workers.use_files_if_configured()
             timed["bare"].append(await _per_request(_noop, requests))
             timed["memory"].append(await _per_request(memory, requests))
             os.environ[metrics.MULTIPROC_VAR] = path
-            metrics._use_files_if_configured()
+            metrics_workers.use_files_if_configured()
             files = metrics.HttpMetricsMiddleware(_noop, app_name="raptor", environment_of=lambda scope: "prod")
             timed["files"].append(await _per_request(files, requests))
             timed["submission"].append(await _submission(RaptorMetrics("prod"), requests))

@@ -231,7 +231,7 @@ def build_web_app(environ: Mapping[str, str] | None = None) -> WebApp:
 def web_app_factory() -> Any:
     """uvicorn ``--factory`` entry for multi-worker dynos (``WEB_CONCURRENCY`` > 1)."""
     from raxx.common.logging import configure_logging
-    from raxx.common.metrics import mark_dead_on_shutdown
+    from raxx.common.metrics_workers import mark_dead_on_shutdown
     from raxx.common.secrets import install_redaction
 
     configure_logging("INFO")
@@ -248,7 +248,8 @@ def serve_web(*, host: str, port: int, workers: int = 1) -> None:
 
     from raxx.common.asgi import run_server, server_options
     from raxx.common.logging import configure_logging
-    from raxx.common.metrics import MULTIPROC_VAR, prepare_multiprocess_dir
+    from raxx.common.metrics import MULTIPROC_VAR
+    from raxx.common.metrics_workers import prepare_multiprocess_dir
     from raxx.common.secrets import install_redaction
 
     configure_logging("INFO")  # start-up events (secrets loaded: where and how many keys, never values)

@@ -21,18 +21,14 @@ compared in constant time); with no token configured it does not exist (404).
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import hmac
 import os
-import shutil
-import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -86,6 +82,12 @@ def histogram(name: str, meaning: str, labels: Sequence[str], *, by: Sequence[st
     return Histogram(name, meaning, labels, registry=REGISTRY, buckets=LATENCY_BUCKETS)
 
 
+def live_gauge(name: str, meaning: str, labels: Sequence[str], *, by: Sequence[str]) -> Gauge:
+    """A gauge changed where the event happens; over several workers, the live ones' sum."""
+    _declare(name, "gauge", labels, meaning, by)
+    return Gauge(name, meaning, labels, registry=REGISTRY, multiprocess_mode="livesum")
+
+
 class StateGauge:
     """A gauge read from the database at scrape time (its value is whatever the rows say)."""
 
@@ -115,19 +117,11 @@ HTTP_DURATION = histogram(
     ["app", "environment", "method", "route"],
     by=APPS,
 )
-_declare(
+HTTP_IN_FLIGHT = live_gauge(
     "raxx_http_requests_in_flight",
-    "gauge",
-    ["app"],
     "Requests being answered now, summed over the live workers of the process",
-    APPS,
-)
-HTTP_IN_FLIGHT = Gauge(
-    "raxx_http_requests_in_flight",
-    CATALOGUE["raxx_http_requests_in_flight"].meaning,
     ["app"],
-    registry=REGISTRY,
-    multiprocess_mode="livesum",
+    by=APPS,
 )
 APP_INFO = StateGauge(
     "raxx_app_info", "1, labelled with the release this process runs", ["app", "environment", "release"], by=APPS
@@ -403,61 +397,3 @@ def metrics_router(
         return Response(exposition(await state_of(request)), media_type=CONTENT_TYPE_LATEST)
 
     return router
-
-
-# -- several workers ----------------------------------------------------------------------------
-
-
-def prepare_multiprocess_dir(environ: Mapping[str, str]) -> str:
-    """Make this dyno's metrics directory, empty, and point ``PROMETHEUS_MULTIPROC_DIR`` at it.
-
-    Called by ``raxx web`` before any worker starts: ``PROMETHEUS_MULTIPROC_DIR`` if set
-    (emptied: files from a previous run would add old counts), else a new temporary
-    directory (a dyno's disk is its own), removed when the server exits. The workers
-    inherit the variable."""
-    path = environ.get(MULTIPROC_VAR)
-    if not path:
-        path = tempfile.mkdtemp(prefix="raxx-metrics-")
-        atexit.register(shutil.rmtree, path, True)  # ours: gone with the server
-    os.makedirs(path, exist_ok=True)
-    for entry in os.scandir(path):
-        if entry.is_file() and entry.name.endswith(".db"):
-            os.unlink(entry.path)
-        elif entry.is_dir():
-            shutil.rmtree(entry.path)
-    os.environ[MULTIPROC_VAR] = path
-    _use_files_if_configured()
-    return path
-
-
-def _use_files_if_configured() -> None:
-    """prometheus_client picks where values live when first imported; re-pick after the
-    variable changed, before any labelled child exists (``raxx web`` does it first)."""
-    from prometheus_client import values
-
-    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
-
-
-def mark_dead_on_shutdown(app: FastAPI) -> None:
-    """In a worker of a multiprocess server: when the app's lifespan ends, drop this
-    process's live gauges (requests in flight), which would otherwise be summed forever.
-
-    In the lifespan, not atexit: uvicorn's workers end by re-raising the SIGTERM they
-    received, which kills them before any exit hook runs."""
-    path = os.environ.get(MULTIPROC_VAR)
-    if not path:
-        return
-    _use_files_if_configured()
-    inner = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(served: Any) -> AsyncIterator[Any]:
-        from prometheus_client import multiprocess
-
-        try:
-            async with inner(served) as state:
-                yield state
-        finally:
-            multiprocess.mark_process_dead(os.getpid(), path)  # type: ignore[no-untyped-call]
-
-    app.router.lifespan_context = lifespan
