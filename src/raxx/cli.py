@@ -182,7 +182,7 @@ def web(host: str, port: int, workers: int) -> None:
 def release() -> None:
     """Run the migrations of the app named by RAXX_APP: the Procfile's release phase."""
     from raxx.common.logging import configure_logging
-    from raxx.runtime import run_release
+    from raxx.release_phase import run_release
 
     configure_logging("INFO")  # its start-up lines (the connections it may hold) go to stderr
     click.echo(run_release())
@@ -202,7 +202,7 @@ def secrets_check(app_name: str, environment: str | None, as_json: bool) -> None
     import json
 
     from raxx.common.errors import ConfigError
-    from raxx.runtime import secrets_report
+    from raxx.secrets_check import secrets_report
 
     report = secrets_report(app_name, environment)
     if as_json:

@@ -95,7 +95,7 @@ def open_secrets(
     """The app's secrets chain. Infisical's folder defaults to the app's (``/raptor``)."""
     values = heroku_environ(spec, os.environ if environ is None else environ)
     dotenv = values.get(DOTENV_VAR)
-    development = _truthy(values.get(f"{spec.prefix}DEVELOPMENT"))
+    development = truthy(values.get(f"{spec.prefix}DEVELOPMENT"))
     return build_secrets_chain(
         values,
         dotenv_file=Path(dotenv) if dotenv else None,
@@ -106,7 +106,7 @@ def open_secrets(
     )
 
 
-def _truthy(value: str | None) -> bool:
+def truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -271,152 +271,7 @@ def serve_web(*, host: str, port: int, workers: int = 1) -> None:
         run_server(built.app, host=host, port=port, proxy_headers=built.proxy_headers, graceful_s=25)
 
 
-# -- the release phase --------------------------------------------------------------------
-
-
-def run_release(environ: Mapping[str, str] | None = None) -> str:
-    """The Procfile's ``release``: migrate the app's database; return the lines to print.
-
-    Heroku runs it for every new release (build, promotion, rollback, config change); a
-    failure keeps the current release running. The app that hosts the gate's monitor
-    (``GATE_DATABASE_URL`` set) also migrates the ledger.
-    """
-    values = dict(os.environ if environ is None else environ)
-    spec = app_spec(values.get(APP_VAR), web=True)
-    chain = open_secrets(spec, values)
-    owner = chain.get(f"{spec.prefix}MIGRATION_DATABASE_URL") or chain.get(spec.database_var)
-    if not owner:
-        raise ConfigError(f"{spec.database_var} is required but not set (on Heroku: attach Postgres for DATABASE_URL)")
-    check_formation(spec, chain, values)
-    lines = [migrate_one(spec.tree, owner, chain.get(spec.database_var))]
-    ledger = chain.get("GATE_MIGRATION_DATABASE_URL") or chain.get("GATE_DATABASE_URL")
-    if ledger:
-        lines.append(migrate_one("ledger", ledger, chain.get("GATE_DATABASE_URL")))
-    return "\n".join(lines)
-
-
-def check_formation(spec: AppSpec, chain: ChainSecrets, environ: Mapping[str, str]) -> None:
-    """State the release phase's own connections and refuse a formation the connection
-    budget cannot fit: a failed release phase keeps the current release (and its config)
-    serving, so a config change that would overrun the database never goes live."""
-    from raxx.common import dbbudget
-    from raxx.common.logging import log_pools
-
-    budget = budget_from(environ)
-    checked = [dbbudget.release_pools(budget, spec.name)]
-    if spec.name == "raptor":
-        paper = (chain.get("RAPTOR_BROKER") or "paper") == "paper"
-        checked.append(dbbudget.raptor_web_pools(budget, paper=paper))
-    else:
-        database_url = chain.get(spec.database_var) or ""
-        ledger_url = chain.get("CONSOLE_LEDGER_DATABASE_URL")
-        checked.append(dbbudget.console_web_pools(budget, database_url=database_url, ledger_url=ledger_url))
-        if chain.get("GATE_DATABASE_URL"):
-            checked.append(dbbudget.monitor_pools(budget))
-    log_pools(log, *checked)
-
-
 def budget_from(environ: Mapping[str, str]) -> BudgetSettings:
     """The connection budget ``environ`` declares (config vars: ``RAXX_*``, ``WEB_CONCURRENCY``)."""
     found = {name: environ[var] for name, var in BudgetSettings.variables().items() if var in environ}
     return load_settings(BudgetSettings, **found)
-
-
-def migrate_one(tree: str, owner: str, runtime: str | None) -> str:
-    """Migrate ``tree`` to head and say what happened, with the marker the Heroku platform reads.
-
-    After a rollback the database may be ahead of this code (a revision it does not know):
-    that is left as is, since migrations are expand/contract, and the release goes ahead.
-    """
-    from raxx.common.migrations import upgrade
-    from raxx.common.release import MIGRATIONS_APPLIED_MARKER, NO_MIGRATIONS_MARKER
-
-    before = _heads(owner)
-    unknown = before - _known_revisions(tree)
-    if unknown:
-        return (
-            f"{NO_MIGRATIONS_MARKER}: {tree} is at {', '.join(sorted(unknown))}, newer than this release "
-            "(a rollback); the schema is left as it is"
-        )
-    upgrade(tree, owner, runtime_url=runtime)
-    after = _heads(owner)
-    if after == before:
-        return f"{NO_MIGRATIONS_MARKER}: {tree} already at {', '.join(sorted(after)) or 'base'}"
-    was = ", ".join(sorted(before)) or "base"
-    return f"{MIGRATIONS_APPLIED_MARKER}: {tree} {was} -> {', '.join(sorted(after))}"
-
-
-def _known_revisions(tree: str) -> set[str]:
-    from alembic.script import ScriptDirectory
-
-    from raxx.common.migrations import alembic_config
-
-    script = ScriptDirectory.from_config(alembic_config(tree, "postgresql://x@localhost/x"))
-    return {revision.revision for revision in script.walk_revisions()}
-
-
-def _heads(url: str) -> set[str]:
-    from sqlalchemy import create_engine
-
-    from raxx.common.db import sqlalchemy_url
-    from raxx.common.migrations import current_heads
-
-    engine = create_engine(sqlalchemy_url(url))
-    try:
-        with engine.connect() as conn:
-            return current_heads(conn)
-    finally:
-        engine.dispose()
-
-
-# -- raxx secrets check -------------------------------------------------------------------
-
-
-@dataclass
-class SecretsReport:
-    """Required keys present or missing (names and sources only) and other problems found."""
-
-    app: str
-    environment: str | None
-    sources: str
-    statuses: list[SecretStatus]
-    problems: list[str]
-    notes: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems and all(s.present for s in self.statuses)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "app": self.app,
-            "environment": self.environment,
-            "sources": self.sources,
-            "ok": self.ok,
-            "keys": [
-                {"key": s.key, "present": s.present, "source": s.source, "purpose": s.purpose} for s in self.statuses
-            ],
-            "problems": self.problems,
-            "notes": self.notes,
-        }
-
-
-def secrets_report(app: str, environment: str | None, environ: Mapping[str, str] | None = None) -> SecretsReport:
-    """What ``raxx secrets check --app APP --env ENV`` prints: reads Infisical's ``ENV`` slug."""
-    spec = app_spec(app)
-    values = dict(os.environ if environ is None else environ)
-    chain = open_secrets(spec, values, infisical_environment=environment)
-    problems: list[str] = []
-    if spec.name == "raptor":
-        problems += _raptor_problems(chain, environment)
-    return SecretsReport(spec.name, environment, chain.sources(), check_secrets(spec, chain), problems, chain.notes)
-
-
-def _raptor_problems(chain: ChainSecrets, environment: str | None) -> list[str]:
-    problems = []
-    declared = chain.get("RAPTOR_ENVIRONMENT")
-    if environment and declared and declared != environment:
-        problems.append(f"RAPTOR_ENVIRONMENT is {declared!r} but these are the secrets for {environment!r}")
-    if _truthy(chain.get("RAPTOR_ALPACA_ALLOW_LIVE")):
-        problems.append("RAPTOR_ALPACA_ALLOW_LIVE is set: live trading with real money is enabled")
-    return problems

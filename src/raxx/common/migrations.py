@@ -49,16 +49,23 @@ def upgrade(tree: str, url: str, *, runtime_url: str | None = None) -> None:
     command.upgrade(alembic_config(tree, url, runtime_role=role if role != owner else None), "heads")
 
 
+def _script(tree: str) -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config(tree, "postgresql://x@localhost/x"))
+
+
 def script_heads(tree: str) -> set[str]:
-    script = ScriptDirectory.from_config(alembic_config(tree, "postgresql://x@localhost/x"))
-    return set(script.get_heads())
+    return set(_script(tree).get_heads())
+
+
+def known_revisions(tree: str) -> set[str]:
+    """Every revision of ``tree`` this code has (a database may be at one it does not know)."""
+    return {revision.revision for revision in _script(tree).walk_revisions()}
 
 
 def revision_sql(tree: str, revision: str, name: str) -> str:
     """The SQL text an earlier revision keeps in its module variable ``name``: a later
     revision's downgrade restores what that one created without writing it twice."""
-    script = ScriptDirectory.from_config(alembic_config(tree, "postgresql://x@localhost/x"))
-    found = script.get_revision(revision)
+    found = _script(tree).get_revision(revision)
     if found is None:
         raise ConfigError(f"no revision {revision!r} in the {tree} tree")
     return str(getattr(found.module, name))
@@ -66,3 +73,15 @@ def revision_sql(tree: str, revision: str, name: str) -> str:
 
 def current_heads(conn: Connection) -> set[str]:
     return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def heads_at(url: str) -> set[str]:
+    """The revisions the database at ``url`` is at, over a connection of its own."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(sqlalchemy_url(url))
+    try:
+        with engine.connect() as conn:
+            return current_heads(conn)
+    finally:
+        engine.dispose()

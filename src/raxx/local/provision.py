@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from raxx.common.aio import run_sync
-from raxx.common.migrations import current_heads, upgrade
+from raxx.common.migrations import heads_at, upgrade
 from raxx.common.provision import ProvisionedDatabase, provision_database
 from raxx.common.secrets import DotenvSecrets, write_dotenv
 from raxx.local.options import RAPTOR_ENVS
@@ -92,21 +92,9 @@ def with_overrides(dbs: Databases, environ: dict[str, str]) -> Databases:
 
 def migrate_tree(tree: str, owner_url: str, runtime_url: str) -> bool:
     """Run migrations; return whether any revision was applied."""
-    from sqlalchemy import create_engine
-
-    from raxx.common.db import sqlalchemy_url
-
-    def heads() -> set[str]:
-        engine = create_engine(sqlalchemy_url(owner_url))
-        try:
-            with engine.connect() as conn:
-                return current_heads(conn)
-        finally:
-            engine.dispose()
-
-    before = heads()
+    before = heads_at(owner_url)
     upgrade(tree, owner_url, runtime_url=runtime_url)
-    return heads() != before
+    return heads_at(owner_url) != before
 
 
 def issue_raptor_token(store: LocalSecrets, env: str, db: ProvisionedDatabase) -> None:
