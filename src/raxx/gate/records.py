@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from raxx.common.errors import BadRequest, Forbidden, NotFound
 from raxx.gate.checks.gate import GateRequest, evaluate_gate
@@ -14,8 +16,11 @@ from raxx.gate.ledger.repository import (
     AttestationRepository,
     FreezeRepository,
     IncidentRepository,
+    Rows,
 )
 from raxx.gate.policy import format_duration
+
+M = TypeVar("M")
 
 
 class SelfApproval(Forbidden):
@@ -116,32 +121,25 @@ async def freeze(
     known_envs = {e.name for e in ctx.policy.deployments()}
     if environment not in known_envs:
         raise NotFound(f"no environment {environment!r} in the policy (known: {', '.join(sorted(known_envs))})")
-    async with ctx.sessions() as session:
-        row = await FreezeRepository(session).add(
-            Freeze(
-                environment=environment,
-                app=app,
-                starts_at=start,
-                ends_at=until,
-                reason=reason.strip(),
-                created_by=actor,
-                created_at=now,
-            )
-        )
-        await session.commit()
-        return row
+    row = Freeze(
+        environment=environment,
+        app=app,
+        starts_at=start,
+        ends_at=until,
+        reason=reason.strip(),
+        created_by=actor,
+        created_at=now,
+    )
+    return await _add(ctx, FreezeRepository, row)
 
 
 async def lift_freeze(ctx: GateContext, freeze_id: uuid.UUID, *, actor: str) -> Freeze:
-    async with ctx.sessions() as session:
-        row = await FreezeRepository(session).get(freeze_id)
-        if row is None:
-            raise NotFound(f"no freeze {freeze_id}")
+    def lift(row: Freeze) -> None:
         if row.lifted_at is not None:
             raise BadRequest(f"freeze {freeze_id} was already lifted by {row.lifted_by}")
         row.lifted_at, row.lifted_by = ctx.clock.now(), actor
-        await session.commit()
-        return row
+
+    return await _change(ctx, FreezeRepository, freeze_id, "freeze", lift)
 
 
 async def open_incident(
@@ -151,26 +149,19 @@ async def open_incident(
         raise BadRequest(f"severity must be one of {', '.join(SEVERITIES)}")
     if app not in ctx.policy.apps:
         raise NotFound(f"no app {app!r} in the policy")
-    async with ctx.sessions() as session:
-        row = await IncidentRepository(session).add(
-            Incident(
-                app=app, component=component, severity=severity, title=title, opened_at=ctx.clock.now(), opened_by=actor
-            )
-        )
-        await session.commit()
-        return row
+    row = Incident(
+        app=app, component=component, severity=severity, title=title, opened_at=ctx.clock.now(), opened_by=actor
+    )
+    return await _add(ctx, IncidentRepository, row)
 
 
 async def close_incident(ctx: GateContext, incident_id: uuid.UUID, *, actor: str) -> Incident:
-    async with ctx.sessions() as session:
-        row = await IncidentRepository(session).get(incident_id)
-        if row is None:
-            raise NotFound(f"no incident {incident_id}")
+    def close(row: Incident) -> None:
         if row.closed_at is not None:
             raise BadRequest(f"incident {incident_id} is already closed")
         row.closed_at, row.closed_by = ctx.clock.now(), actor
-        await session.commit()
-        return row
+
+    return await _change(ctx, IncidentRepository, incident_id, "incident", close)
 
 
 async def attest(ctx: GateContext, *, subject: str, item: str, actor: str, note: str | None) -> Attestation:
@@ -179,9 +170,26 @@ async def attest(ctx: GateContext, *, subject: str, item: str, actor: str, note:
         raise BadRequest(
             f"{item!r} is not an attestation of {subject} (expected one of: {', '.join(rule.attestations)})"
         )
+    row = Attestation(subject=subject, item=item, attested_by=actor, attested_at=ctx.clock.now(), note=note)
+    return await _add(ctx, AttestationRepository, row)
+
+
+async def _add(ctx: GateContext, repository: type[Rows[M]], row: M) -> M:
+    """Record ``row`` in a transaction of its own."""
     async with ctx.sessions() as session:
-        row = await AttestationRepository(session).add(
-            Attestation(subject=subject, item=item, attested_by=actor, attested_at=ctx.clock.now(), note=note)
-        )
+        added = await repository(session).add(row)
+        await session.commit()
+        return added
+
+
+async def _change(
+    ctx: GateContext, repository: type[Rows[M]], key: uuid.UUID, what: str, change: Callable[[M], None]
+) -> M:
+    """Change the ``what`` ``key`` in a transaction of its own; ``change`` refuses what it cannot do."""
+    async with ctx.sessions() as session:
+        row = await repository(session).get(key)
+        if row is None:
+            raise NotFound(f"no {what} {key}")
+        change(row)
         await session.commit()
         return row

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import and_, case, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -23,12 +23,19 @@ from raxx.gate.ledger.models import (
     RetirementDecision,
 )
 
+M = TypeVar("M")
+
 #: First half of every deploy lock's advisory key, so ours never collide with others'.
 LOCK_NAMESPACE = zlib.crc32(b"raxx.gate.deploy") & 0x7FFFFFFF
 
 
 def lock_key(app: str, environment: str) -> int:
     return zlib.crc32(f"{app}/{environment}".encode()) & 0x7FFFFFFF
+
+
+def _lock_ids(app: str, environment: str) -> dict[str, int]:
+    """The two halves of the deployment's advisory lock key, as query parameters."""
+    return {"ns": LOCK_NAMESPACE, "key": lock_key(app, environment)}
 
 
 @dataclass(frozen=True)
@@ -51,17 +58,25 @@ class SampleBreak:
     reason: str
 
 
-class ReleaseRepository:
+class Rows(Generic[M]):
+    """What every ledger repository does the same way: add a row (flushed), get one by key."""
+
+    model: type[M]
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, release: Release) -> Release:
-        self.session.add(release)
+    async def add(self, row: M) -> M:
+        self.session.add(row)
         await self.session.flush()
-        return release
+        return row
 
-    async def get(self, release_pk: uuid.UUID) -> Release | None:
-        return await self.session.get(Release, release_pk)
+    async def get(self, key: Any) -> M | None:
+        return await self.session.get(self.model, key)
+
+
+class ReleaseRepository(Rows[Release]):
+    model = Release
 
     async def history(self, app: str, environment: str, *, limit: int = 50) -> Sequence[Release]:
         """Newest first: every deploy attempt of this deployment."""
@@ -126,14 +141,8 @@ class ReleaseRepository:
         return first
 
 
-class ApprovalRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def add(self, approval: Approval) -> Approval:
-        self.session.add(approval)
-        await self.session.flush()
-        return approval
+class ApprovalRepository(Rows[Approval]):
+    model = Approval
 
     async def for_release(self, app: str, environment: str, release_id: str) -> Sequence[Approval]:
         stmt = (
@@ -144,13 +153,8 @@ class ApprovalRepository:
         return (await self.session.scalars(stmt)).all()
 
 
-class SampleRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def add(self, sample: HealthSample) -> None:
-        self.session.add(sample)
-        await self.session.flush()
+class SampleRepository(Rows[HealthSample]):
+    model = HealthSample
 
     async def stats(
         self, deployment: str, start: datetime, end: datetime, *, release: str | None = None
@@ -246,17 +250,8 @@ class SampleRepository:
         )
 
 
-class IncidentRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def add(self, incident: Incident) -> Incident:
-        self.session.add(incident)
-        await self.session.flush()
-        return incident
-
-    async def get(self, incident_id: uuid.UUID) -> Incident | None:
-        return await self.session.get(Incident, incident_id)
+class IncidentRepository(Rows[Incident]):
+    model = Incident
 
     async def affecting(
         self,
@@ -287,17 +282,8 @@ class IncidentRepository:
         return (await self.session.scalars(stmt.order_by(Incident.opened_at))).all()
 
 
-class FreezeRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def add(self, freeze: Freeze) -> Freeze:
-        self.session.add(freeze)
-        await self.session.flush()
-        return freeze
-
-    async def get(self, freeze_id: uuid.UUID) -> Freeze | None:
-        return await self.session.get(Freeze, freeze_id)
+class FreezeRepository(Rows[Freeze]):
+    model = Freeze
 
     async def active(self, app: str, environment: str, at: datetime) -> Sequence[Freeze]:
         stmt = (
@@ -318,23 +304,18 @@ class FreezeRepository:
         return (await self.session.scalars(stmt)).all()
 
 
-class LockRepository:
+class LockRepository(Rows[DeployLock]):
     """Deploy locks: a session-level advisory lock on a dedicated connection, plus a holder row."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    model = DeployLock
 
     async def try_acquire(self, conn: AsyncConnection, app: str, environment: str) -> bool:
-        acquired = await conn.scalar(
-            text("SELECT pg_try_advisory_lock(:ns, :key)"), {"ns": LOCK_NAMESPACE, "key": lock_key(app, environment)}
-        )
+        acquired = await conn.scalar(text("SELECT pg_try_advisory_lock(:ns, :key)"), _lock_ids(app, environment))
         return bool(acquired)
 
     @staticmethod
     async def release_on(conn: AsyncConnection, app: str, environment: str) -> None:
-        await conn.execute(
-            text("SELECT pg_advisory_unlock(:ns, :key)"), {"ns": LOCK_NAMESPACE, "key": lock_key(app, environment)}
-        )
+        await conn.execute(text("SELECT pg_advisory_unlock(:ns, :key)"), _lock_ids(app, environment))
 
     async def is_held(self, app: str, environment: str) -> bool:
         held = await self.session.scalar(
@@ -343,15 +324,15 @@ class LockRepository:
                 "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
                 "AND classid = :ns AND objid = :key AND objsubid = 2)"
             ),
-            {"ns": LOCK_NAMESPACE, "key": lock_key(app, environment)},
+            _lock_ids(app, environment),
         )
         return bool(held)
 
     async def holder(self, app: str, environment: str) -> DeployLock | None:
-        return await self.session.get(DeployLock, (app, environment))
+        return await self.get((app, environment))
 
     async def record_holder(self, app: str, environment: str, *, holder: str, purpose: str, at: datetime) -> None:
-        row = await self.session.get(DeployLock, (app, environment))
+        row = await self.get((app, environment))
         if row is None:
             row = DeployLock(app=app, environment=environment, lock_key=lock_key(app, environment))
             self.session.add(row)
@@ -359,31 +340,19 @@ class LockRepository:
         await self.session.flush()
 
     async def clear_holder(self, app: str, environment: str) -> None:
-        row = await self.session.get(DeployLock, (app, environment))
+        row = await self.get((app, environment))
         if row is not None:
             await self.session.delete(row)
             await self.session.flush()
 
 
-class AttestationRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def add(self, attestation: Attestation) -> Attestation:
-        self.session.add(attestation)
-        await self.session.flush()
-        return attestation
+class AttestationRepository(Rows[Attestation]):
+    model = Attestation
 
     async def latest(self, subject: str) -> dict[str, Attestation]:
         stmt = select(Attestation).where(Attestation.subject == subject).order_by(Attestation.attested_at)
         return {a.item: a for a in (await self.session.scalars(stmt)).all()}
 
 
-class DecisionRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def add(self, decision: RetirementDecision) -> RetirementDecision:
-        self.session.add(decision)
-        await self.session.flush()
-        return decision
+class DecisionRepository(Rows[RetirementDecision]):
+    model = RetirementDecision
