@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from raxx.common.secrets import ChainSecrets, SecretStatus
@@ -34,9 +34,7 @@ class SecretsReport:
             "environment": self.environment,
             "sources": self.sources,
             "ok": self.ok,
-            "keys": [
-                {"key": s.key, "present": s.present, "source": s.source, "purpose": s.purpose} for s in self.statuses
-            ],
+            "keys": [asdict(status) for status in self.statuses],
             "problems": self.problems,
             "notes": self.notes,
         }

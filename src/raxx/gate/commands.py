@@ -43,25 +43,15 @@ def gate() -> None:
 @click.option("--artifact", help="artifact digest (direct deploys)")
 @click.option("--by", help="who triggers the deploy (default GATE_ACTOR, GITHUB_ACTOR, USER)")
 @click.option("--json", "as_json", is_flag=True)
-def check(
-    app: str,
-    environment: str,
-    release_id: str,
-    trigger: str | None,
-    tag: str | None,
-    commit: str | None,
-    artifact: str | None,
-    by: str | None,
-    as_json: bool,
-) -> None:
+def check(by: str | None, as_json: bool, **options: Any) -> None:
     """Every condition for deploying RELEASE, pass/fail with a reason. Exit 0 pass, 3 blocked, 4 cannot decide."""
     from raxx.gate.flows import check_flow
     from raxx.gate.render import github_report, print_json, print_table
 
     acting = by or settings().resolved_actor()  # checking needs nobody: unknown is allowed here
-    request = _request(app, environment, release_id, trigger, tag, commit, actor=acting, artifact=artifact)
+    request = _request(**options, actor=acting)
     report = run(lambda ctx: check_flow(ctx, request))
-    title = f"gate {app}-{environment} {release_id}"
+    title = f"gate {request.app}-{request.environment} {request.release_id}"
     if as_json:
         print_json(report.as_dict())
     else:
@@ -85,13 +75,13 @@ def _deploy_command(name: str, help_text: str) -> Callable[[Any], Any]:
 
 
 def _request(
+    *,
     app: str,
     environment: str,
     release_id: str,
     trigger: str | None,
     tag: str | None,
     commit: str | None,
-    *,
     actor: str | None,
     artifact: str | None = None,
     break_glass_reason: str | None = None,
@@ -113,27 +103,13 @@ def _request(
     )
 
 
-def _deploy_request(
-    *,
-    app: str,
-    environment: str,
-    release_id: str,
-    trigger: str | None,
-    tag: str | None,
-    commit: str | None,
-    by: str | None,
-    break_glass: bool,
-    reason: str | None,
-    artifact: str | None = None,
-) -> GateRequest:
+def _deploy_request(*, by: str | None, break_glass: bool, reason: str | None, **options: Any) -> GateRequest:
     """A request that deploys (``promote``'s and ``deploy``'s options): someone known acts, and
     breaking the glass says why."""
     if break_glass and not (reason and reason.strip()):
         raise BadRequest("--break-glass needs --reason")
     glass = reason.strip() if break_glass and reason else None
-    return _request(
-        app, environment, release_id, trigger, tag, commit, actor=actor(by), artifact=artifact, break_glass_reason=glass
-    )
+    return _request(**options, actor=actor(by), break_glass_reason=glass)
 
 
 def _render_flow(result: Any, as_json: bool) -> None:

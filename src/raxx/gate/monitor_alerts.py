@@ -47,33 +47,39 @@ class MonitorAlerts:
             await self._soaks(board)
 
     async def _health(self, environment: str, probe: Sampled) -> None:
-        key = f"health.failing:{probe.deployment}"
         state = state_of(probe)
         if state == "starting":
             return  # neither proves nor disproves health
         self._failures[probe.deployment] = self._failures.get(probe.deployment, 0) + 1 if state == "failing" else 0
-        if self._failures[probe.deployment] >= self.failures_to_alert:
-            await self._raise(
-                key,
-                "health.failing",
-                environment,
-                f"{probe.deployment} failed its last {self._failures[probe.deployment]} health checks: {probe.reason}",
-                {"deployment": probe.deployment, "reason": probe.reason},
-            )
-        elif state == "ok":
-            await self._resolve(key)
+        failures = self._failures[probe.deployment]
+        await self._on_probe(
+            f"health.failing:{probe.deployment}",
+            "health.failing",
+            environment,
+            probe,
+            firing=failures >= self.failures_to_alert,
+            cleared=state == "ok",
+            summary=f"{probe.deployment} failed its last {failures} health checks: {probe.reason}",
+        )
 
     async def _identity(self, environment: str, probe: Sampled) -> None:
-        key = f"identity.mismatch:monitor:{probe.deployment}"
-        if probe.wrong_environment:
-            await self._raise(
-                key,
-                "identity.mismatch",
-                environment,
-                f"{probe.deployment} {probe.reason}",
-                {"deployment": probe.deployment, "reason": probe.reason},
-            )
-        elif probe.ok:
+        await self._on_probe(
+            f"identity.mismatch:monitor:{probe.deployment}",
+            "identity.mismatch",
+            environment,
+            probe,
+            firing=probe.wrong_environment,
+            cleared=probe.ok,
+            summary=f"{probe.deployment} {probe.reason}",
+        )
+
+    async def _on_probe(
+        self, key: str, kind: str, environment: str, probe: Sampled, *, firing: bool, cleared: bool, summary: str
+    ) -> None:
+        """Raise ``kind`` for the probed deployment while ``firing``; resolve it once ``cleared``."""
+        if firing:
+            await self._raise(key, kind, environment, summary, {"deployment": probe.deployment, "reason": probe.reason})
+        elif cleared:
             await self._resolve(key)
 
     async def _soaks(self, board: ReleaseBoard) -> None:
