@@ -24,7 +24,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -210,21 +210,5 @@ async def recent_alerts(conn: AsyncConnection, *, limit: int = 50) -> list[Alert
         )
         for d in found.mappings():
             deliveries[d["alert_id"]].append(dict(d))
-    return [
-        AlertRow(
-            id=r["id"],
-            kind=r["kind"],
-            environment=r["environment"],
-            severity=r["severity"],
-            summary=r["summary"],
-            dedup_key=r["dedup_key"],
-            source=r["source"],
-            state=r["state"],
-            occurrences=r["occurrences"],
-            first_seen=r["first_seen"],
-            last_seen=r["last_seen"],
-            resolved_at=r["resolved_at"],
-            deliveries=tuple(deliveries[r["id"]]),
-        )
-        for r in rows
-    ]
+    columns = [f.name for f in fields(AlertRow) if f.name != "deliveries"]  # named as in the alert table
+    return [AlertRow(**{c: r[c] for c in columns}, deliveries=tuple(deliveries[r["id"]])) for r in rows]
