@@ -89,7 +89,10 @@ async def test_the_loop_polls_on_its_interval_until_stopped(
     async with gate_context(ledger_db, clock=clock, topology_file=fake_topology.topology_file) as ctx:
         stop = asyncio.Event()
         task = asyncio.create_task(_monitor(ctx).run(stop, interval=0.05))
-        await asyncio.sleep(0.4)
+        # until two rounds are in (a fixed 0.4 s saw one round on a loaded machine)
+        deadline = time.monotonic() + 15
+        while len(await _samples(ctx)) < 6 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         stop.set()
         rounds = await asyncio.wait_for(task, timeout=5)
         rows = await _samples(ctx)

@@ -7,15 +7,19 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from raxx.common.clock import FrozenClock
 from raxx.common.logging import JsonFormatter, configure_logging, log_event
 from raxx.common.provision import ProvisionedDatabase
+from raxx.gate.context import GateContext
+from raxx.gate.ledger.models import HealthSample
 from raxx.gate.monitor import Monitor
 from raxx.gate.monitor_log import MonitorLog
 from tests.fixtures.gate import T0, LocalTopology, gate_context
@@ -113,6 +117,11 @@ def test_a_ledger_outage_logs_its_start_and_end_once(lines: tuple[logging.Logger
     assert events == ["gate.monitor.poll.failed", "gate.monitor.poll.recovered", *["gate.monitor.state.changed"] * 3]
 
 
+async def _sample_count(ctx: GateContext) -> int:
+    async with ctx.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(HealthSample)) or 0)
+
+
 async def test_the_real_monitor_says_nothing_in_a_healthy_round(
     ledger_db: ProvisionedDatabase,
     fake_topology: LocalTopology,
@@ -128,7 +137,10 @@ async def test_the_real_monitor_says_nothing_in_a_healthy_round(
         )
         stop = asyncio.Event()
         task = asyncio.create_task(monitor.run(stop, interval=0.02))
-        await asyncio.sleep(1.5)
+        # until ten rounds are in (three samples each; a fixed 1.5 s was too short under load)
+        deadline = time.monotonic() + 20
+        while await _sample_count(ctx) < 30 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         stop.set()
         rounds = await asyncio.wait_for(task, timeout=10)
     output = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
