@@ -33,7 +33,7 @@ from raxx.console.deps import require_capability
 from raxx.console.operations.service import confirmable
 from raxx.console.pages.forms import check_csrf, check_form_environment
 from raxx.console.pages.provider import provider_redirect, recent_auth_age
-from raxx.console.raptor.client import BackendMisconfigured, BackendNotConfigured, BackendUnavailable
+from raxx.console.raptor.errors import BackendMisconfigured, BackendNotConfigured, BackendUnavailable
 from raxx.console.raptor.refusals import RaptorRefusal
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
