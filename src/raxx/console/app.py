@@ -29,7 +29,8 @@ from raxx.console.api_fast import ApiReadFastPath
 from raxx.console.apitoken.service import ApiTokenVerifier
 from raxx.console.audit.background import start_audit_tasks
 from raxx.console.audit.checkpoint import checkpoint_keys
-from raxx.console.audit.service import AuditContext, AuditTrail
+from raxx.console.audit.events import AuditContext
+from raxx.console.audit.service import AuditTrail
 from raxx.console.auth.oidc import ClientConfig, OidcClient
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings

@@ -24,8 +24,9 @@ from raxx.common.clock import utcnow
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest, Forbidden, RaxxError
 from raxx.console.actions import ACTIONS, Action
+from raxx.console.audit.events import Outcome
 from raxx.console.audit.routes import PromptRule
-from raxx.console.audit.service import PROMPT_SUFFIX, Outcome
+from raxx.console.audit.service import PROMPT_SUFFIX
 from raxx.console.auth import sso
 from raxx.console.auth.service import Login
 from raxx.console.confirmation import service as confirmations
