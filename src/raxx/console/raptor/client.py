@@ -44,28 +44,32 @@ class CallContext:
     actor: str
 
 
+class _Answer:
+    status: int
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
 @dataclass
-class RaptorResponse:
+class RaptorResponse(_Answer):
+    """Raptor's answer with its JSON body decoded (:meth:`RaptorClient.call`)."""
+
     status: int
     body: Any
     request_id: str
     latency_ms: float
 
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
 
 @dataclass
-class RawResponse:
+class RawResponse(_Answer):
+    """Raptor's answer as the bytes it sent (:meth:`RaptorClient.send`, passed on by the JSON API)."""
+
     status: int
     content: bytes
     request_id: str
     latency_ms: float
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
 
 
 Params = Mapping[str, Any] | Sequence[tuple[str, Any]]
