@@ -57,27 +57,23 @@ class AuditContext:
 
 
 @dataclass(frozen=True)
-class Attempt:
-    """A committed attempt: what :meth:`AuditTrail.outcome` links its outcome to."""
+class Recorded:
+    """A committed event: what the database gave it, and its id."""
 
     event_id: uuid.UUID
     seq: int
     hash: str
     recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class Attempt(Recorded):
+    """A committed attempt: what :meth:`AuditTrail.outcome` links its outcome to."""
+
     occurred_at: datetime
     context: AuditContext
     action: str
     target: str | None
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """A committed single event or outcome."""
-
-    event_id: uuid.UUID
-    seq: int
-    hash: str
-    recorded_at: datetime
 
 
 @dataclass
