@@ -46,8 +46,9 @@ from raxx.common.migrations import upgrade
 from raxx.common.provision import ProvisionedDatabase, drop_database, drop_role, provision_database
 from raxx.console.audit import browse
 from raxx.console.audit.canonical import BODY_VERSION, GENESIS_HASH, chain_hash, format_timestamp
+from raxx.console.audit.events import AuditContext
 from raxx.console.audit.repository import EventFilter
-from raxx.console.audit.service import AuditContext, AuditTrail
+from raxx.console.audit.service import AuditTrail
 from raxx.console.audit.verify import VERIFY_SQL, verify_chain
 
 ENVIRONMENTS = ["staging"] * 12 + ["prod"] * 7 + [None]

@@ -222,7 +222,8 @@ def test_version_names_the_package_version_and_the_release() -> None:
 
 def test_a_closed_pipe_ends_quietly(console_db: ProvisionedDatabase) -> None:
     async def fill() -> None:
-        from raxx.console.audit.service import AuditContext, AuditTrail
+        from raxx.console.audit.events import AuditContext
+        from raxx.console.audit.service import AuditTrail
 
         engine = create_engine(console_db.runtime_url, application_name="test-fill", pool_size=1)
         trail = AuditTrail(engine)

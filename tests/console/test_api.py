@@ -17,8 +17,8 @@ from raxx.common.provision import ProvisionedDatabase
 from raxx.common.tracing import trace_id_of
 from raxx.console.apitoken import service as tokens
 from raxx.console.commands import console as console_cli
-from raxx.console.raptor.client import IdentityStatus
-from raxx.console.raptor.transport import ConnectRefused
+from raxx.console.raptor.connection import ConnectRefused
+from raxx.console.raptor.identity import IdentityStatus
 from tests.console.conftest import RunningRaptor, add_team
 from tests.console.helpers import outcomes, raptor_orders, second_browser, signed_in
 

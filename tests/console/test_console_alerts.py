@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from raxx.common.provision import ProvisionedDatabase
-from raxx.console.raptor.client import IdentityStatus
+from raxx.console.raptor.identity import IdentityStatus
 from tests.console.conftest import PASSWORD, RunningRaptor, add_team, raptor_tokens
 from tests.console.helpers import hidden_fields, signed_in
 from tests.fixtures.apps import add_user, asgi_client, console_app, csrf_from, login, write_registry

@@ -19,7 +19,8 @@ from fastapi import FastAPI, Request, Response
 from raxx.common.provision import ProvisionedDatabase
 from raxx.console.audit import repository as audit_repository
 from raxx.console.audit.repository import EventRecord
-from raxx.console.raptor.client import BackendMisconfigured, BackendUnavailable, CallContext
+from raxx.console.raptor.client import CallContext
+from raxx.console.raptor.errors import BackendMisconfigured, BackendUnavailable
 from tests.console.conftest import PASSWORD, RunningRaptor
 from tests.console.test_api import new_token
 from tests.fixtures.apps import add_user, asgi_client, console_app, login, write_registry

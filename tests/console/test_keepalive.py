@@ -20,18 +20,17 @@ import pytest
 import trustme
 import uvloop
 
-from raxx.console.raptor.transport import (
+from raxx.console.raptor.connection import (
     ConnectRefused,
     ConnectTimeout,
     InDoubt,
-    KeepAliveClient,
-    Origin,
     Peer,
     ResponseBroken,
     ResponseClosed,
     ResponseReset,
     TlsFailed,
 )
+from raxx.console.raptor.transport import KeepAliveClient, Origin
 
 #: What the server does with the n-th request it reads on a connection: bytes to write,
 #: then whether to close the connection; None writes nothing (and keeps it open).

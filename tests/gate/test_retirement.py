@@ -11,7 +11,8 @@ from raxx.common.clock import FrozenClock
 from raxx.common.db import create_engine
 from raxx.common.errors import BadRequest
 from raxx.common.provision import ProvisionedDatabase
-from raxx.console.audit.service import AuditContext, AuditTrail
+from raxx.console.audit.events import AuditContext
+from raxx.console.audit.service import AuditTrail
 from raxx.gate.audit_evidence import SqlAuditEvidence
 from raxx.gate.context import GateContext
 from raxx.gate.ledger.models import RetirementDecision

@@ -27,8 +27,9 @@ from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from raxx.common.errors import Forbidden
-from raxx.console.audit.service import PROMPT_SUFFIX, AuditContext, AuditTrail, Outcome
-from raxx.console.audit.service import ActionScope as AuditScope
+from raxx.console.audit.events import ActionScope as AuditScope
+from raxx.console.audit.events import AuditContext, Outcome
+from raxx.console.audit.service import PROMPT_SUFFIX, AuditTrail
 from raxx.console.auth.roles import can
 from raxx.console.raptor.client import CallContext
 

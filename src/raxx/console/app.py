@@ -29,7 +29,8 @@ from raxx.console.api_fast import ApiReadFastPath
 from raxx.console.apitoken.service import ApiTokenVerifier
 from raxx.console.audit.background import start_audit_tasks
 from raxx.console.audit.checkpoint import checkpoint_keys
-from raxx.console.audit.service import AuditContext, AuditTrail
+from raxx.console.audit.events import AuditContext
+from raxx.console.audit.service import AuditTrail
 from raxx.console.auth.oidc import ClientConfig, OidcClient
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
@@ -53,7 +54,8 @@ from raxx.console.pages import (
     trading,
     users,
 )
-from raxx.console.raptor.client import IdentityStatus, RaptorClient, RaptorClients
+from raxx.console.raptor.client import RaptorClients
+from raxx.console.raptor.identity import IdentityStatus, RaptorBackend
 from raxx.console.security import SecurityHeadersMiddleware
 from raxx.console.state import ConsoleState
 from raxx.console.templating import build_templates
@@ -144,7 +146,7 @@ def _record_mismatches(clients: RaptorClients, trail: AuditTrail, outbox: Alerts
     check, including the background one and pages that show a panel instead of failing); resolve the
     alert when it names its own again."""
 
-    async def on_mismatch(client: RaptorClient, status: IdentityStatus) -> None:
+    async def on_mismatch(client: RaptorBackend, status: IdentityStatus) -> None:
         says = status.identity.environment if status.identity else None
         await outbox.raise_alert(
             "identity.mismatch",
@@ -165,7 +167,7 @@ def _record_mismatches(clients: RaptorClients, trail: AuditTrail, outbox: Alerts
         except Exception as exc:  # the refusal to send stands either way; the log says the record failed
             log_event(log, "audit.mismatch.unrecorded", level=logging.ERROR, error=type(exc).__name__)
 
-    async def on_recovery(client: RaptorClient, status: IdentityStatus) -> None:
+    async def on_recovery(client: RaptorBackend, status: IdentityStatus) -> None:
         await outbox.resolve_alert(identity_alert_key(client.environment))
 
     for client in clients.values():

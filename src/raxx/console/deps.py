@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +13,7 @@ from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import RaxxError
 from raxx.console.actions import Actor, authorize
 from raxx.console.apitoken.service import InvalidApiToken
+from raxx.console.audit.events import ActionScope
 from raxx.console.auth.service import Login, load_login
 from raxx.console.security import session_cookie_name
 from raxx.console.state import ConsoleState
@@ -111,17 +112,32 @@ def web_actor(request: Request, login: Login) -> Actor:
         user_id=login.user_id,
         user_name=login.user_name,
         roles=login.roles,
-        request_id=request_id_of(request),
         channel="web",
         session_hash=login.session_hash,
-        client_ip=client_ip(request),
-        user_agent=user_agent(request),
-        audit_scope=getattr(request.state, "audit", None),
         auth_method=login.auth_method,
         auth_time=login.auth_time,
+        **_request_facts(request),
     )
     request.state.actor = actor
     return actor
+
+
+class _RequestFacts(TypedDict):
+    request_id: str
+    client_ip: str
+    user_agent: str
+    audit_scope: ActionScope | None
+
+
+def _request_facts(request: Request) -> _RequestFacts:
+    """What the request itself says of whoever acts through it, web or API: its id, the
+    client, and the audit record its route opened (None outside an audited route)."""
+    return {
+        "request_id": request_id_of(request),
+        "client_ip": client_ip(request),
+        "user_agent": user_agent(request),
+        "audit_scope": getattr(request.state, "audit", None),
+    }
 
 
 async def require_web_actor(request: Request, login: LoginDep) -> Actor:
@@ -173,13 +189,10 @@ async def authenticate_api(request: Request, state: ConsoleState) -> Actor:
         user_id=owner.user_id,
         user_name=owner.user_name,
         roles=owner.roles,
-        request_id=request_id_of(request),
         channel="api",
         token_id=owner.token_id,
         token_environments=owner.environments,
-        client_ip=client_ip(request),
-        user_agent=user_agent(request),
-        audit_scope=getattr(request.state, "audit", None),
+        **_request_facts(request),
     )
     request.state.actor = actor
     return actor

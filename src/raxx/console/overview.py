@@ -19,7 +19,7 @@ from raxx.console.audit import repository as audit_repository
 from raxx.console.audit.repository import EventRecord
 from raxx.console.pages.guard import backend_read
 from raxx.console.pages.releases import read_board
-from raxx.console.raptor.client import IdentityStatus
+from raxx.console.raptor.identity import IdentityStatus
 from raxx.console.raptor.trading_api import TradingClient
 from raxx.console.state import ConsoleState
 

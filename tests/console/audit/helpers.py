@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from raxx.console.audit.service import AuditContext
+from raxx.console.audit.events import AuditContext
 
 #: A fixed Ed25519 private key (its 32-byte seed is 0, 1, ..., 31), as CONSOLE_AUDIT_SIGNING_KEY holds it.
 SIGNING_KEY = "ed25519-private:" + base64.b64encode(bytes(range(32))).decode()

@@ -15,8 +15,9 @@ from click.testing import CliRunner, Result
 from raxx.cli import _register_groups, cli
 from raxx.common.db import create_engine
 from raxx.common.provision import ProvisionedDatabase
+from raxx.console.audit.events import AuditContext
 from raxx.console.audit.keys import SigningKey, load_signing_key
-from raxx.console.audit.service import AuditContext, AuditTrail
+from raxx.console.audit.service import AuditTrail
 from tests.console.audit.helpers import SIGNING_KEY, tamper
 
 

@@ -158,7 +158,8 @@ async def test_audit_page_filters_pages_and_shows_pairs(
     console: httpx.AsyncClient, console_db: ProvisionedDatabase, auditor: str
 ) -> None:
     from raxx.common.db import create_engine
-    from raxx.console.audit.service import AuditContext, AuditTrail
+    from raxx.console.audit.events import AuditContext
+    from raxx.console.audit.service import AuditTrail
 
     engine = create_engine(console_db.runtime_url, application_name="test", pool_size=2)
     trail = AuditTrail(engine)

@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 
 from raxx.common.db import create_engine
-from raxx.console.audit.service import AuditContext, AuditTrail
+from raxx.console.audit.events import AuditContext
+from raxx.console.audit.service import AuditTrail
 
 
 async def append(url: str, count: int, tasks: int, go_file: Path) -> None:

@@ -81,7 +81,7 @@ FIELD_LIMITS = {
 ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 TRUNCATION_MARK = "...[truncated]"
 
-#: Column order of the event body (documentation; serialization sorts keys anyway).
+#: Field order of the event body (the export's columns follow it; serialization sorts keys anyway).
 BODY_FIELDS = (
     "v",
     "event_id",

@@ -14,43 +14,26 @@ cannot be read.
 
 from __future__ import annotations
 
-import getpass
-import os
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
 from raxx.common.cliparams import DURATION
 from raxx.common.errors import BadRequest, ConfigError
+from raxx.console.audit.cli import audit_keys, cli_context, database_option, env_file_option, run, secrets
+from raxx.console.audit.verify_command import verify
 
 # Only what the command line needs at import (``raxx --help`` loads this module): the
 # audit machinery is imported by the commands that use it.
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from raxx.common.secrets import ChainSecrets
-    from raxx.console.audit.checkpoint import CheckpointKeys
     from raxx.console.audit.repository import EventFilter
-    from raxx.console.audit.service import AuditContext
-    from raxx.console.audit.verify import VerifyReport
-
-T = TypeVar("T")
-
-database_option = click.option(
-    "--database-url", envvar="CONSOLE_DATABASE_URL", help="console database URL [env: CONSOLE_DATABASE_URL]"
-)
-env_file_option = click.option(
-    "--env-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path(".env"),
-    show_default=True,
-    help="development .env file consulted for secrets before the process environment",
-)
 
 
 @click.group()
@@ -71,188 +54,7 @@ def audit() -> None:
     """
 
 
-def _run(url: str | None, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    """Run ``work`` with an engine on the console database (an unreachable one: ``raxx.exits``, 69)."""
-    import asyncio
-
-    from raxx.common.db import create_engine
-    from raxx.common.settings import one_off_pool
-
-    if not url:
-        raise ConfigError("CONSOLE_DATABASE_URL is required but not set (or pass --database-url)")
-
-    async def main() -> T:
-        engine = create_engine(url, application_name="raxx-audit-cli", pool_size=one_off_pool("raxx audit"))
-        try:
-            return await work(engine)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
-
-
-def verify_workers(requested: int) -> int:
-    """Worker processes for ``verify``: each opens a connection of its own, so where a
-    connection budget is declared they stay within the one-off's reservation (the engine
-    keeps one more); locally, as many as asked."""
-    from raxx.common.dbbudget import ONE_OFF
-    from raxx.common.settings import load_budget
-
-    budget = load_budget()
-    if not budget.declared:
-        return requested
-    return max(1, min(requested, ONE_OFF - 1))
-
-
-def _secrets(env_file: Path) -> ChainSecrets:
-    from raxx.common.secrets import ChainSecrets, DotenvSecrets, EnvironSecrets
-
-    return ChainSecrets([DotenvSecrets(env_file), EnvironSecrets()])
-
-
-def _keys(env_file: Path) -> CheckpointKeys:
-    from raxx.console.audit.checkpoint import checkpoint_keys
-
-    return checkpoint_keys(_secrets(env_file))
-
-
-def _cli_context() -> AuditContext:
-    """Who acts when a person runs ``raxx audit``: the operating-system user, no environment."""
-    from raxx.console.audit.service import AuditContext
-
-    return AuditContext(actor_name=f"cli:{getpass.getuser()}", user_agent="raxx-cli")
-
-
-@contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A rich progress bar on a terminal (stderr); nothing when piped or in CI."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
-@audit.command()
-@database_option
-@env_file_option
-@click.option(
-    "--checkpoint",
-    "checkpoint_files",
-    multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="an exported checkpoint file (JSON Lines) to check the chain against; repeatable",
-)
-@click.option(
-    "--public-key",
-    "public_keys",
-    multiple=True,
-    metavar="KEY",
-    help="a public key that verifies checkpoints: a file (PEM, or the keys document), the console's "
-    "/.well-known/raxx-audit-keys.json URL, or ed25519:BASE64; repeatable. No secret is then needed",
-)
-@click.option("--no-stored", is_flag=True, help="ignore the checkpoints stored in the database")
-@click.option("--no-record", is_flag=True, help="do not record this verification as an audit event")
-@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=lambda: os.cpu_count() or 1,
-    show_default="CPU count",
-    help="processes verifying ranges of a long chain (over 200,000 events)",
-)
-def verify(
-    database_url: str | None,
-    env_file: Path,
-    checkpoint_files: tuple[Path, ...],
-    public_keys: tuple[str, ...],
-    no_stored: bool,
-    no_record: bool,
-    as_json: bool,
-    workers: int,
-) -> None:
-    """Walk the hash chain and report OK (count, head) or what is broken. Exit codes: see `raxx audit --help`."""
-    from raxx.console.audit.checkpoint import read_checkpoint_file, stored_checkpoints
-    from raxx.console.audit.keyfiles import verifier_for
-    from raxx.console.audit.service import AuditTrail
-    from raxx.console.audit.verify import verify_chain
-
-    verifier = verifier_for(public_keys, _secrets(env_file), required=bool(checkpoint_files))
-    exported = [cp for path in checkpoint_files for cp in read_checkpoint_file(path)]
-    workers = verify_workers(workers)
-
-    async def work(engine: AsyncEngine) -> VerifyReport:
-        stored = [] if no_stored else await stored_checkpoints(engine)
-        with _progress("verifying") as progress:
-            report = await verify_chain(
-                engine, checkpoints=exported, stored=stored, verifier=verifier, progress=progress, workers=workers
-            )
-        if not no_record:
-            await AuditTrail(engine).record(
-                _cli_context(), "audit.verify", outcome="ok" if report.ok else "failed", params=report.as_dict()
-            )
-            await _alert_on(engine, report)
-        return report
-
-    report = _run(database_url, work)
-    _render_report(report, as_json=as_json)
-    sys.exit(report.exit_code())
-
-
-async def _alert_on(engine: AsyncEngine, report: VerifyReport) -> None:
-    """A chain that does not verify wakes someone; one that does resolves that alert."""
-    from raxx.common.alerts import Alerts
-    from raxx.common.alerts.dispatch import deliver_briefly
-
-    alerts = Alerts(engine, source="raxx audit verify")
-    if report.ok:
-        await alerts.resolve_alert(CHAIN_ALERT_KEY)
-    else:
-        details = {k: v for k, v in report.as_dict().items() if k != "findings"} | {
-            "first": report.findings[0].describe()
-        }
-        await alerts.raise_alert(
-            "audit.chain_broken",
-            environment=None,
-            summary=f"the console's audit trail does not verify: {report.summary()}",
-            details=details,
-            dedup_key=CHAIN_ALERT_KEY,
-        )
-    if alerts.queued.is_set():
-        await deliver_briefly(engine)
-
-
-CHAIN_ALERT_KEY = "audit.chain_broken"
-
-
-def _render_report(report: VerifyReport, *, as_json: bool) -> None:
-    if as_json:
-        import json
-
-        click.echo(json.dumps({**report.as_dict(), "notes": report.notes}, indent=2))
-        return
-    click.echo(report.summary())
-    for finding in report.findings:
-        click.echo(f"  {finding.describe()}")
-    if report.finding_total > len(report.findings):
-        click.echo(f"  ... and {report.finding_total - len(report.findings)} more")
-    for note in report.notes:
-        click.echo(f"note: {note}", err=True)
+audit.add_command(verify)
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -304,14 +106,14 @@ def export(
         with _open_output(output) as out:
             count = await export_events(engine, out, filters, fmt="csv" if fmt == "csv" else "jsonl")
         await AuditTrail(engine).record(
-            _cli_context(),
+            cli_context(),
             "audit.export",
             outcome="ok",
             params={"filters": _filter_params(filters), "format": fmt, "count": count},
         )
         return count
 
-    count = _run(database_url, work)
+    count = run(database_url, work)
     click.echo(f"exported {count} event(s)", err=True)
 
 
@@ -353,7 +155,7 @@ def checkpoint(
     from raxx.console.audit.checkpoint import SIGNING_KEY_SECRET, export_lines, stored_checkpoints
     from raxx.console.audit.checkpointer import create_checkpoint
 
-    keys = _keys(env_file)
+    keys = audit_keys(env_file)
     if public_key:
         if keys.signing is None and not keys.older:
             raise ConfigError(f"no checkpoint key is configured: set {SIGNING_KEY_SECRET} (`raxx audit keygen`)")
@@ -370,7 +172,7 @@ def checkpoint(
             return export_lines(reversed(await stored_checkpoints(engine)))
         return export_lines([await create_checkpoint(engine, signer, clock=SystemClock())])
 
-    lines = _run(database_url, work)
+    lines = run(database_url, work)
     if export_to is None or str(export_to) == "-":
         click.echo(lines, nl=False)
     else:
@@ -427,7 +229,7 @@ def reconcile(
 
     async def work(engine: AsyncEngine) -> str:
         async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
-            lookup = HttpRequestLookup(registry, _secrets(env_file), client) if registry else None
+            lookup = HttpRequestLookup(registry, secrets(env_file), client) if registry else None
             report = await run_reconcile(
                 engine,
                 lookup,
@@ -437,4 +239,4 @@ def reconcile(
             )
         return report.summary()
 
-    click.echo(_run(database_url, work))
+    click.echo(run(database_url, work))

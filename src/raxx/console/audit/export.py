@@ -16,32 +16,18 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from raxx.console.audit import repository
-from raxx.console.audit.canonical import format_timestamp
+from raxx.console.audit.canonical import BODY_FIELDS, format_timestamp
 from raxx.console.audit.repository import EventFilter, EventRecord
 
 ExportFormat = Literal["jsonl", "csv"]
+#: The export's columns: the event body's fields (its ``v`` as ``body_version``) among the
+#: row's own (``seq`` first, ``recorded_at`` after ``occurred_at``, the hash links last).
 COLUMNS = (
     "seq",
     "event_id",
     "occurred_at",
     "recorded_at",
-    "actor_id",
-    "actor_name",
-    "session_hash",
-    "environment",
-    "action",
-    "target",
-    "params",
-    "phase",
-    "outcome",
-    "attempt_id",
-    "http_status",
-    "error",
-    "request_id",
-    "client_ip",
-    "user_agent",
-    "session_env",
-    "origin",
+    *BODY_FIELDS[BODY_FIELDS.index("actor_id") :],
     "body_version",
     "prev_hash",
     "hash",

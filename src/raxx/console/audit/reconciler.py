@@ -27,8 +27,9 @@ from raxx.common.clock import Clock
 from raxx.common.contracts.service import RequestLookupResult
 from raxx.common.logging import log_event
 from raxx.console.audit import repository
+from raxx.console.audit.events import Attempt, AuditContext, Outcome
 from raxx.console.audit.repository import EventRecord
-from raxx.console.audit.service import Attempt, AuditContext, AuditTrail, Outcome, OutcomeAlreadyRecorded
+from raxx.console.audit.service import AuditTrail, OutcomeAlreadyRecorded
 
 __all__ = ["RaptorRequestLookup", "ReconcileReport", "RequestLookupResult", "reconcile"]
 

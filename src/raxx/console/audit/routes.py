@@ -8,7 +8,7 @@ mutating route without an ``@audited("...")`` declaration refuses to be built, a
 added on a plain router fails the build too.
 
 Endpoints refine the outcome through ``request.state.audit`` (an
-:class:`~raxx.console.audit.service.ActionScope`): ``act.set(...)``.
+:class:`~raxx.console.audit.events.ActionScope`): ``act.set(...)``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from starlette.datastructures import UploadFile
 from raxx.common.asgi import request_id_of
 from raxx.common.errors import RaxxError
 from raxx.common.logging import log_event
-from raxx.console.audit.service import PROMPT_SUFFIX, AuditContext, AuditTrail
+from raxx.console.audit.events import AuditContext
+from raxx.console.audit.service import PROMPT_SUFFIX, AuditTrail
 from raxx.console.auth import repository as auth_repository
 from raxx.console.auth.service import hash_token
 from raxx.console.security import session_cookie_name

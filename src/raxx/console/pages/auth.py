@@ -14,8 +14,8 @@ from raxx.common.asgi import request_id_of
 from raxx.common.clock import utcnow
 from raxx.common.errors import TooManyRequests, Unauthorized
 from raxx.common.logging import log_event
+from raxx.console.audit.events import AuditContext
 from raxx.console.audit.routes import AuditedRoute, audited
-from raxx.console.audit.service import AuditContext
 from raxx.console.auth import repository, service
 from raxx.console.auth.models import User
 from raxx.console.deps import DbDep, LoginDep, OptionalLoginDep, StateDep, client_ip, is_secure, user_agent

@@ -24,9 +24,10 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from raxx.common.logging import log_event
+from raxx.console.audit.events import ActionScope
 from raxx.console.audit.export import csv_cell
 from raxx.console.audit.routes import audit_context
-from raxx.console.audit.service import ActionScope, AuditTrail
+from raxx.console.audit.service import AuditTrail
 from raxx.console.state import ConsoleState
 
 log = logging.getLogger("raxx.console.audit")

@@ -24,8 +24,9 @@ from raxx.common.clock import utcnow
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest, Forbidden, RaxxError
 from raxx.console.actions import ACTIONS, Action
+from raxx.console.audit.events import Outcome
 from raxx.console.audit.routes import PromptRule
-from raxx.console.audit.service import PROMPT_SUFFIX, Outcome
+from raxx.console.audit.service import PROMPT_SUFFIX
 from raxx.console.auth import sso
 from raxx.console.auth.service import Login
 from raxx.console.confirmation import service as confirmations
@@ -33,7 +34,7 @@ from raxx.console.deps import require_capability
 from raxx.console.operations.service import confirmable
 from raxx.console.pages.forms import check_csrf, check_form_environment
 from raxx.console.pages.provider import provider_redirect, recent_auth_age
-from raxx.console.raptor.client import BackendMisconfigured, BackendNotConfigured, BackendUnavailable
+from raxx.console.raptor.errors import BackendMisconfigured, BackendNotConfigured, BackendUnavailable
 from raxx.console.raptor.refusals import RaptorRefusal
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render

@@ -15,7 +15,7 @@ from raxx.console.health_history import HEIGHT, WIDTH, read_history
 from raxx.console.operations import service as trading
 from raxx.console.overview import read_overview
 from raxx.console.pages.releases import duration, read_board
-from raxx.console.raptor.client import BackendUnavailable
+from raxx.console.raptor.errors import BackendUnavailable
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 

@@ -20,8 +20,8 @@ from raxx.common.asgi import request_id_of
 from raxx.common.clock import utcnow
 from raxx.common.errors import NotFound
 from raxx.common.logging import log_event
+from raxx.console.audit.events import AuditContext, Outcome
 from raxx.console.audit.routes import AuditedRoute
-from raxx.console.audit.service import AuditContext, Outcome
 from raxx.console.auth import repository, sso
 from raxx.console.auth.oidc import IdClaims, OidcRefused
 from raxx.console.deps import DbDep, LoginDep, StateDep, client_ip, is_secure, user_agent

@@ -18,8 +18,8 @@ from raxx.common.asgi import request_id_of
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest
 from raxx.console.actions import Action, ActionScope, perform
+from raxx.console.audit.events import Outcome
 from raxx.console.audit.routes import AuditedRoute, audited
-from raxx.console.audit.service import Outcome
 from raxx.console.auth.service import Login
 from raxx.console.deps import EnvReaderDep, StateDep, web_actor
 from raxx.console.pages.guard import guard_mutation, read_form

@@ -26,7 +26,8 @@ from raxx.common.contracts.trading import (
     PositionList,
     TradingStateRead,
 )
-from raxx.console.raptor.client import BackendUnavailable, CallContext, RaptorClient, RaptorResponse
+from raxx.console.raptor.client import CallContext, RaptorClient, RaptorResponse
+from raxx.console.raptor.errors import BackendUnavailable
 from raxx.console.raptor.refusals import refusal_from
 
 M = TypeVar("M", bound=BaseModel)
