@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 import uuid
 from collections.abc import Iterator
@@ -233,23 +234,24 @@ async def test_the_overview_states_the_age_of_identity_and_asks_again_when_it_is
     with serve(backend) as server:
         registry = write_registry(tmp_path / "envs.toml", {"staging": server.url, "prod": raptors["prod"].url})
         await add_user(console_db, "alice", PASSWORD, {"staging": "admin", "prod": "admin"})
-        app = console_app(console_db, registry, {"staging": "s", "prod": "p"}, identity_recheck_s=2.0)
+        app = console_app(console_db, registry, {"staging": "s", "prod": "p"}, identity_recheck_s=3.0)
         async with asgi_client(app) as client:
             await login(client, "alice", PASSWORD)
             first = await client.get("/staging/")
             claims["environment"] = "prod"  # the same server, the same connection, another story
             cached = await client.get("/staging/")
-            await asyncio.sleep(2.2)
+            await asyncio.sleep(3.2)
             later = await client.get("/staging/")
             api_token = await new_token(console_db, "alice")
             api = (await client.get("/api/staging/identity", headers={"Authorization": f"Bearer {api_token}"})).json()
     assert 'data-field="identity-state">OK' in first.text
-    assert "<dd data-identity-age>checked just now</dd>" in first.text
-    # younger than 2 s (wide enough for a loaded machine's page render): still the last answer
+    # "just now" is under a second; a loaded machine's page render may take a second or two
+    assert re.search(r"<dd data-identity-age>checked (just now|[12] s ago)</dd>", first.text)
+    # younger than 3 s (wide enough for a loaded machine's page render): still the last answer
     assert 'data-field="identity-state">OK' in cached.text
     assert 'data-field="identity-state">MISCONFIGURED' in later.text
     assert 'data-identity="misconfigured"' in later.text
-    assert "<span data-identity-age>checked just now</span>" in later.text  # the banner says how old, too
+    assert re.search(r"<span data-identity-age>checked (just now|[12] s ago)</span>", later.text)  # the banner too
     assert api["state"] == "misconfigured"
     assert api["age_s"] is not None
-    assert api["age_s"] < 2.0
+    assert api["age_s"] < 3.0
