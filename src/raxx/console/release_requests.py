@@ -1,8 +1,9 @@
 """Release actions from the console: written to the gate's ledger, carried out by the gate.
 
 The console may not import the gate (separate deployables, import-linter) and holds no
-platform credential. It writes what a release owner asked for into ``release_request``
-(the ledger table the gate's request runner, ``raxx.gate.requests``, claims) and waits a
+platform credential. It writes what a release owner asked for into the ledger's view
+``release_request_v1`` (``raxx.common.contracts.release_requests.RELEASE_REQUEST_VIEW``; the
+gate's request runner, ``raxx.gate.requests``, claims the rows behind it) and waits a
 bounded time for the gate's outcome: done, or refused with the gate's own code and words
 (the same functions as ``raxx gate approve|promote|rollback`` decided it).
 """
@@ -17,6 +18,7 @@ from typing import Any, Literal
 
 from sqlalchemy import text
 
+from raxx.common.contracts.release_requests import RELEASE_REQUEST_VIEW as VIEW
 from raxx.common.errors import Unavailable
 from raxx.console.ledger import ledger_engine
 from raxx.console.state import ConsoleState
@@ -26,15 +28,16 @@ ReleaseAction = Literal["approve", "promote", "rollback"]
 WAIT_S = 20.0
 POLL_S = 0.25
 
+# The view's name is a constant (raxx.common.contracts), never input: hence the noqa.
 _INSERT = text(
-    "INSERT INTO release_request (id, action, app, environment, release_id, actor, note, via, via_request_id,"
+    f"INSERT INTO {VIEW.name} (id, action, app, environment, release_id, actor, note, via, via_request_id,"  # noqa: S608
     " requested_at, status) VALUES (:id, :action, :app, :environment, :release_id, :actor, :note, 'console',"
     " :via_request_id, now(), 'pending')"
 )
-_ONE = text("SELECT status, code, detail, exit_code FROM release_request WHERE id = :id")
+_ONE = text(f"SELECT status, code, detail, exit_code FROM {VIEW.name} WHERE id = :id")  # noqa: S608
 _RECENT = text(
-    "SELECT id, action, app, environment, release_id, actor, requested_at, status, code, detail"
-    " FROM release_request ORDER BY requested_at DESC LIMIT :limit"
+    "SELECT id, action, app, environment, release_id, actor, requested_at, status, code, detail"  # noqa: S608
+    f" FROM {VIEW.name} ORDER BY requested_at DESC LIMIT :limit"
 )
 
 

@@ -1,4 +1,8 @@
-"""Evidence from the console's audit trail, read-only, for the retirement checklist."""
+"""Evidence from the console's audit trail, read-only, for the retirement checklist.
+
+Read through the console database's view ``audit_evidence_v1`` only (one row per finished
+action; ``raxx.common.contracts.audit.AUDIT_EVIDENCE_VIEW``), never ``audit_event`` itself.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from typing import Protocol
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from raxx.common.contracts.audit import AUDIT_EVIDENCE_VIEW
 
 
 @dataclass(frozen=True)
@@ -26,7 +32,7 @@ class AuditEvidence(Protocol):
 
 
 class SqlAuditEvidence:
-    """``audit_event`` outcomes with ``action = 'env.switch'``, in a read-only transaction."""
+    """Finished actions (outcomes) with ``action = 'env.switch'``, in a read-only transaction."""
 
     SWITCH_ACTION = "env.switch"
 
@@ -37,8 +43,7 @@ class SqlAuditEvidence:
         params = {"action": self.SWITCH_ACTION, "start": start, "end": end}
         # One outcome per switch (an attempt has its outcome, or the reconciler's "unknown").
         where = (
-            "FROM audit_event WHERE action = :action AND phase = 'outcome'"
-            " AND occurred_at >= :start AND occurred_at < :end"
+            f"FROM {AUDIT_EVIDENCE_VIEW.name} WHERE action = :action AND occurred_at >= :start AND occurred_at < :end"
         )
         async with self.engine.connect() as conn:
             await conn.execute(text("SET TRANSACTION READ ONLY"))

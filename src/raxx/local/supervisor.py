@@ -1,7 +1,8 @@
 """Child processes of ``raxx up``: start, stream logs, wait ready, restart, deploy, stop.
 
 The supervisor is also the far side of the gate's *local platform*: a deploy request
-is a file ``run/desired/<service>.json``; the supervisor migrates that service's
+is a file ``run/desired/<service>.json`` (``raxx.common.contracts.desired.DesiredRelease``,
+the one shape both sides read and write); the supervisor migrates that service's
 database, restarts it with the new release id and answers in ``run/applied/``.
 Files (not sockets) so that a gate process, a test or a person can drive it, and
 what happened stays on disk.
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from raxx.common.contracts.desired import DesiredRelease, UnknownDesiredVersion
 from raxx.common.errors import Unavailable
 
 PR_SET_PDEATHSIG = 1
@@ -297,7 +299,14 @@ class Supervisor:
             if not request_id or self._seen_requests.get(name) == request_id:
                 continue
             self._seen_requests[name] = request_id
-            self.deploy(name, str(request.get("release", "")), request_id)
+            try:
+                desired = DesiredRelease.read(request)
+            except UnknownDesiredVersion as exc:
+                self.say(f"{name:>15} | deploy request {request_id} refused: {exc}")
+                refused = {"release": request.get("release"), "request_id": request_id, "ok": False, "error": str(exc)}
+                self._answer(name, {**refused, "migrations_ran": False})
+                continue
+            self.deploy(name, desired.release, request_id)
 
     def deploy(self, name: str, release: str, request_id: str) -> dict[str, Any]:
         """Migrate, then restart ``name`` with ``release``; record the answer in ``applied/``."""
@@ -336,10 +345,14 @@ class Supervisor:
         except Unavailable as exc:
             result["error"] = str(exc.detail)
             self.say(f"{name:>15} | deploy of {release} failed: {exc.detail}")
+        self._answer(name, result)
+        return result
+
+    def _answer(self, name: str, result: dict[str, Any]) -> None:
+        """The answer to a deploy request, in ``applied/`` (the gate's local platform waits for it)."""
         result["applied_at"] = now_iso()
         write_json_atomic(self.run_dir / "applied" / f"{name}.json", result)
         self.write_topology()
-        return result
 
     def run_forever(self, interval: float = 0.5) -> None:
         while not self.stopping:

@@ -6,6 +6,17 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from raxx.common.contracts.views import View
+
+#: The board as the console reads it from the ledger: the gate's one-row snapshot (``body``
+#: is a :class:`ReleaseBoard` as JSON).
+RELEASE_BOARD_VIEW = View(
+    "release_board_v1",
+    owner="ledger",
+    reader="console",
+    columns=(("generated_at", "timestamp with time zone"), ("body", "jsonb")),
+)
+
 
 class BoardRelease(BaseModel):
     """One deploy of a release as the ledger recorded it."""
@@ -84,7 +95,7 @@ class BoardDeployment(BaseModel):
 
 
 class ReleaseBoard(BaseModel):
-    """The releases page: every deployment, read-only, from the ledger (table ``release_board``)."""
+    """The releases page: every deployment, read-only, from the ledger (view ``release_board_v1``)."""
 
     generated_at: datetime
     deployments: list[BoardDeployment]

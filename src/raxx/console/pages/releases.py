@@ -1,9 +1,9 @@
 """``/releases``: what runs where, the soak toward prod and what blocks it, read-only.
 
-The release gate writes its board into its ledger (``release_board``, one row, shape
-``raxx.common.contracts.board.ReleaseBoard``); the console only reads it, with its own
-read-only connection (``CONSOLE_LEDGER_DATABASE_URL``). Like ``/compare`` this page is
-about every environment at once, so its banner names all of them.
+The release gate writes its board into its ledger; the console only reads it, through the
+ledger's view ``release_board_v1`` (``raxx.common.contracts.board.RELEASE_BOARD_VIEW``, a
+``ReleaseBoard`` as JSON), with its own read-only connection (``CONSOLE_LEDGER_DATABASE_URL``).
+Like ``/compare`` this page is about every environment at once, so its banner names all of them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from sqlalchemy import text
 
-from raxx.common.contracts.board import BoardHealthPoint, ReleaseBoard
+from raxx.common.contracts.board import RELEASE_BOARD_VIEW, BoardHealthPoint, ReleaseBoard
 from raxx.common.logging import log_event
 from raxx.console import release_requests
 from raxx.console.auth.roles import can
@@ -31,6 +31,7 @@ from raxx.console.templating import render
 router = APIRouter(tags=["releases"])
 log = logging.getLogger("raxx.console.releases")
 LEDGER_TIMEOUT_S = 3.0
+BOARD_QUERY = text(RELEASE_BOARD_VIEW.select())
 
 
 async def read_board(state: ConsoleState) -> tuple[ReleaseBoard | None, str | None]:
@@ -41,14 +42,14 @@ async def read_board(state: ConsoleState) -> tuple[ReleaseBoard | None, str | No
     try:
         async with asyncio.timeout(LEDGER_TIMEOUT_S), engine.connect() as conn:
             await conn.execute(text("SET TRANSACTION READ ONLY"))
-            row = (await conn.execute(text("SELECT body FROM release_board WHERE id = 1"))).first()
+            row = (await conn.execute(BOARD_QUERY)).first()
     except Exception as exc:  # any failure to read the ledger is shown, never a 500
         log_event(log, "console.releases.read.failed", level=logging.WARNING, error=type(exc).__name__)
         return None, f"The release ledger could not be read ({type(exc).__name__}); nothing else is affected."
     if row is None:
         return None, "The gate has not written a release board yet (the monitor writes it every round)."
     try:
-        return ReleaseBoard.model_validate(row[0]), None
+        return ReleaseBoard.model_validate(row.body), None
     except ValidationError:
         return None, "The release board in the ledger has an unexpected shape; is the gate newer than this console?"
 

@@ -1,9 +1,10 @@
 """The local platform: drives the processes that ``raxx up`` supervises.
 
 Protocol with ``raxx.local.supervisor``: we write ``<data_dir>/run/desired/S.json``
-(atomically: temp file, then rename); the supervisor runs the service's migrations,
-restarts it with the new release and writes ``<data_dir>/run/applied/S.json`` with our
-request id. We wait for that file, then for the service's identity to say the release.
+(``raxx.common.contracts.desired.DesiredRelease``, version 1; atomically: temp file, then
+rename); the supervisor runs the service's migrations, restarts it with the new release and
+writes ``<data_dir>/run/applied/S.json`` with our request id. We wait for that file, then
+for the service's identity to say the release.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 
 from raxx.common.clock import Clock, SystemClock
+from raxx.common.contracts.desired import DesiredRelease
 from raxx.gate.platform.base import DeployOutcome, PlatformError
 from raxx.gate.policy import Policy
 from raxx.gate.topology import Topology
@@ -64,8 +66,10 @@ class LocalPlatform:
         if service not in topology.services:
             raise PlatformError(f"{service} is not in the topology {self.topology_file}")
         request_id = uuid.uuid4().hex
-        desired = {"release": release, "request_id": request_id, "requested_at": self.clock.now().isoformat()}
-        write_json_atomically(topology.data_dir / "run" / "desired" / f"{service}.json", desired)
+        desired = DesiredRelease(release=release, request_id=request_id, requested_at=self.clock.now())
+        write_json_atomically(
+            topology.data_dir / "run" / "desired" / f"{service}.json", desired.model_dump(mode="json")
+        )
         deadline = time.monotonic() + self.timeout
         applied = await self._wait_applied(
             topology.data_dir / "run" / "applied" / f"{service}.json", request_id, deadline

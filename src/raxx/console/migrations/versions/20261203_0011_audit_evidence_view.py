@@ -1,0 +1,45 @@
+"""The audit trail's contract with the release gate: ``audit_evidence_v1``, read-only.
+
+The gate's retirement checklist counts finished actions (``env.switch``) from the
+console's audit trail. It reads them through this view only, never ``audit_event``
+(``raxx.common.contracts.audit.AUDIT_EVIDENCE_VIEW``): one row per outcome, with the
+action, environment, outcome and time, nothing of the hash chain, actors or parameters.
+A change the gate would notice is a new view (``_v2``) beside this one.
+
+Revision ID: c20261203_0011_audit_evidence
+Revises: c20261203_0010_oidc
+Create Date: 2026-12-03
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+from raxx.common.alembic_env import runtime_role
+
+revision: str = "c20261203_0011_audit_evidence"
+down_revision: str | Sequence[str] | None = "c20261203_0010_oidc"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+COMMENT = (
+    "Contract v1, owned by the console (its audit trail), read by the release gate (its retirement"
+    " checklist): one row per finished action."
+)
+
+
+def upgrade() -> None:
+    op.execute(
+        "CREATE VIEW audit_evidence_v1 AS"
+        " SELECT action, environment, outcome, occurred_at FROM audit_event WHERE phase = 'outcome'"
+    )
+    op.execute(f"COMMENT ON VIEW audit_evidence_v1 IS '{COMMENT}'")
+    role = runtime_role()
+    if role:
+        # The owner's default privileges gave the runtime role everything; the contract is read-only.
+        op.execute(f'REVOKE ALL ON audit_evidence_v1 FROM "{role}"')
+        op.execute(f'GRANT SELECT ON audit_evidence_v1 TO "{role}"')
+
+
+def downgrade() -> None:
+    op.execute("DROP VIEW IF EXISTS audit_evidence_v1")

@@ -1,0 +1,59 @@
+"""The ledger's contracts with the console, as named, versioned views.
+
+The console reads the release board and writes release requests through these views
+only, never the tables: the gate may reshape its tables as long as the views stay
+(``raxx.common.contracts.board.RELEASE_BOARD_VIEW``,
+``raxx.common.contracts.release_requests.RELEASE_REQUEST_VIEW``). A change the console
+would notice is a new view (``_v2``) beside these, never an edit of them.
+
+Revision ID: l20261203_0006_contract_views
+Revises: l20261203_0005
+Create Date: 2026-12-03
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+from raxx.common.alembic_env import runtime_role
+
+revision: str = "l20261203_0006_contract_views"
+down_revision: str | Sequence[str] | None = "l20261203_0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+#: (view, its query, what the console may do with it, the comment naming its reader)
+VIEWS = (
+    (
+        "release_board_v1",
+        "SELECT generated_at, body FROM release_board WHERE id = 1",
+        "SELECT",
+        "Contract v1, owned by the release gate (ledger tree), read by the console (its /releases page):"
+        " the release board of the gate (raxx.common.contracts.board.ReleaseBoard as JSON).",
+    ),
+    (
+        "release_request_v1",
+        "SELECT id, action, app, environment, release_id, actor, note, via, via_request_id, requested_at,"
+        " status, code, detail, exit_code FROM release_request",
+        "SELECT, INSERT",
+        "Contract v1, owned by the release gate (ledger tree), used by the console: it inserts release"
+        " requests (approve, promote, rollback) and reads their outcome; the request runner of the gate"
+        " carries them out.",
+    ),
+)
+
+
+def upgrade() -> None:
+    role = runtime_role()
+    for name, query, privileges, comment in VIEWS:
+        op.execute(f"CREATE VIEW {name} AS {query}")
+        op.execute(f"COMMENT ON VIEW {name} IS '{comment}'")
+        if role:
+            # The owner's default privileges gave the runtime role everything; the contract is narrower.
+            op.execute(f'REVOKE ALL ON {name} FROM "{role}"')
+            op.execute(f'GRANT {privileges} ON {name} TO "{role}"')
+
+
+def downgrade() -> None:
+    for name, *_ in reversed(VIEWS):
+        op.execute(f"DROP VIEW IF EXISTS {name}")
