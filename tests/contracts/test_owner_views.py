@@ -14,6 +14,7 @@ from psycopg import errors, sql
 
 from raxx.common.contracts.audit import AUDIT_EVIDENCE_VIEW
 from raxx.common.contracts.board import RELEASE_BOARD_VIEW
+from raxx.common.contracts.health import DEPLOY_HISTORY_VIEW, DEPLOYMENT_HEALTH_VIEW, INCIDENT_HISTORY_VIEW
 from raxx.common.contracts.release_requests import RELEASE_REQUEST_VIEW
 from raxx.common.contracts.views import View
 from tests.contracts.helpers import view_only_role
@@ -23,6 +24,9 @@ from tests.fixtures.database import DatabaseFactory
 VIEWS = {
     RELEASE_BOARD_VIEW: "release_board",
     RELEASE_REQUEST_VIEW: "release_request",
+    DEPLOYMENT_HEALTH_VIEW: "health_sample",
+    DEPLOY_HISTORY_VIEW: "release",
+    INCIDENT_HISTORY_VIEW: "incident",
     AUDIT_EVIDENCE_VIEW: "audit_event",
 }
 READER_WORDS = {"console": "the console", "gate": "the release gate"}

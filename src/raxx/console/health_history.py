@@ -2,7 +2,8 @@
 
 Success ratio and latency (p50, p95) per time bucket over a window, deploys and incidents
 as markers. A bucket without samples is a gap, never a success; samples taken while the
-deployment was starting count neither way (as in the gate's soak).
+deployment was starting count neither way (as in the gate's soak). Read through the
+ledger's views only (``raxx.common.contracts.health``), never its tables.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from typing import Any
 
 from sqlalchemy import text
 
+from raxx.common.contracts.health import DEPLOY_HISTORY_VIEW, DEPLOYMENT_HEALTH_VIEW, INCIDENT_HISTORY_VIEW
 from raxx.console.ledger import ledger_engine
 from raxx.console.state import ConsoleState
 
 WIDTH, HEIGHT = 480, 48
 
 # Every bucket of the window, with or without samples (a LEFT JOIN, so a gap stays a gap).
+# The view names are constants (raxx.common.contracts), never input: hence the noqa.
 _BUCKETS = text(
-    """
+    f"""
     WITH b AS (
         SELECT generate_series(0, :n - 1) AS i
     ), s AS (
@@ -30,19 +33,21 @@ _BUCKETS = text(
                count(*) FILTER (WHERE ok) AS ok,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE ok) AS p50,
                percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE ok) AS p95
-        FROM health_sample WHERE deployment = :service AND observed_at >= :start AND observed_at < :end
+        FROM {DEPLOYMENT_HEALTH_VIEW.name}
+        WHERE deployment = :service AND observed_at >= :start AND observed_at < :end
         GROUP BY 1
     )
     SELECT b.i, COALESCE(s.samples, 0) AS samples, COALESCE(s.ok, 0) AS ok, s.p50, s.p95
     FROM b LEFT JOIN s USING (i) ORDER BY b.i
-    """
+    """  # noqa: S608
 )
 _DEPLOYS = text(
-    "SELECT deployed_at AS at, release_id AS label, status FROM release"
+    f"SELECT deployed_at AS at, release_id AS label, status FROM {DEPLOY_HISTORY_VIEW.name}"  # noqa: S608
     " WHERE app = :app AND environment = :env AND deployed_at >= :start AND deployed_at < :end ORDER BY deployed_at"
 )
 _INCIDENTS = text(
-    "SELECT opened_at AS at, severity || ': ' || title AS label, severity AS status FROM incident"
+    "SELECT opened_at AS at, severity || ': ' || title AS label, severity AS status"  # noqa: S608
+    f" FROM {INCIDENT_HISTORY_VIEW.name}"
     " WHERE app = :app AND opened_at >= :start AND opened_at < :end ORDER BY opened_at"
 )
 

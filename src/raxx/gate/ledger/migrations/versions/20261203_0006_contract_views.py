@@ -1,9 +1,8 @@
 """The ledger's contracts with the console, as named, versioned views.
 
-The console reads the release board and writes release requests through these views
-only, never the tables: the gate may reshape its tables as long as the views stay
-(``raxx.common.contracts.board.RELEASE_BOARD_VIEW``,
-``raxx.common.contracts.release_requests.RELEASE_REQUEST_VIEW``). A change the console
+The console reads the release board and a deployment's health history, and writes release
+requests, through these views only, never the tables: the gate may reshape its tables as
+long as the views stay (``raxx.common.contracts.board``, ``.release_requests``, ``.health``). A change the console
 would notice is a new view (``_v2``) beside these, never an edit of them.
 
 Revision ID: l20261203_0006_contract_views
@@ -39,6 +38,27 @@ VIEWS = (
         "Contract v1, owned by the release gate (ledger tree), used by the console: it inserts release"
         " requests (approve, promote, rollback) and reads their outcome; the request runner of the gate"
         " carries them out.",
+    ),
+    (
+        "deployment_health_v1",
+        "SELECT deployment, observed_at, ok, starting, latency_ms FROM health_sample",
+        "SELECT",
+        "Contract v1, owned by the release gate (ledger tree), read by the console (health history):"
+        " the probes of the monitor.",
+    ),
+    (
+        "deploy_history_v1",
+        "SELECT app, environment, release_id, deployed_at, status FROM release",
+        "SELECT",
+        "Contract v1, owned by the release gate (ledger tree), read by the console (health history):"
+        " every deploy recorded.",
+    ),
+    (
+        "incident_history_v1",
+        "SELECT app, opened_at, severity, title FROM incident",
+        "SELECT",
+        "Contract v1, owned by the release gate (ledger tree), read by the console (health history):"
+        " every incident opened.",
     ),
 )
 
