@@ -8,12 +8,6 @@ from raxx.common.contracts.views import View
 #: what the gate counts; the hash chain, actors and parameters stay with the console.
 AUDIT_EVIDENCE_VIEW = View(
     "audit_evidence_v1",
-    owner="console",
-    reader="gate",
-    columns=(
-        ("action", "text"),
-        ("environment", "text"),
-        ("outcome", "text"),
-        ("occurred_at", "timestamp with time zone"),
-    ),
+    "console -> gate",
+    "action text, environment text, outcome text, occurred_at timestamp with time zone",
 )

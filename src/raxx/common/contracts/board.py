@@ -10,12 +10,7 @@ from raxx.common.contracts.views import View
 
 #: The board as the console reads it from the ledger: the gate's one-row snapshot (``body``
 #: is a :class:`ReleaseBoard` as JSON).
-RELEASE_BOARD_VIEW = View(
-    "release_board_v1",
-    owner="ledger",
-    reader="console",
-    columns=(("generated_at", "timestamp with time zone"), ("body", "jsonb")),
-)
+RELEASE_BOARD_VIEW = View("release_board_v1", "ledger -> console", "generated_at timestamp with time zone, body jsonb")
 
 
 class BoardRelease(BaseModel):

@@ -15,13 +15,16 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from raxx.common.alembic_env import runtime_role
+from raxx.common.alembic_env import create_contract_view
 
 revision: str = "c20261203_0011_audit_evidence"
 down_revision: str | Sequence[str] | None = "c20261203_0010_oidc"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+
+#: One row per finished action; the comment names the reader.
+QUERY = "SELECT action, environment, outcome, occurred_at FROM audit_event WHERE phase = 'outcome'"
 COMMENT = (
     "Contract v1, owned by the console (its audit trail), read by the release gate (its retirement"
     " checklist): one row per finished action."
@@ -29,16 +32,7 @@ COMMENT = (
 
 
 def upgrade() -> None:
-    op.execute(
-        "CREATE VIEW audit_evidence_v1 AS"
-        " SELECT action, environment, outcome, occurred_at FROM audit_event WHERE phase = 'outcome'"
-    )
-    op.execute(f"COMMENT ON VIEW audit_evidence_v1 IS '{COMMENT}'")
-    role = runtime_role()
-    if role:
-        # The owner's default privileges gave the runtime role everything; the contract is read-only.
-        op.execute(f'REVOKE ALL ON audit_evidence_v1 FROM "{role}"')
-        op.execute(f'GRANT SELECT ON audit_evidence_v1 TO "{role}"')
+    create_contract_view("audit_evidence_v1", QUERY, comment=COMMENT)
 
 
 def downgrade() -> None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from raxx.common.alembic_env import runtime_role
+from raxx.common.alembic_env import create_contract_view
 
 revision: str = "l20261203_0006_contract_views"
 down_revision: str | Sequence[str] | None = "l20261203_0005"
@@ -64,14 +64,8 @@ VIEWS = (
 
 
 def upgrade() -> None:
-    role = runtime_role()
     for name, query, privileges, comment in VIEWS:
-        op.execute(f"CREATE VIEW {name} AS {query}")
-        op.execute(f"COMMENT ON VIEW {name} IS '{comment}'")
-        if role:
-            # The owner's default privileges gave the runtime role everything; the contract is narrower.
-            op.execute(f'REVOKE ALL ON {name} FROM "{role}"')
-            op.execute(f'GRANT {privileges} ON {name} TO "{role}"')
+        create_contract_view(name, query, comment=comment, grant=privileges)
 
 
 def downgrade() -> None:
