@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from raxx.common.contracts.desired import DesiredRelease, UnknownDesiredVersion
+from raxx.common.contracts.desired import AppliedRelease, DesiredRelease, UnreadableDeployFile
 from raxx.common.errors import Unavailable
 
 PR_SET_PDEATHSIG = 1
@@ -301,7 +301,7 @@ class Supervisor:
             self._seen_requests[name] = request_id
             try:
                 desired = DesiredRelease.read(request)
-            except UnknownDesiredVersion as exc:
+            except UnreadableDeployFile as exc:
                 self.say(f"{name:>15} | deploy request {request_id} refused: {exc}")
                 refused = {"release": request.get("release"), "request_id": request_id, "ok": False, "error": str(exc)}
                 self._answer(name, {**refused, "migrations_ran": False})
@@ -351,7 +351,8 @@ class Supervisor:
     def _answer(self, name: str, result: dict[str, Any]) -> None:
         """The answer to a deploy request, in ``applied/`` (the gate's local platform waits for it)."""
         result["applied_at"] = now_iso()
-        write_json_atomic(self.run_dir / "applied" / f"{name}.json", result)
+        answer = AppliedRelease.model_validate(result)
+        write_json_atomic(self.run_dir / "applied" / f"{name}.json", answer.model_dump(mode="json"))
         self.write_topology()
 
     def run_forever(self, interval: float = 0.5) -> None:

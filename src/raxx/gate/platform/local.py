@@ -15,14 +15,13 @@ import os
 import tempfile
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from raxx.common.clock import Clock, SystemClock
-from raxx.common.contracts.desired import DesiredRelease
+from raxx.common.contracts.desired import AppliedRelease, DesiredRelease, UnreadableDeployFile
 from raxx.gate.platform.base import DeployOutcome, PlatformError
 from raxx.gate.policy import Policy
 from raxx.gate.topology import Topology
@@ -74,24 +73,25 @@ class LocalPlatform:
         applied = await self._wait_applied(
             topology.data_dir / "run" / "applied" / f"{service}.json", request_id, deadline
         )
-        if not applied.get("ok"):
-            raise PlatformError(
-                f"{service}: the supervisor could not apply {release}: {applied.get('error') or 'no reason'}"
-            )
+        if not applied.ok:
+            raise PlatformError(f"{service}: the supervisor could not apply {release}: {applied.error or 'no reason'}")
         await self._wait_identity(service, release, deadline)
         return DeployOutcome(
             service=service,
             release=release,
-            migrations_ran=bool(applied.get("migrations_ran")),
-            applied_at=_parse_time(applied.get("applied_at")) or self.clock.now(),
+            migrations_ran=applied.migrations_ran,
+            applied_at=applied.applied_at or self.clock.now(),
             request_id=request_id,
         )
 
-    async def _wait_applied(self, path: Path, request_id: str, deadline: float) -> dict[str, Any]:
+    async def _wait_applied(self, path: Path, request_id: str, deadline: float) -> AppliedRelease:
         while time.monotonic() < deadline:
             applied = _read_json(path)
             if applied and applied.get("request_id") == request_id:
-                return applied
+                try:
+                    return AppliedRelease.read(applied)
+                except UnreadableDeployFile as exc:
+                    raise PlatformError(f"{path.stem}: {exc}") from None
             await asyncio.sleep(POLL_SECONDS)
         raise PlatformError(
             f"no answer from the supervisor in {self.timeout:g} s ({path} never carried request {request_id}); "
@@ -147,10 +147,3 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
