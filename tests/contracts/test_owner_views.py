@@ -8,10 +8,14 @@ view can use it while the table behind it stays closed to that role.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import psycopg
 import pytest
 from psycopg import errors, sql
 
+from raxx.common import contracts
 from raxx.common.contracts.audit import AUDIT_EVIDENCE_VIEW
 from raxx.common.contracts.board import RELEASE_BOARD_VIEW
 from raxx.common.contracts.health import DEPLOY_HISTORY_VIEW, DEPLOYMENT_HEALTH_VIEW, INCIDENT_HISTORY_VIEW
@@ -30,6 +34,16 @@ VIEWS = {
     AUDIT_EVIDENCE_VIEW: "audit_event",
 }
 READER_WORDS = {"console": "the console", "gate": "the release gate"}
+
+
+def test_every_view_declared_in_the_contracts_is_checked_here() -> None:
+    declared = {
+        value
+        for module in pkgutil.iter_modules(contracts.__path__)
+        for value in vars(importlib.import_module(f"{contracts.__name__}.{module.name}")).values()
+        if isinstance(value, View)
+    }
+    assert declared == set(VIEWS)
 
 
 @pytest.mark.parametrize("view", list(VIEWS), ids=lambda v: v.name)
