@@ -1,7 +1,8 @@
 """The console's connection to the release gate's ledger (``CONSOLE_LEDGER_DATABASE_URL``).
 
-The console reads the gate's board from it and writes only release requests into it
-(``raxx.console.release_requests``); the gate carries them out.
+The console reads the gate's board and health history from it and writes only release
+requests into it (``raxx.console.release_requests``; the gate carries them out), always
+through the ledger's contract views (``raxx.common.contracts``), never its tables.
 """
 
 from __future__ import annotations
