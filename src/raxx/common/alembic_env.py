@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import zlib
 
-from alembic import context, op
+from alembic import context
 from sqlalchemy import MetaData, pool, text
 from sqlalchemy import create_engine as create_sync_engine
 
@@ -37,17 +37,3 @@ def runtime_role() -> str | None:
     """The runtime role to grant privileges to, from inside a migration (None: same as owner)."""
     value = context.get_context().opts.get("runtime_role")
     return str(value) if value else None
-
-
-def create_contract_view(name: str, query: str, *, comment: str, grant: str = "SELECT") -> None:
-    """A view another deployable reads (``raxx.common.contracts``), from inside a migration.
-
-    Created with a comment naming its reader (no apostrophes: it is quoted as is); the
-    runtime role gets exactly ``grant`` on it, not what the owner's default privileges gave.
-    """
-    op.execute(f"CREATE VIEW {name} AS {query}")
-    op.execute(f"COMMENT ON VIEW {name} IS '{comment}'")
-    role = runtime_role()
-    if role:
-        op.execute(f'REVOKE ALL ON {name} FROM "{role}"')
-        op.execute(f'GRANT {grant} ON {name} TO "{role}"')

@@ -24,3 +24,14 @@ def for_runtime_role(*statements: str) -> None:
     if role:
         for statement in statements:
             op.execute(statement.replace("{role}", f'"{role}"'))
+
+
+def create_contract_view(name: str, query: str, *, comment: str, grant: str = "SELECT") -> None:
+    """A view another deployable reads (``raxx.common.contracts``), with a comment naming its reader.
+
+    The comment is quoted as is (no apostrophes). The runtime role gets exactly ``grant`` on
+    the view, not what the owner's default privileges gave it.
+    """
+    op.execute(f"CREATE VIEW {name} AS {query}")
+    op.execute(f"COMMENT ON VIEW {name} IS '{comment}'")
+    for_runtime_role(f"REVOKE ALL ON {name} FROM {{role}}", f"GRANT {grant} ON {name} TO {{role}}")

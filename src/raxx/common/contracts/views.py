@@ -1,7 +1,7 @@
 """Named, versioned read-only views: how one deployable reads a table another one writes.
 
 The side that writes a table owns the view over it (its migration creates it and grants
-it, ``raxx.common.alembic_env.create_contract_view``); the reader selects from the view
+it, ``raxx.common.migration_ops.create_contract_view``); the reader selects from the view
 only, never from the table. A view's name carries its version: a change the reader would
 notice is a new view (``_v2``) beside the old one, so the two deployables can be released in
 either order. The columns are declared here once; ``tests/contracts`` checks them on both

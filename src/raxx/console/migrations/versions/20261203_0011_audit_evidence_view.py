@@ -5,22 +5,14 @@ console's audit trail. It reads them through this view only, never ``audit_event
 (``raxx.common.contracts.audit.AUDIT_EVIDENCE_VIEW``): one row per outcome, with the
 action, environment, outcome and time, nothing of the hash chain, actors or parameters.
 A change the gate would notice is a new view (``_v2``) beside this one.
-
-Revision ID: c20261203_0011_audit_evidence
-Revises: c20261203_0010_oidc
-Create Date: 2026-12-03
 """
-
-from collections.abc import Sequence
 
 from alembic import op
 
-from raxx.common.alembic_env import create_contract_view
+from raxx.common.migration_ops import create_contract_view
 
-revision: str = "c20261203_0011_audit_evidence"
-down_revision: str | Sequence[str] | None = "c20261203_0010_oidc"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "c20261203_0011_audit_evidence"
+down_revision = "c20261203_0010_oidc"
 
 
 #: One row per finished action; the comment names the reader.

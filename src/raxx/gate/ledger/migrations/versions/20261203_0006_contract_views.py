@@ -2,24 +2,16 @@
 
 The console reads the release board and a deployment's health history, and writes release
 requests, through these views only, never the tables: the gate may reshape its tables as
-long as the views stay (``raxx.common.contracts.board``, ``.release_requests``, ``.health``). A change the console
-would notice is a new view (``_v2``) beside these, never an edit of them.
-
-Revision ID: l20261203_0006_contract_views
-Revises: l20261203_0005
-Create Date: 2026-12-03
+long as the views stay (``raxx.common.contracts.board``, ``.release_requests``, ``.health``).
+A change the console would notice is a new view (``_v2``) beside these, never an edit of them.
 """
-
-from collections.abc import Sequence
 
 from alembic import op
 
-from raxx.common.alembic_env import create_contract_view
+from raxx.common.migration_ops import create_contract_view
 
-revision: str = "l20261203_0006_contract_views"
-down_revision: str | Sequence[str] | None = "l20261203_0005"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "l20261203_0006_contract_views"
+down_revision = "l20261203_0005"
 
 #: (view, its query, what the console may do with it, the comment naming its reader)
 VIEWS = (
