@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from raxx.common.actions import DEFAULT_CONFIRM_ACTIONS, Action, confirmable_names
 from raxx.common.errors import ConfigError, UnknownEnvironment
 
 ENV_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
@@ -22,14 +23,6 @@ COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 #: The packaged registry (staging and prod), used when ``CONSOLE_ENVIRONMENTS_FILE`` is not set.
 DEFAULT_REGISTRY_FILE = Path(__file__).parent / "environments.toml"
 REGISTRY_FILE_VAR = "CONSOLE_ENVIRONMENTS_FILE"
-
-#: Actions that a protected environment asks a typed confirmation for, by default.
-DEFAULT_CONFIRM_ACTIONS: tuple[str, ...] = (
-    "order.place",
-    "order.cancel_all",
-    "trading.halt",
-    "trading.resume",
-)
 
 
 def validate_env_name(name: str) -> str:
@@ -67,8 +60,11 @@ class EnvironmentSpec:
         luminance = 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
         return "#000000" if luminance > 0.179 else "#ffffff"
 
-    def needs_confirmation(self, action: str) -> bool:
-        return self.protected and action in self.confirm_actions
+    def needs_confirmation(self, action: Action | str) -> bool:
+        """Whether this environment asks a typed confirmation before ``action`` (an action of
+        :mod:`raxx.common.actions`, or its name)."""
+        name = action if isinstance(action, str) else action.name
+        return self.protected and name in self.confirm_actions
 
 
 class EnvironmentRegistry(Mapping[str, EnvironmentSpec]):
@@ -145,6 +141,13 @@ def _spec_from_table(name: str, table: Any, source: str, url_override: str | Non
     confirm = table.get("confirm_actions", list(DEFAULT_CONFIRM_ACTIONS) if protected else [])
     if not isinstance(confirm, list) or not all(isinstance(a, str) for a in confirm):
         raise ConfigError(f"{where}: confirm_actions must be a list of action names")
+    unknown_actions = sorted(set(confirm) - confirmable_names())
+    if unknown_actions:
+        # A typo here would silently drop a confirmation in a protected environment: refuse it.
+        raise ConfigError(
+            f"{where}: confirm_actions names {unknown_actions}, which ask no confirmation;"
+            f" the actions that do: {sorted(confirmable_names())}"
+        )
     return EnvironmentSpec(
         name=name,
         label=str(table.get("label", name.upper())),

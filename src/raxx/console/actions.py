@@ -3,7 +3,7 @@
 Placing, canceling, cancel-all, halt, resume, role changes and personal-token changes,
 from the web pages and from the JSON API alike, call :func:`perform`. It
 
-1. checks the actor's capability in the action's environment (a refusal is a typed
+1. checks the actor's capability (the table's) in the action's environment (a refusal is a typed
    :class:`PermissionDenied`, 403);
 2. runs the work inside the action's audit record. From a route, that record is the
    route's: :class:`~raxx.console.audit.routes.AuditedRoute` commits the attempt before
@@ -13,6 +13,9 @@ from the web pages and from the JSON API alike, call :func:`perform`. It
 3. hands the work a :class:`CallContext` (this request's id and the operator) for Raptor;
 4. adds to the outcome what only the action knows: its canonical target and parameters,
    Raptor's status, the result (a new order id).
+
+What each action is (its audit name, capability, refusal words, confirmation phrase) is
+the table in :mod:`raxx.common.actions`; an :class:`ActionCall` is one use of it.
 
 Events that are not actions (sign-in, sign-out, switches) are audited by their routes;
 refusals (permission denials, identity mismatches) by the error handler.
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
+from raxx.common.actions import Action
 from raxx.common.errors import Forbidden
 from raxx.console.audit.events import ActionScope as AuditScope
 from raxx.console.audit.events import AuditContext, Outcome
@@ -36,35 +40,7 @@ from raxx.console.raptor.client import CallContext
 T = TypeVar("T")
 Channel = Literal["web", "api"]
 
-#: Every mutation the console can perform, and the capability it needs in its environment.
-#: ``self`` actions act on the actor's own account and need only a login.
-ACTIONS: dict[str, str] = {
-    "order.place": "trade",
-    "order.cancel": "trade",
-    "order.cancel_all": "trade",
-    "trading.halt": "admin",
-    "trading.resume": "admin",
-    "user.role.change": "admin",
-    "token.create": "self",
-    "token.revoke": "self",
-    # Release owners: administrators of the environment the release goes to.
-    "release.approve": "admin",
-    "release.promote": "admin",
-    "release.rollback": "admin",
-}
-
-#: How a refusal names what was attempted, in words.
-ACTION_WORDS: dict[str, str] = {
-    "order.place": "place orders",
-    "order.cancel": "cancel orders",
-    "order.cancel_all": "cancel all orders",
-    "trading.halt": "halt trading",
-    "trading.resume": "resume trading",
-    "user.role.change": "manage users",
-    "release.approve": "approve releases",
-    "release.promote": "promote releases",
-    "release.rollback": "roll back releases",
-}
+#: How a refusal names a capability, for an action whose table entry has no words of its own.
 CAPABILITY_WORDS = {"read": "see anything", "trade": "trade", "admin": "administer", "audit": "read the audit trail"}
 
 
@@ -123,17 +99,24 @@ class Actor:
 
 
 @dataclass(frozen=True)
-class Action:
-    """One mutation: its name (a key of :data:`ACTIONS`), where, on what, with which parameters."""
+class ActionCall:
+    """One mutation asked for: which :class:`~raxx.common.actions.Action` of the table, in which
+    environment, on what, with which parameters."""
 
-    name: str
+    action: Action
     environment: str | None
     target: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
-    def capability(self) -> str:
-        return ACTIONS[self.name]
+    def name(self) -> str:
+        """What the audit trail records."""
+        return self.action.name
+
+    @property
+    def phrase(self) -> str:
+        """What its confirmation page asks and its button says."""
+        return self.action.phrase or self.action.name
 
 
 @dataclass
@@ -150,8 +133,9 @@ class ActionScope:
         self.audit.set(outcome, http_status=http_status, error=error, **result)
 
 
-def authorize(actor: Actor, environment: str | None, capability: str, *, action: str | None = None) -> None:
-    """Raise :class:`PermissionDenied` unless ``actor`` may use ``capability`` in ``environment``."""
+def authorize(actor: Actor, environment: str | None, capability: str, *, action: Action | None = None) -> None:
+    """Raise :class:`PermissionDenied` unless ``actor`` may use ``capability`` in ``environment``
+    (the refusal names ``action`` in its words, when there is one)."""
     if capability == "self" and actor.user_id is not None:
         return
     scope = actor.token_environments
@@ -165,20 +149,22 @@ def authorize(actor: Actor, environment: str | None, capability: str, *, action:
         return
     role = actor.roles.get(environment or "")
     held = f"your role there is {role}" if role else "you hold no role there"
-    what = ACTION_WORDS.get(action or "", CAPABILITY_WORDS.get(capability, capability))
+    what = (action.words if action else None) or CAPABILITY_WORDS.get(capability, capability)
     raise PermissionDenied(
         f"{actor.user_name} may not {what} in {environment} ({held}). Nothing was done.",
-        extra={"environment": environment, "capability": capability, "action": action},
+        extra={"environment": environment, "capability": capability, "action": action.name if action else None},
     )
 
 
-async def perform(trail: AuditTrail, actor: Actor, action: Action, work: Callable[[ActionScope], Awaitable[T]]) -> T:
+async def perform(
+    trail: AuditTrail, actor: Actor, action: ActionCall, work: Callable[[ActionScope], Awaitable[T]]
+) -> T:
     """Authorize, run ``work`` inside the action's audit record, return what ``work`` returned.
 
     From a route the record is the route's (its attempt is already committed); otherwise
     one is opened here, and if its attempt cannot be written ``work`` never runs.
     """
-    authorize(actor, action.environment, action.capability, action=action.name)
+    authorize(actor, action.environment, action.action.capability, action=action.action)
     if actor.audit_scope is not None and actor.audit_scope.attempt.action.endswith(PROMPT_SUFFIX):
         # The record says "only a confirmation was asked": acting inside it would hide the action.
         raise RuntimeError(f"{action.name} may not run inside the record of a confirmation prompt")

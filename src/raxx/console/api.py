@@ -21,10 +21,11 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from raxx.common.actions import CANCEL_ALL_ORDERS, CANCEL_ORDER, HALT_TRADING, PLACE_ORDER, RESUME_TRADING, Action
 from raxx.common.contracts.service import ErrorBody
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest, NotFound, RaxxError
-from raxx.console.actions import ACTIONS, Actor, authorize
+from raxx.console.actions import Actor, authorize
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.deps import ApiActorDep, EnvDep, StateDep, api_env_reader
 from raxx.console.operations import service
@@ -103,17 +104,17 @@ async def _passthrough(state: ConsoleState, actor: Actor, spec: EnvironmentSpec,
     raise refusal_from(spec, RaptorResponse(raw.status, body, raw.request_id, raw.latency_ms))
 
 
-def _may(actor: Actor, spec: EnvironmentSpec, action: str) -> None:
+def _may(actor: Actor, spec: EnvironmentSpec, action: Action) -> None:
     """Role first: a forbidden caller hears 403 whatever its body looks like."""
-    authorize(actor, spec.name, ACTIONS[action], action=action)
+    authorize(actor, spec.name, action.capability, action=action)
 
 
-def _require_confirmation(request: Request, spec: EnvironmentSpec, action: str) -> None:
+def _require_confirmation(request: Request, spec: EnvironmentSpec, action: Action) -> None:
     if spec.needs_confirmation(action) and request.headers.get(CONFIRM_HEADER, "").strip() != spec.name:
         raise ConfirmationRequired(
-            f"{spec.label} is protected: {action} there needs the header 'X-Raxx-Confirm: {spec.name}'. "
+            f"{spec.label} is protected: {action.name} there needs the header 'X-Raxx-Confirm: {spec.name}'. "
             "Nothing was sent.",
-            extra={"environment": spec.name, "action": action},
+            extra={"environment": spec.name, "action": action.name},
         )
 
 
@@ -206,10 +207,10 @@ async def trading(env: str, request: Request) -> Response:
     },
     openapi_extra=_json_body(_ORDER_BODY),
 )
-@audited("order.place", target_field="symbol")
+@audited(PLACE_ORDER.name, target_field="symbol")
 async def place_order(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
     """Place an order. Send ``client_order_id`` to make retries safe (the same id places one order)."""
-    _may(actor, spec, "order.place")
+    _may(actor, spec, PLACE_ORDER)
     body = await _body(request)
     fields = {k: "" if v is None else str(v) for k, v in body.items()}
     fields.setdefault("time_in_force", "day")
@@ -219,47 +220,47 @@ async def place_order(request: Request, state: StateDep, actor: ApiActorDep, spe
     errors = {**parsed.errors, **{name: "unknown field" for name in unknown}}
     if errors or parsed.order is None:
         raise _field_errors(errors)
-    _require_confirmation(request, spec, "order.place")
+    _require_confirmation(request, spec, PLACE_ORDER)
     placed = await service.place(state, actor, spec, parsed.order)
     return _json(placed.order.model_dump(mode="json"), 201 if placed.created else 200)
 
 
 @router.delete("/{env}/orders/{order_id}", responses=_errors(*_ACTION_ERRORS))
-@audited("order.cancel", target_field="order_id")
+@audited(CANCEL_ORDER.name, target_field="order_id")
 async def cancel_order(order_id: str, request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
-    _may(actor, spec, "order.cancel")
+    _may(actor, spec, CANCEL_ORDER)
     oid = _order_id(order_id)
-    _require_confirmation(request, spec, "order.cancel")
+    _require_confirmation(request, spec, CANCEL_ORDER)
     order = await service.cancel(state, actor, spec, oid)
     return _json(order.model_dump(mode="json"))
 
 
 @router.delete("/{env}/orders", responses=_errors(*_ACTION_ERRORS))
-@audited("order.cancel_all")
+@audited(CANCEL_ALL_ORDERS.name)
 async def cancel_all(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
-    _may(actor, spec, "order.cancel_all")
-    _require_confirmation(request, spec, "order.cancel_all")
+    _may(actor, spec, CANCEL_ALL_ORDERS)
+    _require_confirmation(request, spec, CANCEL_ALL_ORDERS)
     result = await service.cancel_all(state, actor, spec)
     return _json(result.model_dump(mode="json"))
 
 
 @router.post("/{env}/trading/halt", responses=_errors(400, *_ACTION_ERRORS), openapi_extra=_json_body(_HALT_BODY))
-@audited("trading.halt")
+@audited(HALT_TRADING.name)
 async def halt(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
-    _may(actor, spec, "trading.halt")
+    _may(actor, spec, HALT_TRADING)
     body = await _body(request)
     parsed = parse_reason({"reason": str(body.get("reason") or "")})
     if not parsed.ok:
         raise _field_errors(parsed.errors)
-    _require_confirmation(request, spec, "trading.halt")
+    _require_confirmation(request, spec, HALT_TRADING)
     result = await service.halt(state, actor, spec, parsed.values["reason"])
     return _json(result.model_dump(mode="json"))
 
 
 @router.post("/{env}/trading/resume", responses=_errors(*_ACTION_ERRORS))
-@audited("trading.resume")
+@audited(RESUME_TRADING.name)
 async def resume(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
-    _may(actor, spec, "trading.resume")
-    _require_confirmation(request, spec, "trading.resume")
+    _may(actor, spec, RESUME_TRADING)
+    _require_confirmation(request, spec, RESUME_TRADING)
     result = await service.resume(state, actor, spec)
     return _json(result.model_dump(mode="json"))

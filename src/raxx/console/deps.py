@@ -8,6 +8,7 @@ from typing import Annotated, TypedDict
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from raxx.common.actions import Action
 from raxx.common.asgi import request_id_of
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import RaxxError
@@ -147,7 +148,7 @@ async def require_web_actor(request: Request, login: LoginDep) -> Actor:
 WebActorDep = Annotated[Actor, Depends(require_web_actor)]
 
 
-def require_capability(login: Login, environment: str, capability: str, *, action: str | None = None) -> None:
+def require_capability(login: Login, environment: str, capability: str, *, action: Action | None = None) -> None:
     """Raise ``PermissionDenied`` (403, recorded by the error handler) unless the login may."""
     authorize(
         Actor(user_id=login.user_id, user_name=login.user_name, roles=login.roles, request_id="", channel="web"),

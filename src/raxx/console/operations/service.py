@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import uuid
 
+from raxx.common.actions import CANCEL_ALL_ORDERS, CANCEL_ORDER, HALT_TRADING, PLACE_ORDER, RESUME_TRADING
 from raxx.common.contracts.trading import CancelAllResult, OrderCreate, OrderRead, TradingStateRead
 from raxx.common.environments import EnvironmentSpec
-from raxx.console.actions import Action, ActionScope, Actor, perform
+from raxx.console.actions import ActionCall, ActionScope, Actor, perform
 from raxx.console.confirmation.service import Confirmable
 from raxx.console.operations.forms import order_params, order_phrase
 from raxx.console.raptor.trading_api import Placed, TradingClient
@@ -31,32 +32,32 @@ def _client(state: ConsoleState, spec: EnvironmentSpec, scope: ActionScope) -> T
 # -- what each action is, for the audit trail and for confirmations ---------------------
 
 
-def place_action(spec: EnvironmentSpec, order: OrderCreate) -> Action:
-    return Action("order.place", spec.name, target=order_phrase(order), params=order_params(order))
+def place_action(spec: EnvironmentSpec, order: OrderCreate) -> ActionCall:
+    return ActionCall(PLACE_ORDER, spec.name, target=order_phrase(order), params=order_params(order))
 
 
-def cancel_action(spec: EnvironmentSpec, order_id: uuid.UUID) -> Action:
-    return Action("order.cancel", spec.name, target=str(order_id), params={"order_id": str(order_id)})
+def cancel_action(spec: EnvironmentSpec, order_id: uuid.UUID) -> ActionCall:
+    return ActionCall(CANCEL_ORDER, spec.name, target=str(order_id), params={"order_id": str(order_id)})
 
 
-def cancel_all_action(spec: EnvironmentSpec) -> Action:
-    return Action("order.cancel_all", spec.name, target=ALL_OPEN_ORDERS, params={})
+def cancel_all_action(spec: EnvironmentSpec) -> ActionCall:
+    return ActionCall(CANCEL_ALL_ORDERS, spec.name, target=ALL_OPEN_ORDERS, params={})
 
 
-def halt_action(spec: EnvironmentSpec, reason: str) -> Action:
-    return Action("trading.halt", spec.name, target="HALT", params={"reason": reason})
+def halt_action(spec: EnvironmentSpec, reason: str) -> ActionCall:
+    return ActionCall(HALT_TRADING, spec.name, target="HALT", params={"reason": reason})
 
 
-def resume_action(spec: EnvironmentSpec) -> Action:
-    return Action("trading.resume", spec.name, target="RESUME", params={})
+def resume_action(spec: EnvironmentSpec) -> ActionCall:
+    return ActionCall(RESUME_TRADING, spec.name, target="RESUME", params={})
 
 
-def confirmable(action: Action) -> Confirmable:
+def confirmable(action: ActionCall) -> Confirmable:
     """What a typed confirmation of ``action`` binds, and what the operator types."""
     if action.environment is None or action.target is None:
         raise ValueError(f"{action.name} names no environment or target: it cannot be confirmed")
     also: tuple[str, ...] = ()
-    if action.name == "order.cancel":
+    if action.action == CANCEL_ORDER:
         also = (action.target[:8],)  # the short id the page shows in large type
     return Confirmable(
         action=action.name,

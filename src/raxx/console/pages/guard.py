@@ -20,10 +20,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from raxx.common.actions import ACTIONS, Action
 from raxx.common.clock import utcnow
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest, Forbidden, RaxxError
-from raxx.console.actions import ACTIONS, Action
+from raxx.console.actions import ActionCall
 from raxx.console.audit.events import Outcome
 from raxx.console.audit.routes import PromptRule
 from raxx.console.audit.service import PROMPT_SUFFIX
@@ -50,11 +51,11 @@ async def read_form(request: Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-def guard_mutation(request: Request, login: Login, spec: EnvironmentSpec, form: dict[str, str], action: str) -> None:
+def guard_mutation(request: Request, login: Login, spec: EnvironmentSpec, form: dict[str, str], action: Action) -> None:
     """Steps 1 to 3 above; raises the typed refusal (the error handler records it)."""
     check_csrf(request, login, form.get("csrf_token"))
     check_form_environment(spec.name, form.get("environment"))
-    require_capability(login, spec.name, ACTIONS[action], action=action)
+    require_capability(login, spec.name, action.capability, action=action)
 
 
 async def backend_read(work: Awaitable[T]) -> tuple[T | None, RaxxError | None]:
@@ -70,7 +71,7 @@ def panel_status(error: RaxxError | None, ok: int = 200) -> int:
     return error.status_code if error is not None else ok
 
 
-def asks_confirmation(action: str) -> PromptRule:
+def asks_confirmation(action: Action) -> PromptRule:
     """The rule :func:`confirmation_gate` follows, as the route sees the request: a
     protected environment's listed action without a confirmation token only gets the
     prompt. The route records such a request as ``<action>.prompt`` (``@audited(prompt=...)``)."""
@@ -88,7 +89,7 @@ async def confirmation_gate(
     db: AsyncSession,
     login: Login,
     spec: EnvironmentSpec,
-    action: Action,
+    action: ActionCall,
     form: dict[str, str],
 ) -> Response | None:
     """None: go ahead. Otherwise the page (or redirect) to answer instead of acting.
@@ -100,7 +101,7 @@ async def confirmation_gate(
     step_up = await step_up_gate(request, state, db, login, action, form)
     if step_up is not None:
         return step_up
-    if not spec.needs_confirmation(action.name):
+    if not spec.needs_confirmation(action.action):
         return None
     what = confirmable(action)
     token = form.get("confirm_token", "")
@@ -109,15 +110,9 @@ async def confirmation_gate(
         if scope is not None and not scope.attempt.action.endswith(PROMPT_SUFFIX):
             # The route's record names the action itself: it must say "prompt" (asks_confirmation).
             raise RuntimeError(f"{scope.attempt.action} asks for a confirmation but its route lacks prompt=")
-        token = confirmations.issue(
-            state.settings.secret_key,
-            what,
-            session_hash=login.session_hash,
-            now=utcnow(),
-            ttl=timedelta(seconds=state.settings.confirm_ttl_s),
-        )
+        token = _issue(state, login, what)
         _note(request, "ok", acted=False, prompted=action.name, confirm_target=action.target)
-        return await _confirm_page(request, state, login, spec, action, form, token, errors={})
+        return await _confirm_page(request, state, login, spec, action, form, token, errors={}, also=what.also_accepted)
     verified = confirmations.verify(
         state.settings.secret_key, token, what, session_hash=login.session_hash, now=utcnow()
     )
@@ -126,7 +121,9 @@ async def confirmation_gate(
     )
     if errors:
         _note(request, "failed", error="the typed confirmation did not match; nothing was sent", acted=False)
-        return await _confirm_page(request, state, login, spec, action, form, token, errors=errors, status_code=422)
+        return await _confirm_page(
+            request, state, login, spec, action, form, token, errors=errors, status_code=422, also=what.also_accepted
+        )
     await confirmations.consume(db, verified, what, now=utcnow())
     return None
 
@@ -136,7 +133,7 @@ class RecentSignInRequired(Forbidden):
 
 
 async def step_up_gate(
-    request: Request, state: ConsoleState, db: AsyncSession, login: Login, action: Action, form: dict[str, str]
+    request: Request, state: ConsoleState, db: AsyncSession, login: Login, action: ActionCall, form: dict[str, str]
 ) -> Response | None:
     """None: the sign-in is recent enough (or no single sign-on). Otherwise the redirect to
     the identity provider (``max_age``, ``prompt=login``); it comes back to
@@ -182,25 +179,31 @@ async def resume_page(
     """The confirmation page of an action a step-up interrupted, with the form as it was."""
     saved = resume.get("action") or {}
     spec = state.registry[str(saved.get("environment"))]
-    action = Action(
-        name=str(saved.get("name")), environment=spec.name, target=saved.get("target"), params=saved.get("params") or {}
-    )
-    if action.name not in ACTIONS:
+    known = ACTIONS.get(str(saved.get("name")))
+    if known is None:
         raise BadRequest("this interrupted action is not one the console knows")
-    require_capability(login, spec.name, ACTIONS[action.name], action=action.name)  # roles may have changed
+    action = ActionCall(known, environment=spec.name, target=saved.get("target"), params=saved.get("params") or {})
+    require_capability(login, spec.name, known.capability, action=known)  # roles may have changed
     form = {k: str(v) for k, v in (resume.get("form") or {}).items()}
-    typed = spec.needs_confirmation(action.name)
+    typed = spec.needs_confirmation(known)
     token = ""
+    also: tuple[str, ...] = ()
     if typed:
-        token = confirmations.issue(
-            state.settings.secret_key,
-            confirmable(action),
-            session_hash=login.session_hash,
-            now=utcnow(),
-            ttl=timedelta(seconds=state.settings.confirm_ttl_s),
-        )
+        what = confirmable(action)
+        token, also = _issue(state, login, what), what.also_accepted
     return await _confirm_page(
-        request, state, login, spec, action, form, token, errors={}, post_to=post_to, typed_required=typed
+        request, state, login, spec, action, form, token, errors={}, post_to=post_to, typed_required=typed, also=also
+    )
+
+
+def _issue(state: ConsoleState, login: Login, what: confirmations.Confirmable) -> str:
+    """A fresh confirmation token for ``what``, bound to this session."""
+    return confirmations.issue(
+        state.settings.secret_key,
+        what,
+        session_hash=login.session_hash,
+        now=utcnow(),
+        ttl=timedelta(seconds=state.settings.confirm_ttl_s),
     )
 
 
@@ -228,7 +231,7 @@ async def _confirm_page(
     state: ConsoleState,
     login: Login,
     spec: EnvironmentSpec,
-    action: Action,
+    action: ActionCall,
     form: dict[str, str],
     token: str,
     *,
@@ -236,7 +239,10 @@ async def _confirm_page(
     status_code: int = 200,
     post_to: str | None = None,
     typed_required: bool = True,
+    also: tuple[str, ...] = (),
 ) -> HTMLResponse:
+    """The confirmation page: the table's phrase for the action, its target, and (``also``)
+    the other spellings of the target the operator may type."""
     carried: dict[str, Any] = {
         k: v for k, v in form.items() if k not in CONFIRM_FIELDS and k not in ("csrf_token", "environment")
     }
@@ -248,6 +254,7 @@ async def _confirm_page(
         login=login,
         status_code=status_code,
         action=action,
+        also_accepted=also,
         post_to=post_to or request.url.path,
         typed_required=typed_required,
         carried=carried,

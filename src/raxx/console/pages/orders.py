@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from raxx.common.actions import CANCEL_ALL_ORDERS, CANCEL_ORDER, PLACE_ORDER
 from raxx.common.contracts.trading import OrderList
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest, NotFound
@@ -137,7 +138,7 @@ async def _order_rows(client: TradingClient, query: OrderQuery, page: OrderList)
 @router.get("/{env}/orders/new", response_class=HTMLResponse)
 async def new_order_page(request: Request, state: StateDep, access: EnvReaderDep) -> HTMLResponse:
     login, spec = access
-    require_capability(login, spec.name, "trade", action="order.place")
+    require_capability(login, spec.name, PLACE_ORDER.capability, action=PLACE_ORDER)
     defaults = {"side": "buy", "type": "market", "time_in_force": "day", "client_order_id": new_client_order_id()}
     prefill = {k: request.query_params.get(k, "") for k in ("symbol", "side", "quantity")}
     values = {**defaults, **{k: v for k, v in prefill.items() if v}}
@@ -165,16 +166,16 @@ async def _order_form(
         values=values,
         errors=errors,
         refusal=refusal,
-        confirms=spec.needs_confirmation("order.place"),
+        confirms=spec.needs_confirmation(PLACE_ORDER),
     )
 
 
 @router.post("/{env}/orders", response_class=HTMLResponse)
-@audited("order.place", target_field="symbol", prompt=asks_confirmation("order.place"))
+@audited(PLACE_ORDER.name, target_field="symbol", prompt=asks_confirmation(PLACE_ORDER))
 async def place_order(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)
-    guard_mutation(request, login, spec, form, "order.place")
+    guard_mutation(request, login, spec, form, PLACE_ORDER)
     parsed: OrderForm = parse_order_form(form)
     if parsed.order is None:
         return await _order_form(
@@ -197,11 +198,11 @@ async def place_order(request: Request, state: StateDep, db: DbDep, access: EnvR
 
 
 @router.post("/{env}/orders/cancel-all", response_class=HTMLResponse)
-@audited("order.cancel_all", prompt=asks_confirmation("order.cancel_all"))
+@audited(CANCEL_ALL_ORDERS.name, prompt=asks_confirmation(CANCEL_ALL_ORDERS))
 async def cancel_all_orders(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)
-    guard_mutation(request, login, spec, form, "order.cancel_all")
+    guard_mutation(request, login, spec, form, CANCEL_ALL_ORDERS)
     confirm = await confirmation_gate(request, state, db, login, spec, service.cancel_all_action(spec), form)
     if confirm is not None:
         return confirm
@@ -235,11 +236,11 @@ async def order_page(order_id: str, request: Request, state: StateDep, db: DbDep
 
 
 @router.post("/{env}/orders/{order_id}/cancel", response_class=HTMLResponse)
-@audited("order.cancel", target_field="order_id", prompt=asks_confirmation("order.cancel"))
+@audited(CANCEL_ORDER.name, target_field="order_id", prompt=asks_confirmation(CANCEL_ORDER))
 async def cancel_order(order_id: str, request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)
-    guard_mutation(request, login, spec, form, "order.cancel")
+    guard_mutation(request, login, spec, form, CANCEL_ORDER)
     oid = _order_id(order_id)
     confirm = await confirmation_gate(request, state, db, login, spec, service.cancel_action(spec, oid), form)
     if confirm is not None:

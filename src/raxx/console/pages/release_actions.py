@@ -14,10 +14,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
+from raxx.common.actions import APPROVE_RELEASE, PROMOTE_RELEASE, ROLLBACK_RELEASE, Action
 from raxx.common.asgi import request_id_of
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest
-from raxx.console.actions import Action, ActionScope, perform
+from raxx.console.actions import ActionCall, ActionScope, perform
 from raxx.console.audit.events import Outcome
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth.service import Login
@@ -29,6 +30,12 @@ from raxx.console.state import ConsoleState
 router = APIRouter(tags=["releases"], route_class=AuditedRoute)
 #: The gate's answer as the audit trail's outcome.
 _AUDIT_OUTCOMES: dict[str, Outcome] = {"done": "ok", "refused": "denied", "failed": "failed"}
+#: The gate's request kind -> the console's action.
+_ACTIONS: dict[ReleaseAction, Action] = {
+    "approve": APPROVE_RELEASE,
+    "promote": PROMOTE_RELEASE,
+    "rollback": ROLLBACK_RELEASE,
+}
 
 
 def _field(form: dict[str, str], name: str, what: str) -> str:
@@ -43,8 +50,8 @@ async def _act(
 ) -> RedirectResponse:
     login, spec = access
     form = await read_form(request)
-    name = f"release.{action}"
-    guard_mutation(request, login, spec, form, name)
+    kind = _ACTIONS[action]
+    guard_mutation(request, login, spec, form, kind)
     release = _field(form, "release", "release") if action != "rollback" else form.get("release", "").strip() or None
     if action == "promote" and (form.get("typed_release", "").strip(), form.get("typed_env", "").strip()) != (
         release,
@@ -70,23 +77,23 @@ async def _act(
         return result
 
     target = f"{app}-{spec.name} {release or 'previous'}"
-    done = await perform(state.audit, web_actor(request, login), Action(name, spec.name, target=target), work)
+    done = await perform(state.audit, web_actor(request, login), ActionCall(kind, spec.name, target=target), work)
     return RedirectResponse(f"/releases?request={done.request_id}", status_code=303)
 
 
 @router.post("/{env}/releases/{app}/approve")
-@audited("release.approve", target_field="release")
+@audited(APPROVE_RELEASE.name, target_field="release")
 async def approve(app: str, request: Request, state: StateDep, access: EnvReaderDep) -> RedirectResponse:
     return await _act(request, state, access, app, "approve")
 
 
 @router.post("/{env}/releases/{app}/promote")
-@audited("release.promote", target_field="release")
+@audited(PROMOTE_RELEASE.name, target_field="release")
 async def promote(app: str, request: Request, state: StateDep, access: EnvReaderDep) -> RedirectResponse:
     return await _act(request, state, access, app, "promote")
 
 
 @router.post("/{env}/releases/{app}/rollback")
-@audited("release.rollback", target_field="release")
+@audited(ROLLBACK_RELEASE.name, target_field="release")
 async def rollback(app: str, request: Request, state: StateDep, access: EnvReaderDep) -> RedirectResponse:
     return await _act(request, state, access, app, "rollback")

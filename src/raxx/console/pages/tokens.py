@@ -11,8 +11,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from raxx.common.actions import CREATE_TOKEN, REVOKE_TOKEN
 from raxx.common.errors import BadRequest
-from raxx.console.actions import Action, ActionScope, Actor, perform
+from raxx.console.actions import ActionCall, ActionScope, Actor, perform
 from raxx.console.apitoken import service as tokens
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth.service import Login
@@ -73,8 +74,8 @@ def _scope_errors(state: ConsoleState, environment: str, typed: str) -> dict[str
 async def create_token(
     state: ConsoleState, actor: Actor, *, name: str, expires_days: int | None, environment: str
 ) -> tokens.NewToken:
-    action = Action(
-        "token.create", None, target=name, params={"expires_days": expires_days, "token_environment": environment}
+    action = ActionCall(
+        CREATE_TOKEN, None, target=name, params={"expires_days": expires_days, "token_environment": environment}
     )
 
     async def work(scope: ActionScope) -> tokens.NewToken:
@@ -98,11 +99,11 @@ async def revoke_token(state: ConsoleState, actor: Actor, token_id: str) -> None
             await tokens.revoke(db, token_id, user_id=actor.user_id)
         state.api_tokens.forget(token_id)
 
-    await perform(state.audit, actor, Action("token.revoke", None, target=token_id), work)
+    await perform(state.audit, actor, ActionCall(REVOKE_TOKEN, None, target=token_id), work)
 
 
 @router.post("/tokens", response_class=HTMLResponse)
-@audited("token.create", env_field=None, target_field="name")
+@audited(CREATE_TOKEN.name, env_field=None, target_field="name")
 async def create(request: Request, state: StateDep, db: DbDep, login: LoginDep) -> Response:
     form = await read_form(request)
     check_csrf(request, login, form.get("csrf_token"))
@@ -134,7 +135,7 @@ async def create(request: Request, state: StateDep, db: DbDep, login: LoginDep) 
 
 
 @router.post("/tokens/{token_id}/revoke", response_class=HTMLResponse)
-@audited("token.revoke", env_field=None, target_field="token_id")
+@audited(REVOKE_TOKEN.name, env_field=None, target_field="token_id")
 async def revoke(token_id: str, request: Request, state: StateDep, db: DbDep, login: LoginDep) -> Response:
     form = await read_form(request)
     check_csrf(request, login, form.get("csrf_token"))

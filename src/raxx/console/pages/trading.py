@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from raxx.common.actions import HALT_TRADING, RESUME_TRADING
 from raxx.common.environments import EnvironmentSpec
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth.service import Login
@@ -53,8 +54,8 @@ async def _trading_page(
         values=values or {"reason": ""},
         errors=errors or {},
         notice=None if fragment else await notice_from(request, db, login, environment=spec.name),
-        confirms_halt=spec.needs_confirmation("trading.halt"),
-        confirms_resume=spec.needs_confirmation("trading.resume"),
+        confirms_halt=spec.needs_confirmation(HALT_TRADING),
+        confirms_resume=spec.needs_confirmation(RESUME_TRADING),
     )
 
 
@@ -65,11 +66,11 @@ async def trading_page(request: Request, state: StateDep, db: DbDep, access: Env
 
 
 @router.post("/{env}/trading/halt", response_class=HTMLResponse)
-@audited("trading.halt", prompt=asks_confirmation("trading.halt"))
+@audited(HALT_TRADING.name, prompt=asks_confirmation(HALT_TRADING))
 async def halt(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)
-    guard_mutation(request, login, spec, form, "trading.halt")
+    guard_mutation(request, login, spec, form, HALT_TRADING)
     parsed = parse_reason(form)
     if not parsed.ok:
         return await _trading_page(
@@ -84,11 +85,11 @@ async def halt(request: Request, state: StateDep, db: DbDep, access: EnvReaderDe
 
 
 @router.post("/{env}/trading/resume", response_class=HTMLResponse)
-@audited("trading.resume", prompt=asks_confirmation("trading.resume"))
+@audited(RESUME_TRADING.name, prompt=asks_confirmation(RESUME_TRADING))
 async def resume(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)
-    guard_mutation(request, login, spec, form, "trading.resume")
+    guard_mutation(request, login, spec, form, RESUME_TRADING)
     confirm = await confirmation_gate(request, state, db, login, spec, service.resume_action(spec), form)
     if confirm is not None:
         return confirm

@@ -10,9 +10,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from raxx.common.actions import CHANGE_ROLE
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest
-from raxx.console.actions import Action, ActionScope, Actor, perform
+from raxx.console.actions import ActionCall, ActionScope, Actor, perform
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth import repository
 from raxx.console.auth import service as auth_service
@@ -30,7 +31,7 @@ NO_ROLE = "none"
 @router.get("/{env}/users", response_class=HTMLResponse)
 async def users_page(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> HTMLResponse:
     login, spec = access
-    require_capability(login, spec.name, "admin", action="user.role.change")
+    require_capability(login, spec.name, CHANGE_ROLE.capability, action=CHANGE_ROLE)
     return await render(
         request,
         state,
@@ -49,7 +50,7 @@ async def change_role(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, 
         raise BadRequest("You cannot change your own role; ask another admin.", code="own_role")
     if role != NO_ROLE and role not in ROLE_NAMES:
         raise BadRequest(f"unknown role {role!r}", code="unknown_role")
-    action = Action("user.role.change", spec.name, target=user_name, params={"role": role})
+    action = ActionCall(CHANGE_ROLE, spec.name, target=user_name, params={"role": role})
 
     async def work(scope: ActionScope) -> None:
         async with state.sessions() as db, db.begin():
@@ -64,14 +65,14 @@ async def change_role(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, 
 
 
 @router.post("/{env}/users/role", response_class=HTMLResponse)
-@audited("user.role.change", target_field="user", prompt=asks_confirmation("user.role.change"))
+@audited(CHANGE_ROLE.name, target_field="user", prompt=asks_confirmation(CHANGE_ROLE))
 async def set_role(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
     form = await read_form(request)
     role = form.get("role", "")
-    guard_mutation(request, login, spec, form, "user.role.change")
+    guard_mutation(request, login, spec, form, CHANGE_ROLE)
     user_name = form.get("user", "")
-    action = Action("user.role.change", spec.name, target=user_name, params={"role": role})
+    action = ActionCall(CHANGE_ROLE, spec.name, target=user_name, params={"role": role})
     confirm = await confirmation_gate(request, state, db, login, spec, action, form)
     if confirm is not None:
         return confirm
