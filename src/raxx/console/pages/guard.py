@@ -8,32 +8,38 @@
    sessions go to the identity provider and come back to this action's confirmation
    page), then a typed confirmation bound to this exact action (see :func:`confirmation_gate`);
 6. then :func:`raxx.console.actions.perform` records the attempt and acts.
+
+A handler is declared with :func:`audited_action` (the action's table entry), passes 1 to 3
+with :func:`begin_mutation` and goes on (5, 6, the redirect) with the :class:`PageMutation`
+it returns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raxx.common.actions import ACTIONS, Action
 from raxx.common.clock import utcnow
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest, Forbidden, RaxxError
-from raxx.console.actions import ActionCall
+from raxx.console.actions import ActionCall, Actor
 from raxx.console.audit.events import Outcome
-from raxx.console.audit.routes import PromptRule
+from raxx.console.audit.routes import PromptRule, audited
 from raxx.console.audit.service import PROMPT_SUFFIX
 from raxx.console.auth import sso
 from raxx.console.auth.service import Login
 from raxx.console.confirmation import service as confirmations
-from raxx.console.deps import require_capability
+from raxx.console.deps import require_capability, web_actor
 from raxx.console.operations.service import confirmable
 from raxx.console.pages.forms import check_csrf, check_form_environment
+from raxx.console.pages.notices import redirect_with_notice
 from raxx.console.pages.provider import provider_redirect, recent_auth_age
 from raxx.console.raptor.errors import BackendMisconfigured, BackendNotConfigured, BackendUnavailable
 from raxx.console.raptor.refusals import RaptorRefusal
@@ -41,6 +47,7 @@ from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 #: Failures of a read that leave the page standing, with an error panel instead of the data.
 BACKEND_FAILURES = (BackendUnavailable, BackendMisconfigured, BackendNotConfigured, RaptorRefusal)
 CONFIRM_FIELDS = ("confirm_token", "typed_env", "typed_target")
@@ -56,6 +63,53 @@ def guard_mutation(request: Request, login: Login, spec: EnvironmentSpec, form: 
     check_csrf(request, login, form.get("csrf_token"))
     check_form_environment(spec.name, form.get("environment"))
     require_capability(login, spec.name, action.capability, action=action)
+
+
+@dataclass(frozen=True)
+class PageMutation:
+    """A page's mutation once steps 1 to 3 passed (:func:`begin_mutation`): its form, and the
+    way on: step 5 (:meth:`confirm`), the actor for step 6, and post/redirect/get (:meth:`see`)."""
+
+    request: Request
+    state: ConsoleState
+    db: AsyncSession
+    login: Login
+    spec: EnvironmentSpec
+    form: dict[str, str]
+
+    @property
+    def actor(self) -> Actor:
+        return web_actor(self.request, self.login)
+
+    async def confirm(self, call: ActionCall) -> Response | None:
+        """:func:`confirmation_gate` for ``call``: None to go ahead, else the page to answer instead."""
+        return await confirmation_gate(self.request, self.state, self.db, self.login, self.spec, call, self.form)
+
+    async def see(self, path: str, done: str, **counts: int) -> RedirectResponse:
+        """To ``path`` of the *same* environment, with a one-time notice of what was done."""
+        where = f"/{self.spec.name}{path}"
+        return await redirect_with_notice(
+            self.request, self.db, self.login, where, done, environment=self.spec.name, **counts
+        )
+
+
+async def begin_mutation(
+    request: Request, state: ConsoleState, db: AsyncSession, access: tuple[Login, EnvironmentSpec], action: Action
+) -> PageMutation:
+    """Read the form and pass steps 1 to 3 for ``action`` (or raise the typed refusal)."""
+    login, spec = access
+    form = await read_form(request)
+    guard_mutation(request, login, spec, form, action)
+    return PageMutation(request, state, db, login, spec, form)
+
+
+def audited_action(
+    action: Action, *, target_field: str | None = None, env_field: str | None = "env"
+) -> Callable[[F], F]:
+    """``@audited`` for a page that performs ``action``: its table name, and for an action that
+    has a confirmation page, the prompt rule (:func:`asks_confirmation`)."""
+    prompt = asks_confirmation(action) if action.confirmable else None
+    return audited(action.name, env_field=env_field, target_field=target_field, prompt=prompt)
 
 
 async def backend_read(work: Awaitable[T]) -> tuple[T | None, RaxxError | None]:

@@ -11,14 +11,13 @@ from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi.responses import HTMLResponse, Response
 
 from raxx.common.actions import CANCEL_ALL_ORDERS, CANCEL_ORDER, PLACE_ORDER
 from raxx.common.contracts.trading import OrderList
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest, NotFound
-from raxx.console.audit.routes import AuditedRoute, audited
+from raxx.console.audit.routes import AuditedRoute
 from raxx.console.auth.roles import can
 from raxx.console.auth.service import Login
 from raxx.console.deps import DbDep, EnvReaderDep, StateDep, require_capability, wants_fragment, web_actor
@@ -31,16 +30,8 @@ from raxx.console.operations.forms import (
     short_ids,
 )
 from raxx.console.pages.downloads import audited_download
-from raxx.console.pages.guard import (
-    asks_confirmation,
-    backend_read,
-    confirmation_gate,
-    guard_mutation,
-    note_refusal,
-    panel_status,
-    read_form,
-)
-from raxx.console.pages.notices import notice_from, redirect_with_notice
+from raxx.console.pages.guard import audited_action, backend_read, begin_mutation, note_refusal, panel_status
+from raxx.console.pages.notices import notice_from
 from raxx.console.raptor.refusals import RaptorRefusal
 from raxx.console.raptor.trading_api import OrderQuery, TradingClient
 from raxx.console.state import ConsoleState
@@ -171,21 +162,19 @@ async def _order_form(
 
 
 @router.post("/{env}/orders", response_class=HTMLResponse)
-@audited(PLACE_ORDER.name, target_field="symbol", prompt=asks_confirmation(PLACE_ORDER))
+@audited_action(PLACE_ORDER, target_field="symbol")
 async def place_order(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
-    form = await read_form(request)
-    guard_mutation(request, login, spec, form, PLACE_ORDER)
-    parsed: OrderForm = parse_order_form(form)
+    act = await begin_mutation(request, state, db, access, PLACE_ORDER)
+    parsed: OrderForm = parse_order_form(act.form)
     if parsed.order is None:
         return await _order_form(
             request, state, login, spec, values=parsed.values, errors=parsed.errors, status_code=422
         )
-    confirm = await confirmation_gate(request, state, db, login, spec, service.place_action(spec, parsed.order), form)
-    if confirm is not None:
+    if (confirm := await act.confirm(service.place_action(spec, parsed.order))) is not None:
         return confirm
     try:
-        placed = await service.place(state, web_actor(request, login), spec, parsed.order)
+        placed = await service.place(state, act.actor, spec, parsed.order)
     except RaptorRefusal as refusal:
         # Keep what the operator typed (with a fresh idempotency key) and say why, with the request id.
         note_refusal(request, refusal)
@@ -194,22 +183,17 @@ async def place_order(request: Request, state: StateDep, db: DbDep, access: EnvR
             request, state, login, spec, values=values, errors={}, refusal=refusal, status_code=refusal.status_code
         )
     done = "rejected" if placed.order.status == "rejected" else ("placed" if placed.created else "replayed")
-    return await _see(request, db, login, spec, f"/orders/{placed.order.id}", done)
+    return await act.see(f"/orders/{placed.order.id}", done)
 
 
 @router.post("/{env}/orders/cancel-all", response_class=HTMLResponse)
-@audited(CANCEL_ALL_ORDERS.name, prompt=asks_confirmation(CANCEL_ALL_ORDERS))
+@audited_action(CANCEL_ALL_ORDERS)
 async def cancel_all_orders(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
-    login, spec = access
-    form = await read_form(request)
-    guard_mutation(request, login, spec, form, CANCEL_ALL_ORDERS)
-    confirm = await confirmation_gate(request, state, db, login, spec, service.cancel_all_action(spec), form)
-    if confirm is not None:
+    act = await begin_mutation(request, state, db, access, CANCEL_ALL_ORDERS)
+    if (confirm := await act.confirm(service.cancel_all_action(act.spec))) is not None:
         return confirm
-    result = await service.cancel_all(state, web_actor(request, login), spec)
-    return await _see(
-        request, db, login, spec, "/orders", "canceled_all", canceled=len(result.canceled), failed=len(result.failed)
-    )
+    result = await service.cancel_all(state, act.actor, act.spec)
+    return await act.see("/orders", "canceled_all", canceled=len(result.canceled), failed=len(result.failed))
 
 
 @router.get("/{env}/orders/{order_id}", response_class=HTMLResponse)
@@ -236,21 +220,11 @@ async def order_page(order_id: str, request: Request, state: StateDep, db: DbDep
 
 
 @router.post("/{env}/orders/{order_id}/cancel", response_class=HTMLResponse)
-@audited(CANCEL_ORDER.name, target_field="order_id", prompt=asks_confirmation(CANCEL_ORDER))
+@audited_action(CANCEL_ORDER, target_field="order_id")
 async def cancel_order(order_id: str, request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
-    login, spec = access
-    form = await read_form(request)
-    guard_mutation(request, login, spec, form, CANCEL_ORDER)
+    act = await begin_mutation(request, state, db, access, CANCEL_ORDER)
     oid = _order_id(order_id)
-    confirm = await confirmation_gate(request, state, db, login, spec, service.cancel_action(spec, oid), form)
-    if confirm is not None:
+    if (confirm := await act.confirm(service.cancel_action(act.spec, oid))) is not None:
         return confirm
-    await service.cancel(state, web_actor(request, login), spec, oid)
-    return await _see(request, db, login, spec, f"/orders/{oid}", "canceled")
-
-
-async def _see(
-    request: Request, db: AsyncSession, login: Login, spec: EnvironmentSpec, path: str, done: str, **counts: int
-) -> RedirectResponse:
-    """Post/redirect/get, to a page of the *same* environment, with a one-time notice of what was done."""
-    return await redirect_with_notice(request, db, login, f"/{spec.name}{path}", done, environment=spec.name, **counts)
+    await service.cancel(state, act.actor, act.spec, oid)
+    return await act.see(f"/orders/{oid}", "canceled")

@@ -20,10 +20,10 @@ from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest
 from raxx.console.actions import ActionCall, ActionScope, perform
 from raxx.console.audit.events import Outcome
-from raxx.console.audit.routes import AuditedRoute, audited
+from raxx.console.audit.routes import AuditedRoute
 from raxx.console.auth.service import Login
 from raxx.console.deps import EnvReaderDep, StateDep, web_actor
-from raxx.console.pages.guard import guard_mutation, read_form
+from raxx.console.pages.guard import audited_action, guard_mutation, read_form
 from raxx.console.release_requests import ReleaseAction, RequestOutcome, ask
 from raxx.console.state import ConsoleState
 
@@ -82,18 +82,18 @@ async def _act(
 
 
 @router.post("/{env}/releases/{app}/approve")
-@audited(APPROVE_RELEASE.name, target_field="release")
+@audited_action(APPROVE_RELEASE, target_field="release")
 async def approve(app: str, request: Request, state: StateDep, access: EnvReaderDep) -> RedirectResponse:
     return await _act(request, state, access, app, "approve")
 
 
 @router.post("/{env}/releases/{app}/promote")
-@audited(PROMOTE_RELEASE.name, target_field="release")
+@audited_action(PROMOTE_RELEASE, target_field="release")
 async def promote(app: str, request: Request, state: StateDep, access: EnvReaderDep) -> RedirectResponse:
     return await _act(request, state, access, app, "promote")
 
 
 @router.post("/{env}/releases/{app}/rollback")
-@audited(ROLLBACK_RELEASE.name, target_field="release")
+@audited_action(ROLLBACK_RELEASE, target_field="release")
 async def rollback(app: str, request: Request, state: StateDep, access: EnvReaderDep) -> RedirectResponse:
     return await _act(request, state, access, app, "rollback")

@@ -15,11 +15,11 @@ from raxx.common.actions import CREATE_TOKEN, REVOKE_TOKEN
 from raxx.common.errors import BadRequest
 from raxx.console.actions import ActionCall, ActionScope, Actor, perform
 from raxx.console.apitoken import service as tokens
-from raxx.console.audit.routes import AuditedRoute, audited
+from raxx.console.audit.routes import AuditedRoute
 from raxx.console.auth.service import Login
 from raxx.console.deps import DbDep, LoginDep, StateDep, web_actor
 from raxx.console.pages.forms import check_csrf
-from raxx.console.pages.guard import read_form
+from raxx.console.pages.guard import audited_action, read_form
 from raxx.console.pages.notices import notice_from, redirect_with_notice
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
@@ -103,7 +103,7 @@ async def revoke_token(state: ConsoleState, actor: Actor, token_id: str) -> None
 
 
 @router.post("/tokens", response_class=HTMLResponse)
-@audited(CREATE_TOKEN.name, env_field=None, target_field="name")
+@audited_action(CREATE_TOKEN, env_field=None, target_field="name")
 async def create(request: Request, state: StateDep, db: DbDep, login: LoginDep) -> Response:
     form = await read_form(request)
     check_csrf(request, login, form.get("csrf_token"))
@@ -135,7 +135,7 @@ async def create(request: Request, state: StateDep, db: DbDep, login: LoginDep) 
 
 
 @router.post("/tokens/{token_id}/revoke", response_class=HTMLResponse)
-@audited(REVOKE_TOKEN.name, env_field=None, target_field="token_id")
+@audited_action(REVOKE_TOKEN, env_field=None, target_field="token_id")
 async def revoke(token_id: str, request: Request, state: StateDep, db: DbDep, login: LoginDep) -> Response:
     form = await read_form(request)
     check_csrf(request, login, form.get("csrf_token"))

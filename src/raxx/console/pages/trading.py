@@ -8,20 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from raxx.common.actions import HALT_TRADING, RESUME_TRADING
 from raxx.common.environments import EnvironmentSpec
-from raxx.console.audit.routes import AuditedRoute, audited
+from raxx.console.audit.routes import AuditedRoute
 from raxx.console.auth.service import Login
 from raxx.console.deps import DbDep, EnvReaderDep, StateDep, wants_fragment, web_actor
 from raxx.console.operations import service
 from raxx.console.operations.forms import parse_reason
-from raxx.console.pages.guard import (
-    asks_confirmation,
-    backend_read,
-    confirmation_gate,
-    guard_mutation,
-    panel_status,
-    read_form,
-)
-from raxx.console.pages.notices import notice_from, redirect_with_notice
+from raxx.console.pages.guard import audited_action, backend_read, begin_mutation, panel_status
+from raxx.console.pages.notices import notice_from
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
@@ -66,32 +59,27 @@ async def trading_page(request: Request, state: StateDep, db: DbDep, access: Env
 
 
 @router.post("/{env}/trading/halt", response_class=HTMLResponse)
-@audited(HALT_TRADING.name, prompt=asks_confirmation(HALT_TRADING))
+@audited_action(HALT_TRADING)
 async def halt(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     login, spec = access
-    form = await read_form(request)
-    guard_mutation(request, login, spec, form, HALT_TRADING)
-    parsed = parse_reason(form)
+    act = await begin_mutation(request, state, db, access, HALT_TRADING)
+    parsed = parse_reason(act.form)
     if not parsed.ok:
         return await _trading_page(
             request, state, db, login, spec, values=parsed.values, errors=parsed.errors, status_code=422
         )
     reason = parsed.values["reason"]
-    confirm = await confirmation_gate(request, state, db, login, spec, service.halt_action(spec, reason), form)
-    if confirm is not None:
+    if (confirm := await act.confirm(service.halt_action(spec, reason))) is not None:
         return confirm
-    await service.halt(state, web_actor(request, login), spec, reason)
-    return await redirect_with_notice(request, db, login, f"/{spec.name}/trading", "halted", environment=spec.name)
+    await service.halt(state, act.actor, spec, reason)
+    return await act.see("/trading", "halted")
 
 
 @router.post("/{env}/trading/resume", response_class=HTMLResponse)
-@audited(RESUME_TRADING.name, prompt=asks_confirmation(RESUME_TRADING))
+@audited_action(RESUME_TRADING)
 async def resume(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
-    login, spec = access
-    form = await read_form(request)
-    guard_mutation(request, login, spec, form, RESUME_TRADING)
-    confirm = await confirmation_gate(request, state, db, login, spec, service.resume_action(spec), form)
-    if confirm is not None:
+    act = await begin_mutation(request, state, db, access, RESUME_TRADING)
+    if (confirm := await act.confirm(service.resume_action(act.spec))) is not None:
         return confirm
-    await service.resume(state, web_actor(request, login), spec)
-    return await redirect_with_notice(request, db, login, f"/{spec.name}/trading", "resumed", environment=spec.name)
+    await service.resume(state, act.actor, act.spec)
+    return await act.see("/trading", "resumed")

@@ -14,13 +14,13 @@ from raxx.common.actions import CHANGE_ROLE
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest
 from raxx.console.actions import ActionCall, ActionScope, Actor, perform
-from raxx.console.audit.routes import AuditedRoute, audited
+from raxx.console.audit.routes import AuditedRoute
 from raxx.console.auth import repository
 from raxx.console.auth import service as auth_service
 from raxx.console.auth.roles import ROLE_NAMES
-from raxx.console.deps import DbDep, EnvReaderDep, StateDep, require_capability, web_actor
-from raxx.console.pages.guard import asks_confirmation, confirmation_gate, guard_mutation, read_form
-from raxx.console.pages.notices import notice_from, redirect_with_notice
+from raxx.console.deps import DbDep, EnvReaderDep, StateDep, require_capability
+from raxx.console.pages.guard import audited_action, begin_mutation
+from raxx.console.pages.notices import notice_from
 from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
@@ -44,13 +44,17 @@ async def users_page(request: Request, state: StateDep, db: DbDep, access: EnvRe
     )
 
 
+def _role_call(spec: EnvironmentSpec, user_name: str, role: str) -> ActionCall:
+    return ActionCall(CHANGE_ROLE, spec.name, target=user_name, params={"role": role})
+
+
 async def change_role(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, user_name: str, role: str) -> None:
     """Grant ``role`` (or remove access, ``none``) in ``spec``, committed before the outcome is recorded."""
     if user_name == actor.user_name:
         raise BadRequest("You cannot change your own role; ask another admin.", code="own_role")
     if role != NO_ROLE and role not in ROLE_NAMES:
         raise BadRequest(f"unknown role {role!r}", code="unknown_role")
-    action = ActionCall(CHANGE_ROLE, spec.name, target=user_name, params={"role": role})
+    action = _role_call(spec, user_name, role)
 
     async def work(scope: ActionScope) -> None:
         async with state.sessions() as db, db.begin():
@@ -65,16 +69,11 @@ async def change_role(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, 
 
 
 @router.post("/{env}/users/role", response_class=HTMLResponse)
-@audited(CHANGE_ROLE.name, target_field="user", prompt=asks_confirmation(CHANGE_ROLE))
+@audited_action(CHANGE_ROLE, target_field="user")
 async def set_role(request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
-    login, spec = access
-    form = await read_form(request)
-    role = form.get("role", "")
-    guard_mutation(request, login, spec, form, CHANGE_ROLE)
-    user_name = form.get("user", "")
-    action = ActionCall(CHANGE_ROLE, spec.name, target=user_name, params={"role": role})
-    confirm = await confirmation_gate(request, state, db, login, spec, action, form)
-    if confirm is not None:
+    act = await begin_mutation(request, state, db, access, CHANGE_ROLE)
+    role, user_name = act.form.get("role", ""), act.form.get("user", "")
+    if (confirm := await act.confirm(_role_call(act.spec, user_name, role))) is not None:
         return confirm
-    await change_role(state, web_actor(request, login), spec, user_name, role)
-    return await redirect_with_notice(request, db, login, f"/{spec.name}/users", "role_changed", environment=spec.name)
+    await change_role(state, act.actor, act.spec, user_name, role)
+    return await act.see("/users", "role_changed")
