@@ -1,15 +1,20 @@
 """The action table (``raxx.common.actions``) against the routes, the authorization matrix and
 the route walk: a route that audits a table action asks the table's capability, the
 matrix (kept by hand in ``tests/security/test_authz_matrix.py``) agrees with the table, and
-every action of the table has a route. Nothing here starts the app or a database."""
+every action of the table has a route; and the confirmation page speaks the table's phrase.
+Only the last test starts the app."""
 
 from __future__ import annotations
 
+import html
+
+import httpx
 from fastapi.routing import APIRoute
 
-from raxx.common.actions import ACTIONS
+from raxx.common.actions import ACTIONS, CANCEL_ALL_ORDERS, HALT_TRADING, PLACE_ORDER, RESUME_TRADING
 from raxx.console.app import ROUTERS
 from raxx.console.audit.routes import audit_spec_of
+from tests.console.helpers import order_form, signed_in
 from tests.console.test_route_table import SAMPLES
 from tests.security.test_authz_matrix import CONSOLE_MATRIX, SIGNED_IN
 
@@ -57,3 +62,22 @@ def test_every_action_reads_as_a_refusal_and_a_confirmation() -> None:
         assert action.words or action.capability == "self", action.name
         if action.confirm_by_default:
             assert action.confirmable, action.name
+
+
+async def test_the_confirmation_page_says_the_tables_phrase(console: httpx.AsyncClient) -> None:
+    csrf = await signed_in(console)
+    prod = {"csrf_token": csrf, "environment": "prod"}
+    asked = {
+        PLACE_ORDER: ("/prod/orders", order_form(csrf, "prod", client_order_id="t-phrase", symbol="XOM")),
+        CANCEL_ALL_ORDERS: ("/prod/orders/cancel-all", prod),
+        HALT_TRADING: ("/prod/trading/halt", {**prod, "reason": "phrase check"}),
+        RESUME_TRADING: ("/prod/trading/resume", prod),
+    }
+    for action, (url, form) in asked.items():
+        page = await console.post(url, data=form)
+        assert page.status_code == 200, (action.name, page.text)
+        text = html.unescape(page.text)
+        assert f'data-confirm="{action.name}"' in text
+        assert action.phrase is not None
+        assert f"Confirm: {action.phrase} in PRODUCTION" in text
+        assert f"{action.phrase.capitalize()} in PRODUCTION" in text  # the heading and the button
