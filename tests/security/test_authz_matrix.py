@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,9 +27,9 @@ from starlette.routing import Mount, Route
 
 from raxx.common.doors import walk_routes
 from raxx.common.provision import ProvisionedDatabase
-from tests.console.conftest import RunningRaptor
+from tests.console.conftest import RunningRaptor, raptor_tokens
 from tests.console.helpers import order_form
-from tests.fixtures.apps import csrf_from
+from tests.fixtures.apps import console_app, csrf_from
 from tests.fixtures.security import ENVIRONMENTS, Principal, add_user, browser, principals
 
 BYSTANDER_PASSWORD = "a long quiet passphrase here"
@@ -263,8 +264,15 @@ def _ordered(matrix: dict[tuple[str, str], str]) -> list[tuple[str, str]]:
     return sorted(matrix, key=lambda key: (key in _LAST, key))
 
 
+@pytest.fixture
+def matrix_console(console_db: ProvisionedDatabase, registry_file: Path, raptors: dict[str, RunningRaptor]) -> FastAPI:
+    """The console of the matrix, waiting up to 10 s for Raptor: the matrix judges who may do
+    what, and the shared 2 s made one read a 504 on CI's loaded machine (three suites at once)."""
+    return console_app(console_db, registry_file, raptor_tokens(raptors), raptor_timeout_s=10.0)
+
+
 async def test_console_matrix(
-    console_db: ProvisionedDatabase, console_asgi: FastAPI, raptors: dict[str, RunningRaptor]
+    console_db: ProvisionedDatabase, matrix_console: FastAPI, raptors: dict[str, RunningRaptor]
 ) -> None:
     """Each principal x route x environment: allowed exactly when the table says so, and
     every refusal of a signed-in operator leaves an audit event (A1, ASVS v5.0.0-16.3.2)."""
@@ -273,11 +281,11 @@ async def test_console_matrix(
     await add_user(console_db, "bystander", BYSTANDER_PASSWORD, {"staging": "viewer"})
     mismatches: list[str] = []
     async with (
-        asgi_client(console_asgi),
-        principals(console_asgi, console_db) as team,
+        asgi_client(matrix_console),
+        principals(matrix_console, console_db) as team,
         await psycopg.AsyncConnection.connect(console_db.runtime_url, autocommit=True) as audit,
     ):
-        targets = Targets({env: _open_order(raptors[env]) for env in ENVIRONMENTS}, 1, console_asgi)
+        targets = Targets({env: _open_order(raptors[env]) for env in ENVIRONMENTS}, 1, matrix_console)
         for who in team:
             for method, path in _ordered(CONSOLE_MATRIX):
                 rule = CONSOLE_MATRIX[(method, path)]
