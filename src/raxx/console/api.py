@@ -15,11 +15,13 @@ role checks), which is what keeps this path within reach of a plain proxy's spee
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from raxx.common.actions import CANCEL_ALL_ORDERS, CANCEL_ORDER, HALT_TRADING, PLACE_ORDER, RESUME_TRADING, Action
 from raxx.common.contracts.service import ErrorBody
@@ -30,8 +32,7 @@ from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.deps import ApiActorDep, EnvDep, StateDep, api_env_reader
 from raxx.console.operations import service
 from raxx.console.operations.forms import ORDER_FIELDS, new_client_order_id, parse_order_form, parse_reason
-from raxx.console.raptor.client import RaptorResponse
-from raxx.console.raptor.refusals import refusal_from
+from raxx.console.raptor.refusals import refusal_from_raw
 from raxx.console.state import ConsoleState
 
 JSON = "application/json"
@@ -97,11 +98,7 @@ async def _passthrough(state: ConsoleState, actor: Actor, spec: EnvironmentSpec,
     raw = await state.clients[spec.name].send("GET", path, actor.call_context(), query=query or None)
     if raw.ok:
         return Response(raw.content, status_code=raw.status, media_type=JSON)
-    try:
-        body = orjson.loads(raw.content)
-    except orjson.JSONDecodeError:
-        body = None
-    raise refusal_from(spec, RaptorResponse(raw.status, body, raw.request_id, raw.latency_ms))
+    raise refusal_from_raw(spec, raw)
 
 
 def _may(actor: Actor, spec: EnvironmentSpec, action: Action) -> None:
@@ -116,6 +113,21 @@ def _require_confirmation(request: Request, spec: EnvironmentSpec, action: Actio
             "Nothing was sent.",
             extra={"environment": spec.name, "action": action.name},
         )
+
+
+async def _act_without_body(
+    request: Request,
+    state: ConsoleState,
+    actor: Actor,
+    spec: EnvironmentSpec,
+    action: Action,
+    run: Callable[[ConsoleState, Actor, EnvironmentSpec], Awaitable[BaseModel]],
+) -> Response:
+    """An action that reads no body: the role, then the protected environment's header, then ``run``."""
+    _may(actor, spec, action)
+    _require_confirmation(request, spec, action)
+    result = await run(state, actor, spec)
+    return _json(result.model_dump(mode="json"))
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -238,10 +250,7 @@ async def cancel_order(order_id: str, request: Request, state: StateDep, actor: 
 @router.delete("/{env}/orders", responses=_errors(*_ACTION_ERRORS))
 @audited(CANCEL_ALL_ORDERS.name)
 async def cancel_all(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
-    _may(actor, spec, CANCEL_ALL_ORDERS)
-    _require_confirmation(request, spec, CANCEL_ALL_ORDERS)
-    result = await service.cancel_all(state, actor, spec)
-    return _json(result.model_dump(mode="json"))
+    return await _act_without_body(request, state, actor, spec, CANCEL_ALL_ORDERS, service.cancel_all)
 
 
 @router.post("/{env}/trading/halt", responses=_errors(400, *_ACTION_ERRORS), openapi_extra=_json_body(_HALT_BODY))
@@ -260,7 +269,4 @@ async def halt(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvD
 @router.post("/{env}/trading/resume", responses=_errors(*_ACTION_ERRORS))
 @audited(RESUME_TRADING.name)
 async def resume(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
-    _may(actor, spec, RESUME_TRADING)
-    _require_confirmation(request, spec, RESUME_TRADING)
-    result = await service.resume(state, actor, spec)
-    return _json(result.model_dump(mode="json"))
+    return await _act_without_body(request, state, actor, spec, RESUME_TRADING, service.resume)

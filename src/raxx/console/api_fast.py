@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from raxx.common.doors import render_refusal
@@ -28,8 +27,8 @@ from raxx.common.errors import RaxxError
 from raxx.common.metrics import ROUTE_KEY
 from raxx.console.apitoken.service import InvalidApiToken
 from raxx.console.auth.roles import can
-from raxx.console.raptor.client import CallContext, RaptorResponse
-from raxx.console.raptor.refusals import refusal_from
+from raxx.console.raptor.client import CallContext
+from raxx.console.raptor.refusals import refusal_from_raw
 from raxx.console.state import ConsoleState
 
 _READ_PATH = re.compile(
@@ -91,10 +90,5 @@ class ApiReadFastPath:
             await send({"type": "http.response.start", "status": raw.status, "headers": headers})
             await send({"type": "http.response.body", "body": raw.content})
             return True
-        try:
-            body = orjson.loads(raw.content)
-        except orjson.JSONDecodeError:
-            body = None
-        refusal = refusal_from(client.spec, RaptorResponse(raw.status, body, raw.request_id, raw.latency_ms))
-        await render_refusal(scope, receive, send, refusal)
+        await render_refusal(scope, receive, send, refusal_from_raw(client.spec, raw))
         return True

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import RaxxError
-from raxx.console.raptor.client import RaptorResponse
+from raxx.console.raptor.client import RaptorResponse, RawResponse
 
 
 class RaptorRefusal(RaxxError):
@@ -47,6 +49,16 @@ def refusal_from(spec: EnvironmentSpec, response: RaptorResponse) -> RaptorRefus
     if response.status >= 500 and code != "broker_unavailable":
         refusal.audit_outcome = "unknown"  # Raptor failed mid-way: it may have acted
     return refusal
+
+
+def refusal_from_raw(spec: EnvironmentSpec, raw: RawResponse) -> RaptorRefusal:
+    """:func:`refusal_from` for an answer kept as bytes (the JSON API's reads pass a success on
+    untouched); a body that is not JSON counts as no body."""
+    try:
+        body = orjson.loads(raw.content)
+    except orjson.JSONDecodeError:
+        body = None
+    return refusal_from(spec, RaptorResponse(raw.status, body, raw.request_id, raw.latency_ms))
 
 
 def plain_words(spec: EnvironmentSpec, code: str, body: dict[str, Any], status: int) -> str:

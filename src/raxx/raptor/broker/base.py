@@ -25,8 +25,9 @@ OPEN: frozenset[str] = frozenset({"new", "partially_filled"})
 
 
 @dataclass(frozen=True)
-class OrderIntent:
-    """What Raptor asks the venue to do. ``client_order_id`` makes a resubmission harmless."""
+class OrderTerms:
+    """What an order asks for, the same in Raptor's intent and in the venue's view of it
+    (each adds ``limit_price`` next: only the intent may leave it out)."""
 
     client_order_id: str
     symbol: str
@@ -34,6 +35,12 @@ class OrderIntent:
     type: OrderType
     time_in_force: TimeInForce
     quantity: Decimal
+
+
+@dataclass(frozen=True)
+class OrderIntent(OrderTerms):
+    """What Raptor asks the venue to do. ``client_order_id`` makes a resubmission harmless."""
+
     limit_price: Decimal | None = None
 
 
@@ -45,17 +52,11 @@ class BrokerFill:
 
 
 @dataclass(frozen=True)
-class BrokerOrder:
-    """The venue's view of one order."""
+class BrokerOrder(OrderTerms):
+    """The venue's view of one order: its terms, the venue's id for it, and what became of it."""
 
-    broker_order_id: str
-    client_order_id: str
-    symbol: str
-    side: Side
-    type: OrderType
-    time_in_force: TimeInForce
-    quantity: Decimal
     limit_price: Decimal | None
+    broker_order_id: str
     status: BrokerStatus
     filled_quantity: Decimal
     filled_avg_price: Decimal | None
