@@ -209,7 +209,10 @@ class Router:
             for dyno, port in route.dynos.items()
         ]
         if route.queue_port is not None:
-            lines.append(f"    server 127.0.0.1:{route.queue_port} backup;")
+            # max_fails=0 as for the dynos: nginx would otherwise take the queue out for 10 s
+            # after one request timed out waiting in it, and answer "no live upstreams" (a 502,
+            # shown as H13) to everything meanwhile; Heroku's router has no such state.
+            lines.append(f"    server 127.0.0.1:{route.queue_port} backup max_fails=0;")
         return "\n".join(lines)
 
     def _write(self) -> Path:

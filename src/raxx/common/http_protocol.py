@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 
 class TurnCoalescingTransport:
@@ -115,5 +115,6 @@ class OneWriteHttpToolsProtocol(HttpToolsProtocol):
             self.loop.call_later(self.timeout_keep_alive, self._close_if_no_request)
 
     def _close_if_no_request(self) -> None:
-        if self.cycle is None and not self._request_begun:
+        cycle: RequestResponseCycle | None = self.cycle  # uvicorn types it as never None
+        if cycle is None and not self._request_begun:
             self.transport.close()
