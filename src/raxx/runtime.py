@@ -244,13 +244,12 @@ def web_app_factory() -> Any:
 
 def serve_web(*, host: str, port: int, workers: int = 1) -> None:
     """The Procfile's ``web``: the app named by ``RAXX_APP`` on ``$PORT``."""
-    import uvicorn
-
     from raxx.common.asgi import run_server, server_options
     from raxx.common.logging import configure_logging
     from raxx.common.metrics import MULTIPROC_VAR
     from raxx.common.metrics_workers import prepare_multiprocess_dir
     from raxx.common.secrets import install_redaction
+    from raxx.common.supervisor import run_workers
 
     configure_logging("INFO")  # start-up events (secrets loaded: where and how many keys, never values)
     # The workers about to start are what the connection budget divides by, whichever way
@@ -266,7 +265,7 @@ def serve_web(*, host: str, port: int, workers: int = 1) -> None:
     # Heroku sends SIGTERM, then SIGKILL 30 s later.
     options = server_options(host=host, port=port, proxy_headers=built.proxy_headers, graceful_s=25)
     if workers > 1:
-        uvicorn.run("raxx.runtime:web_app_factory", factory=True, workers=workers, **options)
+        run_workers("raxx.runtime:web_app_factory", workers=workers, **options)
     else:
         run_server(built.app, host=host, port=port, proxy_headers=built.proxy_headers, graceful_s=25)
 

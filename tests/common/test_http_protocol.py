@@ -12,7 +12,7 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from raxx.common.http_protocol import OneWriteHttpToolsProtocol, TurnCoalescingTransport
-from tests.fixtures.servers import serve
+from tests.fixtures.servers import ThreadedServer, serve
 
 
 class RecordingTransport(asyncio.Transport):
@@ -116,3 +116,29 @@ def test_a_streamed_body_leaves_chunk_by_chunk() -> None:
             received += chunk
     assert received.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"second" in received
+
+
+def _read_to_close(conn: socket.socket) -> bytes:
+    received = b""
+    while chunk := conn.recv(4096):
+        received += chunk
+    return received
+
+
+def test_a_stopping_server_answers_the_request_on_a_new_connection_and_closes_idle_ones() -> None:
+    """The router opens a connection per request: one accepted just before the server stops
+    carries a request on its way, and closing it would cut that request (Heroku's H13)."""
+    server = ThreadedServer(_app, http=OneWriteHttpToolsProtocol)
+    server.start()
+    address = ("127.0.0.1", server.port)
+    with socket.create_connection(address, timeout=10) as fresh, socket.create_connection(address, timeout=10) as idle:
+        idle.sendall(b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert idle.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")  # answered, kept alive
+        server.server.should_exit = True
+        assert idle.recv(4096) == b""  # idle after a response: closed by the shutdown
+        fresh.sendall(b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = _read_to_close(fresh)
+    server.thread.join(15)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+    assert b"connection: close" in answer.lower()
+    assert not server.thread.is_alive()

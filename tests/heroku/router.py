@@ -38,6 +38,8 @@ from tests.fixtures.nginx import NGINX, launch_nginx
 from tests.heroku.pki import Pki
 
 ROUTER_TIMEOUT_S = 30
+RELOAD_TIMEOUT_S = 30.0
+SHUTTING_DOWN = "nginx: worker process is shutting down"
 
 HTTP = """
 worker_processes 1;
@@ -167,12 +169,26 @@ class Router:
             self.reload()
 
     def reload(self) -> None:
-        """New config, graceful: nginx's old workers finish the requests they carry."""
+        """New config, graceful: nginx's old workers finish the requests they carry.
+
+        Returns once the new config routes: a new worker runs and every old one has taken
+        the "shutting down" title nginx gives a worker as it closes its listening sockets
+        and idle connections. A fixed pause was not enough on a loaded machine: a dyno
+        was sent SIGTERM while the router still sent it requests, which Heroku's order
+        (routing paused, then the dyno stopped) does not do.
+        """
         if self.process is None or self.process.poll() is not None:
             return
         self._write()
+        old = _workers(self.process.pid)
         os.kill(self.process.pid, signal.SIGHUP)
-        time.sleep(0.5)  # the new workers take the listening sockets
+        deadline = time.monotonic() + RELOAD_TIMEOUT_S
+        while time.monotonic() < deadline:
+            current = _workers(self.process.pid)
+            if set(current) - set(old) and all(current.get(pid, SHUTTING_DOWN) == SHUTTING_DOWN for pid in old):
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"the router did not reload in {RELOAD_TIMEOUT_S:.0f} s")
 
     def config(self) -> str:
         def upstream_name(app: str) -> str:
@@ -209,7 +225,10 @@ class Router:
             for dyno, port in route.dynos.items()
         ]
         if route.queue_port is not None:
-            lines.append(f"    server 127.0.0.1:{route.queue_port} backup;")
+            # max_fails=0 as for the dynos: nginx would otherwise take the queue out for 10 s
+            # after one request timed out waiting in it, and answer "no live upstreams" (a 502,
+            # shown as H13) to everything meanwhile; Heroku's router has no such state.
+            lines.append(f"    server 127.0.0.1:{route.queue_port} backup max_fails=0;")
         return "\n".join(lines)
 
     def _write(self) -> Path:
@@ -247,3 +266,19 @@ class Router:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(5)
+
+
+def _workers(master: int) -> dict[int, str]:
+    """nginx's worker processes under ``master``: pid -> process title."""
+    found: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) != master:  # field 4: the parent's pid
+                continue
+            title = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            if "worker process" in title:
+                found[int(entry)] = title
+    return found

@@ -12,6 +12,13 @@ What is held is written at the end of the current turn of the event loop
 more data to arrive. Closing the connection writes what is held first; aborting it drops it,
 as an abort drops the transport's own buffer. Flow control is untouched: the real transport
 still tells the protocol when its buffer is full.
+
+It also drains the way a dyno behind Heroku's router must (``shutdown``): uvicorn closes
+every connection without a request in progress when it stops, which is right for a
+connection idle after a response, but the router opens one connection per request, so a
+connection that has not yet delivered its first request (or is mid-headers) carries a
+request in flight: closing it cuts that request (the router's H13). Such a connection is
+answered, with ``Connection: close``.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 
 class TurnCoalescingTransport:
@@ -75,5 +82,39 @@ class OneWriteHttpToolsProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` on a ``TurnCoalescingTransport``; pass as uvicorn's ``http``."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._answered = 0  # responses completed on this connection
+        self._request_begun = False  # bytes of a request whose headers are not all here yet
+        self._draining = False
         coalescing = TurnCoalescingTransport(transport, asyncio.get_running_loop())
         super().connection_made(coalescing)  # type: ignore[arg-type]
+
+    def on_message_begin(self) -> None:
+        self._request_begun = True
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._request_begun = False
+        super().on_headers_complete()
+        if self._draining and self.cycle is not None:
+            self.cycle.keep_alive = False  # the request is answered, then the connection closed
+
+    def on_response_complete(self) -> None:
+        self._answered += 1
+        super().on_response_complete()
+
+    def shutdown(self) -> None:
+        """Graceful stop: a request in progress or on its way is answered (``Connection:
+        close``); only a connection idle after a response is closed at once, as uvicorn does.
+        A new connection whose request never comes is closed after the keep-alive timeout."""
+        in_progress = self.cycle is not None and not self.cycle.response_complete
+        if in_progress or (self._answered and not self._request_begun):
+            super().shutdown()
+            return
+        self._draining = True
+        if not self._request_begun:
+            self.loop.call_later(self.timeout_keep_alive, self._close_if_no_request)
+
+    def _close_if_no_request(self) -> None:
+        cycle: RequestResponseCycle | None = self.cycle  # uvicorn types it as never None
+        if cycle is None and not self._request_begun:
+            self.transport.close()
