@@ -6,6 +6,7 @@ pytest_plugins = [
     "tests.fixtures.processes",
     "tests.fixtures.report",
     "tests.fixtures.oidc",
+    "tests.fixtures.passwords",
 ]
 
 

@@ -91,7 +91,7 @@ def test_unicode_is_normalized_so_one_passphrase_has_one_form() -> None:
     assert asyncio.run(verify_password(stored, decomposed))
 
 
-def test_hashes_are_argon2id_at_least_owasps_minimum() -> None:
+def test_hashes_are_argon2id_at_least_owasps_minimum(production_hasher: None) -> None:
     """Password Storage CS: argon2id, m >= 19 MiB, t >= 2, p >= 1 (S11)."""
     stored = hash_password_sync("some long passphrase here")
     assert stored.startswith("$argon2id$")

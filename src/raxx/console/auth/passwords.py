@@ -24,7 +24,11 @@ from raxx.common.errors import BadRequest
 
 MIN_LENGTH = 15  # NIST SP 800-63B rev 4: single-factor passwords SHALL be at least 15
 MAX_LENGTH = 128
-_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
+# argon2id, RFC 9106 low-memory profile: what every deployment hashes with. (The test suite
+# swaps ``_hasher`` for a cheap one where the cost is not what a test judges; see
+# tests/fixtures/passwords.py. Verification reads the parameters from the stored hash.)
+PRODUCTION_HASHER = PasswordHasher()
+_hasher = PRODUCTION_HASHER
 # Verified against when the user does not exist, so timing does not reveal valid names.
 _DUMMY_HASH = _hasher.hash("raxx-dummy-password-for-timing")
 
