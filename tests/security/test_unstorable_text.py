@@ -11,7 +11,7 @@ still serving, and for the console's actions an audit outcome like any other ref
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -19,11 +19,19 @@ from urllib.parse import quote
 import httpx
 import psycopg
 import pytest
+from click.testing import CliRunner
+from psycopg import sql
 
+from raxx.cli import _register_groups, cli
 from raxx.common.provision import ProvisionedDatabase
+from raxx.raptor.app import create_app as create_raptor_app
+from raxx.raptor.deps import SessionDep
+from raxx.raptor.trading import repository as trading
 from tests.console.conftest import RunningRaptor
 from tests.console.helpers import outcomes, signed_in
-from tests.fixtures.raptor import trading_client
+from tests.fixtures.apps import asgi_client, raptor_settings
+from tests.fixtures.database import DatabaseFactory
+from tests.fixtures.raptor import QUIET, trading_client
 from tests.fixtures.security import issue_api_token
 from tests.security.test_bad_input import assert_html_error, assert_json_error
 
@@ -38,7 +46,8 @@ def table_counts(url: str) -> dict[str, int]:
         tables = conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'audit_event'"
         ).fetchall()
-        return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for (t,) in tables}  # type: ignore[index]
+        count = "SELECT count(*) FROM {}"
+        return {t: conn.execute(sql.SQL(count).format(sql.Identifier(t))).fetchone()[0] for (t,) in tables}  # type: ignore[index]
 
 
 def raw_json(body: dict[str, Any]) -> bytes:
@@ -118,6 +127,26 @@ async def test_raptor_takes_an_ordinary_reason_after_refusing_one(raptor_db: Pro
     assert halted.json()["reason"] == "drill: é, ü and 株 are fine"
 
 
+async def test_raptor_answers_text_that_still_reaches_a_statement_with_its_422_and_rolls_back(
+    raptor_db: ProvisionedDatabase,
+) -> None:
+    """The net behind the fields' checks, in the real app: a route (added here) that writes
+    unchecked text after a first write; the answer is the 422 shape, the first write undone."""
+    app = create_raptor_app(raptor_settings(raptor_db, "staging", **QUIET))
+
+    @app.post("/test/unchecked-halt")
+    async def unchecked_halt(session: SessionDep) -> None:
+        await trading.switch(session, halted=True, reason="first", actor=None, token_id="t", request_id="r")
+        await trading.append_event(session, action="halt", reason=f"a{NUL}b", actor=None, token_id="t", request_id="r")
+
+    async with asgi_client(app, raise_app_exceptions=False) as client:
+        refused = await client.post("/test/unchecked-halt")
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"] == "validation_error"
+    with psycopg.connect(raptor_db.runtime_url) as conn:
+        assert conn.execute("SELECT halted FROM trading_state").fetchone() == (False,)
+
+
 # -- the console's JSON API -------------------------------------------------------
 
 API_ENTRANCES = [
@@ -128,14 +157,16 @@ API_ENTRANCES = [
 
 
 @pytest.fixture
-async def api(console: httpx.AsyncClient, console_db: ProvisionedDatabase) -> AsyncIterator[httpx.AsyncClient]:
+async def api(console: httpx.AsyncClient, console_db: ProvisionedDatabase) -> httpx.AsyncClient:
     token, _ = await issue_api_token(console_db, "alice")
     console.headers["Authorization"] = f"Bearer {token}"
-    yield console
+    return console
 
 
 @pytest.mark.parametrize("entrance", API_ENTRANCES, ids=str)
-@pytest.mark.parametrize(("bad", "status"), [(NUL, 422), (ESCAPE, 422), (SURROGATE, 400)], ids=["nul", "control", "surrogate"])
+@pytest.mark.parametrize(
+    ("bad", "status"), [(NUL, 422), (ESCAPE, 422), (SURROGATE, 400)], ids=["nul", "control", "surrogate"]
+)
 async def test_console_api_refuses_unstorable_text(
     api: httpx.AsyncClient,
     console_db: ProvisionedDatabase,
@@ -245,4 +276,64 @@ async def test_sign_in_refuses_an_unstorable_name_and_counts_nothing(
     refused = await console.post("/login", data={"username": f"alice{bad}", "password": "x", "csrf_token": "x"})
     assert_html_error(refused, 422)
     assert table_counts(console_db.runtime_url) == before  # no failed attempt counted, no session
-    assert (await signed_in(console, "alice"))  # the app still serves, alice still signs in
+    assert await signed_in(console, "alice")  # the app still serves, alice still signs in
+
+
+# -- command lines ------------------------------------------------------------------
+
+#: Arguments that are not UTF-8 reach Python as lone surrogates (``surrogateescape``).
+NOT_UTF8 = b"ops-\xff".decode("utf-8", "surrogateescape")
+COMMANDS = [
+    pytest.param(
+        ["raptor", "token", "issue", "--env", "staging", "--scope", "read", "--name", NOT_UTF8], id="token-name"
+    ),
+    pytest.param(["raptor", "token", "revoke", NOT_UTF8], id="token-id"),
+    pytest.param(["console", "user", "add", f"bob{ESCAPE}"], id="user-name"),
+    pytest.param(["console", "token", "create", NOT_UTF8, "--user", "alice"], id="console-token-name"),
+    pytest.param(["audit", "export", "--actor", f"a{ESCAPE}"], id="audit-filter"),
+    pytest.param(
+        ["gate", "freeze", "--env", "staging", "--for", "1h", "--reason", f"drill{ESCAPE}"], id="freeze-reason"
+    ),
+    pytest.param(
+        [
+            "gate",
+            "incident",
+            "open",
+            "--app",
+            "raptor",
+            "--component",
+            "api",
+            "--severity",
+            "minor",
+            "--title",
+            NOT_UTF8,
+        ],
+        id="incident-title",
+    ),
+    pytest.param(["gate", "attest", "raptor", "item", "--note", NOT_UTF8], id="attest-note"),
+]
+
+
+@pytest.fixture(scope="module")
+def cli_databases(test_databases: DatabaseFactory) -> dict[str, ProvisionedDatabase]:
+    """Each database the commands write to, shared by the cases (each one writes nothing)."""
+    return {
+        area: test_databases.fresh(tree)
+        for area, tree in (("RAPTOR", "raptor"), ("CONSOLE", "console"), ("GATE", "ledger"))
+    }
+
+
+@pytest.mark.parametrize("args", COMMANDS)
+def test_commands_refuse_text_they_could_not_store_before_running(
+    cli_databases: dict[str, ProvisionedDatabase], args: list[str]
+) -> None:
+    """A usage error (exit 2) naming the option, before anything is written: every database
+    the commands would write to is handed over, and none gains a row."""
+    _register_groups()
+    env = {f"{area}_DATABASE_URL": db.runtime_url for area, db in cli_databases.items()}
+    before = {area: table_counts(db.runtime_url) for area, db in cli_databases.items()}
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for" in result.output
+    assert "may not contain" in result.output
+    assert {area: table_counts(db.runtime_url) for area, db in cli_databases.items()} == before
