@@ -44,6 +44,21 @@ def _app(admin_url: str) -> FastAPI:
         async with await psycopg.AsyncConnection.connect(libpq_url(admin_url), autocommit=True) as conn:
             await conn.execute("SELECT 1/0")
 
+    # Text a field's check should have refused, reaching a statement unchecked.
+    @app.get("/nul-in-text")
+    async def nul_in_text() -> None:
+        async with await psycopg.AsyncConnection.connect(libpq_url(admin_url), autocommit=True) as conn:
+            await conn.execute("SELECT %s::text", ["a\x00b"])
+
+    @app.get("/nul-in-jsonb")
+    async def nul_in_jsonb() -> None:
+        engine = create_engine(admin_url, application_name="test", pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT CAST(:body AS jsonb)"), {"body": '{"reason": "a\\u0000b"}'})
+        finally:
+            await engine.dispose()
+
     return app
 
 
@@ -67,3 +82,13 @@ async def test_an_error_of_the_statement_itself_stays_a_bug(client: httpx.AsyncC
     response = await client.get("/statement-bug")
     assert response.status_code == 500
     assert response.json()["error"] == "internal_error"
+
+
+@pytest.mark.parametrize("path", ["/nul-in-text", "/nul-in-jsonb"])
+async def test_text_the_database_cannot_store_is_the_422_of_bad_input(client: httpx.AsyncClient, path: str) -> None:
+    """The net behind the fields' checks (``raxx.common.storable``): psycopg's NUL refusal and
+    PostgreSQL's 22P05 are bad input, answered in the one shape; 1/0 above stays a 500."""
+    response = await client.get(path)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "validation_error"
+    assert "NUL" in response.json()["detail"][0]["message"]

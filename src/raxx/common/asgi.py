@@ -17,10 +17,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from raxx.common.db import (
     BUSY_EXCEPTIONS,
     UNREACHABLE_EXCEPTIONS,
+    UNSTORABLE_TEXT_EXCEPTIONS,
     busy_error,
     is_database_busy,
     is_database_unreachable,
+    is_unstorable_text,
     unreachable_error,
+    unstorable_text_error,
 )
 from raxx.common.errors import RaxxError, error_body
 from raxx.common.ids import uuid7
@@ -133,17 +136,20 @@ def install_database_handlers(app: FastAPI, render: Callable[[Request, RaxxError
     503 and ``Retry-After`` (``render``: the app's own rendering of a refusal), logged as one
     line, never a traceback: ``DatabaseBusy`` when no connection could be had in time,
     ``DatabaseUnavailable`` when the database could not be reached or dropped the connection
-    (a restart, a failover). Any other database error is raised on to the app's handling of a
-    bug."""
+    (a restart, a failover). Text the database would not store (NUL: input a field's check
+    missed, ``raxx.common.storable``) is the 422 of bad input. Any other database error is
+    raised on to the app's handling of a bug."""
 
     async def _database_refusal(request: Request, exc: Exception) -> Response:
         if is_database_busy(exc):
             return await render(request, busy_error(exc, "unnamed"))
         if is_database_unreachable(exc):
             return await render(request, unreachable_error(exc))
+        if is_unstorable_text(exc):
+            return await render(request, unstorable_text_error(exc))
         raise exc
 
-    for cls in dict.fromkeys((*BUSY_EXCEPTIONS, *UNREACHABLE_EXCEPTIONS)):
+    for cls in dict.fromkeys((*BUSY_EXCEPTIONS, *UNREACHABLE_EXCEPTIONS, *UNSTORABLE_TEXT_EXCEPTIONS)):
         app.add_exception_handler(cls, _database_refusal)
 
 

@@ -1,4 +1,4 @@
-"""Option types every area's commands share: ports, durations, environment names.
+"""Option types every area's commands share: ports, durations, environment names, text.
 
 A bad value is a usage error (exit 2) naming the option and what it accepts, before the
 command does anything. Light on purpose: ``raxx --help`` imports every command module.
@@ -57,5 +57,28 @@ class EnvironmentName(click.ParamType[str]):
         return str(value)
 
 
+class Text(click.ParamType[str]):
+    """Text a command stores (``raxx.common.storable``): never a lone surrogate, which is what
+    arguments that are not UTF-8 become; ``one_line`` refuses control characters too, for
+    names, reasons and titles shown on one line."""
+
+    name = "text"
+
+    def __init__(self, *, one_line: bool) -> None:
+        self.one_line = one_line
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from raxx.common.storable import text_problem  # here: it imports pydantic
+
+        text = str(value)
+        if problem := text_problem(text, one_line=self.one_line):
+            self.fail(f"{text!a} {problem}", param, ctx)
+        return text
+
+
 DURATION = Duration()
+#: Free text that may span lines (a note, a comment).
+TEXT = Text(one_line=False)
+#: One line of text (a name, a reason, a title, an identifier).
+LINE = Text(one_line=True)
 ENVIRONMENT = EnvironmentName()

@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.pool import NullPool
 
 from raxx.common.dbbudget import ACQUIRE_TIMEOUT_S
-from raxx.common.errors import ConfigError, DatabaseBusy, DatabaseUnavailable
+from raxx.common.errors import BadRequest, ConfigError, DatabaseBusy, DatabaseUnavailable, field_errors
 from raxx.common.logging import log_event
+from raxx.common.storable import UNSTORABLE_MESSAGE
 
 log = logging.getLogger("raxx.db")
 
@@ -172,6 +173,33 @@ def busy_error(exc: BaseException, pool: str) -> DatabaseBusy:
 def _refused(exc: BaseException) -> bool:
     orig = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
     return isinstance(orig, psycopg.Error) and orig.sqlstate == TOO_MANY_CONNECTIONS
+
+
+#: Text the database would not take, a client's input that got past its field's check:
+#: untranslatable_character (``\u0000`` in ``jsonb``), character_not_in_repertoire.
+_UNSTORABLE_TEXT_STATES = frozenset({"22P05", "22021"})
+#: Where such a refusal surfaces: wrapped by SQLAlchemy, or raw from psycopg's own pool.
+UNSTORABLE_TEXT_EXCEPTIONS: tuple[type[Exception], ...] = (sqlalchemy.exc.DBAPIError, psycopg.DataError)
+#: What psycopg says (no SQLSTATE: it refuses before sending) when a parameter holds NUL.
+_NUL_REFUSAL = "cannot contain NUL"
+
+
+def is_unstorable_text(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database refusing a parameter's text (NUL, a character it cannot
+    store): bad input that reached a statement, not a broken server. Only these: any other data
+    error (a numeric overflow, a bad date) stays a bug to see."""
+    orig = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
+    if not isinstance(orig, psycopg.DataError):
+        return False
+    return orig.sqlstate in _UNSTORABLE_TEXT_STATES or (orig.sqlstate is None and _NUL_REFUSAL in str(orig))
+
+
+def unstorable_text_error(exc: BaseException) -> BadRequest:
+    """The 422 (``validation_error``, the field unknown) a request gets when its text reached a
+    statement that could not store it; its transaction is rolled back like any failed request.
+    Logged as one line: the field's check that let it through is the thing to fix."""
+    log_event(log, "db.text.refused", level=logging.WARNING, error=type(getattr(exc, "orig", exc)).__name__)
+    return field_errors({None: f"text {UNSTORABLE_MESSAGE}"})
 
 
 @contextmanager

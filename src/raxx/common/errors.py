@@ -6,6 +6,7 @@ shape, ``{"error": code, "detail": ...}``. An expected refusal is never a 500.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -52,6 +53,13 @@ def error_body(code: str, detail: Any, **extra: Any) -> dict[str, Any]:
 class BadRequest(RaxxError):
     status_code = 400
     code = "bad_request"
+
+
+def field_errors(errors: Mapping[str, str] | Mapping[None, str]) -> BadRequest:
+    """The 422 of input that did not parse: ``detail`` lists each field (None: not known) and
+    what is wrong with it, the shape a framework's validation error renders too."""
+    detail = [{"field": name, "message": message} for name, message in errors.items()]
+    return BadRequest(detail, code="validation_error", status_code=422)
 
 
 class Unauthorized(RaxxError):

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from raxx.common.actions import CANCEL_ALL_ORDERS, CANCEL_ORDER, HALT_TRADING, PLACE_ORDER, RESUME_TRADING, Action
 from raxx.common.contracts.service import ErrorBody
 from raxx.common.environments import EnvironmentSpec
-from raxx.common.errors import BadRequest, NotFound, RaxxError
+from raxx.common.errors import BadRequest, NotFound, RaxxError, field_errors
 from raxx.console.actions import Actor, authorize
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.deps import ApiActorDep, EnvDep, StateDep, api_env_reader
@@ -147,11 +147,6 @@ def _order_id(raw: str) -> uuid.UUID:
         raise NotFound("there is no such order", code="order_not_found") from None
 
 
-def _field_errors(errors: dict[str, str]) -> BadRequest:
-    detail = [{"field": name, "message": message} for name, message in errors.items()]
-    return BadRequest(detail, code="validation_error", status_code=422)
-
-
 @router.get("/whoami", responses=_errors(401))
 async def whoami(actor: ApiActorDep) -> dict[str, Any]:
     """The token's user, the environments it acts in, and the role it acts with in each."""
@@ -231,7 +226,7 @@ async def place_order(request: Request, state: StateDep, actor: ApiActorDep, spe
     parsed = parse_order_form(fields)
     errors = {**parsed.errors, **{name: "unknown field" for name in unknown}}
     if errors or parsed.order is None:
-        raise _field_errors(errors)
+        raise field_errors(errors)
     _require_confirmation(request, spec, PLACE_ORDER)
     placed = await service.place(state, actor, spec, parsed.order)
     return _json(placed.order.model_dump(mode="json"), 201 if placed.created else 200)
@@ -260,7 +255,7 @@ async def halt(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvD
     body = await _body(request)
     parsed = parse_reason({"reason": str(body.get("reason") or "")})
     if not parsed.ok:
-        raise _field_errors(parsed.errors)
+        raise field_errors(parsed.errors)
     _require_confirmation(request, spec, HALT_TRADING)
     result = await service.halt(state, actor, spec, parsed.values["reason"])
     return _json(result.model_dump(mode="json"))

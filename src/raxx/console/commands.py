@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from raxx.common.cliparams import ENVIRONMENT, PORT
+from raxx.common.cliparams import ENVIRONMENT, LINE, PORT
 from raxx.common.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def user() -> None:
 
 
 @user.command("add")
-@click.argument("name")
+@click.argument("name", type=LINE)
 @click.option("--role", type=click.Choice(["viewer", "operator", "admin", "auditor"]), help="with --env")
 @click.option(
     "--env",
@@ -175,7 +175,7 @@ def user_list(database_url: str | None) -> None:
 
 
 @user.command("grant")
-@click.argument("name")
+@click.argument("name", type=LINE)
 @click.option("--env", "environment", type=ENVIRONMENT, required=True)
 @click.option("--role", required=True, type=click.Choice(["viewer", "operator", "admin", "auditor"]))
 @database_option
@@ -190,8 +190,10 @@ def user_grant(name: str, environment: str, role: str, database_url: str | None)
 
 
 @user.command("revoke")
-@click.argument("name")
-@click.option("--env", "environment", required=True, help="any environment, also one the registry no longer names")
+@click.argument("name", type=LINE)
+@click.option(
+    "--env", "environment", required=True, help="any environment, also one the registry no longer names", type=LINE
+)
 @database_option
 def user_revoke(name: str, environment: str, database_url: str | None) -> None:
     """Remove NAME's role in one environment."""
@@ -202,7 +204,7 @@ def user_revoke(name: str, environment: str, database_url: str | None) -> None:
 
 
 @user.command("passwd")
-@click.argument("name")
+@click.argument("name", type=LINE)
 @click.option("--password-stdin", is_flag=True)
 @database_option
 def user_passwd(name: str, password_stdin: bool, database_url: str | None) -> None:
@@ -220,8 +222,8 @@ def token() -> None:
 
 
 @token.command("create")
-@click.argument("name")
-@click.option("--user", "user_name", required=True, help="the operator the token acts as (with their roles)")
+@click.argument("name", type=LINE)
+@click.option("--user", "user_name", required=True, help="the operator the token acts as (with their roles)", type=LINE)
 @click.option(
     "--env",
     "envs",
@@ -263,7 +265,7 @@ def token_create(
 
 
 @token.command("list")
-@click.option("--user", "user_name", default=None, help="only this operator's tokens")
+@click.option("--user", "user_name", default=None, help="only this operator's tokens", type=LINE)
 @database_option
 def token_list(user_name: str | None, database_url: str | None) -> None:
     """List tokens (never their secrets)."""
@@ -283,7 +285,7 @@ def token_list(user_name: str | None, database_url: str | None) -> None:
 
 
 @token.command("revoke")
-@click.argument("token_id")
+@click.argument("token_id", type=LINE)
 @database_option
 def token_revoke(token_id: str, database_url: str | None) -> None:
     """Revoke a token by its id (the part after rxc_). Running consoles refuse it within seconds."""

@@ -12,6 +12,7 @@ from raxx.common.actions import Action
 from raxx.common.asgi import request_id_of
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import RaxxError
+from raxx.common.storable import text_problem
 from raxx.console.actions import Actor, authorize
 from raxx.console.apitoken.service import InvalidApiToken
 from raxx.console.audit.events import ActionScope
@@ -68,7 +69,10 @@ def client_ip(request: Request) -> str:
 
 
 def user_agent(request: Request) -> str:
-    return request.headers.get("user-agent", "")[:256]
+    """The browser's name as a session keeps it: one line (``raxx.common.storable``), else
+    not kept at all, as a malformed request id is not (a header is no field to refuse)."""
+    agent = request.headers.get("user-agent", "")[:256]
+    return "" if text_problem(agent, one_line=True) else agent
 
 
 async def optional_login(request: Request, state: StateDep, db: DbDep) -> Login | None:

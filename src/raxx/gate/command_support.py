@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from raxx.common.cliparams import LINE
 from raxx.common.errors import BadRequest
 from raxx.gate.verdict import ExitCode
 
@@ -88,9 +89,9 @@ def exit_with(code: ExitCode) -> None:
 
 
 release_options = [
-    click.option("--app", required=True),
-    click.option("--env", "environment", required=True),
-    click.option("--release", "release_id", required=True, help="the release id (what identity reports)"),
+    click.option("--app", required=True, type=LINE),
+    click.option("--env", "environment", required=True, type=LINE),
+    click.option("--release", "release_id", required=True, help="the release id (what identity reports)", type=LINE),
 ]
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from raxx.common.cliparams import LINE, TEXT
 from raxx.common.errors import BadRequest
 from raxx.gate.command_support import (
     actor,
@@ -38,10 +39,10 @@ def gate() -> None:
 @gate.command()
 @with_options(release_options)
 @click.option("--trigger", type=click.Choice(["push", "dispatch", "tag", "rollback", "break_glass"]))
-@click.option("--tag", help="the version tag (trigger tag)")
-@click.option("--commit", help="the commit CI expects the release to be (GITHUB_SHA)")
-@click.option("--artifact", help="artifact digest (direct deploys)")
-@click.option("--by", help="who triggers the deploy (default GATE_ACTOR, GITHUB_ACTOR, USER)")
+@click.option("--tag", help="the version tag (trigger tag)", type=LINE)
+@click.option("--commit", help="the commit CI expects the release to be (GITHUB_SHA)", type=LINE)
+@click.option("--artifact", help="artifact digest (direct deploys)", type=LINE)
+@click.option("--by", help="who triggers the deploy (default GATE_ACTOR, GITHUB_ACTOR, USER)", type=LINE)
 @click.option("--json", "as_json", is_flag=True)
 def check(by: str | None, as_json: bool, **options: Any) -> None:
     """Every condition for deploying RELEASE, pass/fail with a reason. Exit 0 pass, 3 blocked, 4 cannot decide."""
@@ -64,11 +65,11 @@ def _deploy_command(name: str, help_text: str) -> Callable[[Any], Any]:
     options = [
         *release_options,
         click.option("--trigger", type=click.Choice(["push", "dispatch", "tag"])),
-        click.option("--tag"),
-        click.option("--commit"),
-        click.option("--by"),
+        click.option("--tag", type=LINE),
+        click.option("--commit", type=LINE),
+        click.option("--by", type=LINE),
         click.option("--break-glass", is_flag=True, help="deploy through a freeze (needs --reason; recorded, flagged)"),
-        click.option("--reason", help="why the glass is broken"),
+        click.option("--reason", help="why the glass is broken", type=LINE),
         click.option("--json", "as_json", is_flag=True),
     ]
     return lambda f: gate.command(name=name, help=help_text)(with_options(options)(f))
@@ -142,14 +143,16 @@ def promote(as_json: bool, **options: Any) -> None:
 
 @gate.command()
 @with_options(release_options)
-@click.option("--commit", required=True, help="the commit the release was built from")
-@click.option("--artifact", required=True, help="the artifact digest (slug id, image digest)")
+@click.option("--commit", required=True, help="the commit the release was built from", type=LINE)
+@click.option("--artifact", required=True, help="the artifact digest (slug id, image digest)", type=LINE)
 @click.option("--trigger", type=click.Choice(["push", "dispatch", "tag"]))
-@click.option("--tag")
-@click.option("--feature", "features", multiple=True, help="a feature this release carries (e.g. env-switcher)")
-@click.option("--by")
+@click.option("--tag", type=LINE)
+@click.option(
+    "--feature", "features", multiple=True, help="a feature this release carries (e.g. env-switcher)", type=LINE
+)
+@click.option("--by", type=LINE)
 @click.option("--break-glass", is_flag=True)
-@click.option("--reason")
+@click.option("--reason", type=LINE)
 @click.option("--json", "as_json", is_flag=True)
 def deploy(features: tuple[str, ...], as_json: bool, **options: Any) -> None:
     """Deploy a build to an environment without a soak rule (Raptor staging, console prod)."""
@@ -160,11 +163,11 @@ def deploy(features: tuple[str, ...], as_json: bool, **options: Any) -> None:
 
 
 @gate.command()
-@click.option("--app", required=True)
-@click.option("--env", "environment", required=True)
-@click.option("--to", "to", help="the release to go back to (default: the previous one)")
-@click.option("--by")
-@click.option("--reason")
+@click.option("--app", required=True, type=LINE)
+@click.option("--env", "environment", required=True, type=LINE)
+@click.option("--to", "to", help="the release to go back to (default: the previous one)", type=LINE)
+@click.option("--by", type=LINE)
+@click.option("--reason", type=LINE)
 @click.option("--json", "as_json", is_flag=True)
 def rollback(app: str, environment: str, to: str | None, by: str | None, reason: str | None, as_json: bool) -> None:
     """Go back to the previous (or --to) release; warns when the undone release ran migrations."""
@@ -176,8 +179,8 @@ def rollback(app: str, environment: str, to: str | None, by: str | None, reason:
 
 @gate.command()
 @with_options(release_options)
-@click.option("--by", help="the approver")
-@click.option("--comment")
+@click.option("--by", help="the approver", type=LINE)
+@click.option("--comment", type=TEXT)
 def approve(app: str, environment: str, release_id: str, by: str | None, comment: str | None) -> None:
     """Approve RELEASE for ENV (bound to its commit, artifact and current stint on the soak environment)."""
     from raxx.gate.records import approval_notice

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from raxx.common.cliparams import DURATION
+from raxx.common.cliparams import DURATION, LINE, TEXT
 from raxx.common.errors import BadRequest
 from raxx.gate.command_support import exit_with, run, run_as, when
 
@@ -20,13 +20,13 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.option("--env", "environment", required=True)
-@click.option("--app", help="only this app (default: every app in ENV)")
-@click.option("--until", "until", help="end of the freeze, ISO 8601 (UTC if no zone)")
+@click.option("--env", "environment", required=True, type=LINE)
+@click.option("--app", help="only this app (default: every app in ENV)", type=LINE)
+@click.option("--until", "until", help="end of the freeze, ISO 8601 (UTC if no zone)", type=LINE)
 @click.option("--for", "duration", type=DURATION, help="or a duration from now: 48h, 3d")
-@click.option("--from", "starts", help="start, ISO 8601 (default now)")
-@click.option("--reason", required=True)
-@click.option("--by")
+@click.option("--from", "starts", help="start, ISO 8601 (default now)", type=LINE)
+@click.option("--reason", required=True, type=LINE)
+@click.option("--by", type=LINE)
 def freeze(
     environment: str,
     app: str | None,
@@ -60,7 +60,7 @@ def freeze(
 
 @click.command()
 @click.argument("freeze_id", type=click.UUID)
-@click.option("--by")
+@click.option("--by", type=LINE)
 def unfreeze(freeze_id: uuid.UUID, by: str | None) -> None:
     """Lift a freeze early."""
     from raxx.gate.records import lift_freeze
@@ -75,11 +75,11 @@ def incident() -> None:
 
 
 @incident.command("open")
-@click.option("--app", required=True)
-@click.option("--component", required=True)
+@click.option("--app", required=True, type=LINE)
+@click.option("--component", required=True, type=LINE)
 @click.option("--severity", type=click.Choice(["critical", "major", "minor"]), required=True)
-@click.option("--title", required=True)
-@click.option("--by")
+@click.option("--title", required=True, type=LINE)
+@click.option("--by", type=LINE)
 def incident_open(app: str, component: str, severity: str, title: str, by: str | None) -> None:
     from raxx.gate.records import open_incident
 
@@ -94,7 +94,7 @@ def incident_open(app: str, component: str, severity: str, title: str, by: str |
 
 @incident.command("close")
 @click.argument("incident_id", type=click.UUID)
-@click.option("--by")
+@click.option("--by", type=LINE)
 def incident_close(incident_id: uuid.UUID, by: str | None) -> None:
     from raxx.gate.records import close_incident
 
@@ -103,10 +103,10 @@ def incident_close(incident_id: uuid.UUID, by: str | None) -> None:
 
 
 @click.command()
-@click.argument("subject")
-@click.argument("item")
-@click.option("--note", help="what was checked, and how")
-@click.option("--by")
+@click.argument("subject", type=LINE)
+@click.argument("item", type=LINE)
+@click.option("--note", help="what was checked, and how", type=TEXT)
+@click.option("--by", type=LINE)
 def attest(subject: str, item: str, note: str | None, by: str | None) -> None:
     """Record that a person checked ITEM of SUBJECT's retirement checklist."""
     from raxx.gate.records import attest as attest_item
@@ -116,8 +116,8 @@ def attest(subject: str, item: str, note: str | None, by: str | None) -> None:
 
 
 @click.command("retire-check")
-@click.argument("subject")
-@click.option("--by")
+@click.argument("subject", type=LINE)
+@click.option("--by", type=LINE)
 @click.option("--json", "as_json", is_flag=True)
 def retire_check(subject: str, by: str | None, as_json: bool) -> None:
     """Evaluate SUBJECT's retirement checklist from data; exit 0 only when every item passes."""

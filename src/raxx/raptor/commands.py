@@ -7,7 +7,7 @@ import os
 
 import click
 
-from raxx.common.cliparams import PORT, EnvironmentName
+from raxx.common.cliparams import LINE, PORT, EnvironmentName
 
 
 @click.group()
@@ -66,7 +66,7 @@ def token() -> None:
     type=click.Choice(["read", "trade", "admin"]),
     help="repeat for several; trade and admin imply read",
 )
-@click.option("--name", default=None, help="who or what holds the token (default: the scopes)")
+@click.option("--name", default=None, help="who or what holds the token (default: the scopes)", type=LINE)
 @click.option("--database-url", default=None, help="the environment's database (default: RAPTOR_DATABASE_URL)")
 def issue(environment: str, scopes: tuple[str, ...], name: str | None, database_url: str | None) -> None:
     """Create a token and print it once; only its hash is stored."""
@@ -101,7 +101,7 @@ def list_tokens(database_url: str | None) -> None:
 
 
 @token.command("revoke")
-@click.argument("token_id")
+@click.argument("token_id", type=LINE)
 @click.option("--database-url", default=None, help="the environment's database (default: RAPTOR_DATABASE_URL)")
 def revoke(token_id: str, database_url: str | None) -> None:
     """Revoke a token by its id (the part after the environment in the token)."""

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from raxx.common.cliparams import DURATION
+from raxx.common.cliparams import DURATION, LINE
 from raxx.common.errors import BadRequest, ConfigError
 from raxx.console.audit.cli import audit_keys, cli_context, database_option, env_file_option, run, secrets
 from raxx.console.audit.verify_command import verify
@@ -69,11 +69,11 @@ def _parse_time(value: str | None) -> datetime | None:
 
 @audit.command()
 @database_option
-@click.option("--since", help="events recorded at or after this time (ISO 8601; UTC if no offset)")
-@click.option("--until", help="events recorded before this time")
-@click.option("--env", "environment", help="one environment; '-' for events with none")
-@click.option("--actor", help="actor name or user id")
-@click.option("--action", help="action name, or a prefix such as 'order.*'")
+@click.option("--since", help="events recorded at or after this time (ISO 8601; UTC if no offset)", type=LINE)
+@click.option("--until", help="events recorded before this time", type=LINE)
+@click.option("--env", "environment", help="one environment; '-' for events with none", type=LINE)
+@click.option("--actor", help="actor name or user id", type=LINE)
+@click.option("--action", help="action name, or a prefix such as 'order.*'", type=LINE)
 @click.option("--outcome", type=click.Choice(["ok", "denied", "failed", "unknown"]))
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="file to write (default: stdout)")

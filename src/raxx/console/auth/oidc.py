@@ -25,6 +25,7 @@ from joserfc.errors import BadSignatureError, InvalidKeyIdError, JoseError, Unsu
 from joserfc.jwk import KeySet
 
 from raxx.common.errors import Unauthorized, Unavailable
+from raxx.common.storable import field_problems
 
 #: Asymmetric algorithms only: ``none`` and HMAC (keyed with the client secret) are refused.
 ALLOWED_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
@@ -46,6 +47,7 @@ REASONS: dict[str, str] = {
     "nonce_mismatch": "The ID token was not issued for this sign-in (nonce mismatch).",
     "nonce_replayed": "The ID token was already used for an earlier sign-in (replayed nonce).",
     "missing_claim": "The ID token lacks a claim the console needs.",
+    "unstorable_claim": "The ID token holds a claim with control characters, which the console does not take.",
     "no_role": "Your groups at the identity provider grant no role in this console.",
     "user_mismatch": "You signed in again as another user than the one of this session.",
     "not_recent": "The identity provider did not ask for your credentials again.",
@@ -239,13 +241,15 @@ class OidcClient:
             raise OidcRefused("missing_claim", "(sub)")
         if not isinstance(username, str) or not username:
             raise OidcRefused("missing_claim", f"({cfg.username_claim})")
+        nonce = claims.get("nonce") if isinstance(claims.get("nonce"), str) else None
+        _one_line_claims({"sub": subject, cfg.username_claim: username, "nonce": nonce or ""})
         return IdClaims(
             issuer=cfg.issuer,
             subject=subject,
             username=username[:64],
             groups=_groups(claims.get(cfg.groups_claim)),
             auth_time=auth_time,
-            nonce=claims.get("nonce") if isinstance(claims.get("nonce"), str) else None,
+            nonce=nonce,
             raw=raw,
         )
 
@@ -258,6 +262,14 @@ class OidcClient:
         if id_token:
             params.append(("id_token_hint", id_token))
         return str(add_params_to_uri(endpoint, params))
+
+
+def _one_line_claims(values: dict[str, str]) -> None:
+    """The claims the console stores and shows (a user's name, the subject it is linked by, the
+    nonce it looks up) are one line of text (``raxx.common.storable``): even a signed token
+    is refused otherwise, before any of it reaches the database."""
+    if bad := sorted(field_problems(values, one_line=tuple(values))):
+        raise OidcRefused("unstorable_claim", f"({', '.join(bad)})")
 
 
 def _unverified_header(raw: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from raxx.common.contracts.trading import (
     OrderStatus,
     plain_decimal,
 )
+from raxx.common.storable import text_problem
 from raxx.console.raptor.trading_api import OrderQuery
 
 _NUMBER_RE = re.compile(r"^\d{1,10}(\.\d{1,12})?$")
@@ -143,12 +144,16 @@ def order_phrase(order: OrderCreate) -> str:
 
 
 def parse_reason(form: Mapping[str, str]) -> ParsedForm:
+    """The halt reason on one line: runs of whitespace (tabs, newlines) become one space; any
+    other control character is refused (``raxx.common.storable``), as Raptor refuses it."""
     reason = " ".join(str(form.get("reason", "")).split())
     parsed = ParsedForm(values={"reason": reason})
     if not reason:
         parsed.errors["reason"] = "say why trading stops; everyone sees this reason"
     elif len(reason) > MAX_REASON:
         parsed.errors["reason"] = f"keep the reason under {MAX_REASON} characters"
+    elif problem := text_problem(reason, one_line=True):
+        parsed.errors["reason"] = f"the reason {problem}"
     return parsed
 
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from raxx.common.errors import BadRequest, Forbidden, NotFound
+from raxx.common.storable import OneLineText
 from raxx.console.audit import browse
 from raxx.console.audit.export import COLUMNS, csv_rows
 from raxx.console.audit.repository import EventFilter, EventRecord
@@ -70,13 +71,13 @@ def _filters(state: ConsoleState, login: Login, page_env: str, query: dict[str, 
 
 
 def audit_query(
-    environment: Annotated[str | None, Query(max_length=32)] = None,
-    actor: Annotated[str | None, Query(max_length=200)] = None,
-    action: Annotated[str | None, Query(max_length=100)] = None,
-    outcome: Annotated[str | None, Query(max_length=16)] = None,
-    since: Annotated[str | None, Query(max_length=32)] = None,
-    until: Annotated[str | None, Query(max_length=32)] = None,
-    request_id: Annotated[str | None, Query(max_length=128)] = None,
+    environment: Annotated[OneLineText | None, Query(max_length=32)] = None,
+    actor: Annotated[OneLineText | None, Query(max_length=200)] = None,
+    action: Annotated[OneLineText | None, Query(max_length=100)] = None,
+    outcome: Annotated[OneLineText | None, Query(max_length=16)] = None,
+    since: Annotated[OneLineText | None, Query(max_length=32)] = None,
+    until: Annotated[OneLineText | None, Query(max_length=32)] = None,
+    request_id: Annotated[OneLineText | None, Query(max_length=128)] = None,
 ) -> dict[str, str | None]:
     """The audit page's filters as typed in its query string (the page and its export share them)."""
     return {

@@ -14,6 +14,7 @@ from raxx.common.asgi import request_id_of
 from raxx.common.clock import utcnow
 from raxx.common.errors import TooManyRequests, Unauthorized
 from raxx.common.logging import log_event
+from raxx.common.storable import OneLineText
 from raxx.console.audit.events import AuditContext
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.auth import repository, service
@@ -79,7 +80,7 @@ async def login_submit(
     request: Request,
     state: StateDep,
     db: DbDep,
-    username: Annotated[str, Form(max_length=64)],
+    username: Annotated[OneLineText, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
     csrf_token: Annotated[str, Form(max_length=128)] = "",
     next: Annotated[str, Form(max_length=512)] = "",

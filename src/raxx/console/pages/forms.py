@@ -16,6 +16,7 @@ from fastapi import Request
 
 from raxx.common.errors import BadRequest, Forbidden
 from raxx.common.logging import log_event
+from raxx.common.storable import text_problem
 from raxx.console.auth.service import Login, csrf_matches
 
 log = logging.getLogger("raxx.console.forms")
@@ -61,7 +62,8 @@ def login_csrf_valid(secret_key: str, nonce: str | None, given: str | None) -> b
 
 
 def safe_next(value: str | None) -> str | None:
-    """A same-origin path to go to after login, or None (no open redirects)."""
+    """A same-origin path to go to after login, or None (no open redirects; no control
+    characters: the path is stored with a sign-in flow, ``raxx.common.storable``)."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or len(value) > 512:
         return None
-    return value
+    return None if text_problem(value, one_line=True) else value

@@ -1,5 +1,6 @@
 """What every mutating page does before it may act, in this order:
 
+0. every field of the form is text the database can store (:func:`read_form`: 422, recorded);
 1. the CSRF token matches the session (403, recorded);
 2. the form's environment is the URL's environment (400, recorded, nothing sent);
 3. the operator's role in *that* environment allows the action (403, recorded);
@@ -28,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from raxx.common.actions import ACTIONS, Action
 from raxx.common.clock import utcnow
 from raxx.common.environments import EnvironmentSpec
-from raxx.common.errors import BadRequest, Forbidden, RaxxError
+from raxx.common.errors import BadRequest, Forbidden, RaxxError, field_errors
+from raxx.common.storable import field_problems
 from raxx.console.actions import ActionCall, Actor
 from raxx.console.audit.events import Outcome
 from raxx.console.audit.routes import PromptRule, audited
@@ -54,8 +56,14 @@ CONFIRM_FIELDS = ("confirm_token", "typed_env", "typed_target")
 
 
 async def read_form(request: Request) -> dict[str, str]:
+    """The form's text fields; a 422 naming each field whose text could not be stored (NUL:
+    every mutating page reads its form here, so none of its fields reaches a statement, the
+    ledger or a saved step-up form with it; the page's own parser judges the rest)."""
     form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    if problems := field_problems(fields):
+        raise field_errors(problems)
+    return fields
 
 
 def guard_mutation(request: Request, login: Login, spec: EnvironmentSpec, form: dict[str, str], action: Action) -> None:

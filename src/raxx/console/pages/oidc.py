@@ -20,6 +20,7 @@ from raxx.common.asgi import request_id_of
 from raxx.common.clock import utcnow
 from raxx.common.errors import NotFound
 from raxx.common.logging import log_event
+from raxx.common.storable import StorableText
 from raxx.console.audit.events import AuditContext, Outcome
 from raxx.console.audit.routes import AuditedRoute
 from raxx.console.auth import repository, sso
@@ -49,8 +50,8 @@ async def oidc_callback(
     request: Request,
     state: StateDep,
     db: DbDep,
-    code: Annotated[str, Query(max_length=2048)] = "",
-    state_param: Annotated[str, Query(alias="state", max_length=256)] = "",
+    code: Annotated[StorableText, Query(max_length=2048)] = "",
+    state_param: Annotated[StorableText, Query(alias="state", max_length=256)] = "",
     error: Annotated[str, Query(max_length=256)] = "",
     error_description: Annotated[str, Query(max_length=1024)] = "",
 ) -> Response:
@@ -160,7 +161,7 @@ async def _record(
 
 
 @router.get("/login/oidc/resume/{ref}", response_class=HTMLResponse)
-async def oidc_resume(request: Request, state: StateDep, db: DbDep, login: LoginDep, ref: str) -> Response:
+async def oidc_resume(request: Request, state: StateDep, db: DbDep, login: LoginDep, ref: StorableText) -> Response:
     """The confirmation page of the action a step-up interrupted, its parameters intact. Never acts."""
     flow = await repository.flow_for_update(db, ref[:64])
     fresh = flow is not None and flow.used_at is not None and utcnow() - flow.used_at < sso.FLOW_TTL

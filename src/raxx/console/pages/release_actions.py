@@ -18,6 +18,7 @@ from raxx.common.actions import APPROVE_RELEASE, PROMOTE_RELEASE, ROLLBACK_RELEA
 from raxx.common.asgi import request_id_of
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest
+from raxx.common.storable import OneLineText
 from raxx.console.actions import ActionCall, ActionScope, perform
 from raxx.console.audit.events import Outcome
 from raxx.console.audit.routes import AuditedRoute
@@ -83,17 +84,17 @@ async def _act(
 
 @router.post("/{env}/releases/{app}/approve")
 @audited_action(APPROVE_RELEASE, target_field="release")
-async def approve(app: str, request: Request, state: StateDep, access: EnvReaderDep) -> RedirectResponse:
+async def approve(app: OneLineText, request: Request, state: StateDep, access: EnvReaderDep) -> RedirectResponse:
     return await _act(request, state, access, app, "approve")
 
 
 @router.post("/{env}/releases/{app}/promote")
 @audited_action(PROMOTE_RELEASE, target_field="release")
-async def promote(app: str, request: Request, state: StateDep, access: EnvReaderDep) -> RedirectResponse:
+async def promote(app: OneLineText, request: Request, state: StateDep, access: EnvReaderDep) -> RedirectResponse:
     return await _act(request, state, access, app, "promote")
 
 
 @router.post("/{env}/releases/{app}/rollback")
 @audited_action(ROLLBACK_RELEASE, target_field="release")
-async def rollback(app: str, request: Request, state: StateDep, access: EnvReaderDep) -> RedirectResponse:
+async def rollback(app: OneLineText, request: Request, state: StateDep, access: EnvReaderDep) -> RedirectResponse:
     return await _act(request, state, access, app, "rollback")

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from raxx.common.actions import CREATE_TOKEN, REVOKE_TOKEN
 from raxx.common.errors import BadRequest
+from raxx.common.storable import StorableText, text_problem
 from raxx.console.actions import ActionCall, ActionScope, Actor, perform
 from raxx.console.apitoken import service as tokens
 from raxx.console.audit.routes import AuditedRoute
@@ -116,6 +117,8 @@ async def create(request: Request, state: StateDep, db: DbDep, login: LoginDep) 
     errors = _scope_errors(state, values["environment"], values["confirm_env"])
     if not values["name"] or len(values["name"]) > 100:
         errors["name"] = "name the token after what will use it (1 to 100 characters)"
+    elif problem := text_problem(values["name"], one_line=True):  # listed on one line, and in the audit trail
+        errors["name"] = f"the name {problem}"
     days = values["expires_days"]
     if days and not (days.isdigit() and 1 <= int(days) <= tokens.MAX_LIFETIME_DAYS):
         errors["expires_days"] = f"a number of days from 1 to {tokens.MAX_LIFETIME_DAYS}, or empty for no expiry"
@@ -136,7 +139,7 @@ async def create(request: Request, state: StateDep, db: DbDep, login: LoginDep) 
 
 @router.post("/tokens/{token_id}/revoke", response_class=HTMLResponse)
 @audited_action(REVOKE_TOKEN, env_field=None, target_field="token_id")
-async def revoke(token_id: str, request: Request, state: StateDep, db: DbDep, login: LoginDep) -> Response:
+async def revoke(token_id: StorableText, request: Request, state: StateDep, db: DbDep, login: LoginDep) -> Response:
     form = await read_form(request)
     check_csrf(request, login, form.get("csrf_token"))
     await revoke_token(state, web_actor(request, login), token_id)

@@ -6,11 +6,17 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from raxx.common.storable import OneLineText
+
 
 class HaltRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500, pattern=r"\S", description="why trading stops; shown to everyone")
+    #: One line (``raxx.common.storable``): shown to everyone, in the console and in the 409 of
+    #: every order refused while halted.
+    reason: OneLineText = Field(
+        min_length=1, max_length=500, pattern=r"\S", description="why trading stops; shown to everyone"
+    )
 
 
 class TradingStateRead(BaseModel):

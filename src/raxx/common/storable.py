@@ -1,0 +1,69 @@
+"""Text from outside that PostgreSQL can store, and one-line text fit to show an operator.
+
+PostgreSQL takes neither of two things Python strings can hold: NUL (U+0000) in ``text``,
+``varchar`` or ``jsonb`` (psycopg refuses it, ``jsonb`` refuses the ``\\u0000`` escape), and
+lone UTF-16 surrogates (U+D800..U+DFFF: ``json.loads`` makes them from ``"\\udc00"``, the
+command line from bytes that are not UTF-8, and UTF-8 encoding then fails). Each entrance
+checks its text here, so a bad value is a field error (a 4xx in the app's error shape) before
+anything is written, never a database error.
+
+One-line fields (reasons, names, symbols, filters, confirmations) refuse every C0 control
+character (U+0000..U+001F) and DEL (U+007F) too: they are shown to operators on one line, in
+pages, logs and the audit trail, where a newline could fake a second line and an escape code
+could rewrite a terminal. Where a field collapses its whitespace first (the halt reason),
+tabs and newlines have already become spaces.
+
+``StorableText`` and ``OneLineText`` are for pydantic models and FastAPI parameters (a
+violation is the app's 422); :func:`text_problem` and :func:`field_problems` are for the
+hand-written form parsers and command-line option types.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+UNSTORABLE_MESSAGE = "may not contain NUL characters or lone UTF-16 surrogates"
+NOT_ONE_LINE_MESSAGE = "may not contain control characters (such as NUL, tab or newline) or lone UTF-16 surrogates"
+
+
+def text_problem(value: str, *, one_line: bool) -> str | None:
+    """Why ``value`` cannot be taken (a message for its field), or None when it can."""
+    if one_line:
+        return NOT_ONE_LINE_MESSAGE if _NOT_ONE_LINE.search(value) else None
+    return UNSTORABLE_MESSAGE if _UNSTORABLE.search(value) else None
+
+
+def field_problems(fields: Mapping[str, str], *, one_line: tuple[str, ...] = ()) -> dict[str, str]:
+    """Field name to message for each value that cannot be taken (``one_line`` names the
+    fields held to the one-line rule; every other field only has to be storable)."""
+    problems = {}
+    for name, value in fields.items():
+        problem = text_problem(value, one_line=name in one_line)
+        if problem is not None:
+            problems[name] = problem
+    return problems
+
+
+def _storable(value: str) -> str:
+    if text_problem(value, one_line=False):
+        raise ValueError(UNSTORABLE_MESSAGE)
+    return value
+
+
+def _one_line(value: str) -> str:
+    if text_problem(value, one_line=True):
+        raise ValueError(NOT_ONE_LINE_MESSAGE)
+    return value
+
+
+#: Text PostgreSQL can store: no NUL, no lone surrogate.
+StorableText = Annotated[str, AfterValidator(_storable)]
+#: Storable text without control characters, for a field shown on one line.
+OneLineText = Annotated[str, AfterValidator(_one_line)]
