@@ -114,7 +114,9 @@ def console_served(
     )
     run_sync(lambda: add_user(db, ADMIN, ADMIN_PASSWORD, dict.fromkeys(ENVS, "admin")))
     token, _ = run_sync(lambda: issue_api_token(db, ADMIN, name="fuzz"))
-    with serve(console_app(db, registry, raptor_tokens(raptors))) as server:
+    # The fuzz judges answers against the schema, not latency: with the suite's 2 s wait for
+    # Raptor, a read on a machine running three test runs once came back 504 (backend_timeout).
+    with serve(console_app(db, registry, raptor_tokens(raptors), raptor_timeout_s=10.0)) as server:
         yield server.url, token
 
 
