@@ -50,22 +50,3 @@ def test_a_data_directory_too_deep_for_a_unix_socket_still_starts(tmp_path: Path
     finally:
         server.stop()
     assert not server.is_running()
-
-
-@pytest.mark.parametrize(("durable", "setting"), [(True, "on"), (False, "off")])
-def test_durability_is_the_callers_choice_and_raxx_up_keeps_the_default(
-    tmp_path: Path, durable: bool, setting: str
-) -> None:
-    """The test suite's server skips fsync (its data never outlives a run); every other caller,
-    `raxx up` included, gets PostgreSQL's durable defaults."""
-    server = EmbeddedPostgres(tmp_path / "pg", port=free_port(), durable=durable)
-    assert server.start() is True
-    try:
-        server.wait_ready()
-        with psycopg.connect(server.admin_url(), autocommit=True) as conn:
-            names = ("fsync", "synchronous_commit", "full_page_writes")
-            shown = [conn.execute(f"SHOW {name}").fetchone() for name in names]
-        assert shown == [(setting,)] * 3
-    finally:
-        server.stop()
-    assert EmbeddedPostgres(tmp_path / "other").durable is True

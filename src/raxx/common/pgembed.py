@@ -52,10 +52,6 @@ class EmbeddedPostgres:
 
     data_dir: Path
     port: int | None = None
-    # False: no fsync, no synchronous commit, no full-page writes, for a server whose data
-    # may be lost with the machine (the test suite's: it creates and drops a few hundred
-    # databases a run, each DROP waiting on a checkpoint). `raxx up` keeps the default.
-    durable: bool = True
 
     @property
     def pgdata(self) -> Path:
@@ -146,16 +142,13 @@ class EmbeddedPostgres:
                 "-l",
                 str(self.data_dir / "postgres.log"),
                 "-o",
-                f"-p {port} -h 127.0.0.1 -k {self._socket_dir()} -c max_connections=200{self._durability()}",
+                f"-p {port} -h 127.0.0.1 -k {self._socket_dir()} -c max_connections=200",
                 "start",
             ],
             user,
         )
         log_event(log, "pgembed.start.ok", port=port)
         return True
-
-    def _durability(self) -> str:
-        return "" if self.durable else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 
     def _socket_dir(self) -> str:
         """The Unix socket's directory (for a local psql), or none when the path would pass the
