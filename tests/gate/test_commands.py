@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
@@ -174,3 +175,34 @@ def test_approve_during_the_soak_says_how_much_soak_remains(ledger_db: Provision
     assert "approved r1" in result.output
     assert "approved during the soak: 18h of 1d remain on raptor-staging" in result.output
     assert "void if raptor-staging moves on before then" in result.output
+
+
+@pytest.mark.usefixtures("fake_topology")
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("GITHUB_ACTOR", "mallory\n::notice::approved by the release owner"),
+        ("USER", "eve\x1b[2Kroot"),
+        ("GITHUB_ACTOR", "not-utf8-\udcff"),  # how os.environ holds bytes that are not UTF-8
+    ],
+)
+def test_an_actor_from_the_environment_that_is_not_one_line_is_a_setting_to_fix(
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology, variable: str, value: str
+) -> None:
+    unset = {"GATE_ACTOR": "", "GITHUB_ACTOR": ""}
+    env = {"GATE_TOPOLOGY_FILE": str(fake_topology.topology_file), **unset, variable: value}
+    deploy = ("gate", "deploy", "--app", "raptor", "--env", "staging", "--release", "r1", "--commit", "c")
+    result = _raxx(ledger_db, *deploy, "--artifact", "d", "--trigger", "push", **env)
+    assert result.exit_code == 78, result.output
+    assert f"{variable} may not contain control characters" in result.output
+    with psycopg.connect(ledger_db.runtime_url) as conn:
+        assert conn.execute("SELECT count(*) FROM release").fetchone() == (0,)
+    assert fake_topology.services["raptor-staging"].release != "r1"
+
+
+def test_a_tag_name_that_is_not_one_line_is_refused_before_the_gate_reads_it(ledger_db: ProvisionedDatabase) -> None:
+    _seed(ledger_db, soak_hours=30, approve=True)
+    tag = {"GITHUB_EVENT_NAME": "push", "GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": "v1.0.0\nfake"}
+    result = _raxx(ledger_db, "gate", "check", "--app", "raptor", "--env", "prod", "--release", "r1", **tag)
+    assert result.exit_code == 78, result.output
+    assert "GITHUB_REF_NAME may not contain control characters" in result.output

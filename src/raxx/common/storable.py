@@ -26,6 +26,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from raxx.common.errors import ConfigError
+
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
@@ -49,6 +51,16 @@ def field_problems(fields: Mapping[str, str], *, one_line: tuple[str, ...] = ())
         if problem is not None:
             problems[name] = problem
     return problems
+
+
+def one_line_variable(name: str, value: str | None) -> str | None:
+    """An environment variable's value for a one-line field (who acts, a tag), or a
+    ``ConfigError`` naming the variable. Such defaults come from the machine (``USER``) or
+    the CI runner (``GITHUB_ACTOR``), not from an option the user typed, and reach the ledger
+    just the same: a newline or a byte that is not UTF-8 there is a setting to fix."""
+    if value and text_problem(value, one_line=True):
+        raise ConfigError(f"{name} {NOT_ONE_LINE_MESSAGE}")
+    return value
 
 
 def _storable(value: str) -> str:

@@ -12,6 +12,7 @@ import click
 
 from raxx.common.cliparams import LINE
 from raxx.common.errors import BadRequest
+from raxx.common.storable import one_line_variable
 from raxx.gate.verdict import ExitCode
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def github_trigger() -> tuple[str | None, str | None]:
     if event == "workflow_dispatch":
         return "dispatch", None
     if event == "push" and os.environ.get("GITHUB_REF_TYPE") == "tag":
-        return "tag", os.environ.get("GITHUB_REF_NAME")
+        return "tag", one_line_variable("GITHUB_REF_NAME", os.environ.get("GITHUB_REF_NAME"))
     if event == "push":
         return "push", None
     return None, None

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from raxx.common.dbbudget import BudgetSettings
 from raxx.common.errors import ConfigError
 from raxx.common.settings import load_budget
+from raxx.common.storable import one_line_variable
 from raxx.gate.platform.config_vars import ConfigVarRef
 from raxx.gate.platform.heroku import DEFAULT_BUILDS, DEFAULT_PROMOTE_FROM
 
@@ -115,4 +116,12 @@ class GateSettings(BaseSettings):
 
     def resolved_actor(self) -> str | None:
         """The person (or CI actor) on whose behalf a command runs."""
-        return self.actor or os.environ.get("GITHUB_ACTOR") or os.environ.get("USER") or None
+        sources = {
+            "GATE_ACTOR": self.actor,
+            "GITHUB_ACTOR": os.environ.get("GITHUB_ACTOR"),
+            "USER": os.environ.get("USER"),
+        }
+        for name, value in sources.items():
+            if value:
+                return one_line_variable(name, value)
+        return None
