@@ -158,6 +158,20 @@ def test_export_is_itself_audited(console_db: ProvisionedDatabase) -> None:
     assert params["count"] == 4
 
 
+def test_a_login_name_that_is_not_one_line_is_a_setting_to_fix_and_nothing_is_recorded(
+    console_db: ProvisionedDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed(console_db)
+    monkeypatch.setenv("LOGNAME", "eve\ncli:root")  # getpass.getuser() reads LOGNAME first
+    with psycopg.connect(console_db.runtime_url) as conn:
+        before = conn.execute("SELECT count(*) FROM audit_event").fetchone()
+    result = _raxx(console_db, "export", "--env", "prod")
+    assert result.exit_code == 78, result.output
+    assert "the login name (LOGNAME, USER, LNAME or USERNAME) may not contain control characters" in result.stderr
+    with psycopg.connect(console_db.runtime_url) as conn:
+        assert conn.execute("SELECT count(*) FROM audit_event").fetchone() == before
+
+
 def test_bad_time_is_a_one_line_refusal(console_db: ProvisionedDatabase) -> None:
     result = _raxx(console_db, "export", "--since", "yesterday")
     assert result.exit_code == 1

@@ -69,6 +69,10 @@ def audit_keys(env_file: Path) -> CheckpointKeys:
 
 def cli_context() -> AuditContext:
     """Who acts when a person runs ``raxx audit``: the operating-system user, no environment."""
+    from raxx.common.storable import one_line_variable
     from raxx.console.audit.events import AuditContext
 
-    return AuditContext(actor_name=f"cli:{getpass.getuser()}", user_agent="raxx-cli")
+    # getpass reads LOGNAME, USER, LNAME or USERNAME before the password database: the
+    # environment's word, which the audit trail keeps, so it is held to the one-line rule.
+    login = one_line_variable("the login name (LOGNAME, USER, LNAME or USERNAME)", getpass.getuser())
+    return AuditContext(actor_name=f"cli:{login}", user_agent="raxx-cli")
