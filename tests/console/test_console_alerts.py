@@ -47,6 +47,19 @@ async def until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-un
         await asyncio.sleep(0.05)
 
 
+async def alerts_page_showing(console: httpx.AsyncClient, *needles: str, timeout: float = 10.0) -> str:
+    """``/alerts`` once it shows every needle: the dispatcher records a delivery after the sink
+    has answered, a moment after the receiver saw the request."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        page = await console.get("/alerts")
+        assert page.status_code == 200
+        if all(needle in page.text for needle in needles):
+            return page.text
+        assert asyncio.get_running_loop().time() < deadline, (needles, page.text)
+        await asyncio.sleep(0.1)
+
+
 async def _confirmed(console: httpx.AsyncClient, url: str, form: dict[str, str], target: str) -> httpx.Response:
     ask = await console.post(url, data=form)
     assert ask.status_code == 200, ask.text
@@ -66,10 +79,11 @@ async def test_a_halt_in_prod_pages_and_the_resume_resolves_it(console: httpx.As
     assert hook["summary"] == "[PRODUCTION (prod)] trading halted by alice: broker outage"
     assert receiver.bodies("/pagerduty")[0]["dedup_key"] == "trading.halted:prod"
 
-    page = await console.get("/alerts")
-    assert page.status_code == 200
-    assert 'data-alert="trading.halted" data-state="triggered" data-env="prod"' in page.text
-    assert 'data-delivery="pagerduty:trigger" data-status="delivered"' in page.text
+    await alerts_page_showing(
+        console,
+        'data-alert="trading.halted" data-state="triggered" data-env="prod"',
+        'data-delivery="pagerduty:trigger" data-status="delivered"',
+    )
 
     await console.post("/logout", data={"csrf_token": csrf})
     await signed_in(console, "victor")  # a role on staging only: prod's alerts are not his to see
@@ -82,7 +96,7 @@ async def test_a_halt_in_prod_pages_and_the_resume_resolves_it(console: httpx.As
     await until(lambda: len(receiver.bodies("/pagerduty")) == 2)
     resolve = receiver.bodies("/pagerduty")[1]
     assert (resolve["event_action"], resolve["dedup_key"]) == ("resolve", "trading.halted:prod")
-    assert 'data-state="resolved"' in (await console.get("/alerts")).text
+    await alerts_page_showing(console, 'data-state="resolved"')
 
 
 async def test_a_halt_on_staging_alerts_nobody(console: httpx.AsyncClient, receiver: Receiver) -> None:

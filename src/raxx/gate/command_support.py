@@ -12,7 +12,6 @@ import click
 
 from raxx.common.cliparams import LINE
 from raxx.common.errors import BadRequest
-from raxx.common.storable import one_line_variable
 from raxx.gate.verdict import ExitCode
 
 if TYPE_CHECKING:
@@ -71,6 +70,8 @@ def github_trigger() -> tuple[str | None, str | None]:
     if event == "workflow_dispatch":
         return "dispatch", None
     if event == "push" and os.environ.get("GITHUB_REF_TYPE") == "tag":
+        from raxx.common.storable import one_line_variable  # pydantic: not for --help
+
         return "tag", one_line_variable("GITHUB_REF_NAME", os.environ.get("GITHUB_REF_NAME"))
     if event == "push":
         return "push", None
