@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import re
 import secrets
 import signal
 import ssl
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,9 +123,51 @@ def run_scenario(
     finally:
         report.figures["held_by_the_router_queue"] = harness.queue.held
         harness.close()
+        report.figures["router_error_log"] = _router_error_reasons(harness)
+        report.figures["worker_events"] = _worker_events(harness)
         report.figures["total_s"] = round(time.monotonic() - started, 1)
         report.figures["logs"] = str(harness.logs)
     return report
+
+
+# -- what the logs say (so a failure in CI, where the logs are gone, carries its reasons) --
+
+NGINX_ERROR = re.compile(
+    r"\[(?:error|crit|alert)\] \d+#\d+: \*\d+ (?P<reason>[^,]+), client: [^,]+, server: (?P<app>[^,.]+)"
+)
+#: uvicorn's supervisor events worth knowing after a failure (a worker found hung or dead,
+#: a drain cut short) and Raxx's count of connections a stop found queued.
+WORKER_EVENT = re.compile(r"Child process .* died|not ready in time|Cancel \d+ running|queued_accepted|Traceback")
+
+
+def _router_error_reasons(harness: HerokuLocal) -> dict[str, int]:
+    """The router's error log, counted by app and reason (nginx's words: refused, reset,
+    timed out, prematurely closed...)."""
+    log = harness.state / "router" / "error.log"
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    found = (NGINX_ERROR.search(line) for line in lines)
+    return dict(Counter(f"{m['app']}: {m['reason']}" for m in found if m))
+
+
+def _worker_events(harness: HerokuLocal) -> dict[str, int]:
+    """Lines of the web dynos' logs that say a worker or a stop went wrong, counted."""
+    counted: Counter[str] = Counter()
+    for path in sorted(harness.logs.glob("*/web.*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            if WORKER_EVENT.search(line):
+                counted[f"{path.parent.name} {path.stem}: {_event_text(line)}"] += 1
+    return dict(counted)
+
+
+def _event_text(line: str) -> str:
+    """A log line without its time stamp (our JSON lines: the event and its fields)."""
+    try:
+        fields = json.loads(line)
+    except ValueError:
+        return line[-160:]
+    if not isinstance(fields, dict):
+        return line[-160:]
+    return " ".join(f"{k}={v}" for k, v in fields.items() if k not in ("ts", "level"))[:160]
 
 
 # -- 1. the slug ------------------------------------------------------------------------

@@ -174,7 +174,8 @@ def server_options(*, host: str, port: int, proxy_headers: bool = False, gracefu
 
 
 def run_server(app: Any, *, host: str, port: int, proxy_headers: bool = False, graceful_s: int = 10) -> None:
-    """Serve ``app`` in this process (``server_options``)."""
-    import uvicorn
+    """Serve ``app`` in this process (``server_options``), stopping as a dyno must
+    (``raxx.common.supervisor``: no queued connection reset)."""
+    from raxx.common.supervisor import run_single
 
-    uvicorn.run(app, **server_options(host=host, port=port, proxy_headers=proxy_headers, graceful_s=graceful_s))
+    run_single(app, **server_options(host=host, port=port, proxy_headers=proxy_headers, graceful_s=graceful_s))

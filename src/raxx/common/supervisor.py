@@ -1,33 +1,114 @@
-"""uvicorn's worker processes, with the listening socket closed as soon as SIGTERM arrives.
+"""uvicorn's servers as a dyno behind Heroku's router must stop: no request the router has
+already sent is reset.
 
-Why: with ``--workers``, uvicorn's parent binds the socket, hands it to the workers and
-keeps its own copy open until it exits. On SIGTERM each worker closes its copy and drains
-its requests (up to the graceful timeout), but the parent's copy keeps the port listening:
-the kernel still completes connections nobody will accept, and when the parent exits they
-are reset, the request already sent. Behind Heroku's router that is an H13 (connection
-closed without response) for every request routed to the dyno after SIGTERM, held for as
-long as the drain takes. Puma fixed the same bug in its cluster mode (puma/puma#1808,
-Heroku's "Puma 4: Hammering Out H13s"). Closed at once, the port refuses new connections
-once the workers have closed theirs, and a refused connection is one the router sends to
-another dyno or holds for the restarted one.
+Two holes, both cutting a request the router sent (an H13: connection closed without
+response; a POST is not retried), both measured in the Heroku harness (tests/heroku):
+
+* **The parent's copy of the listening socket.** With ``--workers``, uvicorn's parent binds
+  the socket, hands it to the workers and keeps its own copy open until it exits. On SIGTERM
+  each worker closes its copy and drains its requests (up to the graceful timeout), but the
+  parent's copy keeps the port listening: the kernel still completes connections nobody will
+  accept, and when the parent exits they are reset. Puma fixed the same bug in its cluster
+  mode (puma/puma#1808, Heroku's "Puma 4: Hammering Out H13s"). Closed at once
+  (``ListenerClosingMultiprocess``), the port refuses new connections once the workers have
+  closed theirs, and a refused connection is one the router sends to another dyno or holds
+  for the restarted one.
+* **The accept queue.** A connection the kernel has completed but no worker has accepted yet
+  already carries its request; closing the last listening socket resets it. On a busy
+  worker (64 clients on a loaded machine) tens wait there at any moment: CI's run of the
+  harness saw 20 orders cut this way during a restart. ``QueueDrainingServer`` accepts what
+  is queued before it closes its listener, with no await between its last look and the
+  close, and answers those requests as the drain answers every other one.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import signal
 import socket
+import sys
 from types import FrameType
 from typing import Any
 
-from uvicorn import Config
-from uvicorn.supervisors.multiprocess import Multiprocess
+import uvicorn.supervisors.multiprocess as uvicorn_multiprocess
+from uvicorn import Config, Server
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
+from raxx.common.logging import log_event
+
+log = logging.getLogger("raxx.http")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: How long a stop keeps taking connections off the accept queue before it closes it.
+DRAIN_QUEUE_S = 2.0
+
+
+class QueueDrainingServer(Server):
+    """uvicorn's ``Server`` whose shutdown first serves the connections waiting in the
+    kernel's accept queue of its listening sockets (when it was given them: ``run(sockets)``)."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        served = 0
+        # Until a look finds the queue empty; from that look to the close (the first thing
+        # Server.shutdown does) nothing awaits, so nothing can queue unseen in between.
+        # Bounded: behind a router that never stops sending, the stop must still happen.
+        give_up_at = loop.time() + DRAIN_QUEUE_S
+        while loop.time() < give_up_at and (queued := _accept_queued(sockets or [])):
+            for conn in queued:
+                await loop.connect_accepted_socket(self._protocol_factory(loop), conn, ssl=self.config.ssl)
+            served += len(queued)
+        if served:  # how often a stop found requests waiting (each one an H13 without this)
+            log_event(log, "http.stop.queued_accepted", connections=served)
+        await super().shutdown(sockets)
+
+    def _protocol_factory(self, loop: asyncio.AbstractEventLoop) -> Any:
+        """The protocol ``Server.startup`` builds for each connection it accepts (same arguments)."""
+        config = self.config
+
+        def create_protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state, _loop=loop
+            )
+
+        return create_protocol
+
+
+def _accept_queued(listeners: list[socket.socket]) -> list[socket.socket]:
+    """Every connection already completed on ``listeners``, taken without waiting."""
+    accepted: list[socket.socket] = []
+    for listener in listeners:
+        if listener.fileno() < 0:
+            continue
+        listener.setblocking(False)  # already so under the event loop; never wait here
+        while True:
+            try:
+                conn, _address = listener.accept()
+            except ConnectionAbortedError:  # reset while it waited: nothing left to answer
+                continue
+            except OSError:  # the queue is empty (EAGAIN), or no descriptor is left (EMFILE)
+                break
+            conn.setblocking(False)
+            accepted.append(conn)
+    return accepted
+
+
+class QueueDrainingProcess(Process):
+    """uvicorn's worker process, serving with ``QueueDrainingServer``."""
+
+    @property
+    def server(self) -> Server:
+        if self._server is None:
+            self._server = QueueDrainingServer(config=self.config)
+        return self._server
 
 
 class ListenerClosingMultiprocess(Multiprocess):
     """``Multiprocess`` whose parent lets go of the listening sockets on SIGTERM or SIGINT,
-    in the signal handler itself (uvicorn's own loop looks at signals every 0.5 s)."""
+    in the signal handler itself (uvicorn's own loop looks at signals every 0.5 s), and
+    whose workers are ``QueueDrainingProcess``es."""
 
     def __init__(self, config: Config, sockets: list[socket.socket]) -> None:
         super().__init__(config, sockets)
@@ -41,6 +122,15 @@ class ListenerClosingMultiprocess(Multiprocess):
         # here, not on its next look at the queue, so no worker is started again meanwhile.
         self.should_exit.set()
         self.signal_queue.append(sig)
+
+    def run(self) -> None:
+        # uvicorn makes its workers by this module-level name (on start, on restart and when
+        # one died); it names no other class, so the swap lasts as long as this supervisor.
+        uvicorn_multiprocess.Process = QueueDrainingProcess  # type: ignore[misc]
+        try:
+            super().run()
+        finally:
+            uvicorn_multiprocess.Process = Process  # type: ignore[misc]
 
     def keep_subprocess_alive(self) -> None:
         try:
@@ -57,3 +147,15 @@ def run_workers(target: str, *, workers: int, **options: Any) -> None:
     ``ListenerClosingMultiprocess`` as the supervisor."""
     config = Config(target, factory=True, workers=workers, **options)
     ListenerClosingMultiprocess(config, sockets=[config.bind_socket()]).run()
+
+
+def run_single(app: Any, **options: Any) -> None:
+    """``uvicorn.run(app, **options)`` in this process, served by ``QueueDrainingServer``
+    on a socket bound here (so the server has it to drain); exits 3 as uvicorn does when the
+    app did not start."""
+    config = Config(app, **options)
+    server = QueueDrainingServer(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[config.bind_socket()])
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
