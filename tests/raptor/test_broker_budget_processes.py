@@ -6,9 +6,11 @@ budget keeps a window's last twentieth for requests that arrive later than they 
 Alpaca's minute, 0.6 s here. Scaling time shrinks that reserve but not a loaded machine's
 delays: with a 6 s window (0.3 s kept) a process descheduled between taking its turn and
 sending got 3 requests refused in a fresh-clone run of the suite next to two others; 12 s
-keeps the test within what scheduling on such a machine does. Each process is a Raptor process's broker (``tests/raptor/alpaca_worker.py``:
-settings, a driver pool, the account's budget in the environment's database) with four
-tasks reading the account as fast as they are let. The control, the same load without
+keeps the test within what scheduling on such a machine does.
+
+Each process is a Raptor process's broker (``tests/raptor/alpaca_worker.py``: settings, a
+driver pool, the account's budget in the environment's database) with four tasks reading
+the account as fast as they are let. The control, the same load without
 any budget, is what the venue does otherwise.
 """
 
