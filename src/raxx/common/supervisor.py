@@ -2,7 +2,7 @@
 already sent is reset.
 
 Two holes, both cutting a request the router sent (an H13: connection closed without
-response; a POST is not retried), both measured in the Heroku harness (tests/heroku):
+response; a POST is not retried):
 
 * **The parent's copy of the listening socket.** With ``--workers``, uvicorn's parent binds
   the socket, hands it to the workers and keeps its own copy open until it exits. On SIGTERM
@@ -14,11 +14,13 @@ response; a POST is not retried), both measured in the Heroku harness (tests/her
   closed theirs, and a refused connection is one the router sends to another dyno or holds
   for the restarted one.
 * **The accept queue.** A connection the kernel has completed but no worker has accepted yet
-  already carries its request; closing the last listening socket resets it. On a busy
-  worker (64 clients on a loaded machine) tens wait there at any moment: CI's run of the
-  harness saw 20 orders cut this way during a restart. ``QueueDrainingServer`` accepts what
-  is queued before it closes its listener, with no await between its last look and the
-  close, and answers those requests as the drain answers every other one.
+  already carries its request; uvicorn closes its listener first thing on shutdown, and
+  the kernel resets what is queued (tests/common/test_supervisor.py makes it happen every
+  time). A worker that lags under load has connections waiting there; CI's run of the
+  Heroku harness once saw 20 orders cut (H13) while a dyno restarted under load, the way
+  this explains. ``QueueDrainingServer`` accepts what is queued before it closes its
+  listener, with no await between its last look and the close, and answers those requests
+  as the drain answers every other one.
 """
 
 from __future__ import annotations
