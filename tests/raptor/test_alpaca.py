@@ -296,14 +296,22 @@ ACCOUNT = {"account_number": "PA1", "status": "ACTIVE"}
 
 @respx.mock
 async def test_a_429_without_retry_after_waits_until_alpacas_reset() -> None:
-    route = respx.get(f"{PAPER}/v2/account").mock(side_effect=[rate_limited(3), httpx.Response(200, json=ACCOUNT)])
+    limited = rate_limited(3)
+    reset = float(limited.headers["X-RateLimit-Reset"])
+    route = respx.get(f"{PAPER}/v2/account").mock(side_effect=[limited, httpx.Response(200, json=ACCOUNT)])
     sleeps = Sleeps()
     client = AlpacaClient(base_url=PAPER, key_id="k", secret_key="s", budget=None, sleep=sleeps)
+    before = time.time()
     await AlpacaBroker(client).account()
+    after = time.time()
     await client.aclose()
     assert route.call_count == 2
     assert len(sleeps.waits) == 1
-    assert 2.0 <= sleeps.waits[0] <= 3.25  # the reset is in whole seconds
+    # The wait is the reset (whole seconds) less the clock when the 429 was read, which lies
+    # between before and after, plus up to 0.25 s of jitter: exact bounds, which a slow
+    # machine cannot shift (CI's 3.13 once read the 429 11 ms after a "2.0 at least").
+    assert reset - after <= sleeps.waits[0] <= reset - before + 0.25
+    assert sleeps.waits[0] > 1.0  # and it is a real wait, not the backoff's fraction of a second
 
 
 @respx.mock

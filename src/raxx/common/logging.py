@@ -80,7 +80,8 @@ def configure_logging(level: str = "INFO", *, json_output: bool | None = None) -
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # httpx logs every request at INFO: the monitor's probes alone were most of a day's lines.
-    for noisy in ("uvicorn.access", "alembic.runtime.migration", "httpx", "httpcore"):
+    # alembic (1.17+) announces each of its plugins at INFO, seven lines per worker start.
+    for noisy in ("uvicorn.access", "alembic.runtime.migration", "alembic.runtime.plugins", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
