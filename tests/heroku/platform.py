@@ -26,12 +26,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from raxx.common.pgembed import free_port
 from tests.heroku.addons import PostgresAddon, PostgresServer
 from tests.heroku.dyno import Dyno, DynoError, dyno_environment
 from tests.heroku.manifest import AppManifest, read_app_json, read_procfile
 from tests.heroku.pki import Pki, make_pki
 from tests.heroku.queue import BootQueue
-from tests.heroku.router import Route, Router, free_port
+from tests.heroku.router import Route, Router
 from tests.heroku.slug import Slug, build_slug
 
 RELEASE_PHASE_TIMEOUT_S = 600.0

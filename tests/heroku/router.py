@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from raxx.common.pgembed import free_port
 from tests.fixtures.nginx import NGINX, launch_nginx
 from tests.heroku.pki import Pki
 
@@ -118,12 +119,6 @@ SERVER = """  server {{
       return 503 "<!DOCTYPE html><title>Application Error</title><p>No response from a web dyno (H13)</p>\\n";
     }}
   }}"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -43,10 +43,10 @@ from typing import Any
 import httpx
 import psycopg
 
+from raxx.common.pgembed import free_port
 from tests.heroku.formation import CONSOLE, RAPTORS, Formation, bring_up
 from tests.heroku.load import LoadResult, submit_orders
 from tests.heroku.platform import HerokuLocal, ReleaseFailed
-from tests.heroku.router import free_port
 
 STAGING, PROD = RAPTORS["staging"], RAPTORS["prod"]
 HOLD_COMMAND = (

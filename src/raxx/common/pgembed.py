@@ -222,6 +222,22 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port for a server about to start, kept from anyone else who asks the kernel for one.
+
+    A port merely found free can be handed to another process (another test run, another
+    ``free_port``, an outgoing connection) before our server binds it: CI, running three
+    interpreters' suites at once, once sent a whole test to a stranger that way. So the port
+    is left in TIME_WAIT (a connection to it, closed on the listening side first): for the
+    next minute the kernel gives it to no ``bind`` to port 0 and no plain ``bind``, while a
+    server that sets ``SO_REUSEADDR`` (uvicorn, asyncio, nginx, PostgreSQL all do) takes it
+    at once. The trick of Yelp's ephemeral-port-reserve."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, 0))
+        listener.listen(1)
+        address = listener.getsockname()
+        with socket.socket() as client:
+            client.connect(address)
+            accepted, _peer = listener.accept()
+            accepted.close()  # this side closes first, so this side's end waits in TIME_WAIT
+        return int(address[1])
