@@ -13,6 +13,11 @@ URL, since it provisions its own databases and drops them afterwards).
    correct chain. Goal: under 10 s for one million.
 3. The audit page's filtered query (``browse.event_page``, keyset, 50 rows) over those
    N events with random filter combinations. Goal: p95 under 50 ms.
+4. The CSV export's body (``csv_rows`` through the download's chunker, as
+   ``/{env}/audit/export.csv`` sends it, without the HTTP) over E events (default 200,000),
+   interleaved with the same rows taken one at a time from the async result (how
+   ``stream_events`` read them before 2026-12-04) and with PostgreSQL's own
+   ``COPY ... TO STDOUT (FORMAT csv)`` as the floor. Medians, ratios against COPY.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +41,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -47,9 +52,13 @@ from raxx.common.provision import ProvisionedDatabase, drop_database, drop_role,
 from raxx.console.audit import browse
 from raxx.console.audit.canonical import BODY_VERSION, GENESIS_HASH, chain_hash, format_timestamp
 from raxx.console.audit.events import AuditContext
-from raxx.console.audit.repository import EventFilter
+from raxx.console.audit.export import COLUMNS as EXPORT_COLUMNS
+from raxx.console.audit.export import csv_rows, event_dict
+from raxx.console.audit.models import AuditEvent
+from raxx.console.audit.repository import EventFilter, EventRecord
 from raxx.console.audit.service import AuditTrail
 from raxx.console.audit.verify import VERIFY_SQL, verify_chain
+from raxx.console.pages.downloads import _Counted
 
 ENVIRONMENTS = ["staging"] * 12 + ["prod"] * 7 + [None]
 PAIRED_ACTIONS = ["order.cancel", "order.place", "order.cancel_all", "trading.halt", "trading.resume", "position.close"]
@@ -339,6 +348,54 @@ def _time_cli_verify(engine: AsyncEngine) -> float:
     return elapsed
 
 
+# -- 4. the CSV export ----------------------------------------------------------------------
+
+
+async def _export_body(engine: AsyncEngine) -> int:
+    """The download's bytes for every event, as the export route streams them."""
+    body = _Counted(EXPORT_COLUMNS, csv_rows(engine, EventFilter()))
+    return sum([len(chunk) async for chunk in body.__aiter__()])
+
+
+async def _row_at_a_time(engine: AsyncEngine) -> AsyncIterator[list[Any]]:
+    """``csv_rows`` as it was: the async result iterated row by row (a greenlet switch each)."""
+    stmt = select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)
+    async with engine.connect() as conn:
+        async for row in await conn.stream(stmt):
+            event = event_dict(EventRecord(**row._mapping))
+            yield [event[c] for c in EXPORT_COLUMNS]
+
+
+async def _export_row_at_a_time(engine: AsyncEngine) -> int:
+    body = _Counted(EXPORT_COLUMNS, _row_at_a_time(engine))
+    return sum([len(chunk) async for chunk in body.__aiter__()])
+
+
+def _copy_csv(superuser_url: str) -> int:
+    size = 0
+    sql = "COPY (SELECT * FROM audit_event ORDER BY seq) TO STDOUT (FORMAT csv, HEADER)"
+    with psycopg.connect(superuser_url) as conn, conn.cursor() as cur, cur.copy(sql) as copy:
+        for block in copy:
+            size += len(block)
+    return size
+
+
+async def bench_export(engine: AsyncEngine, superuser_url: str, *, rounds: int) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {"COPY csv (floor)": [], "export (batches)": [], "export (row at a time)": []}
+    for _ in range(rounds):
+        for label in timings:
+            started = time.perf_counter()
+            if label.startswith("COPY"):
+                size = await asyncio.to_thread(_copy_csv, superuser_url)
+            elif label == "export (batches)":
+                size = await _export_body(engine)
+            else:
+                size = await _export_row_at_a_time(engine)
+            timings[label].append(time.perf_counter() - started)
+            print(f"  {label}: {size / 2**20:.0f} MiB in {timings[label][-1]:.2f} s")
+    return timings
+
+
 # -- 3. the audit page's query ------------------------------------------------------------
 
 
@@ -376,6 +433,21 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
+async def run_export(dbs: BenchDatabases, *, events: int, rounds: int) -> None:
+    db = dbs.fresh("export")
+    print(f"4. CSV export: {events:,} events, {rounds} interleaved rounds")
+    print(f"  loaded in {load_events(dbs.superuser(db), events):.1f} s")
+    engine = create_engine(db.runtime_url, application_name="bench-audit-export", pool_size=2)
+    timings = await bench_export(engine, dbs.superuser(db), rounds=rounds)
+    await engine.dispose()
+    floor = statistics.median(timings["COPY csv (floor)"])
+    print("| export | median s | events/s | / COPY |")
+    print("| --- | ---: | ---: | ---: |")
+    for label, runs in timings.items():
+        median = statistics.median(runs)
+        print(f"| {label} | {median:.2f} | {events / median:,.0f} | {median / floor:.1f} |")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -384,11 +456,17 @@ async def main() -> None:
     parser.add_argument("--verify-rounds", type=int, default=3)
     parser.add_argument("--queries", type=int, default=400)
     parser.add_argument("--skip-appends", action="store_true")
+    parser.add_argument("--export-events", type=int, default=200_000)
+    parser.add_argument("--export-rounds", type=int, default=3)
+    parser.add_argument("--only-export", action="store_true", help="part 4 alone")
     args = parser.parse_args()
 
     dbs = BenchDatabases(admin_url(), secrets.token_hex(3), [])
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     try:
+        if args.only_export:
+            await run_export(dbs, events=args.export_events, rounds=args.export_rounds)
+            return
         if not args.skip_appends:
             print(f"1. appends: {args.rounds} interleaved rounds of {args.seconds:.0f} s per configuration")
             appends = await bench_appends(dbs.fresh("appends"), rounds=args.rounds, seconds=args.seconds)
@@ -415,6 +493,7 @@ async def main() -> None:
             f"max {max(page):.1f} ms |"
         )
         await engine.dispose()
+        await run_export(dbs, events=args.export_events, rounds=args.export_rounds)
     finally:
         dbs.cleanup()
         print(f"load average after: {os.getloadavg()[0]:.1f}")

@@ -239,11 +239,15 @@ async def outcomes_of(conn: AsyncConnection, attempt_ids: Sequence[uuid.UUID]) -
 async def stream_events(
     conn: AsyncConnection, filters: EventFilter, *, batch_size: int = 2000
 ) -> AsyncIterator[EventRecord]:
-    """Every matching event in chain order, through a server-side cursor (constant memory)."""
+    """Every matching event in chain order, through a server-side cursor (constant memory).
+
+    Taken a batch at a time (``partitions``): iterating the async result row by row costs a
+    greenlet switch per row, a quarter of an export's time (bench/audit.py, part 4)."""
     stmt = _filtered(select(AuditEvent), filters).order_by(AuditEvent.seq)
     result = await conn.stream(stmt.execution_options(yield_per=batch_size))
-    async for row in result:
-        yield _event_from_row(row)
+    async for rows in result.partitions(batch_size):
+        for row in rows:
+            yield _event_from_row(row)
 
 
 async def open_attempts(
