@@ -58,7 +58,7 @@ from raxx.console.audit.models import AuditEvent
 from raxx.console.audit.repository import EventFilter, EventRecord
 from raxx.console.audit.service import AuditTrail
 from raxx.console.audit.verify import VERIFY_SQL, verify_chain
-from raxx.console.pages.downloads import _Counted
+from raxx.console.pages.downloads import CsvBody
 
 ENVIRONMENTS = ["staging"] * 12 + ["prod"] * 7 + [None]
 PAIRED_ACTIONS = ["order.cancel", "order.place", "order.cancel_all", "trading.halt", "trading.resume", "position.close"]
@@ -353,7 +353,7 @@ def _time_cli_verify(engine: AsyncEngine) -> float:
 
 async def _export_body(engine: AsyncEngine) -> int:
     """The download's bytes for every event, as the export route streams them."""
-    body = _Counted(EXPORT_COLUMNS, csv_rows(engine, EventFilter()))
+    body = CsvBody(EXPORT_COLUMNS, csv_rows(engine, EventFilter()))
     return sum([len(chunk) async for chunk in body.__aiter__()])
 
 
@@ -367,7 +367,7 @@ async def _row_at_a_time(engine: AsyncEngine) -> AsyncIterator[list[Any]]:
 
 
 async def _export_row_at_a_time(engine: AsyncEngine) -> int:
-    body = _Counted(EXPORT_COLUMNS, _row_at_a_time(engine))
+    body = CsvBody(EXPORT_COLUMNS, _row_at_a_time(engine))
     return sum([len(chunk) async for chunk in body.__aiter__()])
 
 

@@ -43,7 +43,7 @@ def csv_text(rows: Iterable[Iterable[Any]]) -> str:
     return buffer.getvalue()
 
 
-class _Counted:
+class CsvBody:
     """The CSV body: a header, then rows in chunks; counts rows and notes a clean end."""
 
     def __init__(self, header: Iterable[str], rows: AsyncIterator[Iterable[Any]]) -> None:
@@ -74,7 +74,7 @@ class _Counted:
 class AuditedDownload(StreamingResponse):
     """A streamed CSV whose audit outcome is written when the stream ends, however it ends."""
 
-    def __init__(self, body: _Counted, *, trail: AuditTrail, scope: ActionScope, filename: str) -> None:
+    def __init__(self, body: CsvBody, *, trail: AuditTrail, scope: ActionScope, filename: str) -> None:
         super().__init__(
             body.__aiter__(),
             media_type="text/csv; charset=utf-8",
@@ -124,5 +124,5 @@ async def audited_download(
     ctx = await audit_context(request, state, environment=environment)
     attempt = await state.audit.attempt(ctx, action, target=filename, params={"filters": dict(filters)})
     return AuditedDownload(
-        _Counted(header, rows), trail=state.audit, scope=ActionScope(attempt=attempt), filename=filename
+        CsvBody(header, rows), trail=state.audit, scope=ActionScope(attempt=attempt), filename=filename
     )
