@@ -7,13 +7,16 @@ other instead of racing on DDL.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 
 from alembic import context
 from sqlalchemy import MetaData, pool, text
 from sqlalchemy import create_engine as create_sync_engine
 
 
-def run_migrations(metadata: MetaData, *, lock_name: str) -> None:
+def run_migrations(metadata: Sequence[MetaData], *, lock_name: str) -> None:
+    """Migrate to what the script asks for; ``metadata`` is every table the tree's database has
+    as the code declares it (what ``alembic revision --autogenerate`` compares with)."""
     config = context.config
     url = config.get_main_option("sqlalchemy.url")
     assert url is not None
@@ -22,8 +25,9 @@ def run_migrations(metadata: MetaData, *, lock_name: str) -> None:
     with engine.connect() as connection:
         context.configure(
             connection=connection,
-            target_metadata=metadata,
+            target_metadata=list(metadata),
             compare_type=True,
+            compare_server_default=True,
             transaction_per_migration=False,
         )
         with context.begin_transaction():

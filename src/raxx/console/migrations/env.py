@@ -1,4 +1,4 @@
 from raxx.common.alembic_env import run_migrations
-from raxx.console.models import Base
+from raxx.console.models import SCHEMA
 
-run_migrations(Base.metadata, lock_name="raxx.migrate.console")
+run_migrations(SCHEMA, lock_name="raxx.migrate.console")

@@ -22,13 +22,16 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    MetaData,
     String,
     Text,
+    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from raxx.common.alerts import tables as alert_tables
 from raxx.common.orm import IdMixin, new_metadata
 
 TRIGGERS = ("push", "dispatch", "tag", "rollback", "break_glass")
@@ -240,7 +243,7 @@ class ReleaseRequest(Base):
     note: Mapped[str | None] = mapped_column(Text)
     via: Mapped[str] = mapped_column(String(40))
     via_request_id: Mapped[str | None] = mapped_column(String(128))
-    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     status: Mapped[str] = mapped_column(String(16), server_default="pending")
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -248,3 +251,8 @@ class ReleaseRequest(Base):
     code: Mapped[str | None] = mapped_column(String(80))
     detail: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+#: Every table of the ledger as the code declares it (these models and the alert outbox):
+#: Alembic's target, and what tests/test_models_current.py holds a migrated database to.
+SCHEMA: tuple[MetaData, ...] = (Base.metadata, alert_tables.metadata)

@@ -1,4 +1,4 @@
 from raxx.common.alembic_env import run_migrations
-from raxx.raptor.models import Base
+from raxx.raptor.models import SCHEMA
 
-run_migrations(Base.metadata, lock_name="raxx.migrate.raptor")
+run_migrations(SCHEMA, lock_name="raxx.migrate.raptor")

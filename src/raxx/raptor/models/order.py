@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, Index, String, Text, func, text
+from sqlalchemy import CheckConstraint, DateTime, FetchedValue, Index, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -57,3 +57,7 @@ class Order(Base):
     token_id: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str | None] = mapped_column(String(200))
     request_id: Mapped[str] = mapped_column(String(128))
+    #: The order as the API answers it, rendered on every write by the ``orders_render``
+    #: trigger (``raptor/sql/raptor_orders_render.sql``); read as text by the order list, so
+    #: the ORM never loads it (deferred) and never writes it (the server's value).
+    wire_json: Mapped[str] = mapped_column(Text, deferred=True, server_default=FetchedValue())

@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from raxx.raptor.models.order import OPEN_STATUSES, Order
 
 ORDERS = cast(Table, Order.__table__)
+#: An order's columns as the service reads them: not its stored API JSON (``wire_json``), which
+#: only the list reads (a page as text, below) and the placement functions return.
+ROW = [column for column in ORDERS.columns if column.key != "wire_json"]
 #: Repositories run on the request's session or on a connection of their own (order submission).
 Db = AsyncSession | AsyncConnection
 
@@ -60,18 +63,18 @@ async def insert_unless_halted(
 
 
 async def find_by_client_order_id(session: Db, client_order_id: str) -> RowMapping | None:
-    return (await session.execute(select(ORDERS).where(ORDERS.c.client_order_id == client_order_id))).mappings().first()
+    return (await session.execute(select(*ROW).where(ORDERS.c.client_order_id == client_order_id))).mappings().first()
 
 
 async def find(session: Db, order_id: uuid.UUID, *, for_update: bool = False) -> RowMapping | None:
-    stmt = select(ORDERS).where(ORDERS.c.id == order_id)
+    stmt = select(*ROW).where(ORDERS.c.id == order_id)
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).mappings().first()
 
 
 async def update_order(session: Db, order_id: uuid.UUID, values: dict[str, Any]) -> RowMapping:
-    stmt = update(ORDERS).where(ORDERS.c.id == order_id).values(**values).returning(*ORDERS.columns)
+    stmt = update(ORDERS).where(ORDERS.c.id == order_id).values(**values).returning(*ROW)
     return (await session.execute(stmt)).mappings().one()
 
 
@@ -85,7 +88,7 @@ async def open_orders(
 ) -> Sequence[RowMapping]:
     """Open orders, least recently updated first. ``skip`` passes over rows another
     transaction holds (an order mid-submission), ``wait`` waits for them."""
-    stmt = select(ORDERS).where(ORDERS.c.status.in_(OPEN_STATUSES)).order_by(ORDERS.c.updated_at).limit(limit)
+    stmt = select(*ROW).where(ORDERS.c.status.in_(OPEN_STATUSES)).order_by(ORDERS.c.updated_at).limit(limit)
     if lock != "none":
         stmt = stmt.with_for_update(skip_locked=lock == "skip")
     return (await session.execute(stmt)).mappings().all()

@@ -1,4 +1,4 @@
 from raxx.common.alembic_env import run_migrations
-from raxx.gate.ledger.models import Base
+from raxx.gate.ledger.models import SCHEMA
 
-run_migrations(Base.metadata, lock_name="raxx.migrate.ledger")
+run_migrations(SCHEMA, lock_name="raxx.migrate.ledger")
