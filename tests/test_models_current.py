@@ -6,7 +6,10 @@ lacks) is found here, not by a query at run time or by ``alembic revision --auto
 proposing to drop it. For each Alembic tree, on a database migrated to head, Alembic's own
 comparison (tables, columns, types, nullability, server defaults, indexes, unique and
 foreign-key constraints) of the tree's ``SCHEMA`` (what its ``env.py`` gives Alembic) finds
-nothing to change. Functions and triggers are ``tests/test_sql_current.py``'s.
+nothing to change. Alembic does not compare CHECK constraints, the rules the models state
+(an order's statuses, a release's triggers): those are compared as PostgreSQL prints them, on
+the migrated database and on one built from the models (``create_all``). Functions and
+triggers are ``tests/test_sql_current.py``'s.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -25,6 +29,14 @@ from tests.fixtures.database import DatabaseFactory
 
 #: Where each tree's env.py takes its ``SCHEMA`` from.
 MODELS = {"raptor": "raxx.raptor.models", "console": "raxx.console.models", "ledger": "raxx.gate.ledger.models"}
+
+
+#: Every CHECK constraint of the application's tables, as PostgreSQL prints it.
+CHECKS = """
+SELECT c.conrelid::regclass::text || '.' || c.conname, pg_get_constraintdef(c.oid)
+FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+WHERE c.contype = 'c' AND n.nspname = 'public'
+"""
 
 
 def schema(tree: str) -> list[MetaData]:
@@ -47,6 +59,30 @@ def test_the_models_declare_the_migrated_tables(test_databases: DatabaseFactory,
     db = test_databases.fresh(tree)
     found = differences(db.owner_url, schema(tree))
     assert not found, f"{tree}: the models and the migrated database differ:\n" + "\n".join(map(repr, found))
+
+
+def checks(url: str) -> dict[str, str]:
+    with psycopg.connect(url) as conn:
+        return {name: definition for name, definition in conn.execute(CHECKS)}
+
+
+@pytest.mark.parametrize("tree", sorted(MODELS))
+def test_the_models_check_constraints_are_the_migrated_ones(test_databases: DatabaseFactory, tree: str) -> None:
+    migrated, declared = test_databases.fresh(tree), test_databases.empty(tree)
+    engine = sa.create_engine(sqlalchemy_url(declared.owner_url), poolclass=sa.NullPool)
+    try:
+        for metadata in schema(tree):
+            metadata.create_all(engine)
+    finally:
+        engine.dispose()
+    expected, found = checks(migrated.owner_url), checks(declared.owner_url)
+    assert expected, f"{tree}: no CHECK constraint read (the query is wrong)"
+    wrong = {
+        name: {"migrated": expected.get(name), "models": found.get(name)}
+        for name in expected.keys() | found.keys()
+        if expected.get(name) != found.get(name)
+    }
+    assert not wrong, f"{tree}: CHECK constraints differ: {wrong}"
 
 
 def test_a_column_the_models_lack_is_found(test_databases: DatabaseFactory) -> None:
