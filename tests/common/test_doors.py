@@ -15,11 +15,9 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from raxx.common.doors import DoorsApp, FastPath, table_rows
-from raxx.common.provision import ProvisionedDatabase
 from raxx.console.app import FAST_PATHS as CONSOLE_FAST_PATHS
 from raxx.raptor.app import FAST_PATHS as RAPTOR_FAST_PATHS
-from raxx.raptor.app import create_app as create_raptor_app
-from tests.fixtures.apps import console_app, raptor_settings, write_registry
+from tests.fixtures.apps import unstarted_apps
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,18 +94,8 @@ def test_a_table_renders_request_layer_and_fallback_and_refuses_an_unrouted_fall
         table_rows(unrouted)
 
 
-def _apps(tmp_path: Path) -> dict[str, DoorsApp]:
-    """Both apps as their factories build them (nothing connects before the lifespan runs)."""
-    db = ProvisionedDatabase("doors", "postgresql://o:o@127.0.0.1:1/doors", "postgresql://r:r@127.0.0.1:1/doors")
-    registry = write_registry(tmp_path / "environments.toml", {"staging": "https://raptor-staging.example"})
-    apps = {"raptor": create_raptor_app(raptor_settings(db)), "console": console_app(db, registry)}
-    assert isinstance(apps["raptor"], DoorsApp)
-    assert isinstance(apps["console"], DoorsApp)
-    return {"raptor": apps["raptor"], "console": apps["console"]}
-
-
 def test_the_apps_declare_their_fast_paths_and_docs_show_the_tables(tmp_path: Path) -> None:
-    apps = _apps(tmp_path)
+    apps = unstarted_apps(tmp_path)
     assert apps["raptor"].fast_paths == RAPTOR_FAST_PATHS
     assert apps["console"].fast_paths == CONSOLE_FAST_PATHS
     docs = (ROOT / "docs" / "engineering.md").read_text()
