@@ -3,7 +3,7 @@
 The console and the gate are separate deployables: the console may not import the gate, and
 holds neither the gate's ledger write rights beyond this table nor any platform credential.
 So the console writes what a release owner asked for, and this runner (started beside the
-monitor by ``raxx gate monitor``) claims each pending request and calls **the same
+monitor by ``raxx monitor``) claims each pending request and calls **the same
 functions as the CLI**: :func:`raxx.gate.records.approve` (``raxx gate approve``),
 :func:`raxx.gate.flows.promote_flow` (``raxx gate promote``) and
 :func:`raxx.gate.flows.rollback_flow` (``raxx gate rollback``). The rules (no approving
