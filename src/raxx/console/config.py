@@ -45,13 +45,21 @@ class ConsoleSettings(BaseSettings):
     ledger_database_url: str | None = Field(
         default=None, description="the release gate's ledger, read-only, for the releases page"
     )
-    migration_database_url: str | None = None
+    migration_database_url: str | None = Field(
+        default=None, description="owner role URL for migrations; defaults to database_url"
+    )
     environments_file: Path = Field(default=DEFAULT_REGISTRY, description="the environment registry (TOML)")
     secret_key: str = Field(description="signs login CSRF tokens and confirmations; a real secret outside development")
-    development: bool = False
+    development: bool = Field(
+        default=False, description="allow placeholder secrets, short keys, http OIDC and a .env file (raxx up)"
+    )
     dotenv_file: Path | None = Field(default=None, description="a .env secrets file (development and raxx up only)")
-    release: str = Field(default_factory=current_release)
-    log_level: str = "INFO"
+    release: str = Field(
+        default_factory=current_release,
+        description="the release it runs, as the banner and the logs name it (default: RAXX_RELEASE, "
+        "else Heroku's HEROKU_SLUG_COMMIT, else git)",
+    )
+    log_level: str = Field(default="INFO", description="the log level (DEBUG, INFO, WARNING, ERROR)")
     #: Bearer token Prometheus presents to ``/metrics``; unset, ``/metrics`` answers 404.
     metrics_token: SecretStr | None = Field(default=None, description="the scrape token for /metrics")
 
@@ -61,8 +69,10 @@ class ConsoleSettings(BaseSettings):
         default=None, description="force Secure cookies; default: when served over https"
     )
 
-    raptor_timeout_s: float = Field(default=5.0, gt=0, le=60)
-    raptor_connect_timeout_s: float = Field(default=2.0, gt=0, le=30)
+    raptor_timeout_s: float = Field(default=5.0, gt=0, le=60, description="seconds to wait for Raptor's answer")
+    raptor_connect_timeout_s: float = Field(
+        default=2.0, gt=0, le=30, description="seconds to wait for a connection to Raptor"
+    )
     identity_ttl_s: float = Field(default=30.0, gt=0, description="re-check each backend's identity this often")
     identity_recheck_s: float = Field(
         default=5.0,
@@ -72,7 +82,7 @@ class ConsoleSettings(BaseSettings):
 
     login_delay_after: int = Field(default=3, ge=1, description="failed logins before responses are slowed")
     login_lockout_after: int = Field(default=10, ge=2, description="failed logins in the window before refusing")
-    login_window_minutes: float = Field(default=15.0, gt=0)
+    login_window_minutes: float = Field(default=15.0, gt=0, description="the window failed logins are counted in")
 
     #: The connection budget (``RAXX_*``, ``WEB_CONCURRENCY``): every pool is sized from it.
     budget: BudgetSettings = Field(default_factory=load_budget)
@@ -101,7 +111,9 @@ class ConsoleSettings(BaseSettings):
     oidc_issuer: str | None = Field(
         default=None, description="the identity provider's issuer URL; set: SSO on, passwords for break-glass only"
     )
-    oidc_client_id: str | None = None
+    oidc_client_id: str | None = Field(
+        default=None, description="the console's client id at the provider (required with an issuer)"
+    )
     oidc_client_secret: str | None = Field(default=None, description="the console's client secret at the provider")
     oidc_scopes: str = Field(default="openid email profile", description="scopes asked for (add groups for Okta)")
     oidc_groups_claim: str = Field(default="groups", description="the ID token claim listing the user's groups")

@@ -67,7 +67,9 @@ class GateSettings(BaseSettings):
         validation_alias=AliasChoices("GATE_HEROKU_API_TOKEN", "HEROKU_API_KEY"),
         description="a Heroku OAuth authorization for the Platform API (not a personal key)",
     )
-    heroku_api_url: str = "https://api.heroku.com"
+    heroku_api_url: str = Field(
+        default="https://api.heroku.com", description="the Platform API (tests point it at a local fake)"
+    )
     heroku_apps: dict[str, str] = Field(
         default_factory=dict, description='service -> Heroku app, JSON: {"raptor-staging": "acme-raptor-staging", ...}'
     )
@@ -81,7 +83,7 @@ class GateSettings(BaseSettings):
     heroku_timeout_s: float = Field(default=15.0, gt=0, le=120, description="seconds for one Platform API call")
     source_dir: Path = Field(default=Path("."), description="the git checkout Heroku builds are packed from")
     actor: str | None = Field(default=None, description="who runs the command; defaults to GITHUB_ACTOR or USER")
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="the log level (DEBUG, INFO, WARNING, ERROR)")
     #: The connection budget (``RAXX_*``): the ledger's pool for a command or the monitor.
     budget: BudgetSettings = Field(default_factory=load_budget)
 

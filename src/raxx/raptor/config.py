@@ -28,9 +28,15 @@ class RaptorSettings(BaseSettings):
     migration_database_url: str | None = Field(
         default=None, description="owner role URL for migrations; defaults to database_url"
     )
-    release: str = Field(default_factory=current_release)
-    log_level: str = "INFO"
-    development: bool = False
+    release: str = Field(
+        default_factory=current_release,
+        description="the release it runs, as /v1/identity and the logs name it (default: RAXX_RELEASE, "
+        "else Heroku's HEROKU_SLUG_COMMIT, else git)",
+    )
+    log_level: str = Field(default="INFO", description="the log level (DEBUG, INFO, WARNING, ERROR)")
+    development: bool = Field(
+        default=False, description="allow a .env secrets file (RAXX_DOTENV_FILE): raxx up and development only"
+    )
     #: The connection budget (``RAXX_DB_PLAN``, ``RAXX_WEB_DYNOS``, ``WEB_CONCURRENCY``, ...):
     #: every pool this process opens is sized from it (``raxx.raptor.database``).
     budget: BudgetSettings = Field(default_factory=load_budget)
@@ -38,20 +44,28 @@ class RaptorSettings(BaseSettings):
     metrics_token: SecretStr | None = Field(default=None, description="the scrape token for /metrics")
 
     #: Which venue executes orders: the built-in paper broker, or an Alpaca paper account.
-    broker: Literal["paper", "alpaca"] = "paper"
+    broker: Literal["paper", "alpaca"] = Field(
+        default="paper", description="the venue: paper (built in, in this database) or alpaca (a paper account)"
+    )
     #: Seconds a verified token stays trusted in this process; a revocation takes effect
     #: within this delay. 0 checks the database on every request.
-    token_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    token_cache_seconds: float = Field(
+        default=5.0, ge=0, le=60, description="a verified token is trusted this long per process (a revocation's delay)"
+    )
     #: Period of the background pass that lets the broker work (fill crossing limit
     #: orders, expire day orders) and syncs open orders from it. 0 turns it off.
-    maintenance_interval_seconds: float = Field(default=1.0, ge=0)
+    maintenance_interval_seconds: float = Field(
+        default=1.0, ge=0, description="the broker pass (fills, expiries, order sync) runs this often (0: off)"
+    )
     #: How long an order recorded without the broker's answer waits before the sync pass
     #: asks the broker about it (and places it if the broker never got it).
-    pending_grace_seconds: float = Field(default=5.0, ge=0)
+    pending_grace_seconds: float = Field(
+        default=5.0, ge=0, description="an order recorded without the broker's answer is asked about after this"
+    )
 
     # The built-in paper broker (RAPTOR_PAPER_*).
     paper_seed: int = Field(default=20261126, description="seed of the deterministic price paths")
-    paper_starting_cash: Decimal = Field(default=Decimal("100000"), gt=0)
+    paper_starting_cash: Decimal = Field(default=Decimal("100000"), gt=0, description="the paper account's first cash")
     paper_tick_seconds: float = Field(default=1.0, gt=0, description="one price step every this many seconds")
     paper_volatility: float = Field(default=0.02, ge=0, le=0.5, description="relative amplitude of the price path")
     paper_liquidity: Decimal | None = Field(
@@ -65,9 +79,11 @@ class RaptorSettings(BaseSettings):
     alpaca_base_url: str = Field(default=ALPACA_PAPER_URL, description="the paper endpoint; live needs allow_live")
     #: Live trading with real money. No deployment of ours sets it; it exists so that the
     #: refusal below is a deliberate setting rather than a code change.
-    alpaca_allow_live: bool = False
+    alpaca_allow_live: bool = Field(
+        default=False, description="accept Alpaca's live endpoint (real money): never set by a deployment of ours"
+    )
     alpaca_timeout_s: float = Field(default=10.0, gt=0, le=60, description="seconds to wait for one answer")
-    alpaca_connect_timeout_s: float = Field(default=3.0, gt=0, le=30)
+    alpaca_connect_timeout_s: float = Field(default=3.0, gt=0, le=30, description="seconds to wait for a connection")
     #: Alpaca's limit for the account: 200 requests a minute (more with Alpaca Plus). Every
     #: process of the environment draws from one budget in its database that keeps each
     #: window 5 % under it (``raptor/broker/budget.py``).

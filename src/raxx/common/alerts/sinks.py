@@ -28,11 +28,15 @@ class AlertSettings(BaseSettings):
     webhook_token: str | None = Field(default=None, description="sent as 'Authorization: Bearer ...' to the webhook")
     slack_webhook_url: str | None = Field(default=None, description="a Slack incoming-webhook URL")
     pagerduty_routing_key: str | None = Field(default=None, description="an Events API v2 integration key")
-    pagerduty_url: str = Field(default=PAGERDUTY_EVENTS_URL)
+    pagerduty_url: str = Field(
+        default=PAGERDUTY_EVENTS_URL, description="the Events API v2 endpoint (EU accounts: events.eu.pagerduty.com)"
+    )
     console_url: str | None = Field(default=None, description="the console's public URL, linked from messages")
-    timeout_s: float = Field(default=5.0, gt=0, le=30)
+    timeout_s: float = Field(default=5.0, gt=0, le=30, description="seconds per HTTP attempt")
     retry_base_s: float = Field(default=1.0, ge=0, le=60, description="first backoff between attempts")
-    attempts_per_pass: int = Field(default=3, ge=1, le=10)
+    attempts_per_pass: int = Field(
+        default=3, ge=1, le=10, description="attempts in one pass before waiting for a later one"
+    )
     max_attempts: int = Field(default=12, ge=1, le=100, description="a delivery is given up after this many")
 
     def sinks(self) -> dict[str, Sink]:
