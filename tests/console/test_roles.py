@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import httpx
 from click.testing import CliRunner, Result
 
 from raxx.common.provision import ProvisionedDatabase
+from raxx.console.auth.roles import CAPABILITIES, ROLE_NAMES, ROLE_STRENGTH
 from raxx.console.commands import console as console_cli
 from tests.console.conftest import RunningRaptor
 from tests.console.helpers import audit_events, audit_head, order_form, outcomes, raptor_orders, signed_in
@@ -180,3 +182,27 @@ def test_user_list_shows_the_role_in_each_environment(
     assert rows["alice"] == ["admin", "admin", "active"]
     assert rows["olga"] == ["operator", "viewer", "active"]
     assert rows["victor"] == ["viewer", "-", "active"]
+
+
+SWITCHER_DOC = Path(__file__).resolve().parents[2] / "docs" / "architecture" / "console-env-switcher.md"
+
+
+def test_the_roles_table_of_the_docs_is_the_codes() -> None:
+    """docs/architecture/console-env-switcher.md's roles table: a row per role, a check mark
+    per capability the code gives it (a column is named by its first word)."""
+    text = SWITCHER_DOC.read_text(encoding="utf-8")
+    lines = text[text.index("| role | read |") :].splitlines()
+    header = [cell.strip().split(" ")[0] for cell in lines[0].strip("|").split("|")][1:]
+    documented = {}
+    for line in lines[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        documented[cells[0]] = frozenset(name for name, mark in zip(header, cells[1:], strict=True) if mark == "✔")
+    assert documented == CAPABILITIES
+    assert set(header) == set().union(*CAPABILITIES.values())
+
+
+def test_every_role_has_capabilities_and_a_strength() -> None:
+    assert tuple(CAPABILITIES) == ROLE_NAMES
+    assert set(ROLE_STRENGTH) == set(ROLE_NAMES)

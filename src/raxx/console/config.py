@@ -15,6 +15,7 @@ from raxx.common.errors import ConfigError
 from raxx.common.release import current_release
 from raxx.common.secrets import ChainSecrets, build_secrets_chain
 from raxx.common.settings import load_budget, refuse_placeholder
+from raxx.console.auth.roles import ROLE_NAMES
 
 DEFAULT_REGISTRY = DEFAULT_REGISTRY_FILE
 #: First path segments the console uses itself: an environment of that name would be unreachable.
@@ -153,7 +154,7 @@ class ConsoleSettings(BaseSettings):
             raise ValueError("CONSOLE_OIDC_ISSUER must be an https:// URL (http only on loopback or in development)")
         for group, grants in self.oidc_role_map.items():
             for environment, role in grants.items():
-                if role not in ("viewer", "operator", "admin", "auditor"):
+                if role not in ROLE_NAMES:
                     raise ValueError(
                         f"CONSOLE_OIDC_ROLE_MAP: group {group!r} grants unknown role {role!r} in {environment}"
                     )

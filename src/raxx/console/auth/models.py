@@ -10,9 +10,8 @@ from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Tex
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from raxx.console.auth.roles import ROLE_NAMES
 from raxx.console.models.base import Base, IdMixin, TimestampMixin
-
-ROLES = ("viewer", "operator", "admin", "auditor")
 
 
 class User(IdMixin, TimestampMixin, Base):
@@ -37,7 +36,7 @@ class UserRole(Base):
     __tablename__ = "console_user_role"
     __table_args__ = (
         UniqueConstraint("user_id", "environment"),
-        CheckConstraint("role IN ('viewer', 'operator', 'admin', 'auditor')", name="role"),
+        CheckConstraint(f"role IN {ROLE_NAMES!r}", name="role"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)

@@ -26,6 +26,7 @@ from joserfc.jwk import KeySet
 
 from raxx.common.errors import Unauthorized, Unavailable
 from raxx.common.storable import field_problems
+from raxx.console.auth.roles import ROLE_STRENGTH
 
 #: Asymmetric algorithms only: ``none`` and HMAC (keyed with the client secret) are refused.
 ALLOWED_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
@@ -296,10 +297,6 @@ def _groups(value: object) -> tuple[str, ...]:
     if isinstance(value, Sequence):
         return tuple(str(v) for v in value if isinstance(v, str))
     return ()
-
-
-#: When groups map to several roles in one environment, the strongest wins.
-ROLE_STRENGTH = {"viewer": 1, "auditor": 2, "operator": 3, "admin": 4}
 
 
 def roles_from_groups(
