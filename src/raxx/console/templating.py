@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from raxx.common.asgi import request_id_of
 from raxx.common.clock import utcnow
-from raxx.common.contracts.trading import plain_decimal
+from raxx.common.contracts.trading import ORDER_STATUSES, plain_decimal
 from raxx.common.environments import EnvironmentSpec
 from raxx.console.auth.roles import can
 from raxx.console.auth.service import Login
@@ -31,6 +31,7 @@ def build_templates() -> Jinja2Templates:
     # Templates ship inside the package: no stat() of every template file on every render.
     templates.env.auto_reload = False
     templates.env.globals["can"] = can
+    templates.env.globals["order_statuses"] = ORDER_STATUSES  # the status filter's choices
     templates.env.filters["plain"] = plain_decimal
     return templates
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 OrderStatus = Literal["new", "partially_filled", "filled", "canceled", "rejected"]
 OPEN_STATUSES: tuple[OrderStatus, ...] = ("new", "partially_filled")
-ORDER_STATUSES: tuple[OrderStatus, ...] = ("new", "partially_filled", "filled", "canceled", "rejected")
+ORDER_STATUSES: tuple[OrderStatus, ...] = get_args(OrderStatus)
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit"]
 TimeInForce = Literal["day", "gtc"]

@@ -33,18 +33,18 @@ from raxx.raptor.broker.base import (
     BrokerOrderNotFound,
     BrokerPosition,
     BrokerRejected,
-    BrokerStatus,
     BrokerUnavailable,
     OrderIntent,
     OrderQuery,
 )
+from raxx.raptor.statuses import OrderStatus
 
 log = logging.getLogger("raxx.raptor.broker.alpaca")
 ZERO = Decimal(0)
 MAX_LIST = 500  # Alpaca's largest page for GET /v2/orders
 
 #: Alpaca's order statuses that are final, and what each means in Raptor's terms.
-_FINAL: dict[str, BrokerStatus] = {
+_FINAL: dict[str, OrderStatus] = {
     "filled": "filled",
     "canceled": "canceled",
     "expired": "canceled",
@@ -286,7 +286,7 @@ def _when(value: Any) -> datetime | None:
     return datetime.fromisoformat(text)
 
 
-def status_of(raw: dict[str, Any]) -> BrokerStatus:
+def status_of(raw: dict[str, Any]) -> OrderStatus:
     """Final statuses map one to one; every other Alpaca status (accepted, pending_new,
     held, pending_cancel, done_for_day, ...) is open: new, or partially filled."""
     status = str(raw.get("status") or "new")

@@ -14,14 +14,12 @@ from typing import Any, Literal, Protocol
 
 from raxx.common.contracts.service import ReadyCheck
 from raxx.common.errors import Unavailable
+from raxx.raptor.statuses import OPEN_STATUSES, OrderStatus
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit"]
 TimeInForce = Literal["day", "gtc"]
-BrokerStatus = Literal["new", "partially_filled", "filled", "canceled", "rejected"]
 ListStatus = Literal["open", "closed", "all"]
-
-OPEN: frozenset[str] = frozenset({"new", "partially_filled"})
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ class BrokerOrder(OrderTerms):
 
     limit_price: Decimal | None
     broker_order_id: str
-    status: BrokerStatus
+    status: OrderStatus
     filled_quantity: Decimal
     filled_avg_price: Decimal | None
     created_at: datetime
@@ -69,7 +67,7 @@ class BrokerOrder(OrderTerms):
 
     @property
     def is_open(self) -> bool:
-        return self.status in OPEN
+        return self.status in OPEN_STATUSES
 
 
 @dataclass(frozen=True)

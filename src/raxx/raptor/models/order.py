@@ -12,9 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from raxx.raptor.models.base import PRICE, QUANTITY, Base
-
-ORDER_STATUSES = ("new", "partially_filled", "filled", "canceled", "rejected")
-OPEN_STATUSES = ("new", "partially_filled")
+from raxx.raptor.statuses import OPEN_STATUSES, ORDER_STATUSES
 
 
 class Order(Base):
@@ -29,7 +27,7 @@ class Order(Base):
         # Newest-first pagination walks this index; the cursor is (created_at, id).
         Index("ix_orders_created_at_id", "created_at", "id"),
         Index("ix_orders_symbol_created_at", "symbol", "created_at"),
-        Index("ix_orders_open", "updated_at", postgresql_where=text("status IN ('new', 'partially_filled')")),
+        Index("ix_orders_open", "updated_at", postgresql_where=text(f"status IN {OPEN_STATUSES!r}")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

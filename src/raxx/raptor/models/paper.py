@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from raxx.raptor.models.base import MONEY, PRICE, QUANTITY, Base
+from raxx.raptor.statuses import OPEN_STATUSES
 
 
 class PaperAccount(Base):
@@ -35,9 +36,7 @@ class PaperAccount(Base):
 
 class PaperOrder(Base):
     __tablename__ = "paper_orders"
-    __table_args__ = (
-        Index("ix_paper_orders_open", "symbol", postgresql_where=text("status IN ('new', 'partially_filled')")),
-    )
+    __table_args__ = (Index("ix_paper_orders_open", "symbol", postgresql_where=text(f"status IN {OPEN_STATUSES!r}")),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     client_order_id: Mapped[str] = mapped_column(String(128), unique=True)

@@ -29,11 +29,11 @@ from raxx.raptor.order.schemas import (
     OrderCreate,
     OrderList,
     OrderRead,
-    OrderStatus,
     OrderSummary,
     order_bytes,
 )
 from raxx.raptor.order.submission import Submitted, submit
+from raxx.raptor.statuses import OrderStatus
 from raxx.raptor.wire import Symbol
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])

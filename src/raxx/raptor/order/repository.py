@@ -14,7 +14,8 @@ from sqlalchemy import Table, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from raxx.raptor.models.order import OPEN_STATUSES, Order
+from raxx.raptor.models.order import Order
+from raxx.raptor.statuses import OPEN_STATUSES
 
 ORDERS = cast(Table, Order.__table__)
 #: An order's columns as the service reads them: not its stored API JSON (``wire_json``), which

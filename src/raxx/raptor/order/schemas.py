@@ -9,11 +9,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from raxx.raptor.statuses import OrderStatus
 from raxx.raptor.wire import DecimalStr, Symbol
 
 #: What a client order id may hold (the idempotency key, in submissions and list filters).
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
-OrderStatus = Literal["new", "partially_filled", "filled", "canceled", "rejected"]
 
 
 class OrderCreate(BaseModel):

@@ -35,6 +35,7 @@ from raxx.raptor.order import repository
 from raxx.raptor.order.schemas import CancelAllResult, CancelFailure, OrderRead, OrderSummary
 from raxx.raptor.order.submission import broker_outcome, broker_values, order_intent, to_read
 from raxx.raptor.requestlog import repository as requests
+from raxx.raptor.statuses import OPEN_STATUSES
 from raxx.raptor.token.service import Caller
 from raxx.raptor.trading import repository as trading_repository
 
@@ -88,7 +89,7 @@ async def get(
 async def _sync(
     session: AsyncSession, broker: Broker, row: Mapping[Any, Any], *, pending_grace: timedelta = PENDING_GRACE
 ) -> Mapping[Any, Any]:
-    if row["status"] not in ("new", "partially_filled"):
+    if row["status"] not in OPEN_STATUSES:
         return row
     if row["broker_order_id"] is None:
         return await _finish_pending(session, broker, row, pending_grace=pending_grace)

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from raxx.raptor.broker.base import BrokerFill, BrokerOrder, BrokerRejected, OrderIntent
+from raxx.raptor.statuses import OPEN_STATUSES
 
 ZERO = Decimal(0)
 PRICE_PLACES = Decimal("0.00000001")
@@ -78,7 +79,7 @@ class OrderState:
 
     @property
     def is_open(self) -> bool:
-        return self.status in ("new", "partially_filled")
+        return self.status in OPEN_STATUSES
 
 
 def new_order(intent: OrderIntent, now: datetime) -> OrderState:

@@ -43,13 +43,13 @@ from raxx.common.prepared import PreparedQuery
 from raxx.raptor.broker.base import BrokerOrderNotFound, OrderQuery
 from raxx.raptor.broker.paper.book import AccountState, OrderState, PositionState
 from raxx.raptor.models.paper import PaperAccount, PaperOrder, PaperPosition, PaperPrice
+from raxx.raptor.statuses import OPEN_STATUSES
 
 ACCOUNT = cast(Table, PaperAccount.__table__)
 ORDERS = cast(Table, PaperOrder.__table__)
 POSITIONS = cast(Table, PaperPosition.__table__)
 PRICES = cast(Table, PaperPrice.__table__)
 _ORDER_FIELDS = tuple(c.name for c in ORDERS.columns)
-_OPEN = ("new", "partially_filled")
 
 PLACE_ORDER = text(
     "SELECT * FROM raptor_paper_place(CAST(:id AS uuid), :client_order_id, :symbol, :side, :type, :time_in_force, "
@@ -133,7 +133,7 @@ async def load_order(conn: AsyncConnection, where: ColumnElement[bool], *, for_u
 def orders_query(query: OrderQuery) -> Select[Any]:
     stmt = select(ORDERS).order_by(ORDERS.c.created_at.desc()).limit(query.limit)
     if query.status != "all":
-        is_open = ORDERS.c.status.in_(_OPEN)
+        is_open = ORDERS.c.status.in_(OPEN_STATUSES)
         stmt = stmt.where(is_open if query.status == "open" else ~is_open)
     if query.after is not None:
         stmt = stmt.where(ORDERS.c.created_at > query.after)
@@ -145,12 +145,13 @@ def orders_query(query: OrderQuery) -> Select[Any]:
 
 
 async def any_open_order(conn: AsyncConnection) -> bool:
-    return (await conn.execute(select(ORDERS.c.id).where(ORDERS.c.status.in_(_OPEN)).limit(1))).first() is not None
+    stmt = select(ORDERS.c.id).where(ORDERS.c.status.in_(OPEN_STATUSES)).limit(1)
+    return (await conn.execute(stmt)).first() is not None
 
 
 async def open_orders(conn: AsyncConnection, *, limit: int) -> list[OrderState]:
     """The oldest open orders first."""
-    stmt = select(ORDERS).where(ORDERS.c.status.in_(_OPEN)).order_by(ORDERS.c.created_at).limit(limit)
+    stmt = select(ORDERS).where(ORDERS.c.status.in_(OPEN_STATUSES)).order_by(ORDERS.c.created_at).limit(limit)
     return [order_state(r) for r in (await conn.execute(stmt)).mappings().all()]
 
 
