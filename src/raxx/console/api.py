@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from raxx.common.actions import CANCEL_ALL_ORDERS, CANCEL_ORDER, HALT_TRADING, PLACE_ORDER, RESUME_TRADING, Action
 from raxx.common.contracts.service import ErrorBody
+from raxx.common.contracts.trading import ORDER_TYPES, SIDES, TIMES_IN_FORCE
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest, NotFound, RaxxError, field_errors
 from raxx.console.actions import Actor, authorize
@@ -68,11 +69,11 @@ _ORDER_BODY = {
     "required": ["symbol", "side", "type", "quantity"],
     "properties": {
         "symbol": {"type": "string"},
-        "side": {"type": "string", "enum": ["buy", "sell"]},
-        "type": {"type": "string", "enum": ["market", "limit"]},
+        "side": {"type": "string", "enum": list(SIDES)},
+        "type": {"type": "string", "enum": list(ORDER_TYPES)},
         "quantity": {"type": "string", "description": "decimal string"},
         "limit_price": {"type": ["string", "null"], "description": "decimal string; limit orders only"},
-        "time_in_force": {"type": "string", "enum": ["day", "gtc"]},
+        "time_in_force": {"type": "string", "enum": list(TIMES_IN_FORCE)},
         "client_order_id": {"type": "string", "description": "the same id and body place one order"},
     },
 }

@@ -22,6 +22,9 @@ ORDER_STATUSES: tuple[OrderStatus, ...] = get_args(OrderStatus)
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit"]
 TimeInForce = Literal["day", "gtc"]
+SIDES: tuple[Side, ...] = get_args(Side)
+ORDER_TYPES: tuple[OrderType, ...] = get_args(OrderType)
+TIMES_IN_FORCE: tuple[TimeInForce, ...] = get_args(TimeInForce)
 
 SYMBOL_PATTERN = r"^[A-Z][A-Z0-9.]{0,9}$"
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"

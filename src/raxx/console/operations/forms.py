@@ -19,9 +19,12 @@ from raxx.common.contracts.trading import (
     CLIENT_ORDER_ID_PATTERN,
     MAX_AMOUNT,
     ORDER_STATUSES,
+    ORDER_TYPES,
     PRICE_DECIMALS,
     QUANTITY_DECIMALS,
+    SIDES,
     SYMBOL_PATTERN,
+    TIMES_IN_FORCE,
     OrderCreate,
     OrderStatus,
     plain_decimal,
@@ -93,12 +96,9 @@ def parse_order_form(form: Mapping[str, str]) -> OrderForm:
     errors = parsed.errors
     if not _SYMBOL_RE.match(values["symbol"]):
         errors["symbol"] = "a ticker in capitals, like AAPL (letters, digits, dots; up to 10)"
-    if values["side"] not in ("buy", "sell"):
-        errors["side"] = "choose buy or sell"
-    if values["type"] not in ("market", "limit"):
-        errors["type"] = "choose market or limit"
-    if values["time_in_force"] not in ("day", "gtc"):
-        errors["time_in_force"] = "choose day or gtc"
+    for name, allowed in (("side", SIDES), ("type", ORDER_TYPES), ("time_in_force", TIMES_IN_FORCE)):
+        if values[name] not in allowed:
+            errors[name] = f"choose {' or '.join(allowed)}"
     quantity, problem = _amount(values["quantity"], decimals=QUANTITY_DECIMALS, what="quantity")
     if problem:
         errors["quantity"] = problem
@@ -186,7 +186,7 @@ def parse_order_filter(params: Mapping[str, str], statuses: list[str]) -> OrderF
         errors["status"] = "unknown status"
     if values["symbol"] and not _SYMBOL_RE.match(values["symbol"]):
         errors["symbol"] = "a ticker in capitals, like AAPL"
-    if values["side"] not in ("", "buy", "sell"):
+    if values["side"] not in ("", *SIDES):
         errors["side"] = "choose buy, sell or any"
     if values["id"] and not _ID_PREFIX_RE.match(values["id"]):
         errors["id"] = "an order id, or its first 4 or more hex digits (as the list shows them)"

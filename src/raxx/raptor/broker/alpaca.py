@@ -37,7 +37,7 @@ from raxx.raptor.broker.base import (
     OrderIntent,
     OrderQuery,
 )
-from raxx.raptor.statuses import OrderStatus
+from raxx.raptor.vocabulary import ORDER_TYPES, TIMES_IN_FORCE, OrderStatus
 
 log = logging.getLogger("raxx.raptor.broker.alpaca")
 ZERO = Decimal(0)
@@ -330,7 +330,7 @@ def to_order(raw: dict[str, Any]) -> BrokerOrder:
 
 def _ours(raw: dict[str, Any]) -> bool:
     kind = raw.get("type") or raw.get("order_type")
-    return kind in ("market", "limit") and raw.get("time_in_force") in ("day", "gtc") and raw.get("qty") is not None
+    return kind in ORDER_TYPES and raw.get("time_in_force") in TIMES_IN_FORCE and raw.get("qty") is not None
 
 
 def to_position(raw: dict[str, Any]) -> BrokerPosition:

@@ -14,11 +14,8 @@ from typing import Any, Literal, Protocol
 
 from raxx.common.contracts.service import ReadyCheck
 from raxx.common.errors import Unavailable
-from raxx.raptor.statuses import OPEN_STATUSES, OrderStatus
+from raxx.raptor.vocabulary import OPEN_STATUSES, OrderStatus, OrderType, Side, TimeInForce
 
-Side = Literal["buy", "sell"]
-OrderType = Literal["market", "limit"]
-TimeInForce = Literal["day", "gtc"]
 ListStatus = Literal["open", "closed", "all"]
 
 

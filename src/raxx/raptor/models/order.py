@@ -12,16 +12,16 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from raxx.raptor.models.base import PRICE, QUANTITY, Base
-from raxx.raptor.statuses import OPEN_STATUSES, ORDER_STATUSES
+from raxx.raptor.vocabulary import OPEN_STATUSES, ORDER_STATUSES, ORDER_TYPES, SIDES, TIMES_IN_FORCE
 
 
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         CheckConstraint(f"status IN {ORDER_STATUSES!r}", name="status"),
-        CheckConstraint("side IN ('buy', 'sell')", name="side"),
-        CheckConstraint("type IN ('market', 'limit')", name="type"),
-        CheckConstraint("time_in_force IN ('day', 'gtc')", name="time_in_force"),
+        CheckConstraint(f"side IN {SIDES!r}", name="side"),
+        CheckConstraint(f"type IN {ORDER_TYPES!r}", name="type"),
+        CheckConstraint(f"time_in_force IN {TIMES_IN_FORCE!r}", name="time_in_force"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("(type = 'limit') = (limit_price IS NOT NULL)", name="limit_price_iff_limit"),
         # Newest-first pagination walks this index; the cursor is (created_at, id).

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from raxx.raptor.models.base import MONEY, PRICE, QUANTITY, Base
-from raxx.raptor.statuses import OPEN_STATUSES
+from raxx.raptor.vocabulary import OPEN_STATUSES
 
 
 class PaperAccount(Base):

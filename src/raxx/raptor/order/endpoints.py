@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
@@ -33,7 +33,7 @@ from raxx.raptor.order.schemas import (
     order_bytes,
 )
 from raxx.raptor.order.submission import Submitted, submit
-from raxx.raptor.statuses import OrderStatus
+from raxx.raptor.vocabulary import OrderStatus, Side
 from raxx.raptor.wire import Symbol
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -100,7 +100,7 @@ async def list_orders(
     caller: ReadCaller,
     status: Annotated[list[OrderStatus] | None, Query(description="repeat to match any of several")] = None,
     symbol: Symbol | None = None,
-    side: Literal["buy", "sell"] | None = None,
+    side: Side | None = None,
     client_order_id: Annotated[str | None, Query(min_length=1, max_length=128, pattern=CLIENT_ORDER_ID_PATTERN)] = None,
     id: Annotated[
         str | None, Query(max_length=36, description="an order id, or its first 4 or more hex digits")

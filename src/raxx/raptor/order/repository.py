@@ -15,7 +15,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from raxx.raptor.models.order import Order
-from raxx.raptor.statuses import OPEN_STATUSES
+from raxx.raptor.vocabulary import OPEN_STATUSES
 
 ORDERS = cast(Table, Order.__table__)
 #: An order's columns as the service reads them: not its stored API JSON (``wire_json``), which

@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from raxx.raptor.statuses import OrderStatus
+from raxx.raptor.vocabulary import OrderStatus, OrderType, Side, TimeInForce
 from raxx.raptor.wire import DecimalStr, Symbol
 
 #: What a client order id may hold (the idempotency key, in submissions and list filters).
@@ -20,8 +19,8 @@ class OrderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     symbol: Symbol
-    side: Literal["buy", "sell"]
-    type: Literal["market", "limit"]
+    side: Side
+    type: OrderType
     quantity: Decimal = Field(gt=0, le=Decimal(10**9), max_digits=18, decimal_places=8, examples=["10"])
     limit_price: Decimal | None = Field(
         default=None,
@@ -33,7 +32,7 @@ class OrderCreate(BaseModel):
         description="required for limit orders, refused for market orders",
         examples=["123.45"],
     )
-    time_in_force: Literal["day", "gtc"] = "day"
+    time_in_force: TimeInForce = "day"
     client_order_id: str | None = Field(
         default=None,
         min_length=1,
@@ -66,9 +65,9 @@ class OrderRead(BaseModel):
     id: uuid.UUID
     client_order_id: str
     symbol: str
-    side: Literal["buy", "sell"]
-    type: Literal["market", "limit"]
-    time_in_force: Literal["day", "gtc"]
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
     quantity: DecimalStr
     limit_price: DecimalStr | None
     status: OrderStatus

@@ -35,9 +35,9 @@ from raxx.raptor.order import repository
 from raxx.raptor.order.schemas import CancelAllResult, CancelFailure, OrderRead, OrderSummary
 from raxx.raptor.order.submission import broker_outcome, broker_values, order_intent, to_read
 from raxx.raptor.requestlog import repository as requests
-from raxx.raptor.statuses import OPEN_STATUSES
 from raxx.raptor.token.service import Caller
 from raxx.raptor.trading import repository as trading_repository
+from raxx.raptor.vocabulary import OPEN_STATUSES
 
 log = logging.getLogger("raxx.raptor.order")
 CANCEL_ALL_LIMIT = 1000

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from raxx.raptor.broker.base import BrokerFill, BrokerOrder, BrokerRejected, OrderIntent
-from raxx.raptor.statuses import OPEN_STATUSES
+from raxx.raptor.vocabulary import OPEN_STATUSES
 
 ZERO = Decimal(0)
 PRICE_PLACES = Decimal("0.00000001")

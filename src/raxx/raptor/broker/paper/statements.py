@@ -43,7 +43,7 @@ from raxx.common.prepared import PreparedQuery
 from raxx.raptor.broker.base import BrokerOrderNotFound, OrderQuery
 from raxx.raptor.broker.paper.book import AccountState, OrderState, PositionState
 from raxx.raptor.models.paper import PaperAccount, PaperOrder, PaperPosition, PaperPrice
-from raxx.raptor.statuses import OPEN_STATUSES
+from raxx.raptor.vocabulary import OPEN_STATUSES
 
 ACCOUNT = cast(Table, PaperAccount.__table__)
 ORDERS = cast(Table, PaperOrder.__table__)
