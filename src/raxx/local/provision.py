@@ -101,11 +101,12 @@ def issue_raptor_token(store: LocalSecrets, env: str, db: ProvisionedDatabase) -
     key = f"RAPTOR_TOKEN_{env.upper()}"
     if store.values.get(key):
         return
+    from raxx.raptor.token.format import SCOPES
     from raxx.raptor.token.service import issue_token_sync
 
     store.set(
         key,
-        issue_token_sync(db.runtime_url, environment=env, scopes=["read", "trade", "admin"], name="console (raxx up)"),
+        issue_token_sync(db.runtime_url, environment=env, scopes=list(SCOPES), name="console (raxx up)"),
     )
 
 

@@ -8,6 +8,7 @@ import os
 import click
 
 from raxx.common.cliparams import LINE, PORT, EnvironmentName
+from raxx.raptor.token.format import SCOPES  # stdlib only: --help stays light (tests/test_cli.py)
 
 
 @click.group()
@@ -63,7 +64,7 @@ def token() -> None:
     "scopes",
     multiple=True,
     required=True,
-    type=click.Choice(["read", "trade", "admin"]),
+    type=click.Choice(SCOPES),
     help="repeat for several; trade and admin imply read",
 )
 @click.option("--name", default=None, help="who or what holds the token (default: the scopes)", type=LINE)
