@@ -83,6 +83,22 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
+#: The media types a form arrives in (a page's POST).
+FORM_MEDIA_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def media_type(request: Request) -> str:
+    """The body's media type as HTTP compares it (RFC 9110 8.3.1): parameters aside, in lower
+    case. ``Application/JSON; charset=utf-8`` is ``application/json``."""
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+def reads_as_json(media: str) -> bool:
+    """A body read as JSON: ``application/json``, a structured ``application/...+json``
+    (RFC 6839), or one with no media type at all (FastAPI's rule too)."""
+    return media in ("", "application/json") or (media.startswith("application/") and media.endswith("+json"))
+
+
 def request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", None) or new_request_id())
 

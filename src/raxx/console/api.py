@@ -24,6 +24,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from raxx.common.actions import CANCEL_ALL_ORDERS, CANCEL_ORDER, HALT_TRADING, PLACE_ORDER, RESUME_TRADING, Action
+from raxx.common.asgi import media_type, reads_as_json
 from raxx.common.contracts.service import ErrorBody
 from raxx.common.contracts.trading import ORDER_TYPES, SIDES, TIMES_IN_FORCE
 from raxx.common.environments import EnvironmentSpec
@@ -40,11 +41,13 @@ JSON = "application/json"
 CONFIRM_HEADER = "x-raxx-confirm"
 
 _ERRORS = {
-    400: "the body is not a JSON object (`invalid_json`)",
+    400: "the body is not a JSON object (`invalid_json`), or the call has a query it takes none of"
+    " (`unexpected_query`)",
     401: "no bearer token, or a malformed, unknown, revoked or expired one (`invalid_token`)",
     403: "your role in that environment does not allow it (`permission_denied`), or the token was not made"
     " for that environment (`token_out_of_scope`)",
     404: "no such environment (`unknown_environment`) or order (`order_not_found`)",
+    415: "the body is not sent as JSON (`unsupported_media_type`); nothing was sent",
     409: "Raptor refused (`trading_halted`, `order_not_cancelable`, `idempotency_conflict`); nothing was done",
     422: "validation error: `detail` lists each offending field",
     428: "protected environment: add `X-Raxx-Confirm: <env>` (`confirmation_required`); nothing was sent",
@@ -80,8 +83,8 @@ _ORDER_BODY = {
 _HALT_BODY = {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}}
 #: Every ``/api/{env}`` call: token, role, environment, and a Raptor that may be down or slow.
 _ENV_ERRORS = (401, 403, 404, 422, 502, 503, 504)
-#: Mutations add Raptor's refusals and the protected-environment confirmation.
-_ACTION_ERRORS = (*_ENV_ERRORS, 409, 428)
+#: Mutations add a query they would not honour, Raptor's refusals and the protected-environment confirmation.
+_ACTION_ERRORS = (400, *_ENV_ERRORS, 409, 428)
 
 router = APIRouter(prefix="/api", tags=["api"], route_class=AuditedRoute)
 
@@ -102,16 +105,29 @@ async def _passthrough(state: ConsoleState, actor: Actor, spec: EnvironmentSpec,
     raise refusal_from_raw(spec, raw)
 
 
-def _may(actor: Actor, spec: EnvironmentSpec, action: Action) -> None:
-    """Role first: a forbidden caller hears 403 whatever its body looks like."""
+def _may(request: Request, actor: Actor, spec: EnvironmentSpec, action: Action) -> None:
+    """Role first: a forbidden caller hears 403 whatever its body looks like. Then no query: a
+    mutation's only input is its path and body, so a filter it would ignore
+    (``DELETE /orders?symbol=MSFT`` cancels every open order) is refused, not dropped."""
     authorize(actor, spec.name, action.capability, action=action)
+    if request.url.query:
+        raise BadRequest(
+            f"{action.name} takes no query parameters (it would not honour {request.url.query!r}). Nothing was sent.",
+            code="unexpected_query",
+        )
 
 
 def _require_confirmation(request: Request, spec: EnvironmentSpec, action: Action) -> None:
-    if spec.needs_confirmation(action) and request.headers.get(CONFIRM_HEADER, "").strip() != spec.name:
+    """A protected environment's action needs exactly one ``X-Raxx-Confirm`` naming it: a
+    header sent twice (``prod`` and ``staging``) confirms nothing."""
+    if not spec.needs_confirmation(action):
+        return
+    given = request.headers.getlist(CONFIRM_HEADER)
+    if len(given) != 1 or given[0].strip() != spec.name:
+        twice = " (it was sent more than once)" if len(given) > 1 else ""
         raise ConfirmationRequired(
-            f"{spec.label} is protected: {action.name} there needs the header 'X-Raxx-Confirm: {spec.name}'. "
-            "Nothing was sent.",
+            f"{spec.label} is protected: {action.name} there needs the header 'X-Raxx-Confirm: {spec.name}'"
+            f"{twice}. Nothing was sent.",
             extra={"environment": spec.name, "action": action.name},
         )
 
@@ -125,13 +141,20 @@ async def _act_without_body(
     run: Callable[[ConsoleState, Actor, EnvironmentSpec], Awaitable[BaseModel]],
 ) -> Response:
     """An action that reads no body: the role, then the protected environment's header, then ``run``."""
-    _may(actor, spec, action)
+    _may(request, actor, spec, action)
     _require_confirmation(request, spec, action)
     result = await run(state, actor, spec)
     return _json(result.model_dump(mode="json"))
 
 
 async def _body(request: Request) -> dict[str, Any]:
+    media = media_type(request)
+    if not reads_as_json(media):
+        raise BadRequest(
+            f"the body must be JSON (Content-Type: application/json), not {media}",
+            code="unsupported_media_type",
+            status_code=415,
+        )
     try:
         body = orjson.loads(await request.body() or b"{}")
     except orjson.JSONDecodeError:
@@ -211,14 +234,14 @@ async def trading(env: str, request: Request) -> Response:
     status_code=201,
     responses={
         200: {"description": "a replay of the same `client_order_id`: the order it placed"},
-        **_errors(400, *_ACTION_ERRORS),
+        **_errors(415, *_ACTION_ERRORS),
     },
     openapi_extra=_json_body(_ORDER_BODY),
 )
 @audited(PLACE_ORDER.name, target_field="symbol")
 async def place_order(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
     """Place an order. Send ``client_order_id`` to make retries safe (the same id places one order)."""
-    _may(actor, spec, PLACE_ORDER)
+    _may(request, actor, spec, PLACE_ORDER)
     body = await _body(request)
     fields = {k: "" if v is None else str(v) for k, v in body.items()}
     fields.setdefault("time_in_force", "day")
@@ -236,7 +259,7 @@ async def place_order(request: Request, state: StateDep, actor: ApiActorDep, spe
 @router.delete("/{env}/orders/{order_id}", responses=_errors(*_ACTION_ERRORS))
 @audited(CANCEL_ORDER.name, target_field="order_id")
 async def cancel_order(order_id: str, request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
-    _may(actor, spec, CANCEL_ORDER)
+    _may(request, actor, spec, CANCEL_ORDER)
     oid = _order_id(order_id)
     _require_confirmation(request, spec, CANCEL_ORDER)
     order = await service.cancel(state, actor, spec, oid)
@@ -249,10 +272,10 @@ async def cancel_all(request: Request, state: StateDep, actor: ApiActorDep, spec
     return await _act_without_body(request, state, actor, spec, CANCEL_ALL_ORDERS, service.cancel_all)
 
 
-@router.post("/{env}/trading/halt", responses=_errors(400, *_ACTION_ERRORS), openapi_extra=_json_body(_HALT_BODY))
+@router.post("/{env}/trading/halt", responses=_errors(415, *_ACTION_ERRORS), openapi_extra=_json_body(_HALT_BODY))
 @audited(HALT_TRADING.name)
 async def halt(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
-    _may(actor, spec, HALT_TRADING)
+    _may(request, actor, spec, HALT_TRADING)
     body = await _body(request)
     parsed = parse_reason({"reason": str(body.get("reason") or "")})
     if not parsed.ok:

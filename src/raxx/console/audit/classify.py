@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any, TypeGuard
 
 import httpx
 
@@ -66,8 +67,25 @@ def _status_of(exc: BaseException) -> int | None:
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, RaxxError):
-        return f"{exc.code}: {exc.detail}"
+        return f"{exc.code}: {_fields_text(exc.detail) if _is_field_list(exc.detail) else exc.detail}"
     if isinstance(exc, httpx.HTTPStatusError):
         return f"HTTP {exc.response.status_code} from {exc.request.url.host}"
+    from fastapi.exceptions import RequestValidationError  # lazily, as in _status_of
+
+    if isinstance(exc, RequestValidationError):
+        # What the operator was told (the error page's field list), not the exception's repr.
+        from raxx.common.asgi import validation_details
+
+        return f"validation_error: {_fields_text(validation_details(exc))}"
     message = str(exc)
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _is_field_list(detail: object) -> TypeGuard[list[dict[str, Any]]]:
+    """``detail`` of a 422 (:func:`raxx.common.errors.field_errors`): a list of {field, message}."""
+    return isinstance(detail, list) and all(isinstance(d, dict) and "message" in d for d in detail)
+
+
+def _fields_text(details: list[dict[str, Any]]) -> str:
+    """``quantity: must be positive; colour: unknown field``, as the record's error words."""
+    return "; ".join(f"{d.get('field') or 'body'}: {d['message']}" for d in details)

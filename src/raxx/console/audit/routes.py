@@ -13,19 +13,20 @@ Endpoints refine the outcome through ``request.state.audit`` (an
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import orjson
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from raxx.common.asgi import request_id_of
-from raxx.common.errors import RaxxError
+from raxx.common.asgi import FORM_MEDIA_TYPES, media_type, reads_as_json, request_id_of
+from raxx.common.errors import BadRequest, RaxxError, field_errors
 from raxx.common.logging import log_event
 from raxx.console.audit.events import AuditContext
 from raxx.console.audit.service import PROMPT_SUFFIX, AuditTrail
@@ -110,7 +111,8 @@ class AuditedRoute(APIRoute):
         async def audited_handler(request: Request) -> Response:
             state: ConsoleState = request.app.state.console
             trail: AuditTrail = state.audit
-            fields = await _request_fields(request)
+            body = await read_request_fields(request)
+            fields = body.fields
             environment = _environment(spec, request, fields, state)
             ctx = await audit_context(request, state, environment=environment)
             if spec.actor_field and ctx.actor_name is None:
@@ -121,6 +123,8 @@ class AuditedRoute(APIRoute):
                 ctx, action, target=_field(spec.target_field, request, fields), params=fields
             ) as act:
                 request.state.audit = act
+                if body.refusal is not None:
+                    raise body.refusal  # recorded as this action's outcome; the endpoint never runs
                 response = await handler(request)
                 act.set_from_status(response.status_code)
                 return response
@@ -201,19 +205,55 @@ async def _api_token_actor(state: ConsoleState, request: Request) -> tuple[Any, 
     return owner.user_id, owner.user_name
 
 
-async def _request_fields(request: Request) -> dict[str, Any]:
-    """Form or JSON fields of the request, as audit params (secrets are redacted by the trail)."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        form = await request.form()
-        return {k: (v.filename if isinstance(v, UploadFile) else v) for k, v in form.multi_items()}
-    if content_type.startswith("application/json"):
+@dataclass(frozen=True)
+class RequestFields:
+    """A mutating request's form or JSON fields as the audit records them, and why the request
+    must be refused before its endpoint runs (None: it may run)."""
+
+    fields: dict[str, Any]
+    refusal: RaxxError | None = None
+
+
+async def read_request_fields(request: Request) -> RequestFields:
+    """Form or JSON fields of the request, as audit params (secrets are redacted by the trail).
+
+    The media type is compared as HTTP says (RFC 9110: case-insensitive, parameters aside),
+    as the endpoints' parsers do, so what the record says is what the endpoint reads. A form
+    that names a field twice is refused (a page's forms name each once, and a parser keeps
+    one of the two silently: ``environment=prod&environment=staging``); a form the parser
+    refuses (too large, too many fields) is refused in the record.
+    """
+    media = media_type(request)
+    if media in FORM_MEDIA_TYPES:
         try:
-            body = json.loads(await request.body() or b"null")
-        except ValueError:
-            return {}
-        return body if isinstance(body, dict) else {"body": body}
-    return {}
+            form = await request.form()
+        except StarletteHTTPException as exc:
+            return RequestFields({}, BadRequest(str(exc.detail), code="unreadable_form"))
+        return _form_fields(form.multi_items())
+    if reads_as_json(media):
+        try:
+            body = orjson.loads(await request.body() or b"null")
+        except orjson.JSONDecodeError:
+            return RequestFields({})  # the endpoint refuses it (invalid_json), recorded as the outcome
+        return RequestFields(body if isinstance(body, dict) else {"body": body})
+    return RequestFields({})
+
+
+def _form_fields(items: list[tuple[str, str | UploadFile]]) -> RequestFields:
+    fields: dict[str, Any] = {}
+    repeated: set[str] = set()
+    for name, value in items:
+        text = value.filename if isinstance(value, UploadFile) else value
+        if name in fields:
+            repeated.add(name)
+            fields[name] = [*(fields[name] if isinstance(fields[name], list) else [fields[name]]), text]
+        else:
+            fields[name] = text
+    if not repeated:
+        return RequestFields(fields)
+    # Recorded with every value sent, so the record shows what the form claimed.
+    refusal = field_errors({name: "given more than once; a form names each field once" for name in sorted(repeated)})
+    return RequestFields(fields, refusal)
 
 
 def _field(name: str | None, request: Request, fields: dict[str, Any]) -> str | None:
