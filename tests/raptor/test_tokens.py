@@ -141,6 +141,35 @@ def test_cli_issues_once_lists_and_revokes(raptor_db: ProvisionedDatabase) -> No
     assert "no token" in missing.stderr
 
 
+def test_cli_refuses_a_database_that_holds_another_environments_tokens(raptor_db: ProvisionedDatabase) -> None:
+    # The database of prod (its tokens say so), reached by a mistyped --database-url or an unset
+    # RAPTOR_ENVIRONMENT: a staging token written there would be refused by both deployments.
+    issue(raptor_db, "prod", "read")
+    refused = _raxx("raptor", "token", "issue", "--env", "staging", "--scope", "read", env=_cli_env(raptor_db))
+    assert refused.returncode == 78, refused.stderr
+    assert "this database holds prod tokens" in refused.stderr
+    assert [t.split()[1] for t in _raxx("raptor", "token", "list", env=_cli_env(raptor_db)).stdout.splitlines()] == [
+        "prod"
+    ]
+
+
+def test_cli_revokes_by_the_whole_token_without_repeating_it(raptor_db: ProvisionedDatabase) -> None:
+    token = issue(raptor_db, "staging", "read")
+    parsed = parse_token(token)
+    assert parsed is not None
+    done = _raxx("raptor", "token", "revoke", token, env=_cli_env(raptor_db))
+    assert (done.returncode, done.stdout.strip()) == (0, f"revoked {parsed.token_id}")
+    assert parsed.secret not in done.stdout + done.stderr
+    garbled = _raxx("raptor", "token", "revoke", token[:-3] + "!!!", env=_cli_env(raptor_db))
+    assert garbled.returncode != 0
+    assert "16 hex characters" in garbled.stderr
+    assert parsed.secret[:-3] not in garbled.stderr  # nothing of the secret comes back
+
+
+def _cli_env(db: ProvisionedDatabase) -> dict[str, str]:
+    return {"RAPTOR_DATABASE_URL": db.runtime_url}
+
+
 async def test_every_refused_cross_environment_token_is_logged_and_counted(
     test_databases: DatabaseFactory, caplog: pytest.LogCaptureFixture
 ) -> None:

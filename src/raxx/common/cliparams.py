@@ -40,15 +40,17 @@ class EnvironmentName(click.ParamType[str]):
 
     name = "environment"
 
-    def __init__(self, *, own_var: str | None = None) -> None:
+    def __init__(self, *, own_var: str | None = None, also: tuple[str, ...] = ()) -> None:
         self.own_var = own_var
+        #: Other words the option takes (the audit export's ``-``: events with no environment).
+        self.also = also
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         import os
 
         from raxx.common.environments import EnvironmentRegistry, registry_file
 
-        if self.own_var and value == os.environ.get(self.own_var):
+        if value in self.also or (self.own_var and value == os.environ.get(self.own_var)):
             return str(value)
         path = registry_file()
         names = list(EnvironmentRegistry.from_toml(path))  # an unreadable registry: ConfigError, exit 78

@@ -72,13 +72,15 @@ def token() -> None:
 def issue(environment: str, scopes: tuple[str, ...], name: str | None, database_url: str | None) -> None:
     """Create a token and print it once; only its hash is stored."""
     from raxx.common.errors import ConfigError
-    from raxx.raptor.token.service import issue_token_sync
+    from raxx.raptor.token.service import issue_token_sync, refuse_another_deployments_database
 
     configured = os.environ.get("RAPTOR_ENVIRONMENT")
     if configured and configured != environment:
         raise ConfigError(f"refusing to issue a {environment!r} token: RAPTOR_ENVIRONMENT says this is {configured!r}")
+    url = _token_database_url(database_url)
+    refuse_another_deployments_database(url, environment)
     plaintext = issue_token_sync(
-        _token_database_url(database_url),
+        url,
         environment=environment,
         scopes=list(scopes),
         name=name or f"{environment} {'+'.join(scopes)}",
@@ -105,8 +107,7 @@ def list_tokens(database_url: str | None) -> None:
 @click.argument("token_id", type=LINE)
 @click.option("--database-url", default=None, help="the environment's database (default: RAPTOR_DATABASE_URL)")
 def revoke(token_id: str, database_url: str | None) -> None:
-    """Revoke a token by its id (the part after the environment in the token)."""
+    """Revoke a token by its id (the part after the environment in the token), or by the whole token."""
     from raxx.raptor.token.service import revoke_token_sync
 
-    revoke_token_sync(_token_database_url(database_url), token_id)
-    click.echo(f"revoked {token_id}")
+    click.echo(f"revoked {revoke_token_sync(_token_database_url(database_url), token_id)}")

@@ -122,6 +122,9 @@ def test_export_jsonl_filters_and_streams(console_db: ProvisionedDatabase) -> No
     assert "exported 2 event(s)" in result.stderr
     everything = _raxx(console_db, "export", "--env", "-")
     assert [json.loads(line)["action"] for line in everything.stdout.splitlines()] == ["auth.login", "audit.export"]
+    mistyped = _raxx(console_db, "export", "--env", "prd")  # not "exported 0 event(s)": a typo says so
+    assert mistyped.exit_code == 2
+    assert "'prd' is not in the environment registry" in mistyped.output
 
 
 def test_export_csv_to_a_file_defuses_formulas(console_db: ProvisionedDatabase, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from raxx.common.cliparams import DURATION, LINE
+from raxx.common.cliparams import DURATION, LINE, EnvironmentName
 from raxx.common.errors import BadRequest, ConfigError
 from raxx.console.audit.cli import audit_keys, cli_context, database_option, env_file_option, run, secrets
 from raxx.console.audit.verify_command import verify
@@ -71,7 +71,9 @@ def _parse_time(value: str | None) -> datetime | None:
 @database_option
 @click.option("--since", help="events recorded at or after this time (ISO 8601; UTC if no offset)", type=LINE)
 @click.option("--until", help="events recorded before this time", type=LINE)
-@click.option("--env", "environment", help="one environment; '-' for events with none", type=LINE)
+@click.option(
+    "--env", "environment", help="one environment; '-' for events with none", type=EnvironmentName(also=("-",))
+)
 @click.option("--actor", help="actor name or user id", type=LINE)
 @click.option("--action", help="action name, or a prefix such as 'order.*'", type=LINE)
 @click.option("--outcome", type=click.Choice(["ok", "denied", "failed", "unknown"]))

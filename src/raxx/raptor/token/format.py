@@ -36,6 +36,10 @@ class ParsedToken:
     secret: str
 
 
+def is_token_id(value: str) -> bool:
+    return _TOKEN_ID_RE.match(value) is not None
+
+
 def new_token_id() -> str:
     return secrets.token_hex(8)
 

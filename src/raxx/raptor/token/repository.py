@@ -51,6 +51,11 @@ def insert(
     )
 
 
+def environments(conn: Connection) -> set[str]:
+    """The environments of the tokens this database holds (its deployment's, as a rule)."""
+    return set(conn.execute(select(_TOKENS.c.environment).distinct()).scalars())
+
+
 def list_all(conn: Connection) -> list[TokenRecord]:
     rows = conn.execute(select(_TOKENS).order_by(_TOKENS.c.created_at, _TOKENS.c.id)).all()
     return [_record(r) for r in rows]

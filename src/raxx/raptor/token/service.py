@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from raxx.common import metrics
 from raxx.common.db import create_sync
 from raxx.common.environments import validate_env_name
-from raxx.common.errors import BadRequest, NotFound
+from raxx.common.errors import BadRequest, ConfigError, NotFound
 from raxx.raptor.errors import InvalidToken, WrongEnvironment
 from raxx.raptor.logctx import environment_warning
 from raxx.raptor.token import repository
@@ -26,6 +26,7 @@ from raxx.raptor.token.format import (
     effective_scopes,
     format_token,
     hash_secret,
+    is_token_id,
     new_secret,
     new_token_id,
     parse_token,
@@ -80,6 +81,24 @@ def issue_token_sync(database_url: str, *, environment: str, scopes: list[str], 
     return format_token(environment, token_id, secret)
 
 
+def refuse_another_deployments_database(database_url: str, environment: str) -> None:
+    """The operator's check before issuing (``raxx raptor token issue``): a token lives in its
+    own deployment's database, and one for ``staging`` written into prod's would be refused by
+    both deployments (prod: another environment's; staging: unknown). The database does not
+    name its deployment, but the tokens it holds do. (Tests write such a token on purpose.)"""
+    engine = create_sync(database_url, application_name="raxx-token")
+    try:
+        with engine.connect() as conn:
+            others = repository.environments(conn) - {environment}
+    finally:
+        engine.dispose()
+    if others:
+        raise ConfigError(
+            f"refusing to issue a {environment!r} token: this database holds {', '.join(sorted(others))} tokens, "
+            "so it is another deployment's; check --database-url or RAPTOR_DATABASE_URL"
+        )
+
+
 def list_tokens_sync(database_url: str) -> list[TokenRecord]:
     engine = create_sync(database_url, application_name="raxx-token")
     try:
@@ -89,7 +108,14 @@ def list_tokens_sync(database_url: str) -> list[TokenRecord]:
         engine.dispose()
 
 
-def revoke_token_sync(database_url: str, token_id: str) -> None:
+def revoke_token_sync(database_url: str, given: str) -> str:
+    """Revoke a token by its id, or by the whole token (its id is read from it); return the id.
+
+    A whole token is a secret: no message repeats it."""
+    parsed = parse_token(given)
+    token_id = parsed.token_id if parsed is not None else given
+    if not is_token_id(token_id):
+        raise BadRequest("a token id is 16 hex characters: the part after the environment in the token")
     engine = create_sync(database_url, application_name="raxx-token")
     try:
         with engine.begin() as conn:
@@ -97,6 +123,7 @@ def revoke_token_sync(database_url: str, token_id: str) -> None:
                 raise NotFound(f"no token with id {token_id}")
     finally:
         engine.dispose()
+    return token_id
 
 
 class TokenVerifier:
