@@ -62,7 +62,12 @@ APPROVE_RELEASE = Action("release.approve", "admin", "approve releases")
 PROMOTE_RELEASE = Action("release.promote", "admin", "promote releases")
 ROLLBACK_RELEASE = Action("release.rollback", "admin", "roll back releases")
 
-#: Every action, by name.
+# Only the command line does these (``raxx console user add|passwd``): no page or route, so they
+# are not in ACTIONS, whose every entry a route performs (tests/console/test_action_table.py).
+CREATE_USER = Action("user.create", "admin", "add users")
+SET_PASSWORD = Action("user.password.set", "admin", "set passwords")
+
+#: Every action a page or route performs, by name.
 ACTIONS: Mapping[str, Action] = {
     action.name: action
     for action in (

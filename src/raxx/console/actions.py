@@ -1,7 +1,8 @@
 """The one door every console mutation goes through: :func:`perform`.
 
 Placing, canceling, cancel-all, halt, resume, role changes and personal-token changes,
-from the web pages and from the JSON API alike, call :func:`perform`. It
+from the web pages and from the JSON API alike, call :func:`perform` (the command line's
+``raxx console user|token ...``: :func:`perform_from_cli`, the same record without a role check). It
 
 1. checks the actor's capability (the table's) in the action's environment (a refusal is a typed
    :class:`PermissionDenied`, 403);
@@ -31,6 +32,7 @@ from typing import Any, Literal, TypeVar
 
 from raxx.common.actions import Action
 from raxx.common.errors import Forbidden
+from raxx.console.audit.cli import cli_context
 from raxx.console.audit.events import ActionScope as AuditScope
 from raxx.console.audit.events import AuditContext, Outcome
 from raxx.console.audit.service import PROMPT_SUFFIX, AuditTrail
@@ -174,7 +176,30 @@ async def perform(
         )
         return await work(ActionScope(call=actor.call_context(), audit=actor.audit_scope))
     params = {**actor.auth_params(), **action.params}
-    async with trail.action(
-        actor.audit_context(action.environment), action.name, target=action.target, params=params
-    ) as scope:
-        return await work(ActionScope(call=actor.call_context(), audit=scope))
+    return await _in_record(
+        trail,
+        actor.audit_context(action.environment),
+        action,
+        params,
+        lambda scope: work(ActionScope(call=actor.call_context(), audit=scope)),
+    )
+
+
+async def perform_from_cli(trail: AuditTrail, action: ActionCall, work: Callable[[AuditScope], Awaitable[T]]) -> T:
+    """The command line's door (``raxx console ...``): run ``work`` inside the action's audit
+    record, opened here with the same fail-closed rule as :func:`perform`, the operating-system
+    user as the actor (:func:`~raxx.console.audit.cli.cli_context`). No role is checked: whoever
+    holds the console database's URL administers the console."""
+    return await _in_record(trail, cli_context(action.environment), action, action.params, work)
+
+
+async def _in_record(
+    trail: AuditTrail,
+    ctx: AuditContext,
+    action: ActionCall,
+    params: Mapping[str, Any],
+    work: Callable[[AuditScope], Awaitable[T]],
+) -> T:
+    """The attempt committed (else ``work`` never runs), ``work``, then its outcome."""
+    async with trail.action(ctx, action.name, target=action.target, params=params) as scope:
+        return await work(scope)

@@ -109,6 +109,12 @@ async def all_with_users(db: AsyncSession) -> list[tuple[ApiToken, str]]:
     return [(token, name) for token, name in rows.all()]
 
 
+async def environments_of(db: AsyncSession, token_id: str) -> tuple[str, ...]:
+    """The environments a token acts in (none: there is no such token)."""
+    found = await db.scalar(select(ApiToken.environments).where(ApiToken.token_id == token_id))
+    return tuple(found or ())
+
+
 async def revoke(db: AsyncSession, token_id: str, *, now: datetime, user_id: uuid.UUID | None = None) -> bool:
     """Revoke a live token (of ``user_id`` when given); False when there is no such live token."""
     stmt = update(ApiToken).where(ApiToken.token_id == token_id, ApiToken.revoked_at.is_(None)).values(revoked_at=now)

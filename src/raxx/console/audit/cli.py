@@ -1,5 +1,6 @@
 """What every ``raxx audit`` command shares: its options, the engine it runs on, secrets,
-checkpoint keys and who acts. Light at import (``raxx --help`` loads the commands): the
+checkpoint keys and who acts; and how a ``raxx console`` command declares its audit action.
+Light at import (``raxx --help`` loads the commands): the
 audit machinery is imported by the functions that use it.
 """
 
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
+from raxx.common.actions import Action
 from raxx.common.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
     from raxx.console.audit.events import AuditContext
 
 T = TypeVar("T")
+C = TypeVar("C", bound=click.Command)
+#: The attribute of a click command holding its audit declaration.
+AUDIT_MARK = "raxx_audit"
 
 database_option = click.option(
     "--database-url", envvar="CONSOLE_DATABASE_URL", help="console database URL [env: CONSOLE_DATABASE_URL]"
@@ -67,12 +72,50 @@ def audit_keys(env_file: Path) -> CheckpointKeys:
     return checkpoint_keys(secrets(env_file))
 
 
-def cli_context() -> AuditContext:
-    """Who acts when a person runs ``raxx audit``: the operating-system user, no environment."""
+def cli_context(environment: str | None = None) -> AuditContext:
+    """Who acts when a person runs ``raxx audit`` or ``raxx console``: the operating-system
+    user, in ``environment`` when the action concerns one."""
     from raxx.common.storable import one_line_variable
     from raxx.console.audit.events import AuditContext
 
     # getpass reads LOGNAME, USER, LNAME or USERNAME before the password database: the
     # environment's word, which the audit trail keeps, so it is held to the one-line rule.
     login = one_line_variable("the login name (LOGNAME, USER, LNAME or USERNAME)", getpass.getuser())
-    return AuditContext(actor_name=f"cli:{login}", user_agent="raxx-cli")
+    return AuditContext(actor_name=f"cli:{login}", user_agent="raxx-cli", environment=environment)
+
+
+def audited_command(action: Action) -> Callable[[C], C]:
+    """Declare that a command changes state as ``action`` (put it above ``@group.command``).
+    ``raxx console``'s runner records only declared actions (:func:`check_declared`), and
+    ``tests/console/test_cli_audit.py`` walks the group: every command declares this or
+    :func:`unaudited`."""
+
+    def mark(command: C) -> C:
+        setattr(command, AUDIT_MARK, action)
+        return command
+
+    return mark
+
+
+def unaudited(reason: str) -> Callable[[C], C]:
+    """Declare that a command changes no state of its own, and why (its database reads run in a
+    read-only transaction; a server's routes audit themselves)."""
+
+    def mark(command: C) -> C:
+        setattr(command, AUDIT_MARK, reason)
+        return command
+
+    return mark
+
+
+def declaration_of(command: click.Command) -> Action | str | None:
+    """What a command declared: its :class:`Action`, the reason it is unaudited, or None."""
+    declared = getattr(command, AUDIT_MARK, None)
+    return declared if isinstance(declared, Action | str) else None
+
+
+def check_declared(action: Action) -> None:
+    """Refuse (a bug, exit 70) to record ``action`` for a command that did not declare it."""
+    command = click.get_current_context().command
+    if declaration_of(command) != action:
+        raise RuntimeError(f"{command.name} records {action.name} without @audited_command({action.name})")

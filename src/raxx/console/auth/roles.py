@@ -10,6 +10,9 @@ Role = Literal["viewer", "operator", "admin", "auditor"]
 #: The roles there are, in the order messages list them: what the database's check constraint
 #: (``auth/models.py``), ``raxx console user`` and the OIDC role map's validation accept.
 ROLE_NAMES: tuple[Role, ...] = get_args(Role)
+#: A role change that removes the role held (the users page's choice, ``raxx console user
+#: revoke``): what the audit trail records as ``role`` of ``user.role.change``.
+NO_ROLE = "none"
 
 #: What each role may do in its environment; the roles table of
 #: docs/architecture/console-env-switcher.md is held to it (tests/console/test_roles.py).

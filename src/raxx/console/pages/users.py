@@ -17,7 +17,7 @@ from raxx.console.actions import ActionCall, ActionScope, Actor, perform
 from raxx.console.audit.routes import AuditedRoute
 from raxx.console.auth import repository
 from raxx.console.auth import service as auth_service
-from raxx.console.auth.roles import ROLE_NAMES
+from raxx.console.auth.roles import NO_ROLE, ROLE_NAMES
 from raxx.console.deps import DbDep, EnvReaderDep, StateDep, require_capability
 from raxx.console.pages.guard import audited_action, begin_mutation
 from raxx.console.pages.notices import notice_from
@@ -25,7 +25,6 @@ from raxx.console.state import ConsoleState
 from raxx.console.templating import render
 
 router = APIRouter(tags=["users"], route_class=AuditedRoute)
-NO_ROLE = "none"
 
 
 @router.get("/{env}/users", response_class=HTMLResponse)
