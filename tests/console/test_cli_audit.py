@@ -19,8 +19,8 @@ from raxx.common.actions import CHANGE_ROLE, CREATE_TOKEN, CREATE_USER, REVOKE_T
 from raxx.common.db import libpq_url
 from raxx.common.provision import ProvisionedDatabase
 from raxx.console.audit.cli import declaration_of
+from raxx.console.command_runner import run_audited, run_in_db
 from raxx.console.commands import console as console_cli
-from raxx.console.commands import run_audited, run_in_db
 from tests.fixtures.database import DatabaseFactory
 
 LOGIN = "casey"
