@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from raxx.common.errors import ConfigError
-
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -27,22 +25,10 @@ database_option = click.option(
 
 
 def _on_engine(database_url: str | None, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    """Run ``work`` with an engine on the console database (CLI commands)."""
-    from raxx.common.aio import run_sync
-    from raxx.common.db import create_engine
-    from raxx.common.settings import one_off_pool
+    """Run ``work`` with an engine on the console database, as ``raxx audit`` does."""
+    from raxx.console.audit.cli import run
 
-    if not database_url:
-        raise ConfigError("CONSOLE_DATABASE_URL is required but not set (or pass --database-url)")
-
-    async def _run() -> T:
-        engine = create_engine(database_url, application_name="raxx-cli", pool_size=one_off_pool("raxx console"))
-        try:
-            return await work(engine)
-        finally:
-            await engine.dispose()
-
-    return run_sync(_run)
+    return run(database_url, work, command="raxx console")
 
 
 def run_in_db(database_url: str | None, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

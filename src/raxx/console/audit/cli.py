@@ -40,10 +40,10 @@ env_file_option = click.option(
 )
 
 
-def run(url: str | None, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    """Run ``work`` with an engine on the console database (an unreachable one: ``raxx.exits``, 69)."""
-    import asyncio
-
+def run(url: str | None, work: Callable[[AsyncEngine], Awaitable[T]], *, command: str = "raxx audit") -> T:
+    """Run ``work`` with an engine on the console database, sized for a one-off ``command``
+    (an unreachable database: ``raxx.exits``, 69)."""
+    from raxx.common.aio import run_sync
     from raxx.common.db import create_engine
     from raxx.common.settings import one_off_pool
 
@@ -51,13 +51,14 @@ def run(url: str | None, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
         raise ConfigError("CONSOLE_DATABASE_URL is required but not set (or pass --database-url)")
 
     async def main() -> T:
-        engine = create_engine(url, application_name="raxx-audit-cli", pool_size=one_off_pool("raxx audit"))
+        name = f"{command.replace(' ', '-')}-cli"
+        engine = create_engine(url, application_name=name, pool_size=one_off_pool(command))
         try:
             return await work(engine)
         finally:
             await engine.dispose()
 
-    return asyncio.run(main())
+    return run_sync(main)
 
 
 def secrets(env_file: Path) -> ChainSecrets:
