@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from raxx.common.clock import FrozenClock
 from raxx.common.errors import Forbidden
 from raxx.common.provision import ProvisionedDatabase
+from raxx.console.apitoken.format import new_token
 from raxx.console.audit import repository
-from raxx.console.audit.canonical import GENESIS_HASH
+from raxx.console.audit.canonical import GENESIS_HASH, sanitize_params
 from raxx.console.audit.service import AuditTrail, OutcomeAlreadyRecorded
 from raxx.console.audit.verify import verify_chain
 from tests.console.audit.helpers import FakeRaptor, audit_context
@@ -82,6 +83,34 @@ async def test_secrets_in_params_are_redacted_everywhere(trail: AuditTrail, runt
     for secret in ("hunter2", "Bearer abc", "k-123", "t-456"):
         assert secret not in dump
     assert (await verify_chain(runtime_engine)).ok
+
+
+def test_redaction_keeps_what_names_a_token_and_hides_what_holds_one() -> None:
+    plaintext = new_token()[2]
+    params = {
+        "token_id": "0123456789abcdef",
+        "token_environments": ["prod"],
+        "session_env": "prod",
+        "csrf_token": "t-1",
+        "confirm_token": "t-2",
+        "refresh-token": "t-3",
+        "session_id": "s-1",
+        "name": "my script",
+        "reason": f"pasted {plaintext} by mistake",
+        "nested": [{"note": plaintext[:40]}],
+    }
+    assert sanitize_params(params) == {
+        "token_id": "0123456789abcdef",
+        "token_environments": ["prod"],
+        "session_env": "prod",
+        "csrf_token": "[redacted]",
+        "confirm_token": "[redacted]",
+        "refresh-token": "[redacted]",
+        "session_id": "[redacted]",
+        "name": "my script",
+        "reason": "[redacted]",
+        "nested": [{"note": "[redacted]"}],
+    }
 
 
 async def test_untrusted_client_strings_cannot_forge_lines(trail: AuditTrail, runtime_engine: AsyncEngine) -> None:

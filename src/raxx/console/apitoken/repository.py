@@ -109,16 +109,19 @@ async def all_with_users(db: AsyncSession) -> list[tuple[ApiToken, str]]:
     return [(token, name) for token, name in rows.all()]
 
 
-async def environments_of(db: AsyncSession, token_id: str) -> tuple[str, ...]:
-    """The environments a token acts in (none: there is no such token)."""
-    found = await db.scalar(select(ApiToken.environments).where(ApiToken.token_id == token_id))
-    return tuple(found or ())
-
-
-async def revoke(db: AsyncSession, token_id: str, *, now: datetime, user_id: uuid.UUID | None = None) -> bool:
-    """Revoke a live token (of ``user_id`` when given); False when there is no such live token."""
+async def revoke(
+    db: AsyncSession, token_id: str, *, now: datetime, user_id: uuid.UUID | None = None
+) -> tuple[str, ...] | None:
+    """Revoke a live token (of ``user_id`` when given): the environments it acted in, or None
+    when there is no such live token."""
     stmt = update(ApiToken).where(ApiToken.token_id == token_id, ApiToken.revoked_at.is_(None)).values(revoked_at=now)
     if user_id is not None:
         stmt = stmt.where(ApiToken.user_id == user_id)
-    result = await db.execute(stmt)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    row = (await db.execute(stmt.returning(ApiToken.environments))).first()
+    return None if row is None else tuple(row[0])
+
+
+async def environments_of(db: AsyncSession, token_id: str) -> tuple[str, ...]:
+    """The environments a token acts in (none when there is no such token)."""
+    found = (await db.execute(select(ApiToken.environments).where(ApiToken.token_id == token_id))).first()
+    return () if found is None else tuple(found[0])

@@ -94,10 +94,25 @@ async def create(
     )
 
 
-async def revoke(db: AsyncSession, token_id: str, *, user_id: uuid.UUID | None = None) -> None:
-    """Revoke a live token; with ``user_id``, only one of that user's tokens."""
-    if not await repository.revoke(db, token_id, now=utcnow(), user_id=user_id):
+async def revoke(db: AsyncSession, token_id: str, *, user_id: uuid.UUID | None = None) -> tuple[str, ...]:
+    """Revoke a live token; with ``user_id``, only one of that user's tokens. Returns the
+    environments it acted in."""
+    scope = await repository.revoke(db, token_id, now=utcnow(), user_id=user_id)
+    if scope is None:
         raise NotFound(f"no live token {token_id!r}" + (" of yours" if user_id else ""))
+    return scope
+
+
+async def environments_of(db: AsyncSession, token_id: str) -> tuple[str, ...]:
+    """The environments a token acts in; none for text that is no token id, or no such token."""
+    return await repository.environments_of(db, token_id) if token_format.is_token_id(token_id) else ()
+
+
+def audit_environment(scope: Sequence[str]) -> str | None:
+    """The environment a token's creation and revocation are recorded in: its one environment.
+    A token of several environments (``raxx console token create --env a --env b``) is recorded
+    console-wide (None); its environments are in the record's ``token_environments``."""
+    return scope[0] if len(scope) == 1 else None
 
 
 async def tokens_of(db: AsyncSession, user_id: uuid.UUID) -> list[ApiToken]:

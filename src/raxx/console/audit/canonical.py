@@ -38,6 +38,8 @@ from typing import Any
 
 import orjson
 
+from raxx.console.apitoken.format import holds_token
+
 HASH_DOMAIN = "raxx.audit.v1"
 GENESIS_HASH = "0" * 64
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -45,8 +47,8 @@ TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 PG_TIMESTAMP_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
 
 REDACTED = "[redacted]"
-#: Parameter keys whose values never reach the audit table (matched after lower-casing
-#: and dropping ``-`` and ``_``, as substrings: ``X-Api-Key`` and ``csrf_token`` match).
+#: Parameter keys whose values never reach the audit table (matched after lower-casing and dropping
+#: ``-`` and ``_``, as substrings: ``X-Api-Key``, ``csrf_token`` and ``refresh-token`` match)...
 SECRET_KEY_PARTS = (
     "password",
     "passwd",
@@ -60,6 +62,11 @@ SECRET_KEY_PARTS = (
     "credential",
     "session",
 )
+#: ...except these, which name a token or a session without holding one (folded the same way):
+#: a personal token's id (the ``<id>`` of ``rxc_<id>_<secret>``, how its creation and its
+#: revocation are matched) and the environments it acts in, the environment a session had
+#: selected, a session's SHA-256. A new key with a secret word stays redacted until listed here.
+NOT_SECRET_KEYS = frozenset({"tokenid", "tokenenvironment", "tokenenvironments", "sessionenv", "sessionhash"})
 
 MAX_PARAM_DEPTH = 6
 MAX_PARAM_ITEMS = 100
@@ -139,11 +146,12 @@ def _escape_char(ch: str) -> str:
 
 def is_secret_key(key: str) -> bool:
     folded = key.lower().replace("-", "").replace("_", "")
-    return any(part in folded for part in SECRET_KEY_PARTS)
+    return folded not in NOT_SECRET_KEYS and any(part in folded for part in SECRET_KEY_PARTS)
 
 
 def sanitize_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Parameters ready to store: secrets redacted, values made ``jsonb``-stable, sizes capped."""
+    """Parameters ready to store: secrets redacted (the value of a key :func:`is_secret_key`
+    names, and any text holding a personal token), values made ``jsonb``-stable, sizes capped."""
     if not params:
         return {}
     cleaned = _sanitize(dict(params), depth=0)
@@ -157,7 +165,7 @@ def _sanitize(value: Any, *, depth: int) -> Any:
     if isinstance(value, int):
         return value if -JSON_SAFE_INT <= value <= JSON_SAFE_INT else str(value)
     if isinstance(value, str):
-        return neutralize(value, MAX_PARAM_STRING)
+        return REDACTED if holds_token(value) else neutralize(value, MAX_PARAM_STRING)
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else str(value)
     if isinstance(value, Decimal):

@@ -14,7 +14,7 @@ Endpoints refine the outcome through ``request.state.audit`` (an
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -42,13 +42,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Whether a request will only show a confirmation prompt: (state, environment, form fields).
 PromptRule = Callable[[ConsoleState, str | None, dict[str, Any]], bool]
+#: The environment a request acts in when no one field names it as it stands (a default applies,
+#: or the database knows): (state, request, form fields) -> its name, or None for console-wide.
+EnvironmentRule = Callable[[ConsoleState, Request, dict[str, Any]], Awaitable[str | None]]
 
 
 @dataclass(frozen=True)
 class AuditSpec:
     """How a route is audited: its action, and where its environment and target come from.
 
-    ``env_field`` and ``target_field`` name a path parameter or a form/JSON field.
+    ``env_field`` and ``target_field`` name a path parameter or a form/JSON field; ``env_rule``,
+    when given, finds the environment instead of ``env_field`` (an unregistered answer is None).
     ``prompt`` says, from the request alone, whether it will only ask for a confirmation
     (nothing acted on): such a request is recorded as ``<action>.prompt``, never as the
     action with outcome ``ok``. The endpoint decides with the same rule, and
@@ -62,6 +66,7 @@ class AuditSpec:
     #: A form field naming the actor when no session does (the sign-in form's user name):
     #: the name *tried*, until the endpoint identifies the real user (``act.identify``).
     actor_field: str | None = None
+    env_rule: EnvironmentRule | None = None
 
 
 def audited(
@@ -71,11 +76,12 @@ def audited(
     target_field: str | None = None,
     prompt: PromptRule | None = None,
     actor_field: str | None = None,
+    env_rule: EnvironmentRule | None = None,
 ) -> Callable[[F], F]:
     """Declare the audit action of an endpoint (read by :class:`AuditedRoute`)."""
 
     def mark(endpoint: F) -> F:
-        spec = AuditSpec(action, env_field, target_field, prompt, actor_field)
+        spec = AuditSpec(action, env_field, target_field, prompt, actor_field, env_rule)
         endpoint.__raxx_audit__ = spec  # type: ignore[attr-defined]
         return endpoint
 
@@ -113,7 +119,7 @@ class AuditedRoute(APIRoute):
             trail: AuditTrail = state.audit
             body = await read_request_fields(request)
             fields = body.fields
-            environment = _environment(spec, request, fields, state)
+            environment = await _environment(spec, request, fields, state)
             ctx = await audit_context(request, state, environment=environment)
             if spec.actor_field and ctx.actor_name is None:
                 ctx = replace(ctx, actor_name=_field(spec.actor_field, request, fields))
@@ -263,9 +269,12 @@ def _field(name: str | None, request: Request, fields: dict[str, Any]) -> str | 
     return None if value is None else str(value)
 
 
-def _environment(spec: AuditSpec, request: Request, fields: dict[str, Any], state: ConsoleState) -> str | None:
+async def _environment(spec: AuditSpec, request: Request, fields: dict[str, Any], state: ConsoleState) -> str | None:
     """The environment acted on, only if it is a registered one (an unknown name stays in params)."""
-    value = _field(spec.env_field, request, fields)
+    if spec.env_rule is not None:
+        value = await spec.env_rule(state, request, fields)
+    else:
+        value = _field(spec.env_field, request, fields)
     return value if value is not None and value in state.registry else None
 
 

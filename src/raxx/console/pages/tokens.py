@@ -4,9 +4,16 @@ Not an environment page: each token acts in the one environment chosen when it w
 made (the registry's default, staging, unless another is chosen; a protected one, prod,
 only when its name is typed too), with the role its user holds there at the time of use.
 The plaintext is shown once, on the page that created it, and never stored.
+
+The audit trail records a token's creation and its revocation in the token's environment
+(``tokens.audit_environment``: console-wide for a token of several), with its id and
+environments in the clear; its plaintext never reaches the trail.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -72,11 +79,32 @@ def _scope_errors(state: ConsoleState, environment: str, typed: str) -> dict[str
     return {}
 
 
+def _form_environment(state: ConsoleState, fields: Mapping[str, Any]) -> str:
+    """The environment a new token's form names (the registry's default when it names none)."""
+    return str(fields.get("environment", state.registry.default))
+
+
+async def _created_in(state: ConsoleState, request: Request, fields: dict[str, Any]) -> str | None:
+    """Where a creation is recorded: the new token's environment (``tokens.audit_environment``)."""
+    return tokens.audit_environment([_form_environment(state, fields)])
+
+
+async def _revoked_in(state: ConsoleState, request: Request, fields: dict[str, Any]) -> str | None:
+    """Where a revocation is recorded: the revoked token's environment, as its creation was."""
+    async with state.sessions() as db:
+        scope = await tokens.environments_of(db, str(request.path_params.get("token_id", "")))
+        await db.rollback()
+    return tokens.audit_environment(scope)
+
+
 async def create_token(
     state: ConsoleState, actor: Actor, *, name: str, expires_days: int | None, environment: str
 ) -> tokens.NewToken:
     action = ActionCall(
-        CREATE_TOKEN, None, target=name, params={"expires_days": expires_days, "token_environment": environment}
+        CREATE_TOKEN,
+        tokens.audit_environment([environment]),
+        target=name,
+        params={"expires_days": expires_days, "token_environments": [environment]},
     )
 
     async def work(scope: ActionScope) -> tokens.NewToken:
@@ -88,7 +116,7 @@ async def create_token(
                 expires_days=expires_days,
                 environments=[environment],
             )
-        scope.set(token_id=created.token_id)
+        scope.set(token_id=created.token_id, token_environments=list(created.environments))
         return created
 
     return await perform(state.audit, actor, action, work)
@@ -97,21 +125,22 @@ async def create_token(
 async def revoke_token(state: ConsoleState, actor: Actor, token_id: str) -> None:
     async def work(scope: ActionScope) -> None:
         async with state.sessions() as db, db.begin():
-            await tokens.revoke(db, token_id, user_id=actor.user_id)
+            revoked = await tokens.revoke(db, token_id, user_id=actor.user_id)
         state.api_tokens.forget(token_id)
+        scope.set(token_id=token_id, token_environments=list(revoked))
 
     await perform(state.audit, actor, ActionCall(REVOKE_TOKEN, None, target=token_id), work)
 
 
 @router.post("/tokens", response_class=HTMLResponse)
-@audited_action(CREATE_TOKEN, env_field=None, target_field="name")
+@audited_action(CREATE_TOKEN, env_rule=_created_in, target_field="name")
 async def create(request: Request, state: StateDep, db: DbDep, login: LoginDep) -> Response:
     form = await read_form(request)
     check_csrf(request, login, form.get("csrf_token"))
     values = {
         "name": form.get("name", "").strip(),
         "expires_days": form.get("expires_days", "").strip(),
-        "environment": form.get("environment", state.registry.default),
+        "environment": _form_environment(state, form),
         "confirm_env": form.get("confirm_env", "").strip(),
     }
     errors = _scope_errors(state, values["environment"], values["confirm_env"])
@@ -138,7 +167,7 @@ async def create(request: Request, state: StateDep, db: DbDep, login: LoginDep) 
 
 
 @router.post("/tokens/{token_id}/revoke", response_class=HTMLResponse)
-@audited_action(REVOKE_TOKEN, env_field=None, target_field="token_id")
+@audited_action(REVOKE_TOKEN, env_rule=_revoked_in, target_field="token_id")
 async def revoke(token_id: StorableText, request: Request, state: StateDep, db: DbDep, login: LoginDep) -> Response:
     form = await read_form(request)
     check_csrf(request, login, form.get("csrf_token"))
