@@ -1,4 +1,4 @@
-"""Text from outside that PostgreSQL can store, and one-line text fit to show an operator.
+"""Text and integers from outside that PostgreSQL can store, and one-line text fit to show an operator.
 
 PostgreSQL takes neither of two things Python strings can hold: NUL (U+0000) in ``text``,
 ``varchar`` or ``jsonb`` (psycopg refuses it, ``jsonb`` refuses the ``\\u0000`` escape), and
@@ -13,7 +13,12 @@ pages, logs and the audit trail, where a newline could fake a second line and an
 could rewrite a terminal. Where a field collapses its whitespace first (the halt reason),
 tabs and newlines have already become spaces.
 
-``StorableText`` and ``OneLineText`` are for pydantic models and FastAPI parameters (a
+An integer from outside (a query or path parameter) compared with a ``bigint`` column must fit
+one: psycopg sends a larger Python int as ``numeric`` and PostgreSQL refuses the comparison
+(``bigint out of range``). ``StorableInt`` bounds it; :func:`is_storable_int` says whether a
+lookup by such a number can find anything at all (one that cannot is simply not found).
+
+``StorableText``, ``OneLineText`` and ``StorableInt`` are for pydantic models and FastAPI parameters (a
 violation is the app's 422); :func:`text_problem` and :func:`field_problems` are for the
 hand-written form parsers and command-line option types.
 """
@@ -24,7 +29,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 from raxx.common.errors import ConfigError
 
@@ -79,3 +84,14 @@ def _one_line(value: str) -> str:
 StorableText = Annotated[str, AfterValidator(_storable)]
 #: Storable text without control characters, for a field shown on one line.
 OneLineText = Annotated[str, AfterValidator(_one_line)]
+
+#: PostgreSQL's ``bigint``, the widest integer column.
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+#: An integer a ``bigint`` holds: larger ones are the app's 422 naming the field. Narrow it where
+#: it is used (``Annotated[StorableInt | None, Query(ge=1)]``).
+StorableInt = Annotated[int, Field(ge=BIGINT_MIN, le=BIGINT_MAX)]
+
+
+def is_storable_int(value: int) -> bool:
+    """Whether a ``bigint`` can hold ``value`` (a row keyed by any other number cannot exist)."""
+    return BIGINT_MIN <= value <= BIGINT_MAX

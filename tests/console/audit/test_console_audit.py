@@ -207,6 +207,26 @@ async def test_audit_page_filters_pages_and_shows_pairs(
     assert ".env-tag.env-staging{background:#b45309" in css.text
 
 
+@pytest.mark.parametrize("bound", [2**63 - 1, 2**63, 10**30, -(2**63) - 1])
+async def test_an_event_number_no_bigint_holds_is_not_found(
+    console: httpx.AsyncClient, auditor: str, bound: int
+) -> None:
+    await login(console, auditor, PASSWORD)
+    page = await console.get(f"/staging/audit/{bound}")
+    assert page.status_code == 404, page.text
+
+
+@pytest.mark.parametrize("field", ["before", "after"])
+async def test_a_page_bound_no_bigint_holds_is_a_field_error(
+    console: httpx.AsyncClient, auditor: str, field: str
+) -> None:
+    await login(console, auditor, PASSWORD)
+    page = await console.get("/staging/audit", params={field: "99999999999999999999999"})
+    assert page.status_code == 422, page.text
+    assert f"{field}: Input should be less than or equal to 9223372036854775807" in page.text
+    assert (await console.get("/staging/audit", params={field: str(2**63 - 1)})).status_code == 200
+
+
 async def test_audit_page_needs_the_audit_capability(console: httpx.AsyncClient) -> None:
     await login(console, "victor", PASSWORD)
     page = await console.get("/staging/audit")

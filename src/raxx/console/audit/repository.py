@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from raxx.common.storable import is_storable_int
 from raxx.console.audit.models import AuditCheckpoint, AuditEvent
 
 APPEND_SQL = text("SELECT seq, hash, recorded_at FROM audit_append(:body)")
@@ -206,6 +207,9 @@ def _event_from_row(row: Any) -> EventRecord:
 
 
 async def get_event(conn: AsyncConnection, seq: int) -> EventRecord | None:
+    """The event ``seq``; None when there is none (a number no ``bigint`` holds included)."""
+    if not is_storable_int(seq):
+        return None
     row = (await conn.execute(select(AuditEvent).where(AuditEvent.seq == seq))).one_or_none()
     return _event_from_row(row) if row else None
 

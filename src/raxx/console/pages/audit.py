@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from raxx.common.errors import BadRequest, Forbidden, NotFound
-from raxx.common.storable import OneLineText
+from raxx.common.storable import OneLineText, StorableInt
 from raxx.console.audit import browse
 from raxx.console.audit.export import COLUMNS, csv_rows
 from raxx.console.audit.repository import EventFilter, EventRecord
@@ -101,8 +101,8 @@ async def audit_list(
     login: LoginDep,
     spec: EnvDep,
     query: AuditQueryDep,
-    before: Annotated[int | None, Query(ge=1)] = None,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    before: Annotated[StorableInt | None, Query(ge=1)] = None,
+    after: Annotated[StorableInt | None, Query(ge=0)] = None,
 ) -> HTMLResponse:
     require_capability(login, spec.name, "audit")
     filters, chosen = _filters(state, login, spec.name, query)
