@@ -103,14 +103,33 @@ async def cancel_all(state: ConsoleState, actor: Actor, spec: EnvironmentSpec) -
     return await perform(state.audit, actor, cancel_all_action(spec), work)
 
 
-async def halt(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, reason: str) -> TradingStateRead:
-    async def work(scope: ActionScope) -> TradingStateRead:
-        result = await _client(state, spec, scope).halt(reason)
-        scope.set(http_status=200, halted=result.halted)
-        return result
+class Switched(TradingStateRead):
+    """Raptor's trading state after a halt or resume, and whether this request changed it."""
+
+    changed: bool
+
+
+def _switched(scope: ActionScope, result: TradingStateRead, *, asked: str | None = None) -> Switched:
+    """Record what a halt or resume did. Raptor's switch is idempotent: asked for the state it is
+    in, it changes nothing and answers the state in force, whose ``request_id`` is then another
+    request's. So the outcome says ``changed``, and when nothing changed, the state in force
+    (since when, by whom, its reason) and, under ``requested_reason``, the reason ``asked`` that was
+    not taken."""
+    changed = result.request_id == scope.call.request_id
+    scope.set(http_status=200, halted=result.halted, changed=changed)
+    if not changed:
+        scope.set(in_force_since=result.changed_at.isoformat(), in_force_by=result.actor)
+        if asked is not None:  # the reason in force is the first halt's
+            scope.set(reason=result.reason, requested_reason=asked)
+    return Switched(**result.model_dump(), changed=changed)
+
+
+async def halt(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, reason: str) -> Switched:
+    async def work(scope: ActionScope) -> Switched:
+        return _switched(scope, await _client(state, spec, scope).halt(reason), asked=reason)
 
     halted = await perform(state.audit, actor, halt_action(spec, reason), work)
-    if spec.protected:  # a halt in prod wakes someone; on staging it is a normal day's work
+    if spec.protected and halted.changed:  # a halt in prod wakes someone; on staging it is a normal day's work
         await state.alerts.raise_alert(
             "trading.halted",
             environment=spec.name,
@@ -121,11 +140,9 @@ async def halt(state: ConsoleState, actor: Actor, spec: EnvironmentSpec, reason:
     return halted
 
 
-async def resume(state: ConsoleState, actor: Actor, spec: EnvironmentSpec) -> TradingStateRead:
-    async def work(scope: ActionScope) -> TradingStateRead:
-        result = await _client(state, spec, scope).resume()
-        scope.set(http_status=200, halted=result.halted)
-        return result
+async def resume(state: ConsoleState, actor: Actor, spec: EnvironmentSpec) -> Switched:
+    async def work(scope: ActionScope) -> Switched:
+        return _switched(scope, await _client(state, spec, scope).resume())
 
     resumed = await perform(state.audit, actor, resume_action(spec), work)
     if spec.protected:

@@ -33,7 +33,13 @@ NOTICES: dict[str, tuple[str, str]] = {
     "canceled": ("ok", "Order canceled."),
     "canceled_all": ("ok", "Cancel all: {canceled} order(s) canceled, {failed} could not be canceled."),
     "halted": ("ok", "Trading is now halted. New orders are refused; cancels still work."),
+    "already_halted": (
+        "bad",
+        "Trading was already halted: nothing changed, and your reason was not taken."
+        " The halt in force (since when, by whom, why) is below.",
+    ),
     "resumed": ("ok", "Trading resumed."),
+    "not_halted": ("bad", "Trading was not halted: nothing changed."),
     "role_changed": ("ok", "Role updated."),
     "token_revoked": ("ok", "Token revoked."),
 }

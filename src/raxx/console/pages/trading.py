@@ -71,8 +71,8 @@ async def halt(request: Request, state: StateDep, db: DbDep, access: EnvReaderDe
     reason = parsed.values["reason"]
     if (confirm := await act.confirm(service.halt_action(spec, reason))) is not None:
         return confirm
-    await service.halt(state, act.actor, spec, reason)
-    return await act.see("/trading", "halted")
+    halted = await service.halt(state, act.actor, spec, reason)
+    return await act.see("/trading", "halted" if halted.changed else "already_halted")
 
 
 @router.post("/{env}/trading/resume", response_class=HTMLResponse)
@@ -81,5 +81,5 @@ async def resume(request: Request, state: StateDep, db: DbDep, access: EnvReader
     act = await begin_mutation(request, state, db, access, RESUME_TRADING)
     if (confirm := await act.confirm(service.resume_action(act.spec))) is not None:
         return confirm
-    await service.resume(state, act.actor, act.spec)
-    return await act.see("/trading", "resumed")
+    resumed = await service.resume(state, act.actor, act.spec)
+    return await act.see("/trading", "resumed" if resumed.changed else "not_halted")
