@@ -10,7 +10,7 @@ import click
 from raxx.common.actions import CREATE_TOKEN, REVOKE_TOKEN
 from raxx.common.cliparams import ENVIRONMENT, LINE
 from raxx.console.audit.cli import audited_command, unaudited
-from raxx.console.command_runner import database_option, one_environment, refused, run_audited, run_in_db
+from raxx.console.command_runner import database_option, refused, run_audited, run_in_db
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,15 +55,15 @@ def token_create(
 
     registry = EnvironmentRegistry.from_toml(registry_file())
     scope = list(dict.fromkeys(envs)) or [registry.default]
-    # The page's parameters (token_environment, redacted by the trail's "token" rule), and what
-    # only the command line chooses: whose token it is, and its whole scope.
+    # The page's parameters, and what only the command line chooses: whose token it is, and
+    # its whole scope.
     params = {
         "expires_days": expires_days,
         "token_environment": ",".join(scope),
         "user": user_name,
         "environments": scope,
     }
-    action = ActionCall(CREATE_TOKEN, one_environment(scope), target=name, params=params)
+    action = ActionCall(CREATE_TOKEN, service.audit_environment(scope), target=name, params=params)
     unconfirmed = [e for e in scope if registry[e].protected and e not in confirmed]
     if unconfirmed:
         raise refused(
@@ -72,7 +72,7 @@ def token_create(
 
     async def work(db: AsyncSession, recorded: ActionScope) -> service.NewToken:
         made = await service.create(db, user_name=user_name, name=name, expires_days=expires_days, environments=scope)
-        recorded.set(token_id=made.token_id)  # never the plaintext
+        recorded.set(token_id=made.token_id, token_environments=list(made.environments))  # never the plaintext
         return made
 
     created = run_audited(database_url, action, work)
@@ -110,9 +110,14 @@ def token_list(user_name: str | None, database_url: str | None) -> None:
 def token_revoke(token_id: str, database_url: str | None) -> None:
     """Revoke a token by its id (the part after rxc_). Running consoles refuse it within seconds."""
     from raxx.console.actions import ActionCall
-    from raxx.console.apitoken import repository, service
+    from raxx.console.apitoken import service
 
-    acts_in = run_in_db(database_url, lambda db: repository.environments_of(db, token_id))
-    action = ActionCall(REVOKE_TOKEN, one_environment(acts_in), target=token_id)
-    run_audited(database_url, action, lambda db, _: service.revoke(db, token_id))
+    acts_in = run_in_db(database_url, lambda db: service.environments_of(db, token_id))
+    action = ActionCall(REVOKE_TOKEN, service.audit_environment(acts_in), target=token_id)
+
+    async def work(db: AsyncSession, recorded: ActionScope) -> None:
+        revoked = await service.revoke(db, token_id)
+        recorded.set(token_id=token_id, token_environments=list(revoked))  # as the tokens page records it
+
+    run_audited(database_url, action, work)
     click.echo(f"token {token_id} revoked")
