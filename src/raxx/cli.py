@@ -44,6 +44,9 @@ class RaxxGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
+        if sys.stdout is None:  # started with stdout closed (`>&-`): refuse before doing anything
+            click.echo("raxx: standard output is closed; nothing was done", err=True)
+            sys.exit(Exit.IO)
         try:
             result = super().invoke(ctx)
             sys.stdout.flush()  # a reader that went away shows here, not at interpreter exit

@@ -32,12 +32,19 @@ def _raxx(db: ProvisionedDatabase, *args: str, **env: str) -> Result:
     return CliRunner().invoke(cli, list(args), env=base, catch_exceptions=False)
 
 
-def _seed(db: ProvisionedDatabase, *, soak_hours: float, silent_last: timedelta = timedelta(0), approve: bool) -> None:
+def _seed(
+    db: ProvisionedDatabase,
+    *,
+    soak_hours: float,
+    silent_last: timedelta = timedelta(0),
+    approve: bool,
+    deployer: str = "alice",
+) -> None:
     async def main() -> None:
         now = datetime.now(UTC)
         async with gate_context(db) as ctx:
             start = now - soak_hours * H
-            await add_release(ctx, "raptor", "staging", "r1", at=start, by="alice", tag="v1.0.0")
+            await add_release(ctx, "raptor", "staging", "r1", at=start, by=deployer, tag="v1.0.0")
             await add_samples(ctx, "raptor-staging", start, now - silent_last, release="r1")
             if approve:
                 from raxx.gate.records import approve as approve_release
@@ -144,7 +151,7 @@ def test_deploy_freeze_break_glass_and_rollback_from_the_command_line(
         "--env",
         "staging",
         "--commit",
-        "c",
+        "1111111",
         "--artifact",
         "d",
         "--trigger",
@@ -191,7 +198,7 @@ def test_an_actor_from_the_environment_that_is_not_one_line_is_a_setting_to_fix(
 ) -> None:
     unset = {"GATE_ACTOR": "", "GITHUB_ACTOR": ""}
     env = {"GATE_TOPOLOGY_FILE": str(fake_topology.topology_file), **unset, variable: value}
-    deploy = ("gate", "deploy", "--app", "raptor", "--env", "staging", "--release", "r1", "--commit", "c")
+    deploy = ("gate", "deploy", "--app", "raptor", "--env", "staging", "--release", "r1", "--commit", "1111111")
     result = _raxx(ledger_db, *deploy, "--artifact", "d", "--trigger", "push", **env)
     assert result.exit_code == 78, result.output
     assert f"{variable} may not contain control characters" in result.output

@@ -1,4 +1,5 @@
-"""Option types every area's commands share: ports, durations, environment names, text.
+"""Option types every area's commands share: ports, durations, environment names, text,
+who acts, commit ids.
 
 A bad value is a usage error (exit 2) naming the option and what it accepts, before the
 command does anything. Light on purpose: ``raxx --help`` imports every command module.
@@ -6,12 +7,17 @@ command does anything. Light on purpose: ``raxx --help`` imports every command m
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
 import click
 
+from raxx.common.actors import ACTOR_LENGTH, clean_actor
 from raxx.common.durations import parse_duration
+
+#: A git commit id: 7 to 40 lowercase hex characters (abbreviated or full).
+COMMIT_RE = re.compile(r"^[0-9a-f]{7,40}$")
 
 #: A TCP port a server can listen on.
 PORT = click.IntRange(1, 65535)
@@ -62,20 +68,53 @@ class EnvironmentName(click.ParamType[str]):
 class Text(click.ParamType[str]):
     """Text a command stores (``raxx.common.storable``): never a lone surrogate, which is what
     arguments that are not UTF-8 become; ``one_line`` refuses control characters too, for
-    names, reasons and titles shown on one line."""
+    names, reasons and titles shown on one line; ``max_length`` is the width of the column it
+    goes to; ``blank=False`` refuses a value that is empty or only whitespace."""
 
     name = "text"
 
-    def __init__(self, *, one_line: bool) -> None:
+    def __init__(self, *, one_line: bool, max_length: int | None = None, blank: bool = True) -> None:
         self.one_line = one_line
+        self.max_length = max_length
+        self.blank = blank
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         from raxx.common.storable import text_problem  # here: it imports pydantic
 
         text = str(value)
-        if problem := text_problem(text, one_line=self.one_line):
-            self.fail(f"{text!a} {problem}", param, ctx)
+        if problem := text_problem(text, one_line=self.one_line, max_length=self.max_length, blank=self.blank):
+            self.fail(f"{_shown(text)} {problem}", param, ctx)
         return text
+
+
+class ActorName(Text):
+    """Who acts (``--by``): one line, not blank, at most ``ACTOR_LENGTH`` characters; recorded
+    trimmed (``raxx.common.actors``, which also says when two names are one person)."""
+
+    name = "name"
+
+    def __init__(self) -> None:
+        super().__init__(one_line=True, max_length=ACTOR_LENGTH, blank=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        return clean_actor(super().convert(value, param, ctx))
+
+
+class CommitId(click.ParamType[str]):
+    """A git commit id (``COMMIT_RE``): 7 to 40 lowercase hex characters."""
+
+    name = "sha"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if not COMMIT_RE.match(text):
+            self.fail(f"{_shown(text)} is not a commit id (hex, 7 to 40 characters)", param, ctx)
+        return text
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """``text`` quoted for a message, cut short when long (the limit is in the message)."""
+    return ascii(text) if len(text) <= limit else f"{text[:limit]!a}..."
 
 
 DURATION = Duration()
@@ -83,4 +122,10 @@ DURATION = Duration()
 TEXT = Text(one_line=False)
 #: One line of text (a name, a reason, a title, an identifier).
 LINE = Text(one_line=True)
+#: One line that must say something: a title, a reason.
+REQUIRED_LINE = Text(one_line=True, blank=False)
+#: A person's name (``--by``).
+ACTOR = ActorName()
+#: A git commit id (``--commit``).
+COMMIT = CommitId()
 ENVIRONMENT = EnvironmentName()

@@ -40,8 +40,16 @@ UNSTORABLE_MESSAGE = "may not contain NUL characters or lone UTF-16 surrogates"
 NOT_ONE_LINE_MESSAGE = "may not contain control characters (such as NUL, tab or newline) or lone UTF-16 surrogates"
 
 
-def text_problem(value: str, *, one_line: bool) -> str | None:
-    """Why ``value`` cannot be taken (a message for its field), or None when it can."""
+def text_problem(value: str, *, one_line: bool, max_length: int | None = None, blank: bool = True) -> str | None:
+    """Why ``value`` cannot be taken (a message for its field), or None when it can.
+
+    ``max_length``: the most characters its column holds; ``blank=False``: it must say
+    something (not empty, not only whitespace).
+    """
+    if not blank and not value.strip():
+        return "may not be blank"
+    if max_length is not None and len(value) > max_length:
+        return f"may be at most {max_length} characters long (this one has {len(value)})"
     if one_line:
         return NOT_ONE_LINE_MESSAGE if _NOT_ONE_LINE.search(value) else None
     return UNSTORABLE_MESSAGE if _UNSTORABLE.search(value) else None
@@ -58,13 +66,14 @@ def field_problems(fields: Mapping[str, str], *, one_line: tuple[str, ...] = ())
     return problems
 
 
-def one_line_variable(name: str, value: str | None) -> str | None:
+def one_line_variable(name: str, value: str | None, *, max_length: int | None = None) -> str | None:
     """An environment variable's value for a one-line field (who acts, a tag), or a
     ``ConfigError`` naming the variable. Such defaults come from the machine (``USER``) or
     the CI runner (``GITHUB_ACTOR``), not from an option the user typed, and reach the ledger
-    just the same: a newline or a byte that is not UTF-8 there is a setting to fix."""
-    if value and text_problem(value, one_line=True):
-        raise ConfigError(f"{name} {NOT_ONE_LINE_MESSAGE}")
+    just the same: a newline or a byte that is not UTF-8 there, a value only of spaces or
+    one longer than its column (``max_length``) is a setting to fix."""
+    if value and (problem := text_problem(value, one_line=True, max_length=max_length, blank=False)):
+        raise ConfigError(f"{name} {problem}")
     return value
 
 

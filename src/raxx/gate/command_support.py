@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from raxx.common.cliparams import LINE
+from raxx.common.cliparams import LINE, Text
 from raxx.common.errors import BadRequest
+from raxx.gate.ledger import widths
 from raxx.gate.verdict import ExitCode
 
 if TYPE_CHECKING:
@@ -19,6 +20,12 @@ if TYPE_CHECKING:
     from raxx.gate.context import GateContext
 
 T = TypeVar("T")
+
+#: The gate's identifiers, each as wide as its ledger column and never blank.
+RELEASE_ID = Text(one_line=True, max_length=widths.RELEASE_ID, blank=False)
+ARTIFACT = Text(one_line=True, max_length=widths.ARTIFACT, blank=False)
+TAG = Text(one_line=True, max_length=widths.TAG, blank=False)
+COMPONENT = Text(one_line=True, max_length=widths.COMPONENT, blank=False)
 
 
 def settings() -> GateSettings:
@@ -72,7 +79,7 @@ def github_trigger() -> tuple[str | None, str | None]:
     if event == "push" and os.environ.get("GITHUB_REF_TYPE") == "tag":
         from raxx.common.storable import one_line_variable  # pydantic: not for --help
 
-        return "tag", one_line_variable("GITHUB_REF_NAME", os.environ.get("GITHUB_REF_NAME"))
+        return "tag", one_line_variable("GITHUB_REF_NAME", os.environ.get("GITHUB_REF_NAME"), max_length=widths.TAG)
     if event == "push":
         return "push", None
     return None, None
@@ -93,7 +100,9 @@ def exit_with(code: ExitCode) -> None:
 release_options = [
     click.option("--app", required=True, type=LINE),
     click.option("--env", "environment", required=True, type=LINE),
-    click.option("--release", "release_id", required=True, help="the release id (what identity reports)", type=LINE),
+    click.option(
+        "--release", "release_id", required=True, help="the release id (what identity reports)", type=RELEASE_ID
+    ),
 ]
 
 

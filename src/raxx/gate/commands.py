@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from raxx.common.cliparams import LINE, TEXT
+from raxx.common.cliparams import ACTOR, COMMIT, LINE, TEXT
 from raxx.common.errors import BadRequest
 from raxx.gate.command_support import (
+    ARTIFACT,
+    RELEASE_ID,
+    TAG,
     actor,
     exit_with,
     github_trigger,
@@ -39,10 +42,10 @@ def gate() -> None:
 @gate.command()
 @with_options(release_options)
 @click.option("--trigger", type=click.Choice(["push", "dispatch", "tag", "rollback", "break_glass"]))
-@click.option("--tag", help="the version tag (trigger tag)", type=LINE)
-@click.option("--commit", help="the commit CI expects the release to be (GITHUB_SHA)", type=LINE)
-@click.option("--artifact", help="artifact digest (direct deploys)", type=LINE)
-@click.option("--by", help="who triggers the deploy (default GATE_ACTOR, GITHUB_ACTOR, USER)", type=LINE)
+@click.option("--tag", help="the version tag (trigger tag)", type=TAG)
+@click.option("--commit", help="the commit CI expects the release to be (GITHUB_SHA)", type=COMMIT)
+@click.option("--artifact", help="artifact digest (direct deploys)", type=ARTIFACT)
+@click.option("--by", help="who triggers the deploy (default GATE_ACTOR, GITHUB_ACTOR, USER)", type=ACTOR)
 @click.option("--json", "as_json", is_flag=True)
 def check(by: str | None, as_json: bool, **options: Any) -> None:
     """Every condition for deploying RELEASE, pass/fail with a reason. Exit 0 pass, 3 blocked, 4 cannot decide."""
@@ -65,9 +68,9 @@ def _deploy_command(name: str, help_text: str) -> Callable[[Any], Any]:
     options = [
         *release_options,
         click.option("--trigger", type=click.Choice(["push", "dispatch", "tag"])),
-        click.option("--tag", type=LINE),
-        click.option("--commit", type=LINE),
-        click.option("--by", type=LINE),
+        click.option("--tag", type=TAG),
+        click.option("--commit", type=COMMIT),
+        click.option("--by", type=ACTOR),
         click.option("--break-glass", is_flag=True, help="deploy through a freeze (needs --reason; recorded, flagged)"),
         click.option("--reason", help="why the glass is broken", type=LINE),
         click.option("--json", "as_json", is_flag=True),
@@ -143,14 +146,14 @@ def promote(as_json: bool, **options: Any) -> None:
 
 @gate.command()
 @with_options(release_options)
-@click.option("--commit", required=True, help="the commit the release was built from", type=LINE)
-@click.option("--artifact", required=True, help="the artifact digest (slug id, image digest)", type=LINE)
+@click.option("--commit", required=True, help="the commit the release was built from", type=COMMIT)
+@click.option("--artifact", required=True, help="the artifact digest (slug id, image digest)", type=ARTIFACT)
 @click.option("--trigger", type=click.Choice(["push", "dispatch", "tag"]))
-@click.option("--tag", type=LINE)
+@click.option("--tag", type=TAG)
 @click.option(
     "--feature", "features", multiple=True, help="a feature this release carries (e.g. env-switcher)", type=LINE
 )
-@click.option("--by", type=LINE)
+@click.option("--by", type=ACTOR)
 @click.option("--break-glass", is_flag=True)
 @click.option("--reason", type=LINE)
 @click.option("--json", "as_json", is_flag=True)
@@ -165,8 +168,8 @@ def deploy(features: tuple[str, ...], as_json: bool, **options: Any) -> None:
 @gate.command()
 @click.option("--app", required=True, type=LINE)
 @click.option("--env", "environment", required=True, type=LINE)
-@click.option("--to", "to", help="the release to go back to (default: the previous one)", type=LINE)
-@click.option("--by", type=LINE)
+@click.option("--to", "to", help="the release to go back to (default: the previous one)", type=RELEASE_ID)
+@click.option("--by", type=ACTOR)
 @click.option("--reason", type=LINE)
 @click.option("--json", "as_json", is_flag=True)
 def rollback(app: str, environment: str, to: str | None, by: str | None, reason: str | None, as_json: bool) -> None:
@@ -179,7 +182,7 @@ def rollback(app: str, environment: str, to: str | None, by: str | None, reason:
 
 @gate.command()
 @with_options(release_options)
-@click.option("--by", help="the approver", type=LINE)
+@click.option("--by", help="the approver", type=ACTOR)
 @click.option("--comment", type=TEXT)
 def approve(app: str, environment: str, release_id: str, by: str | None, comment: str | None) -> None:
     """Approve RELEASE for ENV (bound to its commit, artifact and current stint on the soak environment)."""

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from raxx.common.actors import ACTOR_LENGTH, clean_actor
 from raxx.common.dbbudget import BudgetSettings
 from raxx.common.errors import ConfigError
 from raxx.common.settings import load_budget
@@ -124,6 +125,6 @@ class GateSettings(BaseSettings):
             "USER": os.environ.get("USER"),
         }
         for name, value in sources.items():
-            if value:
-                return one_line_variable(name, value)
+            if value and (acting := one_line_variable(name, value, max_length=ACTOR_LENGTH)):
+                return clean_actor(acting)
         return None

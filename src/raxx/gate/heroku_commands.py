@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from raxx.common.cliparams import COMMIT
 from raxx.common.errors import ConfigError
 
 
@@ -17,7 +18,9 @@ def heroku() -> None:
 
 
 @heroku.command("source-digest")
-@click.option("--commit", envvar="GITHUB_SHA", required=True, help="the commit to pack (default: GITHUB_SHA)")
+@click.option(
+    "--commit", envvar="GITHUB_SHA", required=True, type=COMMIT, help="the commit to pack (default: GITHUB_SHA)"
+)
 @click.option("--repo", type=click.Path(path_type=Path, file_okay=False), default=Path("."), show_default=True)
 def source_digest(commit: str, repo: Path) -> None:
     """Print the sha256 of COMMIT's source tarball: pass it to `raxx gate deploy --artifact`.

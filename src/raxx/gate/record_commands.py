@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from raxx.common.cliparams import DURATION, LINE, TEXT
+from raxx.common.cliparams import ACTOR, DURATION, LINE, REQUIRED_LINE, TEXT
 from raxx.common.errors import BadRequest
-from raxx.gate.command_support import exit_with, run, run_as, when
+from raxx.gate.command_support import COMPONENT, exit_with, run, run_as, when
 
 if TYPE_CHECKING:
     from raxx.gate.context import GateContext
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 @click.option("--until", "until", help="end of the freeze, ISO 8601 (UTC if no zone)", type=LINE)
 @click.option("--for", "duration", type=DURATION, help="or a duration from now: 48h, 3d")
 @click.option("--from", "starts", help="start, ISO 8601 (default now)", type=LINE)
-@click.option("--reason", required=True, type=LINE)
-@click.option("--by", type=LINE)
+@click.option("--reason", required=True, type=REQUIRED_LINE)
+@click.option("--by", type=ACTOR)
 def freeze(
     environment: str,
     app: str | None,
@@ -60,7 +60,7 @@ def freeze(
 
 @click.command()
 @click.argument("freeze_id", type=click.UUID)
-@click.option("--by", type=LINE)
+@click.option("--by", type=ACTOR)
 def unfreeze(freeze_id: uuid.UUID, by: str | None) -> None:
     """Lift a freeze early."""
     from raxx.gate.records import lift_freeze
@@ -76,10 +76,10 @@ def incident() -> None:
 
 @incident.command("open")
 @click.option("--app", required=True, type=LINE)
-@click.option("--component", required=True, type=LINE)
+@click.option("--component", required=True, type=COMPONENT)
 @click.option("--severity", type=click.Choice(["critical", "major", "minor"]), required=True)
-@click.option("--title", required=True, type=LINE)
-@click.option("--by", type=LINE)
+@click.option("--title", required=True, type=REQUIRED_LINE)
+@click.option("--by", type=ACTOR)
 def incident_open(app: str, component: str, severity: str, title: str, by: str | None) -> None:
     from raxx.gate.records import open_incident
 
@@ -94,7 +94,7 @@ def incident_open(app: str, component: str, severity: str, title: str, by: str |
 
 @incident.command("close")
 @click.argument("incident_id", type=click.UUID)
-@click.option("--by", type=LINE)
+@click.option("--by", type=ACTOR)
 def incident_close(incident_id: uuid.UUID, by: str | None) -> None:
     from raxx.gate.records import close_incident
 
@@ -106,7 +106,7 @@ def incident_close(incident_id: uuid.UUID, by: str | None) -> None:
 @click.argument("subject", type=LINE)
 @click.argument("item", type=LINE)
 @click.option("--note", help="what was checked, and how", type=TEXT)
-@click.option("--by", type=LINE)
+@click.option("--by", type=ACTOR)
 def attest(subject: str, item: str, note: str | None, by: str | None) -> None:
     """Record that a person checked ITEM of SUBJECT's retirement checklist."""
     from raxx.gate.records import attest as attest_item
@@ -117,7 +117,7 @@ def attest(subject: str, item: str, note: str | None, by: str | None) -> None:
 
 @click.command("retire-check")
 @click.argument("subject", type=LINE)
-@click.option("--by", type=LINE)
+@click.option("--by", type=ACTOR)
 @click.option("--json", "as_json", is_flag=True)
 def retire_check(subject: str, by: str | None, as_json: bool) -> None:
     """Evaluate SUBJECT's retirement checklist from data; exit 0 only when every item passes."""

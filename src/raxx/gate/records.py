@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from raxx.common.actors import same_actor
 from raxx.common.errors import BadRequest, Forbidden, NotFound
 from raxx.gate.checks.gate import GateRequest, evaluate_gate
 from raxx.gate.context import GateContext
@@ -50,7 +51,7 @@ async def approve(
         if soak is None or soak.stint is None or report.candidate is None:
             raise NotFound(f"{release_id} never ran on {app}-{env.soak.source}; there is nothing to approve yet")
         stint = soak.stint
-        if stint.deployed_by == approver:
+        if same_actor(stint.deployed_by, approver):
             raise SelfApproval(f"{approver} deployed {release_id} to {env.soak.source} and cannot approve it")
         if soak.superseded_by is not None and not soak.completed:
             raise BadRequest(

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from raxx.common.actors import actor_key, same_actor
 from raxx.gate.checks.soak import SoakProgress
 from raxx.gate.ledger.models import Approval, Release
 from raxx.gate.ledger.repository import ApprovalRepository, FreezeRepository, IncidentRepository, LockRepository
@@ -154,15 +155,19 @@ async def check_approvals(
 def _sort_approvals(
     found: Sequence[Approval], candidate: Candidate, actor: str | None, soak: SoakProgress | None
 ) -> tuple[list[Approval], list[str]]:
+    """The approvals that count, one per person (``raxx.common.actors.actor_key``: ``bob`` and
+    ``Bob`` are one), and why each of the others does not."""
     valid: dict[str, Approval] = {}
     notes: list[str] = []
     for approval in found:
         if void := approval_void_reason(approval, candidate, soak):
             notes.append(void)
-        elif actor is not None and approval.approved_by == actor:
+        elif not actor_key(approval.approved_by):
+            notes.append(f"an approval at {approval.approved_at:%Y-%m-%d %H:%M:%S} names no one")
+        elif same_actor(approval.approved_by, actor):
             notes.append(f"{approval.approved_by} triggers this deploy and cannot approve it")
         else:
-            valid[approval.approved_by] = approval
+            valid[actor_key(approval.approved_by)] = approval
     return list(valid.values()), notes
 
 

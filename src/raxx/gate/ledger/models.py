@@ -33,6 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from raxx.common.alerts import tables as alert_tables
 from raxx.common.orm import IdMixin, new_metadata
+from raxx.gate.ledger import widths
 
 TRIGGERS = ("push", "dispatch", "tag", "rollback", "break_glass")
 RELEASE_STATUSES = ("deploying", "succeeded", "failed", "rolled_back")
@@ -62,19 +63,19 @@ class Release(IdMixin, Base):
 
     #: Insertion order: breaks ties between deploys recorded in the same instant.
     seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
-    app: Mapped[str] = mapped_column(String(40))
-    environment: Mapped[str] = mapped_column(String(40))
-    release_id: Mapped[str] = mapped_column(String(200))
-    commit: Mapped[str] = mapped_column(String(64))
-    version_tag: Mapped[str | None] = mapped_column(String(200))
-    artifact_digest: Mapped[str] = mapped_column(String(200))
+    app: Mapped[str] = mapped_column(String(widths.APP))
+    environment: Mapped[str] = mapped_column(String(widths.ENVIRONMENT))
+    release_id: Mapped[str] = mapped_column(String(widths.RELEASE_ID))
+    commit: Mapped[str] = mapped_column(String(widths.COMMIT))
+    version_tag: Mapped[str | None] = mapped_column(String(widths.TAG))
+    artifact_digest: Mapped[str] = mapped_column(String(widths.ARTIFACT))
     deployed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    deployed_by: Mapped[str] = mapped_column(String(200))
+    deployed_by: Mapped[str] = mapped_column(String(widths.ACTOR))
     trigger: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ran_migrations: Mapped[bool] = mapped_column(Boolean, default=False)
-    previous_release: Mapped[str | None] = mapped_column(String(200))
+    previous_release: Mapped[str | None] = mapped_column(String(widths.RELEASE_ID))
     rollback_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("release.id"))
     break_glass_reason: Mapped[str | None] = mapped_column(Text)
     features: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
@@ -90,15 +91,15 @@ class Approval(IdMixin, Base):
     __tablename__ = "approval"
     __table_args__ = (Index("ix_approval_target", "app", "environment", "release_id"),)
 
-    app: Mapped[str] = mapped_column(String(40))
-    environment: Mapped[str] = mapped_column(String(40))
-    release_id: Mapped[str] = mapped_column(String(200))
-    commit: Mapped[str] = mapped_column(String(64))
-    artifact_digest: Mapped[str] = mapped_column(String(200))
+    app: Mapped[str] = mapped_column(String(widths.APP))
+    environment: Mapped[str] = mapped_column(String(widths.ENVIRONMENT))
+    release_id: Mapped[str] = mapped_column(String(widths.RELEASE_ID))
+    commit: Mapped[str] = mapped_column(String(widths.COMMIT))
+    artifact_digest: Mapped[str] = mapped_column(String(widths.ARTIFACT))
     #: The soak environment's deploy record since which the release had been current when it
     #: was approved (its stint). Null only for approvals recorded before stints were bound.
     stint_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("release.id"))
-    approved_by: Mapped[str] = mapped_column(String(200))
+    approved_by: Mapped[str] = mapped_column(String(widths.ACTOR))
     approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     comment: Mapped[str | None] = mapped_column(Text)
     #: The gate's verdict rows when the approval was given: what the approver saw.
@@ -135,14 +136,14 @@ class Incident(IdMixin, Base):
         Index("ix_incident_app_opened", "app", "opened_at"),
     )
 
-    app: Mapped[str] = mapped_column(String(40))
-    component: Mapped[str] = mapped_column(String(80))
+    app: Mapped[str] = mapped_column(String(widths.APP))
+    component: Mapped[str] = mapped_column(String(widths.COMPONENT))
     severity: Mapped[str] = mapped_column(String(20))
     title: Mapped[str] = mapped_column(Text)
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    opened_by: Mapped[str] = mapped_column(String(200))
+    opened_by: Mapped[str] = mapped_column(String(widths.ACTOR))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    closed_by: Mapped[str | None] = mapped_column(String(200))
+    closed_by: Mapped[str | None] = mapped_column(String(widths.ACTOR))
 
 
 class Freeze(IdMixin, Base):
@@ -154,15 +155,15 @@ class Freeze(IdMixin, Base):
         Index("ix_freeze_environment_ends", "environment", "ends_at"),
     )
 
-    environment: Mapped[str] = mapped_column(String(40))
-    app: Mapped[str | None] = mapped_column(String(40))
+    environment: Mapped[str] = mapped_column(String(widths.ENVIRONMENT))
+    app: Mapped[str | None] = mapped_column(String(widths.APP))
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str] = mapped_column(Text)
-    created_by: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(widths.ACTOR))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     lifted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    lifted_by: Mapped[str | None] = mapped_column(String(200))
+    lifted_by: Mapped[str | None] = mapped_column(String(widths.ACTOR))
 
 
 class DeployLock(Base):
@@ -174,9 +175,9 @@ class DeployLock(Base):
 
     __tablename__ = "deploy_lock"
 
-    app: Mapped[str] = mapped_column(String(40), primary_key=True)
-    environment: Mapped[str] = mapped_column(String(40), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(200))
+    app: Mapped[str] = mapped_column(String(widths.APP), primary_key=True)
+    environment: Mapped[str] = mapped_column(String(widths.ENVIRONMENT), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(widths.ACTOR))
     purpose: Mapped[str] = mapped_column(Text)
     acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     lock_key: Mapped[int] = mapped_column(Integer)
@@ -188,9 +189,9 @@ class Attestation(IdMixin, Base):
     __tablename__ = "attestation"
     __table_args__ = (Index("ix_attestation_subject_item", "subject", "item"),)
 
-    subject: Mapped[str] = mapped_column(String(80))
-    item: Mapped[str] = mapped_column(String(80))
-    attested_by: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(widths.SUBJECT))
+    item: Mapped[str] = mapped_column(String(widths.ITEM))
+    attested_by: Mapped[str] = mapped_column(String(widths.ACTOR))
     attested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     note: Mapped[str | None] = mapped_column(Text)
 
@@ -201,9 +202,9 @@ class RetirementDecision(IdMixin, Base):
     __tablename__ = "retirement_decision"
     __table_args__ = (Index("ix_retirement_decision_subject", "subject", "decided_at"),)
 
-    subject: Mapped[str] = mapped_column(String(80))
+    subject: Mapped[str] = mapped_column(String(widths.SUBJECT))
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    decided_by: Mapped[str] = mapped_column(String(200))
+    decided_by: Mapped[str] = mapped_column(String(widths.ACTOR))
     passed: Mapped[bool] = mapped_column(Boolean)
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from raxx.common.cliparams import COMMIT_RE
 from raxx.common.errors import ConfigError
-
-_COMMIT_RE = re.compile(r"^[0-9a-f]{7,40}$")
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ class GitSource:
 
     def resolve(self, commit: str) -> str:
         """The full commit id for ``commit``, or a refusal naming it."""
-        if not _COMMIT_RE.match(commit):
+        if not COMMIT_RE.match(commit):
             raise ConfigError(f"{commit!r} is not a commit id (hex, 7 to 40 characters)")
         out = self._git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
         if out is None:
