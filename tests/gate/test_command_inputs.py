@@ -1,5 +1,6 @@
 """What the ``raxx gate`` commands refuse before they act: names that are one person under
-another spelling, values wider than their ledger column, commit ids that are not, blank text."""
+another spelling, apps and environments the policy does not name, values wider than their
+ledger column, commit ids that are not, blank text."""
 
 from __future__ import annotations
 
@@ -86,6 +87,55 @@ def test_an_approval_by_the_promoter_under_another_spelling_does_not_count(ledge
     approvals = next(c for c in json.loads(result.output)["conditions"] if c["name"] == "approvals")
     assert approvals["status"] == "fail"
     assert "triggers this deploy and cannot approve it" in approvals["reason"]
+
+
+# --- 2 and 8. apps and environments the policy names, one exit code -------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [
+        (("--env", "prod", "--app", "raptr"), "no app 'raptr' in the policy"),
+        (("--env", "staging", "--app", "console"), "app 'console' has no environment 'staging'"),
+        (("--env", "prdo"), "no environment 'prdo' in the policy"),
+    ],
+)
+def test_a_freeze_of_what_the_policy_does_not_name_is_refused(
+    ledger_db: ProvisionedDatabase, where: tuple[str, ...], says: str
+) -> None:
+    result = _raxx(ledger_db, "gate", "freeze", *where, "--for", "1h", "--reason", "typo", "--by", "alice")
+    assert result.exit_code == 78, result.output
+    assert says in result.output
+    assert _rows(ledger_db, "SELECT count(*) FROM public.freeze") == [(0,)]
+
+
+def test_an_unknown_app_exits_the_same_in_every_gate_command(ledger_db: ProvisionedDatabase) -> None:
+    app = ("--app", "raptr")
+    commands = {
+        "check": ("gate", "check", *app, "--env", "prod", "--release", "r1"),
+        "approve": ("gate", "approve", *app, "--env", "prod", "--release", "r1", "--by", "bob"),
+        "rollback": ("gate", "rollback", *app, "--env", "prod", "--by", "bob"),
+        "freeze": ("gate", "freeze", *app, "--env", "prod", "--for", "1h", "--reason", "x", "--by", "bob"),
+        "incident open": (
+            "gate",
+            "incident",
+            "open",
+            *app,
+            "--component",
+            "api",
+            "--severity",
+            "critical",
+            "--title",
+            "down",
+            "--by",
+            "bob",
+        ),
+    }
+    for name, args in commands.items():
+        result = _raxx(ledger_db, *args)
+        assert (name, result.exit_code) == (name, 78), result.output
+        assert "no app 'raptr' in the policy" in result.output
+    assert _rows(ledger_db, "SELECT (SELECT count(*) FROM public.freeze), (SELECT count(*) FROM incident)") == [(0, 0)]
 
 
 # --- 4 to 7. values the ledger cannot hold, or that say nothing -----------------------------

@@ -102,16 +102,28 @@ class Policy:
     smoke: SmokeSettings
     retirements: dict[str, RetirementPolicy] = field(default_factory=dict)
 
+    def app(self, name: str) -> AppPolicy:
+        """The app ``name``; an app the policy does not name is a ``PolicyError`` (as everywhere)."""
+        if name not in self.apps:
+            raise PolicyError(f"{self.source}: no app {name!r} in the policy (known: {', '.join(sorted(self.apps))})")
+        return self.apps[name]
+
     def environment(self, app: str, env: str) -> EnvironmentPolicy:
-        if app not in self.apps:
-            raise PolicyError(f"{self.source}: no app {app!r} in the policy (known: {', '.join(sorted(self.apps))})")
-        envs = self.apps[app].environments
+        envs = self.app(app).environments
         if env not in envs:
             raise PolicyError(f"{self.source}: app {app!r} has no environment {env!r} (known: {', '.join(envs)})")
         return envs[env]
 
     def deployments(self) -> list[EnvironmentPolicy]:
         return [env for app in self.apps.values() for env in app.environments.values()]
+
+    def deployments_in(self, env: str) -> list[EnvironmentPolicy]:
+        """Every app's deployment to ``env``; none is a ``PolicyError``, like an unknown app."""
+        found = [deployment for deployment in self.deployments() if deployment.name == env]
+        if not found:
+            known = sorted({deployment.name for deployment in self.deployments()})
+            raise PolicyError(f"{self.source}: no environment {env!r} in the policy (known: {', '.join(known)})")
+        return found
 
     def retirement(self, subject: str) -> RetirementPolicy:
         if subject not in self.retirements:

@@ -119,9 +119,10 @@ async def freeze(
         raise BadRequest(f"--until {until.isoformat()} is not after the freeze start {start.isoformat()}")
     if not reason.strip():
         raise BadRequest("a freeze needs a --reason people can read")
-    known_envs = {e.name for e in ctx.policy.deployments()}
-    if environment not in known_envs:
-        raise NotFound(f"no environment {environment!r} in the policy (known: {', '.join(sorted(known_envs))})")
+    if app is None:
+        ctx.policy.deployments_in(environment)
+    else:
+        ctx.policy.environment(app, environment)
     row = Freeze(
         environment=environment,
         app=app,
@@ -148,8 +149,7 @@ async def open_incident(
 ) -> Incident:
     if severity not in SEVERITIES:
         raise BadRequest(f"severity must be one of {', '.join(SEVERITIES)}")
-    if app not in ctx.policy.apps:
-        raise NotFound(f"no app {app!r} in the policy")
+    ctx.policy.app(app)
     row = Incident(
         app=app, component=component, severity=severity, title=title, opened_at=ctx.clock.now(), opened_by=actor
     )
