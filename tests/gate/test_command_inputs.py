@@ -1,11 +1,13 @@
 """What the ``raxx gate`` commands refuse before they act: names that are one person under
 another spelling, apps and environments the policy does not name, values wider than their
-ledger column, commit ids that are not, blank text."""
+ledger column, commit ids that are not, blank text, a topology file that is not one."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from raxx.cli import _register_groups, cli
 from raxx.common.actors import actor_key, clean_actor, same_actor
 from raxx.common.provision import ProvisionedDatabase
-from tests.fixtures.gate import LocalTopology
+from tests.fixtures.gate import LocalTopology, add_release, gate_context
 from tests.gate.test_commands import _raxx, _seed
 
 #: "tester" in fullwidth letters (U+FF54 ...): NFKC folds them to ASCII.
@@ -136,6 +138,29 @@ def test_an_unknown_app_exits_the_same_in_every_gate_command(ledger_db: Provisio
         assert (name, result.exit_code) == (name, 78), result.output
         assert "no app 'raptr' in the policy" in result.output
     assert _rows(ledger_db, "SELECT (SELECT count(*) FROM public.freeze), (SELECT count(*) FROM incident)") == [(0, 0)]
+
+
+# --- 3. a deploy that stops after its record is written --------------------------------------
+
+
+@pytest.mark.parametrize(("content", "says"), [("{", "is not valid JSON"), ("{}", "is not a topology")])
+def test_a_topology_file_that_is_not_one_fails_the_deploy_record(
+    ledger_db: ProvisionedDatabase, tmp_path: Path, content: str, says: str
+) -> None:
+    async def earlier() -> None:
+        async with gate_context(ledger_db) as ctx:
+            await add_release(ctx, "raptor", "staging", "r9", at=ctx.clock.now())
+
+    asyncio.run(earlier())
+    topology = tmp_path / "topology.json"
+    topology.write_text(content)
+    args = ("--release", "r10", "--commit", "1010101", "--artifact", "a10", "--by", "alice")
+    result = _raxx(ledger_db, *DEPLOY, *args, GATE_TOPOLOGY_FILE=str(topology))
+    assert result.exit_code == 78, result.output
+    assert says in result.output
+    [(status, detail)] = _rows(ledger_db, "SELECT status, detail FROM release WHERE release_id = 'r10'")
+    assert status == "failed"
+    assert says in detail
 
 
 # --- 4 to 7. values the ledger cannot hold, or that say nothing -----------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from raxx.common.errors import BadRequest, NotFound
+from raxx.common.errors import BadRequest, NotFound, RaxxError
 from raxx.gate.checks.gate import GateReport, GateRequest, evaluate_gate
 from raxx.gate.checks.smoke import run_smoke, smoke_preflight
 from raxx.gate.context import GateContext
@@ -91,6 +91,11 @@ async def _gated_deploy(
         except PlatformError as exc:
             await _finish(ctx, release, "failed", detail=str(exc.detail))
             return FlowResult(action, ExitCode.DEPLOY_FAILED, f"deploy failed: {exc.detail}", report, release)
+        except Exception as exc:
+            # Whatever stopped the deploy (a topology file that is not one, a bug), its record
+            # says so instead of staying ``deploying``; the command then fails as it would.
+            await _finish(ctx, release, "failed", detail=f"the deploy stopped: {_reason(exc)}")
+            raise
         release = await _finish(ctx, release, "succeeded", migrations=outcome.migrations_ran)
         return await _smoke_or_roll_back(ctx, env, action, report, release)
 
@@ -128,6 +133,13 @@ async def _record_start(
         )
         await session.commit()
         return release
+
+
+def _reason(exc: Exception) -> str:
+    """What ``exc`` says, for a release record a person reads."""
+    if isinstance(exc, RaxxError):
+        return str(exc.detail)
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def _platform_release(ctx: GateContext, env: EnvironmentPolicy) -> str | None:
@@ -225,6 +237,9 @@ async def _roll_back_to(
     except PlatformError as exc:
         await _finish(ctx, bad, bad.status, detail=f"rollback to {target_id} failed")
         return await _finish(ctx, rollback, "failed", detail=str(exc.detail))
+    except Exception as exc:
+        await _finish(ctx, rollback, "failed", detail=f"the rollback stopped: {_reason(exc)}")
+        raise
     await _finish(ctx, bad, "rolled_back", detail=reason)
     return await _finish(ctx, rollback, "succeeded", migrations=outcome.migrations_ran)
 
@@ -288,7 +303,7 @@ async def _rollback_plan(
         raise BadRequest(f"{env.service} already runs {to}")
     undone: list[Release] = []
     for record in ran:
-        if record.release_id == (to or record.release_id) and record.release_id != current.release_id:
+        if to in (None, record.release_id) and record.release_id != current.release_id:
             return current, record.release_id, undone
         undone.append(record)
     before_ledger = ran[-1].previous_release if len(ran) < ROLLBACK_HISTORY else None

@@ -36,13 +36,21 @@ class Topology:
 
     @classmethod
     def read(cls, path: Path) -> Topology:
+        """The topology in ``path``; a file that is not one ``raxx up`` writes is a ``ConfigError``."""
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             raise Unavailable(f"topology file {path} not found; is `raxx up` running?") from None
-        except json.JSONDecodeError as exc:
-            raise Unavailable(f"topology file {path} is not valid JSON: {exc}") from None
-        return cls(data_dir=Path(data["data_dir"]), services=_services(data.get("services", {})))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"topology file {path} (GATE_TOPOLOGY_FILE) is not valid JSON: {exc}") from None
+        try:
+            return cls(data_dir=Path(data["data_dir"]), services=_services(data.get("services", {})))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(
+                f"topology file {path} (GATE_TOPOLOGY_FILE) is not a topology `raxx up` writes "
+                f"(an object with data_dir and services; each service with app, environment and url): "
+                f"{type(exc).__name__} {exc}"
+            ) from None
 
 
 def _services(raw: dict[str, Any]) -> dict[str, ServiceInfo]:
