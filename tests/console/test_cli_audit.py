@@ -209,3 +209,18 @@ def test_a_command_records_only_the_action_it_declares(console_db: ProvisionedDa
 
 async def _nothing() -> None:
     return None
+
+
+def test_a_user_name_is_one_person_however_it_is_spelt(console_db: ProvisionedDatabase) -> None:
+    # bob, " BOB " and bob in fullwidth letters would be three accounts one person could pass for
+    # another with, in the audit trail and the users page.
+    assert _cli(console_db, "user", "add", " bob ", "--password-stdin", stdin=PASSWORD).exit_code == 0
+    for spelling in ("BOB", "\uff42\uff4f\uff42"):
+        again = _cli(console_db, "user", "add", spelling, "--password-stdin", stdin=PASSWORD)
+        assert again.exit_code != 0, again.output
+        assert "already exists (as 'bob')" in str(again.exception)
+    for bad in ("", "   ", "x" * 65):
+        refused = _cli(console_db, "user", "add", bad, "--password-stdin", stdin=PASSWORD)
+        assert refused.exit_code == 2, refused.output
+    with psycopg.connect(libpq_url(console_db.owner_url)) as conn:
+        assert conn.execute("SELECT name FROM console_user WHERE name ILIKE '%bob%'").fetchall() == [("bob",)]

@@ -93,8 +93,8 @@ class ActorName(Text):
 
     name = "name"
 
-    def __init__(self) -> None:
-        super().__init__(one_line=True, max_length=ACTOR_LENGTH, blank=False)
+    def __init__(self, *, max_length: int = ACTOR_LENGTH) -> None:
+        super().__init__(one_line=True, max_length=max_length, blank=False)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         return clean_actor(super().convert(value, param, ctx))

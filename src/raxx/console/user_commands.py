@@ -11,6 +11,7 @@ import click
 from raxx.common.actions import CHANGE_ROLE, CREATE_USER, SET_PASSWORD
 from raxx.common.cliparams import ENVIRONMENT, LINE
 from raxx.console.audit.cli import audited_command, unaudited
+from raxx.console.auth.names import USER_NAME
 from raxx.console.auth.roles import ROLE_NAMES
 from raxx.console.command_runner import (
     database_option,
@@ -35,7 +36,7 @@ def user() -> None:
 
 @audited_command(CREATE_USER)
 @user.command("add")
-@click.argument("name", type=LINE)
+@click.argument("name", type=USER_NAME)
 @click.option("--role", type=click.Choice(ROLE_NAMES), help="with --env")
 @click.option(
     "--env",

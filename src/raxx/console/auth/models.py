@@ -10,6 +10,7 @@ from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Tex
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from raxx.console.auth.names import NAME_LENGTH
 from raxx.console.auth.roles import ROLE_NAMES
 from raxx.console.models.base import Base, IdMixin, TimestampMixin
 
@@ -19,7 +20,7 @@ class User(IdMixin, TimestampMixin, Base):
 
     __table_args__ = (UniqueConstraint("oidc_issuer", "oidc_subject"),)
 
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
     #: None for a user who signs in only through the identity provider.
     password_hash: Mapped[str | None] = mapped_column(Text)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -16,6 +16,10 @@ async def user_by_name(db: AsyncSession, name: str) -> User | None:
     return (await db.execute(select(User).where(User.name == name))).scalar_one_or_none()
 
 
+async def user_names(db: AsyncSession) -> list[str]:
+    return list((await db.execute(select(User.name))).scalars())
+
+
 async def upsert_role(db: AsyncSession, user_id: uuid.UUID, environment: str, role: str) -> None:
     stmt = insert(UserRole).values(user_id=user_id, environment=environment, role=role)
     stmt = stmt.on_conflict_do_update(

@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from raxx.common.actors import actor_key, clean_actor
 from raxx.common.clock import utcnow
-from raxx.common.errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from raxx.common.errors import BadRequest, Conflict, NotFound, TooManyRequests, Unauthorized
 from raxx.console.auth import repository
 from raxx.console.auth.models import Session, User
 from raxx.console.auth.passwords import check_policy, hash_password, verify_password
@@ -62,9 +63,16 @@ class Login:
 async def create_user(
     db: AsyncSession, name: str, password: str, roles: dict[str, str], *, break_glass: bool = False
 ) -> User:
-    """A local user. ``break_glass``: may still sign in with the password while SSO is configured."""
-    if await repository.user_by_name(db, name):
-        raise Conflict(f"user {name!r} already exists")
+    """A local user. ``break_glass``: may still sign in with the password while SSO is configured.
+
+    The name is recorded trimmed, and refused when it is blank or another spelling of an
+    existing user's (``raxx.console.auth.names``)."""
+    name = clean_actor(name)
+    if not name:
+        raise BadRequest("a user name must not be blank")
+    key = actor_key(name)
+    if same := [existing for existing in await repository.user_names(db) if actor_key(existing) == key]:
+        raise Conflict(f"user {name!r} already exists" + ("" if same[0] == name else f" (as {same[0]!r})"))
     check_policy(password, username=name)
     user = User(name=name, password_hash=await hash_password(password), break_glass=break_glass)
     db.add(user)
