@@ -88,6 +88,10 @@ def test_verify_exit_codes_name_what_broke(console_db: ProvisionedDatabase, supe
 def test_verify_with_a_checkpoint_needs_the_key_and_a_readable_file(
     console_db: ProvisionedDatabase, tmp_path: Path
 ) -> None:
+    missing_file = _raxx(console_db, "verify", "--checkpoint", str(tmp_path / "x"), tmp=tmp_path)
+    assert missing_file.exit_code == 2  # a usage mistake, not a chain that fails its checkpoints (6)
+    assert "does not exist" in missing_file.stderr
+    (tmp_path / "x").write_text("")
     missing_key = _raxx(console_db, "verify", "--checkpoint", str(tmp_path / "x"), key=None, tmp=tmp_path)
     assert missing_key.exit_code == 78
     assert "CONSOLE_AUDIT_SIGNING_KEY" in missing_key.stderr

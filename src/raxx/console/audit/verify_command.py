@@ -67,7 +67,7 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
     "--checkpoint",
     "checkpoint_files",
     multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="an exported checkpoint file (JSON Lines) to check the chain against; repeatable",
 )
 @click.option(
