@@ -160,6 +160,9 @@ async def test_protected_actions_need_the_environment_named_in_a_header(
     quick = await console.delete(f"/api/prod/orders/{uuid.uuid4()}", headers=bearer(token))
     assert quick.status_code == 404  # a single cancel needs no header in prod (reached Raptor: no such order)
     assert quick.json()["error"] == "order_not_found"
+    malformed = await console.delete("/api/prod/orders/not-a-uuid", headers=bearer(token))
+    # Answered by the console, in the shape of Raptor's answer for an unknown id.
+    assert (malformed.status_code, malformed.json()["environment"]) == (404, quick.json()["environment"])
 
 
 async def test_roles_apply_per_environment(console: httpx.AsyncClient, console_db: ProvisionedDatabase) -> None:

@@ -164,11 +164,12 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _order_id(raw: str) -> uuid.UUID:
+def _order_id(raw: str, spec: EnvironmentSpec) -> uuid.UUID:
+    """An order id, or the 404 Raptor answers for an unknown one (with the environment it names)."""
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise NotFound("there is no such order", code="order_not_found") from None
+        raise NotFound("there is no such order", code="order_not_found", extra={"environment": spec.name}) from None
 
 
 @router.get("/whoami", responses=_errors(401))
@@ -208,7 +209,7 @@ async def list_orders(env: str, request: Request) -> Response:
 @router.get("/{env}/orders/{order_id}", responses=_errors(*_ENV_ERRORS))
 async def get_order(env: str, order_id: str, request: Request) -> Response:
     actor, spec, state = await api_env_reader(request, env)
-    return await _passthrough(state, actor, spec, f"v1/orders/{_order_id(order_id)}", "")
+    return await _passthrough(state, actor, spec, f"v1/orders/{_order_id(order_id, spec)}", "")
 
 
 @router.get("/{env}/positions", responses=_errors(*_ENV_ERRORS))
@@ -260,7 +261,7 @@ async def place_order(request: Request, state: StateDep, actor: ApiActorDep, spe
 @audited(CANCEL_ORDER.name, target_field="order_id")
 async def cancel_order(order_id: str, request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
     _may(request, actor, spec, CANCEL_ORDER)
-    oid = _order_id(order_id)
+    oid = _order_id(order_id, spec)
     _require_confirmation(request, spec, CANCEL_ORDER)
     order = await service.cancel(state, actor, spec, oid)
     return _json(order.model_dump(mode="json"))
