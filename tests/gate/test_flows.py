@@ -11,6 +11,7 @@ from sqlalchemy import select
 from raxx.common.clock import FrozenClock
 from raxx.common.errors import BadRequest, NotFound
 from raxx.common.provision import ProvisionedDatabase
+from raxx.gate.board import build_board
 from raxx.gate.checks.gate import GateRequest
 from raxx.gate.context import GateContext
 from raxx.gate.flows import check_flow, deploy_flow, promote_flow, rollback_flow
@@ -162,6 +163,25 @@ async def test_freeze_blocks_a_promotion_and_break_glass_is_recorded_and_flagged
     assert glass.exit_code is ExitCode.PASS, glass.summary
     assert (row.trigger, row.break_glass_reason) == ("break_glass", "fills are lost without r1")
     assert row.detail == "requested as dispatch"
+
+
+async def test_the_board_names_as_previous_the_release_a_rollback_goes_back_to(
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
+) -> None:
+    # A redeploy of the release that runs (r2 on r2) is not a previous release: the board said
+    # "previous: r2" while a rollback went to r1.
+    clock = FrozenClock(T0)
+    async with gate_context(ledger_db, clock=clock, topology_file=fake_topology.topology_file) as ctx:
+        for release in ("r1", "r2", "r2"):
+            await deploy_flow(ctx, _request(release, "staging", commit="c" * 7, artifact_digest=release))
+            clock.advance(H)
+        async with ctx.sessions() as session:
+            board = await build_board(session, ctx.policy, now=clock.now())
+        shown = next(d for d in board.deployments if d.service == "raptor-staging").previous
+        result = await rollback_flow(ctx, "raptor", "staging", to=None, actor="dave", reason=None)
+    assert shown is not None
+    assert result.exit_code is ExitCode.PASS, result.summary
+    assert shown.release == fake_topology.services["raptor-staging"].release == "r1"
 
 
 async def test_rollback_goes_to_the_previous_release_and_warns_about_migrations(

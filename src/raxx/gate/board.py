@@ -61,14 +61,16 @@ async def read_board(session: AsyncSession) -> ReleaseBoard | None:
 
 
 async def _deployment(session: AsyncSession, policy: Policy, env: EnvironmentPolicy, now: datetime) -> BoardDeployment:
-    ran = list(await ReleaseRepository(session).ran(env.app, env.name, limit=2))
-    current = ran[0] if ran else None
+    releases = ReleaseRepository(session)
+    current = await releases.current(env.app, env.name)
+    # What `raxx gate rollback` would go back to (tests/gate/test_board.py holds the two together).
+    previous = await releases.previous(env.app, env.name, current) if current else None
     board = BoardDeployment(
         service=env.service,
         app=env.app,
         environment=env.name,
         current=_release(current),
-        previous=_release(ran[1]) if len(ran) > 1 else None,
+        previous=_release(previous),
         health=await _health(session, env.service, now),
         incidents=await _incidents(session, env.app),
         freezes=await _freezes(session, env, now),

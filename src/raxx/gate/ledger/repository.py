@@ -102,6 +102,22 @@ class ReleaseRepository(Rows[Release]):
         ran = await self.ran(app, environment, limit=1)
         return ran[0] if ran else None
 
+    async def previous(self, app: str, environment: str, current: Release) -> Release | None:
+        """The newest deploy that ran another release than ``current``'s: what a rollback goes
+        back to (a redeploy of the release that runs is not a previous one)."""
+        stmt = (
+            select(Release)
+            .where(
+                Release.app == app,
+                Release.environment == environment,
+                Release.status.in_(RAN_STATUSES),
+                Release.release_id != current.release_id,
+            )
+            .order_by(Release.deployed_at.desc(), Release.seq.desc())
+            .limit(1)
+        )
+        return (await self.session.scalars(stmt)).first()
+
     async def latest_stint(self, app: str, environment: str, release_id: str) -> tuple[Release | None, Release | None]:
         """The newest deploy of ``release_id`` that ran, and the deploy that replaced it (or None)."""
         stint = await self.session.scalar(
