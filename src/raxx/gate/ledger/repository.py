@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, case, func, or_, select, text, tuple_
+from sqlalchemy import Select, and_, case, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from raxx.gate.ledger.models import (
@@ -90,13 +90,7 @@ class ReleaseRepository(Rows[Release]):
 
     async def ran(self, app: str, environment: str, *, limit: int = 50) -> Sequence[Release]:
         """Newest first: deploys that really switched what runs (succeeded or later rolled back)."""
-        stmt = (
-            select(Release)
-            .where(Release.app == app, Release.environment == environment, Release.status.in_(RAN_STATUSES))
-            .order_by(Release.deployed_at.desc(), Release.seq.desc())
-            .limit(limit)
-        )
-        return (await self.session.scalars(stmt)).all()
+        return (await self.session.scalars(_ran(app, environment).limit(limit))).all()
 
     async def current(self, app: str, environment: str) -> Release | None:
         ran = await self.ran(app, environment, limit=1)
@@ -105,17 +99,7 @@ class ReleaseRepository(Rows[Release]):
     async def previous(self, app: str, environment: str, current: Release) -> Release | None:
         """The newest deploy that ran another release than ``current``'s: what a rollback goes
         back to (a redeploy of the release that runs is not a previous one)."""
-        stmt = (
-            select(Release)
-            .where(
-                Release.app == app,
-                Release.environment == environment,
-                Release.status.in_(RAN_STATUSES),
-                Release.release_id != current.release_id,
-            )
-            .order_by(Release.deployed_at.desc(), Release.seq.desc())
-            .limit(1)
-        )
+        stmt = _ran(app, environment).where(Release.release_id != current.release_id).limit(1)
         return (await self.session.scalars(stmt)).first()
 
     async def latest_stint(self, app: str, environment: str, release_id: str) -> tuple[Release | None, Release | None]:
@@ -372,3 +356,12 @@ class AttestationRepository(Rows[Attestation]):
 
 class DecisionRepository(Rows[RetirementDecision]):
     model = RetirementDecision
+
+
+def _ran(app: str, environment: str) -> Select[Release]:
+    """Deploys of ``app`` in ``environment`` that really switched what runs, newest first."""
+    return (
+        select(Release)
+        .where(Release.app == app, Release.environment == environment, Release.status.in_(RAN_STATUSES))
+        .order_by(Release.deployed_at.desc(), Release.seq.desc())
+    )
