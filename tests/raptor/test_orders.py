@@ -213,7 +213,7 @@ async def test_validation_errors_are_422_naming_the_field(raptor_db: Provisioned
         assert field in [d["field"] for d in response.json()["detail"]], (field, response.json())
     assert market_with_price.status_code == 422
     assert market_with_price.json()["detail"][0]["field"] == "limit_price"
-    assert not_json.status_code == 422
+    assert (not_json.status_code, not_json.json()["error"]) == (400, "invalid_json")
     assert listed == []
 
 

@@ -81,7 +81,7 @@ def test_api_conforms_to_its_schema(case: schemathesis.Case, served: tuple[str, 
 def test_the_document_declares_every_error_code_of_the_order_path() -> None:
     document = _document()
     submit = document["paths"]["/v1/orders"]["post"]["responses"]  # type: ignore[index]
-    assert set(submit) == {"200", "201", "400", "401", "403", "409", "422", "503"}
+    assert set(submit) == {"200", "201", "400", "401", "403", "409", "413", "415", "422", "503"}
     error = submit["409"]["content"]["application/json"]["schema"]
     assert error == {"$ref": "#/components/schemas/ErrorBody"}
     assert "RaptorToken" in document["components"]["securitySchemes"]  # type: ignore[index]

@@ -120,9 +120,12 @@ async def test_raptor_refuses_unstorable_text_with_its_422(
 
 async def test_raptor_takes_an_ordinary_reason_after_refusing_one(raptor_db: ProvisionedDatabase) -> None:
     async with trading_client(raptor_db) as client:
-        refused = await client.post("/v1/trading/halt", content=raw_json({"reason": f"a{NUL}b"}))
+        refused = await client.post(
+            "/v1/trading/halt", content=raw_json({"reason": f"a{NUL}b"}), headers={"Content-Type": "application/json"}
+        )
         halted = await client.post("/v1/trading/halt", json={"reason": "drill: é, ü and 株 are fine"})
     assert refused.status_code == 422
+    assert [d["field"] for d in refused.json()["detail"]] == ["reason"]  # the NUL, not the body's type
     assert halted.status_code == 200, halted.text
     assert halted.json()["reason"] == "drill: é, ü and 株 are fine"
 

@@ -25,7 +25,7 @@ from raxx.common.db import (
     unreachable_error,
     unstorable_text_error,
 )
-from raxx.common.errors import RaxxError, error_body
+from raxx.common.errors import InvalidJson, RaxxError, error_body
 from raxx.common.ids import uuid7
 from raxx.common.logging import log_event
 
@@ -88,15 +88,49 @@ FORM_MEDIA_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/fo
 
 
 def media_type(request: Request) -> str:
-    """The body's media type as HTTP compares it (RFC 9110 8.3.1): parameters aside, in lower
+    """The body's media type as HTTP compares it (``media_type_of``)."""
+    return media_type_of(request.headers.get("content-type", ""))
+
+
+def media_type_of(content_type: str) -> str:
+    """A ``Content-Type`` as HTTP compares it (RFC 9110 8.3.1): parameters aside, in lower
     case. ``Application/JSON; charset=utf-8`` is ``application/json``."""
-    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    return content_type.partition(";")[0].strip().lower()
 
 
 def reads_as_json(media: str) -> bool:
     """A body read as JSON: ``application/json``, a structured ``application/...+json``
     (RFC 6839), or one with no media type at all (FastAPI's rule too)."""
     return media in ("", "application/json") or (media.startswith("application/") and media.endswith("+json"))
+
+
+async def read_body(receive: Receive, limit: int) -> tuple[list[Message], bool]:
+    """The request's messages up to the end of its body (or a disconnect), and whether more
+    than ``limit`` bytes came: reading stops there, so no more than that is ever held."""
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages, False
+        size += len(message.get("body", b""))
+        if size > limit:
+            return messages, True
+        if not message.get("more_body", False):
+            return messages, False
+
+
+def replaying(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that gives the next app the messages already read, then the live ones."""
+    pending = list(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
 
 
 def request_id_of(request: Request) -> str:
@@ -111,8 +145,16 @@ def validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     return details
 
 
+#: FastAPI's words for a body it could not read as JSON for another reason than its syntax
+#: (bytes that are not UTF-8, nesting deeper than the parser goes).
+BODY_PARSE_FAILED = "There was an error parsing the body"
+#: A body that is not JSON, however the parser noticed: one answer (400 ``invalid_json``).
+NOT_JSON = InvalidJson("the body is not valid JSON")
+
+
 def install_json_error_handlers(app: FastAPI) -> None:
-    """Render every refusal in the one shape; a bug is a 500 with the request id, no trace."""
+    """Render every refusal in the one shape; a bug is a 500 with the request id, no trace.
+    A body that does not parse as JSON is one refusal (``NOT_JSON``) whichever way it failed."""
 
     @app.exception_handler(RaxxError)
     async def _raxx_error(request: Request, exc: RaxxError) -> JSONResponse:
@@ -122,10 +164,14 @@ def install_json_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(err.get("type") == "json_invalid" for err in exc.errors()):
+            return await _raxx_error(request, NOT_JSON)
         return JSONResponse(error_body("validation_error", validation_details(exc)), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if (exc.status_code, exc.detail) == (400, BODY_PARSE_FAILED):
+            return await _raxx_error(request, NOT_JSON)
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}.get(
             exc.status_code, "http_error"
         )

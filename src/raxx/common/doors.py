@@ -11,10 +11,13 @@ everything else::
 
     the app's middleware (add_middleware: request id, security headers, ...)
       -> FastAPI's own layers (last-resort 500, telemetry, body limit)
-        -> the fast paths, in table order         (door 1)
-          -> exception handlers -> routing        (door 2: the fallback)
+        -> the entrance, in order                  (both doors: what every request passes)
+          -> the fast paths, in table order         (door 1)
+            -> exception handlers -> routing        (door 2: the fallback)
 
-So a middleware added to the app wraps both doors, and so does the last-resort 500 page.
+So a middleware added to the app wraps both doors, and so does the last-resort 500 page; an
+*entrance* layer (``DoorsApp(entrance=...)``) is a check both doors need before either reads
+the request, with the app's own rendering of its refusals (``render_refusal``).
 ``docs/engineering.md`` shows each app's table as :func:`table_rows` renders it (a test
 compares them).
 """
@@ -46,14 +49,17 @@ class DoorsApp(FastAPI):
     front of routing. Starlette puts the app's own middleware inside its last-resort error
     layer; here they wrap it, so a 500 also carries what they add (the request id, ...)."""
 
-    def __init__(self, *, fast_paths: Sequence[FastPath] = (), **kwargs: Any) -> None:
+    def __init__(
+        self, *, fast_paths: Sequence[FastPath] = (), entrance: Sequence[Middleware] = (), **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.fast_paths = tuple(fast_paths)
+        self.entrance = tuple(entrance)
 
     def build_middleware_stack(self) -> ASGIApp:
         own = self.user_middleware
-        # FastAPI's own stack with the fast paths where it would put user middleware ...
-        self.user_middleware = [Middleware(fast_path.answered_by) for fast_path in self.fast_paths]
+        # FastAPI's own stack with the entrance and the fast paths where it would put user middleware ...
+        self.user_middleware = [*self.entrance, *(Middleware(fast_path.answered_by) for fast_path in self.fast_paths)]
         try:
             stack = super().build_middleware_stack()
         finally:
@@ -71,6 +77,13 @@ async def render_refusal(scope: Scope, receive: Receive, send: Send, exc: Except
     handler = next(handlers[cls] for cls in type(exc).__mro__ if cls in handlers)
     response = await handler(Request(scope, receive), exc)
     await response(scope, receive, send)
+
+
+def is_refusal(scope: Scope, exc: Exception) -> bool:
+    """Whether the app answers ``exc`` with a handler of its own (a refusal, a busy database)
+    rather than its last-resort 500 page (a bug, which a layer lets through to that page)."""
+    handlers = scope["app"].exception_handlers
+    return any(cls in handlers for cls in type(exc).__mro__ if cls is not Exception)
 
 
 def table_rows(app: DoorsApp) -> list[str]:

@@ -62,6 +62,12 @@ def field_errors(errors: Mapping[str, str] | Mapping[None, str]) -> BadRequest:
     return BadRequest(detail, code="validation_error", status_code=422)
 
 
+class InvalidJson(BadRequest):
+    """A body that does not parse as JSON (bad syntax, not UTF-8, nested too deep)."""
+
+    code = "invalid_json"
+
+
 class Unauthorized(RaxxError):
     status_code = 401
     code = "unauthorized"
@@ -80,6 +86,20 @@ class NotFound(RaxxError):
 class Conflict(RaxxError):
     status_code = 409
     code = "conflict"
+
+
+class BodyTooLarge(RaxxError):
+    """A body over the declared limit: refused before it is read whole."""
+
+    status_code = 413
+    code = "body_too_large"
+
+
+class UnsupportedMediaType(RaxxError):
+    """A body sent as something other than JSON to an API that reads JSON."""
+
+    status_code = 415
+    code = "unsupported_media_type"
 
 
 class TooManyRequests(RaxxError):

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from raxx.common import tracing
 from raxx.common.asgi import RequestIdMiddleware, install_json_error_handlers
@@ -25,6 +26,7 @@ from raxx.raptor.broker.paper.endpoints import router as paper_router
 from raxx.raptor.config import RaptorSettings
 from raxx.raptor.database import RaptorDatabase, raptor_pools
 from raxx.raptor.health.endpoints import router as health_router
+from raxx.raptor.intake import RequestIntake
 from raxx.raptor.logctx import environment_warning
 from raxx.raptor.metrics import RaptorMetrics
 from raxx.raptor.metrics import router as metrics_router
@@ -110,6 +112,8 @@ def create_app(
     tracing.setup("raxx-raptor", **{"deployment.environment.name": settings.environment})
     app = DoorsApp(
         title=f"Raptor ({settings.environment})",
+        # Both doors: a body is read only from a verified caller, within the limit, as JSON.
+        entrance=[Middleware(RequestIntake, max_body=settings.max_body_bytes)],
         version=settings.release,
         description="The Raptor trading API. One codebase, one deployment per environment.",
         lifespan=lifespan,

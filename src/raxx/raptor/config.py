@@ -52,6 +52,11 @@ class RaptorSettings(BaseSettings):
     token_cache_seconds: float = Field(
         default=5.0, ge=0, le=60, description="a verified token is trusted this long per process (a revocation's delay)"
     )
+    #: The largest request body Raptor reads (an order is a few hundred bytes): a larger one is
+    #: refused 413 ``body_too_large`` before it is read past this (``raxx.raptor.intake``).
+    max_body_bytes: int = Field(
+        default=65536, ge=1024, le=16 * 1024 * 1024, description="the largest request body read (bytes); larger: 413"
+    )
     #: Period of the background pass that lets the broker work (fill crossing limit
     #: orders, expire day orders) and syncs open orders from it. 0 turns it off.
     maintenance_interval_seconds: float = Field(

@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Scope
 
 from raxx.common.asgi import request_id_of
 from raxx.raptor.broker.base import Broker
@@ -79,17 +80,46 @@ ACTOR_PATTERN = r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$"
 ACTOR_MAX_LENGTH = 200
 
 
-async def authenticate(state: RaptorState, raw_token: str, actor: str | None, *, count: bool = True) -> Caller:
+#: Where the entrance (``raptor.intake``) leaves the caller it verified before reading a body,
+#: for the door that answers: a token is verified (and a refusal counted) once per request.
+ADMITTED = "raxx.raptor.caller"
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, as ``HTTPBearer`` reads it
+    (the scheme in any case, the token stripped); None when there is none."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+async def authenticate(state: RaptorState, raw_token: str | None, actor: str | None, *, count: bool = True) -> Caller:
     """Verify a presented token for this environment; name the caller in the log context.
 
-    The routed dependency (``get_caller``) and the order fast path (``order.fast``) both
-    come through here, so a token is judged one way only.
+    The entrance (``intake``), the routed dependency (``get_caller``) and the order fast path
+    (``order.fast``) all come through here, so a token is judged one way only.
     """
     environment_var.set(state.settings.environment)
-    caller = await state.tokens.verify(raw_token, count=count)
+    if raw_token is None:
+        raise MissingToken("an Authorization: Bearer token is required")
+    return acting(await state.tokens.verify(raw_token, count=count), actor)
+
+
+def acting(caller: Caller, actor: str | None) -> Caller:
+    """The caller acting for ``actor``, both named in the log context."""
     actor_var.set(actor)
     token_var.set(caller.token_id)
     return replace(caller, actor=actor)
+
+
+async def caller_of(
+    scope: Scope, state: RaptorState, raw_token: str | None, actor: str | None, *, count: bool = True
+) -> Caller:
+    """The caller the entrance admitted, else the token verified now (``authenticate``)."""
+    admitted: Caller | None = scope.get(ADMITTED)
+    if admitted is not None:
+        return acting(admitted, actor)
+    return await authenticate(state, raw_token, actor, count=count)
 
 
 async def get_caller(
@@ -105,11 +135,8 @@ async def get_caller(
         ),
     ] = None,
 ) -> Caller:
-    state = state_of(request)
-    if credentials is None:
-        environment_var.set(state.settings.environment)
-        raise MissingToken("an Authorization: Bearer token is required")
-    return await authenticate(state, credentials.credentials, actor)
+    token = credentials.credentials if credentials is not None else None
+    return await caller_of(request.scope, state_of(request), token, actor)
 
 
 def require(scope: str) -> Callable[[Caller], Awaitable[Caller]]:

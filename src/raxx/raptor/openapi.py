@@ -11,13 +11,15 @@ from fastapi.types import DecoratedCallable
 from raxx.common.contracts.service import ErrorBody
 
 _DESCRIPTIONS = {
-    400: "the body could not be read as JSON (`http_error`)",
+    400: "the body is not JSON: bad syntax, not UTF-8, nested too deep (`invalid_json`)",
     401: "no token, a malformed, unknown or revoked token (`invalid_token`), or a token issued for another "
     "environment (`wrong_environment`)",
     403: "the token lacks the scope this operation needs (`insufficient_scope`)",
     404: "not found",
     409: "conflict with the current state",
-    422: "validation error: `detail` lists each offending field",
+    413: "the body is larger than `RAPTOR_MAX_BODY_BYTES` (`body_too_large`); refused before it is read",
+    415: "the body is not sent as JSON (`unsupported_media_type`)",
+    422: "validation error, or a query parameter the operation does not take: `detail` lists each offending field",
     503: "the broker could not be reached; nothing was applied",
 }
 
@@ -33,8 +35,9 @@ def error_responses(*codes: int, **descriptions: str) -> dict[int | str, dict[st
 
 #: What every authenticated route can answer besides its own codes.
 AUTH_ERRORS = (401, 403, 422)
-#: What a route that reads a JSON body can answer besides: an unreadable body is a 400.
-BODY_ERRORS = (400, *AUTH_ERRORS)
+#: What a route that reads a JSON body can answer besides: a body that is not JSON is a 400,
+#: one over the limit a 413, one not sent as JSON a 415 (``raxx.raptor.intake``).
+BODY_ERRORS = (400, *AUTH_ERRORS, 413, 415)
 
 
 def route(

@@ -20,18 +20,18 @@ handlers, so every answer has one implementation and one shape.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 
 import orjson
 from fastapi import Response
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from raxx.common.asgi import read_body, replaying
 from raxx.common.doors import render_refusal
 from raxx.common.errors import RaxxError
 from raxx.common.metrics import ROUTE_KEY
 from raxx.raptor.broker.paper.venue import PaperBroker
-from raxx.raptor.deps import ACTOR_MAX_LENGTH, ACTOR_PATTERN, authenticate
+from raxx.raptor.deps import ACTOR_MAX_LENGTH, ACTOR_PATTERN, bearer_token, caller_of
 from raxx.raptor.order import service, submission
 from raxx.raptor.order.endpoints import DEFAULT_PAGE, JSON, MAX_PAGE, submitted_json
 from raxx.raptor.order.repository import OrderFilter
@@ -74,16 +74,18 @@ class OrderFastPath:
         await self.app(scope, receive, send)
 
     async def _submit(self, scope: Scope, receive: Receive, send: Send) -> None:
-        received = await _read_body(receive)
-        replay = _replaying(received, receive)
         state: RaptorState = scope["app"].state.raptor
         headers = _plain_headers(scope)
-        body = _plain_submission(received) if headers is not None and headers.json_body else None
-        if headers is None or body is None or not _fused_venue(state):
-            await self.app(scope, replay, send)
-            return
-        caller = await _caller(state, headers, "trade")
+        # A query is for the routed endpoint to refuse (it takes none); the token before the body.
+        plain = headers is not None and headers.json_body and not scope["query_string"] and _fused_venue(state)
+        caller = await _caller(scope, state, headers, "trade") if plain and headers is not None else None
         if caller is None:
+            await self.app(scope, receive, send)
+            return
+        received, over = await read_body(receive, MAX_BODY)
+        replay = replaying(received, receive)
+        body = None if over else _plain_submission(received)
+        if body is None:
             await self.app(scope, replay, send)
             return
         scope[ROUTE_KEY] = PATH  # answered here: the metrics name the route the router would have
@@ -102,7 +104,7 @@ class OrderFastPath:
         if limit is None or headers is None:
             return False
         state: RaptorState = scope["app"].state.raptor
-        if await _caller(state, headers, "read") is None:
+        if await _caller(scope, state, headers, "read") is None:
             return False
         scope[ROUTE_KEY] = PATH
         try:
@@ -134,8 +136,8 @@ def _plain_headers(scope: Scope) -> _Headers | None:
                 return None
             seen.add(name)
             if name == b"authorization":
-                scheme, _, token = value.decode("latin-1").partition(" ")
-                if scheme.lower() != "bearer" or not token:
+                token = bearer_token(value.decode("latin-1"))
+                if token is None:
                     return None
             elif name == b"x-raxx-actor":
                 actor = value.decode("latin-1")
@@ -148,13 +150,13 @@ def _plain_headers(scope: Scope) -> _Headers | None:
     return _Headers(token, actor, content_type is not None and content_type.lower() == b"application/json")
 
 
-async def _caller(state: RaptorState, headers: _Headers, scope_needed: str) -> Caller | None:
-    """The verified caller when the token is good here and carries the scope, else None
-    (the routed dependency then refuses it, in the one shape)."""
+async def _caller(scope: Scope, state: RaptorState, headers: _Headers, scope_needed: str) -> Caller | None:
+    """The verified caller (the entrance's, when it verified one) when the token is good here
+    and carries the scope, else None (the routed dependency then refuses it, in the one shape)."""
     try:
         # A refusal is not recorded here: the routed dependency verifies the token again,
         # refuses it in the one shape and counts it, once per request.
-        caller = await authenticate(state, headers.token, headers.actor, count=False)
+        caller = await caller_of(scope, state, headers.token, headers.actor, count=False)
     except RaxxError:
         return None
     return caller if scope_needed in caller.scopes else None
@@ -168,7 +170,7 @@ def _fused_venue(state: RaptorState) -> bool:
 def _plain_submission(messages: list[Message]) -> OrderCreate | None:
     """``OrderCreate`` from a body of exactly the plain shape (a JSON object of known fields,
     decimals as strings), validated the way the routed endpoint validates it; else None."""
-    if not messages or messages[-1]["type"] != "http.request" or messages[-1].get("more_body", False):
+    if messages[-1]["type"] != "http.request" or messages[-1].get("more_body", False):
         return None
     raw = b"".join(m.get("body", b"") for m in messages)
     try:
@@ -201,29 +203,3 @@ def _plain_limit(query: bytes) -> int | None:
 def _request_id(scope: Scope) -> str:
     """Set by ``RequestIdMiddleware``, which runs before this layer."""
     return str(scope["state"]["request_id"])
-
-
-async def _read_body(receive: Receive) -> list[Message]:
-    """The request's messages up to the end of its body (or a disconnect), at most ``MAX_BODY``."""
-    messages: list[Message] = []
-    size = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            return messages
-        size += len(message.get("body", b""))
-        if not message.get("more_body", False) or size > MAX_BODY:
-            return messages
-
-
-def _replaying(messages: list[Message], receive: Receive) -> Callable[[], Awaitable[Message]]:
-    """A ``receive`` that gives the routed app the messages already read, then the live ones."""
-    pending = list(messages)
-
-    async def replay() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay
