@@ -48,6 +48,48 @@ async def _orders(client: httpx.AsyncClient) -> list[dict[str, Any]]:
     return listed.json()["orders"]  # type: ignore[no-any-return]
 
 
+# -- 1. query parameters a route does not declare ----------------------------------
+
+
+async def test_cancel_all_with_a_filter_it_does_not_take_cancels_nothing(door: httpx.AsyncClient) -> None:
+    await pin(door, "MSFT", "100")
+    resting = await door.post("/v1/orders", json=order_body(symbol="MSFT", type="limit", limit_price="1"))
+    assert resting.status_code == 201, resting.text
+    body = _refused(await door.delete("/v1/orders", params={"symbol": "AAPL"}), 422, "validation_error")
+    assert [d["field"] for d in body["detail"]] == ["symbol"]
+    assert [o["status"] for o in await _orders(door)] == ["new"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params"),
+    [
+        ("GET", "/v1/orders", {"foo": "bar"}),
+        ("GET", "/v1/orders", {"stauts": "new"}),
+        ("GET", "/v1/orders", {"limit": "5", "foo": "bar"}),
+        ("GET", "/v1/orders/summary", {"day": "1"}),
+        ("GET", "/v1/positions", {"symbol": "AAPL"}),
+        ("GET", "/v1/trading", {"x": "1"}),
+        ("GET", "/healthz", {"x": "1"}),
+        ("POST", "/v1/orders", {"dry_run": "1"}),
+        ("POST", "/v1/trading/resume", {"force": "1"}),
+    ],
+)
+async def test_an_unknown_query_parameter_is_named_in_a_422(
+    door: httpx.AsyncClient, method: str, path: str, params: dict[str, str]
+) -> None:
+    kwargs: dict[str, Any] = {"json": order_body()} if path == "/v1/orders" and method == "POST" else {}
+    body = _refused(await door.request(method, path, params=params, **kwargs), 422, "validation_error")
+    unknown = [name for name in params if name != "limit"]
+    assert [d["field"] for d in body["detail"]] == unknown
+    assert await _orders(door) == []
+
+
+async def test_declared_query_parameters_still_work(door: httpx.AsyncClient) -> None:
+    assert (await door.get("/v1/orders", params={"limit": "5"})).status_code == 200
+    assert (await door.get("/v1/orders", params=[("status", "new"), ("status", "filled")])).status_code == 200
+    assert (await door.get("/v1/orders", params={"symbol": "AAPL", "side": "buy"})).status_code == 200
+
+
 # -- 2. the token before the body, and the body's size ------------------------------
 
 

@@ -18,6 +18,7 @@ from raxx.common.doors import DoorsApp, FastPath
 from raxx.common.logging import log_event
 from raxx.common.metrics import HttpMetricsMiddleware
 from raxx.common.migrations import script_heads
+from raxx.common.strictquery import KNOWN_QUERY_ONLY
 from raxx.raptor import maintenance
 from raxx.raptor.account.endpoints import router as account_router
 from raxx.raptor.broker.base import Broker, BrokerUnavailable
@@ -112,6 +113,8 @@ def create_app(
     tracing.setup("raxx-raptor", **{"deployment.environment.name": settings.environment})
     app = DoorsApp(
         title=f"Raptor ({settings.environment})",
+        # Every request: a query parameter its route does not declare is refused (422).
+        dependencies=[KNOWN_QUERY_ONLY],
         # Both doors: a body is read only from a verified caller, within the limit, as JSON.
         entrance=[Middleware(RequestIntake, max_body=settings.max_body_bytes)],
         version=settings.release,
