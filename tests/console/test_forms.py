@@ -44,7 +44,12 @@ def test_a_good_limit_order_parses_to_exact_decimals() -> None:
         ("quantity", "1e3"),
         ("quantity", "0.000000001"),
         ("quantity", "10000000000"),
+        ("quantity", "\u0665"),  # an Arabic-Indic five: Decimal reads it, the API does not
+        ("quantity", "5_000"),
+        ("quantity", "\uff15"),
+        ("quantity", "+5"),
         ("limit_price", "1.23456"),
+        ("limit_price", "\u0661\u0662.5"),
         ("limit_price", ""),
         ("symbol", "APPLE INC"),
         ("side", "short"),

@@ -197,3 +197,22 @@ async def test_json_media_types_compare_without_case_or_parameters(door: httpx.A
     for content_type in ("Application/JSON; charset=utf-8", "application/vnd.raxx+json"):
         sent = await door.post("/v1/orders", content=json.dumps(order_body()), headers={"Content-Type": content_type})
         assert sent.status_code == 201, (content_type, sent.text)
+
+
+# -- 5. amounts: plain ASCII decimals ----------------------------------------------
+
+
+@pytest.mark.parametrize("amount", ["\u0665", "5_000", " 5 ", "5\n", "1e3", "+5", "\uff15", "0x10", "5."])
+async def test_an_amount_in_any_but_the_plain_form_is_refused(door: httpx.AsyncClient, amount: str) -> None:
+    for body in (order_body(quantity=amount), order_body(type="limit", limit_price=amount)):
+        field = "quantity" if body["quantity"] == amount else "limit_price"
+        refused = _refused(await door.post("/v1/orders", json=body), 422, "validation_error")
+        assert field in [d["field"] for d in refused["detail"]]
+    _refused(await door.put("/v1/paper/prices/AAPL", json={"price": amount}), 422, "validation_error")
+    assert await _orders(door) == []
+
+
+async def test_plain_amounts_and_json_numbers_are_read(door: httpx.AsyncClient) -> None:
+    for quantity in ("5", "0.5", "10.25000000", 3):
+        placed = await door.post("/v1/orders", json=order_body(quantity=quantity))
+        assert placed.status_code == 201, (quantity, placed.text)

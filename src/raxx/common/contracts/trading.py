@@ -9,12 +9,13 @@ decimal strings (``"123.45"``) and are read as :class:`~decimal.Decimal`, never 
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 OrderStatus = Literal["new", "partially_filled", "filled", "canceled", "rejected"]
 OPEN_STATUSES: tuple[OrderStatus, ...] = ("new", "partially_filled")
@@ -32,6 +33,25 @@ CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 MAX_AMOUNT = Decimal(10**9)
 QUANTITY_DECIMALS = 8
 PRICE_DECIMALS = 4
+
+
+#: How an amount is written, as text: ASCII digits with an optional decimal point and more
+#: digits (``10``, ``12.5``). No sign, exponent, spaces, underscores or other scripts' digits,
+#: all of which ``Decimal`` would read (``"\u0665"``, an Arabic-Indic five, is 5; ``"5_000"`` is 5000).
+PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+PLAIN_DECIMAL_WORDS = "ASCII digits with an optional decimal point, like 10 or 12.5"
+
+
+def plain_decimal_text(value: object) -> object:
+    """Refuse an amount written as text in any but the plain form (``PLAIN_DECIMAL``); a JSON
+    number, or anything else, goes on to ``Decimal``'s own validation."""
+    if isinstance(value, str) and PLAIN_DECIMAL.fullmatch(value) is None:
+        raise ValueError(f"an amount is written as {PLAIN_DECIMAL_WORDS}")
+    return value
+
+
+#: An amount as Raptor reads it: a JSON number, or a string of the plain form.
+DecimalIn = Annotated[Decimal, BeforeValidator(plain_decimal_text)]
 
 
 def plain_decimal(value: Decimal) -> str:

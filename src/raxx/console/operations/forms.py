@@ -20,6 +20,8 @@ from raxx.common.contracts.trading import (
     MAX_AMOUNT,
     ORDER_STATUSES,
     ORDER_TYPES,
+    PLAIN_DECIMAL,
+    PLAIN_DECIMAL_WORDS,
     PRICE_DECIMALS,
     QUANTITY_DECIMALS,
     SIDES,
@@ -32,7 +34,6 @@ from raxx.common.contracts.trading import (
 from raxx.common.storable import text_problem
 from raxx.console.raptor.trading_api import OrderQuery
 
-_NUMBER_RE = re.compile(r"^\d{1,10}(\.\d{1,12})?$")
 _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 _CLIENT_ID_RE = re.compile(CLIENT_ORDER_ID_PATTERN)
 _CURSOR_RE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
@@ -72,8 +73,8 @@ def _amount(raw: str, *, decimals: int, what: str) -> tuple[Decimal | None, str 
     text = raw.strip()
     if not text:
         return None, f"enter a {what}"
-    if not _NUMBER_RE.match(text):
-        return None, f"{text!r} is not a number; use digits and an optional decimal point, like 10 or 12.5"
+    if PLAIN_DECIMAL.fullmatch(text) is None:
+        return None, f"{text!r} is not a number; use {PLAIN_DECIMAL_WORDS}"
     try:
         value = Decimal(text)
     except InvalidOperation:

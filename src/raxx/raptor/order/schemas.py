@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from raxx.common.contracts.trading import DecimalIn
 from raxx.raptor.vocabulary import OrderStatus, OrderType, Side, TimeInForce
 from raxx.raptor.wire import DecimalStr, Symbol
 
@@ -21,8 +22,8 @@ class OrderCreate(BaseModel):
     symbol: Symbol
     side: Side
     type: OrderType
-    quantity: Decimal = Field(gt=0, le=Decimal(10**9), max_digits=18, decimal_places=8, examples=["10"])
-    limit_price: Decimal | None = Field(
+    quantity: DecimalIn = Field(gt=0, le=Decimal(10**9), max_digits=18, decimal_places=8, examples=["10"])
+    limit_price: DecimalIn | None = Field(
         default=None,
         gt=0,
         le=Decimal(10**9),

@@ -10,6 +10,7 @@ from decimal import Decimal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from raxx.common.contracts.trading import DecimalIn
 from raxx.raptor.broker.base import Broker
 from raxx.raptor.broker.paper.venue import PaperBroker
 from raxx.raptor.deps import AdminCaller, BrokerDep, ReadCaller
@@ -29,7 +30,7 @@ class PriceRead(BaseModel):
 class PriceSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    price: Decimal = Field(gt=0, le=Decimal(10**9), max_digits=14, decimal_places=4, examples=["101.25"])
+    price: DecimalIn = Field(gt=0, le=Decimal(10**9), max_digits=14, decimal_places=4, examples=["101.25"])
 
 
 def _paper(broker: Broker) -> PaperBroker:
