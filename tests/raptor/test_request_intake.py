@@ -216,3 +216,26 @@ async def test_plain_amounts_and_json_numbers_are_read(door: httpx.AsyncClient) 
     for quantity in ("5", "0.5", "10.25000000", 3):
         placed = await door.post("/v1/orders", json=order_body(quantity=quantity))
         assert placed.status_code == 201, (quantity, placed.text)
+
+
+# -- 6. resume takes no body; times end in Z ----------------------------------------
+
+
+async def test_resume_takes_no_body_or_an_empty_object(door: httpx.AsyncClient) -> None:
+    assert (await door.post("/v1/trading/halt", json={"reason": "drill"})).status_code == 200
+    json_type = {"Content-Type": "application/json"}
+    _refused(await door.post("/v1/trading/resume", content=b"garbage", headers=json_type), 400, "invalid_json")
+    _refused(await door.post("/v1/trading/resume", content=b"garbage"), 415, "unsupported_media_type")
+    _refused(await door.post("/v1/trading/resume", json={"foo": 1}), 422, "validation_error")
+    _refused(await door.post("/v1/trading/resume", json=[]), 422, "validation_error")
+    assert (await door.get("/v1/trading")).json()["halted"] is True
+    assert (await door.post("/v1/trading/resume")).status_code == 200
+    assert (await door.post("/v1/trading/resume", json={})).status_code == 200
+    assert (await door.get("/v1/trading")).json()["halted"] is False
+
+
+async def test_the_halted_refusal_writes_its_time_as_every_other(door: httpx.AsyncClient) -> None:
+    halted = await door.post("/v1/trading/halt", json={"reason": "drill"})
+    refused = _refused(await door.post("/v1/orders", json=order_body()), 409, "trading_halted")
+    assert refused["halted_at"] == halted.json()["changed_at"]
+    assert refused["halted_at"].endswith("Z")

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from raxx.raptor.deps import AdminCaller, ReadCaller, RequestIdDep, SessionDep
 from raxx.raptor.openapi import route
 from raxx.raptor.trading import service
-from raxx.raptor.trading.schemas import HaltRequest, TradingStateRead
+from raxx.raptor.trading.schemas import HaltRequest, NoFields, TradingStateRead
 
 router = APIRouter(prefix="/v1/trading", tags=["trading"])
 
@@ -24,6 +24,8 @@ async def halt_trading(
     return await service.halt(session, caller=caller, request_id=request_id, reason=body.reason)
 
 
-@route(router.post, "/resume", "Resume trading. Idempotent.")
-async def resume_trading(session: SessionDep, caller: AdminCaller, request_id: RequestIdDep) -> TradingStateRead:
+@route(router.post, "/resume", "Resume trading. Idempotent. It takes no body (or `{}`).", body=True)
+async def resume_trading(
+    session: SessionDep, caller: AdminCaller, request_id: RequestIdDep, body: NoFields | None = None
+) -> TradingStateRead:
     return await service.resume(session, caller=caller, request_id=request_id)

@@ -19,6 +19,12 @@ class HaltRequest(BaseModel):
     )
 
 
+class NoFields(BaseModel):
+    """The body of an action that takes nothing: none at all, or ``{}``; anything else is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class TradingStateRead(BaseModel):
     halted: bool
     reason: str | None

@@ -15,6 +15,7 @@ from raxx.raptor.requestlog import repository as requests
 from raxx.raptor.token.service import Caller
 from raxx.raptor.trading import repository
 from raxx.raptor.trading.schemas import TradingStateRead
+from raxx.raptor.wire import wire_time
 
 log = logging.getLogger("raxx.raptor.trading")
 
@@ -73,7 +74,7 @@ def halted_error(state: RowMapping) -> TradingHalted:
             "reason": state["reason"],
             "halted_by": state["actor"],
             "halted_by_token": state["token_id"],
-            "halted_at": state["changed_at"].isoformat(),
+            "halted_at": wire_time(state["changed_at"]),
         },
     )
 
