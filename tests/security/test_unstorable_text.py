@@ -193,7 +193,11 @@ async def test_a_refused_reason_is_audited_as_any_refused_input(
 ) -> None:
     """The attempt and its outcome are recorded, as for a blank reason: failed, 422, nothing sent."""
     for reason in ("", f"drill{NUL}"):
-        refused = await api.post("/api/staging/trading/halt", content=raw_json({"reason": reason}))
+        refused = await api.post(
+            "/api/staging/trading/halt",
+            content=raw_json({"reason": reason}),
+            headers={"Content-Type": "application/json"},
+        )
         assert refused.status_code == 422
     blank, nul = outcomes(console_db, action="trading.halt")[-2:]
     assert (nul["outcome"], nul["http_status"]) == (blank["outcome"], blank["http_status"]) == ("failed", 422)

@@ -99,9 +99,9 @@ def media_type_of(content_type: str) -> str:
 
 
 def reads_as_json(media: str) -> bool:
-    """A body read as JSON: ``application/json``, a structured ``application/...+json``
-    (RFC 6839), or one with no media type at all (FastAPI's rule too)."""
-    return media in ("", "application/json") or (media.startswith("application/") and media.endswith("+json"))
+    """A body read as JSON: declared ``application/json`` or a structured ``application/...+json``
+    (RFC 6839). A body without a media type is not (FastAPI does not read one as JSON either)."""
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 async def read_body(receive: Receive, limit: int) -> tuple[list[Message], bool]:

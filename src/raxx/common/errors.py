@@ -101,6 +101,11 @@ class UnsupportedMediaType(RaxxError):
     status_code = 415
     code = "unsupported_media_type"
 
+    @classmethod
+    def not_json(cls, media: str) -> UnsupportedMediaType:
+        """The refusal of a body declared ``media`` (a media type as HTTP compares it; "": none)."""
+        return cls(f"the body must be JSON (Content-Type: application/json), not {media or 'without a media type'}")
+
 
 class TooManyRequests(RaxxError):
     status_code = 429

@@ -28,7 +28,7 @@ from raxx.common.asgi import media_type, reads_as_json
 from raxx.common.contracts.service import ErrorBody
 from raxx.common.contracts.trading import ORDER_TYPES, SIDES, TIMES_IN_FORCE
 from raxx.common.environments import EnvironmentSpec
-from raxx.common.errors import BadRequest, NotFound, RaxxError, field_errors
+from raxx.common.errors import BadRequest, InvalidJson, NotFound, RaxxError, UnsupportedMediaType, field_errors
 from raxx.console.actions import Actor, authorize
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.deps import ApiActorDep, EnvDep, StateDep, api_env_reader
@@ -150,17 +150,13 @@ async def _act_without_body(
 async def _body(request: Request) -> dict[str, Any]:
     media = media_type(request)
     if not reads_as_json(media):
-        raise BadRequest(
-            f"the body must be JSON (Content-Type: application/json), not {media}",
-            code="unsupported_media_type",
-            status_code=415,
-        )
+        raise UnsupportedMediaType.not_json(media)
     try:
         body = orjson.loads(await request.body() or b"{}")
     except orjson.JSONDecodeError:
-        raise BadRequest("the body is not valid JSON", code="invalid_json") from None
+        raise InvalidJson("the body is not valid JSON") from None
     if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object", code="invalid_json")
+        raise InvalidJson("the body must be a JSON object")
     return body
 
 

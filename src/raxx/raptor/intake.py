@@ -55,10 +55,8 @@ class RequestIntake:
         if head.length is not None and head.length > self.max_body:
             raise self._too_large()
         media = media_type_of(head.content_type)
-        if not media or not reads_as_json(media):  # none at all: FastAPI would not read it as JSON either
-            raise UnsupportedMediaType(
-                f"the body must be JSON (Content-Type: application/json), not {media or 'without a media type'}"
-            )
+        if not reads_as_json(media):
+            raise UnsupportedMediaType.not_json(media)
         messages, over = await read_body(receive, self.max_body)
         if over:
             raise self._too_large()
