@@ -1,6 +1,8 @@
 """What every mutating page does before it may act, in this order:
 
-0. every field of the form is text the database can store (:func:`read_form`: 422, recorded);
+0. every field of the form is text the database can store (:func:`read_form`: 422, recorded),
+   named once (a repeated field is refused before the page runs, inside its audit record:
+   :func:`raxx.console.audit.routes.read_request_fields`);
 1. the CSRF token matches the session (403, recorded);
 2. the form's environment is the URL's environment (400, recorded, nothing sent);
 3. the operator's role in *that* environment allows the action (403, recorded);
