@@ -145,6 +145,24 @@ def test_the_app_hosting_the_monitor_also_migrates_the_ledger(test_databases: Da
     assert all(line.startswith(MIGRATIONS_APPLIED_MARKER) for line in lines)
 
 
+def test_a_release_failing_on_the_ledger_says_the_console_was_migrated(test_databases: DatabaseFactory) -> None:
+    """The console's database is migrated (and committed) before the ledger's; when the ledger's
+    then fail, the release fails, and its output (``heroku releases:output``) says which
+    database failed and that the console's schema moved, instead of only the ledger's error."""
+    import psycopg
+
+    console, ledger = test_databases.empty("console"), test_databases.empty("ledger")
+    with psycopg.connect(ledger.owner_url, autocommit=True) as conn:  # the ledger's first migration fails
+        conn.execute("CREATE TABLE approval (x int)")
+    env = {"RAXX_APP": "console", "DATABASE_URL": console.owner_url, "GATE_DATABASE_URL": ledger.owner_url}
+    result = CliRunner().invoke(cli, ["release"], env=env)
+    assert result.exit_code != 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{MIGRATIONS_APPLIED_MARKER}: console base -> "), result.stdout
+    assert "ledger migrations failed" in lines[1], result.stdout
+    assert "console: migrated" in lines[1], result.stdout
+
+
 def test_release_after_a_rollback_leaves_a_newer_schema_alone(test_databases: DatabaseFactory) -> None:
     import psycopg
 

@@ -188,7 +188,7 @@ def release() -> None:
     from raxx.release_phase import run_release
 
     configure_logging("INFO")  # its start-up lines (the connections it may hold) go to stderr
-    click.echo(run_release())
+    run_release(click.echo)
 
 
 @cli.group()

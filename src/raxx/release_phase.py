@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from raxx.common.errors import ConfigError
 from raxx.common.secrets import ChainSecrets
@@ -15,12 +15,14 @@ from raxx.runtime import APP_VAR, AppSpec, app_spec, budget_from, open_secrets
 log = logging.getLogger("raxx.runtime")
 
 
-def run_release(environ: Mapping[str, str] | None = None) -> str:
-    """The Procfile's ``release``: migrate the app's database; return the lines to print.
+def run_release(say: Callable[[str], None], environ: Mapping[str, str] | None = None) -> None:
+    """The Procfile's ``release``: migrate the app's database, ``say``-ing each line as it happens.
 
     Heroku runs it for every new release (build, promotion, rollback, config change); a
     failure keeps the current release running. The app that hosts the gate's monitor
-    (``GATE_DATABASE_URL`` set) also migrates the ledger.
+    (``GATE_DATABASE_URL`` set) also migrates the ledger, after the app's own database: each
+    database's migrations are one transaction, so when the ledger's fail the app's stay
+    applied, and the output says so (expand/contract: the running release works on them).
     """
     values = dict(os.environ if environ is None else environ)
     spec = app_spec(values.get(APP_VAR), web=True)
@@ -29,11 +31,23 @@ def run_release(environ: Mapping[str, str] | None = None) -> str:
     if not owner:
         raise ConfigError(f"{spec.database_var} is required but not set (on Heroku: attach Postgres for DATABASE_URL)")
     check_formation(spec, chain, values)
-    lines = [migrate_one(spec.tree, owner, chain.get(spec.database_var))]
+    trees = [(spec.tree, owner, chain.get(spec.database_var))]
     ledger = chain.get("GATE_MIGRATION_DATABASE_URL") or chain.get("GATE_DATABASE_URL")
     if ledger:
-        lines.append(migrate_one("ledger", ledger, chain.get("GATE_DATABASE_URL")))
-    return "\n".join(lines)
+        trees.append(("ledger", ledger, chain.get("GATE_DATABASE_URL")))
+    from raxx.common.release import MIGRATIONS_APPLIED_MARKER
+
+    done: list[str] = []
+    for tree, url, runtime in trees:
+        try:
+            line = migrate_one(tree, url, runtime)
+        except Exception:
+            kept = f"; {', '.join(done)} (kept: migrations are expand/contract)" if done else ""
+            say(f"raxx release: the {tree} migrations failed (rolled back, the reason follows){kept}")
+            raise
+        say(line)
+        if MIGRATIONS_APPLIED_MARKER in line:
+            done.append(f"{tree}: migrated in this release phase")
 
 
 def check_formation(spec: AppSpec, chain: ChainSecrets, environ: Mapping[str, str]) -> None:

@@ -218,13 +218,15 @@ def build_web_app(environ: Mapping[str, str] | None = None) -> WebApp:
         from raxx.raptor.config import RaptorSettings
 
         raptor = settings_from_chain(RaptorSettings, spec.prefix, chain, budget=budget_from(values))
-        return WebApp(spec, create_raptor_app(raptor), raptor.log_level, False, secret_values(spec, chain))
+        # Behind the router (raxx.common.router.BehindRouter): a token sent over plain http is
+        # answered with a redirect to https, never acted on.
+        return WebApp(spec, create_raptor_app(raptor), raptor.log_level, True, secret_values(spec, chain))
     from raxx.console.app import create_app as create_console_app
     from raxx.console.config import ConsoleSettings
 
     console = settings_from_chain(ConsoleSettings, spec.prefix, chain, budget=budget_from(values))
     # Heroku's router is the only way in and sets X-Forwarded-Proto: trusting it gives
-    # Secure cookies and https redirects.
+    # Secure cookies, and plain http is redirected to https (raxx.common.router.BehindRouter).
     return WebApp(spec, create_console_app(console, secrets=chain), console.log_level, True, secret_values(spec, chain))
 
 

@@ -28,7 +28,7 @@ SLOW_S = 4.0
 SERVE = (
     "from raxx.common.asgi import server_options; from raxx.common.supervisor import run_workers; "
     "run_workers('tests.common.test_supervisor:app_factory', workers=2, "
-    "**server_options(host='127.0.0.1', port={port}, graceful_s=25))"
+    "**server_options(host='127.0.0.1', port={port}, graceful_s=25{extra}))"
 )
 
 
@@ -41,6 +41,8 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
     body = b"ok"
     if scope["path"] == "/server":  # which uvicorn Server class serves this process
         body = next(type(o).__name__ for o in gc.get_objects() if isinstance(o, uvicorn.Server)).encode()
+    if scope["path"] == "/client":  # what the app believes about who asked, and how
+        body = f"{scope['scheme']} {scope['client'][0] if scope['client'] else None}".encode()
     headers = [(b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -84,7 +86,7 @@ def test_sigterm_refuses_new_connections_while_the_workers_drain() -> None:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-c", SERVE.format(port=port)], cwd=REPO_ROOT, env=env, start_new_session=True
+        [sys.executable, "-c", SERVE.format(port=port, extra="")], cwd=REPO_ROOT, env=env, start_new_session=True
     )
     try:
         served_by = _started(port, process)
@@ -157,3 +159,35 @@ def test_a_stop_answers_the_requests_waiting_in_the_accept_queue(
 ) -> None:
     run = uvloop.run if loop == "uvloop" else asyncio.run
     assert run(_stop_with_requests_queued(server_class)) == expected
+
+
+def _ask(port: int, headers: str, path: str = "/client") -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: console.example\r\n{headers}Connection: close\r\n\r\n".encode())
+        return conn.recv(4096)
+
+
+def test_behind_the_router_the_client_is_the_address_the_router_appended() -> None:
+    """Heroku's router appends the address it was connected from to any X-Forwarded-For the
+    client sent: only that last entry is known. The one before it is whatever the client
+    wrote, and must not become the audit trail's ``client_ip`` (nor dodge the per-address
+    sign-in throttle). A request the router took over plain http is sent to https, unserved."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    command = SERVE.format(port=port, extra=", proxy_headers=True")
+    process = subprocess.Popen([sys.executable, "-c", command], cwd=REPO_ROOT, env=env, start_new_session=True)
+    try:
+        _started(port, process)
+        routed = "X-Forwarded-Proto: https\r\nX-Forwarded-Port: 443\r\n"
+        spoofed = _ask(port, routed + "X-Forwarded-For: 10.1.2.3, 198.51.100.7\r\n")
+        direct = _ask(port, routed + "X-Forwarded-For: 198.51.100.7\r\n")
+        plain = _ask(port, "X-Forwarded-Proto: http\r\nX-Forwarded-For: 198.51.100.8\r\n", "/login?next=/prod/")
+        odd = _ask(port, "X-Forwarded-Proto: gopher\r\n")
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+    assert spoofed.endswith(b"\r\n\r\nhttps 198.51.100.7")
+    assert direct.endswith(b"\r\n\r\nhttps 198.51.100.7")
+    assert plain.startswith(b"HTTP/1.1 308 ")
+    assert b"\r\nlocation: https://console.example/login?next=/prod/\r\n" in plain
+    assert odd.endswith(b"\r\n\r\nhttp 127.0.0.1")  # nothing the router would send: the connection's own

@@ -40,11 +40,27 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from raxx.common.logging import log_event
+from raxx.common.router import BehindRouter
 
 log = logging.getLogger("raxx.http")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 #: How long a stop keeps taking connections off the accept queue before it closes it.
 DRAIN_QUEUE_S = 2.0
+
+
+class RouterConfig(Config):
+    """uvicorn's ``Config`` whose ``proxy_headers`` means behind a router
+    (``raxx.common.router.BehindRouter``: the client is the address the router appended), not
+    uvicorn's ``ProxyHeadersMiddleware``."""
+
+    def load(self) -> None:
+        behind_router, self.proxy_headers = self.proxy_headers, False
+        try:
+            super().load()
+        finally:
+            self.proxy_headers = behind_router
+        if behind_router:
+            self.loaded_app = BehindRouter(self.loaded_app)
 
 
 class QueueDrainingServer(Server):
@@ -147,7 +163,7 @@ class ListenerClosingMultiprocess(Multiprocess):
 def run_workers(target: str, *, workers: int, **options: Any) -> None:
     """``uvicorn.run(target, factory=True, workers=workers, **options)`` with
     ``ListenerClosingMultiprocess`` as the supervisor."""
-    config = Config(target, factory=True, workers=workers, **options)
+    config = RouterConfig(target, factory=True, workers=workers, **options)
     ListenerClosingMultiprocess(config, sockets=[config.bind_socket()]).run()
 
 
@@ -155,7 +171,7 @@ def run_single(app: Any, **options: Any) -> None:
     """``uvicorn.run(app, **options)`` in this process, served by ``QueueDrainingServer``
     on a socket bound here (so the server has it to drain); exits 3 as uvicorn does when the
     app did not start."""
-    config = Config(app, **options)
+    config = RouterConfig(app, **options)
     server = QueueDrainingServer(config)
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[config.bind_socket()])

@@ -17,6 +17,9 @@ from raxx.common.secrets import ChainSecrets, build_secrets_chain
 from raxx.common.settings import load_budget, refuse_placeholder
 from raxx.console.auth.roles import ROLE_NAMES
 
+#: How long Heroku's router waits for the first byte of an answer before it gives up (H12).
+ROUTER_TIMEOUT_S = 30.0
+
 DEFAULT_REGISTRY = DEFAULT_REGISTRY_FILE
 #: First path segments the console uses itself: an environment of that name would be unreachable.
 RESERVED_PATHS = frozenset(
@@ -70,7 +73,12 @@ class ConsoleSettings(BaseSettings):
         default=None, description="force Secure cookies; default: when served over https"
     )
 
-    raptor_timeout_s: float = Field(default=5.0, gt=0, le=60, description="seconds to wait for Raptor's answer")
+    raptor_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=25,
+        description="seconds to wait for Raptor's answer (with the connect timeout, under the router's 30 s)",
+    )
     raptor_connect_timeout_s: float = Field(
         default=2.0, gt=0, le=30, description="seconds to wait for a connection to Raptor"
     )
@@ -141,6 +149,17 @@ class ConsoleSettings(BaseSettings):
         refuse_placeholder("CONSOLE_SECRET_KEY", self.secret_key, development=self.development)
         if not self.development and len(self.secret_key) < 32:
             raise ValueError("CONSOLE_SECRET_KEY must be at least 32 characters outside development")
+        return self
+
+    @model_validator(mode="after")
+    def _answers_before_the_router_gives_up(self) -> ConsoleSettings:
+        # Heroku's router cuts every request at 30 s (H12): past that the operator sees the
+        # router's error page, not the console's "may have reached <environment>" answer.
+        if self.raptor_connect_timeout_s + self.raptor_timeout_s >= ROUTER_TIMEOUT_S:
+            raise ValueError(
+                f"CONSOLE_RAPTOR_CONNECT_TIMEOUT_S + CONSOLE_RAPTOR_TIMEOUT_S must stay under {ROUTER_TIMEOUT_S:g} s, "
+                "the router's limit (Heroku's H12): the console must answer first"
+            )
         return self
 
     @model_validator(mode="after")
