@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from fastapi import FastAPI
 
@@ -37,6 +38,12 @@ async def console(
     await add_team(console_db)
     async with asgi_client(console_app(console_db, registry_file, raptor_tokens(raptors))) as client:
         yield client
+
+
+def _undelivered(db: ProvisionedDatabase) -> int:
+    with psycopg.connect(db.owner_url) as conn:
+        row = conn.execute("SELECT count(*) FROM alert_delivery WHERE status <> 'delivered'").fetchone()
+    return int(row[0]) if row else 0
 
 
 async def until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
@@ -150,3 +157,37 @@ async def test_a_backend_naming_another_environment_alerts_until_it_names_its_ow
             }
             page = await client.get("/alerts")
             assert 'data-alert="identity.mismatch" data-state="resolved" data-env="staging"' in page.text
+
+
+async def test_a_console_restarted_during_a_mismatch_resolves_it_when_the_backend_names_its_own(
+    receiver: Receiver, console_db: ProvisionedDatabase, tmp_path: Path
+) -> None:
+    """A new console process does not know what the last one raised: left open, the alert would never
+    resolve, and the next mismatch in that environment would be deduplicated into silence."""
+    claims = ["prod"]
+    with serve(_switchable_backend(claims)) as backend, serve(_switchable_backend(["prod"])) as prod:
+        registry = write_registry(tmp_path / "envs.toml", {"staging": backend.url, "prod": prod.url})
+        tokens = {"staging": "s", "prod": "p"}
+
+        before = console_app(console_db, registry, tokens)
+        async with asgi_client(before):
+            await before.state.console.clients["staging"].check_identity(force=True)
+            await until(lambda: len(receiver.bodies("/pagerduty")) == 1)
+            # Delivered is recorded just after the POST: a console stopped in between leaves the
+            # trigger leased (re-sent after the lease), and its resolve waits behind it.
+            await until(lambda: _undelivered(console_db) == 0)
+
+        claims[0] = "staging"  # fixed while the console restarted (a deploy, a crash)
+        after = console_app(console_db, registry, tokens)
+        async with asgi_client(after):
+            staging = after.state.console.clients["staging"]
+            assert (await staging.check_identity(force=True)).ok
+            await until(lambda: len(receiver.bodies("/pagerduty")) == 2)
+            assert receiver.bodies("/pagerduty")[1]["event_action"] == "resolve"
+            assert receiver.bodies("/pagerduty")[1]["dedup_key"] == "identity.mismatch:console:staging"
+
+            claims[0] = "prod"  # the next mismatch pages again
+            assert (await staging.check_identity(force=True)).state == "misconfigured"
+            await until(lambda: len(receiver.bodies("/pagerduty")) == 3)
+            assert receiver.bodies("/pagerduty")[2]["event_action"] == "trigger"
+    assert len(receiver.bodies("/pagerduty")) == 3  # the environment that never named another: nothing

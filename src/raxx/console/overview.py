@@ -2,7 +2,8 @@
 
 Each panel is read on its own and fails on its own: a Raptor that cannot answer shows its
 error in the orders, halt and buying power panels while the release and audit panels still
-show theirs. Nothing here caches: the numbers are as of the page.
+show theirs. Nothing here caches: the numbers are as of the page, except the release panel's,
+which are the monitor's board as of its writing (the panel says how old, and when it is stale).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from raxx.common.environments import EnvironmentSpec
 from raxx.console.audit import repository as audit_repository
 from raxx.console.audit.repository import EventRecord
 from raxx.console.pages.guard import backend_read
-from raxx.console.pages.releases import read_board
+from raxx.console.pages.releases import board_age, read_board
 from raxx.console.raptor.identity import IdentityStatus
 from raxx.console.raptor.trading_api import TradingClient
 from raxx.console.state import ConsoleState
@@ -32,6 +33,9 @@ class Panel(Generic[T]):
 
     value: T | None
     problem: str | None = None
+    #: A value not read live (the release board): how old it is, and whether too old to trust.
+    age: str | None = None
+    stale: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,8 @@ async def _releases(state: ConsoleState, spec: EnvironmentSpec) -> Panel[list[Bo
     board, problem = await read_board(state)
     if board is None:
         return Panel(None, problem)
-    return Panel([d for d in board.deployments if d.environment == spec.name])
+    age, stale = board_age(board)
+    return Panel([d for d in board.deployments if d.environment == spec.name], age=age, stale=stale)
 
 
 async def _last_event(state: ConsoleState, spec: EnvironmentSpec, *, may_audit: bool) -> Panel[EventRecord]:

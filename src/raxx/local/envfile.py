@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 
+from raxx.common.alerts.sinks import AlertSettings
 from raxx.local.options import ENV_COLORS, RAPTOR_ENVS, UpOptions
 from raxx.local.provision import Databases, LocalSecrets
 from raxx.local.services import policy_file
@@ -19,8 +21,14 @@ ENV_FILE_HEADER = """\
 """
 
 
-def env_file_values(data_dir: Path, databases: Databases, store: LocalSecrets) -> dict[str, str]:
-    """Every setting the README's commands read, for this topology (Raptor: the staging deployment)."""
+def env_file_values(
+    data_dir: Path, databases: Databases, store: LocalSecrets, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Every setting the README's commands read, for this topology (Raptor: the staging deployment).
+
+    ``environ``: ``raxx up``'s own. Its alert sinks (``RAXX_ALERT_*``, which its processes inherit) are
+    passed on: an alert is queued only for the sinks of the process that raises it, so `raxx audit
+    verify` or `raxx gate` without them would record one that no dispatcher ever sends."""
     staging = databases.raptor["staging"]
     console = databases.console
     values = {
@@ -42,15 +50,21 @@ def env_file_values(data_dir: Path, databases: Databases, store: LocalSecrets) -
     if databases.ledger is not None:
         values["GATE_DATABASE_URL"] = databases.ledger.runtime_url
         values["GATE_MIGRATION_DATABASE_URL"] = databases.ledger.owner_url
+    prefix = str(AlertSettings.model_config.get("env_prefix"))
+    values.update({k: v for k, v in sorted((environ or {}).items()) if k.startswith(prefix) and v})
     return values
 
 
-def write_env_file(data_dir: Path, databases: Databases, store: LocalSecrets) -> Path:
+def write_env_file(
+    data_dir: Path, databases: Databases, store: LocalSecrets, environ: Mapping[str, str] | None = None
+) -> Path:
     """``<data_dir>/raxx.env``, shell-quoted (``set -a; . FILE``) and readable by the owner only."""
     path = data_dir / ENV_FILE
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
-    lines = [f"{key}={shlex.quote(value)}\n" for key, value in env_file_values(data_dir, databases, store).items()]
+    lines = [
+        f"{key}={shlex.quote(value)}\n" for key, value in env_file_values(data_dir, databases, store, environ).items()
+    ]
     path.write_text(ENV_FILE_HEADER.format(path=path) + "".join(lines))
     (data_dir / "gate.env").unlink(missing_ok=True)  # its older, gate-only name
     return path

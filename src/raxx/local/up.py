@@ -101,7 +101,7 @@ def start_topology(options: UpOptions, *, out: Any = None) -> Topology:
             embedded.stop()
         raise
     top = Topology(options, data_dir, supervisor, dbs, store, embedded, started, demo_password)
-    write_env_file(data_dir, dbs, store)
+    write_env_file(data_dir, dbs, store, options.environ)
     return top
 
 

@@ -90,14 +90,42 @@ async def test_attempts_left_unknown_and_a_failing_reconciler_alert(
     await AlertDispatcher(runtime_engine, settings=settings).deliver_due()
     async with runtime_engine.connect() as conn:
         rows = {a.dedup_key: a for a in await recent_alerts(conn)}
+    [unknown_key] = [k for k in rows if k.startswith(UNKNOWN_ALERT_KEY + ":")]  # this batch's
     assert rows[FAILED_ALERT_KEY].state == "resolved"  # the reconciler works again
-    assert rows[UNKNOWN_ALERT_KEY].state == "triggered"  # a person must find out what became of it
-    assert rows[UNKNOWN_ALERT_KEY].summary.startswith("1 audit attempt(s) without an outcome after 10 min")
+    assert rows[unknown_key].state == "triggered"  # a person must find out what became of it
+    assert rows[unknown_key].summary.startswith("1 audit attempt(s) without an outcome after 10 min")
     events = [(b["event"], b["dedup_key"]) for b in receiver.bodies("/hook")]
     # Sent concurrently, except that a resolve waits for its own trigger.
     assert sorted(events) == [
         ("alert.resolved", FAILED_ALERT_KEY),
         ("alert.triggered", FAILED_ALERT_KEY),
-        ("alert.triggered", UNKNOWN_ALERT_KEY),
+        ("alert.triggered", unknown_key),
     ]
     assert events.index(("alert.triggered", FAILED_ALERT_KEY)) < events.index(("alert.resolved", FAILED_ALERT_KEY))
+
+
+async def test_every_later_batch_of_unknown_attempts_alerts_once(
+    trail: AuditTrail, runtime_engine: AsyncEngine, receiver: Receiver
+) -> None:
+    """Nothing in Raxx closes the 'unknown' alert (a person settles those attempts), so a single key
+    for every batch would have the first batch's alert swallow every later one, silently, for good."""
+    settings = AlertSettings(webhook_url=receiver.url("/hook"))  # type: ignore[call-arg]
+    alerts = Alerts(runtime_engine, source="console", sinks=tuple(settings.sinks()))
+    now = SystemClock().now()
+    window = timedelta(minutes=10)
+
+    await trail.attempt(audit_context(request_id="req-lost-monday"), "order.cancel")
+    await reconcile_and_alert(
+        runtime_engine, None, older_than=window, clock=FrozenClock(now + window * 1.1), alerts=alerts
+    )
+    await trail.attempt(audit_context(request_id="req-lost-friday"), "order.cancel")
+    for _ in range(2):  # the second pass finds nothing new: it sends nothing
+        await reconcile_and_alert(
+            runtime_engine, None, older_than=window, clock=FrozenClock(now + window * 2.2), alerts=alerts
+        )
+    await AlertDispatcher(runtime_engine, settings=settings).deliver_due()
+
+    unknown = [b for b in receiver.bodies("/hook") if b["dedup_key"].startswith(UNKNOWN_ALERT_KEY)]
+    assert [b["event"] for b in unknown] == ["alert.triggered", "alert.triggered"]
+    assert len({b["dedup_key"] for b in unknown}) == 2
+    assert all(b["summary"].startswith("[all environments] 1 audit attempt(s) without an outcome") for b in unknown)

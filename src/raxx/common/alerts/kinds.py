@@ -75,7 +75,8 @@ KINDS: tuple[AlertKind, ...] = (
         "console (reconciler)",
         "the reconciler closed audit attempts as 'unknown' after the reconcile window (Raptor could not say "
         "what became of them), or the reconciler itself fails",
-        "a failing reconciler: at its next good pass; 'unknown' attempts: by a person, once checked",
+        "a failing reconciler: at its next good pass; 'unknown' attempts: never by itself: each pass's batch is "
+        "an event (resolve it in PagerDuty once checked)",
         "check Raptor's /v1/requests/{id} for those requests and `raxx audit reconcile`",
     ),
     AlertKind(
@@ -93,6 +94,15 @@ KINDS: tuple[AlertKind, ...] = (
         "the monitor could not record its samples in the ledger for consecutive rounds",
         "at the first round recorded again",
         "check the ledger database (GATE_DATABASE_URL) and its connection limit",
+    ),
+    AlertKind(
+        "monitor.silent",
+        "error",
+        "console",
+        "the release board the monitor rewrites every round is older than 300 s: the monitor is stopped, stuck or "
+        "cannot write, and its health samples, soak verdicts and alerts have stopped with it",
+        "when the monitor writes the board again",
+        "check the monitor process (`raxx monitor`: its dyno, or `raxx up`'s log) and the ledger database",
     ),
     AlertKind(
         "auth.break_glass",

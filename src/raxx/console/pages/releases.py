@@ -77,6 +77,17 @@ def sparkline(points: list[BoardHealthPoint], *, width: int = 240, height: int =
     return bars
 
 
+#: The monitor rewrites the board every round (30 s); older than this, it may no longer say what runs.
+BOARD_STALE_AFTER_S = 300
+
+
+def board_age(board: ReleaseBoard) -> tuple[str, bool]:
+    """How long ago the monitor wrote ``board``, in words, and whether it is too old to trust
+    (the releases page and the Overview's release panel both say so)."""
+    age = (datetime.now(UTC) - board.generated_at).total_seconds()
+    return duration(int(age)), age > BOARD_STALE_AFTER_S
+
+
 def duration(seconds: int) -> str:
     seconds = max(0, int(seconds))
     hours, rest = divmod(seconds, 3600)
@@ -93,7 +104,7 @@ async def releases_page(
     asked: Annotated[uuid.UUID | None, Query(alias="request")] = None,
 ) -> HTMLResponse:
     board, problem = await read_board(state)
-    age = (datetime.now(UTC) - board.generated_at).total_seconds() if board else None
+    age, stale = board_age(board) if board else (None, False)
     return await render(
         request,
         state,
@@ -103,8 +114,8 @@ async def releases_page(
         cross_env="releases",
         board=board,
         problem=problem,
-        board_age=duration(int(age)) if age is not None else None,
-        stale=age is not None and age > 300,
+        board_age=age,
+        stale=stale,
         sparkline=sparkline,
         duration=duration,
         known_envs=set(state.registry),

@@ -91,7 +91,9 @@ class RaptorBackend:
         self.on_mismatch: Callable[[RaptorBackend, IdentityStatus], Awaitable[None]] | None = None
         #: Called once each time a backend that named another environment names its own again.
         self.on_recovery: Callable[[RaptorBackend, IdentityStatus], Awaitable[None]] | None = None
-        self._named_another = False
+        #: None: unknown since this process started. A process before it may have raised the alert,
+        #: so the first good answer resolves it too (a no-op when none is open), as the monitor does.
+        self._named_another: bool | None = None
         self.identity_counts = IdentityCounts(spec.name)
 
     @property
@@ -133,7 +135,7 @@ class RaptorBackend:
         if self.status.state == "misconfigured" and previous.state != "misconfigured" and self.on_mismatch:
             self._named_another = True
             await self.on_mismatch(self, self.status)
-        elif self.status.ok and self._named_another:  # even when unreachable in between
+        elif self.status.ok and self._named_another is not False:  # even when unreachable in between
             self._named_another = False
             if self.on_recovery:
                 await self.on_recovery(self, self.status)
