@@ -267,3 +267,24 @@ async def test_a_rollback_can_go_past_the_ledgers_first_record(
         assert (result.rollback.release_id, result.rollback.commit) == ("r0", "unknown (before the ledger)")
     assert fake_topology.services["console-prod"].release == "r0"
     assert fake_topology.services["raptor-staging"].release == "r0"
+
+
+@pytest.mark.parametrize(("platform_runs", "settled_as"), [("r1", "succeeded"), ("r0", "failed")])
+async def test_a_deploy_whose_process_was_killed_is_settled_by_the_next_one(
+    ledger_db: ProvisionedDatabase, fake_topology: LocalTopology, platform_runs: str, settled_as: str
+) -> None:
+    # What a SIGKILLed `raxx gate deploy r1` leaves: its record `deploying` (its lock died with
+    # its session). Whether the platform switched to r1 before the kill, only the platform knows.
+    fake_topology.services["raptor-staging"].release = platform_runs
+    async with gate_context(ledger_db, topology_file=fake_topology.topology_file) as ctx:
+        await add_release(ctx, "raptor", "staging", "r0", at=T0 - 2 * H)
+        await add_release(ctx, "raptor", "staging", "r1", at=T0 - H, status="deploying")
+        result = await deploy_flow(ctx, _request("r2", "staging", commit="c2", artifact_digest="d2"))
+        rows = await _ledger(ctx, "staging")
+    assert result.exit_code is ExitCode.PASS, result.summary
+    assert [(r.release_id, r.status) for r in rows] == [("r0", "succeeded"), ("r1", settled_as), ("r2", "succeeded")]
+    assert rows[1].detail is not None
+    assert rows[1].detail.startswith("interrupted: the process deploying it ended without a result")
+    assert f"running {platform_runs}" in rows[1].detail
+    assert rows[1].finished_at is not None
+    assert rows[2].previous_release == platform_runs  # what r2 really replaced

@@ -7,10 +7,14 @@ starts, so a crash leaves a record of the attempt (status ``deploying``).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from raxx.common.errors import BadRequest, NotFound, RaxxError
+from raxx.common.logging import log_event
 from raxx.gate.checks.gate import GateReport, GateRequest, evaluate_gate
 from raxx.gate.checks.smoke import run_smoke, smoke_preflight
 from raxx.gate.context import GateContext
@@ -20,6 +24,8 @@ from raxx.gate.locks import deploy_lock
 from raxx.gate.platform.base import PlatformError
 from raxx.gate.policy import EnvironmentPolicy
 from raxx.gate.verdict import CheckResult, ExitCode, Status
+
+log = logging.getLogger("raxx.gate.flows")
 
 #: How many past deploys a rollback looks through (newest first).
 ROLLBACK_HISTORY = 500
@@ -78,7 +84,7 @@ async def _gated_deploy(
 ) -> FlowResult:
     platform = ctx.require_platform()
     holder = request.actor or "unknown"
-    async with deploy_lock(ctx, env.app, env.name, holder=holder, purpose=f"{action} {request.release_id}"):
+    async with _deploying(ctx, env, holder=holder, purpose=f"{action} {request.release_id}"):
         async with ctx.sessions() as session:
             # Re-evaluated under the lock: what was true before waiting may not be now.
             report = await evaluate_gate(session, ctx.policy, request, now=ctx.clock.now(), holding_lock=True)
@@ -98,6 +104,39 @@ async def _gated_deploy(
             raise
         release = await _finish(ctx, release, "succeeded", migrations=outcome.migrations_ran)
         return await _smoke_or_roll_back(ctx, env, action, report, release)
+
+
+@asynccontextmanager
+async def _deploying(ctx: GateContext, env: EnvironmentPolicy, *, holder: str, purpose: str) -> AsyncIterator[None]:
+    """The deploy lock, and with it the end of any deploy it proves is over (``_settle_interrupted``)."""
+    async with deploy_lock(ctx, env.app, env.name, holder=holder, purpose=purpose):
+        await _settle_interrupted(ctx, env)
+        yield
+
+
+async def _settle_interrupted(ctx: GateContext, env: EnvironmentPolicy) -> None:
+    """Close the records a killed deploy left ``deploying``, by what the platform runs.
+
+    The lock is an advisory lock of the deploying process's session: holding it proves no
+    deploy of this app and environment is running, so a record still ``deploying`` is one whose
+    process died (SIGKILL, a lost runner) between its start and its result. The newest such
+    record succeeded if the platform runs its release (its soak counts from now), every other
+    one failed; each says so in its detail. Otherwise the board would show it deploying for ever
+    and the next deploy would name an older release as the one it replaces.
+    """
+    async with ctx.sessions() as session:
+        stuck = list(await ReleaseRepository(session).deploying(env.app, env.name))
+    if not stuck:
+        return
+    running = await _platform_release(ctx, env)
+    found = f"the next deploy found {env.service} running {running or 'a release the platform did not name'}"
+    for record in stuck:
+        status = "succeeded" if record is stuck[0] and running == record.release_id else "failed"
+        await _finish(
+            ctx, record, status, detail=f"interrupted: the process deploying it ended without a result; {found}"
+        )
+        settled = {"service": env.service, "release": record.release_id, "status": status, "platform_runs": running}
+        log_event(log, "gate.deploy.interrupted_settled", level=logging.WARNING, **settled)
 
 
 async def _record_start(
@@ -262,7 +301,7 @@ async def rollback_flow(
     env = ctx.policy.environment(app, environment)
     if "rollback" not in env.triggers:
         raise BadRequest(f"the policy does not allow rollbacks on {env.service}")
-    async with deploy_lock(ctx, app, environment, holder=actor, purpose=f"rollback to {to or 'previous'}"):
+    async with _deploying(ctx, env, holder=actor, purpose=f"rollback to {to or 'previous'}"):
         async with ctx.sessions() as session:
             current, target_id, undone = await _rollback_plan(ReleaseRepository(session), env, to)
         warnings = _migration_warnings(undone, target_id)

@@ -80,17 +80,15 @@ class ReleaseRepository(Rows[Release]):
 
     async def history(self, app: str, environment: str, *, limit: int = 50) -> Sequence[Release]:
         """Newest first: every deploy attempt of this deployment."""
-        stmt = (
-            select(Release)
-            .where(Release.app == app, Release.environment == environment)
-            .order_by(Release.deployed_at.desc(), Release.seq.desc())
-            .limit(limit)
-        )
-        return (await self.session.scalars(stmt)).all()
+        return (await self.session.scalars(_deploys(app, environment).limit(limit))).all()
 
     async def ran(self, app: str, environment: str, *, limit: int = 50) -> Sequence[Release]:
         """Newest first: deploys that really switched what runs (succeeded or later rolled back)."""
         return (await self.session.scalars(_ran(app, environment).limit(limit))).all()
+
+    async def deploying(self, app: str, environment: str) -> Sequence[Release]:
+        """Newest first: records still waiting for their deploy's result."""
+        return (await self.session.scalars(_deploys(app, environment).where(Release.status == "deploying"))).all()
 
     async def current(self, app: str, environment: str) -> Release | None:
         ran = await self.ran(app, environment, limit=1)
@@ -358,10 +356,15 @@ class DecisionRepository(Rows[RetirementDecision]):
     model = RetirementDecision
 
 
-def _ran(app: str, environment: str) -> Select[Release]:
-    """Deploys of ``app`` in ``environment`` that really switched what runs, newest first."""
+def _deploys(app: str, environment: str) -> Select[Release]:
+    """Every deploy record of ``app`` in ``environment``, newest first."""
     return (
         select(Release)
-        .where(Release.app == app, Release.environment == environment, Release.status.in_(RAN_STATUSES))
+        .where(Release.app == app, Release.environment == environment)
         .order_by(Release.deployed_at.desc(), Release.seq.desc())
     )
+
+
+def _ran(app: str, environment: str) -> Select[Release]:
+    """Deploys of ``app`` in ``environment`` that really switched what runs, newest first."""
+    return _deploys(app, environment).where(Release.status.in_(RAN_STATUSES))
