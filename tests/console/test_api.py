@@ -141,6 +141,31 @@ async def test_cancel_and_cancel_all(console: httpx.AsyncClient, console_db: Pro
     assert len(result.json()["canceled"]) >= 1
 
 
+async def test_every_mutation_gets_a_request_id_of_the_consoles_own(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase, raptors: dict[str, RunningRaptor]
+) -> None:
+    """A script that sends one X-Request-ID with every call: Raptor's request log keeps the
+    first action of an id, so the console's audit reconciler could only be told of that one.
+    The console names its reads by the caller's id and mints a new one for each mutation."""
+    token = await new_token(console_db, "alice")
+    reused = {**bearer(token), "X-Request-ID": "script-run-7"}
+    resting = order(type="limit", limit_price="1", symbol="DE")
+    placed = await console.post("/api/staging/orders", json=resting, headers=reused)
+    canceled = await console.delete(f"/api/staging/orders/{placed.json()['id']}", headers=reused)
+    read = await console.get("/api/staging/orders", params={"limit": "1"}, headers=reused)
+    assert (placed.status_code, canceled.status_code, read.status_code) == (201, 200, 200)
+    assert read.headers["x-request-id"] == "script-run-7"
+    ids = {placed.headers["x-request-id"], canceled.headers["x-request-id"]}
+    assert len(ids) == 2
+    assert "script-run-7" not in ids
+    with raptors["staging"].direct() as raptor:
+        found = {rid: raptor.get(f"/v1/requests/{rid}").json() for rid in ids}
+    assert found[placed.headers["x-request-id"]]["action"] == "order.submit"
+    assert found[canceled.headers["x-request-id"]]["action"] == "order.cancel"
+    audited = {e["request_id"]: e["action"] for e in outcomes(console_db) if e["request_id"] in ids}
+    assert audited == {placed.headers["x-request-id"]: "order.place", canceled.headers["x-request-id"]: "order.cancel"}
+
+
 async def test_protected_actions_need_the_environment_named_in_a_header(
     console: httpx.AsyncClient, console_db: ProvisionedDatabase, raptors: dict[str, RunningRaptor]
 ) -> None:

@@ -6,6 +6,7 @@ import httpx
 import psycopg
 import pytest
 
+from raxx.common import actions
 from raxx.common.provision import ProvisionedDatabase
 from raxx.raptor.app import create_app
 from tests.fixtures.apps import raptor_settings
@@ -31,14 +32,15 @@ async def test_every_mutation_is_found_by_its_request_id(raptor_db: ProvisionedD
         }
     assert placed.headers["x-request-id"] == "req-submit"
     assert placed.json()["request_id"] == "req-submit"
-    assert answers["req-submit"]["action"] == "order.submit"
+    # The names the console's audit reconciler expects of Raptor (the action table's raptor_action).
+    assert answers["req-submit"]["action"] == actions.PLACE_ORDER.raptor_action == "order.submit"
     assert answers["req-submit"]["target"] == order_id
-    assert answers["req-cancel"]["action"] == "order.cancel"
+    assert answers["req-cancel"]["action"] == actions.CANCEL_ORDER.raptor_action
     assert answers["req-cancel"]["target"] == order_id
-    assert answers["req-cancel-all"]["action"] == "order.cancel_all"
-    assert answers["req-halt"]["action"] == "trading.halt"
+    assert answers["req-cancel-all"]["action"] == actions.CANCEL_ALL_ORDERS.raptor_action
+    assert answers["req-halt"]["action"] == actions.HALT_TRADING.raptor_action
     assert answers["req-halt"]["actor"] == "alice"
-    assert answers["req-resume"]["action"] == "trading.resume"
+    assert answers["req-resume"]["action"] == actions.RESUME_TRADING.raptor_action
     assert refused.status_code == 422
     for rid in ("req-bad", "never-seen"):
         assert answers[rid] == {

@@ -7,8 +7,9 @@ pages, switch the session's environment from some tab (confirming the protected 
 from a tab (with the typed confirmation prod asks for), sign in again (old tabs go stale),
 and tamper (post a tab's form to the other environment's URL).
 
-Every post carries its own ``X-Request-ID``; Raptor's request log (``GET /v1/requests/{id}``,
-read straight from each Raptor) says where it executed. The invariant: never anywhere but
+Every post gets an ``X-Request-ID`` of the console's own (returned in the response; the
+console mints one for every mutation); Raptor's request log (``GET /v1/requests/{id}``, read
+straight from each Raptor) says where it executed. The invariant: never anywhere but
 the tab's environment; a mismatched post is refused with 400 and reaches neither Raptor.
 """
 
@@ -130,8 +131,9 @@ def make_machine(console_url: str, raptors: Raptors) -> type[RuleBasedStateMachi
 
         # -- helpers -------------------------------------------------------------
         def _post(self, url: str, data: dict[str, str]) -> tuple[httpx.Response, str]:
-            request_id = f"tabs-{uuid.uuid4().hex}"
-            return self.browser.post(url, data=data, headers={"X-Request-ID": request_id}), request_id
+            # The id sent is not the one acted under: the console names each mutation itself.
+            response = self.browser.post(url, data=data, headers={"X-Request-ID": f"tabs-{uuid.uuid4().hex}"})
+            return response, response.headers["x-request-id"]
 
         def _expect_nothing_sent(self, request_id: str, why: str) -> None:
             assert raptors.executed_in(request_id) == {}, why

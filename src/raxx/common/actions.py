@@ -40,19 +40,39 @@ class Action:
     phrase: str | None = None
     #: Listed in a protected environment's ``confirm_actions`` unless its registry entry says otherwise.
     confirm_by_default: bool = False
+    #: What Raptor's request log calls the mutation this action asks of Raptor (``GET
+    #: /v1/requests/{id}``'s ``action``); None: the console does it alone and Raptor never
+    #: hears of it, so Raptor cannot say whether it happened (the audit reconciler).
+    raptor_action: str | None = None
 
     @property
     def confirmable(self) -> bool:
         return self.phrase is not None
 
 
-PLACE_ORDER = Action("order.place", "trade", "place orders", "place this order", confirm_by_default=True)
-CANCEL_ORDER = Action("order.cancel", "trade", "cancel orders", "cancel this order")
-CANCEL_ALL_ORDERS = Action(
-    "order.cancel_all", "trade", "cancel all orders", "cancel ALL open orders", confirm_by_default=True
+PLACE_ORDER = Action(
+    "order.place", "trade", "place orders", "place this order", confirm_by_default=True, raptor_action="order.submit"
 )
-HALT_TRADING = Action("trading.halt", "admin", "halt trading", "HALT trading", confirm_by_default=True)
-RESUME_TRADING = Action("trading.resume", "admin", "resume trading", "RESUME trading", confirm_by_default=True)
+CANCEL_ORDER = Action("order.cancel", "trade", "cancel orders", "cancel this order", raptor_action="order.cancel")
+CANCEL_ALL_ORDERS = Action(
+    "order.cancel_all",
+    "trade",
+    "cancel all orders",
+    "cancel ALL open orders",
+    confirm_by_default=True,
+    raptor_action="order.cancel_all",
+)
+HALT_TRADING = Action(
+    "trading.halt", "admin", "halt trading", "HALT trading", confirm_by_default=True, raptor_action="trading.halt"
+)
+RESUME_TRADING = Action(
+    "trading.resume",
+    "admin",
+    "resume trading",
+    "RESUME trading",
+    confirm_by_default=True,
+    raptor_action="trading.resume",
+)
 CHANGE_ROLE = Action("user.role.change", "admin", "manage users", "change this role")
 CREATE_TOKEN = Action("token.create", "self", None)
 REVOKE_TOKEN = Action("token.revoke", "self", None)

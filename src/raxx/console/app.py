@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from raxx.common import tracing
 from raxx.common.alerts import AlertDispatcher, Alerts
 from raxx.common.alerts.sinks import alert_settings
-from raxx.common.asgi import RequestIdMiddleware
+from raxx.common.asgi import READ_METHODS, RequestIdMiddleware
 from raxx.common.clock import utcnow
 from raxx.common.db import create_engine, session_factory
 from raxx.common.doors import DoorsApp, FastPath
@@ -36,6 +36,7 @@ from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
 from raxx.console.errors import install_console_error_handlers
 from raxx.console.metrics import environment_of
+from raxx.console.monitor_watch import watch_the_monitor
 from raxx.console.pages import (
     alerts,
     audit,
@@ -222,6 +223,8 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
         )
         watcher = asyncio.create_task(_identity_watch(clients, settings.identity_ttl_s))
         audit_tasks = start_audit_tasks(engine, clients, settings, audit_keys, outbox)
+        if settings.ledger_database_url:  # the monitor's board is read from the ledger: watch it age
+            audit_tasks.append(asyncio.create_task(watch_the_monitor(app.state.console, outbox)))
         # Sends this database's alert outbox, woken by each alert raised here (and every 15 s for
         # the ones `raxx audit verify` and other instances record).
         audit_tasks.append(asyncio.create_task(AlertDispatcher(engine).run(outbox.queued)))
@@ -254,7 +257,8 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
     app.add_middleware(
         SecurityHeadersMiddleware, form_targets=[origin_of(settings.oidc_issuer)] if settings.oidc_issuer else []
     )
-    app.add_middleware(RequestIdMiddleware)
+    # A caller's X-Request-ID names its reads; every mutation gets an id of the console's own.
+    app.add_middleware(RequestIdMiddleware, callers_for=READ_METHODS)
     # Outermost: every request of both doors is counted and timed, refusals included.
     app.add_middleware(HttpMetricsMiddleware, app_name="console", environment_of=environment_of(frozenset(registry)))
     install_console_error_handlers(app)

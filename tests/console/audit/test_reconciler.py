@@ -14,7 +14,7 @@ from raxx.common.provision import ProvisionedDatabase
 from raxx.common.secrets import EnvironSecrets
 from raxx.console.audit import repository
 from raxx.console.audit.lookup import HttpRequestLookup
-from raxx.console.audit.reconciler import reconcile
+from raxx.console.audit.reconciler import ReconcileReport, reconcile
 from raxx.console.audit.service import AuditTrail
 from raxx.console.audit.verify import verify_chain
 from tests.console.audit.helpers import FakeRaptor, audit_context, worker_process
@@ -34,6 +34,12 @@ async def _events(engine: AsyncEngine) -> list[repository.EventRecord]:
 def _lookup(raptor: FakeRaptor, client: httpx.AsyncClient, *, environment: str = "staging") -> HttpRequestLookup:
     registry = EnvironmentRegistry.from_mapping({"environments": {environment: {"raptor_url": raptor.url}}})
     return HttpRequestLookup(registry, EnvironSecrets({f"RAPTOR_TOKEN_{environment.upper()}": "tok"}), client)
+
+
+async def _reconcile_every_open_attempt(engine: AsyncEngine, lookup: HttpRequestLookup) -> ReconcileReport:
+    return await reconcile(
+        engine, lookup, older_than=timedelta(0), clock=FrozenClock(SystemClock().now() + timedelta(seconds=1))
+    )
 
 
 async def test_killed_process_leaves_an_attempt_that_becomes_unknown(
@@ -108,6 +114,38 @@ async def test_raptor_that_never_saw_it_resolves_the_attempt_failed(
     assert (outcome.outcome, outcome.params["raptor_found"]) == ("failed", False)
 
 
+async def test_a_request_id_raptor_recorded_for_another_action_is_not_this_ones_outcome(
+    trail: AuditTrail, runtime_engine: AsyncEngine, fake_raptor: FakeRaptor
+) -> None:
+    # A caller reused one X-Request-ID: Raptor's request log keeps the first action of an id
+    # (here a cancel), so its "found" says nothing of the halt that also carried it.
+    async with httpx.AsyncClient() as client:
+        await client.post(f"{fake_raptor.url}/v1/orders/ord-5/cancel", headers={"X-Request-ID": "req-reused"})
+        await trail.attempt(audit_context(request_id="req-reused"), "trading.halt")
+        report = await _reconcile_every_open_attempt(runtime_engine, _lookup(fake_raptor, client))
+    assert report.closed == {"ok": 0, "failed": 0, "unknown": 1}
+    outcome = (await _events(runtime_engine))[-1]
+    assert (outcome.outcome, outcome.params["raptor_found"], outcome.params["raptor_action"]) == (
+        "unknown",
+        True,
+        "order.cancel",
+    )
+    assert "another action (order.cancel), not trading.halt" in outcome.params["reason"]
+
+
+async def test_the_consoles_own_actions_are_not_judged_by_raptor(
+    trail: AuditTrail, runtime_engine: AsyncEngine, fake_raptor: FakeRaptor
+) -> None:
+    # A role change Raptor never hears of: "Raptor has no record" is not "it did not happen".
+    await trail.attempt(audit_context(request_id="req-role"), "user.role.change", target="bob")
+    async with httpx.AsyncClient() as client:
+        report = await _reconcile_every_open_attempt(runtime_engine, _lookup(fake_raptor, client))
+    assert report.closed == {"ok": 0, "failed": 0, "unknown": 1}
+    assert fake_raptor.lookups == 0
+    _, outcome = await _events(runtime_engine)
+    assert outcome.params["reason"] == "user.role.change is the console's own action: Raptor never hears of it"
+
+
 async def test_a_backend_claiming_another_environment_is_not_asked(
     trail: AuditTrail, runtime_engine: AsyncEngine
 ) -> None:
@@ -132,12 +170,7 @@ async def test_unreachable_raptor_means_unknown(trail: AuditTrail, runtime_engin
     gone = FakeRaptor().start()
     gone.stop()
     async with httpx.AsyncClient(timeout=2) as client:
-        report = await reconcile(
-            runtime_engine,
-            _lookup(gone, client),
-            older_than=timedelta(0),
-            clock=FrozenClock(SystemClock().now() + timedelta(seconds=1)),
-        )
+        report = await _reconcile_every_open_attempt(runtime_engine, _lookup(gone, client))
     assert report.closed["unknown"] == 1
     _, outcome = await _events(runtime_engine)
     assert outcome.params["reason"] == "Raptor could not be asked"

@@ -3,10 +3,13 @@
 An attempt still open after ``older_than`` gets an outcome written by the reconciler,
 marked ``{"reconciled": true, ...}`` in its params:
 
-* ``ok`` when Raptor says it handled the request id (``raptor_found: true``);
+* ``ok`` when Raptor says it handled the request id as this action (``raptor_found: true``);
 * ``failed`` when Raptor says it never saw it (``raptor_found: false``);
-* ``unknown`` when Raptor cannot be asked (no environment or request id on the
-  attempt, no lookup configured, Raptor unreachable or answering nonsense).
+* ``unknown`` when Raptor cannot tell: the action is not one Raptor performs (the action
+  table's ``raptor_action``: a role change or a token is the console's alone), no environment
+  or request id on the attempt, no lookup configured, Raptor unreachable or answering
+  nonsense, or Raptor's record of that request id is of another action (an id reused by a
+  caller: Raptor keeps the first action of an id, so it says nothing of this one).
 
 Several reconcilers may run at once (one per console instance): an attempt gets
 at most one outcome (a unique index), and the loser counts it as already closed.
@@ -22,6 +25,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from raxx.common.actions import ACTIONS
 from raxx.common.alerts import Alerts
 from raxx.common.clock import Clock
 from raxx.common.contracts.service import RequestLookupResult
@@ -49,6 +53,8 @@ class ReconcileReport:
     examined: int = 0
     closed: dict[str, int] = field(default_factory=lambda: {"ok": 0, "failed": 0, "unknown": 0})
     already_closed: int = 0
+    #: The attempts this pass closed as ``unknown`` (their seq): each gets that outcome only once.
+    unknown_seqs: list[int] = field(default_factory=list)
 
     def summary(self) -> str:
         parts = ", ".join(f"{k}: {v}" for k, v in self.closed.items())
@@ -78,7 +84,7 @@ async def reconcile(
     report = ReconcileReport()
     for record in attempts:
         report.examined += 1
-        answer = await _ask(lookup, record)
+        answer = await _ask(lookup, record) if _raptor_action(record) else None
         outcome, params = _verdict(record, answer, asked=lookup is not None)
         params["open_for_seconds"] = int((now - record.recorded_at).total_seconds())
         try:
@@ -87,6 +93,8 @@ async def reconcile(
             report.already_closed += 1
             continue
         report.closed[outcome] += 1
+        if outcome == "unknown":
+            report.unknown_seqs.append(record.seq)
         log_event(log, "audit.reconcile.closed", attempt_seq=record.seq, action=record.action, outcome=outcome)
     return report
 
@@ -111,6 +119,12 @@ async def _ask(lookup: RaptorRequestLookup | None, record: EventRecord) -> Reque
     return answer
 
 
+def _raptor_action(record: EventRecord) -> str | None:
+    """What Raptor calls the mutation this attempt asked of it; None for the console's own."""
+    action = ACTIONS.get(record.action)
+    return action.raptor_action if action is not None else None
+
+
 def _verdict(record: EventRecord, answer: RequestLookupResult | None, *, asked: bool) -> tuple[Outcome, dict[str, Any]]:
     params: dict[str, Any] = {"reconciled": True}
     if answer is None:
@@ -123,10 +137,18 @@ def _verdict(record: EventRecord, answer: RequestLookupResult | None, *, asked: 
         raptor_target=answer.target,
         raptor_at=answer.at.isoformat() if answer.at else None,
     )
+    if answer.found and answer.action != _raptor_action(record):
+        params["reason"] = (
+            f"Raptor's record of request id {record.request_id} is another action ({answer.action}), "
+            f"not {_raptor_action(record)}: the id was used twice, and Raptor keeps the first"
+        )
+        return "unknown", params
     return ("ok" if answer.found else "failed"), params
 
 
 def _why_not_asked(record: EventRecord, *, asked: bool) -> str:
+    if _raptor_action(record) is None:
+        return f"{record.action} is the console's own action: Raptor never hears of it"
     if not record.environment:
         return "the attempt names no environment"
     if not record.request_id:
@@ -160,7 +182,9 @@ def _attempt_of(record: EventRecord) -> Attempt:
     )
 
 
-#: Attempts closed as "unknown": someone must find out what happened (resolved by a person).
+#: Attempts closed as "unknown": someone must find out what happened. Nothing in Raxx resolves it, so
+#: each pass's batch is its own alert (the key names its first attempt, closed only once): one key for
+#: every batch would leave the first alert open for good and every later batch deduplicated, unsent.
 UNKNOWN_ALERT_KEY = "audit.attempts_unresolved:unknown"
 #: The reconciler itself failing: attempts stay without outcome (resolved by its next good pass).
 FAILED_ALERT_KEY = "audit.attempts_unresolved:reconciler"
@@ -209,13 +233,17 @@ async def reconcile_and_alert(
         log_event(log, "audit.reconcile.ok", summary=report.summary())
     if alerts is not None:
         await alerts.resolve_alert(FAILED_ALERT_KEY)
-        if report.closed["unknown"]:
+        if report.unknown_seqs:
             await alerts.raise_alert(
                 "audit.attempts_unresolved",
                 environment=None,
                 summary=f"{report.closed['unknown']} audit attempt(s) without an outcome after {window}; "
                 "Raptor could not say what became of them",
-                details={"unknown": report.closed["unknown"], "examined": report.examined},
-                dedup_key=UNKNOWN_ALERT_KEY,
+                details={
+                    "unknown": report.closed["unknown"],
+                    "examined": report.examined,
+                    "attempt_seqs": report.unknown_seqs[:50],
+                },
+                dedup_key=f"{UNKNOWN_ALERT_KEY}:seq-{report.unknown_seqs[0]}",
             )
     return report
