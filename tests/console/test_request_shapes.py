@@ -134,6 +134,25 @@ async def test_two_confirmation_headers_confirm_nothing(
     assert not _held(raptors["prod"], str(body["client_order_id"]))
 
 
+async def test_two_bearer_tokens_act_for_nobody(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase, raptors: dict[str, RunningRaptor]
+) -> None:
+    """Two ``Authorization`` headers, two users: which one acts is not guessed (it was the
+    first), on a read (either door) or a mutation, and the refused mutation is recorded."""
+    tokens = [await new_token(console_db, "alice"), await new_token(console_db, "olga")]
+    headers = [("Authorization", f"Bearer {token}") for token in tokens]
+    body = order(symbol="MSFT")
+    head = audit_head(console_db)
+    placed = await console.post("/api/staging/orders", json=body, headers=headers)
+    read = await console.get("/api/staging/orders", headers=headers)
+    for refused in (placed, read):
+        assert (refused.status_code, refused.json()["error"]) == (400, "repeated_header"), refused.text
+        assert refused.json()["header"] == "authorization"
+    assert not _held(raptors["staging"], str(body["client_order_id"]))
+    [outcome] = [e for e in audit_events(console_db, since_seq=head) if e["phase"] == "outcome"]
+    assert (outcome["action"], outcome["http_status"], outcome["actor_name"]) == ("order.place", 400, None)
+
+
 async def test_a_mutation_refuses_a_query_it_would_ignore(
     console: httpx.AsyncClient, console_db: ProvisionedDatabase, raptors: dict[str, RunningRaptor]
 ) -> None:

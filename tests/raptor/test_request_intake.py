@@ -239,3 +239,42 @@ async def test_the_halted_refusal_writes_its_time_as_every_other(door: httpx.Asy
     refused = _refused(await door.post("/v1/orders", json=order_body()), 409, "trading_halted")
     assert refused["halted_at"] == halted.json()["changed_at"]
     assert refused["halted_at"].endswith("Z")
+
+
+# -- 6. headers that may appear once -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "method"),
+    [
+        ("X-Raxx-Actor", "POST"),
+        ("X-Raxx-Actor", "DELETE"),
+        ("Authorization", "GET"),
+        ("X-Request-ID", "DELETE"),
+        ("Content-Type", "POST"),
+    ],
+)
+async def test_a_header_that_may_appear_once_is_refused_when_repeated(
+    door: httpx.AsyncClient, header: str, method: str
+) -> None:
+    """Which of two actors, tokens or request ids counts is not Raptor's to guess (the first
+    was recorded): refused before anything is read or done, whatever the request."""
+    await pin(door, "MSFT", "100")
+    resting = await door.post("/v1/orders", json=order_body(symbol="MSFT", type="limit", limit_price="1"))
+    assert resting.status_code == 201, resting.text
+    first = door.headers[header] if header == "Authorization" else "application/json"
+    values = {
+        "X-Raxx-Actor": ["alice", "mallory"],
+        "Authorization": [first, "Bearer rxp_staging_nobody_secret"],
+        "X-Request-ID": ["req-one", "req-two"],
+        "Content-Type": [first, "text/plain"],
+    }[header]
+    headers = [(name, value) for name, value in door.headers.items() if name.lower() != header.lower()]
+    headers += [(header, value) for value in values]
+    body = json.dumps(order_body(symbol="MSFT")).encode() if method == "POST" else None
+    if method == "POST" and header != "Content-Type":
+        headers.append(("Content-Type", "application/json"))
+    answer = await door.send(door.build_request(method, "/v1/orders", headers=headers, content=body))
+    refused = _refused(answer, 400, "repeated_header")
+    assert refused["header"] == header.lower()
+    assert [(o["id"], o["status"]) for o in await _orders(door)] == [(resting.json()["id"], "new")]

@@ -25,7 +25,7 @@ from raxx.common.db import (
     unreachable_error,
     unstorable_text_error,
 )
-from raxx.common.errors import InvalidJson, RaxxError, error_body
+from raxx.common.errors import InvalidJson, RaxxError, RepeatedHeader, error_body
 from raxx.common.ids import uuid7
 from raxx.common.logging import log_event
 
@@ -48,25 +48,39 @@ def accept_request_id(value: str | None) -> str:
     return new_request_id()
 
 
-def request_id_of_scope(scope: Scope) -> str:
-    """The request's id: the caller's ``X-Request-ID`` if well-formed, else a new one."""
+def request_id_of_scope(scope: Scope, *, callers_for: frozenset[str] | None = None) -> str:
+    """The request's id: the caller's ``X-Request-ID`` if well-formed (and, given
+    ``callers_for``, the request's method is one of those), else a new one."""
+    if callers_for is not None and scope["method"] not in callers_for:
+        return new_request_id()
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             return accept_request_id(value.decode("latin-1"))
     return new_request_id()
 
 
-class RequestIdMiddleware:
-    """Pure ASGI (no BaseHTTPMiddleware overhead): sets and echoes ``X-Request-ID``."""
+#: The methods that change nothing: where a caller's request id may name the request.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class RequestIdMiddleware:
+    """Pure ASGI (no BaseHTTPMiddleware overhead): sets and echoes ``X-Request-ID``.
+
+    ``callers_for``: the methods whose caller's ``X-Request-ID`` is adopted (None: all). The
+    console adopts it for reads only: a mutation's id is the key Raptor's request log keeps
+    the action under (the first action of an id wins), so it is the console's to mint, new
+    for every action, and the caller reads it back from the response's ``X-Request-ID``.
+    """
+
+    def __init__(self, app: ASGIApp, *, callers_for: frozenset[str] | None = None) -> None:
         self.app = app
+        self.callers_for = callers_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_of_scope(scope)
+        request_id = request_id_of_scope(scope, callers_for=self.callers_for)
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
 
@@ -131,6 +145,24 @@ def replaying(messages: list[Message], receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, as ``HTTPBearer`` reads it
+    (the scheme in any case, the token stripped: RFC 6750 allows several spaces); None when
+    there is none. Raptor's and the console's one reading of it."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def single_header(request: Request, name: str) -> str | None:
+    """A header HTTP does not define as a list (``Authorization``): its value, None when absent;
+    :class:`RepeatedHeader` when it appears twice (which one counts is not for us to guess)."""
+    values = request.headers.getlist(name)
+    if len(values) > 1:
+        raise RepeatedHeader(name.lower().encode("latin-1"))
+    return values[0] if values else None
 
 
 def request_id_of(request: Request) -> str:
@@ -218,8 +250,9 @@ def install_database_handlers(app: FastAPI, render: Callable[[Request, RaxxError
 def server_options(*, host: str, port: int, proxy_headers: bool = False, graceful_s: int = 10) -> dict[str, Any]:
     """uvicorn's options for every Raxx server: uvloop and httptools (measured fastest here),
     each response written with one system call (``raxx.common.http_protocol``), no access
-    log (we log events), our log config, forwarded headers trusted only behind a router, a
-    bounded graceful shutdown."""
+    log (we log events), our log config, forwarded headers trusted only behind a router
+    (``proxy_headers``: ``raxx.common.router.BehindRouter``, applied by ``raxx.common.supervisor``), a bounded
+    graceful shutdown."""
     from raxx.common.http_protocol import OneWriteHttpToolsProtocol
 
     return {
@@ -230,7 +263,6 @@ def server_options(*, host: str, port: int, proxy_headers: bool = False, gracefu
         "access_log": False,
         "log_config": None,
         "proxy_headers": proxy_headers,
-        "forwarded_allow_ips": "*" if proxy_headers else None,
         "timeout_graceful_shutdown": graceful_s,
     }
 

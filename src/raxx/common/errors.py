@@ -62,6 +62,16 @@ def field_errors(errors: Mapping[str, str] | Mapping[None, str]) -> BadRequest:
     return BadRequest(detail, code="validation_error", status_code=422)
 
 
+class RepeatedHeader(BadRequest):
+    """A header HTTP does not define as a list (``Authorization``, ``X-Raxx-Actor``) sent twice."""
+
+    code = "repeated_header"
+
+    def __init__(self, name: bytes) -> None:
+        header = name.decode("latin-1")
+        super().__init__(f"the {header} header appears more than once; send it once", extra={"header": header})
+
+
 class InvalidJson(BadRequest):
     """A body that does not parse as JSON (bad syntax, not UTF-8, nested too deep)."""
 

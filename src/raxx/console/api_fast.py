@@ -22,6 +22,7 @@ import re
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from raxx.common.asgi import bearer_token
 from raxx.common.doors import render_refusal
 from raxx.common.errors import RaxxError
 from raxx.common.metrics import ROUTE_KEY
@@ -43,11 +44,9 @@ _ORDER_ROUTE = "/api/{env}/orders/{order_id}"
 
 
 def _bearer(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return token if scheme.lower() == "bearer" and token else None
-    return None
+    """The bearer token of the one ``Authorization`` header; None (routed: it refuses) else."""
+    found = [value for name, value in scope["headers"] if name == b"authorization"]
+    return bearer_token(found[0].decode("latin-1")) if len(found) == 1 else None
 
 
 class ApiReadFastPath:

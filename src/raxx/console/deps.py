@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from raxx.common.actions import Action
-from raxx.common.asgi import request_id_of
+from raxx.common.asgi import bearer_token, request_id_of, single_header
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import RaxxError
 from raxx.common.storable import text_problem
@@ -185,9 +185,8 @@ async def api_actor(request: Request, state: StateDep) -> Actor:
 
 async def authenticate_api(request: Request, state: ConsoleState) -> Actor:
     """:func:`api_actor` as a plain call, for the read endpoints that skip dependency resolution."""
-    header = request.headers.get("authorization", "")
-    scheme, _, raw = header.partition(" ")
-    if scheme.lower() != "bearer" or not raw:
+    raw = bearer_token(single_header(request, "authorization"))
+    if raw is None:
         raise InvalidApiToken("an Authorization: Bearer rxc_... token is required", code="unauthorized")
     owner = await state.api_tokens.verify(raw)
     actor = Actor(

@@ -123,6 +123,7 @@ _PUBLIC_EXTRA = (
     "raptor_status",
     "url_env",
     "form_env",
+    "header",
 )
 
 

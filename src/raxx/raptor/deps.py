@@ -85,14 +85,6 @@ ACTOR_MAX_LENGTH = 200
 ADMITTED = "raxx.raptor.caller"
 
 
-def bearer_token(authorization: str | None) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header, as ``HTTPBearer`` reads it
-    (the scheme in any case, the token stripped); None when there is none."""
-    scheme, _, token = (authorization or "").partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
-
-
 async def authenticate(state: RaptorState, raw_token: str | None, actor: str | None, *, count: bool = True) -> Caller:
     """Verify a presented token for this environment; name the caller in the log context.
 

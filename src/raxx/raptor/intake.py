@@ -13,6 +13,12 @@ the order fast path and the routes), so neither can read a body first:
    ``+json`` type, compared without case or parameters); anything else, or none, is 415
    ``unsupported_media_type``.
 
+Before all three, for every request, body or not: a header Raptor acts on that must appear
+once (``Authorization``, ``X-Raxx-Actor``, ``X-Request-ID``, ``Content-Type``,
+``Content-Length``) appearing twice is refused 400 ``repeated_header``: which one counts is
+not for Raptor to guess (RFC 9110 5.3: they are not lists), and an actor named twice would
+be recorded as the first.
+
 The body read here is replayed to the door that answers, and the caller verified here is
 the one both doors take (``deps.ADMITTED``): the token is verified once per request. A
 request without a body passes untouched; its token is checked by the door, as before.
@@ -22,10 +28,10 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from raxx.common.asgi import media_type_of, read_body, reads_as_json, replaying
+from raxx.common.asgi import bearer_token, media_type_of, read_body, reads_as_json, replaying
 from raxx.common.doors import is_refusal, render_refusal
-from raxx.common.errors import BodyTooLarge, UnsupportedMediaType
-from raxx.raptor.deps import ADMITTED, authenticate, bearer_token
+from raxx.common.errors import BodyTooLarge, RepeatedHeader, UnsupportedMediaType
+from raxx.raptor.deps import ADMITTED, authenticate
 
 
 class RequestIntake:
@@ -41,6 +47,8 @@ class RequestIntake:
             await self.app(scope, receive, send)
             return
         try:
+            if head.repeated is not None:
+                raise RepeatedHeader(head.repeated)
             receive = await self._admit(scope, receive, head)
         except Exception as exc:
             if not is_refusal(scope, exc):
@@ -70,30 +78,46 @@ class RequestIntake:
 
 
 class _BodyHead:
-    """The headers that say whether a request carries a body, and what the entrance checks."""
+    """The headers that say whether a request carries a body, what the entrance checks, and
+    the first singleton header that is repeated (None: none is)."""
 
-    __slots__ = ("authorization", "content_type", "length")
+    __slots__ = ("authorization", "content_type", "length", "repeated")
 
-    def __init__(self, authorization: str | None, content_type: str, length: int | None) -> None:
+    def __init__(
+        self,
+        authorization: str | None,
+        content_type: str,
+        length: int | None,
+        *,
+        repeated: bytes | None,
+    ) -> None:
         self.authorization, self.content_type, self.length = authorization, content_type, length
+        self.repeated = repeated
 
     @classmethod
     def of(cls, scope: Scope) -> _BodyHead | None:
-        """None for a request without a body (no ``Content-Length`` but 0, no ``Transfer-Encoding``).
-        The first of repeated headers counts, as Starlette's ``Headers.get`` reads them."""
+        """None for a request without a body (no ``Content-Length`` but 0, no ``Transfer-Encoding``)
+        whose singleton headers each appear once at most: nothing here to check."""
         found: dict[bytes, bytes] = {}
+        repeated: bytes | None = None
         for name, value in scope["headers"]:
             if name in _WANTED:
+                if name in found and name in _SINGLETONS and repeated is None:
+                    repeated = name
                 found.setdefault(name, value)
         length = found.get(b"content-length")
-        if b"transfer-encoding" not in found and (length is None or length == b"0"):
+        has_body = b"transfer-encoding" in found or (length is not None and length != b"0")
+        if not has_body and repeated is None:
             return None
         authorization = found.get(b"authorization")
         return cls(
             authorization.decode("latin-1") if authorization is not None else None,
             found.get(b"content-type", b"").decode("latin-1"),
             int(length) if length is not None and length.isdigit() else None,
+            repeated=repeated,
         )
 
 
-_WANTED = frozenset({b"authorization", b"content-type", b"content-length", b"transfer-encoding"})
+#: Headers Raptor reads that HTTP does not define as lists: each may appear once.
+_SINGLETONS = frozenset({b"authorization", b"content-type", b"content-length", b"x-raxx-actor", b"x-request-id"})
+_WANTED = _SINGLETONS | {b"transfer-encoding"}

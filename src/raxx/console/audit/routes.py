@@ -25,7 +25,14 @@ from fastapi.routing import APIRoute
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from raxx.common.asgi import FORM_MEDIA_TYPES, media_type, reads_as_json, request_id_of
+from raxx.common.asgi import (
+    FORM_MEDIA_TYPES,
+    bearer_token,
+    media_type,
+    reads_as_json,
+    request_id_of,
+    single_header,
+)
 from raxx.common.errors import BadRequest, RaxxError, field_errors
 from raxx.common.logging import log_event
 from raxx.console.audit.events import AuditContext
@@ -201,10 +208,10 @@ async def _api_token_actor(state: ConsoleState, request: Request) -> tuple[Any, 
     Best effort like the session lookup: the route itself refuses a bad token (401), and the
     outcome says so.
     """
-    scheme, _, raw = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not raw:
-        return None, None
     try:
+        raw = bearer_token(single_header(request, "authorization"))
+        if raw is None:
+            return None, None
         owner = await state.api_tokens.verify(raw)
     except RaxxError:
         return None, None

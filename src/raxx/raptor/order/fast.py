@@ -26,12 +26,12 @@ from fastapi import Response
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from raxx.common.asgi import read_body, replaying
+from raxx.common.asgi import bearer_token, read_body, replaying
 from raxx.common.doors import render_refusal
 from raxx.common.errors import RaxxError
 from raxx.common.metrics import ROUTE_KEY
 from raxx.raptor.broker.paper.venue import PaperBroker
-from raxx.raptor.deps import ACTOR_MAX_LENGTH, ACTOR_PATTERN, bearer_token, caller_of
+from raxx.raptor.deps import ACTOR_MAX_LENGTH, ACTOR_PATTERN, caller_of
 from raxx.raptor.order import service, submission
 from raxx.raptor.order.endpoints import DEFAULT_PAGE, JSON, MAX_PAGE, submitted_json
 from raxx.raptor.order.repository import OrderFilter
