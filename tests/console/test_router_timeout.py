@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from raxx.console.config import ROUTER_TIMEOUT_S, ConsoleSettings
+from raxx.common.router import ROUTER_TIMEOUT_S
+from raxx.console.config import ConsoleSettings
 
 BASE = {
     "database_url": "postgresql://console@127.0.0.1:5432/console",

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import respx
 from psycopg_pool import AsyncConnectionPool
+from pydantic import ValidationError
 
 from raxx.common.errors import ConfigError
 from raxx.common.provision import ProvisionedDatabase
@@ -118,6 +119,21 @@ def test_missing_keys_are_named() -> None:
         settings(alpaca_api_key_id=None, alpaca_api_secret_key=None)
 
 
+def test_the_default_deadline_fits_one_call_and_stays_under_the_router() -> None:
+    defaults = settings()
+    assert defaults.alpaca_connect_timeout_s + defaults.alpaca_timeout_s <= defaults.broker_deadline_s < 30
+
+
+def test_one_call_longer_than_the_deadline_is_refused_at_start() -> None:
+    with pytest.raises(ConfigError, match="must fit in RAPTOR_BROKER_DEADLINE_S"):
+        settings(alpaca_timeout_s=20, alpaca_connect_timeout_s=3, broker_deadline_s=20)
+
+
+def test_a_deadline_past_the_router_is_refused() -> None:
+    with pytest.raises(ValidationError, match="broker_deadline_s"):
+        settings(broker_deadline_s=29)
+
+
 def test_the_secret_key_is_not_in_any_repr() -> None:
     configured = settings()
     assert "alpaca-secret-for-settings" not in repr(configured)
@@ -205,7 +221,7 @@ async def test_money_sent_as_json_numbers_never_passes_through_a_float() -> None
     ],
 )
 def test_alpaca_statuses_map_onto_raptors(alpaca_status: str, filled: str, ours: str) -> None:
-    from raxx.raptor.broker.alpaca import to_order
+    from raxx.raptor.broker.alpaca_wire import to_order
 
     order = to_order(
         order_json(status=alpaca_status, filled_qty=filled, filled_avg_price="123" if filled != "0" else None)

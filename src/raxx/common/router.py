@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+#: How long Heroku's router waits for the first byte of an answer before it gives up and
+#: answers the caller itself (503, H12): every bound on a request's own waiting stays under it.
+ROUTER_TIMEOUT_S = 30.0
+
 
 class BehindRouter:
     """What a router in front of every connection (Heroku's) says about the request: the

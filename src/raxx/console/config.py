@@ -13,12 +13,10 @@ from raxx.common.dbbudget import BudgetSettings, Pools, console_web_pools, ledge
 from raxx.common.environments import DEFAULT_REGISTRY_FILE, EnvironmentRegistry
 from raxx.common.errors import ConfigError
 from raxx.common.release import current_release
+from raxx.common.router import ROUTER_TIMEOUT_S
 from raxx.common.secrets import ChainSecrets, build_secrets_chain
 from raxx.common.settings import load_budget, refuse_placeholder
 from raxx.console.auth.roles import ROLE_NAMES
-
-#: How long Heroku's router waits for the first byte of an answer before it gives up (H12).
-ROUTER_TIMEOUT_S = 30.0
 
 DEFAULT_REGISTRY = DEFAULT_REGISTRY_FILE
 #: First path segments the console uses itself: an environment of that name would be unreachable.

@@ -22,6 +22,7 @@ from raxx.common.strictquery import KNOWN_QUERY_ONLY
 from raxx.raptor import maintenance
 from raxx.raptor.account.endpoints import router as account_router
 from raxx.raptor.broker.base import Broker, BrokerUnavailable
+from raxx.raptor.broker.deadline import BrokerDeadline
 from raxx.raptor.broker.factory import build_broker
 from raxx.raptor.broker.paper.endpoints import router as paper_router
 from raxx.raptor.config import RaptorSettings
@@ -123,6 +124,8 @@ def create_app(
         fast_paths=FAST_PATHS,
         telemetry=tracing.fastapi_telemetry(),  # server spans continuing the caller's traceparent
     )
+    # Both doors: a request waits on the broker this long in all, then answers 503.
+    app.add_middleware(BrokerDeadline, seconds=settings.broker_deadline_s)
     app.add_middleware(RequestIdMiddleware)  # set (and echoed) before either door runs
     environment = settings.environment
     # Outermost: every request of both doors is counted and timed, refusals included.

@@ -13,6 +13,7 @@ from raxx.common.dbbudget import BudgetSettings
 from raxx.common.environments import ENV_NAME_RE
 from raxx.common.errors import ConfigError
 from raxx.common.release import current_release
+from raxx.common.router import ROUTER_TIMEOUT_S
 from raxx.common.settings import load_budget
 
 ALPACA_PAPER_URL = "https://paper-api.alpaca.markets"
@@ -87,7 +88,12 @@ class RaptorSettings(BaseSettings):
     alpaca_allow_live: bool = Field(
         default=False, description="accept Alpaca's live endpoint (real money): never set by a deployment of ours"
     )
-    alpaca_timeout_s: float = Field(default=10.0, gt=0, le=60, description="seconds to wait for one answer")
+    alpaca_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=25,
+        description="seconds to wait for one answer (with the connect timeout, within the deadline)",
+    )
     alpaca_connect_timeout_s: float = Field(default=3.0, gt=0, le=30, description="seconds to wait for a connection")
     #: Alpaca's limit for the account: 200 requests a minute (more with Alpaca Plus). Every
     #: process of the environment draws from one budget in its database that keeps each
@@ -100,6 +106,15 @@ class RaptorSettings(BaseSettings):
     )
     alpaca_budget_max_wait_s: float = Field(
         default=10.0, ge=0, le=25, description="longest a request waits for the account's budget before a 503"
+    )
+    #: All of one request's waiting on the broker, whatever its calls, retries and look-ups
+    #: still had to do (``raxx.raptor.broker.deadline``): Raptor answers before the router's 30 s.
+    broker_deadline_s: float = Field(
+        default=20.0,
+        gt=0,
+        le=25,
+        description="seconds one request may wait on a remote broker in all (under the router's 30 s); "
+        "past it the answer is 503 broker_unavailable",
     )
 
     @field_validator("environment")
@@ -124,6 +139,13 @@ class RaptorSettings(BaseSettings):
         if missing:
             raise ConfigError(f"RAPTOR_BROKER=alpaca needs {' and '.join(missing)} (not set)")
         check_alpaca_url(self.alpaca_base_url, allow_live=self.alpaca_allow_live)
+        one_call = self.alpaca_connect_timeout_s + self.alpaca_timeout_s
+        if one_call > self.broker_deadline_s:
+            raise ConfigError(
+                f"RAPTOR_ALPACA_CONNECT_TIMEOUT_S + RAPTOR_ALPACA_TIMEOUT_S ({one_call:g} s) must fit in "
+                f"RAPTOR_BROKER_DEADLINE_S ({self.broker_deadline_s:g} s, at most 25: under Heroku's router's "
+                f"{ROUTER_TIMEOUT_S:g} s): one call to Alpaca would always be cut by the request's deadline"
+            )
         return self
 
     @property
