@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from raxx.common.provision import ProvisionedDatabase
+from raxx.console.halt_watch import check_halts
 from raxx.console.raptor.identity import IdentityStatus
 from tests.console.conftest import PASSWORD, RunningRaptor, add_team, raptor_tokens
 from tests.console.helpers import hidden_fields, signed_in
@@ -115,6 +116,40 @@ async def test_a_halt_on_staging_alerts_nobody(console: httpx.AsyncClient, recei
     await console.post("/staging/trading/resume", data={"csrf_token": csrf, "environment": "staging"})
     assert 'data-alerts="none"' in (await console.get("/alerts")).text
     assert receiver.requests == []
+
+
+async def test_a_halt_made_on_raptor_directly_pages_and_a_resume_there_resolves_it(
+    receiver: Receiver, console_db: ProvisionedDatabase, registry_file: Path, raptors: dict[str, RunningRaptor]
+) -> None:
+    """Not through the console: an admin token on Raptor itself. The console's halt watch sees
+    prod's switch (staging's halts page nobody), pages once however often it looks, and resolves
+    when Raptor runs again."""
+    app = console_app(console_db, registry_file, raptor_tokens(raptors))
+    async with asgi_client(app):
+        state = app.state.console
+        assert await check_halts(state, state.alerts) == {"prod": False}
+        with raptors["prod"].direct() as prod, raptors["staging"].direct() as staging:
+            bot = {"X-Raxx-Actor": "incident-bot"}
+            try:
+                for raptor in (prod, staging):
+                    answer = raptor.post("/v1/trading/halt", json={"reason": "vendor incident"}, headers=bot)
+                    assert answer.status_code == 200, answer.text
+                assert await check_halts(state, state.alerts) == {"prod": True}
+                assert await check_halts(state, state.alerts) == {"prod": True}
+                await until(lambda: len(receiver.bodies("/pagerduty")) == 1)
+            finally:
+                for raptor in (prod, staging):
+                    raptor.post("/v1/trading/resume", headers=bot)
+        [hook] = receiver.bodies("/hook")
+        assert (hook["kind"], hook["environment"]) == ("trading.halted", "prod")
+        assert hook["summary"].endswith("by incident-bot: vendor incident"), hook["summary"]
+        assert receiver.bodies("/pagerduty")[0]["dedup_key"] == "trading.halted:prod"
+
+        assert await check_halts(state, state.alerts) == {"prod": False}
+        await until(lambda: len(receiver.bodies("/pagerduty")) == 2)
+    resolve = receiver.bodies("/pagerduty")[1]
+    assert (resolve["event_action"], resolve["dedup_key"]) == ("resolve", "trading.halted:prod")
+    assert len(receiver.bodies("/pagerduty")) == 2  # the second look while halted paged nobody again
 
 
 def _switchable_backend(claims: list[str]) -> FastAPI:

@@ -1,11 +1,14 @@
-"""Running async work from synchronous code (CLI commands, ``raxx up``)."""
+"""Running async work from synchronous code (CLI commands, ``raxx up``), and background checks."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+
+from raxx.common.logging import log_event
 
 T = TypeVar("T")
 
@@ -26,3 +29,15 @@ def run_sync(work: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(main())
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, main()).result()
+
+
+async def every(interval_s: float, check: Callable[[], Awaitable[object]], *, log: logging.Logger, failed: str) -> None:
+    """``check()`` every ``interval_s`` seconds (the first one interval after the start), for as
+    long as the task runs; a failed check is logged as the event ``failed`` and the next one runs
+    on time: a watch must outlive a database or a backend that is away."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await check()
+        except Exception as exc:
+            log_event(log, failed, level=logging.WARNING, error=type(exc).__name__)

@@ -35,6 +35,7 @@ from raxx.console.auth.oidc import ClientConfig, OidcClient
 from raxx.console.auth.service import LoginPolicy
 from raxx.console.config import ConsoleSettings
 from raxx.console.errors import install_console_error_handlers
+from raxx.console.halt_watch import watch_halts
 from raxx.console.metrics import environment_of
 from raxx.console.monitor_watch import watch_the_monitor
 from raxx.console.pages import (
@@ -225,6 +226,9 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
         audit_tasks = start_audit_tasks(engine, clients, settings, audit_keys, outbox)
         if settings.ledger_database_url:  # the monitor's board is read from the ledger: watch it age
             audit_tasks.append(asyncio.create_task(watch_the_monitor(app.state.console, outbox)))
+        # A halt in a protected environment pages whoever made it (a script, another tool) and a
+        # resume anywhere resolves it.
+        audit_tasks.append(asyncio.create_task(watch_halts(app.state.console, outbox)))
         # Sends this database's alert outbox, woken by each alert raised here (and every 15 s for
         # the ones `raxx audit verify` and other instances record).
         audit_tasks.append(asyncio.create_task(AlertDispatcher(engine).run(outbox.queued)))

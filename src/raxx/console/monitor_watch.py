@@ -15,11 +15,10 @@ monitor's silence. Each console process checks; the outbox keeps one open alert 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
+from raxx.common.aio import every
 from raxx.common.alerts import Alerts
-from raxx.common.logging import log_event
 from raxx.console.pages.releases import BOARD_STALE_AFTER_S, board_age, read_board
 from raxx.console.state import ConsoleState
 
@@ -54,9 +53,4 @@ async def check_the_monitor(state: ConsoleState, alerts: Alerts) -> bool | None:
 
 async def watch_the_monitor(state: ConsoleState, alerts: Alerts, *, interval: float = CHECK_EVERY_S) -> None:
     """``check_the_monitor`` every ``interval`` seconds, for as long as the console runs."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await check_the_monitor(state, alerts)
-        except Exception as exc:  # a failed check must not end the watch (nor the console)
-            log_event(log, "console.monitor_watch.failed", level=logging.WARNING, error=type(exc).__name__)
+    await every(interval, lambda: check_the_monitor(state, alerts), log=log, failed="console.monitor_watch.failed")

@@ -83,9 +83,10 @@ KINDS: tuple[AlertKind, ...] = (
         "trading.halted",
         "critical",
         "console",
-        "trading was halted in a protected environment (prod)",
-        "when trading is resumed there from the console",
-        "confirm with whoever halted it (the audit trail names them) before resuming",
+        "trading was halted in a protected environment (prod): through the console at once, any other way "
+        "(an admin token on Raptor) within 30 s",
+        "when trading is resumed there: through the console at once, any other way within 30 s",
+        "confirm with whoever halted it (the alert and the audit trail name them) before resuming",
     ),
     AlertKind(
         "monitor.unrecorded",
