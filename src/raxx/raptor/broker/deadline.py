@@ -13,7 +13,8 @@ both doors), and a remote broker runs each call within it (``within_deadline``):
 the call is cut and ends as ``BrokerUnavailable``, which every caller already handles (an
 order stays recorded as pending for the sync pass, a cancel leaves the order unchanged,
 ``DELETE /v1/orders`` lists the order as not canceled). Work outside a request (the sync
-pass, start-up) has no deadline: only its per-call timeouts.
+pass, start-up) has no deadline: only its per-call timeouts. (A task created during a request
+copies the request's context, deadline included: start long-lived work in the lifespan.)
 """
 
 from __future__ import annotations
