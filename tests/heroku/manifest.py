@@ -3,7 +3,8 @@
 Procfile (Heroku's format): one ``<process type>: <command>`` per line; the type is
 alphanumeric (``_`` and ``-`` allowed), the command runs in a shell on the dyno so
 ``$PORT`` expands. app.json: ``env`` declares every config var an app may be given,
-``addons`` names the Postgres plan whose connection limit the harness enforces.
+``addons`` names the Postgres plan whose connection limit the harness enforces,
+``formation`` the dyno size whose memory quota it keeps.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class AppManifest:
 
     declared: frozenset[str]
     postgres_plan: str
+    #: The web process's dyno size (``formation.web.size``); the harness gives every dyno its memory quota.
+    dyno_size: str = "basic"
 
     @property
     def connection_limit(self) -> int:
@@ -68,4 +71,5 @@ def read_app_json(path: Path) -> AppManifest:
     postgres = [p.split(":", 1)[1] for p in plans if p.startswith("heroku-postgresql:")]
     if not postgres:
         raise ManifestError("app.json: no heroku-postgresql add-on")
-    return AppManifest(declared=frozenset(env), postgres_plan=postgres[0])
+    size = str(data.get("formation", {}).get("web", {}).get("size", "basic")).lower()
+    return AppManifest(declared=frozenset(env), postgres_plan=postgres[0], dyno_size=size)

@@ -12,6 +12,8 @@ Heroku semantics reproduced here (Dev Center: "Release Phase", "Dynos", "Config 
 * One-off dynos (``heroku run``) get the app's config and ``DYNO=run.N``.
 * Config vars an app is given must be declared in ``app.json``; add-on attachments
   (``DATABASE_URL``, ``GATE_DATABASE_URL``) come from the platform.
+* Every dyno has the memory quota of ``app.json``'s dyno size, and R14 in its log while
+  over it (``tests/heroku/memory.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from raxx.common.pgembed import free_port
 from tests.heroku.addons import PostgresAddon, PostgresServer
 from tests.heroku.dyno import Dyno, DynoError, dyno_environment
 from tests.heroku.manifest import AppManifest, read_app_json, read_procfile
+from tests.heroku.memory import MemoryWatch, quota_mb
 from tests.heroku.pki import Pki, make_pki
 from tests.heroku.queue import BootQueue
 from tests.heroku.router import Route, Router
@@ -107,6 +110,11 @@ class HerokuLocal:
         self.queue = BootQueue()
         self.slug: Slug | None = None
         self.commit = _git_head(self.repo)
+        self.memory = MemoryWatch(self._formation_dynos, quota_mb=quota_mb(self.manifest.dyno_size))
+        self.memory.start()
+
+    def _formation_dynos(self) -> list[Dyno]:
+        return [dyno for app in list(self.apps.values()) for dyno in list(app.dynos.values())]
 
     # -- the pieces ------------------------------------------------------------------
 
@@ -347,6 +355,7 @@ class HerokuLocal:
         return statuses
 
     def close(self, *, drop: bool = True) -> None:
+        self.memory.stop()
         with contextlib.suppress(Exception):
             self.stop()
         if self.router is not None:

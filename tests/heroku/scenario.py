@@ -19,7 +19,8 @@ Steps (each adds figures to the report and failures to ``report.failures``):
 7. a credential rotation of Raptor staging's database under order load: the old password
    refused, the new one in use, every order answered and recorded once, the console still
    placing and canceling;
-8. every dyno stopped with SIGTERM: exit status 0, no R12, no traceback in any log.
+8. every dyno stopped with SIGTERM: exit status 0, no R12, no traceback in any log;
+9. all along, every dyno within its size's memory quota (no R14), its peak in the figures.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def run_scenario(
         _restart_under_load(harness, formation, ssl_context, options, report)
         _rotation(harness, formation, ssl_context, report)
         _clean_stop(harness, report)
+        _memory(harness, report)
     except Exception as exc:  # a step that could not run is a failure with its reason
         report.failures.append(f"scenario stopped: {type(exc).__name__}: {exc}")
     finally:
@@ -540,3 +542,17 @@ def _clean_stop(harness: HerokuLocal, report: Report) -> None:
     report.check(not killed, f"dynos needed SIGKILL (R12): {killed}")
     tracebacks = harness.grep_logs("Traceback")
     report.check(not tracebacks, f"{len(tracebacks)} tracebacks in the logs, e.g. {tracebacks[:3]}")
+
+
+# -- 9. memory ------------------------------------------------------------------------------
+
+
+def _memory(harness: HerokuLocal, report: Report) -> None:
+    """Every dyno within its size's memory quota all along (no R14); each one's peak."""
+    quota = harness.memory.quota_mb
+    peaks = {name: round(mb) for name, mb in sorted(harness.memory.peaks_mb.items())}
+    report.figures["memory_quota_mb"] = quota
+    report.figures["memory_peak_mb"] = peaks
+    report.check(bool(peaks), "no dyno's memory was sampled")
+    over = {name: mb for name, mb in peaks.items() if mb > quota}
+    report.check(not over and not harness.memory.r14, f"dynos over their {quota} MB memory quota (R14): {over}")
