@@ -31,7 +31,12 @@ NOTICES: dict[str, tuple[str, str]] = {
     "replayed": ("ok", "This order form was already submitted: here is the order it placed (nothing new was placed)."),
     "rejected": ("bad", "The order was recorded but the broker REJECTED it; the reason is below."),
     "canceled": ("ok", "Order canceled."),
-    "canceled_all": ("ok", "Cancel all: {canceled} order(s) canceled, {failed} could not be canceled."),
+    "canceled_all": ("ok", "Cancel all: {canceled} order(s) canceled."),
+    "canceled_some": (
+        "bad",
+        "Cancel all: {canceled} order(s) canceled, {failed} NOT canceled: the broker refused them or did not"
+        " answer in time. They are still open (listed below); cancel all again, or one by one.",
+    ),
     "halted": ("ok", "Trading is now halted. New orders are refused; cancels still work."),
     "already_halted": (
         "bad",

@@ -193,7 +193,8 @@ async def cancel_all_orders(request: Request, state: StateDep, db: DbDep, access
     if (confirm := await act.confirm(service.cancel_all_action(act.spec))) is not None:
         return confirm
     result = await service.cancel_all(state, act.actor, act.spec)
-    return await act.see("/orders", "canceled_all", canceled=len(result.canceled), failed=len(result.failed))
+    notice = "canceled_some" if result.failed else "canceled_all"  # orders left open must not read as done
+    return await act.see("/orders", notice, canceled=len(result.canceled), failed=len(result.failed))
 
 
 @router.get("/{env}/orders/{order_id}", response_class=HTMLResponse)
