@@ -21,7 +21,7 @@ from raxx.common.provision import ProvisionedDatabase
 from raxx.raptor.broker.alpaca import AlpacaBroker
 from raxx.raptor.broker.alpaca_api import AlpacaClient
 from raxx.raptor.broker.base import BrokerUnavailable, OrderIntent
-from raxx.raptor.broker.deadline import request_deadline
+from raxx.raptor.broker.deadline import request_deadline, within_deadline
 from tests.fixtures.fake_alpaca import FakeAlpaca
 from tests.fixtures.network import LOOPBACK_ONLY
 from tests.fixtures.raptor import order_body, trading_client
@@ -133,3 +133,9 @@ async def test_cancel_all_answers_by_the_deadline_and_names_what_it_did_not_send
     assert venue.cancels == 5 - len(unsent)  # those never reached the venue
     status = {order["id"]: order["status"] for order in listed}
     assert {status[failure["order_id"]] for failure in unsent} <= {"new", "partially_filled"}
+
+
+async def test_a_timeout_of_the_calls_own_is_not_taken_for_the_deadline() -> None:
+    with request_deadline(5.0), pytest.raises(TimeoutError, match="its own"):
+        async with within_deadline(cut="cut", not_sent="not sent"):
+            raise TimeoutError("its own")

@@ -79,10 +79,13 @@ async def within_deadline(*, cut: str, not_sent: str) -> AsyncIterator[None]:
         raise BrokerUnavailable(
             f"the request's {deadline.seconds:g} s for the broker ran out before this call; {not_sent}"
         )
+    cutoff = asyncio.timeout_at(deadline.at)
     try:
-        async with asyncio.timeout_at(deadline.at):
+        async with cutoff:
             yield
     except TimeoutError:
+        if not cutoff.expired():  # a timeout of the block's own, not the deadline: as it is
+            raise
         raise BrokerUnavailable(
             f"the broker did not answer within the request's {deadline.seconds:g} s; {cut}"
         ) from None
