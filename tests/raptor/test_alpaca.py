@@ -9,6 +9,7 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -132,6 +133,14 @@ def test_one_call_longer_than_the_deadline_is_refused_at_start() -> None:
 def test_a_deadline_past_the_router_is_refused() -> None:
     with pytest.raises(ValidationError, match="broker_deadline_s"):
         settings(broker_deadline_s=29)
+
+
+def test_the_sync_pass_leaves_an_order_to_its_request_until_the_requests_deadline() -> None:
+    """With Alpaca a request may ask the broker for RAPTOR_BROKER_DEADLINE_S: the sync pass does
+    not ask (or place) before; the paper venue answers at once and keeps the short grace."""
+    assert settings(pending_grace_seconds=5, broker_deadline_s=20).pending_grace == timedelta(seconds=20)
+    assert settings(pending_grace_seconds=30, broker_deadline_s=20).pending_grace == timedelta(seconds=30)
+    assert settings(broker="paper", pending_grace_seconds=5).pending_grace == timedelta(seconds=5)
 
 
 def test_the_secret_key_is_not_in_any_repr() -> None:

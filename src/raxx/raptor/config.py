@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Literal
 from urllib.parse import urlsplit
@@ -66,7 +67,10 @@ class RaptorSettings(BaseSettings):
     #: How long an order recorded without the broker's answer waits before the sync pass
     #: asks the broker about it (and places it if the broker never got it).
     pending_grace_seconds: float = Field(
-        default=5.0, ge=0, description="an order recorded without the broker's answer is asked about after this"
+        default=5.0,
+        ge=0,
+        description="an order recorded without the broker's answer is asked about after this "
+        "(with Alpaca, not before RAPTOR_BROKER_DEADLINE_S)",
     )
 
     # The built-in paper broker (RAPTOR_PAPER_*).
@@ -147,6 +151,16 @@ class RaptorSettings(BaseSettings):
                 f"{ROUTER_TIMEOUT_S:g} s): one call to Alpaca would always be cut by the request's deadline"
             )
         return self
+
+    @property
+    def pending_grace(self) -> timedelta:
+        """How long an order recorded without the broker's answer is left to its own request:
+        ``RAPTOR_PENDING_GRACE_SECONDS``, and with a remote broker never less than the request's
+        deadline, so the sync pass does not ask (or place) while the request may still be asking."""
+        seconds = self.pending_grace_seconds
+        if self.broker == "alpaca":
+            seconds = max(seconds, self.broker_deadline_s)
+        return timedelta(seconds=seconds)
 
     @property
     def migrations_url(self) -> str:

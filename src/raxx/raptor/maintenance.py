@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 
 from raxx.raptor.logctx import environment_warning
 from raxx.raptor.order.service import sync_open_orders
@@ -19,8 +18,7 @@ log = logging.getLogger("raxx.raptor.maintenance")
 
 async def run_once(state: RaptorState) -> None:
     await state.broker.maintain()
-    grace = timedelta(seconds=state.settings.pending_grace_seconds)
-    await sync_open_orders(state.db, state.broker, pending_grace=grace)
+    await sync_open_orders(state.db, state.broker, pending_grace=state.settings.pending_grace)
 
 
 async def run_forever(state: RaptorState, interval: float) -> None:

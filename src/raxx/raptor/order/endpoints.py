@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -143,8 +143,7 @@ async def cancel_all_orders(
 
 @route(router.get, "/{order_id}", "One order, refreshed from the broker while open", 404, response_model=OrderRead)
 async def get_order(order_id: uuid.UUID, session: SessionDep, state: StateDep, caller: ReadCaller) -> Response:
-    grace = timedelta(seconds=state.settings.pending_grace_seconds)
-    return order_json(await service.get(session, state.broker, order_id, pending_grace=grace))
+    return order_json(await service.get(session, state.broker, order_id, pending_grace=state.settings.pending_grace))
 
 
 @route(
