@@ -151,6 +151,35 @@ async def test_a_monitor_that_cannot_record_pages_directly_and_resolves_through_
     )
 
 
+@pytest.mark.parametrize("silent_s", [300, 60])
+async def test_a_new_monitor_after_a_silence_resolves_the_page_an_earlier_one_may_have_sent(
+    silent_s: int, receiver: Receiver, ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
+) -> None:
+    """A rotated ledger credential: the old process paged directly and died before the ledger came
+    back; the new one, restarted with the new credential, finds the silence and resolves the page.
+    A restart's ordinary gap (two rounds of 30 s, not three) leaves no record and sends nothing."""
+    clock = FrozenClock(T0)
+    async with gate_context(ledger_db, clock=clock, topology_file=fake_topology.topology_file) as ctx:
+        await add_samples(ctx, "raptor-staging", T0 - H, T0 - timedelta(seconds=silent_s - 1), release="r1")
+        monitor = _monitor(ctx)
+        await monitor.round()
+        await monitor.round()  # the second round finds nothing more to resolve
+        await AlertDispatcher(ctx.engine).deliver_due()
+        async with ctx.engine.connect() as conn:
+            rows = [r for r in await recent_alerts(conn) if r.kind == "monitor.unrecorded"]
+    sent = [(b["event_action"], b["dedup_key"]) for b in receiver.bodies("/pagerduty")]
+    if silent_s < 90:
+        assert (rows, sent) == ([], [])
+        return
+    assert sent == [("resolve", "monitor.unrecorded")]
+    [row] = rows
+    assert row.state == "resolved"
+    assert row.summary == (
+        "the monitor recorded no health samples from 2026-03-02 08:55:00 to 09:00:00 UTC (300 s);"
+        " it records again (restarted)"
+    )
+
+
 async def test_a_soak_below_the_success_threshold_alerts_and_resolves_when_it_recovers(
     receiver: Receiver, ledger_db: ProvisionedDatabase, fake_topology: LocalTopology
 ) -> None:

@@ -24,7 +24,7 @@ from raxx.common.contracts.board import ReleaseBoard
 from raxx.common.logging import log_event
 from raxx.gate.board import build_board, publish_board
 from raxx.gate.ledger.models import HealthSample
-from raxx.gate.ledger.repository import ReleaseRepository
+from raxx.gate.ledger.repository import ReleaseRepository, SampleRepository
 from raxx.gate.metrics import sampled
 from raxx.gate.monitor_alerts import MonitorAlerts
 from raxx.gate.monitor_log import MonitorLog
@@ -78,6 +78,8 @@ class Monitor:
         self.alerts = alerts
         self.log = MonitorLog(log, summary_every)
         self._board_failing = False
+        #: Until this process records its first round: then it looks how long nothing was recorded.
+        self._first_record = True
 
     async def poll_once(self) -> list[Probe]:
         """Probe every deployment concurrently and record the samples in one transaction."""
@@ -89,6 +91,7 @@ class Monitor:
         observed_at = self.clock.now()
         probes = list(await asyncio.gather(*(self.probe(s) for s in services)))
         async with self.sessions() as session:
+            last_recorded = await self._last_recorded(session, services) if self._first_record else None
             probes = [await self._classify(session, s, p, observed_at) for s, p in zip(services, probes, strict=True)]
             session.add_all(
                 HealthSample(
@@ -103,12 +106,23 @@ class Monitor:
                 for p in probes
             )
             await session.commit()
+        if self._first_record:
+            self._first_record = False
+            if self.alerts is not None:
+                self.alerts.silence_before_start(last_recorded, observed_at)
         for service, probe in zip(services, probes, strict=True):
             sampled(service.app, service.environment, ok=probe.ok, starting=probe.starting)
         board = await self.refresh_board()
         if self.alerts is not None:
             await self.alerts.after_round([(s.environment, p) for s, p in zip(services, probes, strict=True)], board)
         return probes
+
+    @staticmethod
+    async def _last_recorded(session: AsyncSession, services: list[ServiceInfo]) -> datetime | None:
+        """The newest sample any earlier monitor process recorded (one index look per deployment)."""
+        repository = SampleRepository(session)
+        seen = [await repository.latest(s.service) for s in services]
+        return max((sample.observed_at for sample in seen if sample is not None), default=None)
 
     async def _classify(self, session: AsyncSession, service: ServiceInfo, probe: Probe, at: datetime) -> Probe:
         """A failed probe of a deployment that is starting becomes a starting one."""

@@ -3,7 +3,11 @@ health is below the policy's threshold, and the monitor itself unable to record.
 
 Each is raised once when its condition starts (the outbox deduplicates repeats) and resolved
 when it clears. After a restart the monitor does not know what it raised before, so the first
-clear round resolves whatever is open (a no-op when nothing is).
+clear round resolves whatever is open (a no-op when nothing is). ``monitor.unrecorded`` is sent
+past the ledger, so the ledger cannot tell a new process about it: a process whose first round
+finds nothing recorded for longer than the page takes to fire resolves it (``silence_before_start``)
+-- the case of a ledger credential rotated under a failing monitor, which Heroku restarts with the
+new one.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from raxx.common.alerts import AlertDispatcher, Alerts
 from raxx.common.alerts.dispatch import direct_message
@@ -30,6 +35,8 @@ class MonitorAlerts:
     failures_to_alert: int = 3
     #: Consecutive rounds the ledger refused before monitor.unrecorded fires (sent directly).
     unrecorded_to_alert: int = 2
+    #: Seconds between two rounds (GATE_MONITOR_INTERVAL): turns rounds into a silence.
+    interval_s: float = 30.0
     _failures: dict[str, int] = field(default_factory=dict)
     #: dedup key -> open (True), clear (False); missing: unknown since this process started.
     _open: dict[str, bool] = field(default_factory=dict)
@@ -117,6 +124,23 @@ class MonitorAlerts:
         task = asyncio.create_task(self.dispatcher.send_now(message))  # never hold up the next round
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def silence_before_start(self, last_recorded: datetime | None, now: datetime) -> None:
+        """Called once, at this process's first recorded round: when no sample was recorded for
+        long enough that an earlier process could have paged ``monitor.unrecorded`` directly, the
+        page is recorded and resolved by ``_recovered`` (a resolve of an incident never opened is
+        a no-op at PagerDuty; the history keeps the gap)."""
+        if last_recorded is None or self._unrecorded_sent is not None:
+            return
+        silence = now - last_recorded
+        if silence <= timedelta(seconds=self.interval_s * (self.unrecorded_to_alert + 1)):
+            return  # a restart's ordinary gap: not enough failed rounds for a page
+        since, until = last_recorded.astimezone(UTC), now.astimezone(UTC)
+        self._unrecorded_sent = (
+            f"the monitor recorded no health samples from {since:%Y-%m-%d %H:%M:%S} to {until:%H:%M:%S} UTC"
+            f" ({int(silence.total_seconds())} s); it records again (restarted)"
+        )
+        log_event(log, "gate.monitor.silence", level=logging.WARNING, seconds=int(silence.total_seconds()))
 
     async def _recovered(self) -> None:
         self._unrecorded = 0

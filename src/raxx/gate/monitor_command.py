@@ -45,7 +45,12 @@ def monitor(once: bool) -> None:
             timeout=settings.http_timeout,
             start_grace=settings.monitor_start_grace,
             deploy_timeout=settings.deploy_timeout,
-            alerts=MonitorAlerts(outbox, dispatcher, failures_to_alert=settings.alert_health_failures),
+            alerts=MonitorAlerts(
+                outbox,
+                dispatcher,
+                failures_to_alert=settings.alert_health_failures,
+                interval_s=settings.monitor_interval,
+            ),
             summary_every=timedelta(minutes=settings.monitor_summary_minutes),
         )
         if once:

@@ -93,7 +93,7 @@ KINDS: tuple[AlertKind, ...] = (
         "critical",
         "monitor",
         "the monitor could not record its samples in the ledger for consecutive rounds",
-        "at the first round recorded again",
+        "at the first round recorded again, also by a restarted monitor that finds the silence",
         "check the ledger database (GATE_DATABASE_URL) and its connection limit",
     ),
     AlertKind(
