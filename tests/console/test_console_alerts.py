@@ -5,14 +5,17 @@ are listed on /alerts with their deliveries."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
 
+from raxx.common.alerts import Alerts
+from raxx.common.alerts.outbox import Raised
 from raxx.common.provision import ProvisionedDatabase
 from raxx.console.halt_watch import check_halts
 from raxx.console.raptor.identity import IdentityStatus
@@ -150,6 +153,63 @@ async def test_a_halt_made_on_raptor_directly_pages_and_a_resume_there_resolves_
     resolve = receiver.bodies("/pagerduty")[1]
     assert (resolve["event_action"], resolve["dedup_key"]) == ("resolve", "trading.halted:prod")
     assert len(receiver.bodies("/pagerduty")) == 2  # the second look while halted paged nobody again
+
+
+class _OperatorBetween(Alerts):
+    """The outbox as the halt watch sees it, with an operator's action landing between the
+    watch's read of the switch and its raise or resolve (the race the watch must lose)."""
+
+    def __init__(self, alerts: Alerts, operator: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(alerts.engine, source=alerts.source, sinks=alerts.sinks)
+        self.operator: Callable[[], Awaitable[None]] | None = operator
+
+    async def _operator_first(self) -> None:
+        if self.operator is not None:
+            operator, self.operator = self.operator, None
+            await operator()
+
+    async def raise_alert(self, *args: Any, **kwargs: Any) -> Raised | None:
+        await self._operator_first()
+        return await super().raise_alert(*args, **kwargs)
+
+    async def resolve_alert(self, *args: Any, **kwargs: Any) -> bool:
+        await self._operator_first()
+        return await super().resolve_alert(*args, **kwargs)
+
+
+async def test_the_halt_watch_loses_a_race_with_an_operator_either_way(
+    receiver: Receiver, console_db: ProvisionedDatabase, registry_file: Path, raptors: dict[str, RunningRaptor]
+) -> None:
+    """A resume between the watch's read (halted) and its raise opens no page; a halt between its
+    read (running) and its resolve leaves the operator's page open."""
+    app = console_app(console_db, registry_file, raptor_tokens(raptors))
+    key = "trading.halted:prod"
+    async with asgi_client(app):
+        state = app.state.console
+        with raptors["prod"].direct() as prod:
+            bot = {"X-Raxx-Actor": "incident-bot"}
+            assert prod.post("/v1/trading/halt", json={"reason": "drill"}, headers=bot).status_code == 200
+            assert await check_halts(state, state.alerts) == {"prod": True}  # paged
+
+            async def resume() -> None:  # the operator, through the console: Raptor, then the outbox
+                assert prod.post("/v1/trading/resume", headers=bot).status_code == 200
+                assert await state.alerts.resolve_alert(key)
+
+            assert await check_halts(state, _OperatorBetween(state.alerts, resume)) == {"prod": True}
+            assert not await state.alerts.is_open(key)  # the stale raise was left out
+
+            async def halt() -> None:
+                assert prod.post("/v1/trading/halt", json={"reason": "real"}, headers=bot).status_code == 200
+                assert await state.alerts.raise_alert("trading.halted", environment="prod", summary="x", dedup_key=key)
+
+            try:
+                assert await check_halts(state, _OperatorBetween(state.alerts, halt)) == {"prod": False}
+                assert await state.alerts.is_open(key)  # the stale resolve was left out
+            finally:
+                prod.post("/v1/trading/resume", headers=bot)
+        await until(lambda: len(receiver.bodies("/pagerduty")) == 3)
+    actions = [b["event_action"] for b in receiver.bodies("/pagerduty")]
+    assert actions == ["trigger", "resolve", "trigger"]
 
 
 def _switchable_backend(claims: list[str]) -> FastAPI:

@@ -11,7 +11,10 @@ So every console process asks each protected environment's Raptor for its switch
 same dedup key as the console's own halt (the outbox keeps one open alert per key, so a halt
 made here is not paged twice); running, it resolves it. A Raptor that does not answer, or
 answers as another environment, judges nothing here: ``health.failing`` and
-``identity.mismatch`` say so.
+``identity.mismatch`` say so. A look that races an operator (a resume through the console
+between the watch's read and its raise, or a halt between its read and its resolve) leaves the
+alert as the operator's action set it: the outbox skips a raise or resolve that is older than
+the other side's (``unless_resolved_since`` / ``unless_raised_since``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import uuid
 
 from raxx.common.aio import every
 from raxx.common.alerts import Alerts
+from raxx.common.clock import utcnow
 from raxx.common.contracts.trading import TradingStateRead
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import RaxxError
@@ -50,13 +54,14 @@ async def check_halts(state: ConsoleState, alerts: Alerts) -> dict[str, bool | N
 
 async def _check(state: ConsoleState, alerts: Alerts, spec: EnvironmentSpec) -> bool | None:
     client = TradingClient(state.clients[spec.name], CallContext(request_id=uuid.uuid4().hex, actor=WATCHER))
+    asked_at = utcnow()  # an operator's halt or resume recorded after this saw a newer switch than we do
     try:
         switch = await client.trading_state()
     except RaxxError as exc:  # unreachable, refused, another environment: other alerts say so
         log_event(log, "console.halt_watch.unanswered", level=logging.INFO, environment=spec.name, error=exc.code)
         return None
     if not switch.halted:
-        await alerts.resolve_alert(halt_alert_key(spec))
+        await alerts.resolve_alert(halt_alert_key(spec), unless_raised_since=asked_at)
         return False
     await alerts.raise_alert(
         "trading.halted",
@@ -72,6 +77,7 @@ async def _check(state: ConsoleState, alerts: Alerts, spec: EnvironmentSpec) -> 
             "seen_by": WATCHER,
         },
         dedup_key=halt_alert_key(spec),
+        unless_resolved_since=asked_at,
     )
     return True
 

@@ -70,15 +70,23 @@ class Alerts:
         dedup_key: str | None = None,
         swallow: bool = True,
         already_sent: bool = False,
+        unless_resolved_since: datetime | None = None,
     ) -> Raised | None:
-        """Record ``kind`` (a name in ``kinds.KINDS``) as firing; None when it could not be recorded.
+        """Record ``kind`` (a name in ``kinds.KINDS``) as firing; None when it could not be recorded
+        (or was not: see ``unless_resolved_since``).
 
         ``already_sent``: the trigger went out without the outbox (``AlertDispatcher.send_now``);
-        record the alert only, so that its resolve goes through the outbox."""
+        record the alert only, so that its resolve goes through the outbox.
+        ``unless_resolved_since``: when the caller began reading the state it raises on; an alert
+        of this key resolved since then was resolved by someone who saw a newer state, so this
+        raise is stale and left out (a watcher's look racing an operator's resume)."""
         spec = alert_kind(kind)
         key = dedup_key or f"{kind}:{environment or '-'}"
         try:
             async with self.engine.begin() as conn:
+                if unless_resolved_since is not None and await _resolved_since(conn, key, unless_resolved_since):
+                    log_event(log, "alert.raise.stale", kind=kind, dedup_key=key)
+                    return None
                 raised = await self._upsert(conn, spec.name, spec.severity, environment, summary, details or {}, key)
                 if raised.new and not already_sent:
                     await self._queue(conn, raised.id, "trigger")
@@ -101,15 +109,21 @@ class Alerts:
             self.queued.set()
         return raised
 
-    async def resolve_alert(self, dedup_key: str, *, swallow: bool = True) -> bool:
-        """Close the open alert with ``dedup_key`` and queue its resolves; False when none was open."""
+    async def resolve_alert(
+        self, dedup_key: str, *, swallow: bool = True, unless_raised_since: datetime | None = None
+    ) -> bool:
+        """Close the open alert with ``dedup_key`` and queue its resolves; False when none was open.
+
+        ``unless_raised_since``: when the caller began reading the state it resolves on; an alert
+        first raised since then stays open (raised on a newer state than the caller saw)."""
+        opened_before = alert.c.first_seen < unless_raised_since if unless_raised_since is not None else sa.true()
         try:
             async with self.engine.begin() as conn:
                 now = utcnow()
                 alert_id = (
                     await conn.execute(
                         sa.update(alert)
-                        .where(alert.c.dedup_key == dedup_key, alert.c.state == "triggered")
+                        .where(alert.c.dedup_key == dedup_key, alert.c.state == "triggered", opened_before)
                         .values(state="resolved", resolved_at=now)
                         .returning(alert.c.id)
                     )
@@ -178,6 +192,13 @@ class Alerts:
                 for sink in self.sinks
             ],
         )
+
+
+async def _resolved_since(conn: AsyncConnection, dedup_key: str, since: datetime) -> bool:
+    found = await conn.execute(
+        sa.select(alert.c.id).where(alert.c.dedup_key == dedup_key, alert.c.resolved_at >= since).limit(1)
+    )
+    return found.first() is not None
 
 
 @dataclass(frozen=True)
