@@ -110,6 +110,19 @@ def test_an_unreachable_database_is_one_line_naming_the_setting(args: tuple[str,
     assert "pw-not-shown" not in line
 
 
+@pytest.mark.parametrize(
+    ("app", "args"),
+    [("console", ("audit", "verify", "--no-record")), ("raptor", ("raptor", "token", "list"))],
+)
+def test_on_a_dyno_every_command_finds_the_apps_database_in_database_url(app: str, args: tuple[str, ...]) -> None:
+    """``heroku run raxx audit verify -a acme-console``: Heroku sets DATABASE_URL, not
+    CONSOLE_DATABASE_URL; the command reaches for it as ``raxx web`` does (here: nobody answers,
+    so it says it cannot reach it, rather than that no URL was set)."""
+    result = run(*args, env={"RAXX_APP": app, "RAPTOR_ENVIRONMENT": "staging", "DATABASE_URL": _down_url()})
+    assert result.returncode == 69, result.stderr
+    assert 'cannot reach database "raxx_console"' in one_line(result)
+
+
 def test_a_url_given_on_the_command_line_is_named_as_such() -> None:
     result = run("raptor", "token", "list", "--database-url", _down_url())
     assert result.returncode == 69

@@ -102,8 +102,14 @@ def _exit_codes_epilog() -> str:
 @click.option(
     "--debug", is_flag=True, envvar="RAXX_DEBUG", help="On failure, print the traceback too [env: RAXX_DEBUG]."
 )
-def cli(debug: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """Raxx: the Raptor trading API, its operator console and the release gate."""
+    if os.environ.get("RAXX_APP"):  # a dyno: DATABASE_URL is the app's own (before any option reads it)
+        from raxx.runtime import adopt_dyno_attachments
+
+        added = adopt_dyno_attachments()
+        ctx.call_on_close(lambda: [os.environ.pop(name, None) for name in added])
 
 
 @cli.command()

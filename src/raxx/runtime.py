@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -87,6 +87,20 @@ def heroku_environ(spec: AppSpec, environ: Mapping[str, str]) -> dict[str, str]:
         if attached:
             values["CONSOLE_LEDGER_DATABASE_URL"] = attached
     return values
+
+
+def adopt_dyno_attachments(environ: MutableMapping[str, str] | None = None) -> list[str]:
+    """On a dyno (``RAXX_APP`` names the app): every command finds the app's database as ``raxx
+    web`` does, so ``heroku run raxx audit verify -a acme-console`` needs no ``--database-url
+    "$DATABASE_URL"``. Only adds what is unset, and returns the names added (the CLI removes
+    them when the command ends); elsewhere (``raxx up``, CI) does nothing."""
+    environ = os.environ if environ is None else environ
+    spec = APPS.get(environ.get(APP_VAR, "").strip())
+    if spec is None:
+        return []
+    added = {key: value for key, value in heroku_environ(spec, environ).items() if key not in environ}
+    environ.update(added)
+    return list(added)
 
 
 def open_secrets(
