@@ -82,6 +82,8 @@ class PostgresAddon:
     password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     #: Passwords this add-on had before (rotation keeps them to prove they are refused).
     retired: list[str] = field(default_factory=list)
+    #: How many open connections each rotation reset.
+    reset_connections: list[int] = field(default_factory=list)
 
     def url(self, password: str | None = None) -> str:
         """``DATABASE_URL`` in Heroku's form."""
@@ -101,11 +103,18 @@ class PostgresAddon:
             conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(ident))
 
     def rotate(self) -> str:
-        """``heroku pg:credentials:rotate``: a new password now; the old one is refused from
-        now on (open connections live on until their dynos restart). Returns the new URL."""
+        """``heroku pg:credentials:rotate`` of the default credential: a new password now, the old
+        one refused from now on, and every open connection of the role reset ("Connections will
+        be reset and applications will be restarted", the CLI's warning): requests in flight lose
+        their connection before their dynos restart. Returns the new URL."""
         new = secrets.token_urlsafe(24)
         with psycopg.connect(libpq_url(self.server.admin_url), autocommit=True) as conn:
             conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(self.name), sql.Literal(new)))
+            reset = conn.execute(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = %s",
+                (self.name,),
+            ).fetchone()
+        self.reset_connections.append(int(reset[0]) if reset else 0)
         self.retired.append(self.password)
         self.password = new
         return self.url()

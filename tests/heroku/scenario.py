@@ -19,6 +19,8 @@ Steps (each adds figures to the report and failures to ``report.failures``):
 7. a credential rotation of Raptor staging's database under order load: the old password
    refused, the new one in use, every order answered and recorded once, the console still
    placing and canceling;
+   then the console's database rotated under orders placed through the console: every order
+   Raptor holds has its audit attempt and outcome, the chain verifies, no 401 and no 5xx but 503;
 8. every dyno stopped with SIGTERM: exit status 0, no R12, no traceback in any log;
 9. all along, every dyno within its size's memory quota (no R14), its peak in the figures.
 """
@@ -118,6 +120,7 @@ def run_scenario(
         _connection_limit_load(harness, formation, ssl_context, options, report)
         _restart_under_load(harness, formation, ssl_context, options, report)
         _rotation(harness, formation, ssl_context, report)
+        _console_rotation(harness, formation, ssl_context, report)
         _clean_stop(harness, report)
         _memory(harness, report)
     except Exception as exc:  # a step that could not run is a failure with its reason
@@ -490,19 +493,26 @@ def _settled_orders(harness: HerokuLocal, tag: str, wait_s: float = 20.0) -> tup
 # -- 7. credential rotation ---------------------------------------------------------------
 
 
-def _rotation(harness: HerokuLocal, formation: Formation, ctx: ssl.SSLContext, report: Report) -> None:
-    """Rotated mid-run: 16 retrying clients keep submitting orders while the password changes
-    and the dyno restarts on the new DATABASE_URL."""
+def _rotate_soon(harness: HerokuLocal, app: str) -> tuple[threading.Thread, dict[str, Any]]:
+    """``heroku pg:credentials:rotate`` of ``app``'s database 2 s from now (while a load runs):
+    the thread, and what it will have found (``urls``: old and new, ``seconds``)."""
     rotated: dict[str, Any] = {}
 
     def rotate_later() -> None:
         time.sleep(2)
         started = time.monotonic()
-        rotated["urls"] = harness.rotate_credentials(STAGING)
+        rotated["urls"] = harness.rotate_credentials(app)
         rotated["seconds"] = round(time.monotonic() - started, 1)
 
     rotator = threading.Thread(target=rotate_later, daemon=True)
     rotator.start()
+    return rotator, rotated
+
+
+def _rotation(harness: HerokuLocal, formation: Formation, ctx: ssl.SSLContext, report: Report) -> None:
+    """Rotated mid-run: 16 retrying clients keep submitting orders while the password changes
+    and the dyno restarts on the new DATABASE_URL."""
+    rotator, rotated = _rotate_soon(harness, STAGING)
     tag = "hx-rotation-" + secrets.token_hex(3)
     result = _load(formation, ctx, tag=tag, clients=16, seconds=12, retry=True)
     rotator.join(90)
@@ -519,6 +529,7 @@ def _rotation(harness: HerokuLocal, formation: Formation, ctx: ssl.SSLContext, r
     report.figures["rotation_under_load"] = {
         **result.as_dict(),
         "rotation_s": rotated["seconds"],
+        "connections_reset": harness.apps[STAGING].addons["DATABASE"].reset_connections[-1],
         "orders_in_database": len(counts),
         "pending_after_grace": pending,
     }
@@ -529,6 +540,75 @@ def _rotation(harness: HerokuLocal, formation: Formation, ctx: ssl.SSLContext, r
         f"rotation: orders in the database do not match the answers ({len(counts)} vs {len(result.accepted)})",
     )
     _console_session(formation, ctx, report, "after_rotation")
+
+
+# -- 7b. the console's database rotated under operators' actions ----------------------------
+
+
+def _console_rotation(harness: HerokuLocal, formation: Formation, ctx: ssl.SSLContext, report: Report) -> None:
+    """Rotated mid-run: API clients keep placing orders through the console while its database
+    (users, tokens, the audit trail) changes password, loses its connections and its dynos
+    restart. No action without its record: every order Raptor holds has its attempt and its
+    outcome in the trail (the cut ones closed by ``raxx audit reconcile``, as the console's own
+    reconciler does after 10 minutes), every order the console accepted is in Raptor, the
+    chain verifies, and nobody was told 401 or a 5xx other than 503."""
+    rotator, rotated = _rotate_soon(harness, CONSOLE)
+    tag = "hx-console-rotation-" + secrets.token_hex(3)
+    result = asyncio.run(
+        submit_orders(
+            formation.console_url + "/api/staging/orders",
+            formation.console_token,
+            tag=tag,
+            clients=8,
+            seconds=12,
+            ssl_context=ctx,
+            retry=True,
+        )
+    )
+    rotator.join(90)
+    reconciled, reconcile_out = harness.run(CONSOLE, "raxx audit reconcile --older-than 0s --lookback 1h")
+    verified, verify_out = harness.run(CONSOLE, "raxx audit verify --no-record")
+    _, in_raptor = _settled_orders(harness, tag)
+    trail = _audited_placements(harness, tag)
+    missing = sorted(set(in_raptor) - {cid for cid, outcomes in trail.items() if "ok" in outcomes})
+    open_attempts = sorted(cid for cid, outcomes in trail.items() if None in outcomes)
+    report.figures["console_rotation_under_actions"] = {
+        **result.as_dict(),
+        "rotation_s": rotated.get("seconds"),
+        "connections_reset": harness.apps[CONSOLE].addons["DATABASE"].reset_connections[-1],
+        "orders_in_raptor": len(in_raptor),
+        "audit_attempts": sum(len(outcomes) for outcomes in trail.values()),
+        "outcomes": dict(Counter(str(o) for outcomes in trail.values() for o in outcomes)),
+        "reconcile": reconcile_out.strip().splitlines()[:1],
+    }
+    report.check(reconciled == 0, f"console rotation: audit reconcile exited {reconciled}: {reconcile_out[-400:]}")
+    report.check(verified == 0, f"console rotation: the audit chain does not verify ({verified}): {verify_out[-400:]}")
+    report.check(not missing, f"console rotation: orders in Raptor without an ok audit record: {missing[:5]}")
+    report.check(not open_attempts, f"console rotation: attempts left without an outcome: {open_attempts[:5]}")
+    report.check(
+        result.accepted <= set(in_raptor),
+        f"console rotation: accepted but not in Raptor: {sorted(result.accepted - set(in_raptor))[:5]}",
+    )
+    report.check(not result.unanswered, f"console rotation: {len(result.unanswered)} orders never got a final answer")
+    wrong = {status: n for status, n in result.statuses.items() if not (200 <= status < 300 or status == 503)}
+    report.check(not wrong, f"console rotation: answers other than 2xx and 503: {wrong} {result.samples[:3]}")
+
+
+def _audited_placements(harness: HerokuLocal, tag: str) -> dict[str, list[str | None]]:
+    """client order id -> the outcome of each of its ``order.place`` attempts (None: still open)."""
+    addon = harness.apps[CONSOLE].addons["DATABASE"]
+    with addon.admin_connect() as conn:
+        rows = conn.execute(
+            "SELECT a.params->>'client_order_id', o.outcome FROM audit_event a "
+            "LEFT JOIN audit_event o ON o.attempt_id = a.event_id "
+            "WHERE a.phase = 'attempt' AND a.action = 'order.place' AND a.environment = 'staging' "
+            "AND a.params->>'client_order_id' LIKE %s",
+            (tag + "-%",),
+        ).fetchall()
+    trail: dict[str, list[str | None]] = {}
+    for client_order_id, outcome in rows:
+        trail.setdefault(str(client_order_id), []).append(None if outcome is None else str(outcome))
+    return trail
 
 
 # -- 8. stopping --------------------------------------------------------------------------
