@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from raxx.common.clock import FrozenClock, SystemClock
@@ -96,6 +97,44 @@ async def test_raptor_that_did_it_resolves_the_attempt_ok(
     assert outcome.params["raptor_found"] is True
     assert outcome.params["raptor_target"] == "ord-42"
     assert fake_raptor.lookups == 1
+
+
+async def _timed_out(trail: AuditTrail, raptor: FakeRaptor, request_id: str, *, sent: bool) -> None:
+    """A request that wrote ``unknown`` itself: Raptor did not answer in time (it may have acted)."""
+
+    async def cancel_without_an_answer() -> None:
+        async with trail.action(audit_context(request_id=request_id), "order.cancel", target="ord-8"):
+            if sent:
+                async with httpx.AsyncClient() as client:
+                    await client.post(f"{raptor.url}/v1/orders/ord-8/cancel", headers={"X-Request-ID": request_id})
+            raise httpx.ReadTimeout("no answer in time")
+
+    with pytest.raises(httpx.ReadTimeout):
+        await cancel_without_an_answer()
+
+
+async def test_an_unknown_outcome_of_a_timeout_is_settled_by_what_raptor_says_once(
+    trail: AuditTrail, runtime_engine: AsyncEngine, fake_raptor: FakeRaptor
+) -> None:
+    """The request timed out after sending and recorded ``unknown``; Raptor did cancel. The
+    reconciler used to look only at attempts without an outcome, so the trail said "unknown"
+    for good. Now Raptor's answer is appended, naming the outcome it settles, once."""
+    await _timed_out(trail, fake_raptor, "req-slow", sent=True)
+    await _timed_out(trail, fake_raptor, "req-never", sent=False)
+    async with httpx.AsyncClient() as client:
+        first = await _reconcile_every_open_attempt(runtime_engine, _lookup(fake_raptor, client))
+        again = await _reconcile_every_open_attempt(runtime_engine, _lookup(fake_raptor, client))
+    assert (first.examined, first.reexamined, first.resolved) == (0, 2, {"ok": 1, "failed": 1, "unknown": 0})
+    assert "2 unknown outcome(s) asked about again: now ok: 1, failed: 1, unknown: 0" in first.summary()
+    assert (again.reexamined, fake_raptor.lookups) == (0, 2)
+    events = await _events(runtime_engine)
+    unknown = {e.request_id: e for e in events if e.outcome == "unknown"}
+    settled = {e.request_id: e for e in events if "resolves" in e.params}
+    assert settled["req-slow"].params["resolves"] == str(unknown["req-slow"].event_id)
+    assert (settled["req-slow"].outcome, settled["req-slow"].attempt_id) == ("ok", None)
+    assert (settled["req-slow"].environment, settled["req-slow"].actor_name) == ("staging", "alice")
+    assert settled["req-never"].outcome == "failed"
+    assert (await verify_chain(runtime_engine)).ok
 
 
 async def test_raptor_that_never_saw_it_resolves_the_attempt_failed(

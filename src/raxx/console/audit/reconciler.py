@@ -1,4 +1,5 @@
-"""Close attempts that never got an outcome (the console died between Raptor and the outcome write).
+"""Close attempts that never got an outcome (the console died between Raptor and the outcome write),
+and settle outcomes the request could only write as ``unknown`` (Raptor did not answer in time).
 
 An attempt still open after ``older_than`` gets an outcome written by the reconciler,
 marked ``{"reconciled": true, ...}`` in its params:
@@ -10,6 +11,11 @@ marked ``{"reconciled": true, ...}`` in its params:
   or request id on the attempt, no lookup configured, Raptor unreachable or answering
   nonsense, or Raptor's record of that request id is of another action (an id reused by a
   caller: Raptor keeps the first action of an id, so it says nothing of this one).
+
+An ``unknown`` outcome the request wrote itself (a timeout after sending) is asked about the
+same way once it is older than ``older_than``; the answer is appended as its own event with
+``{"resolves": <that outcome's event id>}`` (outcomes are never rewritten), so the trail says
+what became of the order.
 
 Several reconcilers may run at once (one per console instance): an attempt gets
 at most one outcome (a unique index), and the loser counts it as already closed.
@@ -48,17 +54,28 @@ class RaptorRequestLookup(Protocol):
         ...
 
 
+def _counts() -> dict[str, int]:
+    return {"ok": 0, "failed": 0, "unknown": 0}
+
+
 @dataclass
 class ReconcileReport:
     examined: int = 0
-    closed: dict[str, int] = field(default_factory=lambda: {"ok": 0, "failed": 0, "unknown": 0})
+    closed: dict[str, int] = field(default_factory=_counts)
     already_closed: int = 0
-    #: The attempts this pass closed as ``unknown`` (their seq): each gets that outcome only once.
+    #: ``unknown`` outcomes the request wrote itself (a timeout after sending), asked about again.
+    reexamined: int = 0
+    resolved: dict[str, int] = field(default_factory=_counts)
+    #: The attempts this pass closed or left ``unknown`` (their seq): each is reported only once.
     unknown_seqs: list[int] = field(default_factory=list)
 
     def summary(self) -> str:
         parts = ", ".join(f"{k}: {v}" for k, v in self.closed.items())
-        return f"{self.examined} open attempt(s) examined; closed as {parts}; {self.already_closed} closed by another"
+        line = f"{self.examined} open attempt(s) examined; closed as {parts}; {self.already_closed} closed by another"
+        if self.reexamined:
+            settled = ", ".join(f"{k}: {v}" for k, v in self.resolved.items())
+            line += f"; {self.reexamined} unknown outcome(s) asked about again: now {settled}"
+        return line
 
 
 async def reconcile(
@@ -70,7 +87,8 @@ async def reconcile(
     lookback: timedelta | None = timedelta(days=30),
     limit: int = 1000,
 ) -> ReconcileReport:
-    """Close every attempt recorded more than ``older_than`` ago that has no outcome.
+    """Close every attempt recorded more than ``older_than`` ago that has no outcome, then settle the
+    ``unknown`` outcomes requests wrote before then that nothing resolves yet.
 
     ``lookback`` bounds how far back to look (None: the whole chain). Raises
     ``AuditUnavailable`` if outcomes cannot be written.
@@ -96,7 +114,36 @@ async def reconcile(
         if outcome == "unknown":
             report.unknown_seqs.append(record.seq)
         log_event(log, "audit.reconcile.closed", attempt_seq=record.seq, action=record.action, outcome=outcome)
+    async with engine.connect() as conn:
+        unknowns = await repository.unresolved_unknowns(
+            conn, recorded_before=now - older_than, recorded_after=now - lookback if lookback else None, limit=limit
+        )
+    for attempt, unknown in unknowns:
+        await _settle_unknown(trail, lookup, attempt, unknown, report)
     return report
+
+
+async def _settle_unknown(
+    trail: AuditTrail,
+    lookup: RaptorRequestLookup | None,
+    attempt: EventRecord,
+    unknown: EventRecord,
+    report: ReconcileReport,
+) -> None:
+    """An outcome the request wrote as ``unknown`` (Raptor did not answer in time) is never
+    rewritten: the answer Raptor gives now is appended as its own event naming it (``resolves``),
+    the way a late outcome is kept. Still unknown, that is recorded once too (and alerted)."""
+    report.reexamined += 1
+    answer = await _ask(lookup, attempt) if _raptor_action(attempt) else None
+    outcome, params = _verdict(attempt, answer, asked=lookup is not None)
+    params[repository.RESOLVES] = str(unknown.event_id)
+    params["attempt"] = str(attempt.event_id)
+    context = _attempt_of(attempt).context
+    await trail.record(context, attempt.action, outcome=outcome, target=attempt.target, params=params)
+    report.resolved[outcome] += 1
+    if outcome == "unknown":
+        report.unknown_seqs.append(attempt.seq)
+    log_event(log, "audit.reconcile.resolved", attempt_seq=attempt.seq, action=attempt.action, outcome=outcome)
 
 
 async def _ask(lookup: RaptorRequestLookup | None, record: EventRecord) -> RequestLookupResult | None:

@@ -15,6 +15,8 @@ from raxx.common.storable import is_storable_int
 from raxx.console.audit.models import AuditCheckpoint, AuditEvent
 
 APPEND_SQL = text("SELECT seq, hash, recorded_at FROM audit_append(:body)")
+#: The parameter of a reconciler's event that settles an earlier ``unknown`` outcome: its event id.
+RESOLVES = "resolves"
 APPEND_MANY_SQL = text("SELECT seq, hash, recorded_at FROM audit_append_many(CAST(:bodies AS text[]))")
 
 
@@ -270,6 +272,37 @@ async def open_attempts(
         stmt = stmt.where(AuditEvent.recorded_at >= recorded_after)
     rows = (await conn.execute(stmt)).all()
     return [_event_from_row(row) for row in rows]
+
+
+async def unresolved_unknowns(
+    conn: AsyncConnection, *, recorded_before: datetime, recorded_after: datetime | None, limit: int
+) -> list[tuple[EventRecord, EventRecord]]:
+    """(attempt, its outcome) for each ``unknown`` outcome written by the request itself (a
+    timeout after sending), before ``recorded_before``, that no later event ``resolves``
+    (looked up by request id: its own index), oldest first. The reconciler's own ``unknown``
+    closures are not here: Raptor could not tell then either."""
+    later = AuditEvent.__table__.alias("r")
+    resolved = (
+        select(later.c.seq)
+        .where(later.c.request_id == AuditEvent.request_id, later.c.seq > AuditEvent.seq)
+        .where(later.c.params.has_key(RESOLVES))
+        .exists()
+    )
+    stmt = (
+        select(AuditEvent)
+        .where(AuditEvent.outcome == "unknown", AuditEvent.phase == "outcome", AuditEvent.attempt_id.is_not(None))
+        .where(AuditEvent.recorded_at < recorded_before, AuditEvent.request_id.is_not(None))
+        .where(~AuditEvent.params.has_key("reconciled"), ~resolved)
+        .order_by(AuditEvent.seq)
+        .limit(limit)
+    )
+    if recorded_after is not None:
+        stmt = stmt.where(AuditEvent.recorded_at >= recorded_after)
+    outcomes = [_event_from_row(row) for row in (await conn.execute(stmt)).all()]
+    ids = [o.attempt_id for o in outcomes]
+    found = (await conn.execute(select(AuditEvent).where(AuditEvent.event_id.in_(ids)))).all() if ids else []
+    attempts = {a.event_id: a for a in (_event_from_row(row) for row in found)}
+    return [(attempts[o.attempt_id], o) for o in outcomes if o.attempt_id in attempts]
 
 
 async def latest_event_of_action(conn: AsyncConnection, action: str) -> EventRecord | None:
