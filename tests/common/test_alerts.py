@@ -126,6 +126,20 @@ async def test_a_repeat_while_open_is_counted_not_sent_again(engine: AsyncEngine
     assert (row.occurrences, row.state, len(row.deliveries)) == (2, "triggered", 3)
 
 
+async def test_an_open_alert_stays_listed_however_many_came_after(engine: AsyncEngine) -> None:
+    """Sixty break-glass sign-ins used to push an open prod halt off ``/alerts`` (the last 50)."""
+    alerts = Alerts(engine, source="console", sinks=())
+    await alerts.raise_alert("trading.halted", environment="prod", summary="trading halted", dedup_key="halt")
+    for n in range(60):
+        await alerts.raise_alert("auth.break_glass", environment=None, summary=f"sign-in {n}", dedup_key=f"bg:{n}")
+        await alerts.resolve_alert(f"bg:{n}")
+    async with engine.connect() as conn:
+        listed = await recent_alerts(conn, limit=50)
+    assert len(listed) == 51
+    assert [a.dedup_key for a in listed if a.state == "triggered"] == ["halt"]
+    assert listed[0].summary == "sign-in 59"  # newest first
+
+
 async def test_resolve_sends_the_same_dedup_key_and_a_new_trigger_opens_again(
     engine: AsyncEngine, receiver: Receiver
 ) -> None:

@@ -221,8 +221,13 @@ class AlertRow:
 
 
 async def recent_alerts(conn: AsyncConnection, *, limit: int = 50) -> list[AlertRow]:
-    """The last ``limit`` alerts, newest first, each with its deliveries."""
-    rows = (await conn.execute(sa.select(alert).order_by(alert.c.seq.desc()).limit(limit))).mappings().all()
+    """The last ``limit`` alerts and every alert still open however old, newest first, each
+    with its deliveries: a burst of new alerts (sixty break-glass sign-ins) must not push an
+    open prod halt off the page."""
+    window = sa.select(alert.c.seq).order_by(alert.c.seq.desc()).limit(limit).subquery()
+    oldest_listed = sa.select(sa.func.min(window.c.seq)).scalar_subquery()
+    listed = sa.select(alert).where(sa.or_(alert.c.state == "triggered", alert.c.seq >= oldest_listed))
+    rows = (await conn.execute(listed.order_by(alert.c.seq.desc()))).mappings().all()
     ids = [r["id"] for r in rows]
     deliveries: dict[uuid.UUID, list[dict[str, Any]]] = {i: [] for i in ids}
     if ids:

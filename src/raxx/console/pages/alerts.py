@@ -1,4 +1,5 @@
-"""``/alerts``: the last alerts raised and what became of each delivery, read-only.
+"""``/alerts``: every alert still open, then the last ones raised, and what became of each
+delivery, read-only.
 
 Two outboxes (``raxx.common.alerts``): the console database's (alerts the console and
 ``raxx audit verify`` raised) and the ledger's (the gate's and the monitor's), read
@@ -51,7 +52,10 @@ async def alerts_page(request: Request, state: StateDep, login: LoginDep) -> HTM
     gate, problem = await _ledger_alerts(state)
     # An environment's alerts are shown to those who hold a role there; system-wide ones to all.
     visible = [a for a in (*mine, *gate) if a.environment is None or a.environment in login.roles]
-    rows = sorted(visible, key=lambda a: a.last_seen, reverse=True)[:LIMIT]
+    # Open alerts first, all of them; then the newest others, up to LIMIT in all.
+    still_open = sorted((a for a in visible if a.state == "triggered"), key=lambda a: a.last_seen, reverse=True)
+    others = sorted((a for a in visible if a.state != "triggered"), key=lambda a: a.last_seen, reverse=True)
+    rows = still_open + others[: max(0, LIMIT - len(still_open))]
     return await render(
         request,
         state,
