@@ -141,6 +141,26 @@ async def test_cancel_and_cancel_all(console: httpx.AsyncClient, console_db: Pro
     assert len(result.json()["canceled"]) >= 1
 
 
+async def test_a_trailing_slash_is_a_404_never_a_redirect(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    """An order id left empty (``DELETE /api/staging/orders/``) must not become cancel-all, and
+    no Location is built from the Host header."""
+    token = await new_token(console_db, "alice")
+    resting = await console.post(
+        "/api/staging/orders", json=order(type="limit", limit_price="1.25", symbol="CAT"), headers=bearer(token)
+    )
+    for method, path in (("DELETE", "/api/staging/orders/"), ("POST", "/api/staging/trading/halt/")):
+        answer = await console.request(
+            method, path, headers={**bearer(token), "Host": "evil.example"}, follow_redirects=True
+        )
+        assert answer.status_code == 404, (path, answer.text)
+        assert "location" not in answer.headers
+    still = await console.get(f"/api/staging/orders/{resting.json()['id']}", headers=bearer(token))
+    assert still.json()["status"] == "new"
+    assert not outcomes(console_db, action="order.cancel_all")
+
+
 async def test_every_mutation_gets_a_request_id_of_the_consoles_own(
     console: httpx.AsyncClient, console_db: ProvisionedDatabase, raptors: dict[str, RunningRaptor]
 ) -> None:
@@ -223,6 +243,15 @@ async def test_bad_input_gets_the_one_error_shape(console: httpx.AsyncClient, co
     raptor_says = await console.get("/api/staging/orders", params={"limit": "0"}, headers=bearer(token))
     assert raptor_says.status_code == 422
     assert "STAGING refused the input" in raptor_says.json()["detail"]
+    # A price as a JSON number with a fraction: the parser made it 100.0001, higher than sent.
+    inexact = await console.post(
+        "/api/staging/orders",
+        content=b'{"symbol":"AAPL","side":"buy","type":"limit","quantity":"1","limit_price":100.00009999999999999}',
+        headers={**bearer(token), "content-type": "application/json"},
+    )
+    assert inexact.status_code == 422, inexact.text
+    assert [d["field"] for d in inexact.json()["detail"]] == ["limit_price"]
+    assert "written as a string" in inexact.json()["detail"][0]["message"]
 
 
 @pytest.mark.parametrize(

@@ -135,6 +135,24 @@ async def test_cancel_all_open_orders_in_staging(console: httpx.AsyncClient, rap
     assert raptor_orders(raptors["staging"], status="new") == []
 
 
+async def test_a_cancel_all_form_posted_with_a_filter_is_refused_not_widened(
+    console: httpx.AsyncClient, raptors: dict[str, RunningRaptor], console_db: ProvisionedDatabase
+) -> None:
+    """``/staging/orders/cancel-all?symbol=AAPL`` used to cancel every open order and record no
+    filter: a mutation's query string is refused on the pages as on the API, recorded, nothing sent."""
+    csrf = await signed_in(console)
+    form = order_form(csrf, "staging", client_order_id=_coid(), type="limit", limit_price="1.50", symbol="ORCL")
+    await console.post("/staging/orders", data=form)
+    refused = await console.post(
+        "/staging/orders/cancel-all?symbol=AAPL", data={"csrf_token": csrf, "environment": "staging"}
+    )
+    assert refused.status_code == 400, refused.text
+    assert "unexpected_query" in refused.text
+    assert "ORCL" in {o["symbol"] for o in raptor_orders(raptors["staging"], status="new")}
+    [recorded] = [e for e in outcomes(console_db, action="order.cancel_all") if e["outcome"] != "ok"]
+    assert (recorded["outcome"], recorded["http_status"], recorded["environment"]) == ("failed", 400, "staging")
+
+
 async def test_list_filters_by_status_and_symbol_and_keeps_them(console: httpx.AsyncClient) -> None:
     csrf = await signed_in(console)
     await console.post("/staging/orders", data=order_form(csrf, "staging", client_order_id=_coid(), symbol="NVDA"))

@@ -117,12 +117,13 @@ async def test_sell_beyond_the_position_is_rejected(raptor_db: ProvisionedDataba
 async def test_same_client_order_id_same_body_returns_the_original(raptor_db: ProvisionedDatabase) -> None:
     async with trading_client(raptor_db) as client:
         first = await client.post("/v1/orders", json=order_body(client_order_id="idem-1", quantity="5"))
-        # The same order spelled differently (number instead of string, trailing zeros) is the same body.
-        again = await client.post("/v1/orders", json=order_body(client_order_id="idem-1", quantity=5.000))
+        # The same order spelled differently (a whole number instead of a string, trailing zeros) is the same body.
+        again = await client.post("/v1/orders", json=order_body(client_order_id="idem-1", quantity=5))
+        zeros = await client.post("/v1/orders", json=order_body(client_order_id="idem-1", quantity="5.000"))
         listed = (await client.get("/v1/orders")).json()["orders"]
     assert first.status_code == 201
-    assert again.status_code == 200
-    assert again.json() == first.json()
+    assert (again.status_code, zeros.status_code) == (200, 200)
+    assert again.json() == first.json() == zeros.json()
     assert len(listed) == 1
 
 
@@ -182,6 +183,20 @@ async def test_cancel_all_cancels_every_open_order(raptor_db: ProvisionedDatabas
     assert still_filled["status"] == "filled"
 
 
+async def test_an_order_id_left_empty_is_a_404_never_a_redirect_to_cancel_all(raptor_db: ProvisionedDatabase) -> None:
+    """``DELETE /v1/orders/`` (a script's ``/v1/orders/$ID`` with ID empty) used to be answered 307
+    to ``/v1/orders``, which clients that follow redirects send again: every open order canceled."""
+    async with trading_client(raptor_db) as client:
+        await pin(client, "AAPL", "100")
+        resting = (await client.post("/v1/orders", json=order_body(type="limit", limit_price="90"))).json()
+        response = await client.delete("/v1/orders/", follow_redirects=True, headers={"Host": "evil.example"})
+        still = (await client.get(f"/v1/orders/{resting['id']}")).json()
+    assert response.status_code == 404, response.text
+    assert "location" not in response.headers
+    assert response.json()["error"] == "not_found", response.text
+    assert still["status"] == "new"
+
+
 async def test_unknown_order_is_a_404_in_the_one_shape(raptor_db: ProvisionedDatabase) -> None:
     async with trading_client(raptor_db) as client:
         got = await client.get("/v1/orders/00000000-0000-0000-0000-000000000000")
@@ -205,6 +220,13 @@ async def test_validation_errors_are_422_naming_the_field(raptor_db: Provisioned
     async with trading_client(raptor_db) as client:
         responses = {field: await client.post("/v1/orders", json=body) for field, body in cases.items()}
         market_with_price = await client.post("/v1/orders", json=order_body(limit_price="10"))
+        # A JSON number with a fraction is already a float (100.00009999999999999 is 100.0001).
+        inexact = await client.post(
+            "/v1/orders",
+            content=b'{"symbol":"AAPL","side":"buy","type":"limit","quantity":"1","limit_price":100.00009999999999999}',
+            headers={"Content-Type": "application/json"},
+        )
+        whole = await client.post("/v1/orders", json=order_body(quantity=2))  # a whole number is exact
         not_json = await client.post("/v1/orders", content=b"{nope", headers={"Content-Type": "application/json"})
         listed = (await client.get("/v1/orders")).json()["orders"]
     for field, response in responses.items():
@@ -213,8 +235,11 @@ async def test_validation_errors_are_422_naming_the_field(raptor_db: Provisioned
         assert field in [d["field"] for d in response.json()["detail"]], (field, response.json())
     assert market_with_price.status_code == 422
     assert market_with_price.json()["detail"][0]["field"] == "limit_price"
+    assert (inexact.status_code, inexact.json()["detail"][0]["field"]) == (422, "limit_price"), inexact.text
+    assert "written as a string" in inexact.json()["detail"][0]["message"]
+    assert (whole.status_code, whole.json()["quantity"]) == (201, "2"), whole.text
     assert (not_json.status_code, not_json.json()["error"]) == (400, "invalid_json")
-    assert listed == []
+    assert [o["quantity"] for o in listed] == ["2"]
 
 
 async def test_list_filters_and_paginates_newest_first(raptor_db: ProvisionedDatabase) -> None:

@@ -47,11 +47,16 @@ class FastPath:
 class DoorsApp(FastAPI):
     """FastAPI with its fast paths (``fast_paths``) inside its middleware and error layers, in
     front of routing. Starlette puts the app's own middleware inside its last-resort error
-    layer; here they wrap it, so a 500 also carries what they add (the request id, ...)."""
+    layer; here they wrap it, so a 500 also carries what they add (the request id, ...).
+    Routes match as written: no redirect adds or removes a trailing slash."""
 
     def __init__(
         self, *, fast_paths: Sequence[FastPath] = (), entrance: Sequence[Middleware] = (), **kwargs: Any
     ) -> None:
+        # No slash redirects: Starlette answers ``DELETE /v1/orders/`` (an order id left empty)
+        # with a 307 to ``/v1/orders``, which a client that follows redirects sends again as
+        # cancel-all; and it builds the Location from the Host header. An unknown path is a 404.
+        kwargs.setdefault("redirect_slashes", False)
         super().__init__(**kwargs)
         self.fast_paths = tuple(fast_paths)
         self.entrance = tuple(entrance)

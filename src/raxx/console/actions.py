@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from raxx.common.actions import Action
-from raxx.common.errors import Forbidden
+from raxx.common.errors import BadRequest, Forbidden
 from raxx.console.audit.cli import cli_context
 from raxx.console.audit.events import ActionScope as AuditScope
 from raxx.console.audit.events import AuditContext, Outcome
@@ -156,6 +156,18 @@ def authorize(actor: Actor, environment: str | None, capability: str, *, action:
         f"{actor.user_name} may not {what} in {environment} ({held}). Nothing was done.",
         extra={"environment": environment, "capability": capability, "action": action.name if action else None},
     )
+
+
+def refuse_query(query: str, action: Action) -> None:
+    """A mutation's only input is its path and its body or form: a query string it would ignore
+    (``DELETE /api/staging/orders?symbol=MSFT``, a cancel-all form posted to ``?symbol=AAPL``)
+    would widen what it does, so it is refused (400 ``unexpected_query``), never dropped. Both
+    doors (the JSON API and the pages) call this."""
+    if query:
+        raise BadRequest(
+            f"{action.name} takes no query parameters (it would not honour {query!r}). Nothing was sent.",
+            code="unexpected_query",
+        )
 
 
 async def perform(

@@ -26,10 +26,10 @@ from pydantic import BaseModel
 from raxx.common.actions import CANCEL_ALL_ORDERS, CANCEL_ORDER, HALT_TRADING, PLACE_ORDER, RESUME_TRADING, Action
 from raxx.common.asgi import media_type, reads_as_json
 from raxx.common.contracts.service import ErrorBody
-from raxx.common.contracts.trading import ORDER_TYPES, SIDES, TIMES_IN_FORCE
+from raxx.common.contracts.trading import INEXACT_AMOUNT, ORDER_TYPES, SIDES, TIMES_IN_FORCE
 from raxx.common.environments import EnvironmentSpec
-from raxx.common.errors import BadRequest, InvalidJson, NotFound, RaxxError, UnsupportedMediaType, field_errors
-from raxx.console.actions import Actor, authorize
+from raxx.common.errors import InvalidJson, NotFound, RaxxError, UnsupportedMediaType, field_errors
+from raxx.console.actions import Actor, authorize, refuse_query
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.deps import ApiActorDep, EnvDep, StateDep, api_env_reader
 from raxx.console.operations import service
@@ -110,11 +110,7 @@ def _may(request: Request, actor: Actor, spec: EnvironmentSpec, action: Action) 
     mutation's only input is its path and body, so a filter it would ignore
     (``DELETE /orders?symbol=MSFT`` cancels every open order) is refused, not dropped."""
     authorize(actor, spec.name, action.capability, action=action)
-    if request.url.query:
-        raise BadRequest(
-            f"{action.name} takes no query parameters (it would not honour {request.url.query!r}). Nothing was sent.",
-            code="unexpected_query",
-        )
+    refuse_query(request.url.query, action)
 
 
 def _require_confirmation(request: Request, spec: EnvironmentSpec, action: Action) -> None:
@@ -240,12 +236,13 @@ async def place_order(request: Request, state: StateDep, actor: ApiActorDep, spe
     """Place an order. Send ``client_order_id`` to make retries safe (the same id places one order)."""
     _may(request, actor, spec, PLACE_ORDER)
     body = await _body(request)
+    inexact = {name: INEXACT_AMOUNT for name, value in body.items() if isinstance(value, float)}
     fields = {k: "" if v is None else str(v) for k, v in body.items()}
     fields.setdefault("time_in_force", "day")
     fields.setdefault("client_order_id", new_client_order_id())
     unknown = sorted(set(fields) - set(ORDER_FIELDS))
     parsed = parse_order_form(fields)
-    errors = {**parsed.errors, **{name: "unknown field" for name in unknown}}
+    errors = {**parsed.errors, **inexact, **{name: "unknown field" for name in unknown}}
     if errors or parsed.order is None:
         raise field_errors(errors)
     _require_confirmation(request, spec, PLACE_ORDER)

@@ -42,15 +42,26 @@ PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 PLAIN_DECIMAL_WORDS = "ASCII digits with an optional decimal point, like 10 or 12.5"
 
 
+#: Why a JSON number with a fraction or an exponent is refused as an amount: the parser has
+#: already made it a binary float, and ``100.00009999999999999`` arrives as ``100.0001``.
+INEXACT_AMOUNT = (
+    'an amount with a fraction is written as a string ("100.25"), not as a JSON number: '
+    "a JSON number is read as binary floating point and may not be the amount sent"
+)
+
+
 def plain_decimal_text(value: object) -> object:
-    """Refuse an amount written as text in any but the plain form (``PLAIN_DECIMAL``); a JSON
-    number, or anything else, goes on to ``Decimal``'s own validation."""
+    """Refuse an amount written as text in any but the plain form (``PLAIN_DECIMAL``), and a JSON
+    number that is not whole (``INEXACT_AMOUNT``); a whole JSON number, or anything else, goes on
+    to ``Decimal``'s own validation."""
     if isinstance(value, str) and PLAIN_DECIMAL.fullmatch(value) is None:
         raise ValueError(f"an amount is written as {PLAIN_DECIMAL_WORDS}")
+    if isinstance(value, float):
+        raise ValueError(INEXACT_AMOUNT)
     return value
 
 
-#: An amount as Raptor reads it: a JSON number, or a string of the plain form.
+#: An amount as Raptor reads it: a string of the plain form, or a whole JSON number.
 DecimalIn = Annotated[Decimal, BeforeValidator(plain_decimal_text)]
 
 

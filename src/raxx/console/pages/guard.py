@@ -5,7 +5,9 @@
    :func:`raxx.console.audit.routes.read_request_fields`);
 1. the CSRF token matches the session (403, recorded);
 2. the form's environment is the URL's environment (400, recorded, nothing sent);
-3. the operator's role in *that* environment allows the action (403, recorded);
+3. the operator's role in *that* environment allows the action (403, recorded), and the URL
+   carries no query string the action would ignore (400 ``unexpected_query``, recorded:
+   :func:`raxx.console.actions.refuse_query`, the API's rule too);
 4. the input parses (the form comes back with fields marked, nothing sent): the page's job;
 5. in a protected environment, a recent sign-in when single sign-on is configured (older
    sessions go to the identity provider and come back to this action's confirmation
@@ -33,7 +35,7 @@ from raxx.common.clock import utcnow
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest, Forbidden, RaxxError, field_errors
 from raxx.common.storable import field_problems
-from raxx.console.actions import ActionCall, Actor
+from raxx.console.actions import ActionCall, Actor, refuse_query
 from raxx.console.audit.events import Outcome
 from raxx.console.audit.routes import EnvironmentRule, PromptRule, audited
 from raxx.console.audit.service import PROMPT_SUFFIX
@@ -73,6 +75,7 @@ def guard_mutation(request: Request, login: Login, spec: EnvironmentSpec, form: 
     check_csrf(request, login, form.get("csrf_token"))
     check_form_environment(spec.name, form.get("environment"))
     require_capability(login, spec.name, action.capability, action=action)
+    refuse_query(request.url.query, action)
 
 
 @dataclass(frozen=True)
