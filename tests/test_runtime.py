@@ -18,6 +18,7 @@ from raxx.common.dbbudget import BudgetSettings
 from raxx.common.pgembed import free_port
 from raxx.common.release import MIGRATIONS_APPLIED_MARKER, NO_MIGRATIONS_MARKER
 from raxx.common.secrets import ChainSecrets, EnvironSecrets
+from raxx.console.audit.keys import SigningKey
 from raxx.runtime import APPS, WEB_APPS, app_spec, heroku_environ, required_secrets
 from tests.fixtures.database import DatabaseFactory
 from tests.fixtures.fake_infisical import FakeInfisical
@@ -239,6 +240,24 @@ def test_secrets_check_lists_required_keys_from_infisical_and_config_vars(
     assert "PKTEST" not in result.output
     assert fake.requests[-1][2]["environment"] == "prod"
     assert fake.requests[-1][2]["secretPath"] == "/raptor"
+
+
+def test_a_command_on_a_console_dyno_reads_the_consoles_secrets_from_infisical(
+    infisical: tuple[FakeInfisical, ThreadedServer],
+) -> None:
+    """``heroku run -a acme-console -- raxx audit checkpoint`` (or ``reconcile``, which needs the
+    Raptor tokens): the secrets are in Infisical ``/console``, not in config vars. The audit
+    commands read only ``.env`` and the environment, so they said no key was configured (and a
+    reconcile could not ask Raptor, closing attempts as unknown)."""
+    fake, server = infisical
+    fake.identity("console-identity", "ua-secret-prod")
+    key = SigningKey.generate()
+    fake.put("proj-raxx", "prod", "/console", {"CONSOLE_AUDIT_SIGNING_KEY": key.compact()})
+    env = {**infisical_env(server, "console-identity"), "INFISICAL_ENVIRONMENT": "prod", "RAXX_APP": "console"}
+    result = CliRunner().invoke(cli, ["audit", "checkpoint", "--public-key"], env=env)
+    assert result.exit_code == 0, result.output
+    assert key.key_id in result.output
+    assert fake.requests[-1][2]["secretPath"] == "/console"
 
 
 def test_secrets_check_passes_when_everything_is_somewhere(infisical: tuple[FakeInfisical, ThreadedServer]) -> None:

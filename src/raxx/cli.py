@@ -106,10 +106,13 @@ def _exit_codes_epilog() -> str:
 def cli(ctx: click.Context, debug: bool) -> None:
     """Raxx: the Raptor trading API, its operator console and the release gate."""
     if os.environ.get("RAXX_APP"):  # a dyno: DATABASE_URL is the app's own (before any option reads it)
-        from raxx.runtime import adopt_dyno_attachments
+        from raxx.common.secrets import DYNO_SECRETS
+        from raxx.runtime import adopt_dyno_attachments, dyno_secrets_opener
 
         added = adopt_dyno_attachments()
+        DYNO_SECRETS.declare(dyno_secrets_opener())  # Infisical, as the app's processes read it
         ctx.call_on_close(lambda: [os.environ.pop(name, None) for name in added])
+        ctx.call_on_close(lambda: DYNO_SECRETS.declare(None))
 
 
 @cli.command()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -101,6 +101,14 @@ def adopt_dyno_attachments(environ: MutableMapping[str, str] | None = None) -> l
     added = {key: value for key, value in heroku_environ(spec, environ).items() if key not in environ}
     environ.update(added)
     return list(added)
+
+
+def dyno_secrets_opener(environ: Mapping[str, str] | None = None) -> Callable[[], ChainSecrets] | None:
+    """How a command on this dyno opens the app's secrets chain (``open_secrets``), or None when
+    ``RAXX_APP`` names no app."""
+    values = os.environ if environ is None else environ
+    spec = APPS.get(values.get(APP_VAR, "").strip())
+    return None if spec is None else lambda: open_secrets(spec, environ)
 
 
 def open_secrets(

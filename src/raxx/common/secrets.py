@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -244,3 +244,27 @@ def write_dotenv(path: Path, values: Mapping[str, str]) -> None:
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
     path.write_text("".join(f"{k}={v}\n" for k, v in sorted(values.items())))
+
+
+class _DynoSecrets:
+    """The deployed app's secrets chain for commands run on its dyno (``heroku run raxx audit
+    reconcile``): the entry point declares how to open it (``raxx.cli``, which may import the
+    runtime; the areas may not), a command opens it on first use, so a command that needs no
+    secret never waits on Infisical."""
+
+    def __init__(self) -> None:
+        self._opener: Callable[[], ChainSecrets] | None = None
+        self._opened: ChainSecrets | None = None
+
+    def declare(self, opener: Callable[[], ChainSecrets] | None) -> None:
+        self._opener, self._opened = opener, None
+
+    def get(self) -> ChainSecrets | None:
+        """The chain (opened once), or None when this process is not a deployed app's."""
+        if self._opened is None and self._opener is not None:
+            self._opened = self._opener()
+        return self._opened
+
+
+#: Set by the entry point on a dyno; read by the command-line areas that need a secret.
+DYNO_SECRETS = _DynoSecrets()

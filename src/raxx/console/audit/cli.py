@@ -62,8 +62,14 @@ def run(url: str | None, work: Callable[[AsyncEngine], Awaitable[T]], *, command
 
 
 def secrets(env_file: Path) -> ChainSecrets:
-    from raxx.common.secrets import ChainSecrets, DotenvSecrets, EnvironSecrets
+    """On a console dyno, the console's own chain (Infisical first: the Raptor tokens and the
+    checkpoint key live there, as ``raxx web`` reads them); elsewhere ``env_file``, then the
+    environment."""
+    from raxx.common.secrets import DYNO_SECRETS, ChainSecrets, DotenvSecrets, EnvironSecrets
 
+    deployed = DYNO_SECRETS.get()
+    if deployed is not None:
+        return deployed
     return ChainSecrets([DotenvSecrets(env_file), EnvironSecrets()])
 
 
