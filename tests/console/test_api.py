@@ -123,6 +123,9 @@ async def test_place_is_idempotent_and_names_the_api_actor(
     assert audited["session_hash"] is None  # a token, not a session, acted
 
 
+JSON_TYPE = {"content-type": "application/json"}
+
+
 async def test_cancel_and_cancel_all(console: httpx.AsyncClient, console_db: ProvisionedDatabase) -> None:
     token = await new_token(console_db, "alice")
     resting = await console.post(
@@ -136,9 +139,21 @@ async def test_cancel_and_cancel_all(console: httpx.AsyncClient, console_db: Pro
     await console.post(
         "/api/staging/orders", json=order(type="limit", limit_price="1", symbol="CAT"), headers=bearer(token)
     )
-    result = await console.delete("/api/staging/orders", headers=bearer(token))
+    # A filter in the body it takes none of: refused, nothing canceled (the CAT order stays open).
+    widened = await console.request(
+        "DELETE", "/api/staging/orders", content=b'{"symbol":"AAPL"}', headers={**bearer(token), **JSON_TYPE}
+    )
+    assert (widened.status_code, widened.json()["error"]) == (400, "unexpected_body"), widened.text
+    result = await console.request(
+        "DELETE", "/api/staging/orders", content=b"{}", headers={**bearer(token), **JSON_TYPE}
+    )
     assert result.status_code == 200
     assert len(result.json()["canceled"]) >= 1
+    # The halt takes a text reason and nothing else.
+    for body in ({"reason": 123}, {"reason": "drill", "extra": 1}):
+        halted = await console.post("/api/staging/trading/halt", json=body, headers=bearer(token))
+        assert (halted.status_code, halted.json()["error"]) == (422, "validation_error"), (body, halted.text)
+    assert [e["outcome"] for e in outcomes(console_db, action="trading.halt")] == ["failed", "failed"]
 
 
 async def test_a_trailing_slash_is_a_404_never_a_redirect(

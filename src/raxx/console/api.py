@@ -28,7 +28,7 @@ from raxx.common.asgi import media_type, reads_as_json
 from raxx.common.contracts.service import ErrorBody
 from raxx.common.contracts.trading import INEXACT_AMOUNT, ORDER_TYPES, SIDES, TIMES_IN_FORCE
 from raxx.common.environments import EnvironmentSpec
-from raxx.common.errors import InvalidJson, NotFound, RaxxError, UnsupportedMediaType, field_errors
+from raxx.common.errors import BadRequest, InvalidJson, NotFound, RaxxError, UnsupportedMediaType, field_errors
 from raxx.console.actions import Actor, authorize, refuse_query
 from raxx.console.audit.routes import AuditedRoute, audited
 from raxx.console.deps import ApiActorDep, EnvDep, StateDep, api_env_reader
@@ -42,7 +42,7 @@ CONFIRM_HEADER = "x-raxx-confirm"
 
 _ERRORS = {
     400: "the body is not a JSON object (`invalid_json`), or the call has a query it takes none of"
-    " (`unexpected_query`)",
+    " (`unexpected_query`), or a body it takes none of (`unexpected_body`)",
     401: "no bearer token, or a malformed, unknown, revoked or expired one (`invalid_token`)",
     403: "your role in that environment does not allow it (`permission_denied`), or the token was not made"
     " for that environment (`token_out_of_scope`)",
@@ -136,8 +136,14 @@ async def _act_without_body(
     action: Action,
     run: Callable[[ConsoleState, Actor, EnvironmentSpec], Awaitable[BaseModel]],
 ) -> Response:
-    """An action that reads no body: the role, then the protected environment's header, then ``run``."""
+    """An action that takes no body: the role, then the protected environment's header, then ``run``.
+    A body is refused like a query string: ``DELETE /orders`` with ``{"symbol": "AAPL"}`` would
+    cancel every open order, not AAPL's (an empty object is no input)."""
     _may(request, actor, spec, action)
+    if (await request.body()).strip() not in (b"", b"{}"):
+        raise BadRequest(
+            f"{action.name} takes no body (it would not honour one). Nothing was sent.", code="unexpected_body"
+        )
     _require_confirmation(request, spec, action)
     result = await run(state, actor, spec)
     return _json(result.model_dump(mode="json"))
@@ -271,9 +277,13 @@ async def cancel_all(request: Request, state: StateDep, actor: ApiActorDep, spec
 async def halt(request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
     _may(request, actor, spec, HALT_TRADING)
     body = await _body(request)
-    parsed = parse_reason({"reason": str(body.get("reason") or "")})
-    if not parsed.ok:
-        raise field_errors(parsed.errors)
+    reason = body.get("reason")
+    parsed = parse_reason({"reason": reason if isinstance(reason, str) else ""})
+    errors = {name: "unknown field" for name in sorted(set(body) - {"reason"})}
+    if reason is not None and not isinstance(reason, str):
+        errors["reason"] = "the reason is text (a JSON string)"
+    if errors or not parsed.ok:
+        raise field_errors({**parsed.errors, **errors})
     _require_confirmation(request, spec, HALT_TRADING)
     result = await service.halt(state, actor, spec, parsed.values["reason"])
     return _json(result.model_dump(mode="json"))
