@@ -260,6 +260,22 @@ def test_a_command_on_a_console_dyno_reads_the_consoles_secrets_from_infisical(
     assert fake.requests[-1][2]["secretPath"] == "/console"
 
 
+def test_with_infisical_down_a_command_on_a_dyno_says_so_and_uses_config_vars() -> None:
+    key = SigningKey.generate()
+    dead = {
+        "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID": "console-identity",
+        "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET": "ua-secret-prod",
+        "INFISICAL_PROJECT_ID": "proj-raxx",
+        "INFISICAL_API_URL": f"http://127.0.0.1:{free_port()}",
+        "INFISICAL_ENVIRONMENT": "prod",
+    }
+    env = {**dead, "RAXX_APP": "console", "CONSOLE_AUDIT_SIGNING_KEY": key.compact()}
+    result = CliRunner().invoke(cli, ["audit", "checkpoint", "--public-key"], env=env)
+    assert result.exit_code == 0, result.output
+    assert key.key_id in result.stdout
+    assert "reading secrets from config vars only" in result.stderr
+
+
 def test_secrets_check_passes_when_everything_is_somewhere(infisical: tuple[FakeInfisical, ThreadedServer]) -> None:
     fake, server = infisical
     fake.put("proj-raxx", "staging", "/raptor", {"RAPTOR_DATABASE_URL": "postgresql://u:pw-staging@h/db"})

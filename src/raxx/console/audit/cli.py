@@ -65,9 +65,14 @@ def secrets(env_file: Path) -> ChainSecrets:
     """On a console dyno, the console's own chain (Infisical first: the Raptor tokens and the
     checkpoint key live there, as ``raxx web`` reads them); elsewhere ``env_file``, then the
     environment."""
+    from raxx.common.errors import Unavailable
     from raxx.common.secrets import DYNO_SECRETS, ChainSecrets, DotenvSecrets, EnvironSecrets
 
-    deployed = DYNO_SECRETS.get()
+    try:
+        deployed = DYNO_SECRETS.get()
+    except Unavailable as exc:  # Infisical down: what config vars hold still verifies with --public-key
+        click.echo(f"raxx: warning: {exc.detail}; reading secrets from config vars only", err=True)
+        deployed = None
     if deployed is not None:
         return deployed
     return ChainSecrets([DotenvSecrets(env_file), EnvironSecrets()])
