@@ -252,6 +252,9 @@ async def test_bad_input_gets_the_one_error_shape(console: httpx.AsyncClient, co
     )
     assert not_json.status_code == 400
     assert not_json.json()["error"] == "invalid_json"
+    wrong_method = await console.put("/api/staging/trading", headers=bearer(token))
+    assert (wrong_method.status_code, wrong_method.headers.get("allow")) == (405, "GET"), wrong_method.headers
+    assert wrong_method.json()["error"] == "method_not_allowed"
     unknown_env = await console.get("/api/qa/orders", headers=bearer(token))
     assert unknown_env.status_code == 404
     assert unknown_env.json()["error"] == "unknown_environment"

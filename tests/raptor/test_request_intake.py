@@ -84,6 +84,14 @@ async def test_an_unknown_query_parameter_is_named_in_a_422(
     assert await _orders(door) == []
 
 
+async def test_a_one_valued_query_parameter_given_twice_is_named_in_a_422(door: httpx.AsyncClient) -> None:
+    """``limit=1&limit=3`` used to take the last: which one a caller meant is not Raptor's guess."""
+    body = _refused(await door.get("/v1/orders", params=[("limit", "1"), ("limit", "3")]), 422, "validation_error")
+    assert body["detail"] == [{"field": "limit", "message": "given more than once; it takes one value"}]
+    twice = await door.get("/v1/orders", params=[("symbol", "AAPL"), ("symbol", "MSFT")])
+    assert [d["field"] for d in _refused(twice, 422, "validation_error")["detail"]] == ["symbol"]
+
+
 async def test_declared_query_parameters_still_work(door: httpx.AsyncClient) -> None:
     assert (await door.get("/v1/orders", params={"limit": "5"})).status_code == 200
     assert (await door.get("/v1/orders", params=[("status", "new"), ("status", "filled")])).status_code == 200

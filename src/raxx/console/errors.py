@@ -159,7 +159,9 @@ def install_console_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return await _render_error(request, exc.status_code, code, str(exc.detail))
+        response = await _render_error(request, exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})  # a 405's Allow: what the path does take
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
