@@ -89,13 +89,19 @@ def heroku_environ(spec: AppSpec, environ: Mapping[str, str]) -> dict[str, str]:
     return values
 
 
+def dyno_app(environ: Mapping[str, str]) -> AppSpec | None:
+    """The app ``RAXX_APP`` names on a dyno; None elsewhere, or for a name no app has (``raxx
+    web`` refuses that by name: ``app_spec``)."""
+    return APPS.get(environ.get(APP_VAR, "").strip())
+
+
 def adopt_dyno_attachments(environ: MutableMapping[str, str] | None = None) -> list[str]:
     """On a dyno (``RAXX_APP`` names the app): every command finds the app's database as ``raxx
     web`` does, so ``heroku run raxx audit verify -a acme-console`` needs no ``--database-url
     "$DATABASE_URL"``. Only adds what is unset, and returns the names added (the CLI removes
     them when the command ends); elsewhere (``raxx up``, CI) does nothing."""
     environ = os.environ if environ is None else environ
-    spec = APPS.get(environ.get(APP_VAR, "").strip())
+    spec = dyno_app(environ)
     if spec is None:
         return []
     added = {key: value for key, value in heroku_environ(spec, environ).items() if key not in environ}
@@ -106,8 +112,7 @@ def adopt_dyno_attachments(environ: MutableMapping[str, str] | None = None) -> l
 def dyno_secrets_opener(environ: Mapping[str, str] | None = None) -> Callable[[], ChainSecrets] | None:
     """How a command on this dyno opens the app's secrets chain (``open_secrets``), or None when
     ``RAXX_APP`` names no app."""
-    values = os.environ if environ is None else environ
-    spec = APPS.get(values.get(APP_VAR, "").strip())
+    spec = dyno_app(os.environ if environ is None else environ)
     return None if spec is None else lambda: open_secrets(spec, environ)
 
 
