@@ -20,7 +20,7 @@ from raxx.console.commands import console as console_cli
 from raxx.console.raptor.connection import ConnectRefused
 from raxx.console.raptor.identity import IdentityStatus
 from tests.console.conftest import RunningRaptor, add_team
-from tests.console.helpers import outcomes, raptor_orders, second_browser, signed_in
+from tests.console.helpers import audit_events, outcomes, raptor_orders, second_browser, signed_in
 
 
 async def new_token(
@@ -134,8 +134,12 @@ async def test_cancel_and_cancel_all(console: httpx.AsyncClient, console_db: Pro
     canceled = await console.delete(f"/api/staging/orders/{resting.json()['id']}", headers=bearer(token))
     assert canceled.status_code == 200
     assert canceled.json()["status"] == "canceled"
-    again = await console.delete(f"/api/staging/orders/{resting.json()['id']}", headers=bearer(token))
+    # The same order written another way UUIDs are written: one order, one target in the trail.
+    spelled = "{" + resting.json()["id"].upper() + "}"
+    again = await console.delete(f"/api/staging/orders/{spelled}", headers=bearer(token))
     assert again.json()["status"] == "canceled"  # idempotent
+    targets = [e["target"] for e in audit_events(console_db) if e["action"] == "order.cancel"]
+    assert targets == [resting.json()["id"]] * 4, targets  # attempt and outcome, twice
     await console.post(
         "/api/staging/orders", json=order(type="limit", limit_price="1", symbol="CAT"), headers=bearer(token)
     )
@@ -260,7 +264,10 @@ async def test_bad_input_gets_the_one_error_shape(console: httpx.AsyncClient, co
     assert unknown_env.json()["error"] == "unknown_environment"
     raptor_says = await console.get("/api/staging/orders", params={"limit": "0"}, headers=bearer(token))
     assert raptor_says.status_code == 422
-    assert "STAGING refused the input" in raptor_says.json()["detail"]
+    # Raptor's refusal of a read keeps the documented validation_error shape: the fields, listed.
+    assert raptor_says.json()["error"] == "validation_error"
+    assert [d["field"] for d in raptor_says.json()["detail"]] == ["limit"], raptor_says.json()
+    assert raptor_says.json()["environment"] == "staging"
     # A price as a JSON number with a fraction: the parser made it 100.0001, higher than sent.
     inexact = await console.post(
         "/api/staging/orders",

@@ -86,7 +86,9 @@ async def test_notices_come_from_the_server_once_for_their_session_and_environme
     assert "data-notice" not in (await console.get(location)).text
 
 
-async def test_cancel_one_resting_limit_order(console: httpx.AsyncClient, raptors: dict[str, RunningRaptor]) -> None:
+async def test_cancel_one_resting_limit_order(
+    console: httpx.AsyncClient, raptors: dict[str, RunningRaptor], console_db: ProvisionedDatabase
+) -> None:
     csrf = await signed_in(console)
     form = order_form(csrf, "staging", client_order_id=_coid(), type="limit", limit_price="1.00", symbol="IBM")
     placed = await console.post("/staging/orders", data=form)
@@ -94,10 +96,12 @@ async def test_cancel_one_resting_limit_order(console: httpx.AsyncClient, raptor
     detail = await console.get(f"/staging/orders/{order_id}")
     assert 'data-status="new"' in detail.text
     assert 'id="cancel-order"' in detail.text
+    # Written in capitals: the same order, and the trail names it the one way a search finds it.
     canceled = await console.post(
-        f"/staging/orders/{order_id}/cancel", data={"csrf_token": csrf, "environment": "staging"}
+        f"/staging/orders/{order_id.upper()}/cancel", data={"csrf_token": csrf, "environment": "staging"}
     )
     assert canceled.status_code == 303
+    assert [e["target"] for e in audit_events(console_db) if e["action"] == "order.cancel"] == [order_id] * 2
     assert canceled.headers["location"].startswith(f"/staging/orders/{order_id}?notice=")
     after = await console.get(canceled.headers["location"])
     assert 'data-notice="canceled"' in after.text

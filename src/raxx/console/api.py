@@ -26,7 +26,14 @@ from pydantic import BaseModel
 from raxx.common.actions import CANCEL_ALL_ORDERS, CANCEL_ORDER, HALT_TRADING, PLACE_ORDER, RESUME_TRADING, Action
 from raxx.common.asgi import media_type, reads_as_json
 from raxx.common.contracts.service import ErrorBody
-from raxx.common.contracts.trading import INEXACT_AMOUNT, ORDER_TYPES, SIDES, TIMES_IN_FORCE
+from raxx.common.contracts.trading import (
+    INEXACT_AMOUNT,
+    ORDER_TYPES,
+    SIDES,
+    TIMES_IN_FORCE,
+    canonical_order_id,
+    order_id_from,
+)
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest, InvalidJson, NotFound, RaxxError, UnsupportedMediaType, field_errors
 from raxx.console.actions import Actor, authorize, refuse_query
@@ -164,10 +171,9 @@ async def _body(request: Request) -> dict[str, Any]:
 
 def _order_id(raw: str, spec: EnvironmentSpec) -> uuid.UUID:
     """An order id, or the 404 Raptor answers for an unknown one (with the environment it names)."""
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise NotFound("there is no such order", code="order_not_found", extra={"environment": spec.name}) from None
+    if (order_id := order_id_from(raw)) is None:
+        raise NotFound("there is no such order", code="order_not_found", extra={"environment": spec.name})
+    return order_id
 
 
 @router.get("/whoami", responses=_errors(401))
@@ -257,7 +263,7 @@ async def place_order(request: Request, state: StateDep, actor: ApiActorDep, spe
 
 
 @router.delete("/{env}/orders/{order_id}", responses=_errors(*_ACTION_ERRORS))
-@audited(CANCEL_ORDER.name, target_field="order_id")
+@audited(CANCEL_ORDER.name, target_field="order_id", target_rule=canonical_order_id)
 async def cancel_order(order_id: str, request: Request, state: StateDep, actor: ApiActorDep, spec: EnvDep) -> Response:
     _may(request, actor, spec, CANCEL_ORDER)
     oid = _order_id(order_id, spec)

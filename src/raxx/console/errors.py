@@ -21,6 +21,7 @@ from raxx.common.errors import RaxxError, error_body
 from raxx.common.logging import log_event
 from raxx.common.metrics import METRICS_PATH
 from raxx.console.deps import LoginRequired
+from raxx.console.raptor.refusals import RaptorRefusal
 from raxx.console.state import ConsoleState
 
 log = logging.getLogger("raxx.console.errors")
@@ -146,7 +147,8 @@ def install_console_error_handlers(app: FastAPI) -> None:
             from raxx.console.audit.routes import record_refusal  # import here: routes imports state
 
             await record_refusal(request, exc.code, exc.detail, exc.status_code)
-        response = await _render_error(request, exc.status_code, exc.code, exc.detail, _public_extra(exc))
+        detail = exc.fields if isinstance(exc, RaptorRefusal) and exc.fields and _wants_json(request) else exc.detail
+        response = await _render_error(request, exc.status_code, exc.code, detail, _public_extra(exc))
         response.headers.update(exc.headers())  # Retry-After on a 503
         return response
 

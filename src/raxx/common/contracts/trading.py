@@ -74,6 +74,22 @@ def plain_decimal(value: Decimal) -> str:
 WireDecimal = Annotated[Decimal, PlainSerializer(plain_decimal, return_type=str, when_used="json")]
 
 
+def order_id_from(text: str) -> uuid.UUID | None:
+    """The order a path segment names: a UUID in any form ``uuid.UUID`` reads (upper case,
+    braces, no hyphens), or None, which names no order (answered like an unknown one)."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+def canonical_order_id(text: str) -> str:
+    """How the audit trail names the order a request targets: one text per order, whichever
+    way the request wrote it (``{ABC...}`` and ``abc...`` are one order); text naming none stays as sent."""
+    order_id = order_id_from(text)
+    return text if order_id is None else str(order_id)
+
+
 class _Reader(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 

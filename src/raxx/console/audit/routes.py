@@ -52,6 +52,8 @@ PromptRule = Callable[[ConsoleState, str | None, dict[str, Any]], bool]
 #: The environment a request acts in when no one field names it as it stands (a default applies,
 #: or the database knows): (state, request, form fields) -> its name, or None for console-wide.
 EnvironmentRule = Callable[[ConsoleState, Request, dict[str, Any]], Awaitable[str | None]]
+#: The target as the trail names it, from the text of the request's target field.
+TargetRule = Callable[[str], str]
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ class AuditSpec:
     action: str
     env_field: str | None = "env"
     target_field: str | None = None
+    #: The target as the trail names it, from the text the request gave (an order id in any
+    #: form UUIDs are written becomes the one text a search for that order finds).
+    target_rule: TargetRule | None = None
     prompt: PromptRule | None = None
     #: A form field naming the actor when no session does (the sign-in form's user name):
     #: the name *tried*, until the endpoint identifies the real user (``act.identify``).
@@ -81,6 +86,7 @@ def audited(
     *,
     env_field: str | None = "env",
     target_field: str | None = None,
+    target_rule: TargetRule | None = None,
     prompt: PromptRule | None = None,
     actor_field: str | None = None,
     env_rule: EnvironmentRule | None = None,
@@ -88,7 +94,7 @@ def audited(
     """Declare the audit action of an endpoint (read by :class:`AuditedRoute`)."""
 
     def mark(endpoint: F) -> F:
-        spec = AuditSpec(action, env_field, target_field, prompt, actor_field, env_rule)
+        spec = AuditSpec(action, env_field, target_field, target_rule, prompt, actor_field, env_rule)
         endpoint.__raxx_audit__ = spec  # type: ignore[attr-defined]
         return endpoint
 
@@ -132,9 +138,7 @@ class AuditedRoute(APIRoute):
                 ctx = replace(ctx, actor_name=_field(spec.actor_field, request, fields))
             prompting = spec.prompt is not None and spec.prompt(state, environment, fields)
             action = spec.action + PROMPT_SUFFIX if prompting else spec.action
-            async with trail.action(
-                ctx, action, target=_field(spec.target_field, request, fields), params=fields
-            ) as act:
+            async with trail.action(ctx, action, target=_target(spec, request, fields), params=fields) as act:
                 request.state.audit = act
                 if body.refusal is not None:
                     raise body.refusal  # recorded as this action's outcome; the endpoint never runs
@@ -274,6 +278,11 @@ def _field(name: str | None, request: Request, fields: dict[str, Any]) -> str | 
         return None
     value = request.path_params.get(name, fields.get(name))
     return None if value is None else str(value)
+
+
+def _target(spec: AuditSpec, request: Request, fields: dict[str, Any]) -> str | None:
+    target = _field(spec.target_field, request, fields)
+    return target if target is None or spec.target_rule is None else spec.target_rule(target)
 
 
 async def _environment(spec: AuditSpec, request: Request, fields: dict[str, Any], state: ConsoleState) -> str | None:

@@ -37,7 +37,7 @@ from raxx.common.errors import BadRequest, Forbidden, RaxxError, field_errors
 from raxx.common.storable import field_problems
 from raxx.console.actions import ActionCall, Actor, refuse_query
 from raxx.console.audit.events import Outcome
-from raxx.console.audit.routes import EnvironmentRule, PromptRule, audited
+from raxx.console.audit.routes import EnvironmentRule, PromptRule, TargetRule, audited
 from raxx.console.audit.service import PROMPT_SUFFIX
 from raxx.console.auth import sso
 from raxx.console.auth.service import Login
@@ -120,13 +120,21 @@ def audited_action(
     action: Action,
     *,
     target_field: str | None = None,
+    target_rule: TargetRule | None = None,
     env_field: str | None = "env",
     env_rule: EnvironmentRule | None = None,
 ) -> Callable[[F], F]:
     """``@audited`` for a page that performs ``action``: its table name, and for an action that
     has a confirmation page, the prompt rule (:func:`asks_confirmation`)."""
     prompt = asks_confirmation(action) if action.confirmable else None
-    return audited(action.name, env_field=env_field, target_field=target_field, prompt=prompt, env_rule=env_rule)
+    return audited(
+        action.name,
+        env_field=env_field,
+        target_field=target_field,
+        target_rule=target_rule,
+        prompt=prompt,
+        env_rule=env_rule,
+    )
 
 
 async def backend_read(work: Awaitable[T]) -> tuple[T | None, RaxxError | None]:

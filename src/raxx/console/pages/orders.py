@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from raxx.common.actions import CANCEL_ALL_ORDERS, CANCEL_ORDER, PLACE_ORDER
-from raxx.common.contracts.trading import OrderList
+from raxx.common.contracts.trading import OrderList, canonical_order_id, order_id_from
 from raxx.common.environments import EnvironmentSpec
 from raxx.common.errors import BadRequest, NotFound
 from raxx.console.audit.routes import AuditedRoute
@@ -63,10 +63,9 @@ EXPORT_COLUMNS = (
 
 def _order_id(raw: str) -> uuid.UUID:
     """An id that is not a UUID cannot name an order: the same 404 as an unknown one."""
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise NotFound("There is no such order. Check the id, and the environment in the URL.") from None
+    if (order_id := order_id_from(raw)) is None:
+        raise NotFound("There is no such order. Check the id, and the environment in the URL.")
+    return order_id
 
 
 @router.get("/{env}/orders", response_class=HTMLResponse)
@@ -221,7 +220,7 @@ async def order_page(order_id: str, request: Request, state: StateDep, db: DbDep
 
 
 @router.post("/{env}/orders/{order_id}/cancel", response_class=HTMLResponse)
-@audited_action(CANCEL_ORDER, target_field="order_id")
+@audited_action(CANCEL_ORDER, target_field="order_id", target_rule=canonical_order_id)
 async def cancel_order(order_id: str, request: Request, state: StateDep, db: DbDep, access: EnvReaderDep) -> Response:
     act = await begin_mutation(request, state, db, access, CANCEL_ORDER)
     oid = _order_id(order_id)

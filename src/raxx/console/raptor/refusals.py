@@ -22,6 +22,9 @@ class RaptorRefusal(RaxxError):
     status_code = 409
     code = "raptor_refused"
     audit_outcome = "failed"
+    #: Raptor's fields of a 422 (``[{"field", "message"}]``): what the JSON API answers as
+    #: ``detail``, the shape its docs promise for ``validation_error``; the sentence is for pages.
+    fields: list[dict[str, str]] | None = None
 
 
 #: Raptor statuses the console passes on; anything else is the console's problem (502).
@@ -46,6 +49,7 @@ def refusal_from(spec: EnvironmentSpec, response: RaptorResponse) -> RaptorRefus
         if key in body:
             extra[key] = body[key]
     refusal = RaptorRefusal(plain_words(spec, code, body, response.status), code=code, status_code=status, extra=extra)
+    refusal.fields = _field_list(body.get("detail")) if response.status == 422 else None
     if response.status >= 500 and code != "broker_unavailable":
         refusal.audit_outcome = "unknown"  # Raptor failed mid-way: it may have acted
     return refusal
@@ -103,6 +107,19 @@ def plain_words(spec: EnvironmentSpec, code: str, body: dict[str, Any], status: 
     if status >= 500:
         return f"{where} Raptor failed (HTTP {status}: {code}). Its effect is unknown; check before retrying."
     return f"{where} refused the request ({code}): {detail}. Nothing was done."
+
+
+def _field_list(detail: Any) -> list[dict[str, str]] | None:
+    """Raptor's ``[{"field", "message"}]`` as the console passes it on (text only), or None
+    when Raptor sent no such list."""
+    if not isinstance(detail, list) or not detail:
+        return None
+    return [
+        {"field": str(d.get("field") or "input"), "message": str(d.get("message"))}
+        if isinstance(d, dict)
+        else {"field": "input", "message": str(d)}
+        for d in detail
+    ]
 
 
 def _fields(detail: Any) -> str:
