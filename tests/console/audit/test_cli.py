@@ -14,9 +14,12 @@ from click.testing import CliRunner, Result
 
 from raxx.cli import _register_groups, cli
 from raxx.common.db import create_engine
+from raxx.common.pglock import lock_key
 from raxx.common.provision import ProvisionedDatabase
+from raxx.console.audit import commands as audit_commands
 from raxx.console.audit.events import AuditContext
 from raxx.console.audit.keys import SigningKey, load_signing_key
+from raxx.console.audit.reconciler import RECONCILE_LOCK
 from raxx.console.audit.service import AuditTrail
 from tests.console.audit.helpers import SIGNING_KEY, tamper
 
@@ -264,3 +267,18 @@ def test_keygen_prints_a_key_the_console_accepts(tmp_path: Path) -> None:
     key = load_signing_key(value, source=name)
     assert f"key id {key.key_id}" in result.stderr
     assert value not in result.stderr
+
+
+def test_reconcile_while_a_console_pass_holds_the_lock_says_so_and_fails(
+    console_db: ProvisionedDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It waits for the console's own timed pass; still held, it says nothing was examined (69)."""
+    monkeypatch.setattr(audit_commands, "RECONCILE_WAIT_S", 0.5)
+    with psycopg.connect(console_db.runtime_url, autocommit=True) as other_console:
+        assert other_console.execute("SELECT pg_try_advisory_lock(%s)", [lock_key(RECONCILE_LOCK)]).fetchone() == (
+            True,
+        )
+        result = _raxx(console_db, "reconcile", "--older-than", "0s")
+    assert result.exit_code == 69, result.output
+    assert "another console process has been reconciling for 0.5 s; nothing examined" in result.stderr
+    assert _raxx(console_db, "reconcile", "--older-than", "0s").exit_code == 0  # its connection closed: released

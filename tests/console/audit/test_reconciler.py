@@ -9,13 +9,14 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from raxx.common import pglock
 from raxx.common.clock import FrozenClock, SystemClock
 from raxx.common.environments import EnvironmentRegistry
 from raxx.common.provision import ProvisionedDatabase
 from raxx.common.secrets import EnvironSecrets
 from raxx.console.audit import repository
 from raxx.console.audit.lookup import HttpRequestLookup
-from raxx.console.audit.reconciler import ReconcileReport, reconcile
+from raxx.console.audit.reconciler import RECONCILE_LOCK, ReconcileReport, reconcile
 from raxx.console.audit.service import AuditTrail
 from raxx.console.audit.verify import verify_chain
 from tests.console.audit.helpers import FakeRaptor, audit_context, worker_process
@@ -230,3 +231,32 @@ async def test_two_reconcilers_close_each_attempt_once(trail: AuditTrail, runtim
     assert sorted(str(e.attempt_id) for e in events if e.phase == "outcome") == sorted(
         str(e.event_id) for e in events if e.phase == "attempt"
     )
+
+
+async def test_two_console_processes_settle_an_unknown_once(
+    trail: AuditTrail, runtime_engine: AsyncEngine, fake_raptor: FakeRaptor
+) -> None:
+    """Every console process reconciles on a timer. Two passes that met used to each ask Raptor
+    and each append a resolution of the same ``unknown``: one pass runs now, the other skips."""
+    await _timed_out(trail, fake_raptor, "req-slow", sent=True)
+    async with httpx.AsyncClient() as client:
+        reports = await asyncio.gather(
+            *(_reconcile_every_open_attempt(runtime_engine, _lookup(fake_raptor, client)) for _ in range(3))
+        )
+    assert sorted(r.skipped for r in reports) == [False, True, True]
+    assert "another console process is reconciling" in next(r for r in reports if r.skipped).summary()
+    assert fake_raptor.lookups == 1
+    assert [e.outcome for e in await _events(runtime_engine) if "resolves" in e.params] == ["ok"]
+
+
+async def test_a_reconcile_that_may_wait_runs_once_the_other_pass_ends(runtime_engine: AsyncEngine) -> None:
+    """``raxx audit reconcile`` waits for a console's timed pass rather than doing nothing."""
+    clock = FrozenClock(SystemClock().now())
+    async with pglock.held(runtime_engine, RECONCILE_LOCK) as mine:
+        assert mine
+        busy = await reconcile(runtime_engine, None, older_than=timedelta(0), clock=clock)
+        waiting = asyncio.create_task(reconcile(runtime_engine, None, older_than=timedelta(0), clock=clock, wait_s=30))
+        await asyncio.sleep(0.6)
+        assert not waiting.done()
+    assert busy.skipped
+    assert not (await asyncio.wait_for(waiting, 30)).skipped

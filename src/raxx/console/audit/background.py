@@ -1,7 +1,7 @@
 """The audit trail's background work inside a console process: checkpoints and the reconciler.
 
-Several console instances may each run these: checkpoints are independent statements,
-and an attempt gets one outcome however many reconcilers race for it.
+Several console instances may each run these: checkpoints are independent statements, and
+one reconcile pass runs at a time across them (an advisory lock; the others skip their turn).
 """
 
 from __future__ import annotations

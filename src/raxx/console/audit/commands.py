@@ -24,9 +24,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from raxx.common.cliparams import DURATION, LINE, EnvironmentName
-from raxx.common.errors import BadRequest, ConfigError
+from raxx.common.errors import BadRequest, ConfigError, Unavailable
 from raxx.console.audit.cli import audit_keys, cli_context, database_option, env_file_option, run, secrets
 from raxx.console.audit.verify_command import verify
+
+#: How long ``raxx audit reconcile`` waits for a console's own timed pass to end before giving up.
+RECONCILE_WAIT_S = 60.0
 
 # Only what the command line needs at import (``raxx --help`` loads this module): the
 # audit machinery is imported by the commands that use it.
@@ -238,6 +241,12 @@ def reconcile(
                 older_than=older_than,
                 lookback=lookback,
                 clock=SystemClock(),
+                wait_s=RECONCILE_WAIT_S,  # a console's timed pass may be running: wait for it, then do ours
+            )
+        if report.skipped:
+            raise Unavailable(
+                f"another console process has been reconciling for {RECONCILE_WAIT_S:g} s; nothing examined. "
+                "Run this again when its pass ends (its log says audit.reconcile.ok)"
             )
         return report.summary()
 

@@ -17,8 +17,11 @@ same way once it is older than ``older_than``; the answer is appended as its own
 ``{"resolves": <that outcome's event id>}`` (outcomes are never rewritten), so the trail says
 what became of the order.
 
-Several reconcilers may run at once (one per console instance): an attempt gets
-at most one outcome (a unique index), and the loser counts it as already closed.
+Every console process reconciles on a timer, but one pass runs at a time across them (an
+advisory lock, :mod:`raxx.common.pglock`): a process that finds another's pass running skips
+its own (that pass does the same work), so Raptor is asked once and an ``unknown`` gets one
+resolution. Should two still meet (a pass outliving its lock's connection), an attempt gets at
+most one outcome (a unique index) and the loser counts it as already closed.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from raxx.common import pglock
 from raxx.common.actions import ACTIONS
 from raxx.common.alerts import Alerts
 from raxx.common.clock import Clock
@@ -44,6 +48,8 @@ from raxx.console.audit.service import AuditTrail, OutcomeAlreadyRecorded
 __all__ = ["RaptorRequestLookup", "ReconcileReport", "RequestLookupResult", "reconcile"]
 
 log = logging.getLogger("raxx.console.audit.reconciler")
+#: The advisory lock one reconcile pass holds (:func:`reconcile`).
+RECONCILE_LOCK = "console.audit.reconcile"
 
 
 class RaptorRequestLookup(Protocol):
@@ -68,8 +74,12 @@ class ReconcileReport:
     resolved: dict[str, int] = field(default_factory=_counts)
     #: The attempts this pass closed or left ``unknown`` (their seq): each is reported only once.
     unknown_seqs: list[int] = field(default_factory=list)
+    #: Another process's pass held the lock (for the whole wait): this one examined nothing.
+    skipped: bool = False
 
     def summary(self) -> str:
+        if self.skipped:
+            return "another console process is reconciling right now; nothing examined (its pass does this work)"
         parts = ", ".join(f"{k}: {v}" for k, v in self.closed.items())
         line = f"{self.examined} open attempt(s) examined; closed as {parts}; {self.already_closed} closed by another"
         if self.reexamined:
@@ -86,13 +96,30 @@ async def reconcile(
     clock: Clock,
     lookback: timedelta | None = timedelta(days=30),
     limit: int = 1000,
+    wait_s: float = 0.0,
 ) -> ReconcileReport:
     """Close every attempt recorded more than ``older_than`` ago that has no outcome, then settle the
     ``unknown`` outcomes requests wrote before then that nothing resolves yet.
 
-    ``lookback`` bounds how far back to look (None: the whole chain). Raises
-    ``AuditUnavailable`` if outcomes cannot be written.
+    ``lookback`` bounds how far back to look (None: the whole chain). One pass at a time across
+    processes: while another holds the lock for ``wait_s`` seconds, the report says ``skipped``.
+    Raises ``AuditUnavailable`` if outcomes cannot be written.
     """
+    async with pglock.held(engine, RECONCILE_LOCK, wait_s=wait_s) as mine:
+        if not mine:
+            return ReconcileReport(skipped=True)
+        return await _reconcile_pass(engine, lookup, older_than=older_than, clock=clock, lookback=lookback, limit=limit)
+
+
+async def _reconcile_pass(
+    engine: AsyncEngine,
+    lookup: RaptorRequestLookup | None,
+    *,
+    older_than: timedelta,
+    clock: Clock,
+    lookback: timedelta | None,
+    limit: int,
+) -> ReconcileReport:
     now = clock.now()
     async with engine.connect() as conn:
         attempts = await repository.open_attempts(
