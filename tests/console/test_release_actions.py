@@ -147,3 +147,14 @@ async def test_a_viewer_cannot_ask_the_gate_anything(
     assert _requests(ledger_db) == []
     denied = _outcomes(console_db, "release.approve")
     assert [(e["actor_name"], e["outcome"], e["environment"]) for e in denied] == [("victor", "denied", "prod")]
+
+
+async def test_an_app_the_policy_does_not_name_is_refused_in_the_gates_words_without_server_paths(
+    gate: GateContext, console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    csrf = await _as(console, "bob")
+    refused = await _post(console, csrf, "/prod/releases/raptr/approve", release="r1")
+    assert 'data-status="refused"' in refused.text
+    assert "no app &#39;raptr&#39; in the release policy (policy.toml; known: " in refused.text, refused.text
+    assert str(gate.settings.policy_file.parent) not in refused.text  # the console shows no server path
+    assert [e["outcome"] for e in _outcomes(console_db, "release.approve")] == ["denied"]

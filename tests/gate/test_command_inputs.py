@@ -97,9 +97,9 @@ def test_an_approval_by_the_promoter_under_another_spelling_does_not_count(ledge
 @pytest.mark.parametrize(
     ("where", "says"),
     [
-        (("--env", "prod", "--app", "raptr"), "no app 'raptr' in the policy"),
+        (("--env", "prod", "--app", "raptr"), "no app 'raptr' in the release policy (policy.toml; known: "),
         (("--env", "staging", "--app", "console"), "app 'console' has no environment 'staging'"),
-        (("--env", "prdo"), "no environment 'prdo' in the policy"),
+        (("--env", "prdo"), "no environment 'prdo' in the release policy (policy.toml; known: "),
     ],
 )
 def test_a_freeze_of_what_the_policy_does_not_name_is_refused(
@@ -136,7 +136,7 @@ def test_an_unknown_app_exits_the_same_in_every_gate_command(ledger_db: Provisio
     for name, args in commands.items():
         result = _raxx(ledger_db, *args)
         assert (name, result.exit_code) == (name, 78), result.output
-        assert "no app 'raptr' in the policy" in result.output
+        assert "no app 'raptr' in the release policy (policy.toml; known: " in result.output
     assert _rows(ledger_db, "SELECT (SELECT count(*) FROM public.freeze), (SELECT count(*) FROM incident)") == [(0, 0)]
 
 

@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from raxx.common.durations import parse_duration
@@ -102,16 +102,26 @@ class Policy:
     smoke: SmokeSettings
     retirements: dict[str, RetirementPolicy] = field(default_factory=dict)
 
+    @property
+    def file_name(self) -> str:
+        """The policy file's name without its folder: what a refusal of a name someone asked for
+        says (it reaches the console's pages, which have no business showing server paths)."""
+        return PurePath(self.source).name
+
     def app(self, name: str) -> AppPolicy:
         """The app ``name``; an app the policy does not name is a ``PolicyError`` (as everywhere)."""
         if name not in self.apps:
-            raise PolicyError(f"{self.source}: no app {name!r} in the policy (known: {', '.join(sorted(self.apps))})")
+            known = ", ".join(sorted(self.apps))
+            raise PolicyError(f"no app {name!r} in the release policy ({self.file_name}; known: {known})")
         return self.apps[name]
 
     def environment(self, app: str, env: str) -> EnvironmentPolicy:
         envs = self.app(app).environments
         if env not in envs:
-            raise PolicyError(f"{self.source}: app {app!r} has no environment {env!r} (known: {', '.join(envs)})")
+            known = ", ".join(envs)
+            raise PolicyError(
+                f"app {app!r} has no environment {env!r} in the release policy ({self.file_name}; known: {known})"
+            )
         return envs[env]
 
     def deployments(self) -> list[EnvironmentPolicy]:
@@ -121,13 +131,13 @@ class Policy:
         """Every app's deployment to ``env``; none is a ``PolicyError``, like an unknown app."""
         found = [deployment for deployment in self.deployments() if deployment.name == env]
         if not found:
-            known = sorted({deployment.name for deployment in self.deployments()})
-            raise PolicyError(f"{self.source}: no environment {env!r} in the policy (known: {', '.join(known)})")
+            known = ", ".join(sorted({deployment.name for deployment in self.deployments()}))
+            raise PolicyError(f"no environment {env!r} in the release policy ({self.file_name}; known: {known})")
         return found
 
     def retirement(self, subject: str) -> RetirementPolicy:
         if subject not in self.retirements:
-            raise PolicyError(f"{self.source}: no [retirement.{subject}] table in the policy")
+            raise PolicyError(f"no [retirement.{subject}] table in the release policy ({self.file_name})")
         return self.retirements[subject]
 
 
