@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -158,3 +159,31 @@ async def test_an_app_the_policy_does_not_name_is_refused_in_the_gates_words_wit
     assert "no app &#39;raptr&#39; in the release policy (policy.toml; known: " in refused.text, refused.text
     assert str(gate.settings.policy_file.parent) not in refused.text  # the console shows no server path
     assert [e["outcome"] for e in _outcomes(console_db, "release.approve")] == ["denied"]
+
+
+async def test_a_rollback_that_ran_while_smoke_still_fails_is_failed_never_refused(
+    gate: GateContext,
+    console: httpx.AsyncClient,
+    console_db: ProvisionedDatabase,
+    ledger_db: ProvisionedDatabase,
+    tmp_path: Path,
+) -> None:
+    """The rollback happened (staging runs r1 again) but a smoke check still fails: the page and
+    the trail used to say "refused"/``denied``, which reads as nothing done."""
+    await add_release(gate, "raptor", "staging", "r2", at=T0 + timedelta(hours=1), by="carol")
+    with local_topology(tmp_path) as topology:
+        topology.services["raptor-staging"].release = "r2"
+        topology.services["raptor-staging"].broken_releases.add("r1")  # r1 is no better
+        gate.platform = local_platform(gate, topology)
+        csrf = await _as(console, "alice")
+        answer = await console.post(
+            "/staging/releases/raptor/rollback", data={"csrf_token": csrf, "environment": "staging", "release": "r1"}
+        )
+        shown = await console.get(answer.headers["location"])
+        runs = topology.services["raptor-staging"].release
+    assert runs == "r1"
+    assert 'data-status="failed"' in shown.text, shown.text
+    assert "rolled back from r2 to r1; smoke still failing" in shown.text
+    row = _requests(ledger_db)[-1]
+    assert (row["status"], row["exit_code"]) == ("failed", 7)
+    assert [e["outcome"] for e in _outcomes(console_db, "release.rollback")] == ["failed"]

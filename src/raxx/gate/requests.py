@@ -90,8 +90,17 @@ async def carry_out(ctx: GateContext, request: ReleaseRequest) -> dict[str, Any]
         return _outcome("failed", None, type(exc).__name__, str(exc), None)
 
 
+#: Flows that stopped before changing anything: the gate said no. Any other end that is not a
+#: pass changed something and went wrong (a deploy failed, smoke failed and it was rolled back, a
+#: rollback ran but smoke still fails): "failed", never "refused", which reads as nothing done.
+_REFUSALS = (ExitCode.BLOCKED, ExitCode.CANNOT_DECIDE)
+
+
 def _flow(result: FlowResult) -> dict[str, Any]:
-    status = "done" if result.exit_code is ExitCode.PASS else "refused"
+    if result.exit_code is ExitCode.PASS:
+        status = "done"
+    else:
+        status = "refused" if result.exit_code in _REFUSALS else "failed"
     failing = [r for r in result.report.results if r.status is not Status.PASS] if result.report is not None else []
     reasons = [f"{r.name}: {r.reason}" for r in failing]
     detail = result.summary + ("".join(f"\n- {r}" for r in reasons) if status == "refused" else "")

@@ -88,7 +88,7 @@ def build_services(
         services.append(provider)
     services.append(console_service(options, data_dir, dbs, store, release, {**log_format, **oidc_env}))
     if options.monitor and dbs.ledger is not None:
-        services.append(monitor_service(options, data_dir, dbs, release, log_format))
+        services.append(monitor_service(options, data_dir, dbs, store, release, log_format))
     return services
 
 
@@ -143,8 +143,16 @@ def console_service(
 
 
 def monitor_service(
-    options: UpOptions, data_dir: Path, dbs: Databases, release: str, log_format: dict[str, str]
+    options: UpOptions,
+    data_dir: Path,
+    dbs: Databases,
+    store: LocalSecrets,
+    release: str,
+    log_format: dict[str, str],
 ) -> ServiceSpec:
+    """The health monitor, which also carries out the releases page's promotions and rollbacks:
+    it smoke-checks them as ``raxx gate`` does, so it holds the smoke token the CLI reads from
+    ``.raxx/raxx.env`` (without it every promotion from the console was refused ``smoke_ready``)."""
     assert dbs.ledger is not None
     return ServiceSpec(
         name="monitor",
@@ -158,6 +166,8 @@ def monitor_service(
             "GATE_MONITOR_INTERVAL": str(options.monitor_interval),
             "GATE_AUDIT_DATABASE_URL": dbs.console.runtime_url,
             "GATE_POLICY_FILE": str(policy_file()),
+            "GATE_PLATFORM": "local",
+            "GATE_CONSOLE_SMOKE_TOKEN": store.values.get("GATE_CONSOLE_SMOKE_TOKEN", ""),
             **log_format,
         },
         url=None,
