@@ -96,11 +96,14 @@ async def carry_out(ctx: GateContext, request: ReleaseRequest) -> dict[str, Any]
 _REFUSALS = (ExitCode.BLOCKED, ExitCode.CANNOT_DECIDE)
 
 
+def _status_of(code: ExitCode) -> str:
+    if code is ExitCode.PASS:
+        return "done"
+    return "refused" if code in _REFUSALS else "failed"
+
+
 def _flow(result: FlowResult) -> dict[str, Any]:
-    if result.exit_code is ExitCode.PASS:
-        status = "done"
-    else:
-        status = "refused" if result.exit_code in _REFUSALS else "failed"
+    status = _status_of(result.exit_code)
     failing = [r for r in result.report.results if r.status is not Status.PASS] if result.report is not None else []
     reasons = [f"{r.name}: {r.reason}" for r in failing]
     detail = result.summary + ("".join(f"\n- {r}" for r in reasons) if status == "refused" else "")
