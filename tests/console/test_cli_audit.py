@@ -219,7 +219,7 @@ def test_a_user_name_is_one_person_however_it_is_spelt(console_db: ProvisionedDa
         again = _cli(console_db, "user", "add", spelling, "--password-stdin", stdin=PASSWORD)
         assert again.exit_code != 0, again.output
         assert "already exists (as 'bob')" in str(again.exception)
-    for bad in ("", "   ", "x" * 65):
+    for bad in ("", "   ", "x" * 65, "bob\u200b", "b\u00adob", "bo\u202eb"):  # invisible: would pass for bob
         refused = _cli(console_db, "user", "add", bad, "--password-stdin", stdin=PASSWORD)
         assert refused.exit_code == 2, refused.output
     with psycopg.connect(libpq_url(console_db.owner_url)) as conn:

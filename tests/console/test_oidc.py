@@ -447,3 +447,24 @@ async def test_the_users_page_says_how_each_user_signs_in(
     assert 'data-sign-in="break-glass"' in rows["glass"]
     assert 'data-sign-in="sso"' not in rows["glass"]
     assert 'data-sign-in="sso"' in rows["stella@example.com"]
+
+
+async def test_a_provider_name_that_is_another_spelling_or_holds_an_invisible_character_is_refused(
+    sso: httpx.AsyncClient, idp: RunningProvider, console_db: ProvisionedDatabase
+) -> None:
+    """Local user names are one person however spelt; a provider's name was compared to the letter,
+    so ``Stella@Example.com`` (or ``stella`` + U+200B) became a second account beside ``stella``."""
+    assert continues_to(await sso_sign_in(sso, "stella"))
+    sso.cookies.clear()
+    for email, code in (
+        ("Stella@Example.com", "oidc_name_conflict"),
+        ("stella@example.com\u200b", "oidc_invisible_name"),
+    ):
+        idp.provider.users["paul"].email = email
+        refused = await sso_sign_in(sso, "paul")
+        assert refused.status_code == 401, refused.text
+        assert f"error <code>{code}</code>" in refused.text
+        assert audit_events(console_db)[-1]["error"].startswith(code)
+        sso.cookies.clear()
+    with psycopg.connect(libpq_url(console_db.owner_url)) as conn:
+        assert conn.execute("SELECT count(*) FROM console_user WHERE name ILIKE '%stella%'").fetchone() == (1,)

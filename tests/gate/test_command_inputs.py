@@ -42,6 +42,29 @@ def test_names_are_compared_trimmed_case_folded_and_nfkc() -> None:
     assert not same_actor("bob", None)
     assert clean_actor("  Bob   Smith ") == "Bob Smith"
     assert actor_key("   ") == ""
+    # Invisible formatting characters are refused where names enter; a name recorded with one
+    # before is still its person's.
+    assert same_actor("tester", "test\u200ber") and same_actor("tester", "tes\u00adter\u202e")
+
+
+#: Names that look like "tester" to every reader: a zero width space, a soft hyphen, a
+#: right-to-left override, a word joiner.
+INVISIBLE = ["tester\u200b", "tes\u00adter", "test\u202eer", "\u2060tester"]
+
+
+@pytest.mark.parametrize("spelling", INVISIBLE)
+def test_a_name_with_an_invisible_character_is_refused_so_it_cannot_pass_for_another(
+    ledger_db: ProvisionedDatabase, spelling: str
+) -> None:
+    """The deployer approved their own release as ``tester`` + U+200B: it counted as a second person."""
+    _seed(ledger_db, soak_hours=25, approve=False, deployer="tester")
+    result = _raxx(ledger_db, *APPROVE, "--by", spelling)
+    assert result.exit_code == 2, result.output
+    assert "may not contain" in result.output
+    assert _rows(ledger_db, "SELECT count(*) FROM approval") == [(0,)]
+    variable = _raxx(ledger_db, *APPROVE, GATE_ACTOR=spelling)
+    assert variable.exit_code == 78, variable.output
+    assert "GATE_ACTOR may not contain" in variable.output
 
 
 @pytest.mark.parametrize("spelling", ["TESTER", " tester ", "Tester", FULLWIDTH_TESTER])

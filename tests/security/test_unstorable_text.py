@@ -38,6 +38,8 @@ from tests.security.test_bad_input import assert_html_error, assert_json_error
 NUL = "\x00"
 SURROGATE = "\udc00"
 ESCAPE = "\x1b[2J"  # a control character: refused where the field is one line
+#: A right-to-left override: the rest of the line reads backwards ("Trojan Source"), one-line fields refuse it.
+BIDI = "\u202e"
 
 
 def table_counts(url: str) -> dict[str, int]:
@@ -94,7 +96,7 @@ def _raptor_cases() -> list[Any]:
     cases = []
     for entrance in RAPTOR_ENTRANCES:
         in_url = "filter" in entrance.name or "path" in entrance.name
-        for label, bad in (("nul", NUL), ("surrogate", SURROGATE), ("control", ESCAPE)):
+        for label, bad in (("nul", NUL), ("surrogate", SURROGATE), ("control", ESCAPE), ("bidi", BIDI)):
             if label == "surrogate" and in_url:
                 continue  # a URL cannot carry one (see the module's docstring)
             cases.append(pytest.param(entrance, bad, id=f"{entrance}-{label}"))
@@ -168,7 +170,9 @@ async def api(console: httpx.AsyncClient, console_db: ProvisionedDatabase) -> ht
 
 @pytest.mark.parametrize("entrance", API_ENTRANCES, ids=str)
 @pytest.mark.parametrize(
-    ("bad", "status"), [(NUL, 422), (ESCAPE, 422), (SURROGATE, 400)], ids=["nul", "control", "surrogate"]
+    ("bad", "status"),
+    [(NUL, 422), (ESCAPE, 422), (BIDI, 422), (SURROGATE, 400)],
+    ids=["nul", "control", "bidi", "surrogate"],
 )
 async def test_console_api_refuses_unstorable_text(
     api: httpx.AsyncClient,

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from raxx.common.actors import ACTOR_LENGTH, clean_actor
+from raxx.common.actors import ACTOR_LENGTH, clean_actor, name_problem
 from raxx.common.durations import parse_duration
 
 #: A git commit id: 7 to 40 lowercase hex characters (abbreviated or full).
@@ -97,7 +97,10 @@ class ActorName(Text):
         super().__init__(one_line=True, max_length=max_length, blank=False)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        return clean_actor(super().convert(value, param, ctx))
+        text = super().convert(value, param, ctx)
+        if problem := name_problem(text):
+            self.fail(f"{_shown(text)} {problem}", param, ctx)
+        return clean_actor(text)
 
 
 class CommitId(click.ParamType[str]):

@@ -10,8 +10,10 @@ anything is written, never a database error.
 One-line fields (reasons, names, symbols, filters, confirmations) refuse every C0 control
 character (U+0000..U+001F) and DEL (U+007F) too: they are shown to operators on one line, in
 pages, logs and the audit trail, where a newline could fake a second line and an escape code
-could rewrite a terminal. Where a field collapses its whitespace first (the halt reason),
-tabs and newlines have already become spaces.
+could rewrite a terminal. Likewise the bidirectional embeddings, overrides and isolates
+(U+202A..U+202E, U+2066..U+2069), which reorder how the rest of the line reads ("Trojan
+Source", CVE-2021-42574); right-to-left scripts need none of them. Where a field collapses
+its whitespace first (the halt reason), tabs and newlines have already become spaces.
 
 An integer from outside (a query or path parameter) compared with a ``bigint`` column must fit
 one: psycopg sends a larger Python int as ``numeric`` and PostgreSQL refuses the comparison
@@ -34,10 +36,13 @@ from pydantic import AfterValidator, Field
 from raxx.common.errors import ConfigError
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 UNSTORABLE_MESSAGE = "may not contain NUL characters or lone UTF-16 surrogates"
-NOT_ONE_LINE_MESSAGE = "may not contain control characters (such as NUL, tab or newline) or lone UTF-16 surrogates"
+NOT_ONE_LINE_MESSAGE = (
+    "may not contain control characters (such as NUL, tab, newline or a text direction override) "
+    "or lone UTF-16 surrogates"
+)
 
 
 def text_problem(value: str, *, one_line: bool, max_length: int | None = None, blank: bool = True) -> str | None:

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from raxx.common.actors import ACTOR_LENGTH, clean_actor
+from raxx.common.actors import ACTOR_LENGTH, clean_actor, name_problem
 from raxx.common.dbbudget import BudgetSettings
 from raxx.common.errors import ConfigError
 from raxx.common.settings import load_budget
@@ -126,5 +126,7 @@ class GateSettings(BaseSettings):
         }
         for name, value in sources.items():
             if value and (acting := one_line_variable(name, value, max_length=ACTOR_LENGTH)):
+                if problem := name_problem(acting):
+                    raise ConfigError(f"{name} {problem}")
                 return clean_actor(acting)
         return None

@@ -52,7 +52,10 @@ REASONS: dict[str, str] = {
     "no_role": "Your groups at the identity provider grant no role in this console.",
     "user_mismatch": "You signed in again as another user than the one of this session.",
     "not_recent": "The identity provider did not ask for your credentials again.",
-    "name_conflict": "A console account with this name exists and is not linked to this identity provider account.",
+    "name_conflict": "A console account with this name (however it is spelt) exists and is not linked to this "
+    "identity provider account.",
+    "invisible_name": "Your user name at the identity provider holds an invisible formatting character (a zero "
+    "width space, a direction override...), which would let it pass for another name: the console does not take it.",
     "disabled": "This console account is disabled.",
 }
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from raxx.common.actors import actor_key, clean_actor
+from raxx.common.actors import actor_key, clean_actor, name_problem
 from raxx.common.clock import utcnow
 from raxx.common.errors import BadRequest, Conflict, NotFound, TooManyRequests, Unauthorized
 from raxx.console.auth import repository
@@ -70,9 +70,10 @@ async def create_user(
     name = clean_actor(name)
     if not name:
         raise BadRequest("a user name must not be blank")
-    key = actor_key(name)
-    if same := [existing for existing in await repository.user_names(db) if actor_key(existing) == key]:
-        raise Conflict(f"user {name!r} already exists" + ("" if same[0] == name else f" (as {same[0]!r})"))
+    if problem := name_problem(name):
+        raise BadRequest(f"a user name {problem}")
+    if (same := await user_named(db, name)) is not None:
+        raise Conflict(f"user {name!r} already exists" + ("" if same == name else f" (as {same!r})"))
     check_policy(password, username=name)
     user = User(name=name, password_hash=await hash_password(password), break_glass=break_glass)
     db.add(user)
@@ -80,6 +81,12 @@ async def create_user(
     for environment, role in roles.items():
         await repository.upsert_role(db, user.id, environment, validate_role(role))
     return user
+
+
+async def user_named(db: AsyncSession, name: str) -> str | None:
+    """The existing user ``name`` names however it is spelt (``actor_key``: ``Bob`` is ``bob``), or None."""
+    key = actor_key(name)
+    return next((existing for existing in await repository.user_names(db) if actor_key(existing) == key), None)
 
 
 async def set_password(db: AsyncSession, name: str, password: str) -> None:

@@ -17,11 +17,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from raxx.common.actors import name_problem
 from raxx.common.clock import utcnow
 from raxx.console.auth import repository
 from raxx.console.auth.models import OidcFlow, User
 from raxx.console.auth.oidc import IdClaims, OidcRefused, roles_from_groups
-from raxx.console.auth.service import hash_token
+from raxx.console.auth.service import hash_token, user_named
 
 FLOW_TTL = timedelta(minutes=10)
 #: Used flows are kept this long so a nonce that comes back is recognized as a replay.
@@ -98,8 +99,10 @@ async def sync_user(
     roles = roles_from_groups(claims.groups, role_map, environments)
     user = await repository.user_by_subject(db, claims.issuer, claims.subject)
     if user is None and roles:
-        if await repository.user_by_name(db, claims.username) is not None:
-            raise OidcRefused("name_conflict", f"(user {claims.username!r})")
+        if name_problem(claims.username):
+            raise OidcRefused("invisible_name", f"(user {claims.username!a})")
+        if (same := await user_named(db, claims.username)) is not None:
+            raise OidcRefused("name_conflict", f"(user {same!r})")
         user = User(name=claims.username, password_hash=None, oidc_issuer=claims.issuer, oidc_subject=claims.subject)
         db.add(user)
         await db.flush()
