@@ -6,7 +6,11 @@ import asyncio
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -158,14 +162,42 @@ def test_export_csv_to_a_file_defuses_formulas(console_db: ProvisionedDatabase, 
     assert none.stdout == ""
 
 
+def _exports(db: ProvisionedDatabase) -> list[tuple[Any, ...]]:
+    with psycopg.connect(db.runtime_url) as conn:
+        return conn.execute(
+            "SELECT phase, outcome, environment, target, params, error FROM audit_event"
+            " WHERE action = 'audit.export' ORDER BY seq"
+        ).fetchall()
+
+
 def test_export_is_itself_audited(console_db: ProvisionedDatabase) -> None:
     _seed(console_db)
     _raxx(console_db, "export", "--env", "prod")
-    with psycopg.connect(console_db.runtime_url) as conn:
-        action, params = conn.execute("SELECT action, params FROM audit_event ORDER BY seq DESC LIMIT 1").fetchone()
-    assert action == "audit.export"
-    assert params["filters"] == {"environment": "prod", "include_no_environment": True}
-    assert params["count"] == 4
+    (_, _, env, target, asked, _), (phase, outcome, _, _, done, _) = _exports(console_db)
+    assert (env, target, phase, outcome) == ("prod", "stdout", "outcome", "ok")
+    assert asked["filters"] == {"environment": "prod", "include_no_environment": True}
+    assert done["count"] == 5  # prod's four, and this export's own attempt (written before the first byte)
+
+
+def test_an_export_cut_short_is_recorded_with_what_it_sent(console_db: ProvisionedDatabase, tmp_path: Path) -> None:
+    """Only a finished export used to leave a record: a reader gone (``| head``), Ctrl-C or a file
+    that cannot be written left none. Now the attempt comes before the first byte."""
+    _seed(console_db)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte
+    env = {**os.environ, "CONSOLE_DATABASE_URL": console_db.runtime_url}
+    cut = subprocess.run(
+        [sys.executable, "-m", "raxx", "audit", "export"], stdout=write_end, stderr=subprocess.PIPE, env=env, timeout=60
+    )
+    os.close(write_end)
+    assert cut.returncode == 141, cut.stderr
+    unwritable = _raxx(console_db, "export", "--output", str(tmp_path / "no-such-folder" / "audit.jsonl"))
+    assert unwritable.exit_code != 0
+    rows = _exports(console_db)
+    assert [(phase, outcome) for phase, outcome, *_ in rows] == [("attempt", None), ("outcome", "failed")] * 2
+    assert rows[1][4]["count"] == 0 and "BrokenPipeError" in rows[1][5], rows[1]
+    assert rows[2][3].endswith("no-such-folder/audit.jsonl")
+    assert "FileNotFoundError" in rows[3][5]
 
 
 def test_a_login_name_that_is_not_one_line_is_a_setting_to_fix_and_nothing_is_recorded(

@@ -15,7 +15,7 @@ cannot be read.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -108,18 +108,33 @@ def export(
     )
 
     async def work(engine: AsyncEngine) -> int:
-        with _open_output(output) as out:
-            count = await export_events(engine, out, filters, fmt="csv" if fmt == "csv" else "jsonl")
-        await AuditTrail(engine).record(
-            cli_context(),
-            "audit.export",
-            outcome="ok",
-            params={"filters": _filter_params(filters), "format": fmt, "count": count},
-        )
+        # Two phases, as the console's download: the attempt before the first byte, the outcome
+        # with the rows sent however it ends (done, the reader gone, Ctrl-C, an unwritable file).
+        sent = [0]
+        where = "stdout" if output is None or str(output) == "-" else str(output)
+        params = {"filters": _filter_params(filters), "format": fmt, "output": where}
+        context = cli_context(environment if environment != EventFilter.NO_ENVIRONMENT else None)
+        async with AuditTrail(engine).action(context, "audit.export", target=where, params=params) as act:
+            try:
+                with _open_output(output) as out:
+                    count = await export_events(
+                        engine, out, filters, fmt="csv" if fmt == "csv" else "jsonl", on_event=_counter(sent)
+                    )
+            except BaseException:
+                act.set("failed", count=sent[0])
+                raise
+            act.set("ok", count=count)
         return count
 
     count = run(database_url, work)
     click.echo(f"exported {count} event(s)", err=True)
+
+
+def _counter(box: list[int]) -> Callable[[int], None]:
+    def seen(count: int) -> None:
+        box[0] = count
+
+    return seen
 
 
 def _filter_params(filters: EventFilter) -> dict[str, Any]:
