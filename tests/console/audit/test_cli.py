@@ -195,7 +195,8 @@ def test_an_export_cut_short_is_recorded_with_what_it_sent(console_db: Provision
     assert unwritable.exit_code != 0
     rows = _exports(console_db)
     assert [(phase, outcome) for phase, outcome, *_ in rows] == [("attempt", None), ("outcome", "failed")] * 2
-    assert rows[1][4]["count"] == 0 and "BrokenPipeError" in rows[1][5], rows[1]
+    assert rows[1][4]["count"] == 0, rows[1]
+    assert "BrokenPipeError" in rows[1][5], rows[1]
     assert rows[2][3].endswith("no-such-folder/audit.jsonl")
     assert "FileNotFoundError" in rows[3][5]
 
