@@ -13,11 +13,13 @@ from urllib.parse import urlsplit
 import httpx
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware import Middleware
 
 from raxx.common import tracing
 from raxx.common.alerts import AlertDispatcher, Alerts
 from raxx.common.alerts.sinks import alert_settings
 from raxx.common.asgi import READ_METHODS, RequestIdMiddleware
+from raxx.common.bodylimit import BodyLimit
 from raxx.common.clock import utcnow
 from raxx.common.db import create_engine, session_factory
 from raxx.common.doors import DoorsApp, FastPath
@@ -256,6 +258,8 @@ def create_app(settings: ConsoleSettings, *, secrets: SecretsProvider | None = N
         docs_url=None,
         redoc_url=None,
         fast_paths=FAST_PATHS,
+        # Both doors: no body over the limit is read (a 60 MB order body was read and parsed whole).
+        entrance=[Middleware(BodyLimit, max_body=settings.max_body_bytes, setting="CONSOLE_MAX_BODY_BYTES")],
         telemetry=tracing.fastapi_telemetry(),  # server spans around both doors, when tracing
     )
     app.add_middleware(

@@ -71,6 +71,11 @@ class ConsoleSettings(BaseSettings):
         default=None, description="force Secure cookies; default: when served over https"
     )
 
+    #: The largest request body the console reads (its forms and the JSON API's bodies are well
+    #: under 4 KiB): a larger one is refused 413 ``body_too_large`` before it is read past this.
+    max_body_bytes: int = Field(
+        default=65536, ge=1024, le=16 * 1024 * 1024, description="the largest request body read (bytes); larger: 413"
+    )
     raptor_timeout_s: float = Field(
         default=5.0,
         gt=0,

@@ -125,6 +125,7 @@ _PUBLIC_EXTRA = (
     "url_env",
     "form_env",
     "header",
+    "max_bytes",
 )
 
 
