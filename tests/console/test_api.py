@@ -422,6 +422,12 @@ async def test_web_page_creates_a_token_shown_once(console: httpx.AsyncClient) -
     bad = await console.post("/tokens", data={"csrf_token": csrf, "name": "", "expires_days": "forever"})
     assert bad.status_code == 422
     assert 'data-field-error="expires_days"' in bad.text
+    # Digits of other scripts are no number here: a fullwidth one was read as 1 day, a superscript
+    # two crashed the page.
+    for days in ("\uff11", "\u00b2", "\u0665"):
+        odd = await console.post("/tokens", data={"csrf_token": csrf, "name": "odd", "expires_days": days})
+        assert odd.status_code == 422, (days, odd.status_code)
+        assert 'data-field-error="expires_days"' in odd.text
 
 
 async def test_reads_answer_the_same_whether_identity_is_fresh_or_in_doubt(

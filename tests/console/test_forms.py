@@ -88,3 +88,6 @@ def test_order_filters_turn_days_into_a_half_open_range() -> None:
     bad = parse_order_filter({"since": "2026-11-05", "until": "2026-11-01"}, ["bogus"])
     assert set(bad.errors) == {"until", "status"}
     assert bad.query is None
+    # A page size in another script's digits is no page size (a superscript two crashed the page).
+    for odd in ("\u00b2", "\uff12\uff15"):
+        assert parse_order_filter({"limit": odd}, []).query.limit == 50  # type: ignore[union-attr]

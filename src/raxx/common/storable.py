@@ -106,6 +106,14 @@ BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 StorableInt = Annotated[int, Field(ge=BIGINT_MIN, le=BIGINT_MAX)]
 
 
+def ascii_digits(text: str) -> bool:
+    """Whether ``text`` is one or more ASCII digits. ``str.isdigit`` also says yes to a
+    superscript two (U+00B2), which ``int`` then refuses (a crash where a 4xx was due), and to a
+    fullwidth one (U+FF11), which ``int`` reads as 1: a number from outside is written in ASCII
+    digits or it is no number."""
+    return text.isascii() and text.isdigit()
+
+
 def is_storable_int(value: int) -> bool:
     """Whether a ``bigint`` can hold ``value`` (a row keyed by any other number cannot exist)."""
     return BIGINT_MIN <= value <= BIGINT_MAX

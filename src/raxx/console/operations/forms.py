@@ -31,7 +31,7 @@ from raxx.common.contracts.trading import (
     OrderStatus,
     plain_decimal,
 )
-from raxx.common.storable import text_problem
+from raxx.common.storable import ascii_digits, text_problem
 from raxx.console.raptor.trading_api import OrderQuery
 
 _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
@@ -196,7 +196,7 @@ def parse_order_filter(params: Mapping[str, str], statuses: list[str]) -> OrderF
     since, until = _day(values["since"], "since", errors), _day(values["until"], "until", errors)
     if since and until and until < since:
         errors["until"] = "the end is before the start"
-    limit = int(values["limit"]) if values["limit"].isdigit() else 50
+    limit = int(values["limit"]) if ascii_digits(values["limit"]) else 50
     if limit not in PAGE_SIZES:
         limit = 50
     cursor = values["cursor"] if _CURSOR_RE.match(values["cursor"]) else None

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from raxx.common.actions import CREATE_TOKEN, REVOKE_TOKEN
 from raxx.common.errors import BadRequest
-from raxx.common.storable import StorableText, text_problem
+from raxx.common.storable import StorableText, ascii_digits, text_problem
 from raxx.console.actions import ActionCall, ActionScope, Actor, perform
 from raxx.console.apitoken import service as tokens
 from raxx.console.audit.routes import AuditedRoute
@@ -149,7 +149,7 @@ async def create(request: Request, state: StateDep, db: DbDep, login: LoginDep) 
     elif problem := text_problem(values["name"], one_line=True):  # listed on one line, and in the audit trail
         errors["name"] = f"the name {problem}"
     days = values["expires_days"]
-    if days and not (days.isdigit() and 1 <= int(days) <= tokens.MAX_LIFETIME_DAYS):
+    if days and not (ascii_digits(days) and 1 <= int(days) <= tokens.MAX_LIFETIME_DAYS):
         errors["expires_days"] = f"a number of days from 1 to {tokens.MAX_LIFETIME_DAYS}, or empty for no expiry"
     if errors:
         return await _page(request, state, login, errors=errors, values=values, status_code=422)

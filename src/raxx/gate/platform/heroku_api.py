@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from raxx.common.storable import ascii_digits
 from raxx.gate.platform.heroku_types import (
     HerokuApp,
     HerokuAuthError,
@@ -274,7 +275,7 @@ class HerokuClient:
 
     def _note_rate_limit(self, response: httpx.Response) -> None:
         remaining = response.headers.get("RateLimit-Remaining")
-        if remaining is not None and remaining.isdigit():
+        if remaining is not None and ascii_digits(remaining):
             self.rate_limit_remaining = int(remaining)
 
     @staticmethod
@@ -303,7 +304,7 @@ def _backoff(attempt: int) -> float:
 
 def _retry_after(response: httpx.Response, attempt: int) -> float:
     raw = response.headers.get("Retry-After", "")
-    return float(min(int(raw), 60)) if raw.isdigit() else _backoff(attempt)
+    return float(min(int(raw), 60)) if ascii_digits(raw) else _backoff(attempt)
 
 
 _SAFE_ID = re.compile(r"^[a-z0-9_]{1,64}$")

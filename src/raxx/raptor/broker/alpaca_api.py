@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from raxx.common.storable import ascii_digits
 from raxx.raptor.broker.budget import BudgetRefused, RequestBudget
 
 RETRYABLE_READ = frozenset({500, 502, 503, 504})
@@ -201,7 +202,7 @@ class AlpacaClient:
 
     async def _note_rate_limit(self, response: httpx.Response) -> None:
         remaining = response.headers.get("X-RateLimit-Remaining", "")
-        if not remaining.isdigit():
+        if not ascii_digits(remaining):
             return
         self.rate_limit_remaining = int(remaining)
         if self.rate_limit_remaining == 0 and response.status_code != 429 and self.budget is not None:
@@ -247,10 +248,10 @@ def _wait_for(response: httpx.Response) -> float:
     (epoch seconds on Alpaca's clock: the only place this process's own clock is used, and
     the result is kept within one minute), else one second."""
     retry_after = response.headers.get("Retry-After", "")
-    if retry_after.isdigit():
+    if ascii_digits(retry_after):
         return float(retry_after)
     reset = response.headers.get("X-RateLimit-Reset", "")
-    if reset.isdigit():
+    if ascii_digits(reset):
         return min(max(float(reset) - time.time(), 0.0), 60.0)
     return 1.0
 

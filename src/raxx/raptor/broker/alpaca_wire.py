@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
+from raxx.common.storable import ascii_digits
 from raxx.raptor.broker.alpaca_api import AlpacaHTTPError
 from raxx.raptor.broker.base import BrokerFill, BrokerOrder, BrokerPosition, BrokerUnavailable, OrderIntent
 from raxx.raptor.vocabulary import ORDER_TYPES, TIMES_IN_FORCE, OrderStatus
@@ -63,7 +64,7 @@ def _when(value: Any) -> datetime | None:
     # Alpaca sends nanoseconds (9 digits); Python reads at most 6.
     head, dot, rest = text.partition(".")
     if dot:
-        digits = "".join(c for c in rest if c.isdigit())
+        digits = "".join(c for c in rest if ascii_digits(c))
         zone = rest[len(digits) :]
         text = f"{head}.{digits[:6]}{zone}"
     return datetime.fromisoformat(text)
