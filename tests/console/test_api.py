@@ -250,6 +250,13 @@ async def test_bad_input_gets_the_one_error_shape(console: httpx.AsyncClient, co
     assert bad.status_code == 422
     assert bad.json()["error"] == "validation_error"
     assert {d["field"] for d in bad.json()["detail"]} == {"quantity", "colour"}
+    key = await console.post("/api/staging/orders", json=order(client_order_id="a b"), headers=bearer(token))
+    assert key.json()["detail"] == [
+        {
+            "field": "client_order_id",
+            "message": "1 to 128 letters, digits and . _ : - (on the order page: open a fresh order form)",
+        }
+    ]
     assert bad.json()["request_id"] == bad.headers["x-request-id"]
     not_json = await console.post(
         "/api/staging/orders", content=b"{nope", headers={**bearer(token), "content-type": "application/json"}

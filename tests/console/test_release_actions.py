@@ -112,6 +112,9 @@ async def test_a_promotion_needs_the_release_and_environment_typed_and_the_gate_
             console, csrf, "/prod/releases/raptor/promote", release="r1", typed_release="r1", typed_env="staging"
         )
         assert mistyped.status_code == 400
+        overlong = await _post(console, csrf, "/prod/releases/raptor/approve", release="r" * 300)
+        assert overlong.status_code == 400
+        assert "a release id is at most 200 characters (this one has 300)" in overlong.text
         assert _requests(ledger_db) == []  # nothing reached the gate
         blocked = await _post(
             console, csrf, "/prod/releases/raptor/promote", release="r1", typed_release="r1", typed_env="prod"

@@ -289,6 +289,13 @@ def test_a_freeze_longer_than_the_longest_duration_is_refused(ledger_db: Provisi
     assert "longer than the longest duration taken, 3650d" in result.output
 
 
+def test_a_freeze_of_no_time_says_so(ledger_db: ProvisionedDatabase) -> None:
+    result = _raxx(ledger_db, "gate", "freeze", "--env", "prod", "--for", "0s", "--reason", "x", "--by", "alice")
+    assert result.exit_code == 1, result.output
+    assert "--for 0s freezes nothing" in result.output  # it said "a freeze needs --until or --for"
+    assert _rows(ledger_db, 'SELECT count(*) FROM "freeze"') == [(0,)]
+
+
 def test_a_closed_stdout_is_refused_before_anything_runs(
     ledger_db: ProvisionedDatabase, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -43,7 +43,9 @@ def freeze(
         start = when(starts) if starts else None
         if until:
             end = when(until)
-        elif duration:
+        elif duration is not None:
+            if not duration:
+                raise BadRequest("--for 0s freezes nothing: give how long the freeze lasts, e.g. --for 2h")
             end = (start or ctx.clock.now()) + duration
         else:
             raise BadRequest("a freeze needs --until or --for")

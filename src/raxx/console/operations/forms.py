@@ -111,7 +111,8 @@ def parse_order_form(form: Mapping[str, str]) -> OrderForm:
     elif values["type"] == "market" and values["limit_price"]:
         errors["limit_price"] = "a market order takes no limit price; clear it or choose limit"
     if not _CLIENT_ID_RE.match(values["client_order_id"]):
-        errors["client_order_id"] = "this form is damaged; open a fresh order form"
+        # On the page the field is hidden (the form's idempotency key): only a fresh form mends it.
+        errors["client_order_id"] = "1 to 128 letters, digits and . _ : - (on the order page: open a fresh order form)"
     if not errors and quantity is not None:
         parsed.order = OrderCreate(
             symbol=values["symbol"],

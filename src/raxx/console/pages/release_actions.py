@@ -41,8 +41,10 @@ _ACTIONS: dict[ReleaseAction, Action] = {
 
 def _field(form: dict[str, str], name: str, what: str) -> str:
     value = form.get(name, "").strip()
-    if not value or len(value) > 200:
+    if not value:
         raise BadRequest(f"say which {what}")
+    if len(value) > 200:
+        raise BadRequest(f"a {what} id is at most 200 characters (this one has {len(value)})")
     return value
 
 
