@@ -588,3 +588,15 @@ async def test_every_door_answers_a_crash_and_a_dead_backend_alike(
     assert "Nothing was sent" in body["detail"]
     assert ("x-request-id", "req-1") in headers
     assert ("x-frame-options", "DENY") in headers
+
+
+async def test_the_probes_answer_head_as_uptime_checkers_ask(
+    console: httpx.AsyncClient, raptors: dict[str, RunningRaptor]
+) -> None:
+    """``HEAD /healthz`` was a 405 on both apps: a checker that asks with HEAD saw them down."""
+    async with httpx.AsyncClient(base_url=raptors["staging"].url) as raptor:  # a real server: no body sent
+        for client in (console, raptor):
+            for path in ("/healthz", "/readyz"):
+                head = await client.head(path)
+                assert (head.status_code, head.content) == (200, b""), (client.base_url, path, head.status_code)
+                assert head.headers["content-type"].startswith("application/json")

@@ -29,7 +29,10 @@ async def root(login: OptionalLoginDep) -> Response:
     return RedirectResponse(f"/{login.current_env}/", status_code=303)
 
 
+# The probes answer HEAD too (outside the OpenAPI document): uptime checkers often ask with
+# it, and a 405 reads as "down".
 @router.get("/healthz", tags=["system"])
+@router.head("/healthz", include_in_schema=False)
 async def healthz(state: StateDep) -> dict[str, str]:
     """Liveness of the console process, with its release (the gate's smoke check reads it)."""
     return {"status": "ok", "service": "console", "release": state.settings.release}
@@ -45,6 +48,7 @@ async def _database_ok(state: ConsoleState) -> bool:
 
 
 @router.get("/readyz", tags=["system"])
+@router.head("/readyz", include_in_schema=False)
 async def readyz(state: StateDep) -> JSONResponse:
     ok = await _database_ok(state)
     body: dict[str, Any] = {

@@ -12,11 +12,15 @@ from raxx.raptor.health import service
 router = APIRouter(tags=["health"])
 
 
+# The probes answer HEAD too (outside the OpenAPI document): uptime checkers often ask with
+# it, and a 405 reads as "down".
 @router.get("/healthz", summary="Liveness: 200 while the process serves")
+@router.head("/healthz", include_in_schema=False)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@router.head("/readyz", include_in_schema=False)
 @router.get(
     "/readyz",
     response_model=Readiness,
