@@ -190,3 +190,24 @@ async def test_a_rollback_that_ran_while_smoke_still_fails_is_failed_never_refus
     row = _requests(ledger_db)[-1]
     assert (row["status"], row["exit_code"]) == ("failed", 7)
     assert [e["outcome"] for e in _outcomes(console_db, "release.rollback")] == ["failed"]
+
+
+async def test_without_a_platform_a_rollback_is_refused_at_once_and_nothing_changes(
+    gate: GateContext, console: httpx.AsyncClient, console_db: ProvisionedDatabase, ledger_db: ProvisionedDatabase
+) -> None:
+    """As on Heroku when the monitor holds no deploy token: the page says so in words an operator
+    can act on, and the trail records a refusal."""
+    await add_release(gate, "raptor", "staging", "r2", at=T0 + timedelta(hours=1), by="carol")
+    assert gate.platform is None
+    csrf = await _as(console, "alice")
+    answer = await console.post(
+        "/staging/releases/raptor/rollback", data={"csrf_token": csrf, "environment": "staging", "release": "r1"}
+    )
+    shown = await console.get(answer.headers["location"])
+    assert 'data-status="refused"' in shown.text
+    assert "no platform to deploy with here" in shown.text
+    assert "promote and roll back there" in shown.text
+    assert [e["outcome"] for e in _outcomes(console_db, "release.rollback")] == ["denied"]
+    assert _requests(ledger_db)[-1]["code"] == "config_error"
+    with psycopg.connect(ledger_db.owner_url) as conn:
+        assert conn.execute("SELECT count(*) FROM release WHERE trigger = 'rollback'").fetchone() == (0,)

@@ -58,8 +58,10 @@ class GateContext:
     def require_platform(self) -> Platform:
         if self.platform is None:
             raise ConfigError(
-                "no platform to deploy with: set GATE_TOPOLOGY_FILE (local platform, under `raxx up`) "
-                "or GATE_PLATFORM=heroku"
+                "no platform to deploy with here: set GATE_TOPOLOGY_FILE (the local platform, under `raxx up`) "
+                "or GATE_PLATFORM=heroku with GATE_HEROKU_API_TOKEN and GATE_HEROKU_APPS. Nothing was deployed; "
+                "where the gate deploys from GitHub Actions only, promote and roll back there (the console's "
+                "releases page records approvals either way)"
             )
         return self.platform
 

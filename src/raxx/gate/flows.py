@@ -301,6 +301,7 @@ async def rollback_flow(
     env = ctx.policy.environment(app, environment)
     if "rollback" not in env.triggers:
         raise BadRequest(f"the policy does not allow rollbacks on {env.service}")
+    ctx.require_platform()  # before any record: without one a rollback is refused, not begun and failed
     async with _deploying(ctx, env, holder=actor, purpose=f"rollback to {to or 'previous'}"):
         async with ctx.sessions() as session:
             current, target_id, undone = await _rollback_plan(ReleaseRepository(session), env, to)
