@@ -250,6 +250,12 @@ async def test_bad_input_gets_the_one_error_shape(console: httpx.AsyncClient, co
     assert bad.status_code == 422
     assert bad.json()["error"] == "validation_error"
     assert {d["field"] for d in bad.json()["detail"]} == {"quantity", "colour"}
+    twice = await console.post(
+        "/api/staging/orders",
+        content=b'{"symbol":"AAPL","side":"buy","type":"market","quantity":"1","quantity":"1000000"}',
+        headers={**bearer(token), "content-type": "application/json"},
+    )
+    assert (twice.status_code, [d["field"] for d in twice.json()["detail"]]) == (422, ["quantity"]), twice.text
     key = await console.post("/api/staging/orders", json=order(client_order_id="a b"), headers=bearer(token))
     assert key.json()["detail"] == [
         {

@@ -92,6 +92,23 @@ async def test_a_one_valued_query_parameter_given_twice_is_named_in_a_422(door: 
     assert [d["field"] for d in _refused(twice, 422, "validation_error")["detail"]] == ["symbol"]
 
 
+async def test_a_key_given_twice_in_the_body_is_named_in_a_422_and_nothing_is_placed(door: httpx.AsyncClient) -> None:
+    """``"quantity": "1", "quantity": "1000000"`` placed the last: the one read is not Raptor's guess."""
+    body = b'{"symbol":"AAPL","side":"buy","type":"market","quantity":"1","quantity":"1000000"}'
+    twice = await door.post("/v1/orders", content=body, headers={"Content-Type": "application/json"})
+    assert _refused(twice, 422, "validation_error")["detail"] == [
+        {
+            "field": "quantity",
+            "message": "given more than once in the body; send it once (which one counts is not guessed)",
+        }
+    ]
+    nested = b'{"reason": "drill", "x": {"a": 1, "a": 2}}'
+    halted = await door.post("/v1/trading/halt", content=nested, headers={"Content-Type": "application/json"})
+    assert [d["field"] for d in _refused(halted, 422, "validation_error")["detail"]] == ["a"]
+    assert await _orders(door) == []
+    assert (await door.get("/v1/trading")).json()["halted"] is False
+
+
 async def test_declared_query_parameters_still_work(door: httpx.AsyncClient) -> None:
     assert (await door.get("/v1/orders", params={"limit": "5"})).status_code == 200
     assert (await door.get("/v1/orders", params=[("status", "new"), ("status", "filled")])).status_code == 200

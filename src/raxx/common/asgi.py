@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -116,6 +117,34 @@ def reads_as_json(media: str) -> bool:
     """A body read as JSON: declared ``application/json`` or a structured ``application/...+json``
     (RFC 6839). A body without a media type is not (FastAPI does not read one as JSON either)."""
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+#: The field error of an object key a JSON body gives twice (``repeated_json_keys``).
+REPEATED_KEY = "given more than once in the body; send it once (which one counts is not guessed)"
+
+
+def repeated_json_keys(body: bytes) -> list[str]:
+    """The object keys a JSON ``body`` gives more than once, in order (``{"quantity": "1",
+    "quantity": "1000000"}``): a parser keeps one of them (orjson and ``json``: the last), so
+    what the caller meant is not known, and it is refused rather than guessed, like a header
+    or a query parameter given twice. Nothing when ``body`` is no JSON (its reader refuses it)."""
+    if body.count(b'"') < 4:  # fewer than two strings: no two keys
+        return []
+    repeated: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen and key not in repeated:
+                repeated.append(key)
+            seen.add(key)
+        return dict(items)
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return []
+    return repeated
 
 
 async def read_body(receive: Receive, limit: int) -> tuple[list[Message], bool]:

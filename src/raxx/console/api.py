@@ -24,7 +24,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from raxx.common.actions import CANCEL_ALL_ORDERS, CANCEL_ORDER, HALT_TRADING, PLACE_ORDER, RESUME_TRADING, Action
-from raxx.common.asgi import media_type, reads_as_json
+from raxx.common.asgi import REPEATED_KEY, media_type, reads_as_json, repeated_json_keys
 from raxx.common.contracts.service import ErrorBody
 from raxx.common.contracts.trading import (
     INEXACT_AMOUNT,
@@ -160,12 +160,15 @@ async def _body(request: Request) -> dict[str, Any]:
     media = media_type(request)
     if not reads_as_json(media):
         raise UnsupportedMediaType.not_json(media)
+    raw = await request.body() or b"{}"
     try:
-        body = orjson.loads(await request.body() or b"{}")
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidJson("the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise InvalidJson("the body must be a JSON object")
+    if repeated := repeated_json_keys(raw):
+        raise field_errors(dict.fromkeys(repeated, REPEATED_KEY))
     return body
 
 

@@ -11,7 +11,9 @@ the order fast path and the routes), so neither can read a body first:
    never is more than that held;
 3. the media type: Raptor reads JSON only, declared so (``application/json`` or a
    ``+json`` type, compared without case or parameters); anything else, or none, is 415
-   ``unsupported_media_type``.
+   ``unsupported_media_type``;
+4. an object key given twice (``{"quantity": "1", "quantity": "1000000"}``) is 422
+   ``validation_error`` naming it: which one was meant is not guessed (``repeated_json_keys``).
 
 Before all three, for every request, body or not: a header Raptor acts on that must appear
 once (``Authorization``, ``X-Raxx-Actor``, ``X-Request-ID``, ``Content-Type``,
@@ -28,9 +30,17 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from raxx.common.asgi import bearer_token, media_type_of, read_body, reads_as_json, replaying
+from raxx.common.asgi import (
+    REPEATED_KEY,
+    bearer_token,
+    media_type_of,
+    read_body,
+    reads_as_json,
+    repeated_json_keys,
+    replaying,
+)
 from raxx.common.doors import is_refusal, render_refusal
-from raxx.common.errors import BodyTooLarge, RepeatedHeader, UnsupportedMediaType
+from raxx.common.errors import BodyTooLarge, RepeatedHeader, UnsupportedMediaType, field_errors
 from raxx.raptor.deps import ADMITTED, authenticate
 
 
@@ -68,6 +78,9 @@ class RequestIntake:
         messages, over = await read_body(receive, self.max_body)
         if over:
             raise self._too_large()
+        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+        if repeated := repeated_json_keys(body):
+            raise field_errors(dict.fromkeys(repeated, REPEATED_KEY))
         return replaying(messages, receive)
 
     def _too_large(self) -> BodyTooLarge:
