@@ -76,7 +76,8 @@ async def test_a_failed_sign_in_in_mixed_case_records_the_name_tried(
     assert (attempt["action"], attempt["actor_name"]) == ("auth.login", "alice")
 
 
-DEEP_JSON = b'{"reason":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+#: Nested far past any parser's depth, within CONSOLE_MAX_BODY_BYTES (a larger body is a 413 at the entrance).
+DEEP_JSON = b'{"reason":' + b"[" * 30_000 + b"]" * 30_000 + b"}"
 
 
 @pytest.mark.parametrize("path", ["/login", "/switch", "/staging/trading/halt", "/tokens"])
@@ -187,13 +188,29 @@ async def test_the_api_reads_only_json_bodies(
     assert mixed.status_code == 201, mixed.text
 
 
-async def test_a_form_too_large_to_read_is_refused_in_the_record(
+async def test_a_form_too_large_to_read_is_refused_before_it_is_read(
     console: httpx.AsyncClient, console_db: ProvisionedDatabase
 ) -> None:
+    """It was read whole (2 MB) and refused by the form parser; now the entrance refuses it 413
+    (``CONSOLE_MAX_BODY_BYTES``) before a byte is read: no action begins, so none is recorded."""
     csrf = await signed_in(console)
     head = audit_head(console_db)
     body = urlencode({"csrf_token": csrf, "environment": "staging", "junk": "x" * (2 * 1024 * 1024)})
     refused = await console.post("/staging/orders/cancel-all", content=body, headers=FORM)
+    assert refused.status_code == 413, refused.text
+    assert 'data-env="staging"' in refused.text  # the error page keeps the banner
+    assert audit_events(console_db, since_seq=head) == []
+
+
+async def test_a_form_the_parser_refuses_is_refused_in_the_record(
+    console: httpx.AsyncClient, console_db: ProvisionedDatabase
+) -> None:
+    """Within the size limit, a form the parser will not read (more fields than it takes) is the
+    action's refusal, recorded."""
+    csrf = await signed_in(console)
+    head = audit_head(console_db)
+    fields = [("csrf_token", csrf), ("environment", "staging"), *((f"f{n}", "") for n in range(1500))]
+    refused = await console.post("/staging/orders/cancel-all", content=urlencode(fields), headers=FORM)
     assert refused.status_code == 400, refused.text
     outcome = [e for e in audit_events(console_db, since_seq=head) if e["phase"] == "outcome"]
     assert [(e["action"], e["outcome"]) for e in outcome] == [("order.cancel_all", "failed")]
