@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -123,13 +124,45 @@ def reads_as_json(media: str) -> bool:
 REPEATED_KEY = "given more than once in the body; send it once (which one counts is not guessed)"
 
 
+#: Where an object key ends: its closing quote, then a colon. Counted over a body, it gives at
+#: least the number of keys written (a string value holding ``\":`` adds one); never fewer.
+_KEY_END = re.compile(rb'"[ \t\n\r]*:')
+
+
 def repeated_json_keys(body: bytes) -> list[str]:
     """The object keys a JSON ``body`` gives more than once, in order (``{"quantity": "1",
     "quantity": "1000000"}``): a parser keeps one of them (orjson and ``json``: the last), so
     what the caller meant is not known, and it is refused rather than guessed, like a header
-    or a query parameter given twice. Nothing when ``body`` is no JSON (its reader refuses it)."""
+    or a query parameter given twice. Nothing when ``body`` is no JSON (its reader refuses it).
+
+    On every order (Raptor's entrance), so the common case is cheap: the parsed objects' keys
+    counted against the key ends in the text; only when they differ is the body read again to
+    name the keys (``json`` with a pairs hook cost the order path 7 %, measured)."""
     if body.count(b'"') < 4:  # fewer than two strings: no two keys
         return []
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return []
+    if len(_KEY_END.findall(body)) == _keys_kept(parsed):
+        return []  # every key written was kept: none was given twice
+    return _keys_given_twice(body)
+
+
+def _keys_kept(value: Any) -> int:
+    """How many keys the parsed objects hold, nested ones included."""
+    count, pending = 0, [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            count += len(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return count
+
+
+def _keys_given_twice(body: bytes) -> list[str]:
     repeated: list[str] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
