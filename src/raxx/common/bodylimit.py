@@ -16,6 +16,9 @@ from raxx.common.doors import is_refusal, render_refusal
 from raxx.common.errors import BodyTooLarge
 
 
+_BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class BodyLimit:
     """Refuses a request body over ``max_body`` bytes (413), replays one within it."""
 
@@ -25,7 +28,9 @@ class BodyLimit:
         self.setting = setting
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        declared = _declared_body(scope) if scope["type"] == "http" else None
+        # A read's body is read by nobody (no GET route takes one): the hot reads pass at once.
+        reads = scope["type"] != "http" or scope["method"] in _BODYLESS
+        declared = None if reads else _declared_body(scope)
         if declared is None:
             await self.app(scope, receive, send)
             return
