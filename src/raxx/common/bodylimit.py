@@ -15,7 +15,6 @@ from raxx.common.asgi import read_body, replaying
 from raxx.common.doors import is_refusal, render_refusal
 from raxx.common.errors import BodyTooLarge
 
-
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
