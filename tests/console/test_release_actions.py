@@ -57,8 +57,10 @@ async def _as(client: httpx.AsyncClient, name: str) -> str:
     return csrf_from((await client.get("/staging/orders")).text)
 
 
-async def _post(client: httpx.AsyncClient, csrf: str, path: str, **fields: str) -> httpx.Response:
-    response = await client.post(path, data={"csrf_token": csrf, "environment": "prod", **fields})
+async def _post(
+    client: httpx.AsyncClient, csrf: str, path: str, *, environment: str = "prod", **fields: str
+) -> httpx.Response:
+    response = await client.post(path, data={"csrf_token": csrf, "environment": environment, **fields})
     if response.status_code == 303:
         return await client.get(response.headers["location"])
     return response
@@ -179,10 +181,7 @@ async def test_a_rollback_that_ran_while_smoke_still_fails_is_failed_never_refus
         topology.services["raptor-staging"].broken_releases.add("r1")  # r1 is no better
         gate.platform = local_platform(gate, topology)
         csrf = await _as(console, "alice")
-        answer = await console.post(
-            "/staging/releases/raptor/rollback", data={"csrf_token": csrf, "environment": "staging", "release": "r1"}
-        )
-        shown = await console.get(answer.headers["location"])
+        shown = await _post(console, csrf, "/staging/releases/raptor/rollback", environment="staging", release="r1")
         runs = topology.services["raptor-staging"].release
     assert runs == "r1"
     assert 'data-status="failed"' in shown.text, shown.text
@@ -200,10 +199,7 @@ async def test_without_a_platform_a_rollback_is_refused_at_once_and_nothing_chan
     await add_release(gate, "raptor", "staging", "r2", at=T0 + timedelta(hours=1), by="carol")
     assert gate.platform is None
     csrf = await _as(console, "alice")
-    answer = await console.post(
-        "/staging/releases/raptor/rollback", data={"csrf_token": csrf, "environment": "staging", "release": "r1"}
-    )
-    shown = await console.get(answer.headers["location"])
+    shown = await _post(console, csrf, "/staging/releases/raptor/rollback", environment="staging", release="r1")
     assert 'data-status="refused"' in shown.text
     assert "no platform to deploy with here" in shown.text
     assert "promote and roll back there" in shown.text

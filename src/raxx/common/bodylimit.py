@@ -12,7 +12,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from raxx.common.asgi import read_body, replaying
-from raxx.common.doors import is_refusal, render_refusal
+from raxx.common.doors import through_entrance
 from raxx.common.errors import BodyTooLarge
 
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -33,14 +33,7 @@ class BodyLimit:
         if declared is None:
             await self.app(scope, receive, send)
             return
-        try:
-            receive = await self._admit(receive, declared)
-        except Exception as exc:
-            if not is_refusal(scope, exc):
-                raise
-            await render_refusal(scope, receive, send, exc)
-            return
-        await self.app(scope, receive, send)
+        await through_entrance(self.app, scope, receive, send, lambda: self._admit(receive, declared))
 
     async def _admit(self, receive: Receive, length: int) -> Receive:
         if length > self.max_body:

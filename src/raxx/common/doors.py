@@ -24,7 +24,7 @@ compares them).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +82,22 @@ async def render_refusal(scope: Scope, receive: Receive, send: Send, exc: Except
     handler = next(handlers[cls] for cls in type(exc).__mro__ if cls in handlers)
     response = await handler(Request(scope, receive), exc)
     await response(scope, receive, send)
+
+
+async def through_entrance(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, admit: Callable[[], Awaitable[Receive]]
+) -> None:
+    """An entrance layer's step: ``admit()`` checks the request and returns the ``receive`` the
+    doors read from (its body replayed); a refusal it raises is answered by the app's handler,
+    a bug reaches the 500 page."""
+    try:
+        receive = await admit()
+    except Exception as exc:
+        if not is_refusal(scope, exc):
+            raise
+        await render_refusal(scope, receive, send, exc)
+        return
+    await app(scope, receive, send)
 
 
 def is_refusal(scope: Scope, exc: Exception) -> bool:

@@ -39,7 +39,7 @@ from raxx.common.asgi import (
     repeated_json_keys,
     replaying,
 )
-from raxx.common.doors import is_refusal, render_refusal
+from raxx.common.doors import through_entrance
 from raxx.common.errors import BodyTooLarge, RepeatedHeader, UnsupportedMediaType, field_errors
 from raxx.raptor.deps import ADMITTED, authenticate
 
@@ -56,19 +56,12 @@ class RequestIntake:
         if head is None:
             await self.app(scope, receive, send)
             return
-        try:
-            if head.repeated is not None:
-                raise RepeatedHeader(head.repeated)
-            receive = await self._admit(scope, receive, head)
-        except Exception as exc:
-            if not is_refusal(scope, exc):
-                raise
-            await render_refusal(scope, receive, send, exc)
-            return
-        await self.app(scope, receive, send)
+        await through_entrance(self.app, scope, receive, send, lambda: self._admit(scope, receive, head))
 
     async def _admit(self, scope: Scope, receive: Receive, head: _BodyHead) -> Receive:
-        """The caller, then the declared size and type, then the body itself (replayed)."""
+        """No header twice, the caller, then the declared size and type, then the body itself (replayed)."""
+        if head.repeated is not None:
+            raise RepeatedHeader(head.repeated)
         scope[ADMITTED] = await authenticate(scope["app"].state.raptor, bearer_token(head.authorization), None)
         if head.length is not None and head.length > self.max_body:
             raise self._too_large()
