@@ -129,7 +129,24 @@ REPEATED_KEY = "given more than once in the body; send it once (which one counts
 _KEY_END = re.compile(rb'"[ \t\n\r]*:')
 
 
-def repeated_json_keys(body: bytes) -> list[str]:
+class _NoJson:
+    """The value of a body that is no JSON (or was not read as such)."""
+
+
+#: ``read_json`` of a body that does not parse; ``repeated_json_keys``'s "parse it yourself".
+NOT_JSON: Any = _NoJson()
+NOT_READ: Any = _NoJson()
+
+
+def read_json(body: bytes) -> Any:
+    """``body`` parsed by orjson, or :data:`NOT_JSON` (its reader refuses it, in its own words)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return NOT_JSON
+
+
+def repeated_json_keys(body: bytes, parsed: Any = NOT_READ) -> list[str]:
     """The object keys a JSON ``body`` gives more than once, in order (``{"quantity": "1",
     "quantity": "1000000"}``): a parser keeps one of them (orjson and ``json``: the last), so
     what the caller meant is not known, and it is refused rather than guessed, like a header
@@ -137,12 +154,13 @@ def repeated_json_keys(body: bytes) -> list[str]:
 
     On every order (Raptor's entrance), so the common case is cheap: the parsed objects' keys
     counted against the key ends in the text; only when they differ is the body read again to
-    name the keys (``json`` with a pairs hook cost the order path 7 %, measured)."""
+    name the keys (``json`` with a pairs hook cost the order path 7 %, measured). ``parsed``:
+    ``read_json(body)`` when the caller has it (Raptor's entrance hands it to the doors)."""
     if body.count(b'"') < 4:  # fewer than two strings: no two keys
         return []
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
+    if parsed is NOT_READ:
+        parsed = read_json(body)
+    if parsed is NOT_JSON:
         return []
     if len(_KEY_END.findall(body)) == _keys_kept(parsed):
         return []  # every key written was kept: none was given twice

@@ -83,6 +83,9 @@ ACTOR_MAX_LENGTH = 200
 #: Where the entrance (``raptor.intake``) leaves the caller it verified before reading a body,
 #: for the door that answers: a token is verified (and a refusal counted) once per request.
 ADMITTED = "raxx.raptor.caller"
+#: Where it leaves the body it read as JSON (``raxx.common.asgi.read_json``: ``NOT_JSON`` when it
+#: does not parse), so the order fast path does not parse the same bytes again.
+ADMITTED_JSON = "raxx.raptor.body_json"
 
 
 async def authenticate(state: RaptorState, raw_token: str | None, actor: str | None, *, count: bool = True) -> Caller:

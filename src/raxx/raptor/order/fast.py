@@ -20,18 +20,18 @@ handlers, so every answer has one implementation and one shape.
 from __future__ import annotations
 
 import re
+from typing import Any
 
-import orjson
 from fastapi import Response
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from raxx.common.asgi import bearer_token, read_body, replaying
+from raxx.common.asgi import NOT_READ, bearer_token, read_body, read_json, replaying
 from raxx.common.doors import render_refusal
 from raxx.common.errors import RaxxError
 from raxx.common.metrics import ROUTE_KEY
 from raxx.raptor.broker.paper.venue import PaperBroker
-from raxx.raptor.deps import ACTOR_MAX_LENGTH, ACTOR_PATTERN, caller_of
+from raxx.raptor.deps import ACTOR_MAX_LENGTH, ACTOR_PATTERN, ADMITTED_JSON, caller_of
 from raxx.raptor.order import service, submission
 from raxx.raptor.order.endpoints import DEFAULT_PAGE, JSON, MAX_PAGE, submitted_json
 from raxx.raptor.order.repository import OrderFilter
@@ -84,7 +84,7 @@ class OrderFastPath:
             return
         received, over = await read_body(receive, MAX_BODY)
         replay = replaying(received, receive)
-        body = None if over else _plain_submission(received)
+        body = None if over else _plain_submission(received, scope.get(ADMITTED_JSON, NOT_READ))
         if body is None:
             await self.app(scope, replay, send)
             return
@@ -167,16 +167,13 @@ def _fused_venue(state: RaptorState) -> bool:
     return isinstance(broker, PaperBroker) and broker.places_in_raptor_transaction
 
 
-def _plain_submission(messages: list[Message]) -> OrderCreate | None:
+def _plain_submission(messages: list[Message], admitted: Any) -> OrderCreate | None:
     """``OrderCreate`` from a body of exactly the plain shape (a JSON object of known fields,
-    decimals as strings), validated the way the routed endpoint validates it; else None."""
+    decimals as strings), validated the way the routed endpoint validates it; else None.
+    ``admitted``: the body as the entrance parsed it (``NOT_READ``: parse it here)."""
     if messages[-1]["type"] != "http.request" or messages[-1].get("more_body", False):
         return None
-    raw = b"".join(m.get("body", b"") for m in messages)
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
+    data = read_json(b"".join(m.get("body", b"") for m in messages)) if admitted is NOT_READ else admitted
     if not isinstance(data, dict) or not data.keys() >= _REQUIRED:
         return None
     for name, value in data.items():
