@@ -167,7 +167,7 @@ async def _body(request: Request) -> dict[str, Any]:
         raise InvalidJson("the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise InvalidJson("the body must be a JSON object")
-    if repeated := repeated_json_keys(raw):
+    if repeated := repeated_json_keys(raw, body):  # the body parsed above, not parsed again
         raise field_errors(dict.fromkeys(repeated, REPEATED_KEY))
     return body
 
